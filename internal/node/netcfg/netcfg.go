@@ -1,0 +1,50 @@
+// Package netcfg gives each sliver its own network stack on a node: a
+// network namespace joined to the node by a veth pair with a private
+// address, outbound NAT through the node's address, anti-spoofing,
+// isolation between slivers, reserved ports forwarded from the node's
+// address, and per-sliver HTB shaping on the uplink under a node-wide cap.
+//
+// This file is the contract the node agent relies on; the Linux
+// implementation (netlink, nftables) lives beside it.
+package netcfg
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Port is a reserved port (or range) forwarded from the node's public
+// address to the owning sliver.
+type Port struct {
+	Proto string // "tcp" or "udp"
+	From  uint16
+	To    uint16 // == From for a single port
+}
+
+// Sliver is the desired network configuration of one sliver.
+type Sliver struct {
+	Name        string
+	XID         int
+	Ports       []Port
+	MinRateKbit int64 // guaranteed egress rate (net_min_rate)
+	MaxRateKbit int64 // egress ceiling (net_max_rate), capped by the node cap
+}
+
+// Attachment is what a sliver's container needs to use its network.
+type Attachment struct {
+	NetNS   string     // path of the sliver's network namespace
+	Addr    netip.Addr // the sliver's private address
+	Gateway netip.Addr // the node side of the veth
+}
+
+// Manager configures sliver networking on one node. All methods are
+// idempotent.
+type Manager interface {
+	// Ensure creates or updates the sliver's namespace, veth, address,
+	// NAT, port forwards and shaping class.
+	Ensure(ctx context.Context, s Sliver) (Attachment, error)
+	// Remove deletes everything Ensure created for the sliver.
+	Remove(ctx context.Context, name string, xid int) error
+	// List returns the names of slivers that have networking on the host.
+	List(ctx context.Context) ([]string, error)
+}

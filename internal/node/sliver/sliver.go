@@ -1,0 +1,75 @@
+// Package sliver runs slivers: OCI containers started by runc over an
+// overlayfs root whose lower layer is a shared, read-only reference image.
+//
+// This file is the contract the node agent and the SSH gateway rely on; the
+// runc implementation lives beside it.
+package sliver
+
+import (
+	"context"
+	"os/exec"
+)
+
+// UIDCount is the size of each sliver's host uid/gid range.
+const UIDCount = 65536
+
+// Spec is the complete desired configuration of one sliver, computed by the
+// node agent from PLC's desired state. It is a plain value: Apply(spec)
+// makes the host match it.
+type Spec struct {
+	Name       string   // slice name: container id, hostname, login name
+	XID        int      // per-node sliver number, 1..4094, stable for the sliver's life
+	Image      string   // reference image name (slice tag vref; "" = default image)
+	UIDBase    uint32   // host uid (and gid) that sliver root maps to; range of UIDCount
+	Keys       []string // authorized_keys lines of the slice account
+	InitScript string   // initscript code ("" = none); re-run when it changes
+	Enabled    bool     // false: frozen (cgroup freezer), logins refused
+	Resources  Resources
+	NetNS      string // path of the network namespace the sliver joins (prepared by netcfg)
+}
+
+// Resources are the enforced limits of a sliver; zero means "no limit" except
+// where noted. CPU guarantees (cpu_pct) are turned into shares and caps by
+// the agent before they reach here.
+type Resources struct {
+	CPUShares   uint64 // relative weight; cpu_share 1 = 1024 (cgroup v1 cpu.shares; mapped to cpu.weight on v2)
+	CPUCapPct   int    // cap in percent of one CPU (200 = two CPUs); 0 = uncapped
+	MemoryBytes int64  // memory limit
+	Pids        int64  // process limit
+	NoFile      uint64 // RLIMIT_NOFILE soft and hard
+	DiskBytes   int64  // disk quota of the sliver's writable layer
+}
+
+// Status is what exists on the host for one sliver.
+type Status struct {
+	Name    string
+	XID     int
+	Running bool  // init process alive
+	Frozen  bool  // cgroup frozen
+	Spec    *Spec // the last spec applied successfully (persisted), nil if unknown
+}
+
+// Process describes a command to run inside a sliver.
+type Process struct {
+	Args []string // empty: the account's login shell
+	Env  []string // KEY=VALUE, added to a minimal login environment
+	Root bool     // run as sliver root instead of the slice account
+	TTY  bool     // the caller provides a terminal on stdin/stdout/stderr
+	Dir  string   // working directory; "" = the account's home
+}
+
+// Runtime manages the slivers of one node.
+type Runtime interface {
+	// Apply makes the sliver exist, run and match spec. It is idempotent
+	// and safe to repeat after a crash at any step; resource changes are
+	// applied live without restarting the sliver.
+	Apply(ctx context.Context, spec Spec) error
+	// Destroy stops the sliver and removes every trace of it on the host
+	// (processes, cgroups, mounts, state, directories). Idempotent.
+	Destroy(ctx context.Context, name string) error
+	// List reports the slivers that exist on the host.
+	List(ctx context.Context) ([]Status, error)
+	// Command returns a command that, when started, runs p inside the
+	// sliver's namespaces and cgroup. The caller wires its stdio.
+	Command(ctx context.Context, name string, p Process) (*exec.Cmd, error)
+}
