@@ -1,0 +1,341 @@
+// Package plcclient is the node side of the node API (package nodeapi): it
+// joins a node to PLC, fetches and watches the node's desired state and
+// reports the node's run level and sliver errors.
+//
+// Transport security: PLC's TLS certificate is pinned by the SHA-256
+// fingerprint of its DER encoding, taken from the join token and stored by
+// the node; no certificate authority is consulted. A pinned client refuses
+// plain-HTTP URLs (no silent downgrade). Only a PLC whose token carries no
+// fingerprint may be reached over plain HTTP (development setups).
+//
+// Errors are *core.Error values: the code comes from the HTTP status
+// (401 -> Unauthenticated, 404 -> NotFound, 5xx -> Unavailable, ...), and
+// network failures are Unavailable, so callers can tell "PLC refuses" from
+// "PLC is unreachable" with core.ErrorCode.
+package plcclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/nodeapi"
+)
+
+// DefaultTimeout bounds every request except the long poll, whose bound is
+// its own timeout plus DefaultTimeout.
+const DefaultTimeout = 20 * time.Second
+
+// maxBody bounds what the client reads from PLC (a node state with many
+// slivers and keys is at most a few MiB).
+const maxBody = 64 << 20
+
+// Config is what a node knows about its PLC.
+type Config struct {
+	URL         string // PLC base URL, e.g. https://plc.example.org:8443
+	NodeID      int64
+	NodeKey     string
+	Fingerprint string        // lowercase hex SHA-256 of PLC's DER certificate; "" = not pinned
+	Timeout     time.Duration // per request; 0 = DefaultTimeout
+}
+
+// Client talks to PLC's node API. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	nodeID  int64
+	key     string
+	timeout time.Duration
+	hc      *http.Client
+}
+
+// New returns a client for cfg, validating the URL and fingerprint.
+func New(cfg Config) (*Client, error) {
+	if cfg.NodeID <= 0 {
+		return nil, core.FieldErrorf("node_id", "must be positive, got %d", cfg.NodeID)
+	}
+	if cfg.NodeKey == "" {
+		return nil, core.FieldErrorf("node_key", "is empty")
+	}
+	c, err := newClient(cfg.URL, cfg.Fingerprint, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.nodeID, c.key = cfg.NodeID, cfg.NodeKey
+	return c, nil
+}
+
+func newClient(rawURL, fingerprint string, timeout time.Duration) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(rawURL, "/"))
+	if err != nil || u.Host == "" {
+		return nil, core.FieldErrorf("plc_url", "%q is not an absolute URL", rawURL)
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	tr := &http.Transport{
+		Proxy:                 nil, // the node talks to its PLC directly
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0, // long polls wait for headers; bounded by request contexts
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
+	switch u.Scheme {
+	case "https":
+		if fingerprint != "" {
+			want, err := hex.DecodeString(strings.ToLower(fingerprint))
+			if err != nil || len(want) != sha256.Size {
+				return nil, core.FieldErrorf("fingerprint", "%q is not a hex SHA-256", fingerprint)
+			}
+			tr.TLSClientConfig = PinnedTLS(want)
+		}
+	case "http":
+		if fingerprint != "" {
+			return nil, core.FieldErrorf("plc_url", "%q is plain HTTP but PLC's certificate is pinned; use https", rawURL)
+		}
+	default:
+		return nil, core.FieldErrorf("plc_url", "scheme %q: want https (or http for an unpinned development PLC)", u.Scheme)
+	}
+	return &Client{base: u, timeout: timeout, hc: &http.Client{Transport: tr}}, nil
+}
+
+// PinnedTLS returns a TLS configuration that accepts exactly the server
+// certificate whose DER SHA-256 is want, whatever signed it.
+func PinnedTLS(want []byte) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by the pin check below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("PLC presented no certificate")
+			}
+			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if subtle.ConstantTimeCompare(got[:], want) != 1 {
+				return fmt.Errorf("PLC certificate fingerprint %x does not match the pinned %x", got, want)
+			}
+			return nil
+		},
+	}
+}
+
+// Join exchanges a one-time join token for the node's permanent key. plcURL
+// is PLC's base URL; sshHostKey (authorized_keys format) is the node's SSH
+// host key, recorded by PLC. The certificate is pinned by the token's
+// fingerprint.
+func Join(ctx context.Context, plcURL string, tok nodeapi.JoinToken, sshHostKey string) (nodeapi.JoinResponse, error) {
+	c, err := newClient(plcURL, tok.Fingerprint, 0)
+	if err != nil {
+		return nodeapi.JoinResponse{}, err
+	}
+	defer c.hc.CloseIdleConnections()
+	req := nodeapi.JoinRequest{NodeID: tok.NodeID, Secret: tok.Secret, SSHHostKey: sshHostKey}
+	var resp nodeapi.JoinResponse
+	if _, err := c.do(ctx, http.MethodPost, nodeapi.JoinPath, nil, req, &resp, c.timeout, false); err != nil {
+		return nodeapi.JoinResponse{}, err
+	}
+	if resp.NodeID != tok.NodeID {
+		return nodeapi.JoinResponse{}, core.Errorf(core.Internal, "join: PLC answered for node %d, asked for node %d", resp.NodeID, tok.NodeID)
+	}
+	if resp.NodeKey == "" {
+		return nodeapi.JoinResponse{}, core.Errorf(core.Internal, "join: PLC returned an empty node key")
+	}
+	return resp, nil
+}
+
+// NodeID returns the node this client authenticates as.
+func (c *Client) NodeID() int64 { return c.nodeID }
+
+// State fetches the node's desired state.
+func (c *Client) State(ctx context.Context) (*core.NodeState, error) {
+	var st core.NodeState
+	if _, err := c.do(ctx, http.MethodGet, nodeapi.StatePath, nil, nil, &st, c.timeout, true); err != nil {
+		return nil, err
+	}
+	if err := c.check(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Watch long-polls for a desired state whose version differs from version.
+// It returns the new state, or (nil, nil) when PLC's wait ended without a
+// change (304). timeout is the server-side wait (0 = the server default).
+func (c *Client) Watch(ctx context.Context, version string, timeout time.Duration) (*core.NodeState, error) {
+	q := url.Values{}
+	q.Set("version", version)
+	wait := 55 * time.Second
+	if timeout > 0 {
+		secs := int((timeout + time.Second - 1) / time.Second)
+		q.Set("timeout", strconv.Itoa(secs))
+		wait = time.Duration(secs) * time.Second
+	}
+	var st core.NodeState
+	status, err := c.do(ctx, http.MethodGet, nodeapi.WatchPath, q, nil, &st, wait+c.timeout, true)
+	if err != nil {
+		return nil, err
+	}
+	if status == http.StatusNotModified {
+		return nil, nil
+	}
+	if err := c.check(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Report tells PLC about the node. A nil SliverErrors is sent as an empty
+// object so that PLC clears errors that were fixed.
+func (c *Client) Report(ctx context.Context, r nodeapi.Report) error {
+	body := reportBody{Report: r, SliverErrors: r.SliverErrors}
+	if body.SliverErrors == nil {
+		body.SliverErrors = map[string]string{}
+	}
+	_, err := c.do(ctx, http.MethodPost, nodeapi.ReportPath, nil, body, nil, c.timeout, true)
+	return err
+}
+
+// reportBody sends sliver_errors even when empty: an empty set of errors is
+// information ("all fixed"), unlike the omitempty field of nodeapi.Report.
+type reportBody struct {
+	nodeapi.Report
+	SliverErrors map[string]string `json:"sliver_errors"`
+}
+
+// CloseIdleConnections releases pooled connections.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// check rejects a state that is not for this node or carries no version.
+func (c *Client) check(st *core.NodeState) error {
+	if st.NodeID != c.nodeID {
+		return core.Errorf(core.Internal, "PLC sent the state of node %d to node %d", st.NodeID, c.nodeID)
+	}
+	if st.Version == "" {
+		return core.Errorf(core.Internal, "PLC sent a node state without a version")
+	}
+	return nil
+}
+
+// do performs one request. It returns the HTTP status of a successful
+// (2xx or 304) answer, decoding a 200 body into out when out is non-nil.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any, timeout time.Duration, auth bool) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, core.Errorf(core.Internal, "%s %s: encode request: %v", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return 0, core.Errorf(core.Invalid, "%s %s: %v", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth {
+		req.Header.Set("Authorization", fmt.Sprintf("%s %d:%s", nodeapi.AuthScheme, c.nodeID, c.key))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: PLC unreachable", method, path), Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: reading answer", method, path), Err: err}
+	}
+	if len(data) > maxBody {
+		return 0, core.Errorf(core.Internal, "%s %s: answer larger than %d bytes", method, path, maxBody)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		return resp.StatusCode, nil
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if out != nil && resp.StatusCode != http.StatusNoContent {
+			if err := json.Unmarshal(data, out); err != nil {
+				return 0, core.Errorf(core.Internal, "%s %s: undecodable answer: %v", method, path, err)
+			}
+		}
+		return resp.StatusCode, nil
+	}
+	return 0, &core.Error{Code: statusCode(resp.StatusCode),
+		Message: fmt.Sprintf("%s %s: PLC answered %d: %s", method, path, resp.StatusCode, errorMessage(data))}
+}
+
+// statusCode maps an HTTP error status to a domain code.
+func statusCode(status int) core.Code {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return core.Invalid
+	case http.StatusUnauthorized:
+		return core.Unauthenticated
+	case http.StatusForbidden:
+		return core.Forbidden
+	case http.StatusNotFound:
+		return core.NotFound
+	case http.StatusConflict:
+		return core.Conflict
+	case http.StatusNotImplemented:
+		return core.Unimplemented
+	case http.StatusTooManyRequests:
+		return core.Unavailable
+	}
+	if status >= 500 {
+		return core.Unavailable
+	}
+	return core.Internal
+}
+
+// errorMessage extracts a human message from an error body: JSON
+// {"error": {"message": ...}}, {"error": "..."}, {"message": ...}, or text.
+func errorMessage(data []byte) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(data, &v) == nil {
+		var inner struct {
+			Message string `json:"message"`
+		}
+		var s string
+		switch {
+		case json.Unmarshal(v.Error, &inner) == nil && inner.Message != "":
+			return inner.Message
+		case json.Unmarshal(v.Error, &s) == nil && s != "":
+			return s
+		case v.Message != "":
+			return v.Message
+		}
+	}
+	s := strings.TrimSpace(string(data))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		return "(no message)"
+	}
+	return s
+}

@@ -1,0 +1,193 @@
+package plcclient
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/nodeapi"
+)
+
+// fakePLC is a minimal node API server for client tests.
+type fakePLC struct {
+	t       *testing.T
+	version string
+	reports []map[string]any
+}
+
+func (f *fakePLC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != nodeapi.JoinPath && r.Header.Get("Authorization") != "PLNode 7:k3y" {
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "unauthenticated", "message": "bad node key"}})
+		return
+	}
+	switch r.URL.Path {
+	case nodeapi.JoinPath:
+		var req nodeapi.JoinRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Secret != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"join secret expired or unknown"}`))
+			return
+		}
+		json.NewEncoder(w).Encode(nodeapi.JoinResponse{NodeID: req.NodeID, Hostname: "n1.example.org", NodeKey: "k3y"})
+	case nodeapi.StatePath:
+		json.NewEncoder(w).Encode(core.NodeState{NodeID: 7, Version: f.version})
+	case nodeapi.WatchPath:
+		if r.URL.Query().Get("version") == f.version {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		json.NewEncoder(w).Encode(core.NodeState{NodeID: 7, Version: f.version})
+	case nodeapi.ReportPath:
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		f.reports = append(f.reports, m)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func fingerprint(srv *httptest.Server) string {
+	sum := sha256.Sum256(srv.Certificate().Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func TestJoinPinsCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(&fakePLC{t: t, version: "v1"})
+	defer srv.Close()
+	ctx := context.Background()
+
+	tok := nodeapi.JoinToken{NodeID: 7, Secret: "s3cret", Fingerprint: fingerprint(srv)}
+	resp, err := Join(ctx, srv.URL, tok, "ssh-ed25519 AAAA host")
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	if resp.NodeKey != "k3y" || resp.Hostname != "n1.example.org" {
+		t.Fatalf("Join: got %+v", resp)
+	}
+
+	bad := tok
+	bad.Fingerprint = strings.Repeat("00", 32)
+	if _, err := Join(ctx, srv.URL, bad, ""); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+		t.Fatalf("Join with a wrong pin: got %v, want a fingerprint error", err)
+	}
+
+	bad = tok
+	bad.Secret = "wrong"
+	_, err = Join(ctx, srv.URL, bad, "")
+	if core.ErrorCode(err) != core.Unauthenticated || !strings.Contains(err.Error(), "join secret expired") {
+		t.Fatalf("Join with a wrong secret: got %v (%s)", err, core.ErrorCode(err))
+	}
+
+	// A pinned token never talks plain HTTP.
+	if _, err := Join(ctx, strings.Replace(srv.URL, "https", "http", 1), tok, ""); core.ErrorCode(err) != core.Invalid {
+		t.Fatalf("Join over http with a pin: got %v", err)
+	}
+}
+
+func TestUnpinnedHTTPSUsesCAs(t *testing.T) {
+	srv := httptest.NewTLSServer(&fakePLC{t: t, version: "v1"})
+	defer srv.Close()
+	_, err := Join(context.Background(), srv.URL, nodeapi.JoinToken{NodeID: 7, Secret: "s3cret"}, "")
+	if err == nil {
+		t.Fatal("Join to a self-signed PLC without a pin succeeded; want a certificate error")
+	}
+}
+
+func TestStateWatchReport(t *testing.T) {
+	f := &fakePLC{t: t, version: "v1"}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL, NodeID: 7, NodeKey: "k3y", Fingerprint: fingerprint(srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := c.State(ctx)
+	if err != nil || st.Version != "v1" {
+		t.Fatalf("State: %+v %v", st, err)
+	}
+	st, err = c.Watch(ctx, "v1", time.Second)
+	if err != nil || st != nil {
+		t.Fatalf("Watch unchanged: want (nil, nil), got %+v %v", st, err)
+	}
+	f.version = "v2"
+	st, err = c.Watch(ctx, "v1", time.Second)
+	if err != nil || st == nil || st.Version != "v2" {
+		t.Fatalf("Watch changed: %+v %v", st, err)
+	}
+	if err := c.Report(ctx, nodeapi.Report{RunLevel: "boot"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report(ctx, nodeapi.Report{RunLevel: "boot", SliverErrors: map[string]string{"a_b": "bad"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.reports) != 2 {
+		t.Fatalf("reports: %v", f.reports)
+	}
+	if e, ok := f.reports[0]["sliver_errors"].(map[string]any); !ok || len(e) != 0 {
+		t.Errorf("first report must carry an empty sliver_errors object, got %v", f.reports[0])
+	}
+	if e, _ := f.reports[1]["sliver_errors"].(map[string]any); e["a_b"] != "bad" {
+		t.Errorf("second report: %v", f.reports[1])
+	}
+
+	wrong, _ := New(Config{URL: srv.URL, NodeID: 7, NodeKey: "nope", Fingerprint: fingerprint(srv)})
+	_, err = wrong.State(ctx)
+	if core.ErrorCode(err) != core.Unauthenticated || !strings.Contains(err.Error(), "bad node key") {
+		t.Fatalf("State with a wrong key: %v", err)
+	}
+	other, _ := New(Config{URL: srv.URL, NodeID: 8, NodeKey: "k3y", Fingerprint: fingerprint(srv)})
+	if _, err := other.State(ctx); err == nil {
+		t.Fatal("State for another node accepted")
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	c, err := New(Config{URL: url, NodeID: 7, NodeKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.State(context.Background())
+	if core.ErrorCode(err) != core.Unavailable {
+		t.Fatalf("State against a closed server: %v (%s)", err, core.ErrorCode(err))
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, cfg := range []Config{
+		{URL: "https://plc", NodeID: 0, NodeKey: "k"},
+		{URL: "https://plc", NodeID: 1},
+		{URL: "plc.example.org", NodeID: 1, NodeKey: "k"},
+		{URL: "ftp://plc", NodeID: 1, NodeKey: "k"},
+		{URL: "https://plc", NodeID: 1, NodeKey: "k", Fingerprint: "abcd"},
+		{URL: "http://plc", NodeID: 1, NodeKey: "k", Fingerprint: strings.Repeat("ab", 32)},
+	} {
+		if _, err := New(cfg); core.ErrorCode(err) != core.Invalid {
+			t.Errorf("New(%+v): got %v, want invalid", cfg, err)
+		}
+	}
+}
+
+func FuzzErrorMessage(f *testing.F) {
+	f.Add([]byte(`{"error":{"message":"x"}}`))
+	f.Add([]byte(`{"error":"x"}`))
+	f.Add([]byte(`<html>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if errorMessage(b) == "" {
+			t.Fatal("empty message")
+		}
+	})
+}
