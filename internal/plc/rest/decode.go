@@ -1,0 +1,209 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 1 << 20
+
+// readBody reads a bounded request body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, core.FieldErrorf("body", "reading request body: %v", err)
+	}
+	return b, nil
+}
+
+// DecodeRecord decodes a JSON object into a core.Record with the value
+// types the registry expects: integer literals become int64, other numbers
+// float64, arrays []int64, []string or []core.Record when homogeneous
+// (otherwise []any), objects core.Record. Errors name the offending field.
+func DecodeRecord(data []byte) (core.Record, error) {
+	v, err := decodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return core.Record{}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, core.FieldErrorf("body", "want a JSON object, got %s", jsonKind(v))
+	}
+	rec, err := convertObject("", m)
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// decodeJSON decodes one JSON value with json.Number for numbers and
+// refuses trailing data. An empty body decodes to nil.
+func decodeJSON(data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, core.FieldErrorf("body", "malformed JSON: %s", jsonErrText(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, core.FieldErrorf("body", "unexpected data after the JSON value")
+	}
+	return v, nil
+}
+
+// ConvertValue converts a value decoded with json.Number into registry
+// value types; path names it in errors.
+func ConvertValue(path string, v any) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, string:
+		return x, nil
+	case json.Number:
+		return convertNumber(path, x)
+	case map[string]any:
+		return convertObject(path, x)
+	case []any:
+		return convertArray(path, x)
+	default:
+		return nil, core.FieldErrorf(path, "unsupported value type %T", v)
+	}
+}
+
+func convertNumber(path string, n json.Number) (any, error) {
+	s := n.String()
+	if !strings.ContainsAny(s, ".eE") {
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, core.FieldErrorf(path, "integer %s out of range", s)
+		}
+		return i, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return nil, core.FieldErrorf(path, "number %s out of range", s)
+	}
+	return f, nil
+}
+
+func convertObject(path string, m map[string]any) (core.Record, error) {
+	rec := make(core.Record, len(m))
+	for k, v := range m {
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		cv, err := ConvertValue(p, v)
+		if err != nil {
+			return nil, err
+		}
+		rec[k] = cv
+	}
+	return rec, nil
+}
+
+func convertArray(path string, a []any) (any, error) {
+	out := make([]any, len(a))
+	allInt, allStr, allRec := len(a) > 0, len(a) > 0, len(a) > 0
+	for i, v := range a {
+		cv, err := ConvertValue(fmt.Sprintf("%s[%d]", path, i), v)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = cv
+		_, isInt := cv.(int64)
+		_, isStr := cv.(string)
+		_, isRec := cv.(core.Record)
+		allInt, allStr, allRec = allInt && isInt, allStr && isStr, allRec && isRec
+	}
+	switch {
+	case allInt:
+		ints := make([]int64, len(out))
+		for i, v := range out {
+			ints[i] = v.(int64)
+		}
+		return ints, nil
+	case allStr:
+		strs := make([]string, len(out))
+		for i, v := range out {
+			strs[i] = v.(string)
+		}
+		return strs, nil
+	case allRec:
+		recs := make([]core.Record, len(out))
+		for i, v := range out {
+			recs[i] = v.(core.Record)
+		}
+		return recs, nil
+	}
+	return out, nil
+}
+
+// decodeStrict decodes a JSON object into a typed request struct, refusing
+// unknown fields and wrong types with errors naming the field.
+func decodeStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return core.FieldErrorf("body", "missing JSON request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				field = "body"
+			}
+			return core.FieldErrorf(field, "want %s, got JSON %s", te.Type, te.Value)
+		}
+		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+			f, _ := strconv.Unquote(strings.TrimPrefix(s, "json: unknown field "))
+			return core.FieldErrorf(f, "unknown field")
+		}
+		return core.FieldErrorf("body", "malformed JSON: %s", jsonErrText(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return core.FieldErrorf("body", "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func jsonErrText(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "null"
+}

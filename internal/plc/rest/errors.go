@@ -1,0 +1,83 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// ErrorBody is the JSON body of every error response:
+//
+//	{"error":{"code":"invalid","field":"email","message":"..."}}
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes one error. Code is a core.Code; Field names the
+// offending request field when there is one.
+type ErrorDetail struct {
+	Code    core.Code `json:"code"`
+	Field   string    `json:"field,omitempty"`
+	Message string    `json:"message"`
+}
+
+// StatusOf maps an error to its HTTP status and public error detail. It is
+// the only place where domain error codes become HTTP statuses. Internal
+// errors never expose their cause.
+func StatusOf(err error) (int, ErrorDetail) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, ErrorDetail{
+			Code: core.Invalid, Field: "body", Message: "request body too large"}
+	}
+	code := core.ErrorCode(err)
+	d := ErrorDetail{Code: code, Field: core.ErrorField(err), Message: core.PublicMessage(err)}
+	switch code {
+	case core.Invalid:
+		return http.StatusBadRequest, d
+	case core.NotFound:
+		return http.StatusNotFound, d
+	case core.Conflict:
+		return http.StatusConflict, d
+	case core.Unauthenticated:
+		return http.StatusUnauthorized, d
+	case core.Forbidden:
+		return http.StatusForbidden, d
+	case core.Unimplemented:
+		return http.StatusNotImplemented, d
+	case core.Unavailable:
+		return http.StatusServiceUnavailable, d
+	default:
+		return http.StatusInternalServerError, ErrorDetail{Code: core.Internal, Message: "internal error"}
+	}
+}
+
+// writeError answers err as JSON and logs internal errors with their cause.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, d := StatusOf(err)
+	if status >= 500 {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pl"`)
+	}
+	writeJSON(w, status, ErrorBody{Error: d})
+}
+
+// writeJSON answers v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(ErrorBody{Error: ErrorDetail{Code: core.Internal, Message: "internal error"}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
