@@ -16,6 +16,11 @@ type SessionRequest struct {
 	TTL      int64  `json:"ttl,omitempty"` // seconds; 0 = the server default
 }
 
+// TokenRequest is the optional body of POST /api/v1/tokens.
+type TokenRequest struct {
+	TTL int64 `json:"ttl,omitempty"` // seconds; 0 = the server default
+}
+
 // SessionResponse answers POST /api/v1/sessions.
 type SessionResponse struct {
 	Token   string `json:"token"`
@@ -123,6 +128,26 @@ func (h *Handler) customRoutes() []route {
 					return result{}, err
 				}
 				s, err := h.reg.CreateSession(ctx, c, time.Duration(req.TTL)*time.Second)
+				if err != nil {
+					return result{}, err
+				}
+				return result{status: http.StatusCreated, body: SessionResponse{Token: s.ID, Expires: s.Expires}}, nil
+			}},
+		{method: http.MethodPost, path: p + "/tokens", op: "GetSession", body: "TokenRequest", resp: "SessionResponse",
+			summary: "Start another session (API token) for the authenticated caller",
+			h: func(ctx context.Context, q *request) (result, error) {
+				var req TokenRequest
+				if b, err := readBody(q.w, q.r); err != nil {
+					return result{}, err
+				} else if len(b) > 0 {
+					if err := decodeStrict(b, &req); err != nil {
+						return result{}, err
+					}
+				}
+				if req.TTL < 0 {
+					return result{}, core.FieldErrorf("ttl", "must not be negative")
+				}
+				s, err := h.reg.CreateSession(ctx, q.caller, time.Duration(req.TTL)*time.Second)
 				if err != nil {
 					return result{}, err
 				}

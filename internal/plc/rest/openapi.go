@@ -91,7 +91,7 @@ func (h *Handler) operation(rt route) map[string]any {
 		op["security"] = []any{map[string]any{"bearer": []any{}}, map[string]any{}}
 	}
 	if rt.body != "" {
-		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+		op["requestBody"] = map[string]any{"required": rt.body != "TokenRequest", "content": map[string]any{
 			"application/json": map[string]any{"schema": ref(rt.body)}}}
 	}
 	return op
@@ -153,6 +153,7 @@ var schemas = map[string]any{
 		"message": tStr,
 	}, "code", "message")}, "error"),
 	"SessionRequest":    obj(map[string]any{"email": tStr, "password": tStr, "ttl": tInt}, "email", "password"),
+	"TokenRequest":      obj(map[string]any{"ttl": tInt}),
 	"SessionResponse":   obj(map[string]any{"token": tStr, "expires": tInt}, "token", "expires"),
 	"Whoami":            obj(map[string]any{"kind": tStr, "person_id": tInt, "email": tStr, "roles": tStrs, "site_ids": tInts, "node_id": tInt}, "kind"),
 	"ResolveResponse":   obj(map[string]any{"id": tInt}, "id"),

@@ -440,3 +440,14 @@ func durationParam(v url.Values, name string, def, max time.Duration) (time.Dura
 	}
 	return time.Duration(n) * time.Second, nil
 }
+
+// RelationPath returns the collection segment of rel's first class and
+// the member segment: PUT/DELETE /api/v1/{a}/{id}/{sub}/{member}.
+func RelationPath(rel core.Relation) (a, sub string, ok bool) {
+	for _, r := range relations {
+		if r.rel == rel {
+			return r.a.path, r.sub, true
+		}
+	}
+	return "", "", false
+}
