@@ -1,0 +1,125 @@
+package wan
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces, veths and TUN devices")
+	}
+	for _, tool := range []string{"ping", "traceroute"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+}
+
+// runIn runs a command in a namespace ("" = the host) and returns its output.
+func runIn(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	var err error
+	if ns == "" {
+		err = cmd.Start()
+	} else {
+		err = StartIn(ns, cmd)
+	}
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		t.Fatalf("%s in %q: %v\n%s", strings.Join(args, " "), ns, err, out.String())
+	}
+	return out.String()
+}
+
+var avgRE = regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`)
+
+func avgRTT(t *testing.T, out string) time.Duration {
+	t.Helper()
+	m := avgRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no rtt in ping output:\n%s", out)
+	}
+	ms, _ := strconv.ParseFloat(m[1], 64)
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+func TestWANLatencyAndHops(t *testing.T) {
+	needRoot(t)
+	sites := []Site{
+		{"princeton", Location{40.3487, -74.6593}},
+		{"tokyo", Location{35.7126, 139.7620}},
+		{"ethz", Location{47.3763, 8.5480}},
+	}
+	p, err := NewPlan(Config{
+		ID: "wt", Prefix: netip.MustParsePrefix("10.93.0.0/16"), Nodes: 4, Sites: sites,
+		Host: sites[0].Location, Overhead: 2 * time.Millisecond, RateKbit: 100000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Remove(p.Prefix) // leftovers of an earlier killed run of this test
+	w, err := Up(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if left, _ := Leftovers(p.Prefix); len(left) > 0 {
+			t.Errorf("namespaces left after Close: %v", left)
+		}
+	})
+	n1, n2, n4 := p.Node(1), p.Node(2), p.Node(4)
+	oneWay := p.Delay(Place(p.SiteOf(n1).Index), Place(p.SiteOf(n2).Index))
+
+	// Site to site: RTT is twice the one-way delay.
+	rtt := avgRTT(t, runIn(t, n1.NS, "ping", "-n", "-q", "-c", "5", "-i", "0.2", n2.Addr.String()))
+	t.Logf("%s -> %s: ping RTT %v, emulated one-way %v (expected RTT %v)", p.SiteOf(n1).Site.Name, p.SiteOf(n2).Site.Name, rtt, oneWay, 2*oneWay)
+	if rtt < 2*oneWay || rtt > 2*oneWay+50*time.Millisecond {
+		t.Errorf("RTT %v outside [%v, %v]", rtt, 2*oneWay, 2*oneWay+50*time.Millisecond)
+	}
+	// Same site: no emulated delay.
+	rtt = avgRTT(t, runIn(t, n1.NS, "ping", "-n", "-q", "-c", "3", "-i", "0.2", n4.Addr.String()))
+	t.Logf("same site: RTT %v", rtt)
+	if rtt > 20*time.Millisecond {
+		t.Errorf("same-site RTT %v, want < 20ms", rtt)
+	}
+	// Host to a node: delayed once each way (downlink, then the node's uplink).
+	hostWay := p.Delay(PlaceHost, Place(p.SiteOf(n2).Index))
+	rtt = avgRTT(t, runIn(t, "", "ping", "-n", "-q", "-c", "3", "-i", "0.2", n2.Addr.String()))
+	t.Logf("host -> %s: RTT %v, expected %v", p.SiteOf(n2).Site.Name, rtt, 2*hostWay)
+	if rtt < 2*hostWay || rtt > 2*hostWay+50*time.Millisecond {
+		t.Errorf("host RTT %v outside [%v, %v]", rtt, 2*hostWay, 2*hostWay+50*time.Millisecond)
+	}
+	// Traceroute between sites shows the three routers then the node.
+	out := runIn(t, n1.NS, "traceroute", "-n", "-q", "1", "-w", "2", n2.Addr.String())
+	t.Logf("traceroute:\n%s", out)
+	want := []string{p.SiteOf(n1).Gateway.String(), p.SitePlans[0].CoreSide.String(), p.SiteOf(n2).SiteSide.String(), n2.Addr.String()}
+	lines := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(lines) != len(want) {
+		t.Fatalf("traceroute has %d hops, want %d (%v)", len(lines), len(want), want)
+	}
+	for i, hop := range want {
+		if f := strings.Fields(lines[i]); len(f) < 2 || f[1] != hop {
+			t.Errorf("hop %d: %q, want %s", i+1, lines[i], hop)
+		}
+	}
+}
