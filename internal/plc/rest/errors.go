@@ -58,7 +58,7 @@ func StatusOf(err error) (int, ErrorDetail) {
 // writeError answers err as JSON and logs internal errors with their cause.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, d := StatusOf(err)
-	if status >= 500 {
+	if status == http.StatusInternalServerError {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)

@@ -109,7 +109,7 @@ func (h *Handler) watch(ctx context.Context, q *request, nodeID int64) (result, 
 			return result{status: http.StatusNotModified}, nil
 		case <-ctx.Done():
 			cancel()
-			return result{}, ctx.Err()
+			return result{}, &core.Error{Code: core.Unavailable, Message: "watch interrupted (PLC shutting down?); retry", Err: ctx.Err()}
 		}
 	}
 }

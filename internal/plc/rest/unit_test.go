@@ -1,0 +1,282 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+func TestStatusOf(t *testing.T) {
+	cause := errors.New("disk on fire at /var/lib/secret")
+	tests := []struct {
+		err    error
+		status int
+		code   core.Code
+		field  string
+		msg    string
+	}{
+		{core.FieldErrorf("email", "bad address"), 400, core.Invalid, "email", "email: bad address"},
+		{core.Errorf(core.NotFound, "no such slice"), 404, core.NotFound, "", "no such slice"},
+		{fmt.Errorf("slice %q: %w", "x_y", core.Errorf(core.Conflict, "exists")), 409, core.Conflict, "", `slice "x_y": exists`},
+		{core.Errorf(core.Unauthenticated, "bad password"), 401, core.Unauthenticated, "", "bad password"},
+		{core.Errorf(core.Forbidden, "not your site"), 403, core.Forbidden, "", "not your site"},
+		{core.Errorf(core.Unimplemented, "later"), 501, core.Unimplemented, "", "later"},
+		{core.Errorf(core.Unavailable, "slow down"), 503, core.Unavailable, "", "slow down"},
+		{&core.Error{Code: core.Internal, Message: "db", Err: cause}, 500, core.Internal, "", "internal error"},
+		{cause, 500, core.Internal, "", "internal error"},
+		{&http.MaxBytesError{Limit: 10}, 413, core.Invalid, "body", "request body too large"},
+	}
+	for _, tt := range tests {
+		st, d := StatusOf(tt.err)
+		if st != tt.status || d.Code != tt.code || d.Field != tt.field || d.Message != tt.msg {
+			t.Errorf("StatusOf(%v) = %d %+v, want %d %s %q %q", tt.err, st, d, tt.status, tt.code, tt.field, tt.msg)
+		}
+		if strings.Contains(d.Message, "secret") {
+			t.Errorf("StatusOf(%v) leaks the cause: %q", tt.err, d.Message)
+		}
+	}
+}
+
+func TestDecodeRecord(t *testing.T) {
+	rec, err := DecodeRecord([]byte(`{"a":1,"b":1.5,"c":"x","d":true,"e":null,"f":[1,2],"g":["x"],"h":[{"k":1}],"i":[1,"x"],"j":{"k":2},"l":[],"m":1e3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := core.Record{"a": int64(1), "b": 1.5, "c": "x", "d": true, "e": nil, "f": []int64{1, 2}, "g": []string{"x"},
+		"h": []core.Record{{"k": int64(1)}}, "i": []any{int64(1), "x"}, "j": core.Record{"k": int64(2)}, "l": []any{}, "m": 1000.0}
+	if !reflect.DeepEqual(rec, want) {
+		t.Fatalf("got %#v\nwant %#v", rec, want)
+	}
+	bad := []struct{ in, field, msg string }{
+		{`[1]`, "body", "want a JSON object"},
+		{`{"a":`, "body", "malformed JSON"},
+		{`{"a":1} {}`, "body", "unexpected data"},
+		{`{"n":99999999999999999999}`, "n", "out of range"},
+		{`{"x":{"y":[1e999]}}`, "x.y[0]", "out of range"},
+		{`"str"`, "body", "want a JSON object"},
+	}
+	for _, b := range bad {
+		_, err := DecodeRecord([]byte(b.in))
+		if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != b.field || !strings.Contains(err.Error(), b.msg) {
+			t.Errorf("DecodeRecord(%s) = %v (field %q), want field %q, %q", b.in, err, core.ErrorField(err), b.field, b.msg)
+		}
+	}
+	if rec, err := DecodeRecord(nil); err != nil || len(rec) != 0 {
+		t.Errorf("empty body: %v %v", rec, err)
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	var req SessionRequest
+	tests := []struct{ in, field string }{
+		{`{"email":"a@b.c","password":"x","extra":1}`, "extra"},
+		{`{"email":5}`, "email"},
+		{`{"ttl":"soon"}`, "ttl"},
+		{``, "body"},
+		{`{"email":"a"}x`, "body"},
+	}
+	for _, tt := range tests {
+		err := decodeStrict([]byte(tt.in), &req)
+		if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != tt.field {
+			t.Errorf("decodeStrict(%q) = %v (field %q), want field %q", tt.in, err, core.ErrorField(err), tt.field)
+		}
+	}
+	if err := decodeStrict([]byte(`{"email":"a@b.c","password":"x","ttl":5}`), &req); err != nil || req.TTL != 5 {
+		t.Errorf("good request: %v %+v", err, req)
+	}
+}
+
+func TestParseListQuery(t *testing.T) {
+	v := url.Values{
+		"filter": {`{"~name":"x*","<max_slices":5}`},
+		"enabled": {"true"}, "site_id": {"3"}, "login_base": {"pl"},
+		"fields": {"a,b"}, "sort": {"-name,+site_id"}, "limit": {"10"}, "offset": {"2"},
+	}
+	f, fields, err := parseListQuery(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fields, []string{"a", "b"}) {
+		t.Errorf("fields = %v", fields)
+	}
+	terms := map[string]core.Term{}
+	for _, tm := range f.Terms {
+		terms[tm.Field] = tm
+	}
+	if tm := terms["name"]; !tm.Not || tm.Value != "x*" {
+		t.Errorf("name term %+v", tm)
+	}
+	if tm := terms["max_slices"]; tm.Op != core.Lt || tm.Value != int64(5) {
+		t.Errorf("max_slices term %+v", tm)
+	}
+	if terms["enabled"].Value != true || terms["site_id"].Value != int64(3) || terms["login_base"].Value != "pl" {
+		t.Errorf("equality terms %+v", terms)
+	}
+	if !reflect.DeepEqual(f.Sort, []core.SortKey{{Field: "name", Desc: true}, {Field: "site_id"}}) || f.Limit != 10 || f.Offset != 2 {
+		t.Errorf("sort/limit/offset %+v %d %d", f.Sort, f.Limit, f.Offset)
+	}
+	if f, _, err := parseListQuery(url.Values{"filter": {`[1,"pl"]`}}); err != nil || !f.IsList || f.IDs[0] != 1 || f.Names[0] != "pl" {
+		t.Errorf("list filter: %+v %v", f, err)
+	}
+	if f, _, err := parseListQuery(url.Values{}); err != nil || f != nil {
+		t.Errorf("no filter: %+v %v", f, err)
+	}
+	bad := []struct {
+		v     url.Values
+		field string
+	}{
+		{url.Values{"filter": {`{`}}, "filter"},
+		{url.Values{"filter": {`[1]`}, "name": {"x"}}, "filter"},
+		{url.Values{"filter": {`{"name":"a"}`}, "name": {"x"}}, "name"},
+		{url.Values{"limit": {"-1"}}, "limit"},
+		{url.Values{"offset": {"x"}}, "offset"},
+		{url.Values{"fields": {"a,,b"}}, "fields"},
+		{url.Values{"sort": {"-"}}, "sort"},
+		{url.Values{"name": {"a", "b"}}, "name"},
+		{url.Values{"filter": {`{"-LIMIT":"x"}`}}, "-LIMIT"},
+	}
+	for _, b := range bad {
+		_, _, err := parseListQuery(b.v)
+		if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != b.field {
+			t.Errorf("parseListQuery(%v) = %v (field %q), want field %q", b.v, err, core.ErrorField(err), b.field)
+		}
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	tests := []struct {
+		hdr  string
+		a    auth
+		want core.Credentials
+		ok   bool
+	}{
+		{"", authCaller, core.Credentials{Method: "anonymous"}, true},
+		{"Bearer abc", authCaller, core.Credentials{Method: "session", Session: "abc"}, true},
+		{"bearer  abc ", authCaller, core.Credentials{Method: "session", Session: "abc"}, true},
+		{"PLNode 7:k=:x", authCaller, core.Credentials{Method: "node_key", NodeID: 7, NodeKey: "k=:x"}, true},
+		{"Basic xyz", authCaller, core.Credentials{}, false},
+		{"Bearer", authCaller, core.Credentials{}, false},
+		{"PLNode 7:key", authNode, core.Credentials{Method: "node_key", NodeID: 7, NodeKey: "key"}, true},
+		{"", authNode, core.Credentials{}, false},
+		{"Bearer abc", authNode, core.Credentials{}, false},
+		{"PLNode x:key", authNode, core.Credentials{}, false},
+		{"PLNode 7:", authNode, core.Credentials{}, false},
+		{"PLNode -1:k", authNode, core.Credentials{}, false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.hdr != "" {
+			r.Header.Set("Authorization", tt.hdr)
+		}
+		got, err := credentials(r, tt.a)
+		if tt.ok != (err == nil) || got != tt.want {
+			t.Errorf("credentials(%q) = %+v, %v", tt.hdr, got, err)
+		}
+		if err != nil && core.ErrorCode(err) != core.Unauthenticated {
+			t.Errorf("credentials(%q) code %s", tt.hdr, core.ErrorCode(err))
+		}
+	}
+}
+
+// TestOpenAPICoversRoutes checks that every route the handler serves is in
+// the OpenAPI document with its method, path parameters and responses.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	h := NewHandler(nil, nil).(*Handler)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + Prefix + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                               `json:"openapi"`
+		Paths   map[string]map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi = %q", doc.OpenAPI)
+	}
+	ids := map[string]bool{}
+	n := 0
+	for _, rt := range h.routes {
+		op, ok := doc.Paths[rt.path][strings.ToLower(rt.method)]
+		if !ok {
+			t.Errorf("%s %s missing from the OpenAPI document", rt.method, rt.path)
+			continue
+		}
+		n++
+		id, _ := op["operationId"].(string)
+		if id == "" || ids[id] {
+			t.Errorf("%s %s: operationId %q empty or duplicate", rt.method, rt.path, id)
+		}
+		ids[id] = true
+		if strings.Contains(rt.path, "{") && op["parameters"] == nil {
+			t.Errorf("%s %s: path parameters not documented", rt.method, rt.path)
+		}
+		if op["responses"] == nil || op["summary"] == "" {
+			t.Errorf("%s %s: no responses or summary", rt.method, rt.path)
+		}
+	}
+	// and nothing documented that is not served
+	count := 0
+	for p, ops := range doc.Paths {
+		count += len(ops)
+		_ = p
+	}
+	if count != n+1 { // + openapi.json itself
+		t.Errorf("document has %d operations, handler serves %d routes (+1)", count, n)
+	}
+	if n < 100 {
+		t.Errorf("only %d routes", n)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"b":[1,2],"c":{"d":"e"}}`, `{"x":1.5e300}`, `[1]`, `{"a":[{"b":[null]}]}`, `{"n":-9223372036854775808}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, err := DecodeRecord(data)
+		if err != nil {
+			if core.ErrorCode(err) != core.Invalid {
+				t.Fatalf("error %v has code %s", err, core.ErrorCode(err))
+			}
+			return
+		}
+		// A decoded record re-encodes and decodes to the same record.
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatalf("re-encoding %#v: %v", rec, err)
+		}
+		if _, err := DecodeRecord(b); err != nil {
+			t.Fatalf("re-decoding %s: %v", b, err)
+		}
+	})
+}
+
+func FuzzParseListQuery(f *testing.F) {
+	for _, s := range []string{"filter=%7B%22name%22%3A%22x%22%7D", "sort=-a&limit=3", "a=1&b=true", "filter=%5B1%2C%22x%22%5D"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		_, _, err = parseListQuery(v)
+		if err != nil && core.ErrorCode(err) != core.Invalid {
+			t.Fatalf("error %v has code %s", err, core.ErrorCode(err))
+		}
+	})
+}
