@@ -11,15 +11,13 @@ package netcfg
 import (
 	"context"
 	"net/netip"
+
+	"github.com/planetlab/pl/internal/core/ports"
 )
 
 // Port is a reserved port (or range) forwarded from the node's public
-// address to the owning sliver.
-type Port struct {
-	Proto string // "tcp" or "udp"
-	From  uint16
-	To    uint16 // == From for a single port
-}
+// address to the owning sliver. Parse slice tag values with ports.Parse.
+type Port = ports.Port
 
 // Sliver is the desired network configuration of one sliver.
 type Sliver struct {

@@ -1,0 +1,179 @@
+package netcfg
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+func TestEnsureRemoveIdempotentAndClean(t *testing.T) {
+	tn := newTestNet(t)
+	ctx := context.Background()
+	m := newTestManager(t, tn, nil)
+	if c := m.Config(); c.Uplink != testUplink || c.NodeAddr.String() != testNodeAddr {
+		t.Fatalf("detected uplink %q addr %v", c.Uplink, c.NodeAddr)
+	}
+	before := takeSnapshot(t, tn, m)
+	if err := m.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Setup(ctx); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	afterSetup := takeSnapshot(t, tn, m)
+	if len(afterSetup.Rules) == 0 || !strings.Contains(afterSetup.Qdiscs, "htb 1:") || len(afterSetup.Classes) != 2 {
+		t.Fatalf("setup left %+v", afterSetup)
+	}
+
+	a := Sliver{Name: "pltest_a", XID: 7, Ports: []Port{{Proto: "tcp", From: 8080, To: 8080}}, MinRateKbit: 100, MaxRateKbit: 5000}
+	b := Sliver{Name: "pltest_b", XID: 9, Ports: []Port{{Proto: "udp", From: 5000, To: 5010}}}
+	att, err := m.Ensure(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.NetNS != m.NetNSPath(a.Name) || att.Addr.String() != "10.42.0.30" || att.Gateway.String() != "10.42.0.29" || !isNetNSMount(att.NetNS) {
+		t.Fatalf("attachment %+v", att)
+	}
+	if _, err := m.Ensure(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	two := takeSnapshot(t, tn, m)
+	for range 2 {
+		if _, err := m.Ensure(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Ensure(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := takeSnapshot(t, tn, m).diff(two); d != "" {
+		t.Fatalf("repeated Ensure changed the host:\n%s", d)
+	}
+	if len(two.NetNSFiles) != 2 || two.Mounts != afterSetup.Mounts+2 || len(two.Links) != len(afterSetup.Links)+2 ||
+		len(two.Classes) != len(afterSetup.Classes)+2 || len(two.Records) != 2 {
+		t.Fatalf("after two slivers: %+v", two)
+	}
+	t.Logf("nft table with two slivers:\n%s", strings.Join(two.Rules, "\n"))
+	inSliver := sh(t, att.NetNS, "ip", "-o", "addr", "show", "dev", "eth0")
+	if !strings.Contains(inSliver, "10.42.0.30/30") {
+		t.Fatalf("sliver address: %s", inSliver)
+	}
+	if r := sh(t, att.NetNS, "ip", "route"); !strings.Contains(r, "default via 10.42.0.29 dev eth0") {
+		t.Fatalf("sliver routes: %s", r)
+	}
+
+	names, err := m.List(ctx)
+	if err != nil || !slices.Equal(names, []string{"pltest_a", "pltest_b"}) {
+		t.Fatalf("List = %v, %v", names, err)
+	}
+
+	// Conflicts: a port held by another sliver, and a reused xid.
+	_, err = m.Ensure(ctx, Sliver{Name: "pltest_c", XID: 11, Ports: []Port{{Proto: "tcp", From: 8000, To: 8090}}})
+	if core.ErrorCode(err) != core.Conflict || !strings.Contains(err.Error(), `"pltest_c"`) || !strings.Contains(err.Error(), `"pltest_a"`) || !strings.Contains(err.Error(), "tcp/8080") {
+		t.Fatalf("port conflict: %v", err)
+	}
+	_, err = m.Ensure(ctx, Sliver{Name: "pltest_c", XID: 9})
+	if core.ErrorCode(err) != core.Conflict || !strings.Contains(err.Error(), "xid 9") {
+		t.Fatalf("xid conflict: %v", err)
+	}
+	// Same port on the other protocol is fine.
+	if _, err := m.Ensure(ctx, Sliver{Name: "pltest_c", XID: 11, Ports: []Port{{Proto: "udp", From: 8080, To: 8080}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(ctx, "pltest_c", 11); err != nil {
+		t.Fatal(err)
+	}
+	if d := takeSnapshot(t, tn, m).diff(two); d != "" {
+		t.Fatalf("a refused Ensure or Remove of c left traces:\n%s", d)
+	}
+
+	// A restarted manager adopts what exists and still enforces reservations.
+	m2, err := New(m.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if names, err := m2.List(ctx); err != nil || !slices.Equal(names, []string{"pltest_a", "pltest_b"}) {
+		t.Fatalf("List after restart = %v, %v", names, err)
+	}
+	if _, err := m2.Ensure(ctx, Sliver{Name: "pltest_d", XID: 12, Ports: []Port{{Proto: "udp", From: 5010, To: 5020}}}); core.ErrorCode(err) != core.Conflict {
+		t.Fatalf("restarted manager allowed a held port: %v", err)
+	}
+	if _, err := m2.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if d := takeSnapshot(t, tn, m2).diff(two); d != "" {
+		t.Fatalf("restarted manager's Setup+Ensure changed the host:\n%s", d)
+	}
+
+	// Remove is exact and idempotent.
+	for range 2 {
+		if err := m.Remove(ctx, a.Name, a.XID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := takeSnapshot(t, tn, m)
+	if len(one.NetNSFiles) != 1 || len(one.Links) != len(two.Links)-1 || len(one.Classes) != len(two.Classes)-1 || len(one.Records) != 1 {
+		t.Fatalf("after removing a: %+v", one)
+	}
+	for _, r := range one.Rules {
+		if strings.Contains(r, "pltest_a") || strings.Contains(r, "-7 ") || strings.HasSuffix(r, "-7") {
+			t.Fatalf("rule of a survived: %s", r)
+		}
+	}
+	if err := m.Remove(ctx, b.Name, b.XID); err != nil {
+		t.Fatal(err)
+	}
+	if d := takeSnapshot(t, tn, m).diff(afterSetup); d != "" {
+		t.Fatalf("after removing every sliver the host differs from after Setup:\n%s", d)
+	}
+	if names, _ := m.List(ctx); len(names) != 0 {
+		t.Fatalf("List after removal = %v", names)
+	}
+
+	// Teardown removes everything, even with slivers present.
+	if _, err := m.Ensure(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Teardown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := takeSnapshot(t, tn, m).diff(before); d != "" {
+		t.Fatalf("after Teardown the host differs from before Setup:\n%s", d)
+	}
+	if _, err := os.Stat(m.NetNSPath(b.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("netns file survived teardown: %v", err)
+	}
+}
+
+func TestEnsureBadInput(t *testing.T) {
+	tn := newTestNet(t)
+	m := newTestManager(t, tn, nil)
+	ctx := context.Background()
+	before := takeSnapshot(t, tn, m)
+	for _, tt := range []struct {
+		s     Sliver
+		field string
+	}{
+		{Sliver{Name: "../etc", XID: 3}, "name"},
+		{Sliver{Name: "ok", XID: 0}, "xid"},
+		{Sliver{Name: "ok", XID: 5000}, "xid"},
+		{Sliver{Name: "ok", XID: 3, Ports: []Port{{Proto: "sctp", From: 1, To: 1}}}, "ports"},
+		{Sliver{Name: "ok", XID: 3, Ports: []Port{{Proto: "tcp", From: 9, To: 8}}}, "ports"},
+		{Sliver{Name: "ok", XID: 3, Ports: []Port{{Proto: "tcp", From: 1, To: 9}, {Proto: "tcp", From: 9, To: 9}}}, "ports"},
+		{Sliver{Name: "ok", XID: 3, MinRateKbit: -1}, "net_min_rate"},
+	} {
+		_, err := m.Ensure(ctx, tt.s)
+		if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != tt.field {
+			t.Errorf("%+v: %v, want invalid %s", tt.s, err, tt.field)
+		}
+	}
+	if d := takeSnapshot(t, tn, m).diff(before); d != "" {
+		t.Fatalf("bad input changed the host:\n%s", d)
+	}
+}
