@@ -1,0 +1,642 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// Query is a Get: a filter and the fields to return, plus conditions the
+// service adds for visibility (Where/Args, SQL over the row alias t).
+type Query struct {
+	Table  *Table
+	Filter *core.Filter
+	// Fields to return; nil = every visible native field.
+	Fields []string
+	// Admin callers also see admin-only fields.
+	Admin bool
+	// Tags are the tag names usable as pseudo-fields (for tables with TagSQL).
+	Tags  map[string]bool
+	Where []string
+	Args  []any
+}
+
+// Select runs a Get query.
+func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
+	t := q.Table
+	fields, err := q.resolveFields()
+	if err != nil {
+		return nil, err
+	}
+	var sel []string
+	var selArgs []any
+	var scalars []*Field
+	var tagNames []string
+	var lists []*Field
+	for _, name := range fields {
+		if f, ok := t.byName[name]; ok {
+			if f.IsList() {
+				lists = append(lists, f)
+				continue
+			}
+			scalars = append(scalars, f)
+			sel = append(sel, colExpr(f))
+			continue
+		}
+		tagNames = append(tagNames, name)
+		sel = append(sel, t.TagSQL)
+		selArgs = append(selArgs, name)
+	}
+	// The primary key always comes first (needed for lists); it is
+	// stripped afterwards if not asked for.
+	sel = append([]string{"t." + t.PK}, sel...)
+	var where []string
+	var wargs []any
+	if t.SoftDelete {
+		where = append(where, "t.deleted = 0")
+	}
+	where = append(where, q.Where...)
+	wargs = append(wargs, q.Args...)
+	if q.Filter != nil {
+		w, a, err := q.filterSQL()
+		if err != nil {
+			return nil, err
+		}
+		if w != "" {
+			where = append(where, w)
+			wargs = append(wargs, a...)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, s := range sel {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+	}
+	b.WriteString(" FROM " + t.SQL + " t")
+	if len(where) > 0 {
+		b.WriteString(" WHERE (" + strings.Join(where, ") AND (") + ")")
+	}
+	order, err := q.orderSQL()
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(" ORDER BY " + order)
+	if f := q.Filter; f != nil && (f.Limit > 0 || f.Offset > 0) {
+		limit := int64(f.Limit)
+		if limit == 0 {
+			limit = math.MaxInt64
+		}
+		b.WriteString(fmt.Sprintf(" LIMIT %d OFFSET %d", limit, f.Offset))
+	}
+	rows, err := tx.Query(ctx, b.String(), append(selArgs, wargs...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []core.Record
+	var pks []any
+	index := map[any]core.Record{}
+	for rows.Next() {
+		vals := make([]any, len(sel))
+		ptrs := make([]any, len(sel))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, wrapDB("scan", err)
+		}
+		rec := core.Record{}
+		pk := normalize(vals[0], pkType(t))
+		for i, f := range scalars {
+			rec[f.Name] = normalize(vals[i+1], f.Type)
+		}
+		for i, name := range tagNames {
+			rec[name] = normalize(vals[len(scalars)+1+i], String)
+		}
+		out = append(out, rec)
+		pks = append(pks, pk)
+		index[pk] = rec
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapDB("rows", err)
+	}
+	rows.Close()
+	for _, f := range lists {
+		for _, rec := range out {
+			if f.Type == IntList {
+				rec[f.Name] = []int64{}
+			} else {
+				rec[f.Name] = []string{}
+			}
+		}
+		if err := tx.fillList(ctx, f, pks, index); err != nil {
+			return nil, err
+		}
+	}
+	if out == nil {
+		out = []core.Record{}
+	}
+	return out, nil
+}
+
+func pkType(t *Table) Type {
+	if t.StrPK {
+		return String
+	}
+	return Int
+}
+
+func colExpr(f *Field) string {
+	if f.Expr != "" {
+		return f.Expr
+	}
+	return "t." + f.Name
+}
+
+const listChunk = 500
+
+func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, index map[any]core.Record) error {
+	for start := 0; start < len(pks); start += listChunk {
+		chunk := pks[start:min(start+listChunk, len(pks))]
+		q := "SELECT x.o, x.m FROM (" + f.List + ") x WHERE x.o IN (" + placeholders(len(chunk)) + ") ORDER BY x.o, x.k"
+		rows, err := tx.Query(ctx, q, chunk...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var o, m any
+			if err := rows.Scan(&o, &m); err != nil {
+				rows.Close()
+				return wrapDB("scan", err)
+			}
+			rec := index[normalize(o, Int)]
+			if rec == nil {
+				continue
+			}
+			if f.Type == IntList {
+				rec[f.Name] = append(rec[f.Name].([]int64), normalize(m, Int).(int64))
+			} else if s, ok := normalize(m, String).(string); ok {
+				rec[f.Name] = append(rec[f.Name].([]string), s)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return wrapDB("rows", err)
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// normalize converts a scanned value to the Record value of a field type.
+func normalize(v any, typ Type) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		v = string(x)
+	case int32:
+		v = int64(x)
+	case int:
+		v = int64(x)
+	case float32:
+		v = float64(x)
+	}
+	switch typ {
+	case Bool:
+		switch x := v.(type) {
+		case int64:
+			return x != 0
+		case bool:
+			return x
+		}
+	case Int, IntList:
+		switch x := v.(type) {
+		case float64:
+			return int64(x)
+		case bool:
+			return boolInt(x)
+		}
+	case Float:
+		if x, ok := v.(int64); ok {
+			return float64(x)
+		}
+	}
+	return v
+}
+
+func (q *Query) resolveFields() ([]string, error) {
+	t := q.Table
+	if q.Fields == nil {
+		var out []string
+		for _, f := range t.Fields {
+			if f.Hidden || (f.Admin && !q.Admin) {
+				continue
+			}
+			out = append(out, f.Name)
+		}
+		return out, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, name := range q.Fields {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		f, ok := t.byName[name]
+		if ok && f.Hidden {
+			ok = false
+		}
+		if !ok {
+			if t.TagSQL != "" && q.Tags[name] {
+				out = append(out, name)
+				continue
+			}
+			return nil, &core.Error{Code: core.Invalid, Field: name, Message: fmt.Sprintf("Invalid return field '%s'", name)}
+		}
+		if f.Admin && !q.Admin {
+			continue // silently stripped, as the original
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// termField resolves a filter field: a column/computed scalar, a list
+// field, or a tag pseudo-field.
+func (q *Query) termField(name string) (expr string, args []any, f *Field, err error) {
+	t := q.Table
+	if f, ok := t.byName[name]; ok && !f.Hidden && (!f.Admin || q.Admin) {
+		if f.IsList() {
+			return "", nil, f, nil
+		}
+		return colExpr(f), nil, f, nil
+	}
+	if t.TagSQL != "" && q.Tags[name] {
+		return t.TagSQL, []any{name}, &Field{Name: name, Type: String, Null: true}, nil
+	}
+	return "", nil, nil, &core.Error{Code: core.Invalid, Field: name, Message: fmt.Sprintf("Invalid filter field '%s'", name)}
+}
+
+func (q *Query) filterSQL() (string, []any, error) {
+	f := q.Filter
+	t := q.Table
+	if f.IsList {
+		var parts []string
+		var args []any
+		if len(f.IDs) > 0 {
+			if t.StrPK {
+				return "", nil, core.FieldErrorf(t.PK, "integer ids do not name %s objects", t.Class)
+			}
+			parts = append(parts, "t."+t.PK+" IN ("+placeholders(len(f.IDs))+")")
+			for _, id := range f.IDs {
+				args = append(args, id)
+			}
+		}
+		if len(f.Names) > 0 {
+			if t.Key == "" {
+				return "", nil, core.FieldErrorf("filter", "%s objects have no name; filter by id", t.Class)
+			}
+			parts = append(parts, "t."+t.Key+" IN ("+placeholders(len(f.Names))+")")
+			for _, n := range f.Names {
+				args = append(args, n)
+			}
+		}
+		if len(parts) == 0 {
+			return "1 = 0", nil, nil
+		}
+		return strings.Join(parts, " OR "), args, nil
+	}
+	var parts []string
+	var args []any
+	for _, term := range f.Terms {
+		s, a, err := q.termSQL(term)
+		if err != nil {
+			return "", nil, err
+		}
+		parts = append(parts, s)
+		args = append(args, a...)
+	}
+	if len(parts) == 0 {
+		return "", nil, nil
+	}
+	op := ") AND ("
+	if f.Or {
+		op = ") OR ("
+	}
+	return "(" + strings.Join(parts, op) + ")", args, nil
+}
+
+func (q *Query) termSQL(term core.Term) (string, []any, error) {
+	ex, exArgs, f, err := q.termField(term.Field)
+	if err != nil {
+		return "", nil, err
+	}
+	var s string
+	var args []any
+	if f.IsList() {
+		elem := Int
+		if f.Type == StrList {
+			elem = String
+		}
+		vals, _ := term.Value.([]any)
+		if term.Value != nil && vals == nil {
+			vals = []any{term.Value}
+		}
+		for i, v := range vals {
+			cv, err := filterValue(f.Name, v, elem)
+			if err != nil {
+				return "", nil, err
+			}
+			vals[i] = cv
+		}
+		src := "(" + f.List + ") x WHERE x.o = t." + q.Table.PK
+		switch term.Op {
+		case core.Eq, core.ContainsAny:
+			if term.Value == nil {
+				s = "NOT EXISTS (SELECT 1 FROM " + src + ")"
+			} else if len(vals) == 0 {
+				s = "1 = 0"
+			} else {
+				s = "EXISTS (SELECT 1 FROM " + src + " AND x.m IN (" + placeholders(len(vals)) + "))"
+				args = vals
+			}
+		case core.ContainsAll:
+			distinct := map[any]bool{}
+			for _, v := range vals {
+				distinct[v] = true
+			}
+			if len(vals) == 0 {
+				s = "1 = 1"
+			} else {
+				s = fmt.Sprintf("(SELECT COUNT(DISTINCT x.m) FROM %s AND x.m IN (%s)) = %d", src, placeholders(len(vals)), len(distinct))
+				args = vals
+			}
+		default:
+			return "", nil, core.FieldErrorf(f.Name, "comparison %s does not apply to an array field", term.Op)
+		}
+	} else {
+		args = append(args, exArgs...)
+		switch term.Op {
+		case core.ContainsAll, core.ContainsAny:
+			return "", nil, core.FieldErrorf(f.Name, "%s applies to array fields only", term.Op)
+		case core.Eq:
+			switch v := term.Value.(type) {
+			case nil:
+				s = ex + " IS NULL"
+			case []any:
+				if len(v) == 0 {
+					s = "1 = 0"
+					args = nil
+					break
+				}
+				var vals []any
+				for _, e := range v {
+					if e == nil {
+						return "", nil, core.FieldErrorf(f.Name, "nil inside a value list")
+					}
+					cv, err := filterValue(f.Name, e, f.Type)
+					if err != nil {
+						return "", nil, err
+					}
+					vals = append(vals, cv)
+				}
+				s = ex + " IN (" + placeholders(len(vals)) + ")"
+				args = append(args, vals...)
+			case string:
+				if f.Type == String && strings.ContainsAny(v, "*%") {
+					s = "LOWER(" + ex + ") LIKE LOWER(?)"
+					args = append(args, strings.ReplaceAll(v, "*", "%"))
+					break
+				}
+				cv, err := filterValue(f.Name, v, f.Type)
+				if err != nil {
+					return "", nil, err
+				}
+				s = ex + " = ?"
+				args = append(args, cv)
+			default:
+				cv, err := filterValue(f.Name, v, f.Type)
+				if err != nil {
+					return "", nil, err
+				}
+				s = ex + " = ?"
+				args = append(args, cv)
+			}
+		default:
+			cv, err := filterValue(f.Name, term.Value, f.Type)
+			if err != nil {
+				return "", nil, err
+			}
+			s = ex + " " + string(term.Op) + " ?"
+			args = append(args, cv)
+		}
+	}
+	if term.Not {
+		s = "NOT (" + s + ")"
+	}
+	return s, args, nil
+}
+
+// filterValue checks a filter value against a field type.
+func filterValue(field string, v any, typ Type) (any, error) {
+	switch typ {
+	case Int:
+		if b, ok := v.(bool); ok {
+			return boolInt(b), nil
+		}
+		if n, ok := core.AsInt(v); ok {
+			return n, nil
+		}
+	case Float:
+		if n, ok := core.AsInt(v); ok {
+			return float64(n), nil
+		}
+		if x, ok := v.(float64); ok {
+			return x, nil
+		}
+	case Bool:
+		if b, ok := v.(bool); ok {
+			return boolInt(b), nil
+		}
+		if n, ok := core.AsInt(v); ok && (n == 0 || n == 1) {
+			return n, nil
+		}
+	case String:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	}
+	return nil, core.FieldErrorf(field, "filter value must be %s, got %s", typ, core.TypeName(v))
+}
+
+func (q *Query) orderSQL() (string, error) {
+	var parts []string
+	if q.Filter != nil {
+		for _, k := range q.Filter.Sort {
+			ex, args, f, err := q.termField(k.Field)
+			if err != nil {
+				return "", err
+			}
+			if f.IsList() || len(args) > 0 {
+				return "", core.FieldErrorf(k.Field, "cannot sort by this field")
+			}
+			dir := " ASC"
+			if k.Desc {
+				dir = " DESC"
+			}
+			parts = append(parts, ex+dir)
+		}
+	}
+	parts = append(parts, "t."+q.Table.PK)
+	return strings.Join(parts, ", "), nil
+}
+
+// Check validates caller-supplied fields for an Add (add=true) or Update:
+// unknown fields, fields that may not be set, types (an int where a double
+// is expected is an error; a boolean passes where an int is expected), nil
+// for non-nullable fields, and lengths in UTF-8 bytes. It returns the
+// values converted to store types. Required fields are checked on Add.
+func (t *Table) Check(rec core.Record, add bool) (core.Record, error) {
+	out := core.Record{}
+	for name, v := range rec {
+		f, ok := t.byName[name]
+		if !ok || f.Hidden && !(f.Add || f.Update) {
+			return nil, &core.Error{Code: core.Invalid, Field: name, Message: fmt.Sprintf("unknown field %q of %s", name, t.Class)}
+		}
+		if add && !f.Add || !add && !f.Update {
+			verb := "set"
+			if !add {
+				verb = "changed"
+			}
+			return nil, &core.Error{Code: core.Invalid, Field: name, Message: fmt.Sprintf("%s field %q cannot be %s", t.Class, name, verb)}
+		}
+		cv, err := CheckValue(f, v)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = cv
+	}
+	if add {
+		for _, f := range t.Fields {
+			if f.Required && f.Add {
+				if v, ok := out[f.Name]; !ok || v == nil {
+					return nil, core.FieldErrorf(f.Name, "%s field %q is required", t.Class, f.Name)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// CheckValue validates one value for a field.
+func CheckValue(f *Field, v any) (any, error) {
+	if v == nil {
+		if !f.Null {
+			return nil, core.FieldErrorf(f.Name, "may not be nil")
+		}
+		return nil, nil
+	}
+	bad := func() error {
+		return core.FieldErrorf(f.Name, "expected %s, got %s", f.Type, core.TypeName(v))
+	}
+	switch f.Type {
+	case Int:
+		if b, ok := v.(bool); ok {
+			return boolInt(b), nil
+		}
+		if _, isFloat := v.(float64); isFloat {
+			// JSON numbers decode as float64; accept integral ones.
+			if n, ok := core.AsInt(v); ok {
+				return n, nil
+			}
+			return nil, bad()
+		}
+		if n, ok := core.AsInt(v); ok {
+			return n, nil
+		}
+		return nil, bad()
+	case Float:
+		switch x := v.(type) {
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, core.FieldErrorf(f.Name, "not a finite number")
+			}
+			return x, nil
+		case float32:
+			return float64(x), nil
+		case json.Number:
+			if x, err := x.Float64(); err == nil {
+				return x, nil
+			}
+		}
+		return nil, bad()
+	case Bool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+		return nil, bad()
+	case String:
+		s, ok := v.(string)
+		if !ok {
+			return nil, bad()
+		}
+		if f.Max > 0 && len(s) > f.Max {
+			return nil, core.FieldErrorf(f.Name, "too long: %d bytes, at most %d (UTF-8)", len(s), f.Max)
+		}
+		return s, nil
+	}
+	return nil, core.FieldErrorf(f.Name, "is computed and cannot be set")
+}
+
+// InsertRecord inserts the checked fields plus extra columns and returns
+// the new primary key.
+func (tx *Tx) InsertRecord(ctx context.Context, t *Table, rec core.Record) (int64, error) {
+	var cols []string
+	var vals []any
+	for _, name := range sortedKeys(rec) {
+		cols = append(cols, name)
+		vals = append(vals, rec[name])
+	}
+	return tx.Insert(ctx, t.SQL, t.PK, cols, vals)
+}
+
+// UpdateRecord sets columns of one row.
+func (tx *Tx) UpdateRecord(ctx context.Context, t *Table, id any, rec core.Record) error {
+	if len(rec) == 0 {
+		return nil
+	}
+	var sets []string
+	var vals []any
+	for _, name := range sortedKeys(rec) {
+		sets = append(sets, name+" = ?")
+		vals = append(vals, rec[name])
+	}
+	_, err := tx.Exec(ctx, "UPDATE "+t.SQL+" SET "+strings.Join(sets, ", ")+" WHERE "+t.PK+" = ?", append(vals, id)...)
+	return err
+}
+
+func sortedKeys(r core.Record) []string {
+	keys := make([]string, 0, len(r))
+	for k := range r {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}

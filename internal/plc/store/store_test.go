@@ -1,0 +1,164 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
+	"github.com/planetlab/pl/internal/plc/store/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// dialects runs f against a fresh SQLite file and a fresh PostgreSQL database.
+func dialects(t *testing.T, f func(t *testing.T, db *store.DB)) {
+	t.Run("sqlite", func(t *testing.T) {
+		db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "plc.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		f(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := store.Open(context.Background(), pgtest.DSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		f(t, db)
+	})
+}
+
+func TestMigrateIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plc.db")
+	for i := 0; i < 2; i++ {
+		db, err := store.Open(context.Background(), "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.SchemaVersion(context.Background())
+		if err != nil || v != 1 {
+			t.Fatalf("version %d %v", v, err)
+		}
+		db.Close()
+	}
+}
+
+func TestSelectAndFilters(t *testing.T) {
+	dialects(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sites, _ := store.TableOf(core.Site)
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			for i, lb := range []string{"pl", "princeton", "mit"} {
+				rec, err := sites.Check(core.Record{"login_base": lb, "name": "Site " + lb, "abbreviated_name": lb, "max_slices": int64(i * 10), "latitude": 1.5 * float64(i)}, true)
+				if err != nil {
+					return err
+				}
+				rec["date_created"], rec["last_updated"] = int64(100+i), int64(100+i)
+				if _, err := tx.InsertRecord(ctx, sites, rec); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Exec(ctx, "UPDATE sites SET deleted = 1 WHERE login_base = ?", "mit")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			filter any
+			want   []string
+		}{
+			{nil, []string{"pl", "princeton"}},
+			{[]any{}, nil},
+			{[]any{int64(1), "princeton", "mit"}, []string{"pl", "princeton"}},
+			{map[string]any{"login_base": "PRIN*"}, []string{"princeton"}},
+			{map[string]any{">max_slices": int64(5)}, []string{"princeton"}},
+			{map[string]any{"~login_base": "pl"}, []string{"princeton"}},
+			{map[string]any{"login_base": []any{"pl", "mit"}}, []string{"pl"}},
+			{map[string]any{"url": nil, "-SORT": "-login_base"}, []string{"princeton", "pl"}},
+			{map[string]any{"-SORT": "login_base", "-LIMIT": int64(1), "-OFFSET": int64(1)}, []string{"princeton"}},
+			{map[string]any{"login_base": "pl", "max_slices": int64(10), "-OR": true}, []string{"pl", "princeton"}},
+			{map[string]any{"[latitude": int64(0)}, []string{"pl"}},
+		}
+		for _, c := range cases {
+			f, err := core.ParseFilter(c.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []core.Record
+			err = db.Read(ctx, func(tx *store.Tx) error {
+				var err error
+				got, err = tx.Select(ctx, store.Query{Table: sites, Filter: f, Fields: []string{"login_base", "node_ids"}})
+				return err
+			})
+			if err != nil {
+				t.Fatalf("%v: %v", c.filter, err)
+			}
+			var names []string
+			for _, r := range got {
+				names = append(names, r["login_base"].(string))
+				if ids, ok := r["node_ids"].([]int64); !ok || len(ids) != 0 {
+					t.Fatalf("node_ids %#v", r["node_ids"])
+				}
+			}
+			if len(names) != len(c.want) {
+				t.Fatalf("%v: got %v want %v", c.filter, names, c.want)
+			}
+			for i := range names {
+				if names[i] != c.want[i] {
+					t.Fatalf("%v: got %v want %v", c.filter, names, c.want)
+				}
+			}
+		}
+		for _, bad := range []any{map[string]any{"nope": int64(1)}, map[string]any{"login_base": int64(1)}, map[string]any{"&login_base": "x"}, map[string]any{"<node_ids": int64(1)}} {
+			f, _ := core.ParseFilter(bad)
+			err := db.Read(ctx, func(tx *store.Tx) error {
+				_, err := tx.Select(ctx, store.Query{Table: sites, Filter: f})
+				return err
+			})
+			if core.ErrorCode(err) != core.Invalid {
+				t.Errorf("%v: want Invalid, got %v", bad, err)
+			}
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	sites, _ := store.TableOf(core.Site)
+	cases := []struct {
+		rec   core.Record
+		add   bool
+		field string
+	}{
+		{core.Record{"login_base": "x", "name": "n", "abbreviated_name": "a", "bogus": 1}, true, "bogus"},
+		{core.Record{"login_base": "x", "name": "n"}, true, "abbreviated_name"},
+		{core.Record{"latitude": int64(45)}, false, "latitude"},
+		{core.Record{"max_slices": 1.5}, false, "max_slices"},
+		{core.Record{"name": string(make([]byte, 255))}, false, "name"},
+		{core.Record{"site_id": int64(3)}, false, "site_id"},
+		{core.Record{"name": nil}, false, "name"},
+		{core.Record{"enabled": int64(1)}, false, "enabled"},
+	}
+	for _, c := range cases {
+		_, err := sites.Check(c.rec, c.add)
+		if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != c.field {
+			t.Errorf("%v: got %v, want Invalid on %q", c.rec, err, c.field)
+		}
+	}
+	// UTF-8 bytes: 127 two-byte runes = 254 bytes pass, one more fails.
+	long := ""
+	for i := 0; i < 127; i++ {
+		long += "é"
+	}
+	if _, err := sites.Check(core.Record{"name": long, "max_slices": true}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sites.Check(core.Record{"name": long + "x"}, false); err == nil {
+		t.Fatal("255 bytes accepted")
+	}
+}
