@@ -1,0 +1,559 @@
+// Package agent is the node manager core: it follows PLC's desired state for
+// the node (watch, with polling as the fallback), caches the last good state
+// on disk, computes every sliver's configuration (Compute, pure), compares it
+// with what exists on the host (Plan, pure) and carries out the difference
+// (Executor) through the sliver runtime and the network manager.
+//
+// Rules it keeps (reference nodemanager.md §8):
+//   - Nothing is destroyed because PLC is unreachable: without a state from
+//     PLC or a valid cache the agent does nothing; while offline it keeps
+//     acting on the cached state, which still enforces expiry locally.
+//   - Restarting the agent never restarts slivers: on start it re-adopts what
+//     Runtime.List and netcfg List report and only changes what differs.
+//   - One bad slice never stops the others: its errors are logged and
+//     reported to PLC and it keeps its last good configuration.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/sliver"
+	"github.com/planetlab/pl/internal/nodeapi"
+)
+
+// PLC is the node API as the agent uses it (implemented by plcclient.Client).
+type PLC interface {
+	State(ctx context.Context) (*core.NodeState, error)
+	// Watch returns (nil, nil) when the wait ended without a change.
+	Watch(ctx context.Context, version string, timeout time.Duration) (*core.NodeState, error)
+	Report(ctx context.Context, r nodeapi.Report) error
+}
+
+// RunLevel is what a running node manager reports.
+const RunLevel = "boot"
+
+// Config configures the agent. Zero durations take the defaults shown.
+type Config struct {
+	StateDir string // cache, xid and network records (created 0700)
+	PLC      PLC
+	Runtime  sliver.Runtime
+	Net      netcfg.Manager
+	// Images lists the reference images present; nil = vref is not checked.
+	Images func(ctx context.Context) ([]string, error)
+	NCPU   int // 0 = runtime.NumCPU()
+	Logger *slog.Logger
+
+	Parallel       int           // concurrent sliver operations; 0 = 8
+	WatchTimeout   time.Duration // server-side long-poll wait; 55s
+	PollInterval   time.Duration // longest wait between polls while the watch fails; 30s
+	ResyncInterval time.Duration // local re-evaluation (expiry, retries); 10s
+	ReportInterval time.Duration // run-level reports; 15m (RunlevelAgent)
+	Version        string        // node manager version, reported
+	SSHHostKey     string        // the node's public host key, reported
+	Now            func() time.Time
+
+	// Observe, if set, is called after each sliver operation (benchmarks).
+	Observe func(op Op, err error, took time.Duration)
+}
+
+// Main is the node manager core: Run it, Close it.
+type Main struct {
+	Config
+
+	log    *slog.Logger
+	xids   *XIDs
+	exec   *Executor
+	kick   chan struct{} // reconcile now
+	report chan struct{} // report now
+
+	mu        sync.Mutex
+	state     *core.NodeState // the desired state acted upon (PLC or cache)
+	online    bool
+	errs      map[string]string // sliver errors of the last pass
+	dir       map[string]SliceInfo
+	applied   string // version of the last fully successful pass
+	passes    int
+	cancel    context.CancelFunc
+	done      chan struct{}
+	startOnce sync.Once
+}
+
+// SliceInfo is what the SSH gateway needs to know about a slice.
+type SliceInfo struct {
+	Name    string
+	Keys    []string // authorized_keys lines of the slice account
+	Enabled bool     // false: logins refused
+	Running bool     // the sliver exists and its init runs
+}
+
+// SliceDirectory is a live view of the slices on this node. *Main
+// implements it; the SSH gateway consumes it.
+type SliceDirectory interface {
+	LookupSlice(name string) (SliceInfo, bool)
+}
+
+var _ SliceDirectory = (*Main)(nil)
+
+// New validates cfg and prepares the state directory.
+func New(cfg Config) (*Main, error) {
+	if cfg.StateDir == "" {
+		return nil, core.FieldErrorf("state", "no state directory")
+	}
+	if cfg.PLC == nil || cfg.Runtime == nil || cfg.Net == nil {
+		return nil, core.Errorf(core.Invalid, "agent: PLC, Runtime and Net are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.WatchTimeout, 55*time.Second)
+	def(&cfg.PollInterval, 30*time.Second)
+	def(&cfg.ResyncInterval, 10*time.Second)
+	def(&cfg.ReportInterval, 15*time.Minute)
+	if cfg.NCPU <= 0 {
+		cfg.NCPU = runtime.NumCPU()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	m := &Main{
+		Config: cfg,
+		log:    cfg.Logger.With("subsystem", "agent"),
+		kick:   make(chan struct{}, 1),
+		report: make(chan struct{}, 1),
+		dir:    map[string]SliceInfo{},
+		done:   make(chan struct{}),
+	}
+	xids, err := LoadXIDs(filepath.Join(cfg.StateDir, "xids.json"))
+	if err != nil {
+		m.log.Error("xid allocation file unreadable; starting empty and re-adopting xids from the host", "err", err)
+	}
+	m.xids = xids
+	rec, err := loadNetRecord(filepath.Join(cfg.StateDir, "net.json"))
+	if err != nil {
+		m.log.Warn("network record unreadable", "err", err)
+	}
+	m.exec = &Executor{Runtime: cfg.Runtime, Net: cfg.Net, XIDs: xids, Parallel: cfg.Parallel, Log: m.log, Observe: cfg.Observe, rec: rec}
+	return m, nil
+}
+
+func (m *Main) cachePath() string { return filepath.Join(m.StateDir, "desired.json") }
+
+// Run runs the agent until ctx is cancelled or Close is called.
+func (m *Main) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	m.mu.Lock()
+	m.cancel = cancel
+	m.mu.Unlock()
+	defer close(m.done)
+	defer cancel()
+
+	st, saved, err := LoadCache(m.cachePath())
+	switch {
+	case err == nil:
+		m.log.Info("using cached desired state until PLC answers", "version", st.Version, "saved", saved.Format(time.RFC3339), "slivers", len(st.Slivers))
+		m.setState(st)
+	case errors.Is(err, os.ErrNotExist):
+		m.log.Info("no cached desired state; waiting for PLC before touching any sliver")
+	default:
+		m.log.Error("IGNORING the desired-state cache: it is corrupt; waiting for PLC before touching any sliver", "err", err)
+	}
+	if err := m.adopt(ctx); err != nil {
+		m.log.Error("cannot list slivers on the host", "err", err)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); m.syncLoop(ctx) }()
+	go func() { defer wg.Done(); m.reconcileLoop(ctx) }()
+	go func() { defer wg.Done(); m.reportLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+// Close stops Run and waits for it to return. In-flight sliver operations
+// are cancelled; slivers themselves keep running.
+func (m *Main) Close() error {
+	m.mu.Lock()
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-m.done
+	return nil
+}
+
+// adopt records the xids of the slivers found on the host: the host is the
+// authority for uid ranges already in use.
+func (m *Main) adopt(ctx context.Context) error {
+	sts, err := m.Runtime.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range sts {
+		if s.XID == 0 {
+			continue
+		}
+		if err := m.xids.Adopt(s.Name, s.XID); err != nil {
+			m.log.Error("cannot adopt sliver xid", "sliver", s.Name, "err", err)
+		}
+	}
+	m.log.Info("found slivers on the host", "count", len(sts))
+	m.refreshDirectory(sts)
+	return nil
+}
+
+func (m *Main) setState(st *core.NodeState) {
+	m.mu.Lock()
+	m.state = st
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Main) currentState() *core.NodeState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state
+}
+
+// accept takes a state freshly received from PLC.
+func (m *Main) accept(st *core.NodeState) {
+	if cur := m.currentState(); cur != nil && cur.Version == st.Version {
+		return
+	}
+	if err := SaveCache(m.cachePath(), st); err != nil {
+		m.log.Error("cannot cache desired state (acting on it anyway)", "err", err)
+	}
+	m.log.Info("new desired state from PLC", "version", st.Version, "slivers", len(st.Slivers))
+	m.setState(st)
+}
+
+// syncLoop follows PLC: long-poll Watch; when it fails, poll State with
+// exponential backoff and jitter until PLC answers again.
+func (m *Main) syncLoop(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		version := ""
+		if cur := m.currentState(); cur != nil {
+			version = cur.Version
+		}
+		st, err := m.PLC.Watch(ctx, version, m.WatchTimeout)
+		if err == nil {
+			m.contact(true)
+			backoff = time.Second
+			if st != nil {
+				m.accept(st)
+			}
+			continue
+		}
+		for ctx.Err() == nil {
+			m.contactFailed(err)
+			wait := backoff + rand.N(backoff/2+1)
+			backoff = min(backoff*2, m.PollInterval)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			st, err = m.PLC.State(ctx)
+			if err == nil {
+				m.contact(true)
+				m.accept(st)
+				break
+			}
+		}
+	}
+}
+
+func (m *Main) contact(ok bool) {
+	m.mu.Lock()
+	was := m.online
+	m.online = ok
+	m.mu.Unlock()
+	if ok && !was {
+		m.log.Info("PLC reachable")
+		select {
+		case m.report <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *Main) contactFailed(err error) {
+	m.mu.Lock()
+	was := m.online
+	m.online = false
+	m.mu.Unlock()
+	switch {
+	case core.ErrorCode(err) == core.Unauthenticated:
+		m.log.Error("PLC refuses this node's credentials; run `pl node join` again", "err", err)
+	case was:
+		m.log.Warn("PLC unreachable; slivers keep running as last told, expiry is enforced locally", "err", err)
+	default:
+		m.log.Debug("PLC still unreachable", "err", err)
+	}
+}
+
+// Online reports whether the last exchange with PLC succeeded.
+func (m *Main) Online() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.online
+}
+
+// reconcileLoop runs a pass on every new state, every ResyncInterval, and
+// at the next sliver expiry.
+func (m *Main) reconcileLoop(ctx context.Context) {
+	timer := time.NewTimer(m.ResyncInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.kick:
+		case <-timer.C:
+		}
+		next := m.Reconcile(ctx)
+		wait := m.ResyncInterval
+		if !next.IsZero() {
+			if d := next.Sub(m.Now()); d < wait {
+				wait = max(d, 10*time.Millisecond)
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// Reconcile runs one pass: compute, plan, execute. It does nothing before a
+// desired state is known. It returns the time of the next sliver expiry
+// (zero if none).
+func (m *Main) Reconcile(ctx context.Context) time.Time {
+	st := m.currentState()
+	if st == nil {
+		return time.Time{}
+	}
+	now := m.Now()
+	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
+		m.log.Error("xid allocation", "err", err)
+	}
+	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU}
+	if m.Images != nil {
+		names, err := m.Images(ctx)
+		if err != nil {
+			m.log.Error("cannot list images; skipping this pass", "err", err)
+			return time.Time{}
+		}
+		env.Images = map[string]bool{}
+		for _, n := range names {
+			env.Images[n] = true
+		}
+	}
+	d := Compute(st, env)
+	sts, err := m.Runtime.List(ctx)
+	if err != nil {
+		m.log.Error("cannot list slivers; skipping this pass", "err", err)
+		return time.Time{}
+	}
+	nets, err := m.Net.List(ctx)
+	if err != nil {
+		m.log.Error("cannot list sliver networks; skipping this pass", "err", err)
+		return time.Time{}
+	}
+	ops := Plan(Actual{Slivers: sts, Net: nets, NetApplied: m.exec.rec.snapshot()}, d)
+	for _, op := range ops {
+		if op.Kind != OpNone {
+			m.log.Info("plan", "op", op.Kind, "sliver", op.Name, "reason", op.Reason)
+		}
+	}
+	failed := m.exec.Run(ctx, ops)
+
+	// Free the xids of slices that are gone and have nothing on the host.
+	onHost := map[string]bool{}
+	for _, s := range sts {
+		onHost[s.Name] = true
+	}
+	for _, n := range nets {
+		onHost[n] = true
+	}
+	for name := range m.xids.Snapshot() {
+		_, want := d.Slivers[name]
+		if !want && d.Errors[name] == "" && !onHost[name] {
+			if err := m.xids.Release(name); err != nil {
+				m.log.Warn("cannot release xid", "sliver", name, "err", err)
+			}
+		}
+	}
+
+	errs := map[string]string{}
+	for name, reason := range d.Errors {
+		errs[name] = reason
+		m.log.Warn("slice configuration refused; sliver keeps its last good configuration", "sliver", name, "reason", reason)
+	}
+	for name, err := range failed {
+		errs[name] = err.Error()
+	}
+	if after, err := m.Runtime.List(ctx); err == nil {
+		m.refreshDirectory(after)
+	}
+	m.mu.Lock()
+	changed := !equalMaps(errs, m.errs)
+	m.errs = errs
+	m.passes++
+	if len(failed) == 0 {
+		m.applied = st.Version
+	}
+	m.mu.Unlock()
+	if changed {
+		select {
+		case m.report <- struct{}{}:
+		default:
+		}
+	}
+
+	var next time.Time
+	for _, s := range d.Slivers {
+		if s.Expires > 0 {
+			if t := time.Unix(s.Expires, 0); next.IsZero() || t.Before(next) {
+				next = t
+			}
+		}
+	}
+	return next
+}
+
+func (m *Main) refreshDirectory(sts []sliver.Status) {
+	dir := make(map[string]SliceInfo, len(sts))
+	for _, s := range sts {
+		info := SliceInfo{Name: s.Name, Running: s.Running, Enabled: !s.Frozen}
+		if s.Spec != nil {
+			info.Keys = append([]string(nil), s.Spec.Keys...)
+			info.Enabled = info.Enabled && s.Spec.Enabled
+		}
+		dir[s.Name] = info
+	}
+	m.mu.Lock()
+	m.dir = dir
+	m.mu.Unlock()
+}
+
+// LookupSlice implements SliceDirectory from what runs on the host: the
+// keys and enabled flag of the configuration last applied.
+func (m *Main) LookupSlice(name string) (SliceInfo, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	info, ok := m.dir[name]
+	return info, ok
+}
+
+// Status is a snapshot of the agent for diagnostics and tests.
+type Status struct {
+	Online         bool
+	Version        string            // desired state acted upon
+	AppliedVersion string            // last version applied without errors
+	Passes         int               // reconcile passes run
+	SliverErrors   map[string]string // current per-sliver errors
+}
+
+// Status returns a snapshot of the agent.
+func (m *Main) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Status{Online: m.online, AppliedVersion: m.applied, Passes: m.passes, SliverErrors: map[string]string{}}
+	if m.state != nil {
+		s.Version = m.state.Version
+	}
+	for k, v := range m.errs {
+		s.SliverErrors[k] = v
+	}
+	return s
+}
+
+// reportLoop tells PLC the run level, host key and sliver errors: at first
+// contact, whenever the errors change and every ReportInterval.
+func (m *Main) reportLoop(ctx context.Context) {
+	var pending bool
+	retry := time.NewTimer(m.ReportInterval)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.report:
+		case <-retry.C:
+		}
+		m.mu.Lock()
+		errs := make(map[string]string, len(m.errs))
+		for k, v := range m.errs {
+			errs[k] = v
+		}
+		m.mu.Unlock()
+		err := m.PLC.Report(ctx, nodeapi.Report{RunLevel: RunLevel, SSHHostKey: m.SSHHostKey, Version: m.Version, SliverErrors: errs})
+		wait := m.ReportInterval
+		if err != nil {
+			if !pending {
+				m.log.Warn("report to PLC failed; will retry", "err", err)
+			}
+			pending = true
+			wait = min(wait, 10*time.Second+rand.N(10*time.Second))
+		} else {
+			pending = false
+			if len(errs) > 0 {
+				names := make([]string, 0, len(errs))
+				for n := range errs {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				m.log.Info("reported sliver errors to PLC", "slivers", names)
+			}
+		}
+		if !retry.Stop() {
+			select {
+			case <-retry.C:
+			default:
+			}
+		}
+		retry.Reset(wait)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}

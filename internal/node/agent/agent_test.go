@@ -1,0 +1,228 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+type clock struct{ t atomic.Int64 }
+
+func (c *clock) now() time.Time { return time.Unix(c.t.Load(), 0) }
+
+type harness struct {
+	t     *testing.T
+	dir   string
+	plc   *fakePLC
+	rt    *fakeRuntime
+	net   *fakeNet
+	clock *clock
+	m     *Main
+	done  chan error
+}
+
+func newHarness(t *testing.T, st *core.NodeState) *harness {
+	h := &harness{t: t, dir: t.TempDir(), plc: newFakePLC(st), rt: newFakeRuntime(), net: newFakeNet(), clock: &clock{}}
+	h.clock.t.Store(1_000_000)
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	m, err := New(Config{
+		StateDir: h.dir, PLC: h.plc, Runtime: h.rt, Net: h.net, NCPU: 2,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
+		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.m = m
+	h.done = make(chan error, 1)
+	go func() { h.done <- m.Run(context.Background()) }()
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.m != nil {
+		h.m.Close()
+		<-h.done
+		h.m = nil
+	}
+}
+
+// eventually waits up to 10 s for cond and returns how long it took.
+func (h *harness) eventually(what string, cond func() bool) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.t.Fatalf("timed out waiting for %s", what)
+	return 0
+}
+
+func (h *harness) sliver(name string) (running, frozen bool, shares uint64, ok bool) {
+	h.rt.mu.Lock()
+	defer h.rt.mu.Unlock()
+	s, ok := h.rt.slivers[name]
+	if !ok {
+		return false, false, 0, false
+	}
+	return s.Running, s.Frozen, s.Spec.Resources.CPUShares, true
+}
+
+func (h *harness) exists(name string) bool { _, _, _, ok := h.sliver(name); return ok }
+
+func (h *harness) hasNet(name string) bool {
+	h.net.mu.Lock()
+	defer h.net.mu.Unlock()
+	_, ok := h.net.nets[name]
+	return ok
+}
+
+func (h *harness) starts(name string) int {
+	h.rt.mu.Lock()
+	defer h.rt.mu.Unlock()
+	return h.rt.starts[name]
+}
+
+func TestMainFollowsPLC(t *testing.T) {
+	h := newHarness(t, &core.NodeState{Version: "v0", NodeID: 1})
+	h.start()
+	h.eventually("first pass", func() bool { return h.m.Status().Passes > 0 })
+
+	h.plc.set(func(st *core.NodeState) { st.Slivers = []core.Sliver{sliverOf("pl_a", 1), sliverOf("pl_b", 2)} })
+	took := h.eventually("slivers created", func() bool { return h.exists("pl_a") && h.exists("pl_b") })
+	t.Logf("bind -> sliver running: %v", took)
+
+	h.plc.set(func(st *core.NodeState) { st.Slivers[0] = sliverOf("pl_a", 1, "cpu_share", "3") })
+	h.eventually("cpu_share applied", func() bool { _, _, s, _ := h.sliver("pl_a"); return s == 3072 })
+	if n := h.starts("pl_a"); n != 1 {
+		t.Fatalf("pl_a started %d times; live updates must not restart", n)
+	}
+
+	h.plc.set(func(st *core.NodeState) { st.Slivers[0] = sliverOf("pl_a", 1, "enabled", "0") })
+	h.eventually("pl_a frozen", func() bool { _, f, _, _ := h.sliver("pl_a"); return f })
+	h.plc.set(func(st *core.NodeState) { st.Slivers[0] = sliverOf("pl_a", 1) })
+	h.eventually("pl_a thawed", func() bool { r, f, _, _ := h.sliver("pl_a"); return r && !f })
+
+	// A bad tag: reported, sliver keeps its configuration, others unaffected.
+	h.plc.set(func(st *core.NodeState) {
+		st.Slivers[0] = sliverOf("pl_a", 1, "disk_max", "lots")
+		st.Slivers[1] = sliverOf("pl_b", 2, "cpu_share", "2")
+	})
+	h.eventually("pl_b updated", func() bool { _, _, s, _ := h.sliver("pl_b"); return s == 2048 })
+	h.eventually("error reported", func() bool {
+		r, _ := h.plc.lastReport()
+		return strings.Contains(r.SliverErrors["pl_a"], "disk_max") && r.RunLevel == "boot" && r.SSHHostKey != ""
+	})
+	if !h.exists("pl_a") {
+		t.Fatal("refused slice destroyed")
+	}
+	h.plc.set(func(st *core.NodeState) { st.Slivers[0] = sliverOf("pl_a", 1) })
+	h.eventually("error cleared", func() bool { r, _ := h.plc.lastReport(); return len(r.SliverErrors) == 0 })
+
+	// Unbind.
+	h.plc.set(func(st *core.NodeState) { st.Slivers = st.Slivers[1:] })
+	h.eventually("pl_a destroyed", func() bool { return !h.exists("pl_a") && !h.hasNet("pl_a") })
+	if h.m.xids.Get("pl_a") != 0 {
+		t.Fatal("xid of destroyed sliver not released")
+	}
+}
+
+func TestMainOfflineAndRestart(t *testing.T) {
+	h := newHarness(t, &core.NodeState{Version: "v0", NodeID: 1})
+	h.plc.set(func(st *core.NodeState) {
+		st.Slivers = []core.Sliver{sliverOf("pl_a", 1), sliverOf("pl_exp", 2)}
+		st.Slivers[1].Expires = h.clock.t.Load() + 60
+	})
+	h.start()
+	h.eventually("slivers created", func() bool { return h.exists("pl_a") && h.exists("pl_exp") })
+
+	// PLC goes away: nothing is destroyed, but expiry is enforced locally.
+	h.plc.setDown(true)
+	h.eventually("offline noticed", func() bool { return !h.m.Online() })
+	passes := h.m.Status().Passes
+	h.eventually("more passes offline", func() bool { return h.m.Status().Passes > passes+3 })
+	if !h.exists("pl_a") || !h.exists("pl_exp") {
+		t.Fatal("a sliver was destroyed because PLC is unreachable")
+	}
+	h.clock.t.Add(120)
+	h.eventually("expired sliver destroyed offline", func() bool { return !h.exists("pl_exp") })
+	if !h.exists("pl_a") {
+		t.Fatal("pl_a destroyed")
+	}
+
+	// Restart while PLC is down: the cache drives, running slivers are
+	// adopted, not restarted.
+	h.stop()
+	h.rt.takeCalls()
+	h.start()
+	passes = h.m.Status().Passes
+	h.eventually("passes after restart", func() bool { return h.m.Status().Passes > passes+3 })
+	if calls := h.rt.takeCalls(); calls != "" {
+		t.Fatalf("restart touched slivers:\n%s", calls)
+	}
+	if n := h.starts("pl_a"); n != 1 {
+		t.Fatalf("pl_a started %d times", n)
+	}
+
+	// PLC back with a change: applied at once.
+	h.plc.set(func(st *core.NodeState) { st.Slivers = append(st.Slivers, sliverOf("pl_c", 3)) })
+	h.plc.setDown(false)
+	h.eventually("pl_c created after PLC came back", func() bool { return h.exists("pl_c") })
+	h.eventually("online", func() bool { return h.m.Online() })
+}
+
+func TestMainCorruptCacheDestroysNothing(t *testing.T) {
+	h := newHarness(t, &core.NodeState{Version: "v0", NodeID: 1})
+	h.plc.set(func(st *core.NodeState) { st.Slivers = []core.Sliver{sliverOf("pl_a", 1)} })
+	h.start()
+	h.eventually("created", func() bool { return h.exists("pl_a") })
+	h.stop()
+
+	path := filepath.Join(h.dir, "desired.json")
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(data), "pl_a", "pl_x", 1)), 0o600)
+	h.plc.setDown(true)
+	h.rt.takeCalls()
+	h.start()
+	time.Sleep(300 * time.Millisecond)
+	if h.m.Status().Passes != 0 || h.m.Status().Version != "" {
+		t.Fatalf("acted on a corrupt cache: %+v", h.m.Status())
+	}
+	if calls := h.rt.takeCalls(); calls != "" || !h.exists("pl_a") {
+		t.Fatalf("touched slivers without a trusted state: %q", calls)
+	}
+	// A PLC answer with no slivers is a real state: then the sliver goes.
+	h.plc.set(func(st *core.NodeState) { st.Slivers = nil })
+	h.plc.setDown(false)
+	h.eventually("destroyed after PLC said so", func() bool { return !h.exists("pl_a") })
+}
+
+func TestMainDirectory(t *testing.T) {
+	h := newHarness(t, &core.NodeState{Version: "v0", NodeID: 1})
+	h.plc.set(func(st *core.NodeState) { st.Slivers = []core.Sliver{sliverOf("pl_a", 1, "enabled", "0")} })
+	h.start()
+	h.eventually("directory", func() bool { _, ok := h.m.LookupSlice("pl_a"); return ok })
+	info, _ := h.m.LookupSlice("pl_a")
+	if info.Enabled || !info.Running || len(info.Keys) != 1 {
+		t.Fatalf("directory entry: %+v", info)
+	}
+	if _, ok := h.m.LookupSlice("pl_nope"); ok {
+		t.Fatal("unknown slice found")
+	}
+}

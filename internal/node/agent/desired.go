@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/sliver"
+)
+
+// DesiredSliver is the complete configuration one sliver should have.
+type DesiredSliver struct {
+	SliceID int64
+	Expires int64 // UNIX seconds; 0 = never
+	Spec    sliver.Spec
+	Net     netcfg.Sliver
+}
+
+// Desired is the node's desired state as the host should realise it.
+//
+// A sliver in Errors is listed by PLC but its configuration was refused;
+// it is neither created, changed nor destroyed: an existing one keeps its
+// last good configuration. Every other sliver not in Slivers must not exist.
+type Desired struct {
+	Version string
+	Slivers map[string]DesiredSliver
+	Errors  map[string]string // slice name -> reason
+}
+
+// Env is what Compute needs besides PLC's state.
+type Env struct {
+	Now    int64           // UNIX seconds, for expiry
+	XIDs   map[string]int  // allocated sliver numbers (see XIDs)
+	Images map[string]bool // known reference images; nil = do not check
+	NCPU   int             // CPUs of the node, for cpu_pct
+}
+
+// UIDBase returns the first host uid of a sliver's uid range. Ranges start
+// at 2^28 (268435456), far above the uids of host users and of the usual
+// /etc/subuid allocations (100000 + 65536*k), and never overlap: xid <= 4094
+// ends below 2^29.
+func UIDBase(xid int) uint32 { return 1<<28 + uint32(xid)*sliver.UIDCount }
+
+// Instantiations that produce a sliver on the node. delegated and
+// nm-controller slices are listed on every node by PLC but are not
+// instantiated by the node manager; not-instantiated slices never are.
+func instantiated(inst string) bool { return inst == "" || inst == "plc-instantiated" }
+
+// Candidates returns the names of the slivers of st that are live at now
+// and instantiated here, with valid names: the names that need an XID.
+func Candidates(st *core.NodeState, now int64) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range st.Slivers {
+		if seen[s.Name] || !instantiated(s.Instantiation) || expired(s.Expires, now) || !sliceName.MatchString(s.Name) {
+			continue
+		}
+		seen[s.Name] = true
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func expired(expires, now int64) bool { return expires > 0 && expires <= now }
+
+// Compute turns PLC's state into the desired configuration of every sliver.
+// It is pure: the same arguments always give the same result. A sliver
+// whose tags do not parse gets an entry in Errors and nothing else; it never
+// affects the others (except that it keeps no CPU guarantee while refused).
+func Compute(st *core.NodeState, env Env) Desired {
+	d := Desired{Version: st.Version, Slivers: map[string]DesiredSliver{}, Errors: map[string]string{}}
+	scripts := map[string]string{}
+	for _, is := range st.InitScripts {
+		if is.Enabled {
+			scripts[is.Name] = is.Script
+		}
+	}
+	slivers := append([]core.Sliver(nil), st.Slivers...)
+	// Older slices first: on a port conflict the older slice keeps the port.
+	sort.SliceStable(slivers, func(i, j int) bool {
+		if slivers[i].SliceID != slivers[j].SliceID {
+			return slivers[i].SliceID < slivers[j].SliceID
+		}
+		return slivers[i].Name < slivers[j].Name
+	})
+
+	type parsed struct {
+		s   core.Sliver
+		cfg SliverConfig
+	}
+	var ok []parsed
+	seen, dups := map[string]bool{}, map[string]bool{}
+	for _, s := range slivers {
+		if !instantiated(s.Instantiation) || expired(s.Expires, env.Now) {
+			continue
+		}
+		if !sliceName.MatchString(s.Name) {
+			d.Errors[s.Name] = fmt.Sprintf("slice name %q is not usable on a node (want [a-z][a-z0-9_]{0,31})", s.Name)
+			continue
+		}
+		if seen[s.Name] {
+			d.Errors[s.Name] = fmt.Sprintf("slice %q is listed twice by PLC", s.Name)
+			dups[s.Name] = true
+			continue
+		}
+		seen[s.Name] = true
+		cfg, err := ParseAttributes(s.Attributes, scripts)
+		if err == nil && cfg.Image != "" && env.Images != nil && !env.Images[cfg.Image] {
+			err = core.FieldErrorf(TagVref, "unknown image %q on this node", cfg.Image)
+		}
+		if err == nil {
+			err = checkKeys(s.Keys)
+		}
+		if err == nil {
+			if x := env.XIDs[s.Name]; x < 1 || x > MaxXID {
+				err = core.Errorf(core.Unavailable, "no sliver number (xid) available")
+			}
+		}
+		if err == nil {
+			err = portConflict(cfg.Ports, ok, func(p parsed) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name })
+		}
+		if err != nil {
+			d.Errors[s.Name] = err.Error()
+			continue
+		}
+		ok = append(ok, parsed{s, cfg})
+	}
+	// The old entry for a name listed twice is refused too: we cannot know
+	// which of the two PLC meant.
+	if len(dups) > 0 {
+		kept := ok[:0]
+		for _, p := range ok {
+			if !dups[p.s.Name] {
+				kept = append(kept, p)
+			}
+		}
+		ok = kept
+	}
+
+	reqs := make([]CPURequest, len(ok))
+	for i, p := range ok {
+		reqs[i] = CPURequest{Name: p.s.Name, Share: p.cfg.CPUShare, Pct: p.cfg.CPUPct, CapPct: p.cfg.CPUCapPct, Disabled: !p.cfg.Enabled}
+	}
+	cpu := ArbitrateCPU(reqs, env.NCPU)
+
+	for _, p := range ok {
+		xid := env.XIDs[p.s.Name]
+		var keys []string
+		for _, k := range p.s.Keys {
+			if k := strings.TrimSpace(k.Key); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		c := cpu[p.s.Name]
+		d.Slivers[p.s.Name] = DesiredSliver{
+			SliceID: p.s.SliceID,
+			Expires: p.s.Expires,
+			Spec: sliver.Spec{
+				Name:       p.s.Name,
+				XID:        xid,
+				Image:      p.cfg.Image,
+				UIDBase:    UIDBase(xid),
+				Keys:       keys,
+				InitScript: p.cfg.InitScript,
+				Enabled:    p.cfg.Enabled,
+				Resources: sliver.Resources{
+					CPUShares:   c.Shares,
+					CPUCapPct:   c.CapPct,
+					MemoryBytes: p.cfg.MemKiB * 1024,
+					Pids:        p.cfg.NProc,
+					NoFile:      p.cfg.NoFile,
+					DiskBytes:   p.cfg.DiskKiB * 1024,
+				},
+			},
+			Net: netcfg.Sliver{
+				Name:        p.s.Name,
+				XID:         xid,
+				Ports:       p.cfg.Ports,
+				MinRateKbit: p.cfg.NetMinKbit,
+				MaxRateKbit: p.cfg.NetMaxKbit,
+			},
+		}
+	}
+	return d
+}
+
+// checkKeys refuses keys that could smuggle extra authorized_keys lines.
+func checkKeys(keys []core.SliverKey) error {
+	for i, k := range keys {
+		if strings.ContainsAny(k.Key, "\r\n\x00") {
+			return core.FieldErrorf("keys", "key %d contains a line break", i)
+		}
+	}
+	return nil
+}
+
+// portConflict reports the first port of ports already held by an earlier
+// (accepted) sliver.
+func portConflict[T any](ports []netcfg.Port, earlier []T, get func(T) ([]netcfg.Port, string)) error {
+	for _, p := range ports {
+		for _, e := range earlier {
+			theirs, owner := get(e)
+			for _, q := range theirs {
+				if p.Proto == q.Proto && p.From <= q.To && q.From <= p.To {
+					return core.Errorf(core.Conflict, "%s: reserved port %s/%d-%d overlaps %s/%d-%d of slice %q",
+						TagPorts, p.Proto, p.From, p.To, q.Proto, q.From, q.To, owner)
+				}
+			}
+		}
+	}
+	return nil
+}
