@@ -1,0 +1,251 @@
+package dev
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/planetlab/pl/internal/dev/wan"
+	"golang.org/x/sys/unix"
+)
+
+// CgroupRoot is where cgroup hierarchies are mounted.
+var CgroupRoot = "/sys/fs/cgroup"
+
+// cgroupDirs returns the directory of cgroup path rel in every mounted
+// hierarchy (one on cgroup v2, one per controller mount on v1).
+func cgroupDirs(rel string) []string {
+	rel = strings.Trim(rel, "/")
+	if _, err := os.Stat(filepath.Join(CgroupRoot, "cgroup.controllers")); err == nil {
+		return []string{filepath.Join(CgroupRoot, rel)}
+	}
+	ents, err := os.ReadDir(CgroupRoot)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() { // not the symlinks (cpu -> cpu,cpuacct)
+			out = append(out, filepath.Join(CgroupRoot, e.Name(), rel))
+		}
+	}
+	return out
+}
+
+// removeCgroups kills every process in the cgroup subtree rel (in every
+// hierarchy) and removes its directories, deepest first.
+func removeCgroups(rel string) error {
+	if !strings.HasPrefix(strings.Trim(rel, "/"), wan.NamePrefix) {
+		return fmt.Errorf("refusing to remove cgroup %q: not ours", rel)
+	}
+	var errs []error
+	for _, top := range cgroupDirs(rel) {
+		if _, err := os.Stat(top); err != nil {
+			continue
+		}
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		// Thaw frozen cgroups (v1 freezer) so killed processes can exit.
+		for _, d := range dirs {
+			if b, err := os.ReadFile(filepath.Join(d, "freezer.state")); err == nil && strings.TrimSpace(string(b)) != "THAWED" {
+				os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
+			}
+			if _, err := os.Stat(filepath.Join(d, "cgroup.freeze")); err == nil {
+				os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0)
+			}
+		}
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, d := range dirs {
+			if err := killCgroup(d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := rmdirRetry(d); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func killCgroup(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err == nil {
+		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
+	}
+	for i := 0; i < 200; i++ {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			return nil // gone
+		}
+		pids := strings.Fields(string(b))
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, s := range pids {
+			if pid, err := strconv.Atoi(s); err == nil && pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return fmt.Errorf("cgroup %s: processes survive SIGKILL", dir)
+}
+
+func rmdirRetry(dir string) error {
+	var err error
+	for i := 0; i < 100; i++ {
+		err = unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", dir, err)
+}
+
+// mountsUnder lists mount points at or below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dir = filepath.Clean(dir)
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, sc.Err()
+}
+
+// unescapeMount decodes the octal escapes of /proc/self/mountinfo.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unmountAll detaches every mount at or below dir.
+func unmountAll(dir string) error {
+	var errs []error
+	for round := 0; round < 5; round++ {
+		mps, err := mountsUnder(dir)
+		if err != nil {
+			return err
+		}
+		if len(mps) == 0 {
+			return nil
+		}
+		errs = errs[:0]
+		for _, mp := range mps {
+			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// detachLoops releases loop devices whose backing file is under dir.
+func detachLoops(dir string) error {
+	ents, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var errs []error
+	for _, bf := range ents {
+		b, err := os.ReadFile(bf)
+		if err != nil {
+			continue
+		}
+		back := strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")
+		if back != dir && !strings.HasPrefix(back, dir+"/") {
+			continue
+		}
+		dev := "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(bf)))
+		fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("open %s: %w", dev, err))
+			continue
+		}
+		if err := unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0); err != nil && !errors.Is(err, unix.ENXIO) {
+			errs = append(errs, fmt.Errorf("detach %s (%s): %w", dev, back, err))
+		}
+		unix.Close(fd)
+	}
+	return errors.Join(errs...)
+}
+
+// Down removes everything the instance described by r created: its
+// processes (and every process in its cgroups: slivers outlive their node
+// manager by design), mounts, loop devices, cgroups, namespaces and links,
+// the data directory if it was temporary, and the record itself. It is
+// idempotent and works after the instance was killed.
+func Down(r *Record, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !strings.HasPrefix(r.Prefix, wan.NamePrefix) {
+		return fmt.Errorf("dev record: prefix %q is not ours", r.Prefix)
+	}
+	var errs []error
+	// Nodes first (they must not recreate what we remove), PLC last.
+	for i := len(r.Procs) - 1; i >= 0; i-- {
+		errs = append(errs, stopProc(r.Procs[i], 10*time.Second))
+	}
+	if r.Cgroup != "" {
+		errs = append(errs, removeCgroups(r.Cgroup))
+	}
+	if r.DataDir != "" {
+		errs = append(errs, unmountAll(r.DataDir), detachLoops(r.DataDir))
+	}
+	errs = append(errs, wan.Remove(r.Prefix))
+	if r.TempData && r.DataDir != "" {
+		if err := os.RemoveAll(r.DataDir); err != nil {
+			errs = append(errs, fmt.Errorf("remove data dir: %w", err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		if rerr := os.Remove(recordPath(r.Prefix)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = rerr
+		}
+		log.Info("pl dev instance removed", "prefix", r.Prefix, "data", r.DataDir)
+	}
+	return err
+}

@@ -1,0 +1,228 @@
+package dev
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/planetlab/pl/internal/client"
+	"github.com/planetlab/pl/internal/core"
+)
+
+// AdminEmail is the demo PLC's administrator.
+const AdminEmail = "admin@pl-dev.example.org"
+
+// cliEnv keeps the pl CLI's configuration (sessions, known PLCs) of the
+// planet's children in the data directory.
+func (p *Planet) cliEnv() []string {
+	return []string{"XDG_CONFIG_HOME=" + p.DataPath("cli-config"), "PL_PLC_URL=" + p.PLCURL}
+}
+
+// startPLC starts `pl plc` on the host's WAN address and creates its
+// first administrator with `pl plc init`.
+func (p *Planet) startPLC(ctx context.Context) error {
+	dir := p.DataPath("plc")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	p.AdminEmail = AdminEmail
+	p.AdminPWFile = p.DataPath("admin-password")
+	if err := os.WriteFile(p.AdminPWFile, []byte(randomPassword()+"\n"), 0o600); err != nil {
+		return err
+	}
+	if _, err := p.run(ctx, nil, "plc", "init", "--data", dir, "--email", p.AdminEmail, "--password-file", p.AdminPWFile); err != nil {
+		return err
+	}
+	listen := net.JoinHostPort(p.Plan.HostAddr.String(), strconv.Itoa(p.PLCPort))
+	c, err := p.start("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
+	if err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, c, listen, 30*time.Second); err != nil {
+		return err
+	}
+	p.PLCURL = "https://" + listen
+	fp, err := certFingerprint(filepath.Join(dir, plcCertFile))
+	if err != nil {
+		return err
+	}
+	p.Fingerprint = fp
+	return nil
+}
+
+// certFingerprint returns the hex SHA-256 of the first certificate in a
+// PEM file.
+func certFingerprint(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return "", fmt.Errorf("%s: no PEM certificate", path)
+	}
+	s := sha256.Sum256(blk.Bytes)
+	return hex.EncodeToString(s[:]), nil
+}
+
+// AdminClient returns a PLC client logged in as the administrator.
+func (p *Planet) AdminClient(ctx context.Context) (*client.Client, error) {
+	c, err := client.New(p.PLCURL, client.Options{Fingerprint: p.Fingerprint})
+	if err != nil {
+		return nil, err
+	}
+	pw, err := os.ReadFile(p.AdminPWFile)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Login(ctx, p.AdminEmail, strings.TrimSpace(string(pw)), 0); err != nil {
+		return nil, fmt.Errorf("admin login: %w", err)
+	}
+	return c, nil
+}
+
+// startNodes creates the sites, registers every node at PLC, and starts
+// `pl node join` then the `pl node` daemon in each node's namespace.
+func (p *Planet) startNodes(ctx context.Context) error {
+	reg, err := p.AdminClient(ctx)
+	if err != nil {
+		return err
+	}
+	siteIDs := map[string]int64{}
+	for _, s := range p.Plan.SitePlans {
+		ds := DemoSites[s.Index-1]
+		id, err := reg.Add(ctx, nil, core.Site, core.Record{
+			"login_base": ds.LoginBase, "name": ds.Name, "abbreviated_name": ds.LoginBase,
+			"latitude": ds.Lat, "longitude": ds.Lon, "url": "https://" + ds.LoginBase + ".example.org/",
+			"enabled": true, "is_public": true, "max_slices": 100, "max_slivers": 1000,
+		})
+		if err != nil {
+			return fmt.Errorf("add site %s: %w", ds.LoginBase, err)
+		}
+		siteIDs[ds.LoginBase] = id
+	}
+	for _, np := range p.Plan.NodePlans {
+		s := p.Plan.SiteOf(np)
+		n := &Node{
+			NodePlan: np,
+			SiteName: s.Site.Name,
+			Hostname: fmt.Sprintf("%s.%s.pl-dev.example.org", np.Name, s.Site.Name),
+			StateDir: p.DataPath("nodes", np.Name),
+			Cgroup:   p.rec.Cgroup + "/" + np.Name,
+		}
+		id, err := reg.Add(ctx, nil, core.Node, core.Record{"hostname": n.Hostname, "site_id": siteIDs[s.Site.Name], "model": "pl dev"})
+		if err != nil {
+			return fmt.Errorf("register node %s: %w", n.Hostname, err)
+		}
+		n.NodeID = id
+		if _, err := reg.Add(ctx, nil, core.Interface, core.Record{
+			"node_id": id, "is_primary": true, "type": "ipv4", "method": "static",
+			"ip": np.Addr.String(), "gateway": np.Gateway.String(), "netmask": "255.255.255.0",
+			"network": s.Subnet.Addr().String(), "hostname": n.Hostname,
+		}); err != nil {
+			return fmt.Errorf("interface of %s: %w", n.Hostname, err)
+		}
+		p.Nodes = append(p.Nodes, n)
+	}
+	// Join and start the nodes concurrently.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	var mu sync.Mutex
+	for _, n := range p.Nodes {
+		g.Go(func() error {
+			tok, err := reg.JoinToken(gctx, n.NodeID)
+			if err != nil {
+				return fmt.Errorf("join token of %s: %w", n.Hostname, err)
+			}
+			if err := os.MkdirAll(n.StateDir, 0o700); err != nil {
+				return err
+			}
+			if _, err := p.runIn(gctx, n.NS, p.nodeArgs(n, "join", p.PLCURL, tok.Token)...); err != nil {
+				return err
+			}
+			c, err := p.start("node "+n.Name, n.NS, filepath.Join(n.StateDir, "node.log"), p.nodeArgs(n)...)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			n.proc = c
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return p.waitNodesContact(ctx, reg, 60*time.Second)
+}
+
+// nodeArgs returns the arguments of `pl node <sub...>` for node n.
+func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
+	args := append([]string{"node"}, sub...)
+	args = append(args, "--state-dir", n.StateDir)
+	if len(sub) == 0 { // the daemon
+		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"))
+	}
+	return args
+}
+
+// waitNodesContact waits until every node has contacted PLC.
+func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		recs, err := reg.Get(ctx, nil, core.Node, nil, []string{"node_id", "hostname", "last_contact"})
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for _, r := range recs {
+			if v, _ := r["last_contact"].(int64); v == 0 {
+				missing = append(missing, fmt.Sprint(r["hostname"]))
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		for _, n := range p.Nodes {
+			if n.proc != nil {
+				select {
+				case <-n.proc.done:
+					return fmt.Errorf("node %s exited: %v (log %s)", n.Name, n.proc.err, n.proc.log.Name())
+				default:
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nodes never contacted PLC: %s", strings.Join(missing, ", "))
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+var errNotReady = errors.New("not ready")
+
+// plcCertFile is PLC's certificate in its data directory (server.CertFile).
+const plcCertFile = "tls/cert.pem"
+
+// cliHints are copy-paste pl commands for the demo user.
+func (p *Planet) cliHints() []string {
+	d := p.Demo
+	return []string{
+		fmt.Sprintf("pl login %s --fingerprint %s --email %s --password-file %s", p.PLCURL, p.Fingerprint, d.User, d.PWFile),
+		fmt.Sprintf("pl exec %s -- uname -n", d.Slice),
+	}
+}
