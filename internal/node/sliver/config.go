@@ -1,0 +1,219 @@
+package sliver
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// Inside every sliver.
+const (
+	accountUID  = 1000         // the slice account's uid and gid
+	initPath    = "/.pl-init"  // the host's static init (tini), bind-mounted read-only
+	rcPath      = "/etc/pl/rc" // run by init: starts the initscript, then idles
+	initctl     = "/etc/pl/initctl"
+	initscript  = "/etc/pl/initscript"
+	defaultPATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+	cpuPeriod = 100000 // CFS period in µs for CPU caps
+
+	defaultNoFileSoft = 1024
+	defaultNoFileHard = 524288
+)
+
+// capabilities is sliver root's capability set (bounding, permitted,
+// effective), all relative to the sliver's own user namespace. It is the
+// set vserver root had in practice (Docker's default set is the same
+// list), plus CAP_NET_RAW which PlanetLab gave slices through VNET's safe
+// raw sockets: ping, traceroute and sniffers work in the sliver's own
+// network namespace. Never included: SYS_ADMIN (mount), SYS_MODULE,
+// SYS_TIME, NET_ADMIN, SYS_BOOT, SYS_RAWIO, SYS_RESOURCE, DAC_READ_SEARCH,
+// SYSLOG, MAC_*, BPF, PERFMON.
+var capabilities = []string{
+	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP",
+	"CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// ValidName checks a sliver (slice) name: it is a container id, a hostname
+// and a Unix login, so it is 1-32 characters of [a-z0-9_] starting with a
+// letter.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return core.FieldErrorf("name", "invalid sliver name %q: want 1-32 of [a-z0-9_], starting with a letter", name)
+	}
+	return nil
+}
+
+// Validate checks a spec before anything is done with it.
+func (s Spec) Validate() error {
+	if err := ValidName(s.Name); err != nil {
+		return err
+	}
+	if s.XID < 1 || s.XID > 4094 {
+		return core.FieldErrorf("xid", "sliver %q: xid %d out of range 1..4094", s.Name, s.XID)
+	}
+	if s.UIDBase == 0 || s.UIDBase%UIDCount != 0 || uint64(s.UIDBase)+UIDCount > 1<<32-1 {
+		return core.FieldErrorf("uid_base", "sliver %q: uid base %d must be a non-zero multiple of %d below 2^32", s.Name, s.UIDBase, UIDCount)
+	}
+	for i, k := range s.Keys {
+		if strings.ContainsAny(k, "\n\r\x00") {
+			return core.FieldErrorf("keys", "sliver %q: key %d contains a line break or NUL", s.Name, i)
+		}
+	}
+	if strings.ContainsRune(s.InitScript, 0) {
+		return core.FieldErrorf("initscript", "sliver %q: initscript contains NUL", s.Name)
+	}
+	r := s.Resources
+	switch {
+	case r.CPUShares > 262144:
+		return core.FieldErrorf("cpu_share", "sliver %q: cpu shares %d above 262144", s.Name, r.CPUShares)
+	case r.CPUCapPct < 0 || r.CPUCapPct > 100*1024:
+		return core.FieldErrorf("cpu_cap", "sliver %q: cpu cap %d%% out of range", s.Name, r.CPUCapPct)
+	case r.MemoryBytes < 0 || (r.MemoryBytes > 0 && r.MemoryBytes < 4<<20):
+		return core.FieldErrorf("memory", "sliver %q: memory limit %d: want 0 (none) or at least 4 MiB", s.Name, r.MemoryBytes)
+	case r.Pids < 0 || (r.Pids > 0 && r.Pids < 8):
+		return core.FieldErrorf("pids", "sliver %q: process limit %d: want 0 (none) or at least 8", s.Name, r.Pids)
+	case r.NoFile > 1<<20:
+		return core.FieldErrorf("nofile", "sliver %q: open-file limit %d above %d", s.Name, r.NoFile, 1<<20)
+	case r.NoFile > 0 && r.NoFile < 64:
+		return core.FieldErrorf("nofile", "sliver %q: open-file limit %d: want 0 (default) or at least 64", s.Name, r.NoFile)
+	case r.DiskBytes < 0 || (r.DiskBytes > 0 && r.DiskBytes < 1<<20):
+		return core.FieldErrorf("disk_max", "sliver %q: disk limit %d: want 0 (none) or at least 1 MiB", s.Name, r.DiskBytes)
+	}
+	if s.NetNS != "" && !strings.HasPrefix(s.NetNS, "/") {
+		return core.FieldErrorf("netns", "sliver %q: network namespace %q is not an absolute path", s.Name, s.NetNS)
+	}
+	return nil
+}
+
+// linuxResources maps Resources to the cgroup settings runc applies at
+// create and `runc update`. Zero values become explicit "unlimited" so an
+// update can lift a limit. swap says whether the host accounts swap.
+func linuxResources(r Resources, swap bool) *specs.LinuxResources {
+	shares := r.CPUShares
+	if shares == 0 {
+		shares = 1024
+	}
+	period := uint64(cpuPeriod)
+	quota := int64(-1)
+	if r.CPUCapPct > 0 {
+		quota = int64(r.CPUCapPct) * cpuPeriod / 100
+	}
+	mem := int64(-1)
+	if r.MemoryBytes > 0 {
+		mem = r.MemoryBytes
+	}
+	pids := int64(-1)
+	if r.Pids > 0 {
+		pids = r.Pids
+	}
+	out := &specs.LinuxResources{
+		CPU:    &specs.LinuxCPU{Shares: &shares, Quota: &quota, Period: &period},
+		Memory: &specs.LinuxMemory{Limit: &mem},
+		Pids:   &specs.LinuxPids{Limit: &pids},
+	}
+	if swap {
+		sw := mem // memory+swap = memory: slivers do not swap
+		out.Memory.Swap = &sw
+	}
+	return out
+}
+
+func noFile(r Resources) (soft, hard uint64) {
+	if r.NoFile == 0 {
+		return defaultNoFileSoft, defaultNoFileHard
+	}
+	return r.NoFile, r.NoFile
+}
+
+// layout is what the host-side structures of a sliver were built for;
+// changing any of it means rebuilding them.
+type layout struct {
+	Image   string `json:"image"`
+	UIDBase uint32 `json:"uid_base"`
+	NetNS   string `json:"netns"`
+	XID     int    `json:"xid"`
+}
+
+// ociParams are the inputs of ociConfig beyond the spec.
+type ociParams struct {
+	Rootfs       string
+	Init         string // host path of the static init
+	CgroupParent string
+	UserNS       string // path of a user namespace to join ("" = new one)
+	OwnNetNS     bool   // the network namespace belongs to the sliver's user namespace
+	Swap         bool
+}
+
+// ociConfig builds the runc config.json of a sliver. It is pure.
+func ociConfig(s Spec, p ociParams) *specs.Spec {
+	soft, hard := noFile(s.Resources)
+	caps := append([]string(nil), capabilities...)
+	uid := []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.UIDBase, Size: UIDCount}}
+	ns := []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+		{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
+		{Type: specs.UserNamespace, Path: p.UserNS},
+		{Type: specs.NetworkNamespace, Path: s.NetNS},
+	}
+	sys := specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
+	if !p.OwnNetNS {
+		// sysfs can only be mounted by the owner of the network
+		// namespace; otherwise show the host's read-only, as rootless
+		// runc does.
+		sys = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+	}
+	return &specs.Spec{
+		Version:  "1.0.2",
+		Hostname: s.Name,
+		Root:     &specs.Root{Path: p.Rootfs},
+		Process: &specs.Process{
+			User: specs.User{UID: 0, GID: 0},
+			Args: []string{initPath, "--", "/bin/sh", rcPath},
+			Env:  []string{defaultPATH, "HOME=/root", "container=pl"},
+			Cwd:  "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: soft, Hard: hard}},
+			NoNewPrivileges: false, // setuid su is the way to sliver root
+			OOMScoreAdj:     intp(500),
+		},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			sys,
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+			{Destination: initPath, Type: "none", Source: p.Init, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+		},
+		Annotations: map[string]string{"org.planetlab.xid": fmt.Sprint(s.XID)},
+		Linux: &specs.Linux{
+			UIDMappings: uid,
+			GIDMappings: uid,
+			Namespaces:  ns,
+			CgroupsPath: strings.TrimSuffix(p.CgroupParent, "/") + "/" + s.Name,
+			Resources: func() *specs.LinuxResources {
+				r := linuxResources(s.Resources, p.Swap)
+				r.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+				return r
+			}(),
+			MaskedPaths: []string{
+				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+			},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+}
+
+func intp(i int) *int { return &i }

@@ -1,0 +1,138 @@
+package sliver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// runcCLI runs the runc binary with the node's state root.
+type runcCLI struct {
+	bin  string
+	root string
+}
+
+// runc container states as `runc state` reports them.
+const (
+	stCreated = "created"
+	stRunning = "running"
+	stPaused  = "paused"
+	stStopped = "stopped"
+)
+
+type runcState struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+	Bundle string `json:"bundle"`
+}
+
+func (r *runcCLI) cmd(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root}, args...)...)
+}
+
+func (r *runcCLI) run(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+	c := r.cmd(ctx, args...)
+	var out, errb bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
+	if err := c.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("runc %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// state returns the container's state, or "" when runc does not know it.
+func (r *runcCLI) state(ctx context.Context, id string) (runcState, error) {
+	if _, err := os.Stat(filepath.Join(r.root, id)); errors.Is(err, os.ErrNotExist) {
+		return runcState{}, nil
+	}
+	out, err := r.run(ctx, nil, "state", id)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return runcState{}, nil
+		}
+		return runcState{}, err
+	}
+	var st runcState
+	if err := json.Unmarshal(out, &st); err != nil {
+		return runcState{}, fmt.Errorf("runc state %s: %w", id, err)
+	}
+	return st, nil
+}
+
+func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
+	if _, err := os.Stat(r.root); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	out, err := r.run(ctx, nil, "list", "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	var l []runcState
+	if s := bytes.TrimSpace(out); len(s) > 0 && !bytes.Equal(s, []byte("null")) {
+		if err := json.Unmarshal(s, &l); err != nil {
+			return nil, fmt.Errorf("runc list: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// create runs `runc create`. The container's init inherits runc's stdio,
+// so it gets /dev/null; runc's own errors go to logFile.
+func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string) error {
+	os.Remove(logFile)
+	c := exec.CommandContext(ctx, r.bin, "--root", r.root, "--log", logFile, "--log-format", "json",
+		"create", "--bundle", bundle, id)
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("runc create %s: %v: %s", id, err, lastLogError(logFile))
+	}
+	return nil
+}
+
+// lastLogError returns the last error message of a runc json log.
+func lastLogError(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	msg := ""
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") {
+			msg = e.Msg
+		}
+	}
+	return msg
+}
+
+func (r *runcCLI) update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = r.run(ctx, bytes.NewReader(b), "update", "-r", "-", id)
+	return err
+}
+
+func (r *runcCLI) simple(ctx context.Context, verb, id string) error {
+	_, err := r.run(ctx, nil, verb, id)
+	return err
+}
+
+// remove kills and deletes the container; a missing one is not an error.
+func (r *runcCLI) remove(ctx context.Context, id string) error {
+	_, err := r.run(ctx, nil, "delete", "--force", id)
+	if err != nil && strings.Contains(err.Error(), "does not exist") {
+		return nil
+	}
+	return err
+}
