@@ -236,7 +236,7 @@ func methodTable() []*method {
 		updateM("UpdateAddress", core.Address, roles(rA, rP), "address_id", tInt, addressFields),
 		deleteM("DeleteAddress", core.Address, roles(rA, rP), "address_id", tInt),
 		addM("AddAddressType", core.AddressType, adminOnly, "address_type_fields", addressTypeFields),
-		getM("GetAddressTypes", core.AddressType, allNodes, "address_type_filter", false),
+		getM("GetAddressTypes", core.AddressType, everyone, "address_type_filter", false),
 		updateM("UpdateAddressType", core.AddressType, adminOnly, "address_type_id_or_name", tIDOrName, addressTypeFields),
 		deleteM("DeleteAddressType", core.AddressType, adminOnly, "address_type_id_or_name", tIDOrName),
 		linkM("AddAddressTypeToAddress", true, core.AddressAddressType, roles(rA, rP), "address_type_id_or_name", core.AddressType, tIDOrName, "address_id", core.Address, tInt, true),
@@ -329,10 +329,10 @@ func methodTable() []*method {
 		getM("GetNodes", core.Node, everyone, "node_filter", true),
 		updateM("UpdateNode", core.Node, roles(rA, rP, rT), "node_id_or_hostname", tIDOrName, nodeFields),
 		deleteM("DeleteNode", core.Node, roles(rA, rP, rT), "node_id_or_hostname", tIDOrName),
-		addTagM("AddNodeTag", core.NodeTag, core.Node, "node_id", roles(rA, rP, rT, rU, rN), "node_id_or_hostname", tIDOrName),
-		getM("GetNodeTags", core.NodeTag, allNodes, "node_tag_filter", false),
-		updateValueM("UpdateNodeTag", core.NodeTag, roles(rA, rP, rT, rU, rN), "node_tag_id"),
-		deleteM("DeleteNodeTag", core.NodeTag, roles(rA, rP, rT, rU, rN), "node_tag_id", tInt),
+		addTagM("AddNodeTag", core.NodeTag, core.Node, "node_id", roles(rA, rP, rT, rU), "node_id_or_hostname", tIDOrName),
+		getM("GetNodeTags", core.NodeTag, everyone, "node_tag_filter", false),
+		updateValueM("UpdateNodeTag", core.NodeTag, roles(rA, rP, rT, rU), "node_tag_id"),
+		deleteM("DeleteNodeTag", core.NodeTag, roles(rA, rP, rT, rU), "node_tag_id", tInt),
 		addUnderM("AddInterface", core.Interface, roles(rA, rP, rT), "node_id_or_hostname", core.Node, tIDOrName, "node_id", "interface_fields", interfaceFields),
 		getM("GetInterfaces", core.Interface, everyone, "interface_filter", false),
 		updateM("UpdateInterface", core.Interface, roles(rA, rP, rT), "interface_id", tInt, interfaceFields),
@@ -483,17 +483,22 @@ func methodTable() []*method {
 			name: "GetLeaseGranularity", roles: everyone, returns: tInt,
 			help: "Returns the lease granularity in seconds.",
 			fn: func(x *call, a []any) (any, error) {
+				// The service owns the granularity when it says it.
+				if g, ok := x.reg().(interface{ LeaseGranularity() int64 }); ok {
+					return g.LeaseGranularity(), nil
+				}
 				return x.h.opts.LeaseGranularity, nil
 			},
 		},
 	}
-	ms = append(ms, lookupMs("BootState", "BootStates", core.BootState, allNodes)...)
-	ms = append(ms, lookupMs("NodeType", "NodeTypes", core.NodeType, allNodes)...)
-	ms = append(ms, lookupMs("NetworkType", "NetworkTypes", core.NetworkType, allNodes)...)
-	ms = append(ms, lookupMs("NetworkMethod", "NetworkMethods", core.NetworkMethod, allNodes)...)
-	ms = append(ms, lookupMs("SliceInstantiation", "SliceInstantiations", core.SliceInstantiation, allNodes)...)
+	ms = append(ms, lookupMs("BootState", "BootStates", core.BootState, everyone)...)
+	ms = append(ms, lookupMs("NodeType", "NodeTypes", core.NodeType, everyone)...)
+	ms = append(ms, lookupMs("NetworkType", "NetworkTypes", core.NetworkType, everyone)...)
+	ms = append(ms, lookupMs("NetworkMethod", "NetworkMethods", core.NetworkMethod, everyone)...)
+	ms = append(ms, lookupMs("SliceInstantiation", "SliceInstantiations", core.SliceInstantiation, everyone)...)
 	ms = append(ms, lookupMs("KeyType", "KeyTypes", core.KeyType, allNodes)...)
 	ms = append(ms, nodeMethods()...)
+	ms = append(ms, accessorMethods()...)
 	ms = append(ms, systemMethods()...)
 	return ms
 }

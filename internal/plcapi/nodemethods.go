@@ -16,7 +16,7 @@ func nodeMethods() []*method {
 			help: "Returns 1 if the user or node authenticated successfully, faults otherwise.",
 		},
 		{
-			name: "BootCheckAuthentication", roles: allNodes, returns: tInt, fn: authCheck,
+			name: "BootCheckAuthentication", roles: roles(rN), returns: tInt, fn: authCheck,
 			help: "Deprecated alias of AuthCheck.",
 		},
 		{
