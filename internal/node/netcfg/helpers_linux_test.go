@@ -160,7 +160,7 @@ func serveEcho(l net.Listener) {
 // our address ("" and the error on failure).
 func roundTrip(t testing.TB, ns, addr string) (string, error) {
 	t.Helper()
-	c, err := dial(t, ns, "tcp4", addr, 700*time.Millisecond)
+	c, err := dial(t, ns, "tcp4", addr, 400*time.Millisecond)
 	if err != nil {
 		return "", err
 	}
@@ -274,3 +274,5 @@ func newTestManager(t testing.TB, tn *testNet, mod func(*Config)) *Linux {
 	})
 	return m
 }
+
+func nsFromPath(p string) (netns.NsHandle, error) { return netns.GetFromPath(p) }

@@ -495,7 +495,33 @@ func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error 
 	if err := sh.RouteReplace(def); err != nil {
 		return fmt.Errorf("sliver default route: %w", err)
 	}
+	m.waitOperUp(s.Name, sh, host.Attrs().Index, eth.Attrs().Index)
 	return nil
+}
+
+// waitOperUp waits until both ends of the veth are operationally up. The
+// kernel attaches a device's queueing discipline in its link-watch work,
+// which can lag up to a second behind "ip link set up" (it is shared by
+// the whole host and rate limited); until then, packets on the link are
+// dropped and the sliver's first connection stalls for an ARP retry. The
+// wait is normally well under a millisecond; after 2 s it gives up with a
+// warning rather than failing.
+func (m *Linux) waitOperUp(name string, sh *netlink.Handle, hostIdx, ethIdx int) {
+	up := func(h *netlink.Handle, idx int) bool {
+		l, err := h.LinkByIndex(idx)
+		return err == nil && l.Attrs().OperState == netlink.OperUp
+	}
+	start := time.Now()
+	for !up(m.nl, hostIdx) || !up(sh, ethIdx) {
+		if time.Since(start) > 2*time.Second {
+			m.log.Warn("sliver veth not operationally up yet", "sliver", name, "waited", time.Since(start))
+			return
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		m.log.Info("slow veth link-up", "sliver", name, "waited", d)
+	}
 }
 
 func ipNet(a netip.Addr, bits int) *net.IPNet {

@@ -177,3 +177,35 @@ func TestEnsureBadInput(t *testing.T) {
 		t.Fatalf("bad input changed the host:\n%s", d)
 	}
 }
+
+func TestXIDChangeMovesEverything(t *testing.T) {
+	tn := newTestNet(t)
+	m := newTestManager(t, tn, nil)
+	ctx := context.Background()
+	if _, err := m.Ensure(ctx, Sliver{Name: "pltest_x", XID: 7, Ports: []Port{{Proto: "tcp", From: 80, To: 80}}}); err != nil {
+		t.Fatal(err)
+	}
+	att, err := m.Ensure(ctx, Sliver{Name: "pltest_x", XID: 8, Ports: []Port{{Proto: "tcp", From: 80, To: 80}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := takeSnapshot(t, tn, m)
+	if !slices.Contains(s.Links, "plv8") || slices.Contains(s.Links, "plv7") || len(s.NetNSFiles) != 1 || len(s.Classes) != 3 {
+		t.Fatalf("after xid change: %+v", s)
+	}
+	for _, r := range s.Rules {
+		if strings.Contains(r, "-7") {
+			t.Fatalf("rule of the old xid survived: %s", r)
+		}
+	}
+	if att.Addr.String() != "10.42.0.34" {
+		t.Fatalf("address %v", att.Addr)
+	}
+	// Remove with the stale xid still removes the current one (from the record).
+	if err := m.Remove(ctx, "pltest_x", 7); err != nil {
+		t.Fatal(err)
+	}
+	if s := takeSnapshot(t, tn, m); slices.Contains(s.Links, "plv8") || len(s.NetNSFiles) != 0 {
+		t.Fatalf("after remove: %+v", s)
+	}
+}
