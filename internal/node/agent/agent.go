@@ -64,7 +64,9 @@ type Config struct {
 	SSHHostKey     string        // the node's public host key, reported
 	Now            func() time.Time
 
-	// Observe, if set, is called after each sliver operation (benchmarks).
+	// Observe, if set, is called after each sliver operation (benchmarks,
+	// and the SSH gateway, which drops sessions of destroyed or suspended
+	// slivers).
 	Observe func(op Op, err error, took time.Duration)
 }
 
@@ -94,8 +96,10 @@ type Main struct {
 type SliceInfo struct {
 	Name    string
 	Keys    []string // authorized_keys lines of the slice account
-	Enabled bool     // false: logins refused
-	Running bool     // the sliver exists and its init runs
+	Enabled bool      // false: logins refused
+	Running bool      // the sliver exists and its init runs
+	Expires time.Time // zero: unknown or never
+	NetNS   string    // the sliver's network namespace ("" = unknown)
 }
 
 // SliceDirectory is a live view of the slices on this node. *Main
@@ -220,7 +224,7 @@ func (m *Main) adopt(ctx context.Context) error {
 		}
 	}
 	m.log.Info("found slivers on the host", "count", len(sts))
-	m.refreshDirectory(sts)
+	m.refreshDirectory(sts, nil)
 	return nil
 }
 
@@ -423,7 +427,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		errs[name] = err.Error()
 	}
 	if after, err := m.Runtime.List(ctx); err == nil {
-		m.refreshDirectory(after)
+		m.refreshDirectory(after, d.Slivers)
 	}
 	m.mu.Lock()
 	changed := !equalMaps(errs, m.errs)
@@ -451,13 +455,19 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	return next
 }
 
-func (m *Main) refreshDirectory(sts []sliver.Status) {
+// refreshDirectory rebuilds the slice directory from what runs on the host;
+// desired (nil before the first pass) supplies expiry times.
+func (m *Main) refreshDirectory(sts []sliver.Status, desired map[string]DesiredSliver) {
 	dir := make(map[string]SliceInfo, len(sts))
 	for _, s := range sts {
 		info := SliceInfo{Name: s.Name, Running: s.Running, Enabled: !s.Frozen}
 		if s.Spec != nil {
 			info.Keys = append([]string(nil), s.Spec.Keys...)
 			info.Enabled = info.Enabled && s.Spec.Enabled
+			info.NetNS = s.Spec.NetNS
+		}
+		if d, ok := desired[s.Name]; ok && d.Expires > 0 {
+			info.Expires = time.Unix(d.Expires, 0)
 		}
 		dir[s.Name] = info
 	}

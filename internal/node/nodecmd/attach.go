@@ -1,6 +1,207 @@
+// Package nodecmd holds the node-side commands of pl: `pl node` (the node
+// manager daemon), `pl node join`, `pl node image ...` and `pl bench
+// sliver`. Node (node.go) assembles agent, sliver runtime, networking and
+// SSH gateway so tests and `pl dev` can run a whole node in-process.
 package nodecmd
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/planetlab/pl/internal/cmdtree"
+	"github.com/planetlab/pl/internal/node/image"
+	"github.com/spf13/cobra"
+)
 
 // Attach adds this package's commands to the pl command tree.
-func Attach(root *cobra.Command) {}
+func Attach(root *cobra.Command) {
+	node := cmdtree.Sub(root, "node", "Node manager and nodes")
+	attachDaemon(node)
+	node.AddCommand(joinCmd(), imageCmd())
+	bench := cmdtree.Sub(root, "bench", "Benchmarks")
+	bench.AddCommand(benchSliverCmd())
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// signalContext cancels on the first SIGINT/SIGTERM; a second one exits
+// at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "pl: second signal, exiting now")
+		os.Exit(1)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+func attachDaemon(node *cobra.Command) {
+	var o Options
+	var logLevel string
+	node.Long = `Without a subcommand, run the node manager: follow PLC's desired state for
+this node, create, update and destroy slivers to match, and serve ssh into
+slivers. Run as root. Join the node first with 'pl node join'.
+
+Stopping the node manager leaves slivers running; the next start adopts them.`
+	f := node.Flags()
+	f.StringVar(&o.State, "state", DefaultStateDir, "state directory (identity, cache, images, slivers)")
+	f.StringVar(&o.SSHListen, "ssh-listen", ":22", "SSH gateway listen address (\"-\" = no gateway)")
+	f.StringVar(&o.Uplink, "uplink", "", "uplink interface (default: the default route's)")
+	f.StringVar(&o.NodeAddr, "node-addr", "", "public IPv4 address (default: the uplink's first)")
+	f.StringVar(&o.Prefix, "prefix", "", "sliver address space (default 10.42.0.0/16)")
+	f.Int64Var(&o.CapKbit, "node-cap-kbit", 0, "node-wide egress cap in kbit/s (default 1 Gbit/s)")
+	f.StringVar(&o.NetNS, "netns", "", "the node's network namespace path (default: this process's)")
+	f.StringVar(&o.NFTable, "nft-table", "", "nftables table owned by the node manager (default pl)")
+	f.StringVar(&o.VethPrefix, "veth-prefix", "", "prefix of node-side veth names (default plv)")
+	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "cgroup under which slivers live (default /pl)")
+	f.StringVar(&o.DiskDir, "disk-dir", "", "XFS (prjquota) directory for sliver disks (default: a loop image in the state directory)")
+	f.IntVar(&o.Parallel, "parallel", 8, "sliver operations run concurrently")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	node.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for \"pl node\"", args[0])
+		}
+		log, err := newLogger(logLevel)
+		if err != nil {
+			return err
+		}
+		o.Logger = log
+		ctx, stop := signalContext()
+		defer stop()
+		n, err := NewNode(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		log.Info("node manager starting", "version", Version, "state", o.State)
+		err = n.Run(ctx)
+		log.Info("node manager stopped; slivers keep running")
+		return err
+	}
+}
+
+func joinCmd() *cobra.Command {
+	var state string
+	c := &cobra.Command{
+		Use:   "join <plc-url> <token>",
+		Short: "Join this node to PLC with a one-time token from 'pl node register'",
+		Long: `Exchange the one-time token printed by 'pl node register' for this node's
+permanent key. PLC's certificate is pinned by the fingerprint in the token.
+Writes <state>/node.json (mode 0600) and creates the node's SSH host key
+<state>/ssh_host_ed25519_key if absent; its public key is sent to PLC.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			nf, err := Join(ctx, state, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "joined %s as node %d (%s); identity in %s\n", nf.PLCURL, nf.NodeID, nf.Hostname, state)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&state, "state", DefaultStateDir, "state directory")
+	return c
+}
+
+func imageCmd() *cobra.Command {
+	var state string
+	c := &cobra.Command{
+		Use:   "image",
+		Short: "Manage the node's reference images (slice tag vref)",
+	}
+	c.PersistentFlags().StringVar(&state, "state", DefaultStateDir, "state directory")
+	open := func() (*image.Store, error) {
+		return image.Open(state + "/images")
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "import <name> <rootfs.tar[.gz]|directory>",
+		Short: "Import a reference image from a root filesystem tarball or directory",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			fi, err := os.Stat(args[1])
+			if err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				err = s.ImportDir(cmd.Context(), args[0], args[1])
+			} else {
+				err = s.ImportFile(cmd.Context(), args[0], args[1])
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported image %s\n", args[0])
+			return nil
+		},
+	})
+	c.AddCommand(&cobra.Command{
+		Use:   "build-default",
+		Short: "Build the built-in busybox image \"default\" if it does not exist",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			return s.EnsureDefault(cmd.Context())
+		},
+	})
+	c.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List reference images and the slivers using them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			infos, err := s.List()
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tCREATED\tSLIVERS")
+			for _, in := range infos {
+				fmt.Fprintf(w, "%s\t%s\t%d\n", in.Name, in.Created.UTC().Format(time.RFC3339), len(in.Users))
+			}
+			return w.Flush()
+		},
+	})
+	c.AddCommand(&cobra.Command{
+		Use:     "rm <name>",
+		Aliases: []string{"remove"},
+		Short:   "Remove a reference image no sliver uses",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			return s.Remove(args[0])
+		},
+	})
+	return c
+}

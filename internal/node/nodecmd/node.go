@@ -1,0 +1,254 @@
+package nodecmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/planetlab/pl/internal/node/image"
+	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/plcclient"
+	"github.com/planetlab/pl/internal/node/sliver"
+	"github.com/planetlab/pl/internal/node/sshgw"
+)
+
+// Version is the node manager version reported to PLC.
+var Version = "pl-node/1"
+
+// Options configure a whole node manager (the `pl node` daemon). Zero
+// values take the documented defaults.
+type Options struct {
+	State     string // state directory; DefaultStateDir
+	SSHListen string // SSH gateway address; ":22"; "-" = no gateway
+
+	// Networking (package netcfg).
+	NetNS      string // the node's network namespace ("" = ours)
+	Uplink     string // uplink interface ("" = the default route's)
+	NodeAddr   string // public IPv4 ("" = the uplink's first)
+	Prefix     string // sliver address space; 10.42.0.0/16
+	CapKbit    int64  // node egress cap, kbit/s; 1 Gbit/s
+	NFTable    string // nftables table; "pl"
+	VethPrefix string // node-side veth names; "plv"
+
+	// Slivers (package sliver).
+	CgroupParent string // "/pl"
+	DiskDir      string // XFS prjquota filesystem; a loop image under State by default
+
+	Parallel int // concurrent sliver operations
+	Logger   *slog.Logger
+
+	// PLC overrides the client built from node.json (tests, benchmarks).
+	PLC agent.PLC
+	// Observe is passed to the agent (benchmarks).
+	Observe func(op agent.Op, err error, took time.Duration)
+	// ResyncInterval is passed to the agent.
+	ResyncInterval time.Duration
+}
+
+// Node is a running node manager: agent, sliver runtime, networking, SSH
+// gateway. It is the type behind `pl node`, usable in-process by tests and
+// by `pl dev`.
+type Node struct {
+	Agent   *agent.Main
+	Runtime *sliver.Runc
+	Net     *netcfg.Linux
+	Images  *image.Store
+	Gateway *sshgw.Gateway // nil when SSHListen is "-"
+
+	log    *slog.Logger
+	client *plcclient.Client
+	mu     sync.Mutex
+	gw     *sshgw.Gateway
+}
+
+// NewNode assembles a node from opts. It changes nothing that exists on the
+// host: slivers keep running and are adopted by Run.
+func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
+	if opts.State == "" {
+		opts.State = DefaultStateDir
+	}
+	if opts.SSHListen == "" {
+		opts.SSHListen = ":22"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	n := &Node{log: opts.Logger.With("subsystem", "node")}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	plc := opts.PLC
+	if plc == nil {
+		nf, err := LoadNodeFile(opts.State)
+		if err != nil {
+			return nil, err
+		}
+		n.client, err = plcclient.New(plcclient.Config{URL: nf.PLCURL, NodeID: nf.NodeID, NodeKey: nf.NodeKey, Fingerprint: nf.Fingerprint})
+		if err != nil {
+			return nil, fmt.Errorf("node.json: %w", err)
+		}
+		plc = n.client
+	}
+	pub, err := HostKey(opts.State)
+	if err != nil {
+		return nil, err
+	}
+	if n.Images, err = image.Open(filepath.Join(opts.State, "images")); err != nil {
+		return nil, err
+	}
+	if err := n.Images.EnsureDefault(ctx); err != nil {
+		return nil, fmt.Errorf("built-in image: %w", err)
+	}
+	n.Runtime, err = sliver.New(ctx, sliver.Config{
+		StateDir:     filepath.Join(opts.State, "slivers"),
+		Images:       n.Images,
+		CgroupParent: opts.CgroupParent,
+		DiskDir:      opts.DiskDir,
+		Logger:       opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ncfg := netcfg.Config{
+		StateDir:   filepath.Join(opts.State, "net"),
+		NetNS:      opts.NetNS,
+		Uplink:     opts.Uplink,
+		CapKbit:    opts.CapKbit,
+		Table:      opts.NFTable,
+		VethPrefix: opts.VethPrefix,
+		Logger:     opts.Logger,
+	}
+	if opts.NodeAddr != "" {
+		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
+			return nil, fmt.Errorf("--node-addr: %w", err)
+		}
+	}
+	if opts.Prefix != "" {
+		if ncfg.Prefix, err = netip.ParsePrefix(opts.Prefix); err != nil {
+			return nil, fmt.Errorf("--prefix: %w", err)
+		}
+	}
+	if n.Net, err = netcfg.New(ncfg); err != nil {
+		return nil, err
+	}
+	observe := func(op agent.Op, err error, took time.Duration) {
+		if err == nil && (op.Kind == agent.OpDestroy || op.Kind == agent.OpSuspend) {
+			n.mu.Lock()
+			gw := n.gw
+			n.mu.Unlock()
+			if gw != nil {
+				if k := gw.Disconnect(op.Name); k > 0 {
+					n.log.Info("closed ssh sessions of sliver", "sliver", op.Name, "op", op.Kind, "sessions", k)
+				}
+			}
+		}
+		if opts.Observe != nil {
+			opts.Observe(op, err, took)
+		}
+	}
+	n.Agent, err = agent.New(agent.Config{
+		StateDir: filepath.Join(opts.State, "agent"),
+		PLC:      plc,
+		Runtime:  n.Runtime,
+		Net:      n.Net,
+		Images: func(ctx context.Context) ([]string, error) {
+			infos, err := n.Images.List()
+			if err != nil {
+				return nil, err
+			}
+			names := make([]string, len(infos))
+			for i, in := range infos {
+				names[i] = in.Name
+			}
+			return names, nil
+		},
+		Logger:         opts.Logger,
+		Parallel:       opts.Parallel,
+		Version:        Version,
+		SSHHostKey:     pub,
+		Observe:        observe,
+		ResyncInterval: opts.ResyncInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.SSHListen != "-" {
+		n.Gateway, err = sshgw.New(sshgw.Config{
+			Addr:        opts.SSHListen,
+			HostKeyPath: filepath.Join(opts.State, hostKeyFileName),
+			Runtime:     n.Runtime,
+			Slices:      sliceView{n.Agent},
+			Logger:      opts.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.mu.Lock()
+		n.gw = n.Gateway
+		n.mu.Unlock()
+	}
+	return n, nil
+}
+
+// Run runs the agent and the SSH gateway until ctx is cancelled.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var gwErr error
+	if n.Gateway != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Gateway.Serve(ctx); err != nil && ctx.Err() == nil {
+				gwErr = err
+				n.log.Error("ssh gateway stopped", "err", err)
+			}
+		}()
+		n.log.Info("ssh gateway listening", "addr", n.Gateway.Addr().String())
+	}
+	err := n.Agent.Run(ctx)
+	cancel()
+	if n.Gateway != nil {
+		n.Gateway.Close()
+	}
+	wg.Wait()
+	return errors.Join(err, gwErr)
+}
+
+// Close releases the node's handles. Slivers keep running.
+func (n *Node) Close() error {
+	var errs []error
+	if n.Agent != nil {
+		errs = append(errs, n.Agent.Close())
+	}
+	if n.Gateway != nil {
+		errs = append(errs, n.Gateway.Close())
+	}
+	if n.Net != nil {
+		errs = append(errs, n.Net.Close())
+	}
+	if n.client != nil {
+		n.client.CloseIdleConnections()
+	}
+	return errors.Join(errs...)
+}
+
+// sliceView adapts the agent's slice directory to the SSH gateway.
+type sliceView struct{ m *agent.Main }
+
+func (v sliceView) Lookup(name string) (sshgw.SliceAccess, bool) {
+	info, ok := v.m.LookupSlice(name)
+	if !ok {
+		return sshgw.SliceAccess{}, false
+	}
+	return sshgw.SliceAccess{Keys: info.Keys, Enabled: info.Enabled, Running: info.Running, Expires: info.Expires, NetNS: info.NetNS}, true
+}
