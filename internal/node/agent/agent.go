@@ -95,7 +95,7 @@ type Main struct {
 // SliceInfo is what the SSH gateway needs to know about a slice.
 type SliceInfo struct {
 	Name    string
-	Keys    []string // authorized_keys lines of the slice account
+	Keys    []string  // authorized_keys lines of the slice account
 	Enabled bool      // false: logins refused
 	Running bool      // the sliver exists and its init runs
 	Expires time.Time // zero: unknown or never

@@ -394,4 +394,3 @@ func memTotal() int64 {
 	}
 	return 0
 }
-
