@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,8 +29,12 @@ const AdminEmail = "admin@pl-dev.example.org"
 // cliEnv keeps the pl CLI's configuration (sessions, known PLCs) of the
 // planet's children in the data directory.
 func (p *Planet) cliEnv() []string {
-	return []string{"XDG_CONFIG_HOME=" + p.DataPath("cli-config"), "PL_PLC_URL=" + p.PLCURL}
+	return []string{"PL_CONFIG_DIR=" + p.CLIConfigDir()}
 }
+
+// CLIConfigDir is the pl CLI configuration directory of the planet's admin
+// session (PL_CONFIG_DIR).
+func (p *Planet) CLIConfigDir() string { return p.DataPath("admin-cli") }
 
 // startPLC starts `pl plc` on the host's WAN address and creates its
 // first administrator with `pl plc init`.
@@ -59,7 +65,8 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		return err
 	}
 	p.Fingerprint = fp
-	return nil
+	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", fp, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
+	return err
 }
 
 // certFingerprint returns the hex SHA-256 of the first certificate in a
@@ -115,26 +122,13 @@ func (p *Planet) startNodes(ctx context.Context) error {
 	}
 	for _, np := range p.Plan.NodePlans {
 		s := p.Plan.SiteOf(np)
-		n := &Node{
+		p.Nodes = append(p.Nodes, &Node{
 			NodePlan: np,
 			SiteName: s.Site.Name,
 			Hostname: fmt.Sprintf("%s.%s.pl-dev.example.org", np.Name, s.Site.Name),
 			StateDir: p.DataPath("nodes", np.Name),
 			Cgroup:   p.rec.Cgroup + "/" + np.Name,
-		}
-		id, err := reg.Add(ctx, nil, core.Node, core.Record{"hostname": n.Hostname, "site_id": siteIDs[s.Site.Name], "model": "pl dev"})
-		if err != nil {
-			return fmt.Errorf("register node %s: %w", n.Hostname, err)
-		}
-		n.NodeID = id
-		if _, err := reg.Add(ctx, nil, core.Interface, core.Record{
-			"node_id": id, "is_primary": true, "type": "ipv4", "method": "static",
-			"ip": np.Addr.String(), "gateway": np.Gateway.String(), "netmask": "255.255.255.0",
-			"network": s.Subnet.Addr().String(), "hostname": n.Hostname,
-		}); err != nil {
-			return fmt.Errorf("interface of %s: %w", n.Hostname, err)
-		}
-		p.Nodes = append(p.Nodes, n)
+		})
 	}
 	// Join and start the nodes concurrently.
 	g, gctx := errgroup.WithContext(ctx)
@@ -142,14 +136,25 @@ func (p *Planet) startNodes(ctx context.Context) error {
 	var mu sync.Mutex
 	for _, n := range p.Nodes {
 		g.Go(func() error {
-			tok, err := reg.JoinToken(gctx, n.NodeID)
+			// The normal flow: `pl node register` at PLC prints the join
+			// command, which runs on the node.
+			out, err := p.run(gctx, nil, "node", "register", n.SiteName, n.Hostname, "--json",
+				"--ip", netip.PrefixFrom(n.Addr, 24).String(), "--gateway", n.Gateway.String(), "--model", "pl dev")
 			if err != nil {
-				return fmt.Errorf("join token of %s: %w", n.Hostname, err)
+				return err
 			}
+			var reg struct {
+				NodeID int64  `json:"node_id"`
+				Token  string `json:"token"`
+			}
+			if err := json.Unmarshal([]byte(out), &reg); err != nil || reg.Token == "" {
+				return fmt.Errorf("pl node register %s: unexpected output %q: %v", n.Hostname, out, err)
+			}
+			n.NodeID = reg.NodeID
 			if err := os.MkdirAll(n.StateDir, 0o700); err != nil {
 				return err
 			}
-			if _, err := p.runIn(gctx, n.NS, p.nodeArgs(n, "join", p.PLCURL, tok.Token)...); err != nil {
+			if _, err := p.runIn(gctx, n.NS, p.nodeArgs(n, "join", p.PLCURL, reg.Token)...); err != nil {
 				return err
 			}
 			c, err := p.start("node "+n.Name, n.NS, filepath.Join(n.StateDir, "node.log"), p.nodeArgs(n)...)

@@ -1,0 +1,496 @@
+package dev
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/planetlab/pl/internal/dev/wan"
+)
+
+// The end-to-end test drives real binaries only: it builds pl, runs
+// `pl dev --nodes 4` in the background, and then uses nothing but the pl CLI
+// and the stock OpenSSH client, as a user would. It needs root.
+//
+// Host cleanliness: the test snapshots the host (links, network namespaces,
+// mounts, nftables tables, top-level cgroups, processes running pl) before
+// and after. Differences that carry this run's markers always fail the
+// test; other differences fail it only when PL_E2E_EXCLUSIVE=1 (set by
+// `make test`, which runs this package alone), since tests of other
+// packages running in parallel legitimately create and remove objects.
+
+const (
+	e2eID  = "e2e"
+	e2eWAN = "10.97.0.0/16"
+)
+
+func TestEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: pl dev creates namespaces, cgroups and containers")
+	}
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	for _, tool := range []string{"ssh", "ssh-keygen", "runc", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	tmp := t.TempDir()
+	pl := buildPL(t, tmp)
+	// A leftover of an earlier killed run of this test.
+	if out, err := exec.Command(pl, "dev", "down", "--id", e2eID).CombinedOutput(); err != nil {
+		t.Fatalf("pl dev down: %v\n%s", err, out)
+	}
+	before := snapshotHost(t)
+
+	// pl dev in the background.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "-v")
+	devOut, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devErr lockedBuffer
+	dev.Stderr = &devErr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	devDone := make(chan error, 1)
+	var summary lockedBuffer
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(devOut)
+		signalled := false
+		for sc.Scan() {
+			summary.WriteString(sc.Text() + "\n")
+			if !signalled && strings.HasPrefix(sc.Text(), "Try:") {
+				signalled = true
+				close(ready)
+			}
+		}
+		io.Copy(io.Discard, devOut)
+		devDone <- dev.Wait()
+	}()
+	stopped := false
+	stopDev := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		dev.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-devDone:
+			if err != nil {
+				t.Errorf("pl dev exited with %v\nstderr:\n%s", err, devErr.String())
+			}
+		case <-time.After(2 * time.Minute):
+			dev.Process.Kill()
+			t.Errorf("pl dev did not stop within 2 minutes after SIGINT")
+		}
+	}
+	t.Cleanup(func() {
+		stopDev()
+		exec.Command(pl, "dev", "down", "--id", e2eID).Run()
+	})
+	select {
+	case <-ready:
+	case err := <-devDone:
+		t.Fatalf("pl dev exited before it was ready: %v\nstdout:\n%s\nstderr:\n%s", err, summary.String(), devErr.String())
+	case <-time.After(10 * time.Minute):
+		t.Fatalf("pl dev not ready after 10 minutes\nstdout:\n%s\nstderr:\n%s", summary.String(), devErr.String())
+	}
+	time.Sleep(200 * time.Millisecond) // the rest of the summary
+	sum := summary.String()
+	t.Logf("pl dev summary:\n%s", sum)
+
+	// What the summary tells a user.
+	plcURL, fp := match1(t, sum, `(?m)^PLC\s+(\S+)\s+\(certificate sha256 ([0-9a-f]+)\)`)
+	adminEmail, adminPW := match1(t, sum, `(?m)^admin\s+(\S+)\s+password in (\S+)`)
+	nodes := regexp.MustCompile(`(?m)^\s+(n\d+)\s+(10\.97\.\d+\.\d+)\s+(\S+)\s`).FindAllStringSubmatch(sum, -1)
+	if len(nodes) != 4 {
+		t.Fatalf("summary lists %d nodes, want 4", len(nodes))
+	}
+	type node struct{ name, addr, host string }
+	var all []node
+	for _, m := range nodes {
+		all = append(all, node{m[1], m[2], m[3]})
+	}
+
+	cli := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "admin")}}
+	cli.run("login", plcURL, "--fingerprint", fp, "--email", adminEmail, "--password-file", adminPW)
+
+	// Admin: a site and its PI.
+	pw := filepath.Join(tmp, "password")
+	os.WriteFile(pw, []byte("e2e-Secret-pass-123\n"), 0o600)
+	cli.run("site", "add", "e2e", "--name", "End To End University", "--latitude", "52.52", "--longitude", "13.40", "--url", "https://e2e.example.org/", "--max-slices", "10", "--enabled")
+	cli.run("person", "add", "pi@e2e.example.org", "--first", "Pia", "--last", "Eye", "--site", "e2e", "--role", "pi", "--password-file", pw)
+	cli.run("person", "enable", "pi@e2e.example.org")
+
+	// PI: a user, enabled.
+	pi := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "pi")}}
+	pi.run("login", plcURL, "--fingerprint", fp, "--email", "pi@e2e.example.org", "--password-file", pw)
+	pi.run("person", "add", "user@e2e.example.org", "--first", "Ursula", "--last", "Ser", "--site", "e2e", "--role", "user", "--password-file", pw)
+	pi.run("person", "enable", "user@e2e.example.org")
+
+	// User: adds their own key (made by the stock ssh-keygen).
+	key := filepath.Join(tmp, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	user := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "user")}}
+	user.run("login", plcURL, "--fingerprint", fp, "--email", "user@e2e.example.org", "--password-file", pw)
+	user.run("key", "add", "user@e2e.example.org", key+".pub")
+
+	// PI: the slice, its service, its user, three nodes.
+	const slice, port = "e2e_web", 8081
+	script := filepath.Join(tmp, "init.sh")
+	os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nmkdir -p /tmp/w\necho \"e2e $(hostname)\" > /tmp/w/index.html\nexec busybox httpd -f -p %d -h /tmp/w\n", port)), 0o644)
+	scriptCode, _ := os.ReadFile(script)
+	pi.run("slice", "create", slice, "--url", "https://e2e.example.org/web", "--description", "end-to-end test slice")
+	pi.run("slice", "add-users", slice, "user@e2e.example.org")
+	pi.run("slice", "set", slice, "initscript_code", string(scriptCode))
+	pi.run("slice", "set", slice, "ports", fmt.Sprintf("tcp/%d", port))
+	on := all[:3]
+	pi.run(append([]string{"slice", "add-nodes", slice}, on[0].host, on[1].host, on[2].host)...)
+
+	knownHosts := filepath.Join(tmp, "known_hosts")
+	ssh := func(addr, sliceName string, command ...string) (string, error) {
+		args := append([]string{"-i", key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+			"-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "LogLevel=ERROR",
+			sliceName + "@" + addr}, command...)
+		out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
+		return string(out), err
+	}
+	// Wait until the slivers run: ssh works on each node.
+	start := time.Now()
+	for _, n := range on {
+		waitFor(t, 3*time.Minute, fmt.Sprintf("ssh %s@%s", slice, n.addr), func() error {
+			_, err := ssh(n.addr, slice, "true")
+			return err
+		})
+	}
+	t.Logf("slivers on 3 nodes accept ssh %v after add-nodes", time.Since(start).Round(time.Millisecond))
+
+	// ssh into each and run a command.
+	for _, n := range on {
+		out, err := ssh(n.addr, slice, "cat /etc/slicename; id -un; exit 3")
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+			t.Errorf("ssh %s: exit %v, want status 3\n%s", n.name, err, out)
+		}
+		if !strings.Contains(out, slice) {
+			t.Errorf("ssh %s: output %q does not name the slice", n.name, out)
+		}
+	}
+	// pl exec on all slivers.
+	out := user.run("exec", slice, "--", "cat", "/etc/slicename")
+	for _, n := range on {
+		if !strings.Contains(out, n.host) && !strings.Contains(out, n.addr) {
+			t.Errorf("pl exec output does not mention %s:\n%s", n.host, out)
+		}
+	}
+	if strings.Count(out, slice) < 3 {
+		t.Errorf("pl exec: want the slice name from 3 slivers:\n%s", out)
+	}
+	// The initscript's service through the reserved port, from the host.
+	for _, n := range on {
+		url := fmt.Sprintf("http://%s:%d/", n.addr, port)
+		waitFor(t, time.Minute, "GET "+url, func() error {
+			body, err := httpGet(url)
+			if err == nil && !strings.HasPrefix(body, "e2e ") {
+				err = fmt.Errorf("body %q", body)
+			}
+			return err
+		})
+	}
+	// The fourth node has no sliver of the slice.
+	if out, err := ssh(all[3].addr, slice, "true"); err == nil {
+		t.Errorf("ssh to %s, not in the slice, succeeded: %s", all[3].name, out)
+	}
+
+	// Renew.
+	out = pi.run("slice", "renew", slice, "--days", "30")
+	if !strings.Contains(out, "expires") {
+		t.Errorf("renew: %q", out)
+	}
+
+	// Remove one node; its sliver disappears, the others stay.
+	gone := on[2]
+	pi.run("slice", "remove-nodes", slice, gone.host)
+	waitFor(t, time.Minute, "sliver on "+gone.name+" removed", func() error {
+		if _, err := httpGet(fmt.Sprintf("http://%s:%d/", gone.addr, port)); err == nil {
+			return fmt.Errorf("the service still answers")
+		}
+		if _, err := ssh(gone.addr, slice, "true"); err == nil {
+			return fmt.Errorf("ssh still works")
+		}
+		return nil
+	})
+	if _, err := ssh(on[0].addr, slice, "true"); err != nil {
+		t.Errorf("sliver on %s broken after removing %s: %v", on[0].name, gone.name, err)
+	}
+
+	// A short-lived slice: the admin sets its expiry a few seconds ahead.
+	const short = "e2e_short"
+	pi.run("slice", "create", short, "--url", "https://e2e.example.org/short", "--description", "expires soon")
+	pi.run("slice", "add-users", short, "user@e2e.example.org")
+	pi.run("slice", "add-nodes", short, all[0].host, all[1].host)
+	for _, n := range all[:2] {
+		waitFor(t, 2*time.Minute, fmt.Sprintf("ssh %s@%s", short, n.addr), func() error {
+			_, err := ssh(n.addr, short, "true")
+			return err
+		})
+	}
+	expires := time.Now().Add(8 * time.Second)
+	cli.run("slice", "renew", short, "--until", strconv.FormatInt(expires.Unix(), 10))
+	if _, err := ssh(all[0].addr, short, "true"); err != nil && time.Now().Before(expires.Add(-2*time.Second)) {
+		t.Errorf("short slice unusable before its expiry: %v", err)
+	}
+	for _, n := range all[:2] {
+		waitFor(t, time.Minute, "expired sliver on "+n.name+" removed", func() error {
+			if _, err := ssh(n.addr, short, "true"); err == nil {
+				return fmt.Errorf("ssh still works")
+			}
+			return nil
+		})
+	}
+	if d := time.Since(expires); d < 0 {
+		t.Errorf("expired sliver gone %v before the expiry", -d)
+	}
+	// The long-lived slice is untouched.
+	if _, err := ssh(on[0].addr, slice, "true"); err != nil {
+		t.Errorf("%s broken after %s expired: %v", slice, short, err)
+	}
+
+	// Tear down and check the host.
+	stopDev()
+	if t.Failed() {
+		t.Logf("pl dev stderr:\n%s", devErr.String())
+	}
+	after := snapshotHost(t)
+	compareSnapshots(t, before, after, pl)
+}
+
+// buildPL builds the pl binary (static, as `make build`) into dir.
+func buildPL(t *testing.T, dir string) string {
+	t.Helper()
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "pl")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/pl")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/pl: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type plCLI struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+func (c *plCLI) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("pl %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func match1(t *testing.T, s, re string) (string, string) {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("summary does not match %s", re)
+	}
+	return m[1], m[2]
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v: %v", what, timeout, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func httpGet(url string) (string, error) {
+	hc := &http.Client{Timeout: 3 * time.Second}
+	resp, err := hc.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("status %s", resp.Status)
+	}
+	return string(b), err
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// hostSnapshot is what a pl dev run could leave behind, as sorted lines
+// per kind.
+type hostSnapshot map[string][]string
+
+func snapshotHost(t *testing.T) hostSnapshot {
+	t.Helper()
+	s := hostSnapshot{}
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		s["link"] = append(s["link"], l.Attrs().Name)
+	}
+	s["netns"], _ = wan.Leftovers("")
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 4 {
+				s["mount"] = append(s["mount"], unescapeMount(f[4]))
+			}
+		}
+	}
+	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {
+		s["nft"] = strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	for _, root := range cgroupDirs("/") {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			if e.IsDir() {
+				s["cgroup"] = append(s["cgroup"], filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		// Every process with its cgroups, so that a sliver process left in
+		// one of this run's cgroups is recognised as ours.
+		cg, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		s["proc"] = append(s["proc"], e.Name()+" "+strings.Join(args, " ")+" ["+strings.ReplaceAll(strings.TrimSpace(string(cg)), "\n", " ")+"]")
+	}
+	if ents, err := os.ReadDir(os.TempDir()); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "pl-dev-") {
+				s["tmp"] = append(s["tmp"], e.Name())
+			}
+		}
+	}
+	if ents, err := os.ReadDir(RunDir); err == nil {
+		for _, e := range ents {
+			s["record"] = append(s["record"], e.Name())
+		}
+	}
+	for k := range s {
+		sort.Strings(s[k])
+	}
+	return s
+}
+
+// compareSnapshots fails on any difference that carries this run's markers
+// (the e2e prefix, the pl binary, the e2e WAN, pl-dev temp directories) and,
+// under PL_E2E_EXCLUSIVE=1, on any difference at all.
+func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
+	t.Helper()
+	exclusive := os.Getenv("PL_E2E_EXCLUSIVE") == "1"
+	ours := func(kind, v string) bool {
+		return strings.Contains(v, wan.NamePrefix+e2eID) || strings.Contains(v, bin) ||
+			strings.Contains(v, "pl-dev-") || kind == "record" || kind == "tmp"
+	}
+	kinds := map[string]bool{}
+	for k := range before {
+		kinds[k] = true
+	}
+	for k := range after {
+		kinds[k] = true
+	}
+	for k := range kinds {
+		b := map[string]bool{}
+		for _, v := range before[k] {
+			b[v] = true
+		}
+		a := map[string]bool{}
+		for _, v := range after[k] {
+			a[v] = true
+		}
+		for v := range a {
+			if !b[v] {
+				if ours(k, v) || exclusive {
+					t.Errorf("host not clean: %s %q appeared", k, v)
+				} else {
+					t.Logf("(not ours?) %s %q appeared during the test", k, v)
+				}
+			}
+		}
+		for v := range b {
+			if !a[v] {
+				if exclusive {
+					t.Errorf("host changed: %s %q disappeared", k, v)
+				} else {
+					t.Logf("(not ours) %s %q disappeared during the test", k, v)
+				}
+			}
+		}
+	}
+}
