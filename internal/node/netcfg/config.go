@@ -44,6 +44,13 @@ type Config struct {
 	// (e.g. a DNS forwarder or the ssh gateway); everything else on the node
 	// is closed to slivers. Default none.
 	NodeServices []Port
+	// NewNetNS, if set, creates the persisted namespace of a sliver whose
+	// UIDBase is non-zero, owned by a user namespace mapping root to
+	// uidBase (sliver.NewNetNS does this): processes of the sliver's user
+	// namespace then hold network capabilities (CAP_NET_RAW for ping,
+	// traceroute and sniffers) inside their namespace. Otherwise netcfg
+	// creates the namespace itself, owned by the node's user namespace.
+	NewNetNS func(path string, uidBase uint32) error
 	// Logger receives operational messages. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -386,7 +386,7 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	m.slivers[s.Name] = rec
 
 	nsPath := m.netnsPath(s.Name)
-	if err := m.ensureNetNS(nsPath); err != nil {
+	if err := m.ensureNetNS(nsPath, s.UIDBase); err != nil {
 		return Attachment{}, wrap(err)
 	}
 	if err := m.ensureLinks(s, nsPath, gw, addr); err != nil {
@@ -406,20 +406,41 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 // ensureNetNS makes path a persisted network namespace. Inside a new one it
 // disables IPv6 (slivers are IPv4-only) and lets every group use ICMP echo
 // sockets, so ping works even without CAP_NET_RAW over the namespace.
-func (m *Linux) ensureNetNS(path string) error {
+func (m *Linux) ensureNetNS(path string, uidBase uint32) error {
 	if isNetNSMount(path) {
 		return nil
 	}
 	if err := removeNetNS(path); err != nil { // a stale mount point (e.g. after reboot)
 		return err
 	}
-	return createNetNS(path, func() error {
+	sysctls := func() error {
 		return errors.Join(
 			writeSysctl("net/ipv6/conf/all/disable_ipv6", "1"),
 			writeSysctl("net/ipv6/conf/default/disable_ipv6", "1"),
 			writeSysctl("net/ipv4/ping_group_range", "0 2147483647"),
 		)
-	})
+	}
+	if m.cfg.NewNetNS == nil || uidBase == 0 {
+		return createNetNS(path, sysctls)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := m.cfg.NewNetNS(path, uidBase); err != nil {
+		_ = removeNetNS(path)
+		return fmt.Errorf("create netns owned by uid %d: %w", uidBase, err)
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		_ = removeNetNS(path)
+		return fmt.Errorf("open new netns: %w", err)
+	}
+	defer ns.Close()
+	if err := inNetNS(ns, sysctls); err != nil {
+		_ = removeNetNS(path)
+		return err
+	}
+	return nil
 }
 
 func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error {

@@ -26,6 +26,10 @@ type Sliver struct {
 	Ports       []Port
 	MinRateKbit int64 // guaranteed egress rate (net_min_rate)
 	MaxRateKbit int64 // egress ceiling (net_max_rate), capped by the node cap
+	// UIDBase, when non-zero, is the host uid of the sliver's root; with
+	// a Config.NewNetNS hook the namespace is then created owned by a user
+	// namespace with that mapping, so the sliver has CAP_NET_RAW in it.
+	UIDBase uint32
 }
 
 // Attachment is what a sliver's container needs to use its network.
