@@ -123,3 +123,54 @@ func TestWANLatencyAndHops(t *testing.T) {
 		}
 	}
 }
+
+// TestWANSixteenNodes builds the 16-node layout pl bench planet uses (8
+// sites) and pings from the first node to one node of every other site,
+// printing measured RTT beside the emulated one.
+func TestWANSixteenNodes(t *testing.T) {
+	needRoot(t)
+	sites := []Site{
+		{"princeton", Location{40.3487, -74.6593}}, {"ethz", Location{47.3763, 8.5480}},
+		{"tokyo", Location{35.7126, 139.7620}}, {"usp", Location{-23.5613, -46.7308}},
+		{"sydney", Location{-33.8888, 151.1872}}, {"uct", Location{-33.9577, 18.4612}},
+		{"mit", Location{42.3601, -71.0942}}, {"inria", Location{43.6163, 7.0686}},
+	}
+	p, err := NewPlan(Config{ID: "w16", Prefix: netip.MustParsePrefix("10.92.0.0/16"), Nodes: 16, Sites: sites,
+		Host: sites[0].Location, Overhead: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Remove(p.Prefix)
+	start := time.Now()
+	w, err := Up(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("16 nodes, 8 sites up in %v", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	from := p.Node(1)
+	type res struct {
+		to       NodePlan
+		rtt, exp time.Duration
+	}
+	results := make(chan res, len(p.SitePlans))
+	for i := 2; i <= len(p.SitePlans); i++ {
+		to := p.Node(i)
+		go func() {
+			rtt := avgRTT(t, runIn(t, from.NS, "ping", "-n", "-q", "-c", "3", "-i", "0.2", to.Addr.String()))
+			results <- res{to, rtt, 2 * p.Delay(Place(p.SiteOf(from).Index), Place(p.SiteOf(to).Index))}
+		}()
+	}
+	for i := 2; i <= len(p.SitePlans); i++ {
+		r := <-results
+		t.Logf("%s -> %-9s RTT %7.1fms  emulated %7.1fms", p.SiteOf(from).Site.Name, p.SiteOf(r.to).Site.Name,
+			float64(r.rtt)/1e6, float64(r.exp)/1e6)
+		if r.rtt < r.exp || r.rtt > r.exp+100*time.Millisecond {
+			t.Errorf("RTT to %s %v outside [%v, %v]", p.SiteOf(r.to).Site.Name, r.rtt, r.exp, r.exp+100*time.Millisecond)
+		}
+	}
+}
