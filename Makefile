@@ -25,14 +25,20 @@ demo: deps build
 	@echo "make demo: starting pl dev with $(NODES) nodes (Ctrl-C stops it and cleans up)"
 	$(SUDO) ./$(BIN) dev --nodes $(NODES)
 
+# The end-to-end test (internal/dev) runs alone after the rest, so it can
+# require the host to be exactly as before (PL_E2E_EXCLUSIVE=1).
+E2E_PKG := ./internal/dev
+
 test: test-deps
 	$(GO) vet ./...
 	@echo "make test: go test -race (log: $(TEST_LOG))"
-	@status=0; \
-	$(SUDO) env "PATH=$$PATH" "GOCACHE=$$($(GO) env GOCACHE)" "GOMODCACHE=$$($(GO) env GOMODCACHE)" \
-	  $(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./... 2>&1 | tee $(TEST_LOG) || status=$$?; \
+	@status=0; : > $(TEST_LOG); \
+	run() { $(SUDO) env "PATH=$$PATH" "GOCACHE=$$($(GO) env GOCACHE)" "GOMODCACHE=$$($(GO) env GOMODCACHE)" "$$@"; }; \
+	pkgs=$$($(GO) list ./... | grep -v '/internal/dev$$'); \
+	run $(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) $$pkgs 2>&1 | tee -a $(TEST_LOG) || status=$$?; \
+	run PL_E2E_EXCLUSIVE=1 $(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) -v $(E2E_PKG) 2>&1 | tee -a $(TEST_LOG) || status=$$?; \
 	echo; echo "=== Go test summary ==="; \
-	grep -E '^(ok|FAIL|---|panic:|\?)' $(TEST_LOG) | grep -v '^---.*PASS' || true; \
+	grep -E '^(ok|FAIL|--- FAIL|panic:|\?)' $(TEST_LOG) || true; \
 	echo "packages: $$(grep -c '^ok' $(TEST_LOG)) ok, $$(grep -cE '^FAIL\s' $(TEST_LOG)) failed, $$(grep -c '^?' $(TEST_LOG)) without tests"; \
 	exit $$status
 
