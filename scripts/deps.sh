@@ -7,7 +7,7 @@
 set -euo pipefail
 
 pkgs=(runc nftables iproute2 openssh-client rsync busybox-static tini xfsprogs
-      e2fsprogs iputils-ping traceroute curl python3 ca-certificates)
+      e2fsprogs btrfs-progs iputils-ping traceroute curl python3 ca-certificates)
 if [[ ${1:-} == test ]]; then
   # PostgreSQL server binaries: the store tests start a throwaway cluster.
   # openssh-server: only the ssh baseline benchmark uses sshd.

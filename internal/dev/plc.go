@@ -176,7 +176,7 @@ func (p *Planet) startNodes(ctx context.Context) error {
 // nodeArgs returns the arguments of `pl node <sub...>` for node n.
 func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 	args := append([]string{"node"}, sub...)
-	args = append(args, "--state-dir", n.StateDir)
+	args = append(args, "--state", n.StateDir)
 	if len(sub) == 0 { // the daemon
 		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"))
 	}
