@@ -19,7 +19,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -263,7 +262,7 @@ func (m *Linux) setupLocked() error {
 	for _, bc := range baseChains {
 		m.nft.AddChain(&nftables.Chain{Name: bc.name, Table: m.table, Type: bc.typ, Hooknum: bc.hook, Priority: bc.priority, Policy: &accept})
 	}
-	if err := m.nft.Flush(); err != nil {
+	if err := m.flush(); err != nil {
 		return fmt.Errorf("node setup: nftables table %s: %w", m.cfg.Table, err)
 	}
 	// Replace the node-wide rules, keep the per-sliver jumps.
@@ -286,7 +285,7 @@ func (m *Linux) setupLocked() error {
 	for _, r := range nodeRules(&m.cfg) {
 		m.nft.AddRule(m.nftRule(r))
 	}
-	if err := m.nft.Flush(); err != nil {
+	if err := m.flush(); err != nil {
 		return fmt.Errorf("node setup: nftables rules: %w", err)
 	}
 	if err := setupHTB(m.nl, m.uplinkIdx, m.cfg.CapKbit); err != nil {
@@ -564,7 +563,7 @@ func (m *Linux) ensureRules(s Sliver, addr netip.Addr) error {
 			m.nft.InsertRule(m.nftRule(r))
 		}
 	}
-	if err := m.nft.Flush(); err != nil {
+	if err := m.flush(); err != nil {
 		return fmt.Errorf("nftables rules: %w", err)
 	}
 	m.jumps[s.XID] = true
@@ -644,7 +643,7 @@ func (m *Linux) removeRules(xid int) error {
 			m.nft.DelChain(ch)
 		}
 	}
-	if err := m.nft.Flush(); err != nil {
+	if err := m.flush(); err != nil {
 		return fmt.Errorf("delete nftables rules: %w", err)
 	}
 	delete(m.jumps, xid)
@@ -739,7 +738,7 @@ func (m *Linux) Teardown(ctx context.Context) error {
 		errs = append(errs, err)
 	} else if chains != nil {
 		m.nft.DelTable(m.table)
-		if err := m.nft.Flush(); err != nil {
+		if err := m.flush(); err != nil {
 			errs = append(errs, fmt.Errorf("delete table %s: %w", m.cfg.Table, err))
 		}
 	}
@@ -774,8 +773,18 @@ func (m *Linux) Teardown(ctx context.Context) error {
 	return nil
 }
 
-// commentOf returns a rule's nft comment.
-func commentOf(r *nftables.Rule) string {
-	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-	return s
+// flush sends the queued nftables batch. After a failure the connection
+// is replaced, because the library keeps serialization errors and a
+// failed batch may leave unread acknowledgements on the socket.
+func (m *Linux) flush() error {
+	err := m.nft.Flush()
+	if err != nil {
+		_ = m.nft.CloseLasting()
+		if c, nerr := nftables.New(nftables.WithNetNSFd(int(m.nodeNS)), nftables.AsLasting()); nerr == nil {
+			m.nft = c
+		} else {
+			m.log.Error("reopen nftables connection", "err", nerr)
+		}
+	}
+	return err
 }

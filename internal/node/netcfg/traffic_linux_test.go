@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,6 +51,27 @@ func TestReachability(t *testing.T) {
 		if host, _, _ := net.SplitHostPort(seen); host != node {
 			t.Errorf("sliver %s reached the peer as %s, want the node address %s", s.Addr, seen, node)
 		}
+	}
+
+	// Attribution: the node's conntrack entries of those flows carry the
+	// sliver's xid as their mark.
+	h, err := netlinkAt(tn.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	flows, err := h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := map[string]uint32{}
+	for _, f := range flows {
+		if f.Forward.DstPort == 7000 {
+			marks[f.Forward.SrcIP.String()] = f.Mark
+		}
+	}
+	if marks[a.Addr.String()] != 10 || marks[b.Addr.String()] != 11 {
+		t.Errorf("conntrack marks by sliver address = %v, want %s:10 %s:11", marks, a.Addr, b.Addr)
 	}
 
 	// Reserved ports: b's tcp/9090 from the peer, from the node itself,
@@ -115,6 +137,12 @@ func TestReachability(t *testing.T) {
 	}
 	if _, err := roundTrip(t, a.NetNS, a.Gateway.String()+":2223"); err != nil {
 		t.Errorf("sliver a -> allowed node service: %v", err)
+	}
+	// ICMP echo: to the gateway and, NATed, to the peer.
+	for _, dst := range []string{a.Gateway.String(), testPeerAddr} {
+		if out, err := exec.Command("nsenter", "--net="+a.NetNS, "busybox", "ping", "-c", "1", "-W", "2", dst).CombinedOutput(); err != nil {
+			t.Errorf("ping %s from sliver a: %v\n%s", dst, err, out)
+		}
 	}
 	// The node itself can still reach a sliver's private address? No: only
 	// established traffic enters a sliver, so the node reaches reserved ports
