@@ -361,12 +361,11 @@ func (p *Planet) Close() error {
 	if len(procs) > 0 {
 		procs[0].stop(10 * time.Second)
 	}
-	var errs []error
+	// Slivers (in the nodes' cgroups), mounts, namespaces, data; then the
+	// pumps, whose TUN devices vanish with them.
+	errs := []error{Down(p.rec, p.Log)}
 	if p.WAN != nil {
-		if err := p.WAN.Close(); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, p.WAN.Close())
 	}
-	errs = append(errs, Down(p.rec, p.Log))
 	return errors.Join(errs...)
 }
