@@ -33,8 +33,23 @@ import (
 // per-sliver namespaces persisted under Config.StateDir, so several
 // emulated nodes can share one host.
 //
-// Methods are safe for concurrent use; operations are serialized (each
-// takes a few milliseconds).
+// What one sliver (name N, xid X) owns on the host:
+//
+//	StateDir/netns/N          bind mount of the sliver's netns (eth0 = .2 of its /30, lo)
+//	StateDir/slivers/N.json   record: xid, ports, rates (port/xid conflict checks after restart)
+//	veth <VethPrefix>X        node side, .1 of the /30, alias N
+//	chain from-X              anti-spoofing, IPv6 drop, mark/ct mark = X, priority = 1:(0x1000|X)
+//	chain ports-X             DNAT of N's reserved ports on the node address
+//	4 jump rules              forward/input -> from-X (by iifname), prerouting/output -> ports-X
+//	HTB class 1:(0x1000|X)    on the uplink, rate = min, ceil = max <= node cap
+//
+// Node-wide (Setup): net.ipv4.ip_forward=1, the inet table with its five
+// base chains and node rules (see nodeRules for the isolation policy),
+// and the HTB root with the node and default classes (see tc_linux.go).
+// Remove deletes exactly a sliver's list; Teardown deletes everything.
+//
+// Methods are safe for concurrent use; operations are serialized (Ensure
+// of a new sliver takes about 5 ms, see BenchmarkEnsure).
 type Linux struct {
 	cfg    Config
 	log    *slog.Logger
