@@ -355,3 +355,6 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	})
 	return int(v), err
 }
+
+// LatestVersion is the schema version this program migrates to.
+func LatestVersion() int { return len(migrations) }

@@ -321,4 +321,3 @@ func IsUniqueViolation(err error) bool {
 	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
 		strings.Contains(s, "duplicate key value")
 }
-

@@ -1,0 +1,342 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// Link implements core.Registry.
+func (s *Service) Link(ctx context.Context, c *core.Caller, rel core.Relation, a, b int64, extra core.Record) error {
+	return s.link(ctx, c, rel, a, b, extra, true)
+}
+
+// Unlink implements core.Registry.
+func (s *Service) Unlink(ctx context.Context, c *core.Caller, rel core.Relation, a, b int64) error {
+	return s.link(ctx, c, rel, a, b, nil, false)
+}
+
+func (s *Service) link(ctx context.Context, c *core.Caller, rel core.Relation, a, b int64, extra core.Record, add bool) error {
+	ops, ok := relOps[rel]
+	if !ok {
+		return core.FieldErrorf("relation", "unknown relation %q", rel)
+	}
+	opName := ops[1]
+	if add {
+		opName = ops[0]
+	}
+	if err := authorize(c, opName); err != nil {
+		return err
+	}
+	if rel != core.NodePCU && len(extra) > 0 {
+		for k := range extra {
+			return core.FieldErrorf(k, "unknown field %q for %s", k, rel)
+		}
+	}
+	return s.write(ctx, c, func(o *op) error { return o.link(rel, a, b, extra, add) })
+}
+
+// simple membership statement pairs: insert (ignoring duplicates) / delete.
+func (o *op) member(table, ca, cb string, a, b int64, add bool) error {
+	if add {
+		var one int64
+		found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM "+table+" WHERE "+ca+" = ? AND "+cb+" = ?", []any{a, b}, &one)
+		if err != nil || found {
+			return err
+		}
+		_, err = o.tx.Exec(o.ctx, "INSERT INTO "+table+" ("+ca+", "+cb+") VALUES (?, ?)", a, b)
+		return err
+	}
+	_, err := o.tx.Exec(o.ctx, "DELETE FROM "+table+" WHERE "+ca+" = ? AND "+cb+" = ?", a, b)
+	return err
+}
+
+func (o *op) link(rel core.Relation, a, b int64, extra core.Record, add bool) error {
+	switch rel {
+	case core.PersonSite:
+		if err := o.exists(core.Person, a); err != nil {
+			return err
+		}
+		if err := o.exists(core.Site, b); err != nil {
+			return err
+		}
+		if err := o.touchPerson(a); err != nil {
+			return err
+		}
+		if err := o.touchSite(b); err != nil {
+			return err
+		}
+		if err := o.member("person_site", "person_id", "site_id", a, b, add); err != nil {
+			return err
+		}
+		return o.fixPrimaries()
+	case core.PersonRole:
+		if err := o.exists(core.Person, a); err != nil {
+			return err
+		}
+		if _, ok := RoleName(b); !ok {
+			if err := o.exists(core.Role, b); err != nil {
+				return err
+			}
+		}
+		if !isAdmin(o.c) {
+			if b <= minRoleID(o.c) {
+				return forbidden("Permission denied: you may only grant or revoke roles below your own (role %d)", b)
+			}
+			ok, err := o.canUpdatePerson(a)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return forbidden("Permission denied: may not change the roles of person %d", a)
+			}
+		}
+		if err := o.touchPerson(a); err != nil {
+			return err
+		}
+		return o.member("person_role", "person_id", "role_id", a, b, add)
+	case core.SlicePerson:
+		sl, err := o.slice(a)
+		if err != nil {
+			return err
+		}
+		if err := o.exists(core.Person, b); err != nil {
+			return err
+		}
+		if !isAdmin(o.c) && !(o.c.HasRole(core.RolePI) && atSite(o.c, sl.site)) {
+			return forbidden("Permission denied: only a pi of the slice's site may change its members")
+		}
+		if err := o.touchSlice(a); err != nil {
+			return err
+		}
+		return o.member("slice_person", "slice_id", "person_id", a, b, add)
+	case core.SliceNode:
+		sl, err := o.slice(a)
+		if err != nil {
+			return err
+		}
+		site, err := o.nodeSite(b)
+		if err != nil {
+			return err
+		}
+		if err := o.sliceWriter(sl); err != nil {
+			return err
+		}
+		if add {
+			if !isAdmin(o.c) && !atSite(o.c, site) {
+				var wl, mine int64
+				if wl, err = o.tx.Int(o.ctx, "SELECT COUNT(*) FROM slice_node_whitelist WHERE node_id = ?", b); err != nil {
+					return err
+				}
+				if mine, err = o.tx.Int(o.ctx, "SELECT COUNT(*) FROM slice_node_whitelist WHERE node_id = ? AND slice_id = ?", b, a); err != nil {
+					return err
+				}
+				if wl > 0 && mine == 0 {
+					return forbidden("Permission denied: node %d is whitelisted for other slices", b)
+				}
+			}
+			if err := o.checkNodePorts(a, b); err != nil {
+				return err
+			}
+		}
+		o.ch.addNodes(b)
+		return o.member("slice_node", "slice_id", "node_id", a, b, add)
+	case core.SliceNodeWhitelist:
+		if _, err := o.slice(a); err != nil {
+			return err
+		}
+		if _, err := o.nodeSite(b); err != nil {
+			return err
+		}
+		return o.member("slice_node_whitelist", "slice_id", "node_id", a, b, add)
+	case core.NodePCU:
+		var pcuSite int64
+		found, err := o.tx.QueryRow(o.ctx, "SELECT site_id FROM pcus WHERE pcu_id = ?", []any{b}, &pcuSite)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return notFound(core.PCU, b)
+		}
+		nodeSite, err := o.nodeSite(a)
+		if err != nil {
+			return err
+		}
+		if err := o.siteTech(pcuSite); err != nil {
+			return err
+		}
+		if !add {
+			_, err := o.tx.Exec(o.ctx, "DELETE FROM pcu_node WHERE pcu_id = ? AND node_id = ?", b, a)
+			return err
+		}
+		if nodeSite != pcuSite {
+			return core.Errorf(core.Invalid, "Mismatched sites: node %d and PCU %d are at different sites", a, b)
+		}
+		for k := range extra {
+			if k != "port" {
+				return core.FieldErrorf(k, "unknown field %q for %s", k, rel)
+			}
+		}
+		port, ok := core.AsInt(extra["port"])
+		if !ok {
+			return core.FieldErrorf("port", "an int port is required")
+		}
+		var one int64
+		if found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM pcu_node WHERE pcu_id = ? AND node_id = ?", []any{b, a}, &one); err != nil || found {
+			return conflictOr(err, "node %d is already on PCU %d", a, b)
+		}
+		if found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM pcu_node WHERE pcu_id = ? AND port = ?", []any{b, port}, &one); err != nil || found {
+			return conflictOr(err, "port %d of PCU %d is already in use", port, b)
+		}
+		_, err = o.tx.Exec(o.ctx, "INSERT INTO pcu_node (pcu_id, node_id, port) VALUES (?, ?, ?)", b, a, port)
+		return err
+	case core.ConfFileNode:
+		if err := o.exists(core.ConfFile, a); err != nil {
+			return err
+		}
+		if _, err := o.nodeSite(b); err != nil {
+			return err
+		}
+		o.ch.addNodes(b)
+		return o.member("conf_file_node", "conf_file_id", "node_id", a, b, add)
+	case core.ConfFileNodeGroup:
+		if err := o.exists(core.ConfFile, a); err != nil {
+			return err
+		}
+		if err := o.exists(core.NodeGroup, b); err != nil {
+			return err
+		}
+		o.ch.all = true
+		return o.member("conf_file_nodegroup", "conf_file_id", "nodegroup_id", a, b, add)
+	case core.TagTypeRole:
+		if err := o.exists(core.TagType, a); err != nil {
+			return err
+		}
+		if err := o.exists(core.Role, b); err != nil {
+			return err
+		}
+		return o.member("tag_type_role", "tag_type_id", "role_id", a, b, add)
+	case core.AddressAddressType:
+		addr, err := o.row(core.Address, a, "site_id")
+		if err != nil {
+			return err
+		}
+		if err := o.exists(core.AddressType, b); err != nil {
+			return err
+		}
+		if err := o.siteManager(i64(addr, "site_id")); err != nil {
+			return err
+		}
+		return o.member("address_address_type", "address_id", "address_type_id", a, b, add)
+	}
+	return core.FieldErrorf("relation", "unknown relation %q", rel)
+}
+
+// SetPersonPrimarySite implements core.Registry.
+func (s *Service) SetPersonPrimarySite(ctx context.Context, c *core.Caller, personID, siteID int64) error {
+	if err := authorize(c, "SetPersonPrimarySite"); err != nil {
+		return err
+	}
+	return s.write(ctx, c, func(o *op) error {
+		if err := o.exists(core.Person, personID); err != nil {
+			return err
+		}
+		if err := o.exists(core.Site, siteID); err != nil {
+			return err
+		}
+		ok, err := o.canUpdatePerson(personID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return forbidden("Permission denied: may not update person %d", personID)
+		}
+		var one int64
+		found, err := o.tx.QueryRow(ctx, "SELECT 1 FROM person_site WHERE person_id = ? AND site_id = ?", []any{personID, siteID}, &one)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.FieldErrorf("site_id", "person %d is not at site %d", personID, siteID)
+		}
+		if _, err := o.tx.Exec(ctx, "UPDATE person_site SET is_primary = 0 WHERE person_id = ?", personID); err != nil {
+			return err
+		}
+		_, err = o.tx.Exec(ctx, "UPDATE person_site SET is_primary = 1 WHERE person_id = ? AND site_id = ?", personID, siteID)
+		return err
+	})
+}
+
+// BlacklistKey implements core.Registry: every key with the same material
+// is blacklisted, hidden, and can never be added again.
+func (s *Service) BlacklistKey(ctx context.Context, c *core.Caller, keyID int64) error {
+	if err := authorize(c, "BlacklistKey"); err != nil {
+		return err
+	}
+	return s.write(ctx, c, func(o *op) error {
+		var material string
+		found, err := o.tx.QueryRow(ctx, "SELECT material FROM keys WHERE key_id = ?", []any{keyID}, &material)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return notFound(core.Key, keyID)
+		}
+		owners, err := o.tx.Ints(ctx, "SELECT DISTINCT person_id FROM keys WHERE material = ?", material)
+		if err != nil {
+			return err
+		}
+		for _, p := range owners {
+			if err := o.touchPerson(p); err != nil {
+				return err
+			}
+		}
+		_, err = o.tx.Exec(ctx, "UPDATE keys SET is_blacklisted = 1 WHERE material = ?", material)
+		return err
+	})
+}
+
+// ReportNode implements core.Registry.
+func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error {
+	if err := authorize(c, "ReportRunlevel"); err != nil {
+		return err
+	}
+	if isNode(c) && c.NodeID != nodeID {
+		return forbidden("Permission denied: a node may only report for itself")
+	}
+	if sshHostKey != "" {
+		if _, err := ParseSSHKey(sshHostKey); err != nil {
+			return core.FieldErrorf("ssh_host_key", "%v", err)
+		}
+	}
+	return s.write(ctx, c, func(o *op) error {
+		if _, err := o.nodeSite(nodeID); err != nil {
+			return err
+		}
+		q := "UPDATE nodes SET last_contact = ?"
+		args := []any{o.now}
+		if runLevel != "" {
+			found, err := o.lookupExists("boot_states", "boot_state", runLevel)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return core.FieldErrorf("run_level", "unknown run level %q", runLevel)
+			}
+			q += ", run_level = ?"
+			args = append(args, runLevel)
+		}
+		if sshHostKey != "" {
+			q += ", ssh_rsa_key = ?"
+			args = append(args, sshHostKey)
+		}
+		if sliverErrors != nil {
+			b, _ := json.Marshal(sliverErrors)
+			q += ", sliver_errors = ?"
+			args = append(args, string(b))
+		}
+		_, err := o.tx.Exec(ctx, q+" WHERE node_id = ?", append(args, nodeID)...)
+		return err
+	})
+}

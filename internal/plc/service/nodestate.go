@@ -1,0 +1,403 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
+)
+
+// Flavour defaults for GetSliceFamily (PLC_FLAVOUR_SLICE_*).
+const (
+	DefaultPldistro = "lxc"
+	DefaultFcdistro = "f27"
+	DefaultArch     = "x86_64"
+)
+
+// contactInterval bounds how often a node's fetches write last_contact.
+const contactInterval = 30
+
+// NodeState implements core.Registry (GetSlivers, reference plcapi.md §4).
+func (s *Service) NodeState(ctx context.Context, c *core.Caller, nodeID int64) (*core.NodeState, error) {
+	if err := authorize(c, "GetSlivers"); err != nil {
+		return nil, err
+	}
+	if isNode(c) && c.NodeID != nodeID {
+		return nil, forbidden("Permission denied: a node may only fetch its own state")
+	}
+	st, err := s.nodeState(ctx, c, nodeID, true)
+	if err != nil {
+		return nil, err
+	}
+	if isNode(c) {
+		s.recordContact(ctx, nodeID)
+	}
+	return st, nil
+}
+
+func (s *Service) recordContact(ctx context.Context, nodeID int64) {
+	now := s.now()
+	s.contactMu.Lock()
+	last := s.contacts[nodeID]
+	if now-last < contactInterval {
+		s.contactMu.Unlock()
+		return
+	}
+	s.contacts[nodeID] = now
+	s.contactMu.Unlock()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE nodes SET last_contact = ? WHERE node_id = ?", now, nodeID)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("record last_contact", "node", nodeID, "err", err)
+	}
+}
+
+type stateSlice struct {
+	id      int64
+	name    string
+	inst    string
+	expires int64
+}
+
+type stateTag struct {
+	id          int64
+	slice       int64
+	tagname     string
+	value       string
+	node, group *int64
+}
+
+func (s *Service) nodeState(ctx context.Context, c *core.Caller, nodeID int64, _ bool) (*core.NodeState, error) {
+	var st *core.NodeState
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		st, err = s.computeState(ctx, tx, nodeID)
+		return err
+	})
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	return st, nil
+}
+
+func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) (*core.NodeState, error) {
+	now := s.now()
+	st := &core.NodeState{NodeID: nodeID, Timestamp: now, LeaseGranularity: s.opts.LeaseGranularity}
+	var site int64
+	var ntype string
+	found, err := tx.QueryRow(ctx, "SELECT hostname, site_id, node_type FROM nodes WHERE node_id = ? AND deleted = 0", []any{nodeID}, &st.Hostname, &site, &ntype)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound(core.Node, nodeID)
+	}
+	st.ReservationPolicy = "none"
+	if ntype == "reservable" {
+		st.ReservationPolicy = "lease_or_idle"
+	}
+
+	// Interfaces, primary first.
+	it, _ := store.TableOf(core.Interface)
+	ifs, err := tx.Select(ctx, store.Query{Table: it, Admin: true, Where: []string{"t.node_id = ?"}, Args: []any{nodeID}})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(ifs, func(i, j int) bool { return ifs[i]["is_primary"] == true && ifs[j]["is_primary"] != true })
+	st.Interfaces = ifs
+
+	// Node groups.
+	rows, err := tx.Query(ctx, `SELECT ng.nodegroup_id, ng.groupname FROM nodegroups ng
+		JOIN node_tags g ON g.tag_type_id = ng.tag_type_id AND g.value = ng.value WHERE g.node_id = ? ORDER BY ng.groupname`, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	groups := map[int64]bool{}
+	st.Groups = []string{}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		groups[id] = true
+		st.Groups = append(st.Groups, name)
+	}
+	rows.Close()
+
+	// Conf files: node > nodegroup > global per dest.
+	ct, _ := store.TableOf(core.ConfFile)
+	cfs, err := tx.Select(ctx, store.Query{Table: ct, Admin: true, Where: []string{"t.enabled = 1"}})
+	if err != nil {
+		return nil, err
+	}
+	best := map[string]int{}
+	chosen := map[string]core.Record{}
+	for _, cf := range cfs {
+		rank := -1
+		nids, gids := ids(cf, "node_ids"), ids(cf, "nodegroup_ids")
+		switch {
+		case contains(nids, nodeID):
+			rank = 2
+		case anyIn(gids, groups):
+			rank = 1
+		case len(nids) == 0 && len(gids) == 0:
+			rank = 0
+		}
+		dest := str(cf, "dest")
+		if cur, ok := best[dest]; rank >= 0 && (!ok || rank > cur) {
+			best[dest] = rank
+			chosen[dest] = cf
+		}
+	}
+	st.ConfFiles = []core.Record{}
+	for _, dest := range sortedKeysOf(chosen) {
+		st.ConfFiles = append(st.ConfFiles, chosen[dest])
+	}
+
+	// Init scripts.
+	rows, err = tx.Query(ctx, "SELECT initscript_id, name, script FROM initscripts WHERE enabled = 1 ORDER BY initscript_id")
+	if err != nil {
+		return nil, err
+	}
+	st.InitScripts = []core.InitScript{}
+	for rows.Next() {
+		is := core.InitScript{Enabled: true}
+		if err := rows.Scan(&is.InitScriptID, &is.Name, &is.Script); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		st.InitScripts = append(st.InitScripts, is)
+	}
+	rows.Close()
+
+	// Accounts.
+	siteAdmin, err := tx.Strings(ctx, `SELECT k.key FROM keys k JOIN persons p ON p.person_id = k.person_id
+		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0
+		AND p.person_id IN (SELECT ps.person_id FROM person_site ps WHERE ps.site_id = ?)
+		AND p.person_id IN (SELECT r.person_id FROM person_role r WHERE r.role_id IN (20, 40))
+		ORDER BY k.key_id`, site)
+	if err != nil {
+		return nil, err
+	}
+	root, err := tx.Strings(ctx, `SELECT k.key FROM keys k JOIN persons p ON p.person_id = k.person_id
+		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0 AND (
+		p.person_id IN (SELECT r.person_id FROM person_role r WHERE r.role_id = 10)
+		OR (p.person_id IN (SELECT ps.person_id FROM person_site ps WHERE ps.site_id = ?)
+		    AND p.person_id IN (SELECT r.person_id FROM person_role r WHERE r.role_id IN (20, 40))
+		    AND EXISTS (SELECT 1 FROM person_tags pt JOIN tag_types tt ON tt.tag_type_id = pt.tag_type_id
+		                WHERE pt.person_id = p.person_id AND tt.tagname = 'isrootonsite' AND pt.value = 'true')))
+		ORDER BY k.key_id`, site)
+	if err != nil {
+		return nil, err
+	}
+	st.Accounts = []core.Account{{Name: "site_admin", Keys: nonNil(siteAdmin)}, {Name: "root", Keys: nonNil(root)}}
+
+	// Slices: attached to the node, system slices, delegated and
+	// nm-controller slices; never expired ones.
+	rows, err = tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
+		WHERE s.deleted = 0 AND s.expires > ? AND (
+		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
+		OR s.instantiation IN ('delegated', 'nm-controller')
+		OR EXISTS (SELECT 1 FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
+		           WHERE st.slice_id = s.slice_id AND tt.tagname = 'system' AND st.value = '1'
+		           AND (st.node_id IS NULL OR st.node_id = ?)))
+		ORDER BY s.slice_id`, now, nodeID, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	var slices []stateSlice
+	for rows.Next() {
+		var sl stateSlice
+		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		slices = append(slices, sl)
+	}
+	rows.Close()
+	sliceIDs := make([]any, len(slices))
+	for i, sl := range slices {
+		sliceIDs[i] = sl.id
+	}
+	tags := map[int64][]stateTag{}
+	keys := map[int64][]core.SliverKey{}
+	for start := 0; start < len(sliceIDs); start += 500 {
+		chunk := sliceIDs[start:min(start+500, len(sliceIDs))]
+		in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+		rows, err := tx.Query(ctx, `SELECT st.slice_tag_id, st.slice_id, tt.tagname, st.value, st.node_id, st.nodegroup_id
+			FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
+			WHERE st.slice_id IN (`+in+`) AND (st.node_id IS NULL OR st.node_id = ?) ORDER BY st.slice_tag_id`, append(chunk, nodeID)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var t stateTag
+			if err := rows.Scan(&t.id, &t.slice, &t.tagname, &t.value, &t.node, &t.group); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			tags[t.slice] = append(tags[t.slice], t)
+		}
+		rows.Close()
+		rows, err = tx.Query(ctx, `SELECT sp.slice_id, k.key_type, k.key FROM slice_person sp
+			JOIN persons p ON p.person_id = sp.person_id JOIN keys k ON k.person_id = p.person_id
+			WHERE sp.slice_id IN (`+in+`) AND p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0
+			ORDER BY sp.slice_id, k.key_id`, chunk...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var sid int64
+			var k core.SliverKey
+			if err := rows.Scan(&sid, &k.KeyType, &k.Key); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			keys[sid] = append(keys[sid], k)
+		}
+		rows.Close()
+	}
+	st.Slivers = []core.Sliver{}
+	for _, sl := range slices {
+		attrs := mergeAttributes(tags[sl.id], nodeID, groups)
+		exp := sl.expires
+		if exp > math.MaxInt32 {
+			exp = math.MaxInt32
+		}
+		k := keys[sl.id]
+		if k == nil {
+			k = []core.SliverKey{}
+		}
+		st.Slivers = append(st.Slivers, core.Sliver{
+			Name: sl.name, SliceID: sl.id, Instantiation: sl.inst, Expires: exp,
+			Keys: k, Attributes: attrs, GetSliceFamily: sliceFamily(attrs),
+		})
+	}
+
+	// hrn, leases.
+	var hrn string
+	if found, err := tx.QueryRow(ctx, `SELECT g.value FROM node_tags g JOIN tag_types tt ON tt.tag_type_id = g.tag_type_id
+		WHERE g.node_id = ? AND tt.tagname = 'hrn'`, []any{nodeID}, &hrn); err != nil {
+		return nil, err
+	} else if found {
+		st.HRN = &hrn
+	}
+	if ntype == "reservable" {
+		rows, err := tx.Query(ctx, `SELECT l.slice_id, l.t_from, l.t_until, s.name FROM leases l JOIN slices s ON s.slice_id = l.slice_id
+			WHERE l.node_id = ? AND l.t_until > ? AND l.t_from < ? AND s.deleted = 0 ORDER BY l.t_from`, nodeID, now, now+24*3600)
+		if err != nil {
+			return nil, err
+		}
+		st.Leases = []core.SliverLease{}
+		for rows.Next() {
+			var l core.SliverLease
+			if err := rows.Scan(&l.SliceID, &l.TFrom, &l.TUntil, &l.Name); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			st.Leases = append(st.Leases, l)
+		}
+		rows.Close()
+	}
+	st.Version = Version(st)
+	return st, nil
+}
+
+// mergeAttributes applies the precedence of GetSlivers per tagname: values
+// bound to this node beat values on one of its node groups, which beat
+// global values; all values of the winning scope appear (multi-valued tags).
+func mergeAttributes(tags []stateTag, node int64, groups map[int64]bool) []core.Attribute {
+	best := map[string]int{}
+	for _, t := range tags {
+		r := scopeRank(t, node, groups)
+		if r < 0 {
+			continue
+		}
+		if cur, ok := best[t.tagname]; !ok || r > cur {
+			best[t.tagname] = r
+		}
+	}
+	out := []core.Attribute{}
+	for _, t := range tags {
+		if r := scopeRank(t, node, groups); r >= 0 && r == best[t.tagname] {
+			out = append(out, core.Attribute{TagName: t.tagname, Value: t.value})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].TagName < out[j].TagName })
+	return out
+}
+
+func scopeRank(t stateTag, node int64, groups map[int64]bool) int {
+	switch {
+	case t.node != nil:
+		if *t.node == node {
+			return 2
+		}
+		return -1
+	case t.group != nil:
+		if groups[*t.group] {
+			return 1
+		}
+		return -1
+	}
+	return 0
+}
+
+func sliceFamily(attrs []core.Attribute) string {
+	get := func(name, def string) string {
+		for _, a := range attrs {
+			if a.TagName == name && a.Value != "" {
+				return a.Value
+			}
+		}
+		return def
+	}
+	return get("vref", get("pldistro", DefaultPldistro)) + "-" + get("fcdistro", DefaultFcdistro) + "-" + get("arch", DefaultArch)
+}
+
+// Version hashes a state's content, excluding its timestamp.
+func Version(st *core.NodeState) string {
+	c := *st
+	c.Version, c.Timestamp = "", 0
+	b, err := json.Marshal(&c)
+	if err != nil {
+		panic("nodestate: " + err.Error())
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+func anyIn(ids []int64, set map[int64]bool) bool {
+	for _, id := range ids {
+		if set[id] {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func sortedKeysOf(m map[string]core.Record) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,232 @@
+// Package service implements core.Registry: PlanetLab Central's registry
+// with the original's policy and authorization (reference plcapi.md §1-§4),
+// over the SQL store. Every call runs in one store transaction, so a failed
+// call leaves nothing behind; after a committed change the watch hub wakes
+// the node watchers whose desired state the change may affect.
+//
+// Authorization happens in two layers, both here: the role gate of the
+// PLCAPI method (policy.go, one table) and the ownership rules of each
+// object (own site, own slice, own keys; objects.go, slices.go).
+//
+// The watch hub is in-process: several PLC processes on one PostgreSQL
+// would not see each other's changes (out of scope for now).
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
+)
+
+// Options configure a Service; zero values are the defaults.
+type Options struct {
+	Log *slog.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+	// PasswordCost is the bcrypt cost; default bcrypt.DefaultCost.
+	PasswordCost int
+	// HRNRoot prefixes hrn tags (PLC_HRN_ROOT); default "plc".
+	HRNRoot string
+	// LeaseGranularity in seconds; default 3600.
+	LeaseGranularity int64
+	// VsysDefaults are vsys tags every new slice gets (PLC_VSYS_DEFAULTS).
+	VsysDefaults []string
+	// MaxFailuresPerAccount and MaxFailuresPerSource bound failed logins
+	// within FailureWindow; defaults 10, 50 and 15 minutes.
+	MaxFailuresPerAccount int
+	MaxFailuresPerSource  int
+	FailureWindow         time.Duration
+}
+
+// Service is the PLC registry.
+type Service struct {
+	db      *store.DB
+	opts    Options
+	log     *slog.Logger
+	hub     *hub
+	limiter *limiter
+
+	// contactMu batches last_contact writes.
+	contactMu sync.Mutex
+	contacts  map[int64]int64
+
+	expiry expiry
+}
+
+var _ core.Registry = (*Service)(nil)
+
+// New returns a Service over an open store.
+func New(db *store.DB, opts Options) *Service {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PasswordCost == 0 {
+		opts.PasswordCost = 10
+	}
+	if opts.HRNRoot == "" {
+		opts.HRNRoot = "plc"
+	}
+	if opts.LeaseGranularity <= 0 {
+		opts.LeaseGranularity = 3600
+	}
+	if opts.MaxFailuresPerAccount == 0 {
+		opts.MaxFailuresPerAccount = 10
+	}
+	if opts.MaxFailuresPerSource == 0 {
+		opts.MaxFailuresPerSource = 50
+	}
+	if opts.FailureWindow == 0 {
+		opts.FailureWindow = 15 * time.Minute
+	}
+	s := &Service{db: db, opts: opts, log: opts.Log.With("subsystem", "plc-service")}
+	s.hub = newHub()
+	s.limiter = newLimiter(opts.FailureWindow, opts.MaxFailuresPerAccount, opts.MaxFailuresPerSource, opts.Now)
+	s.contacts = map[int64]int64{}
+	s.armExpiry(context.Background())
+	return s
+}
+
+// DB returns the store.
+func (s *Service) DB() *store.DB { return s.db }
+
+// OpRoles implements core.Registry.
+func (s *Service) OpRoles(op string) []string { return OpRoles(op) }
+
+// LeaseGranularity returns the lease granularity in seconds.
+func (s *Service) LeaseGranularity() int64 { return s.opts.LeaseGranularity }
+
+func (s *Service) now() int64 { return s.opts.Now().Unix() }
+
+// op is the context of one service call: its transaction, caller, clock and
+// the changes it made (for the watch hub).
+type op struct {
+	ctx context.Context
+	s   *Service
+	tx  *store.Tx
+	c   *core.Caller
+	now int64
+	ch  changes
+}
+
+// changes records which nodes' desired state a transaction may affect.
+type changes struct {
+	all   bool
+	nodes map[int64]bool
+}
+
+func (c *changes) addNodes(ids ...int64) {
+	if c.nodes == nil {
+		c.nodes = map[int64]bool{}
+	}
+	for _, id := range ids {
+		c.nodes[id] = true
+	}
+}
+
+// write runs fn in a write transaction and, after commit, notifies the
+// watchers of affected nodes.
+func (s *Service) write(ctx context.Context, c *core.Caller, fn func(o *op) error) error {
+	var ch changes
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		o := &op{ctx: ctx, s: s, tx: tx, c: c, now: s.now()}
+		if err := o.refreshCaller(); err != nil {
+			return err
+		}
+		if err := fn(o); err != nil {
+			return err
+		}
+		ch = o.ch
+		return nil
+	})
+	if err != nil {
+		return s.mapErr(err)
+	}
+	s.hub.notify(ch)
+	s.armExpiry(ctx)
+	return nil
+}
+
+func (s *Service) read(ctx context.Context, c *core.Caller, fn func(o *op) error) error {
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		o := &op{ctx: ctx, s: s, tx: tx, c: c, now: s.now()}
+		if err := o.refreshCaller(); err != nil {
+			return err
+		}
+		return fn(o)
+	})
+	return s.mapErr(err)
+}
+
+// refreshCaller reloads a person caller's roles and sites so that a
+// long-lived Caller never keeps privileges it lost.
+func (o *op) refreshCaller() error {
+	c := o.c
+	if c == nil || c.Kind != core.PersonCaller {
+		return nil
+	}
+	var enabled int64
+	found, err := o.tx.QueryRow(o.ctx, "SELECT enabled FROM persons WHERE person_id = ? AND deleted = 0", []any{c.PersonID}, &enabled)
+	if err != nil {
+		return err
+	}
+	if !found || enabled == 0 {
+		return core.Errorf(core.Unauthenticated, "account %s is disabled or deleted", c.Email)
+	}
+	roles, err := o.tx.Strings(o.ctx, "SELECT y.name FROM person_role r JOIN roles y ON y.role_id = r.role_id WHERE r.person_id = ? ORDER BY y.role_id", c.PersonID)
+	if err != nil {
+		return err
+	}
+	sites, err := o.personSites(c.PersonID)
+	if err != nil {
+		return err
+	}
+	cc := *c
+	cc.Roles, cc.SiteIDs = roles, sites
+	o.c = &cc
+	return nil
+}
+
+func (o *op) personSites(pid int64) ([]int64, error) {
+	return o.tx.Ints(o.ctx, "SELECT ps.site_id FROM person_site ps JOIN sites s ON s.site_id = ps.site_id WHERE ps.person_id = ? AND s.deleted = 0 ORDER BY ps.is_primary DESC, ps.site_id", pid)
+}
+
+// mapErr turns store failures into domain errors: unique violations are
+// conflicts, other database errors internal (logged, never shown).
+func (s *Service) mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *core.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &core.Error{Code: core.Unavailable, Message: "request cancelled", Err: err}
+	}
+	if store.IsUniqueViolation(err) {
+		return &core.Error{Code: core.Conflict, Message: "an object with that name already exists", Err: err}
+	}
+	s.log.Error("registry failure", "err", err)
+	return &core.Error{Code: core.Internal, Message: "database error", Err: err}
+}
+
+func table(class core.Class) (*store.Table, error) {
+	t, ok := store.TableOf(class)
+	if !ok {
+		return nil, core.FieldErrorf("class", "unknown class %q", class)
+	}
+	return t, nil
+}
+
+// notFound is the NotFound error for a class and reference.
+func notFound(class core.Class, ref any) error {
+	return &core.Error{Code: core.NotFound, Message: sprintf("No such %s %v", class, ref)}
+}
