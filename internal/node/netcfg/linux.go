@@ -268,6 +268,11 @@ func (m *Linux) Setup(ctx context.Context) error {
 
 func (m *Linux) setupLocked() error {
 	start := time.Now()
+	up, err := m.nl.LinkByName(m.cfg.Uplink)
+	if err != nil {
+		return fmt.Errorf("node setup: uplink %s: %w", m.cfg.Uplink, err)
+	}
+	m.uplinkIdx = up.Attrs().Index
 	if err := inNetNS(m.nodeNS, func() error { return writeSysctl("net/ipv4/ip_forward", "1") }); err != nil {
 		return fmt.Errorf("node setup: %w", err)
 	}

@@ -3,6 +3,7 @@ package netcfg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -207,5 +208,61 @@ func TestXIDChangeMovesEverything(t *testing.T) {
 	}
 	if s := takeSnapshot(t, tn, m); slices.Contains(s.Links, "plv8") || len(s.NetNSFiles) != 0 {
 		t.Fatalf("after remove: %+v", s)
+	}
+}
+
+// TestRemoveUnknown: removing what was never created (or after the node
+// lost its state) succeeds and changes nothing, with or without Setup.
+func TestRemoveUnknown(t *testing.T) {
+	tn := newTestNet(t)
+	m := newTestManager(t, tn, nil)
+	ctx := context.Background()
+	before := takeSnapshot(t, tn, m)
+	if err := m.Remove(ctx, "pltest_never", 5); err != nil {
+		t.Fatalf("Remove before Setup: %v", err)
+	}
+	if d := takeSnapshot(t, tn, m).diff(before); d != "" {
+		t.Fatalf("Remove of nothing changed the host:\n%s", d)
+	}
+	if err := m.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(ctx, "pltest_never", 5); err != nil {
+		t.Fatalf("Remove after Setup: %v", err)
+	}
+	if err := m.Remove(ctx, "../x", 5); core.ErrorCode(err) != core.Invalid {
+		t.Fatalf("Remove with a bad name: %v", err)
+	}
+}
+
+// TestConcurrentEnsure: concurrent Ensures of distinct slivers all succeed,
+// and of several slivers wanting one port exactly one wins.
+func TestConcurrentEnsure(t *testing.T) {
+	tn := newTestNet(t)
+	m := newTestManager(t, tn, nil)
+	ctx := context.Background()
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := m.Ensure(ctx, Sliver{Name: fmt.Sprintf("pltest_c%d", i), XID: 100 + i, Ports: []Port{{Proto: "tcp", From: 443, To: 443}}})
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			won++
+		case core.ErrorCode(err) != core.Conflict:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d slivers got tcp/443", won)
+	}
+	if names, _ := m.List(ctx); len(names) != 1 {
+		t.Fatalf("List = %v", names)
 	}
 }

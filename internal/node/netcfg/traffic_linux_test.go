@@ -144,9 +144,10 @@ func TestReachability(t *testing.T) {
 			t.Errorf("ping %s from sliver a: %v\n%s", dst, err, out)
 		}
 	}
-	// The node itself can still reach a sliver's private address? No: only
-	// established traffic enters a sliver, so the node reaches reserved ports
-	// through its own address (tested above).
+	// The node itself (output path, not filtered) reaches slivers directly.
+	if _, err := roundTrip(t, tn.node, a.Addr.String()+":8080"); err != nil {
+		t.Errorf("node -> sliver a private address: %v", err)
+	}
 }
 
 func addPeerRoute(tn *testNet) error {
