@@ -44,6 +44,10 @@ type Config struct {
 	// (e.g. a DNS forwarder or the ssh gateway); everything else on the node
 	// is closed to slivers. Default none.
 	NodeServices []Port
+	// NodePorts are ports the node itself serves on its address (its ssh
+	// daemon or gateway, the node manager's API): no sliver may reserve
+	// them. nil means tcp/22; an empty non-nil slice means none.
+	NodePorts []Port
 	// NewNetNS, if set, creates the persisted namespace of a sliver whose
 	// UIDBase is non-zero, owned by a user namespace mapping root to
 	// uidBase (sliver.NewNetNS does this): processes of the sliver's user
@@ -92,6 +96,14 @@ func (c Config) withDefaults() (Config, error) {
 	for _, p := range c.NodeServices {
 		if err := p.Validate(); err != nil {
 			return c, core.FieldErrorf("node_services", "%v", err)
+		}
+	}
+	if c.NodePorts == nil {
+		c.NodePorts = []Port{{Proto: "tcp", From: 22, To: 22}}
+	}
+	for _, p := range c.NodePorts {
+		if err := p.Validate(); err != nil {
+			return c, core.FieldErrorf("node_ports", "%v", err)
 		}
 	}
 	if c.NodeAddr.IsValid() && !c.NodeAddr.Is4() {

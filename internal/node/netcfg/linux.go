@@ -372,6 +372,9 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 		return Attachment{}, wrap(err)
 	}
 
+	if a, b, found := ports.Conflict(s.Ports, m.cfg.NodePorts); found {
+		return Attachment{}, wrap(core.Errorf(core.Conflict, "port %s requested by slice %q is used by the node itself (%s)", a, s.Name, b))
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.slivers {

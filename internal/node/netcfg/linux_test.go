@@ -82,6 +82,11 @@ func TestEnsureRemoveIdempotentAndClean(t *testing.T) {
 	if core.ErrorCode(err) != core.Conflict || !strings.Contains(err.Error(), "xid 9") {
 		t.Fatalf("xid conflict: %v", err)
 	}
+	// Ports of the node itself (default tcp/22) cannot be reserved.
+	_, err = m.Ensure(ctx, Sliver{Name: "pltest_c", XID: 11, Ports: []Port{{Proto: "tcp", From: 20, To: 30}}})
+	if core.ErrorCode(err) != core.Conflict || !strings.Contains(err.Error(), "used by the node itself (tcp/22)") {
+		t.Fatalf("node port: %v", err)
+	}
 	// Same port on the other protocol is fine.
 	if _, err := m.Ensure(ctx, Sliver{Name: "pltest_c", XID: 11, Ports: []Port{{Proto: "udp", From: 8080, To: 8080}}}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ports"
 )
 
 func TestSliverSubnet(t *testing.T) {
@@ -105,7 +106,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Prefix.String() != DefaultPrefix || c.CapKbit != DefaultCapKbit || c.Table != "pl" || c.VethPrefix != "plv" {
+	if c.Prefix.String() != DefaultPrefix || c.CapKbit != DefaultCapKbit || c.Table != "pl" || c.VethPrefix != "plv" || ports.Format(c.NodePorts) != "tcp/22" {
 		t.Errorf("defaults: %+v", c)
 	}
 	bad := []struct {
@@ -120,6 +121,7 @@ func TestConfigDefaults(t *testing.T) {
 		{Config{StateDir: "/x", CapKbit: 1}, "cap_kbit"},
 		{Config{StateDir: "/x", NodeServices: []Port{{Proto: "tcp"}}}, "node_services"},
 		{Config{StateDir: "/x", NodeAddr: netip.MustParseAddr("::1")}, "node_addr"},
+		{Config{StateDir: "/x", NodePorts: []Port{{Proto: "udp", From: 5, To: 1}}}, "node_ports"},
 	}
 	for _, b := range bad {
 		if _, err := b.c.withDefaults(); core.ErrorField(err) != b.field {
