@@ -3,6 +3,7 @@ package netcfg
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -260,7 +261,8 @@ func (s snapshot) diff(o snapshot) string {
 
 func newTestManager(t testing.TB, tn *testNet, mod func(*Config)) *Linux {
 	t.Helper()
-	cfg := Config{StateDir: filepath.Join(tn.dir, "state"), NetNS: tn.node, Table: "pltest-netcfg"}
+	cfg := Config{StateDir: filepath.Join(tn.dir, "state"), NetNS: tn.node, Table: "pltest-netcfg",
+		Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -276,3 +278,11 @@ func newTestManager(t testing.TB, tn *testNet, mod func(*Config)) *Linux {
 }
 
 func nsFromPath(p string) (netns.NsHandle, error) { return netns.GetFromPath(p) }
+
+// testLogWriter sends the manager's warnings to the test log.
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
