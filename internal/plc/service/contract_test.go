@@ -1,0 +1,334 @@
+package service
+
+import (
+	"crypto/dsa"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+func TestInitAndSystemSite(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		_, err := e.s.Init(e.ctx, "x@y.org", "pw")
+		wantCode(t, err, core.Conflict, "second init")
+		sites := get(t, e, e.admin, core.Site, []any{int64(1)})
+		if len(sites) != 1 || sites[0]["login_base"] != "pl" || sites[0]["max_slices"] != int64(100) {
+			t.Fatalf("system site: %v", sites)
+		}
+		if !e.admin.HasRole(core.RoleAdmin) || !e.admin.HasRole(core.RolePI) || e.admin.SiteIDs[0] != 1 {
+			t.Fatalf("admin caller: %+v", e.admin)
+		}
+		hrn := get(t, e, e.admin, core.Site, []any{int64(1)}, "hrn")
+		if hrn[0]["hrn"] != "plc.pl" {
+			t.Fatalf("hrn tag: %v", hrn)
+		}
+	})
+}
+
+func TestPersonPolicy(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("princeton", 10)
+		pi := e.person("pi@princeton.edu", site, "pi")
+		// A PI's new person is created disabled (an 'enabled' field is dropped)
+		// at the PI's site.
+		uid := e.add(pi, core.Person, core.Record{"email": "User@Princeton.EDU", "first_name": "U", "last_name": "Ser", "password": "secret", "enabled": true})
+		recs := get(t, e, e.admin, core.Person, []any{uid})
+		if recs[0]["enabled"] != false || recs[0]["email"] != "user@princeton.edu" {
+			t.Fatalf("new person: %v", recs[0])
+		}
+		if _, ok := recs[0]["password"]; ok {
+			t.Fatal("password returned")
+		}
+		if s := recs[0]["site_ids"].([]int64); len(s) != 1 || s[0] != site {
+			t.Fatalf("site_ids %v", s)
+		}
+		_, err := e.s.Authenticate(e.ctx, core.Credentials{Method: "password", Username: "user@princeton.edu", Password: "secret"}, nil)
+		wantCode(t, err, core.Unauthenticated, "disabled person login")
+		// The PI enables the user and grants user and tech, but not pi or admin.
+		e.must(e.s.Update(e.ctx, pi, core.Person, uid, core.Record{"enabled": true}))
+		e.must(e.s.Link(e.ctx, pi, core.PersonRole, uid, 30, nil))
+		e.must(e.s.Link(e.ctx, pi, core.PersonRole, uid, 40, nil))
+		wantCode(t, e.s.Link(e.ctx, pi, core.PersonRole, uid, 20, nil), core.Forbidden, "pi grants pi")
+		wantCode(t, e.s.Link(e.ctx, pi, core.PersonRole, uid, 10, nil), core.Forbidden, "pi grants admin")
+		user := e.login("user@princeton.edu", "secret")
+		if !user.HasRole(core.RoleUser) || !user.HasRole(core.RoleTech) {
+			t.Fatalf("roles %v", user.Roles)
+		}
+		// Roles gate the login for a method: a user-only method set.
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "password", Username: "user@princeton.edu", Password: "secret"}, OpRoles("AddSite"))
+		wantCode(t, err, core.Unauthenticated, "roles ∩ method roles empty")
+		// A user cannot enable accounts, nor update others.
+		wantCode(t, e.s.Update(e.ctx, user, core.Person, uid, core.Record{"enabled": false}), core.Forbidden, "user disables self")
+		wantCode(t, e.s.Update(e.ctx, user, core.Person, pi.PersonID, core.Record{"title": "x"}), core.Forbidden, "user updates pi")
+		e.must(e.s.Update(e.ctx, user, core.Person, uid, core.Record{"title": "Dr"}))
+		// A PI may not update another PI.
+		pi2 := e.person("pi2@princeton.edu", site, "pi")
+		wantCode(t, e.s.Update(e.ctx, pi, core.Person, pi2.PersonID, core.Record{"title": "x"}), core.Forbidden, "pi updates pi")
+		// Visibility: a user sees itself only (a tech its site); the PI sees its site.
+		if got := get(t, e, user, core.Person, nil, "person_id"); len(got) != 3 {
+			t.Fatalf("tech sees %v", got)
+		}
+		e.must(e.s.Unlink(e.ctx, pi, core.PersonRole, uid, 40))
+		user = e.login("user@princeton.edu", "secret")
+		if got := get(t, e, user, core.Person, nil, "person_id"); len(got) != 1 {
+			t.Fatalf("user sees %v", got)
+		}
+		if got := get(t, e, pi, core.Person, nil, "person_id"); len(got) != 3 {
+			t.Fatalf("pi sees %v", got)
+		}
+		// Bad input.
+		_, err = e.s.Add(e.ctx, e.admin, core.Person, core.Record{"email": "nope", "first_name": "a", "last_name": "b"})
+		wantCode(t, err, core.Invalid, "bad email")
+		_, err = e.s.Add(e.ctx, e.admin, core.Person, core.Record{"email": "pi@princeton.edu", "first_name": "a", "last_name": "b"})
+		wantCode(t, err, core.Conflict, "duplicate email")
+		// Disabled -> fails, deleted -> fails, ids never reused.
+		e.must(e.s.Delete(e.ctx, e.admin, core.Person, uid))
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "password", Username: "user@princeton.edu", Password: "secret"}, nil)
+		wantCode(t, err, core.Unauthenticated, "deleted person login")
+		if got := get(t, e, e.admin, core.Person, []any{uid}); len(got) != 0 {
+			t.Fatalf("deleted person listed: %v", got)
+		}
+		again := e.add(e.admin, core.Person, core.Record{"email": "user@princeton.edu", "first_name": "U", "last_name": "Ser"})
+		if again <= uid {
+			t.Fatalf("id reused: %d after %d", again, uid)
+		}
+	})
+}
+
+func TestKeys(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("mit", 5)
+		u := e.person("u@mit.edu", site, "user")
+		other := e.person("o@mit.edu", site, "user")
+		k := sshKey(t)
+		kid := e.add(u, core.Key, core.Record{"person_id": u.PersonID, "key_type": "ssh", "key": k})
+		_, err := e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": other.PersonID, "key": sshKey(t)})
+		wantCode(t, err, core.Forbidden, "key for someone else")
+		rsaShort, _ := rsa.GenerateKey(rand.Reader, 1024)
+		pub, _ := ssh.NewPublicKey(&rsaShort.PublicKey)
+		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": string(ssh.MarshalAuthorizedKey(pub))})
+		wantCode(t, err, core.Invalid, "rsa 1024")
+		if !strings.Contains(err.Error(), "1024 bits is too short") {
+			t.Fatalf("message: %v", err)
+		}
+		var dk dsa.PrivateKey
+		dsa.GenerateParameters(&dk.Parameters, rand.Reader, dsa.L1024N160)
+		dsa.GenerateKey(&dk, rand.Reader)
+		dpub, _ := ssh.NewPublicKey(&dk.PublicKey)
+		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": string(ssh.MarshalAuthorizedKey(dpub))})
+		wantCode(t, err, core.Invalid, "dsa")
+		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": "ssh-rsa AAAAnotbase64!"})
+		wantCode(t, err, core.Invalid, "garbage")
+		// Non-admins see only their keys.
+		if got := get(t, e, other, core.Key, nil); len(got) != 0 {
+			t.Fatalf("other sees %v", got)
+		}
+		if got := get(t, e, u, core.Key, nil); len(got) != 1 || got[0]["key"] != k {
+			t.Fatalf("own keys %v", got)
+		}
+		// The same material at another person, then blacklisting hides both
+		// and refuses the material forever.
+		e.add(other, core.Key, core.Record{"person_id": other.PersonID, "key": k})
+		wantCode(t, e.s.BlacklistKey(e.ctx, u, kid), core.Forbidden, "user blacklists")
+		e.must(e.s.BlacklistKey(e.ctx, e.admin, kid))
+		if got := get(t, e, e.admin, core.Key, nil); len(got) != 0 {
+			t.Fatalf("blacklisted keys listed: %v", got)
+		}
+		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": k})
+		wantCode(t, err, core.Invalid, "re-add blacklisted")
+		if got := get(t, e, e.admin, core.Person, []any{u.PersonID}, "key_ids"); len(got[0]["key_ids"].([]int64)) != 0 {
+			t.Fatalf("key_ids %v", got)
+		}
+	})
+}
+
+func TestValidation(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("val", 5)
+		long := strings.Repeat("é", 128) // 256 bytes
+		cases := []struct {
+			class core.Class
+			rec   core.Record
+			code  core.Code
+			field string
+		}{
+			{core.Site, core.Record{"login_base": "ok", "name": "n", "abbreviated_name": "a", "colour": "red"}, core.Invalid, "colour"},
+			{core.Site, core.Record{"login_base": "Bad_Base", "name": "n", "abbreviated_name": "a"}, core.Invalid, "login_base"},
+			{core.Site, core.Record{"login_base": "val", "name": "n", "abbreviated_name": "a"}, core.Conflict, ""},
+			{core.Site, core.Record{"login_base": "ok", "name": long, "abbreviated_name": "a"}, core.Invalid, "name"},
+			{core.Site, core.Record{"login_base": "ok", "name": "n", "abbreviated_name": "a", "latitude": int64(45), "longitude": 1.0}, core.Invalid, "latitude"},
+			{core.Site, core.Record{"login_base": "ok", "name": "n", "abbreviated_name": "a", "latitude": 45.0}, core.Invalid, "longitude"},
+			{core.Site, core.Record{"login_base": "ok", "name": "n", "abbreviated_name": "a", "max_slices": "3"}, core.Invalid, "max_slices"},
+			{core.Node, core.Record{"site_id": site, "hostname": "not a host"}, core.Invalid, "hostname"},
+			{core.Node, core.Record{"site_id": site, "hostname": "n1.val.org", "boot_state": "flying"}, core.Invalid, "boot_state"},
+			{core.Node, core.Record{"site_id": int64(999), "hostname": "n1.val.org"}, core.NotFound, ""},
+			{core.Slice, core.Record{"name": "val-bad"}, core.Invalid, "name"},
+			{core.Slice, core.Record{"name": "nosuch_x"}, core.Invalid, "name"},
+			{core.Slice, core.Record{"name": "val_x", "expires": int64(5)}, core.Invalid, "expires"},
+			{core.Person, core.Record{"email": "a@b.org", "first_name": "a"}, core.Invalid, "last_name"},
+		}
+		for _, c := range cases {
+			_, err := e.s.Add(e.ctx, e.admin, c.class, c.rec)
+			if core.ErrorCode(err) != c.code || c.field != "" && core.ErrorField(err) != c.field {
+				t.Errorf("add %s %v: got %v (field %q), want %s on %q", c.class, c.rec, err, core.ErrorField(err), c.code, c.field)
+			}
+		}
+		// Exactly at the byte limit passes: 127 two-byte runes = 254 bytes.
+		e.add(e.admin, core.Site, core.Record{"login_base": "ok", "name": strings.Repeat("é", 127), "abbreviated_name": "a", "latitude": 45.0, "longitude": -71.5})
+		// Bool where int expected passes.
+		id := e.add(e.admin, core.Site, core.Record{"login_base": "ok2", "name": "n", "abbreviated_name": "a", "max_slices": true})
+		if got := get(t, e, e.admin, core.Site, []any{id}, "max_slices"); got[0]["max_slices"] != int64(1) {
+			t.Fatalf("bool as int: %v", got)
+		}
+		// Bad return fields and filter fields.
+		_, err := e.s.Get(e.ctx, e.admin, core.Site, nil, []string{"nope"})
+		wantCode(t, err, core.Invalid, "return field")
+		f, _ := core.ParseFilter(map[string]any{"nope": int64(1)})
+		_, err = e.s.Get(e.ctx, e.admin, core.Node, f, nil)
+		wantCode(t, err, core.Invalid, "filter field")
+		if core.ErrorField(err) != "nope" || !strings.Contains(err.Error(), "Invalid filter field 'nope'") {
+			t.Fatalf("filter field message: %v", err)
+		}
+		_, err = e.s.Resolve(e.ctx, e.admin, core.Node, "missing.example.org")
+		wantCode(t, err, core.NotFound, "resolve")
+		wantCode(t, e.s.Update(e.ctx, e.admin, core.Site, id, core.Record{"site_id": int64(3)}), core.Invalid, "update ro field")
+	})
+}
+
+func TestAuthAndSessions(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("auth", 5)
+		u := e.person("u@auth.org", site, "user")
+		info, err := e.s.CreateSession(e.ctx, u, 0)
+		e.must(err)
+		if info.Expires != e.clock.Now().Unix()+86400 || len(info.ID) != 44 {
+			t.Fatalf("session %+v", info)
+		}
+		c, err := e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: info.ID}, OpRoles("GetSlices"))
+		e.must(err)
+		if c.PersonID != u.PersonID || c.Session != info.ID {
+			t.Fatalf("session caller %+v", c)
+		}
+		// Role mismatch under session auth: 108, and the session survives.
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: info.ID}, OpRoles("AddSite"))
+		wantCode(t, err, core.Forbidden, "session role mismatch")
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: info.ID}, nil)
+		e.must(err)
+		// Expiry: 103 and the session is deleted.
+		e.clock.Add(25 * time.Hour)
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: info.ID}, nil)
+		wantCode(t, err, core.Unauthenticated, "expired session")
+		e.clock.Add(-25 * time.Hour)
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: info.ID}, nil)
+		wantCode(t, err, core.Unauthenticated, "deleted session")
+		// DeleteSession.
+		info, _ = e.s.CreateSession(e.ctx, u, time.Hour)
+		us := *u
+		us.Session = info.ID
+		e.must(e.s.DeleteSession(e.ctx, &us, ""))
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: info.ID}, nil)
+		wantCode(t, err, core.Unauthenticated, "session after delete")
+		// Anonymous.
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "anonymous"}, OpRoles("GetSlices"))
+		wantCode(t, err, core.Unauthenticated, "anonymous GetSlices")
+		an, err := e.s.Authenticate(e.ctx, core.Credentials{Method: "anonymous"}, OpRoles("GetNodes"))
+		e.must(err)
+		_, err = e.s.Add(e.ctx, an, core.Site, core.Record{})
+		wantCode(t, err, core.Unauthenticated, "anonymous AddSite")
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "magic"}, nil)
+		wantCode(t, err, core.Invalid, "auth method")
+		// Node key, node sessions and HMAC.
+		nid := e.node(site, "n1.auth.org")
+		nc := e.nodeCaller(nid)
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "node_key", NodeID: nid, NodeKey: "wrong"}, nil)
+		wantCode(t, err, core.Unauthenticated, "bad node key")
+		goodKey, _ := e.s.nodeKey(e.ctx, nid)
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "node_key", NodeID: nid, NodeKey: goodKey}, OpRoles("AddSite"))
+		wantCode(t, err, core.Unauthenticated, "node key on a non-node method")
+		ns1, err := e.s.CreateSession(e.ctx, nc, 0)
+		e.must(err)
+		ns2, err := e.s.CreateSession(e.ctx, nc, 0)
+		e.must(err)
+		if ns2.Expires != 0 {
+			t.Fatalf("node session expires %d", ns2.Expires)
+		}
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: ns1.ID}, nil)
+		wantCode(t, err, core.Unauthenticated, "replaced node session")
+		c, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: ns2.ID}, OpRoles("GetSlivers"))
+		e.must(err)
+		if c.Kind != core.NodeCaller || c.NodeID != nid {
+			t.Fatalf("node session caller %+v", c)
+		}
+		_, err = e.s.Authenticate(e.ctx, core.Credentials{Method: "session", Session: ns2.ID}, OpRoles("AddSite"))
+		wantCode(t, err, core.Forbidden, "node session on admin method")
+		key, _ := e.s.nodeKey(e.ctx, nid)
+		m := hmac.New(sha1.New, []byte(key))
+		m.Write([]byte("[]"))
+		c, err = e.s.VerifyNodeHMAC(e.ctx, nid, hex.EncodeToString(m.Sum(nil)), "[]")
+		e.must(err)
+		if c.NodeID != nid {
+			t.Fatalf("hmac caller %+v", c)
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := WithRemoteAddr(e.ctx, "192.0.2.7")
+	bad := core.Credentials{Method: "password", Username: adminEmail, Password: "wrong"}
+	for i := 0; i < 5; i++ {
+		_, err := e.s.Authenticate(ctx, bad, nil)
+		wantCode(t, err, core.Unauthenticated, "bad password")
+	}
+	_, err := e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}, nil)
+	wantCode(t, err, core.Unavailable, "account limit")
+	// Per source: failures on other accounts from one address.
+	for i := 0; i < 3; i++ {
+		e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: "nobody@x.org", Password: "x"}, nil)
+	}
+	e.clock.Add(16 * time.Minute)
+	for i := 0; i < 8; i++ {
+		e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: sprintf("n%d@x.org", i), Password: "x"}, nil)
+	}
+	_, err = e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}, nil)
+	wantCode(t, err, core.Unavailable, "source limit")
+	_, err = e.s.Authenticate(WithRemoteAddr(e.ctx, "192.0.2.8"), core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}, nil)
+	if err != nil {
+		t.Fatalf("other source: %v", err)
+	}
+}
+
+func TestJoin(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("join", 5)
+		tech := e.person("t@join.org", site, "tech")
+		user := e.person("u@join.org", site, "user")
+		nid := e.node(site, "n.join.org")
+		_, err := e.s.IssueJoinToken(e.ctx, user, nid)
+		wantCode(t, err, core.Forbidden, "user issues token")
+		secret, err := e.s.IssueJoinToken(e.ctx, tech, nid)
+		e.must(err)
+		_, err = e.s.JoinNode(e.ctx, nid, "wrong", "")
+		wantCode(t, err, core.Unauthenticated, "wrong secret")
+		key, err := e.s.JoinNode(e.ctx, nid, secret, sshKey(t))
+		e.must(err)
+		if _, err := e.s.Authenticate(e.ctx, core.Credentials{Method: "node_key", NodeID: nid, NodeKey: key}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.s.JoinNode(e.ctx, nid, secret, "")
+		wantCode(t, err, core.Unauthenticated, "reused secret")
+		secret, _ = e.s.IssueJoinToken(e.ctx, e.admin, nid)
+		e.clock.Add(25 * time.Hour)
+		_, err = e.s.JoinNode(e.ctx, nid, secret, "")
+		wantCode(t, err, core.Unauthenticated, "expired secret")
+	})
+}
