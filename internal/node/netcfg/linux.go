@@ -483,7 +483,9 @@ func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error 
 		peer, perr := sh.LinkByName(SliverIfName)
 		if perr != nil || peer.Type() != "veth" || peer.Attrs().ParentIndex != host.Attrs().Index {
 			// A veth that does not lead into this sliver's namespace.
-			if err := m.nl.LinkDel(host); err != nil {
+			// (It may vanish by itself meanwhile: the kernel deletes it when
+			// it destroys an old namespace holding the other end.)
+			if err := m.nl.LinkDel(host); err != nil && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.ENOENT) {
 				return fmt.Errorf("delete stale %s: %w", hostName, err)
 			}
 			host = nil

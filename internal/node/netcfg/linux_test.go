@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetlab/pl/internal/core"
 )
 
@@ -44,6 +46,15 @@ func TestEnsureRemoveIdempotentAndClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	two := takeSnapshot(t, tn, m)
+	idx := func() int {
+		h, err := netlinkAt(tn.node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		return mustLinkIndex(h, "plv7")
+	}
+	idx0 := idx()
 	for range 2 {
 		if _, err := m.Ensure(ctx, a); err != nil {
 			t.Fatal(err)
@@ -54,6 +65,9 @@ func TestEnsureRemoveIdempotentAndClean(t *testing.T) {
 	}
 	if d := takeSnapshot(t, tn, m).diff(two); d != "" {
 		t.Fatalf("repeated Ensure changed the host:\n%s", d)
+	}
+	if idx() != idx0 {
+		t.Fatal("repeated Ensure recreated the veth")
 	}
 	if len(two.NetNSFiles) != 2 || two.Mounts != afterSetup.Mounts+2 || len(two.Links) != len(afterSetup.Links)+2 ||
 		len(two.Classes) != len(afterSetup.Classes)+2 || len(two.Records) != 2 {
@@ -269,5 +283,42 @@ func TestConcurrentEnsure(t *testing.T) {
 	}
 	if names, _ := m.List(ctx); len(names) != 1 {
 		t.Fatalf("List = %v", names)
+	}
+}
+
+// TestEnsureRepairs: Ensure restores a deleted veth and a lost namespace
+// mount (as after a reboot, when only the empty file remains).
+func TestEnsureRepairs(t *testing.T) {
+	tn := newTestNet(t)
+	m := newTestManager(t, tn, nil)
+	ctx := context.Background()
+	s := Sliver{Name: "pltest_r", XID: 40}
+	att, err := m.Ensure(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := takeSnapshot(t, tn, m)
+	serveEcho(listen(t, tn.peer, "tcp4", testPeerAddr+":7000"))
+	sh(t, tn.node, "ip", "link", "del", "plv40")
+	if _, err := m.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(t, att.NetNS, testPeerAddr+":7000"); err != nil {
+		t.Fatalf("after veth repair: %v", err)
+	}
+	if err := unix.Unmount(att.NetNS, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if !isNetNSMount(att.NetNS) {
+		t.Fatal("namespace mount not restored")
+	}
+	if _, err := roundTrip(t, att.NetNS, testPeerAddr+":7000"); err != nil {
+		t.Fatalf("after netns repair: %v", err)
+	}
+	if d := takeSnapshot(t, tn, m).diff(good); d != "" {
+		t.Fatalf("after repairs:\n%s", d)
 	}
 }
