@@ -86,6 +86,7 @@ type Main struct {
 	errs      map[string]string // sliver errors of the last pass
 	dir       map[string]SliceInfo
 	applied   string // version of the last fully successful pass
+	retry     map[string]retryState
 	passes    int
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -145,6 +146,7 @@ func New(cfg Config) (*Main, error) {
 		kick:   make(chan struct{}, 1),
 		report: make(chan struct{}, 1),
 		dir:    map[string]SliceInfo{},
+		retry:  map[string]retryState{},
 		done:   make(chan struct{}),
 	}
 	xids, err := LoadXIDs(filepath.Join(cfg.StateDir, "xids.json"))
@@ -394,12 +396,17 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		return time.Time{}
 	}
 	ops := Plan(Actual{Slivers: sts, Net: nets, NetApplied: m.exec.rec.snapshot()}, d)
+	ops, deferred := m.holdBack(ops, time.Now())
 	for _, op := range ops {
 		if op.Kind != OpNone {
 			m.log.Info("plan", "op", op.Kind, "sliver", op.Name, "reason", op.Reason)
 		}
 	}
 	failed := m.exec.Run(ctx, ops)
+	m.noteFailures(ops, failed, time.Now())
+	for name, err := range deferred {
+		failed[name] = err
+	}
 
 	// Free the xids of slices that are gone and have nothing on the host.
 	onHost := map[string]bool{}
@@ -457,6 +464,60 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 
 // refreshDirectory rebuilds the slice directory from what runs on the host;
 // desired (nil before the first pass) supplies expiry times.
+// retryState spaces out retries of an operation that keeps failing.
+type retryState struct {
+	op    string    // the op (kind and target configuration) that failed
+	next  time.Time // not before
+	delay time.Duration
+	err   error
+}
+
+const (
+	minRetry = time.Second
+	maxRetry = 2 * time.Minute
+)
+
+// holdBack removes from ops those that failed recently with the same
+// target configuration and whose retry time has not come; a changed
+// desired configuration is tried at once. It returns the remaining ops and
+// the last error of each held-back sliver.
+func (m *Main) holdBack(ops []Op, now time.Time) ([]Op, map[string]error) {
+	held := map[string]error{}
+	out := ops[:0:0]
+	for _, op := range ops {
+		if r, ok := m.retry[op.Name]; ok && op.Kind != OpNone && r.op == opKey(op) && now.Before(r.next) {
+			held[op.Name] = r.err
+			continue
+		}
+		out = append(out, op)
+	}
+	return out, held
+}
+
+// noteFailures records failed ops for backoff and forgets succeeded ones.
+func (m *Main) noteFailures(ops []Op, failed map[string]error, now time.Time) {
+	for _, op := range ops {
+		if op.Kind == OpNone {
+			continue
+		}
+		err, bad := failed[op.Name]
+		if !bad {
+			delete(m.retry, op.Name)
+			continue
+		}
+		r := m.retry[op.Name]
+		if r.op != opKey(op) {
+			r = retryState{op: opKey(op)}
+		}
+		r.delay = min(max(2*r.delay, minRetry), maxRetry)
+		r.next = now.Add(r.delay)
+		r.err = err
+		m.retry[op.Name] = r
+	}
+}
+
+func opKey(op Op) string { return fmt.Sprintf("%s %+v %+v", op.Kind, op.Spec, op.Net) }
+
 func (m *Main) refreshDirectory(sts []sliver.Status, desired map[string]DesiredSliver) {
 	dir := make(map[string]SliceInfo, len(sts))
 	for _, s := range sts {

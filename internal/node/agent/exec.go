@@ -99,12 +99,12 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 		spec := op.Spec
 		spec.NetNS = att.NetNS
 		if err := e.Runtime.Apply(ctx, spec); err != nil {
-			return fmt.Errorf("sliver %q: %w", op.Name, err)
+			return err // the runtime names the sliver
 		}
 		return nil
 	case OpDestroy:
 		if err := e.Runtime.Destroy(ctx, op.Name); err != nil {
-			return fmt.Errorf("sliver %q: destroy: %w", op.Name, err)
+			return fmt.Errorf("destroy: %w", err)
 		}
 		xid := op.XID
 		if xid == 0 {

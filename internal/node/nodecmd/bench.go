@@ -32,7 +32,19 @@ type StaticPLC struct {
 	changed   chan struct{}
 	delivered map[string]time.Time
 	seq       int
+	down      bool
 	Reports   []nodeapi.Report
+}
+
+var errPLCDown = &core.Error{Code: core.Unavailable, Message: "PLC unreachable (switched off)"}
+
+// SetDown makes the PLC unreachable (true) or reachable again.
+func (p *StaticPLC) SetDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 // NewStaticPLC returns a PLC serving an empty state for node 1.
@@ -70,6 +82,9 @@ func (p *StaticPLC) deliver() *core.NodeState {
 func (p *StaticPLC) State(ctx context.Context) (*core.NodeState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.down {
+		return nil, errPLCDown
+	}
 	return p.deliver(), nil
 }
 
@@ -77,6 +92,10 @@ func (p *StaticPLC) State(ctx context.Context) (*core.NodeState, error) {
 func (p *StaticPLC) Watch(ctx context.Context, version string, timeout time.Duration) (*core.NodeState, error) {
 	for {
 		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			return nil, errPLCDown
+		}
 		if p.st.Version != version {
 			st := p.deliver()
 			p.mu.Unlock()
@@ -98,11 +117,14 @@ func (p *StaticPLC) Watch(ctx context.Context, version string, timeout time.Dura
 func (p *StaticPLC) Report(ctx context.Context, r nodeapi.Report) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.down {
+		return errPLCDown
+	}
 	p.Reports = append(p.Reports, r)
 	return nil
 }
 
-// Sandbox is a network namespace with a dummy uplink, so a node manager
+// Sandbox is a network namespace with a stand-in uplink, so a node manager
 // under test or benchmark never touches the host's real uplink.
 type Sandbox struct {
 	Name     string // ip netns name
@@ -118,7 +140,9 @@ func NewSandbox(name string) (*Sandbox, error) {
 	for _, args := range [][]string{
 		{"netns", "add", name},
 		{"-n", name, "link", "set", "lo", "up"},
-		{"-n", name, "link", "add", s.Uplink, "type", "dummy"},
+		// No dummy driver on every kernel: a veth pair with both ends inside.
+		{"-n", name, "link", "add", s.Uplink, "type", "veth", "peer", "name", s.Uplink + "p"},
+		{"-n", name, "link", "set", s.Uplink + "p", "up"},
 		{"-n", name, "addr", "add", s.NodeAddr + "/24", "dev", s.Uplink},
 		{"-n", name, "link", "set", s.Uplink, "up"},
 		{"-n", name, "route", "add", "default", "via", "192.0.2.254", "dev", s.Uplink},

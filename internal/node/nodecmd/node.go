@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -85,6 +86,14 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	// Slivers' user namespaces traverse the state directory to reach their
+	// bundles and images: search permission for all, listing for none.
+	if err := os.MkdirAll(opts.State, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(opts.State, 0o711); err != nil {
+		return nil, err
+	}
 	plc := opts.PLC
 	if plc == nil {
 		nf, err := LoadNodeFile(opts.State)

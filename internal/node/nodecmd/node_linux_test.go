@@ -1,0 +1,346 @@
+package nodecmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/sliver"
+	"golang.org/x/sys/unix"
+)
+
+// liveNode is a whole node manager (real runc runtime, real netcfg in a
+// sandbox namespace) driven by a PLC in the test.
+type liveNode struct {
+	t      *testing.T
+	state  string
+	sb     *Sandbox
+	plc    agent.PLC
+	parent string
+	node   *Node
+	cancel context.CancelFunc
+	done   chan error
+
+	mu  sync.Mutex
+	ops []string // ops observed, "kind name"
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs real slivers with runc, netns and nftables")
+	}
+	for _, bin := range []string{"runc", "ip"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("needs %s", bin)
+		}
+	}
+}
+
+func newLiveNode(t *testing.T, plc agent.PLC) *liveNode {
+	needRoot(t)
+	sb, err := NewSandbox(fmt.Sprintf("pltest-nodecmd-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: its parents are 0700 and slivers' user namespaces must
+	// traverse the state directory.
+	dir, err := os.MkdirTemp("", "pltest-nodecmd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	l := &liveNode{t: t, state: filepath.Join(dir, "node"), sb: sb, plc: plc, parent: fmt.Sprintf("/pltest-nodecmd-%d", os.Getpid())}
+	t.Cleanup(func() {
+		l.stop()
+		// Last resort cleanup of anything a failed test left behind.
+		n, err := l.newNode()
+		if err == nil {
+			ctx := context.Background()
+			if sts, err := n.Runtime.List(ctx); err == nil {
+				for _, s := range sts {
+					n.Runtime.Destroy(ctx, s.Name)
+				}
+			}
+			n.Net.Teardown(ctx)
+			n.Close()
+		}
+		sb.Close()
+		// The runtime's disk filesystem is mounted once per node and
+		// outlives the agent: unmount it, then remove everything.
+		unix.Unmount(filepath.Join(l.state, "slivers", "disk"), unix.MNT_DETACH)
+		os.RemoveAll(dir)
+		for _, sub := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "net_cls", "perf_event", "hugetlb"} {
+			os.Remove(filepath.Join("/sys/fs/cgroup", sub, l.parent))
+		}
+	})
+	return l
+}
+
+func (l *liveNode) newNode() (*Node, error) {
+	return NewNode(context.Background(), Options{
+		State: l.state, SSHListen: "127.0.0.1:0", NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
+		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
+		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond,
+		Observe: func(op agent.Op, err error, took time.Duration) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			s := fmt.Sprintf("%s %s", op.Kind, op.Name)
+			if err != nil {
+				s += " failed: " + err.Error()
+			}
+			l.ops = append(l.ops, s)
+		},
+	})
+}
+
+func (l *liveNode) start() {
+	l.t.Helper()
+	n, err := l.newNode()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.node = n
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel, l.done = cancel, make(chan error, 1)
+	go func() { l.done <- n.Run(ctx) }()
+}
+
+// stop stops the node manager (slivers keep running).
+func (l *liveNode) stop() {
+	if l.node == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
+	l.node.Close()
+	l.node = nil
+}
+
+func (l *liveNode) takeOps() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o := l.ops
+	l.ops = nil
+	return o
+}
+
+func (l *liveNode) eventually(what string, limit time.Duration, cond func() bool) time.Duration {
+	l.t.Helper()
+	start := time.Now()
+	if !waitFor(context.Background(), limit, cond) {
+		l.t.Fatalf("timed out after %v waiting for %s (agent: %+v; ops: %v)", limit, what, l.node.Agent.Status(), l.takeOps())
+	}
+	return time.Since(start)
+}
+
+func (l *liveNode) running(name string) bool {
+	sts, err := l.node.Runtime.List(context.Background())
+	if err != nil {
+		return false
+	}
+	for _, s := range sts {
+		if s.Name == name {
+			return s.Running && !s.Frozen
+		}
+	}
+	return false
+}
+
+func (l *liveNode) cgroupFile(subsys, name, file string) string {
+	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", subsys, l.parent, name, file))
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// initPID is the host pid of the sliver's init (first process of its cgroup).
+func (l *liveNode) initPID(name string) string {
+	procs := l.cgroupFile("pids", name, "cgroup.procs")
+	if f := strings.Fields(procs); len(f) > 0 && !strings.HasPrefix(procs, "error") {
+		return f[0]
+	}
+	return ""
+}
+
+func (l *liveNode) exec(name string, args ...string) (string, error) {
+	cmd, err := l.node.Runtime.Command(context.Background(), name, sliverProcess(args))
+	if err != nil {
+		return "", err
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// traces lists what exists on the host for a sliver: runtime traces and
+// network (namespace, veth).
+func (l *liveNode) traces(name string, xid int) []string {
+	tr, err := l.node.Runtime.Traces(name)
+	if err != nil {
+		tr = append(tr, "traces error: "+err.Error())
+	}
+	nets, _ := l.node.Net.List(context.Background())
+	for _, n := range nets {
+		if n == name {
+			tr = append(tr, "netcfg "+n)
+		}
+	}
+	if _, err := os.Stat(l.node.Net.NetNSPath(name)); err == nil {
+		tr = append(tr, "netns "+l.node.Net.NetNSPath(name))
+	}
+	if out, _ := exec.Command("ip", "-n", l.sb.Name, "-o", "link", "show").Output(); strings.Contains(string(out), fmt.Sprintf("pltn%d@", xid)) || strings.Contains(string(out), fmt.Sprintf("pltn%d:", xid)) {
+		tr = append(tr, fmt.Sprintf("veth pltn%d", xid))
+	}
+	return tr
+}
+
+func liveSliver(name string, id int64, kv ...string) core.Sliver {
+	s := core.Sliver{Name: name, SliceID: id, Instantiation: "plc-instantiated", Expires: time.Now().Add(24 * time.Hour).Unix()}
+	for i := 0; i+1 < len(kv); i += 2 {
+		s.Attributes = append(s.Attributes, core.Attribute{TagName: kv[i], Value: kv[i+1]})
+	}
+	return s
+}
+
+// TestNodeLifecycle runs the node manager with the real runtime and
+// networking against an in-process PLC stand-in: bind, live limit changes,
+// suspend/resume, agent restart with adoption, PLC outage, a crash between
+// steps, unbind, expiry, and a clean host afterwards.
+func TestNodeLifecycle(t *testing.T) {
+	plc := NewStaticPLC()
+	l := newLiveNode(t, plc)
+	l.start()
+	l.eventually("first pass", 30*time.Second, func() bool { return l.node.Agent.Status().Passes > 0 })
+
+	// Bind.
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1), liveSliver("pltest_b", 2, "cpu_share", "2")})
+	took := l.eventually("slivers running", 30*time.Second, func() bool { return l.running("pltest_a") && l.running("pltest_b") })
+	t.Logf("bind -> 2 slivers running in %v", took)
+	pidA := l.initPID("pltest_a")
+	if pidA == "" {
+		t.Fatal("no init process in pltest_a's cgroup")
+	}
+	if out, err := l.exec("pltest_a", "cat", "/etc/slicename"); err != nil || strings.TrimSpace(out) != "pltest_a" {
+		t.Fatalf("exec in sliver: %q %v", out, err)
+	}
+
+	// Live resource change: no restart.
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77"), liveSliver("pltest_b", 2, "cpu_share", "2")})
+	l.eventually("cpu.shares 4096", 30*time.Second, func() bool { return l.cgroupFile("cpu", "pltest_a", "cpu.shares") == "4096" })
+	l.eventually("memory limit", 10*time.Second, func() bool {
+		return l.cgroupFile("memory", "pltest_a", "memory.limit_in_bytes") == fmt.Sprint(262144*1024)
+	})
+	l.eventually("pids limit", 10*time.Second, func() bool { return l.cgroupFile("pids", "pltest_a", "pids.max") == "77" })
+	if got := l.initPID("pltest_a"); got != pidA {
+		t.Fatalf("init pid changed %s -> %s: a live change restarted the sliver", pidA, got)
+	}
+
+	// Bad tag: refused and reported, sliver keeps its configuration.
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77", "disk_max", "lots"), liveSliver("pltest_b", 2, "cpu_share", "3")})
+	l.eventually("pltest_b cpu.shares 3072", 30*time.Second, func() bool { return l.cgroupFile("cpu", "pltest_b", "cpu.shares") == "3072" })
+	l.eventually("error reported", 10*time.Second, func() bool {
+		plc.mu.Lock()
+		defer plc.mu.Unlock()
+		return len(plc.Reports) > 0 && strings.Contains(plc.Reports[len(plc.Reports)-1].SliverErrors["pltest_a"], "disk_max")
+	})
+	if l.cgroupFile("cpu", "pltest_a", "cpu.shares") != "4096" || l.initPID("pltest_a") != pidA {
+		t.Fatal("refused slice lost its last good configuration")
+	}
+
+	// Suspend and resume.
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77", "enabled", "0"), liveSliver("pltest_b", 2, "cpu_share", "3")})
+	l.eventually("frozen", 30*time.Second, func() bool { return l.cgroupFile("freezer", "pltest_a", "freezer.state") == "FROZEN" })
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77"), liveSliver("pltest_b", 2, "cpu_share", "3")})
+	l.eventually("thawed", 30*time.Second, func() bool { return l.running("pltest_a") })
+	if l.initPID("pltest_a") != pidA {
+		t.Fatal("resume restarted the sliver")
+	}
+
+	// Kill the agent: slivers keep running. Restart: adopted, untouched.
+	l.stop()
+	time.Sleep(300 * time.Millisecond)
+	if l.initPID("pltest_a") != pidA {
+		t.Fatal("stopping the node manager stopped a sliver")
+	}
+	l.takeOps()
+	l.start()
+	l.eventually("passes after restart", 30*time.Second, func() bool { return l.node.Agent.Status().Passes > 2 })
+	if ops := l.takeOps(); len(ops) > 0 {
+		t.Fatalf("restart changed slivers: %v", ops)
+	}
+	if l.initPID("pltest_a") != pidA {
+		t.Fatal("restart restarted a sliver")
+	}
+
+	// PLC down: nothing destroyed; a change made meanwhile is applied when it returns.
+	plc.SetDown(true)
+	l.eventually("offline", 10*time.Second, func() bool { return !l.node.Agent.Online() })
+	passes := l.node.Agent.Status().Passes
+	l.eventually("passes while offline", 30*time.Second, func() bool { return l.node.Agent.Status().Passes > passes+2 })
+	if !l.running("pltest_a") || !l.running("pltest_b") {
+		t.Fatal("a sliver went away while PLC was down")
+	}
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77")})
+	plc.SetDown(false)
+	l.eventually("pltest_b destroyed after PLC returned", 30*time.Second, func() bool {
+		tr := l.traces("pltest_b", 2)
+		return !l.running("pltest_b") && len(tr) == 0
+	})
+
+	// Crash between steps: networking of a new sliver exists but no
+	// container (crash during create); the next pass completes it.
+	if _, err := l.node.Net.Ensure(context.Background(), netcfg.Sliver{Name: "pltest_c", XID: 3}); err != nil {
+		t.Fatal(err)
+	}
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77"), liveSliver("pltest_c", 3)})
+	l.eventually("pltest_c running", 30*time.Second, func() bool { return l.running("pltest_c") })
+	// Crash during destroy: container gone, network left; the next pass removes it.
+	xidC := 0
+	if sts, _ := l.node.Runtime.List(context.Background()); true {
+		for _, s := range sts {
+			if s.Name == "pltest_c" {
+				xidC = s.XID
+			}
+		}
+	}
+	if err := l.node.Runtime.Destroy(context.Background(), "pltest_c"); err != nil {
+		t.Fatal(err)
+	}
+	plc.Set([]core.Sliver{liveSliver("pltest_a", 1, "cpu_share", "4", "mem_max", "262144", "nproc", "77")})
+	l.eventually("pltest_c network removed", 30*time.Second, func() bool { return len(l.traces("pltest_c", xidC)) == 0 })
+
+	// Expiry, enforced locally even with PLC down.
+	exp := liveSliver("pltest_a", 1)
+	exp.Expires = time.Now().Add(2 * time.Second).Unix()
+	plc.Set([]core.Sliver{exp})
+	l.eventually("pltest_a updated", 30*time.Second, func() bool { return l.cgroupFile("cpu", "pltest_a", "cpu.shares") == "1024" })
+	xidA := 0
+	if sts, _ := l.node.Runtime.List(context.Background()); len(sts) == 1 {
+		xidA = sts[0].XID
+	}
+	plc.SetDown(true)
+	l.eventually("expired sliver destroyed", 30*time.Second, func() bool { return len(l.traces("pltest_a", xidA)) == 0 })
+	plc.SetDown(false)
+}
+
+func sliverProcess(args []string) sliver.Process { return sliver.Process{Args: args, Root: true} }
+
+// testLogger discards logs unless PLTEST_LOG is set (to debug a failure).
+func testLogger() *slog.Logger {
+	if os.Getenv("PLTEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
