@@ -137,10 +137,9 @@ func TestMainFollowsPLC(t *testing.T) {
 
 	// Unbind.
 	h.plc.set(func(st *core.NodeState) { st.Slivers = st.Slivers[1:] })
-	h.eventually("pl_a destroyed", func() bool { return !h.exists("pl_a") && !h.hasNet("pl_a") })
-	if h.m.xids.Get("pl_a") != 0 {
-		t.Fatal("xid of destroyed sliver not released")
-	}
+	h.eventually("pl_a destroyed and its xid released", func() bool {
+		return !h.exists("pl_a") && !h.hasNet("pl_a") && h.m.xids.Get("pl_a") == 0
+	})
 }
 
 func TestMainOfflineAndRestart(t *testing.T) {
