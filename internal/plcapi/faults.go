@@ -32,7 +32,11 @@ func (f *Fault) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.St
 
 func newFault(code int, base, format string, args ...any) *Fault {
 	s := base
-	if extra := fmt.Sprintf(format, args...); extra != "" {
+	extra := fmt.Sprintf(format, args...)
+	switch {
+	case strings.HasPrefix(extra, base):
+		s = extra // the service already said "Permission denied: ..."
+	case extra != "":
 		s += ": " + extra
 	}
 	return &Fault{Code: code, String: s}

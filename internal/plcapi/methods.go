@@ -1,6 +1,8 @@
 package plcapi
 
 import (
+	"context"
+
 	"github.com/planetlab/pl/internal/core"
 )
 
@@ -185,6 +187,12 @@ func updateValueM(name string, class core.Class, r []string, idName string) *met
 	}
 }
 
+// lookupDeleter is implemented by registries that can delete lookup
+// table names (the PLC service).
+type lookupDeleter interface {
+	DeleteLookup(ctx context.Context, c *core.Caller, class core.Class, name string) error
+}
+
 // lookupPK is the key field of each lookup table.
 var lookupPK = map[core.Class]string{
 	core.BootState: "boot_state", core.NodeType: "node_type", core.NetworkType: "type",
@@ -219,7 +227,20 @@ func lookupMs(singular, plural string, class core.Class, getRoles []string) []*m
 				return one(x, err)
 			},
 		},
-		deleteM("Delete"+singular, class, adminOnly, "name", tStr),
+		{
+			name: "Delete" + singular, roles: adminOnly, returns: tInt,
+			params: []param{p("name", tStr)},
+			help:   "Deletes a " + pk + " value. Returns 1 if successful.",
+			fn: func(x *call, a []any) (any, error) {
+				// Lookup tables are keyed by name, which Registry.Delete's
+				// int id cannot express: the service offers DeleteLookup.
+				d, ok := x.reg().(lookupDeleter)
+				if !ok {
+					return nil, core.Errorf(core.Unimplemented, "this registry cannot delete %s values", pk)
+				}
+				return one(x, d.DeleteLookup(x.ctx, x.caller, class, a[0].(string)))
+			},
+		},
 	}
 }
 
