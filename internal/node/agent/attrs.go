@@ -21,7 +21,9 @@ const (
 	TagMemMax         = "mem_max"         // memory limit, KiB; default 524288 (512 MiB, the original LXC template)
 	TagMemlockHard    = "memlock_hard"    // the original LXC name of mem_max (KiB); used when mem_max is absent
 	TagNProc          = "nproc"           // process (pids) limit; default 1024; 0 = none
+	TagNProcHard      = "nproc_hard"      // the original's rlimit name of nproc; used when nproc is absent
 	TagNoFile         = "nofile"          // open files (RLIMIT_NOFILE); default 4096
+	TagNoFileHard     = "nofile_hard"     // the original's rlimit name of nofile; used when nofile is absent
 	TagDiskMax        = "disk_max"        // disk quota, KiB; default 10000000 (~9.5 GiB)
 	TagNetMinRate     = "net_min_rate"    // guaranteed egress, kbit/s; default 1
 	TagNetMaxRate     = "net_max_rate"    // egress ceiling, kbit/s; default 1000000; -1 = only the node cap
@@ -123,9 +125,13 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 	intTag(TagCPUPct, 0, 100, &pct)
 	intTag(TagCPUCapPct, 0, 100*4096, &capPct)
 	c.CPUShare, c.CPUPct, c.CPUCapPct = int(share), int(pct), int(capPct)
-	if _, ok := last[TagMemMax]; !ok {
-		if v, ok := last[TagMemlockHard]; ok {
-			last[TagMemMax] = v
+	// The original's names (seeded by PLC as rlimit tags) stand in for
+	// ours when ours are absent.
+	for tag, alias := range map[string]string{TagMemMax: TagMemlockHard, TagNProc: TagNProcHard, TagNoFile: TagNoFileHard} {
+		if _, ok := last[tag]; !ok {
+			if v, ok := last[alias]; ok {
+				last[tag] = v
+			}
 		}
 	}
 	intTag(TagMemMax, 0, maxMemMaxKiB, &c.MemKiB)

@@ -49,6 +49,8 @@ func TestParseAttributes(t *testing.T) {
 		{"memlock_hard alias", attrs("memlock_hard", "65536"), func(c SliverConfig) bool { return c.MemKiB == 65536 }},
 		{"mem_max beats memlock_hard", attrs("memlock_hard", "65536", "mem_max", "131072"), func(c SliverConfig) bool { return c.MemKiB == 131072 }},
 		{"unlimited memory", attrs("mem_max", "0"), func(c SliverConfig) bool { return c.MemKiB == 0 }},
+		{"rlimit aliases", attrs("nproc_hard", "99", "nofile_hard", "1000"), func(c SliverConfig) bool { return c.NProc == 99 && c.NoFile == 1000 }},
+		{"nproc beats nproc_hard", attrs("nproc_hard", "99", "nproc", "50"), func(c SliverConfig) bool { return c.NProc == 50 }},
 		{"procs files disk", attrs("nproc", "64", "nofile", "100", "disk_max", "2048"), func(c SliverConfig) bool {
 			return c.NProc == 64 && c.NoFile == 100 && c.DiskKiB == 2048
 		}},
