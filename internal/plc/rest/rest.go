@@ -33,11 +33,18 @@ type Option func(*Handler)
 // certificate, embedded in the join tokens the API issues.
 func WithFingerprint(fp string) Option { return func(h *Handler) { h.fingerprint = fp } }
 
+// WithRequestContext sets a function deriving each call's context from the
+// request, e.g. to tell the service the client address (login rate limits).
+func WithRequestContext(f func(ctx context.Context, r *http.Request) context.Context) Option {
+	return func(h *Handler) { h.reqCtx = f }
+}
+
 // Handler is the REST API handler.
 type Handler struct {
 	reg         core.Registry
 	log         *slog.Logger
 	fingerprint string
+	reqCtx      func(context.Context, *http.Request) context.Context
 	mux         *http.ServeMux
 	routes      []route
 }
@@ -108,6 +115,9 @@ func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
 		ctx := r.Context()
+		if h.reqCtx != nil {
+			ctx = h.reqCtx(ctx, r)
+		}
 		if rt.auth != authNone {
 			cred, err := credentials(r, rt.auth)
 			if err != nil {

@@ -96,7 +96,7 @@ func TestDecodeStrict(t *testing.T) {
 
 func TestParseListQuery(t *testing.T) {
 	v := url.Values{
-		"filter": {`{"~name":"x*","<max_slices":5}`},
+		"filter":  {`{"~name":"x*","<max_slices":5}`},
 		"enabled": {"true"}, "site_id": {"3"}, "login_base": {"pl"},
 		"fields": {"a,b"}, "sort": {"-name,+site_id"}, "limit": {"10"}, "offset": {"2"},
 	}

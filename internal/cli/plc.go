@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/planetlab/pl/internal/plc/server"
+	"github.com/spf13/cobra"
+)
+
+// serverFlags are the flags `pl plc` and `pl plc init` share.
+type serverFlags struct {
+	data, db string
+}
+
+func (f *serverFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.data, "data", "", "data directory (default $PL_PLC_DATA, /var/lib/pl/plc as root, ~/.local/share/pl/plc)")
+	cmd.Flags().StringVar(&f.db, "db", "", "store: postgres://... DSN (default: SQLite file plc.db in the data directory)")
+}
+
+func plcCmd() *cobra.Command {
+	var sf serverFlags
+	var listen, logLevel string
+	var plainHTTP bool
+	var sans []string
+	cmd := &cobra.Command{
+		Use:   "plc",
+		Short: "Run PLC, the central registry server",
+		Long: `Run PlanetLab Central: the registry (sites, persons, nodes, slices, ...),
+its REST API at /api/v1 (OpenAPI at /api/v1/openapi.json), the node API,
+and PLCAPI XML-RPC at /PLCAPI/.
+
+PLC needs no configuration: on an empty data directory it creates its
+SQLite store and a self-signed TLS certificate, and prints the certificate's
+SHA-256 fingerprint (give it to 'pl login --fingerprint'). Create the first
+admin with 'pl plc init'.
+
+The first SIGINT/SIGTERM shuts down gracefully (bounded); a second one exits
+at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd.Context(), log)
+			defer stop()
+			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log}}
+			if err := m.Open(ctx); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "PLC serving at %s\n", m.URL())
+			if fp := m.Fingerprint(); fp != "" {
+				fmt.Fprintf(out, "certificate SHA-256 fingerprint: %s\n", fp)
+				fmt.Fprintf(out, "log in with: pl login %s --email <admin> --fingerprint %s\n", m.URL(), fp)
+			}
+			return m.Run(ctx)
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&listen, "listen", server.DefaultListen, "listen address host:port (port 0 picks a free port)")
+	cmd.Flags().BoolVar(&plainHTTP, "http", false, "serve plain HTTP instead of HTTPS (development only)")
+	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(plcInitCmd())
+	return cmd
+}
+
+func plcInitCmd() *cobra.Command {
+	var sf serverFlags
+	var email, passwordFile string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the first admin and the system site",
+		Long: `Create PLC's first admin account and its system site in the store (run it
+on the PLC host; PLC may be running). The admin's password is read from
+--password-file or $PL_ADMIN_PASSWORD; otherwise a random one is generated
+and printed once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			password := ""
+			generated := false
+			if passwordFile != "" || os.Getenv("PL_ADMIN_PASSWORD") != "" {
+				var err error
+				if password, err = readPassword(passwordFile, "PL_ADMIN_PASSWORD", ""); err != nil {
+					return err
+				}
+			} else {
+				b := make([]byte, 15)
+				if _, err := rand.Read(b); err != nil {
+					return err
+				}
+				password, generated = base64.RawURLEncoding.EncodeToString(b), true
+			}
+			res, err := server.Init(cmd.Context(), server.Config{DataDir: sf.data, DB: sf.db, Log: slog.New(slog.DiscardHandler)},
+				server.InitOptions{Email: email, Password: password})
+			if err != nil {
+				return err
+			}
+			if jsonFlag(cmd) {
+				v := map[string]any{"person_id": res.PersonID, "email": email, "site_id": res.SiteID, "login_base": res.LoginBase}
+				if generated {
+					v["password"] = password
+				}
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "created admin %s (person %d) and system site %s (site %d)\n", email, res.PersonID, res.LoginBase, res.SiteID)
+			if generated {
+				fmt.Fprintf(out, "admin password (shown only now): %s\n", password)
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&email, "email", "admin@localhost.localdomain", "the admin's email")
+	cmd.Flags().StringVar(&passwordFile, "password-file", "", "read the admin password from this file (first line)")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
+// exits the process at once.
+func signalContext(parent context.Context, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			log.Info("signal received; shutting down (send again to exit at once)", "signal", s.String())
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		s := <-ch
+		log.Warn("second signal; exiting now", "signal", s.String())
+		os.Exit(ExitError)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}

@@ -1,0 +1,267 @@
+// Package server runs PLC (`pl plc`): it opens the registry store in a data
+// directory (SQLite by default, PostgreSQL when given a DSN), keeps PLC's
+// self-signed TLS certificate there, and serves the REST and node APIs at
+// /api/v1 and PLCAPI XML-RPC at /PLCAPI/ over HTTPS (plain HTTP only when
+// asked).
+//
+// Main is the program as a value: tests start it in-process on port 0 with a
+// t.TempDir() data directory.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/planetlab/pl/internal/plc/rest"
+	"github.com/planetlab/pl/internal/plc/service"
+)
+
+// DefaultListen is PLC's default listen address.
+const DefaultListen = ":8443"
+
+// DefaultShutdownTimeout bounds a graceful shutdown.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Config configures PLC.
+type Config struct {
+	DataDir         string        // "" = DefaultDataDir()
+	Listen          string        // host:port; "" = DefaultListen; port 0 picks a free port
+	DB              string        // store DSN; "" = SQLite file plc.db in DataDir
+	HTTP            bool          // serve plain HTTP instead of HTTPS
+	SANs            []string      // extra certificate names (DNS names or IPs)
+	ShutdownTimeout time.Duration // "" = DefaultShutdownTimeout
+	Log             *slog.Logger
+	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
+	Extra map[string]http.Handler
+}
+
+// DefaultDataDir is $PL_PLC_DATA, /var/lib/pl/plc for root, and
+// ~/.local/share/pl/plc otherwise.
+func DefaultDataDir() string {
+	if d := os.Getenv("PL_PLC_DATA"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/pl/plc"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "pl", "plc")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "pl-plc")
+	}
+	return filepath.Join(home, ".local", "share", "pl", "plc")
+}
+
+// DSN returns the store DSN of a configuration.
+func (c Config) DSN() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.dataDir(), "plc.db")
+}
+
+func (c Config) dataDir() string {
+	if c.DataDir != "" {
+		return c.DataDir
+	}
+	return DefaultDataDir()
+}
+
+// Main is a PLC server.
+type Main struct {
+	Config
+
+	log         *slog.Logger
+	reg         *service.Service
+	closer      io.Closer
+	ln          net.Listener
+	srv         *http.Server
+	url         string
+	fingerprint string
+	stopBase    context.CancelFunc
+
+	closeOnce sync.Once
+}
+
+// Open prepares PLC without serving: data directory, store, registry,
+// certificate and listener. Run calls it when needed.
+func (m *Main) Open(ctx context.Context) error {
+	if m.srv != nil {
+		return nil
+	}
+	m.log = m.Log
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	m.log = m.log.With("subsystem", "plc")
+	dir := m.dataDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	reg, closer, err := OpenRegistry(ctx, m.DSN(), m.log)
+	if err != nil {
+		return err
+	}
+	m.reg, m.closer = reg, closer
+
+	listen := m.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		m.closer.Close()
+		return fmt.Errorf("listen %s: %w", listen, err)
+	}
+	scheme := "http"
+	if !m.HTTP {
+		cert, fp, missing, err := LoadOrCreateCert(dir, DefaultNames(m.SANs))
+		if err != nil {
+			ln.Close()
+			m.closer.Close()
+			return err
+		}
+		if len(missing) > 0 {
+			m.log.Warn("the existing certificate does not cover some requested names; delete it to regenerate",
+				"cert", filepath.Join(dir, CertFile), "missing", missing)
+		}
+		m.fingerprint = fp
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+		scheme = "https"
+	}
+	m.ln = ln
+	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
+
+	mux := http.NewServeMux()
+	api := rest.NewHandler(reg, m.log.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint),
+		rest.WithRequestContext(func(ctx context.Context, r *http.Request) context.Context {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			return service.WithRemoteAddr(ctx, host)
+		}))
+	mux.Handle(rest.Prefix+"/", api)
+	for pattern, h := range m.Extra {
+		mux.Handle(pattern, h)
+	}
+	for pattern, h := range extraHandlers(reg, m.log) {
+		if _, taken := m.Extra[pattern]; !taken {
+			mux.Handle(pattern, h)
+		}
+	}
+	base, stop := context.WithCancel(context.Background())
+	m.stopBase = stop
+	m.srv = &http.Server{
+		Handler:           logRequests(mux, m.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// urlHost formats a listen address for a URL, turning the unspecified
+// address into 127.0.0.1.
+func urlHost(a *net.TCPAddr) string {
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+}
+
+// URL returns PLC's base URL (valid after Open).
+func (m *Main) URL() string { return m.url }
+
+// Fingerprint returns the SHA-256 fingerprint of PLC's certificate ("" for HTTP).
+func (m *Main) Fingerprint() string { return m.fingerprint }
+
+// Registry returns the registry PLC serves (valid after Open).
+func (m *Main) Registry() *service.Service { return m.reg }
+
+// Run serves until ctx ends, then shuts down gracefully within
+// ShutdownTimeout and closes everything.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	m.log.Info("PLC serving", "url", m.url, "fingerprint", m.fingerprint, "data", m.dataDir())
+	errc := make(chan error, 1)
+	go func() { errc <- m.srv.Serve(m.ln) }()
+	select {
+	case err := <-errc:
+		m.Close()
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	m.log.Info("PLC shutting down")
+	timeout := m.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	m.stopBase() // end long polls at once
+	err := m.srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		m.log.Warn("graceful shutdown timed out; closing connections")
+		err = nil
+	}
+	m.Close()
+	<-errc
+	return err
+}
+
+// Close stops serving at once and closes the store.
+func (m *Main) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		if m.stopBase != nil {
+			m.stopBase()
+		}
+		if m.srv != nil {
+			m.srv.Close()
+		}
+		if m.closer != nil {
+			err = m.closer.Close()
+		}
+	})
+	return err
+}
+
+// logRequests logs each request at debug level.
+func logRequests(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if !strings.HasSuffix(r.URL.Path, "/watch") || sw.status >= 400 {
+			log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start), "remote", r.RemoteAddr)
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
