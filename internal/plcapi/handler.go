@@ -20,12 +20,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/xmlrpc"
 )
 
@@ -110,6 +112,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ctx = service.WithRemoteAddr(ctx, host) // per-source login rate limit
+	}
 	res, err := h.Call(ctx, call.Method, call.Params)
 	var body []byte
 	if err == nil {

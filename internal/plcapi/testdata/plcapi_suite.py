@@ -223,6 +223,29 @@ check(api.GetNodeTags(admin, {"node_id": node_a, "tagname": "colour"})[0]["value
 check(api.UpdateNodeGroup(admin, "reds", {"groupname": "rouges"}) == 1, "UpdateNodeGroup")
 check(api.GetNodeGroups(admin, ["rouges"])[0]["nodegroup_id"] == ng, "renamed group")
 
+# filters (reference §2.3)
+def hosts(flt, auth=admin):
+    return [n["hostname"] for n in api.GetNodes(auth, flt, ["hostname"])]
+check(hosts({"site_id": site_id, "-SORT": "-hostname"}) == ["b.utf.example.org", "a.utf.example.org"], "-SORT descending")
+check(hosts({"site_id": site_id, "-SORT": "hostname", "-LIMIT": 1}) == ["a.utf.example.org"], "-LIMIT")
+check(hosts({"site_id": site_id, "-SORT": "hostname", "-OFFSET": 1}) == ["b.utf.example.org"], "-OFFSET")
+check(hosts({"site_id": site_id, "~hostname": "a.utf.example.org"}) == ["b.utf.example.org"], "~ negation")
+check(hosts({"site_id": site_id, ">node_id": node_a}) == ["b.utf.example.org"], "> comparison")
+check(hosts({"site_id": site_id, "]node_id": node_a, "-SORT": "node_id"}) == ["a.utf.example.org", "b.utf.example.org"], "] comparison")
+check(hosts({"site_id": site_id, "model": None}) == ["b.utf.example.org"], "None is IS NULL")
+check(sorted(hosts({"hostname": "a.utf.example.org", "node_id": node_b, "-OR": True})) == ["a.utf.example.org", "b.utf.example.org"], "-OR")
+check(hosts({"hostname": "*.UTF.example.org", "-SORT": "hostname"}) == ["a.utf.example.org", "b.utf.example.org"], "case-insensitive wildcard")
+check(hosts([]) == [], "empty list matches nothing")
+check(sorted(hosts([node_a, "b.utf.example.org"])) == ["a.utf.example.org", "b.utf.example.org"], "ids and names OR'ed")
+check(hosts("a.utf.example.org") == ["a.utf.example.org"] and hosts(node_b) == ["b.utf.example.org"], "bare name and id")
+check(pi_email in [p["email"] for p in api.GetPersons(admin, {"|role_ids": [20, 40]}, ["email"])], "| contains any")
+check(pi_email not in [p["email"] for p in api.GetPersons(admin, {"&role_ids": [20, 40]}, ["email"])], "& contains all")
+fault(102, api.GetNodes, admin, {"-LIMIT": "x"})
+
+# never partial writes
+fault(102, api.AddSite, admin, {"name": "x", "abbreviated_name": "x", "login_base": "partial", "no_such_column": 1})
+check(api.GetSites(admin, ["partial"]) == [], "no site from a rejected AddSite")
+
 # interfaces and interface tags, ilinks
 if_a = api.AddInterface(admin, node_a, {"type": "ipv4", "method": "dhcp", "mac": "AA:BB:CC:DD:EE:FF", "is_primary": True})
 if_b = api.AddInterface(admin, node_b, {"type": "ipv4", "method": "dhcp", "is_primary": True})
@@ -281,6 +304,8 @@ check(slice_id > 0, "AddSlice")
 check(api.AddPersonToSlice(pi, user_email, slice_name) == 1, "AddPersonToSlice")
 check(api.AddSliceToNodes(pi, slice_name, [hostname, node_a]) == 1, "AddSliceToNodes")
 check(api.AddSliceToNodes(pi, slice_name, [hostname]) == 1, "AddSliceToNodes again is not an error")
+fault(102, api.AddSliceToNodes, pi, slice_name, ["b.utf.example.org", "nosuch.example.org"])
+check(node_b not in api.GetSlices(pi, [slice_name])[0]["node_ids"], "no partial AddSliceToNodes")
 sl = api.GetSlices(user, [slice_name])[0]
 check(sorted(sl["node_ids"]) == sorted([NODE_ID, node_a]) and sl["person_ids"] == [user_id], "slice membership %r" % sl)
 sv = sliver(slice_name)
