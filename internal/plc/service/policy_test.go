@@ -1,0 +1,317 @@
+package service
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// expectedRoles is written independently from reference plcapi.md §2.1
+// (A admin, P pi, U user, T tech, N node, an anonymous). Where §2.1 names a
+// method without its roles, the line says what we decided and why.
+const expectedRoles = `
+AddSite A
+GetSites A P U T N an
+UpdateSite A P
+DeleteSite A
+AddSiteAddress A P
+AddSiteTag A P T U
+UpdateSiteTag A P T U
+GetSiteTags A P U N
+DeleteSiteTag A P U
+GetAddresses A P U T N
+UpdateAddress A P
+DeleteAddress A P
+AddAddressType A
+UpdateAddressType A
+DeleteAddressType A
+GetAddressTypes A P U T N an      # unspecified: public lookup
+AddAddressTypeToAddress A P
+DeleteAddressTypeFromAddress A P
+AddPerson A P
+GetPersons A P U T N
+UpdatePerson A P U T
+DeletePerson A P U T
+AddPersonToSite A
+DeletePersonFromSite A
+SetPersonPrimarySite A P U T
+AddRoleToPerson A P
+DeleteRoleFromPerson A P
+AddPersonTag A P T U
+GetPersonTags A P U T
+UpdatePersonTag A P U
+DeletePersonTag A P U
+GetRoles A P U T N                 # unspecified: every authenticated caller
+AddRole A
+DeleteRole A
+AddRoleToTagType A
+DeleteRoleFromTagType A
+AddPersonKey A P T U
+GetKeys A P U T N
+UpdateKey A P T U
+DeleteKey A P T U
+BlacklistKey A
+GetKeyTypes A P U T N              # unspecified
+AddKeyType A
+DeleteKeyType A
+AddNode A P T
+UpdateNode A P T
+DeleteNode A P T
+GetNodes A P U T N an
+AddNodeTag A P T U
+UpdateNodeTag A P T U
+DeleteNodeTag A P T U              # unspecified: as Add/Update
+GetNodeTags A P U T N an           # unspecified: as GetNodes
+GetNodeTypes A P U T N an
+AddNodeType A
+DeleteNodeType A
+GetBootStates A P U T N an
+AddBootState A
+DeleteBootState A
+ReportRunlevel N A
+GetNodeFlavour A U N
+AddInterface A P T
+UpdateInterface A P T
+DeleteInterface A P T
+GetInterfaces A P U T N an
+AddInterfaceTag A P T U            # unspecified: as node tags
+UpdateInterfaceTag A P T U
+DeleteInterfaceTag A P T U
+GetInterfaceTags A P U T N
+GetNetworkTypes A P U T N an
+AddNetworkType A
+DeleteNetworkType A
+GetNetworkMethods A P U T N an
+AddNetworkMethod A
+DeleteNetworkMethod A
+AddIlink A P T U
+UpdateIlink A P T U
+DeleteIlink A P U
+GetIlinks A P U N
+AddNodeGroup A
+UpdateNodeGroup A
+DeleteNodeGroup A
+GetNodeGroups A P U T N an
+AddConfFile A
+UpdateConfFile A
+DeleteConfFile A
+GetConfFiles A N
+AddConfFileToNode A
+DeleteConfFileFromNode A
+AddConfFileToNodeGroup A
+DeleteConfFileFromNodeGroup A
+AddPCU A P T
+UpdatePCU A P T
+DeletePCU A P T
+GetPCUs A P T N
+AddNodeToPCU A P T
+DeleteNodeFromPCU A P T
+AddSlice A P
+GetSlices A P U N
+UpdateSlice A P U
+DeleteSlice A P U
+AddSliceToNodes A P U
+DeleteSliceFromNodes A P U
+AddSliceToNodesWhitelist A
+DeleteSliceFromNodesWhitelist A
+AddPersonToSlice A P
+DeletePersonFromSlice A P
+AddSliceTag A P U N
+UpdateSliceTag A P U N
+DeleteSliceTag A P U T N
+GetSliceTags A P U N
+GetSliceInstantiations A P U T N an
+AddSliceInstantiation A
+DeleteSliceInstantiation A
+GetSliceKeys A P U N
+GetSliceFamily A U N
+AddTagType A
+UpdateTagType A
+DeleteTagType A
+GetTagTypes A P U T N
+AddInitScript A
+UpdateInitScript A
+DeleteInitScript A
+GetInitScripts A P U T N           # unspecified
+AddLeases A P U
+GetLeases A P U N an
+UpdateLeases A P T U
+DeleteLeases A P T U
+GetLeaseGranularity A P U T N an
+AuthCheck A P U T N
+GetSession A P U T N
+DeleteSession A P U T N
+GetSessions A
+AddSession A
+BootGetNodeDetails N
+BootUpdateNode N
+BootCheckAuthentication N
+GetSlivers A N
+GetPlcRelease A P U T N an
+IssueJoinToken A P T               # ours: pl node register (pi/tech of the node's site)
+WatchNodeState A N                 # ours: GetSlivers long poll
+`
+
+func parseExpected(t *testing.T) map[string][]string {
+	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous}
+	out := map[string][]string{}
+	for _, line := range strings.Split(expectedRoles, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		var roles []string
+		for _, l := range f[1:] {
+			r, ok := letters[l]
+			if !ok {
+				t.Fatalf("bad letter %q in %q", l, line)
+			}
+			roles = append(roles, r)
+		}
+		if _, dup := out[f[0]]; dup {
+			t.Fatalf("duplicate %s", f[0])
+		}
+		out[f[0]] = roles
+	}
+	return out
+}
+
+func TestPolicyTableMatchesReference(t *testing.T) {
+	want := parseExpected(t)
+	for op, roles := range want {
+		got := OpRoles(op)
+		a, b := append([]string{}, roles...), append([]string{}, got...)
+		sort.Strings(a)
+		sort.Strings(b)
+		if strings.Join(a, ",") != strings.Join(b, ",") {
+			t.Errorf("%s: policy %v, reference %v", op, got, roles)
+		}
+	}
+	for _, op := range Ops() {
+		if _, ok := want[op]; !ok {
+			t.Errorf("%s has roles in the policy but not in the expected table", op)
+		}
+	}
+	// Every entry point of the service names an op of the table.
+	for class, v := range verbs {
+		for _, op := range v {
+			if op != "" && OpRoles(op) == nil {
+				t.Errorf("%s: %s has no role set", class, op)
+			}
+		}
+	}
+	for rel, v := range relOps {
+		for _, op := range v {
+			if OpRoles(op) == nil {
+				t.Errorf("%s: %s has no role set", rel, op)
+			}
+		}
+	}
+}
+
+func isGateError(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return core.ErrorCode(err) == core.Forbidden && strings.Contains(m, "role not allowed") ||
+		core.ErrorCode(err) == core.Unauthenticated && strings.Contains(m, "needs an authenticated caller")
+}
+
+// TestRoleMatrix calls every service entry point as every role on
+// nonexistent objects: callers whose role the operation allows get past
+// the role gate (to NotFound or Invalid), the others are stopped by it.
+func TestRoleMatrix(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("rm", 5)
+		n := e.node(site, "n.rm.org")
+		callers := map[string]*core.Caller{
+			core.RoleAdmin:     e.person("admin@rm.org", site, "admin"),
+			core.RolePI:        e.person("pi@rm.org", site, "pi"),
+			core.RoleUser:      e.person("user@rm.org", site, "user"),
+			core.RoleTech:      e.person("tech@rm.org", site, "tech"),
+			core.RoleNode:      e.nodeCaller(n),
+			core.RoleAnonymous: {Kind: core.Anonymous, Roles: []string{core.RoleAnonymous}},
+		}
+		const missing = int64(987654)
+		type call struct {
+			op string
+			do func(c *core.Caller) error
+		}
+		var calls []call
+		ctx := e.ctx
+		for class, v := range verbs {
+			class := class
+			calls = append(calls, call{v[0], func(c *core.Caller) error {
+				_, err := e.s.Get(ctx, c, class, &core.Filter{IsList: true, IDs: []int64{missing}}, nil)
+				if err == nil {
+					err = core.Errorf(core.NotFound, "ok")
+				}
+				return err
+			}})
+			calls = append(calls, call{v[1], func(c *core.Caller) error {
+				_, err := e.s.Add(ctx, c, class, core.Record{"bogus_field": int64(1)})
+				return err
+			}})
+			if v[2] != "" {
+				calls = append(calls, call{v[2], func(c *core.Caller) error {
+					return e.s.Update(ctx, c, class, missing, core.Record{"bogus_field": int64(1)})
+				}})
+			}
+			calls = append(calls, call{v[3], func(c *core.Caller) error {
+				if class == core.Session {
+					return e.s.DeleteSession(ctx, c, "no-such-session")
+				}
+				err := e.s.Delete(ctx, c, class, missing)
+				if t, _ := table(class); t.StrPK {
+					err = e.s.DeleteLookup(ctx, c, class, "no-such-name")
+				}
+				return err
+			}})
+		}
+		for rel, v := range relOps {
+			rel := rel
+			calls = append(calls,
+				call{v[0], func(c *core.Caller) error { return e.s.Link(ctx, c, rel, missing, missing, nil) }},
+				call{v[1], func(c *core.Caller) error { return e.s.Unlink(ctx, c, rel, missing, missing) }})
+		}
+		calls = append(calls,
+			call{"SetPersonPrimarySite", func(c *core.Caller) error { return e.s.SetPersonPrimarySite(ctx, c, missing, missing) }},
+			call{"BlacklistKey", func(c *core.Caller) error { return e.s.BlacklistKey(ctx, c, missing) }},
+			call{"UpdateSlice", func(c *core.Caller) error { _, err := e.s.RenewSlice(ctx, c, missing, 1); return err }},
+			call{"AddLeases", func(c *core.Caller) error { _, _, err := e.s.AddLeases(ctx, c, nil, missing, 0, 1); return err }},
+			call{"IssueJoinToken", func(c *core.Caller) error { _, err := e.s.IssueJoinToken(ctx, c, missing); return err }},
+			call{"GetSlivers", func(c *core.Caller) error { _, err := e.s.NodeState(ctx, c, missing); return err }},
+			call{"WatchNodeState", func(c *core.Caller) error {
+				cctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				_, err := e.s.WatchNodeState(cctx, c, missing, "")
+				return err
+			}},
+			call{"ReportRunlevel", func(c *core.Caller) error { return e.s.ReportNode(ctx, c, missing, "", "", nil) }},
+		)
+		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
+		cells := 0
+		for _, cl := range calls {
+			allowedRoles := OpRoles(cl.op)
+			for _, r := range roles {
+				err := cl.do(callers[r])
+				cells++
+				if contains(allowedRoles, r) {
+					if isGateError(err) {
+						t.Errorf("%s as %s: allowed by policy but stopped by the role gate: %v", cl.op, r, err)
+					}
+				} else if !isGateError(err) {
+					t.Errorf("%s as %s: must be denied by the role gate, got %v", cl.op, r, err)
+				}
+			}
+		}
+		if cells < 6*100 {
+			t.Fatalf("only %d cells", cells)
+		}
+	})
+}
