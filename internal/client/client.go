@@ -566,3 +566,13 @@ func decodeError(status int, data []byte) error {
 	}
 	return &core.Error{Code: code, Message: fmt.Sprintf("PLC answered HTTP %d: %s", status, text)}
 }
+
+// DeleteLookup deletes a name from a lookup table (boot states, node
+// types, ...), which Delete's int ids cannot name.
+func (c *Client) DeleteLookup(ctx context.Context, caller *core.Caller, class core.Class, name string) error {
+	p, err := classPath(class)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, caller, http.MethodDelete, p+"/"+url.PathEscape(name), nil, nil, nil, "")
+}

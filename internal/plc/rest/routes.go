@@ -20,24 +20,32 @@ type classDef struct {
 	add      string // PLCAPI Add op ("" = no POST on the collection)
 	update   bool
 	delete   bool
+	named    bool // keyed by name (lookup tables): no numeric ids
 }
 
 func crud(class core.Class, path, singular, plural string) classDef {
-	return classDef{class, path, singular, plural, "Add" + singular, true, true}
+	return classDef{class, path, singular, plural, "Add" + singular, true, true, false}
 }
 
+// lookup is a table of names (boot states, ...): list, add, delete by name.
 func lookup(class core.Class, path, singular, plural string) classDef {
-	return classDef{class, path, singular, plural, "Add" + singular, false, true}
+	return classDef{class, path, singular, plural, "Add" + singular, false, true, true}
+}
+
+// LookupDeleter is implemented by registries that delete lookup-table
+// names (which Registry.Delete's int ids cannot name).
+type LookupDeleter interface {
+	DeleteLookup(ctx context.Context, c *core.Caller, class core.Class, name string) error
 }
 
 // classes lists every collection. Lookup tables (boot states, ...) have no update.
 var classes = []classDef{
 	crud(core.Site, "sites", "Site", "Sites"),
-	{core.Address, "addresses", "Address", "Addresses", "AddSiteAddress", true, true},
+	{core.Address, "addresses", "Address", "Addresses", "AddSiteAddress", true, true, false},
 	crud(core.AddressType, "address-types", "AddressType", "AddressTypes"),
 	crud(core.Person, "persons", "Person", "Persons"),
-	lookup(core.Role, "roles", "Role", "Roles"),
-	{core.Key, "keys", "Key", "Keys", "AddPersonKey", true, true},
+	{core.Role, "roles", "Role", "Roles", "AddRole", false, true, false},
+	{core.Key, "keys", "Key", "Keys", "AddPersonKey", true, true, false},
 	lookup(core.KeyType, "key-types", "KeyType", "KeyTypes"),
 	crud(core.Node, "nodes", "Node", "Nodes"),
 	crud(core.Interface, "interfaces", "Interface", "Interfaces"),
@@ -52,7 +60,7 @@ var classes = []classDef{
 	crud(core.ConfFile, "conf-files", "ConfFile", "ConfFiles"),
 	crud(core.Slice, "slices", "Slice", "Slices"),
 	crud(core.InitScriptClass, "initscripts", "InitScript", "InitScripts"),
-	{core.Lease, "leases", "Lease", "Leases", "", true, true}, // POST /leases is AddLeases
+	{core.Lease, "leases", "Lease", "Leases", "", true, true, false}, // POST /leases is AddLeases
 	crud(core.Ilink, "ilinks", "Ilink", "Ilinks"),
 	lookup(core.BootState, "boot-states", "BootState", "BootStates"),
 	lookup(core.NodeType, "node-types", "NodeType", "NodeTypes"),
@@ -143,6 +151,16 @@ func (h *Handler) classRoutes(c classDef) []route {
 			if err != nil {
 				return result{}, err
 			}
+			if c.named {
+				recs, err := h.reg.Get(ctx, q.caller, c.class, &core.Filter{IsList: true, Names: []string{q.path("ref")}}, fields)
+				if err != nil {
+					return result{}, err
+				}
+				if len(recs) == 0 {
+					return result{}, core.Errorf(core.NotFound, "no such %s %q", c.class, q.path("ref"))
+				}
+				return result{body: recs[0]}, nil
+			}
 			rec, err := h.getOne(ctx, q, c.class, fields)
 			return result{body: rec}, err
 		},
@@ -178,6 +196,13 @@ func (h *Handler) classRoutes(c classDef) []route {
 			method: http.MethodDelete, path: item, op: "Delete" + c.singular,
 			summary: "Delete a " + string(c.class),
 			h: func(ctx context.Context, q *request) (result, error) {
+				if c.named {
+					ld, ok := h.reg.(LookupDeleter)
+					if !ok {
+						return result{}, core.Errorf(core.Unimplemented, "deleting %s names is not supported by this registry", c.class)
+					}
+					return result{}, ld.DeleteLookup(ctx, q.caller, c.class, q.path("ref"))
+				}
 				id, err := h.resolve(ctx, q, c.class, "ref")
 				if err != nil {
 					return result{}, err

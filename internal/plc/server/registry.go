@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plcapi"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/plc/store"
 )
@@ -25,7 +25,9 @@ func OpenRegistry(ctx context.Context, dsn string, log *slog.Logger) (*service.S
 	return service.New(db, service.Options{Log: log}), db, nil
 }
 
-// extraHandlers returns the handlers mounted besides /api/v1 (PLCAPI).
-func extraHandlers(reg core.Registry, log *slog.Logger) map[string]http.Handler {
-	return nil
+// extraHandlers returns the handlers mounted besides /api/v1: PLCAPI
+// XML-RPC at /PLCAPI/ and /PLCAPI.
+func extraHandlers(reg *service.Service, log *slog.Logger) map[string]http.Handler {
+	h := plcapi.NewHandler(reg, plcapi.Options{Logger: log, LeaseGranularity: reg.LeaseGranularity()})
+	return map[string]http.Handler{"/PLCAPI/": h, "/PLCAPI": h}
 }
