@@ -115,18 +115,25 @@ func writeValue(b *bytes.Buffer, v any, depth int) error {
 		}
 		b.WriteString("</data></array>")
 	case map[string]any:
-		b.WriteString("<struct>\n")
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
+		if err := writeStruct(b, v, depth); err != nil {
+			return err
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := writeMember(b, k, v[k], depth); err != nil {
-				return err
-			}
+	case []int64:
+		b.WriteString("<array><data>\n")
+		for _, n := range v {
+			b.WriteString("<value>")
+			writeInt(b, n)
+			b.WriteString("</value>\n")
 		}
-		b.WriteString("</struct>")
+		b.WriteString("</data></array>")
+	case []string:
+		b.WriteString("<array><data>\n")
+		for _, s := range v {
+			b.WriteString("<value><string>")
+			escape(b, s)
+			b.WriteString("</string></value>\n")
+		}
+		b.WriteString("</data></array>")
 	default:
 		if err := writeReflect(b, reflect.ValueOf(v), depth); err != nil {
 			return err
@@ -135,6 +142,24 @@ func writeValue(b *bytes.Buffer, v any, depth int) error {
 	b.WriteString("</value>")
 	return nil
 }
+
+func writeStruct(b *bytes.Buffer, v map[string]any, depth int) error {
+	b.WriteString("<struct>\n")
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := writeMember(b, k, v[k], depth); err != nil {
+			return err
+		}
+	}
+	b.WriteString("</struct>")
+	return nil
+}
+
+var mapType = reflect.TypeOf(map[string]any(nil))
 
 func writeMember(b *bytes.Buffer, k string, v any, depth int) error {
 	b.WriteString("<member>\n<name>")
@@ -184,6 +209,9 @@ func writeReflect(b *bytes.Buffer, rv reflect.Value, depth int) error {
 		b.WriteString("</data></array>")
 		return nil
 	case reflect.Map:
+		if rv.Type().ConvertibleTo(mapType) { // named map types such as core.Record
+			return writeStruct(b, rv.Convert(mapType).Interface().(map[string]any), depth)
+		}
 		if rv.Type().Key().Kind() != reflect.String {
 			return fmt.Errorf("xmlrpc: cannot encode %s (struct keys must be strings)", rv.Type())
 		}
@@ -235,6 +263,17 @@ func writeDouble(b *bytes.Buffer, f float64) error {
 
 // escape writes s as XML character data (see the encoding rules above).
 func escape(b *bytes.Buffer, s string) {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '&' || c == '<' || c == '>' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b.WriteString(s)
+		return
+	}
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
