@@ -175,7 +175,7 @@ func TestRefusedRequestsDoNotAffectSession(t *testing.T) {
 		{"env", ssh.Marshal(envRequest{"BAD=NAME", "x"})},
 		{"env", ssh.Marshal(envRequest{"LD_PRELOAD", "/tmp/x.so"})},
 		{"subsystem", ssh.Marshal(subsystemRequest{"netconf"})},
-		{"signal", ssh.Marshal(signalRequest{"TERM"})}, // no process yet
+		{"signal", ssh.Marshal(signalRequest{"TERM"})},             // no process yet
 		{"window-change", ssh.Marshal(windowChange{80, 24, 0, 0})}, // no pty
 		{"exec", []byte{0, 0, 0, 9, 'x'}},
 		{"something@example.com", nil},

@@ -194,8 +194,8 @@ func (s *session) environ() []string {
 	if s.term != "" {
 		env["TERM"] = s.term
 	}
-	local, _ := s.c.sconn.LocalAddr().(*net.TCPAddr)
-	remote, _ := s.c.sconn.RemoteAddr().(*net.TCPAddr)
+	local, _ := s.c.local.(*net.TCPAddr)
+	remote, _ := s.c.remote.(*net.TCPAddr)
 	if local != nil && remote != nil {
 		env["SSH_CLIENT"] = fmt.Sprintf("%s %d %d", remote.IP, remote.Port, local.Port)
 		env["SSH_CONNECTION"] = fmt.Sprintf("%s %d %s %d", remote.IP, remote.Port, local.IP, local.Port)

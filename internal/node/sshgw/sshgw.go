@@ -367,7 +367,7 @@ func (g *Gateway) handleConn(nc net.Conn) {
 	g.conns[nc] = slice
 	g.mu.Unlock()
 
-	c := &conn{g: g, sconn: sconn, slice: slice,
+	c := &conn{g: g, slice: slice, local: sconn.LocalAddr(), remote: sconn.RemoteAddr(),
 		log: g.log.With("slice", slice, "remote", nc.RemoteAddr().String())}
 	ctx, cancel := context.WithCancel(g.ctx)
 	defer cancel()
@@ -398,10 +398,10 @@ func (g *Gateway) handleConn(nc net.Conn) {
 
 // conn is one authenticated connection.
 type conn struct {
-	g     *Gateway
-	sconn *ssh.ServerConn
-	slice string
-	log   *slog.Logger
+	g             *Gateway
+	slice         string
+	local, remote net.Addr
+	log           *slog.Logger
 }
 
 func (c *conn) handleChannel(ctx context.Context, nch ssh.NewChannel) {
