@@ -112,11 +112,15 @@ func (x *call) get(class core.Class, filter, returnFields any) ([]core.Record, e
 	return recs, nil
 }
 
-// record copies a type-checked struct argument into a Record.
-func record(v any) core.Record {
+// record copies a type-checked struct argument into a Record. A boolean
+// given for a declared int field becomes 0 or 1, as Python stores it.
+func record(v any, fields map[string]*typ) core.Record {
 	m, _ := v.(map[string]any)
 	r := make(core.Record, len(m))
 	for k, e := range m {
+		if b, ok := e.(bool); ok && fields[k] != nil && fields[k].kind == kInt {
+			e, _ = asInt(b)
+		}
 		r[k] = e
 	}
 	return r

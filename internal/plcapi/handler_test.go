@@ -190,6 +190,8 @@ func TestMappingsOntoRegistry(t *testing.T) {
 		{"UpdateSlice", []any{adminAuth, 12, map[string]any{"description": "d"}}, int64(1),
 			[]string{"update slice 12 {description=d}"}},
 		{"DeleteSite", []any{adminAuth, "abc"}, int64(1), []string{"delete site 1003"}},
+		{"UpdateSite", []any{adminAuth, 3, map[string]any{"max_slices": true, "is_public": true}}, int64(1),
+			[]string{"update site 3 {is_public=true max_slices=1}"}},
 		{"AddSliceToNodes", []any{adminAuth, "x_y", []any{1, "n"}}, int64(1),
 			[]string{"link slice_node 1003 1 {}", "link slice_node 1003 1001 {}"}},
 		{"AddPersonToSlice", []any{adminAuth, 5, "x_y"}, int64(1), []string{"link slice_person 1003 5 {}"}},

@@ -57,7 +57,7 @@ func addM(name string, class core.Class, r []string, argName string, fields map[
 		returns: tInt,
 		help:    "Adds a new " + string(class) + " and returns its id.",
 		fn: func(x *call, a []any) (any, error) {
-			return x.reg().Add(x.ctx, x.caller, class, record(a[0]))
+			return x.reg().Add(x.ctx, x.caller, class, record(a[0], fields))
 		},
 	}
 }
@@ -75,7 +75,7 @@ func addUnderM(name string, class core.Class, r []string, parentName string, par
 			if err != nil {
 				return nil, err
 			}
-			rec := record(a[1])
+			rec := record(a[1], fields)
 			rec[parentField] = pid
 			return x.reg().Add(x.ctx, x.caller, class, rec)
 		},
@@ -94,7 +94,7 @@ func updateM(name string, class core.Class, r []string, refName string, refT *ty
 			if err != nil {
 				return nil, err
 			}
-			return one(x, x.reg().Update(x.ctx, x.caller, class, id, record(a[1])))
+			return one(x, x.reg().Update(x.ctx, x.caller, class, id, record(a[1], fields)))
 		},
 	}
 }

@@ -128,7 +128,7 @@ func bootUpdateNode(x *call, a []any) (any, error) {
 	}
 	if pn, ok := f["primary_network"].(map[string]any); ok {
 		if id, ok := asInt(pn["interface_id"]); ok {
-			rec := record(pn)
+			rec := record(pn, interfaceFields)
 			delete(rec, "interface_id")
 			delete(rec, "node_id")
 			if err := x.reg().Update(x.ctx, x.caller, core.Interface, id, rec); err != nil {

@@ -144,6 +144,28 @@ s = api.GetSites(admin, [site_id], ["latitude", "is_public"])[0]
 check(s == {"latitude": 10.0, "is_public": True}, "UpdateSite visible, return_fields honoured: %r" % s)
 check([x["login_base"] for x in api.GetSites(admin, {"login_base": "ut*"}, ["login_base"])] == ["utf"], "wildcard filter")
 
+check(api.UpdateSite(admin, "utf", {"max_slices": True}) == 1 and api.GetSites(admin, ["utf"], ["max_slices"])[0]["max_slices"] == 1,
+      "a boolean passes as an int (Python's bool is an int)")
+api.UpdateSite(admin, "utf", {"max_slices": 5})
+
+# huge or deep payloads: HTTP errors, not crashes
+deep = []
+for _ in range(200):
+    deep = [deep]
+try:
+    api.GetNodes(admin, deep)
+    check(False, "deep payload accepted")
+except xmlrpc.client.ProtocolError as e:
+    check(e.errcode == 400, "deep payload: HTTP 400, got %d" % e.errcode)
+try:
+    api.GetNodes(admin, {"hostname": "x" * (9 << 20)})
+    check(False, "huge payload accepted")
+except xmlrpc.client.ProtocolError as e:
+    check(e.errcode == 413, "huge payload: HTTP 413, got %d" % e.errcode)
+except ConnectionError:
+    pass  # the server may close the connection before the client finished sending
+check(api.AuthCheck(admin) == 1, "server fine after bad payloads")
+
 # addresses and address types
 at = api.AddAddressType(admin, {"name": "Office", "description": "office"})
 addr = api.AddSiteAddress(admin, "utf", {"line1": "1 Rue", "city": "Montréal", "state": "QC", "postalcode": "H2X", "country": "Canada"})
