@@ -1,0 +1,114 @@
+package nodecmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/spf13/cobra"
+)
+
+func TestNodeFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	_, err := LoadNodeFile(dir)
+	if core.ErrorCode(err) != core.NotFound || !strings.Contains(err.Error(), "pl node join") {
+		t.Fatalf("missing node.json: %v", err)
+	}
+	nf := NodeFile{PLCURL: "https://plc:8443", NodeID: 4, NodeKey: "k", Fingerprint: strings.Repeat("ab", 32), Hostname: "n4"}
+	if err := SaveNodeFile(dir, nf); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "node.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("node.json: %v %v", fi, err)
+	}
+	got, err := LoadNodeFile(dir)
+	if err != nil || got != nf {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	os.WriteFile(filepath.Join(dir, "node.json"), []byte(`{"plc_url":"x"}`), 0o600)
+	if _, err := LoadNodeFile(dir); core.ErrorCode(err) != core.Invalid {
+		t.Fatalf("incomplete node.json: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "node.json"), []byte(`{`), 0o600)
+	if _, err := LoadNodeFile(dir); core.ErrorCode(err) != core.Invalid {
+		t.Fatalf("corrupt node.json: %v", err)
+	}
+}
+
+func TestHostKeyStable(t *testing.T) {
+	dir := t.TempDir()
+	a, err := HostKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := HostKey(dir)
+	if err != nil || a != b || !strings.HasPrefix(a, "ssh-ed25519 ") {
+		t.Fatalf("host key: %q %q %v", a, b, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, hostKeyFileName)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("host key mode %v", fi.Mode())
+	}
+}
+
+func TestJoinRejectsBadToken(t *testing.T) {
+	_, err := Join(context.Background(), t.TempDir(), "https://plc", "not-a-token")
+	if core.ErrorCode(err) != core.Invalid {
+		t.Fatalf("bad token: %v", err)
+	}
+}
+
+func TestStaticPLC(t *testing.T) {
+	p := NewStaticPLC()
+	ctx := context.Background()
+	st, err := p.Watch(ctx, "", time.Second)
+	if err != nil || st.Version != "v0" {
+		t.Fatalf("first watch: %+v %v", st, err)
+	}
+	if st, err := p.Watch(ctx, "v0", 10*time.Millisecond); st != nil || err != nil {
+		t.Fatalf("unchanged watch: %+v %v", st, err)
+	}
+	go func() { time.Sleep(20 * time.Millisecond); p.Set([]core.Sliver{{Name: "a_b"}}) }()
+	st, err = p.Watch(ctx, "v0", 10*time.Second)
+	if err != nil || st.Version != "v1" || len(st.Slivers) != 1 {
+		t.Fatalf("changed watch: %+v %v", st, err)
+	}
+	if _, ok := p.Delivered("v1"); !ok {
+		t.Fatal("delivery time not recorded")
+	}
+	p.SetDown(true)
+	if _, err := p.State(ctx); core.ErrorCode(err) != core.Unavailable {
+		t.Fatalf("down: %v", err)
+	}
+}
+
+func TestCommandTree(t *testing.T) {
+	root := &cobra.Command{Use: "pl"}
+	Attach(root)
+	for _, path := range [][]string{{"node"}, {"node", "join"}, {"node", "image", "import"}, {"node", "image", "list"}, {"node", "image", "rm"}, {"bench", "sliver"}} {
+		c, _, err := root.Find(path)
+		if err != nil || c.Name() != path[len(path)-1] {
+			t.Errorf("pl %s: %v", strings.Join(path, " "), err)
+		}
+	}
+	node, _, _ := root.Find([]string{"node"})
+	if node.RunE == nil || node.Flags().Lookup("ssh-listen") == nil || node.Flags().Lookup("node-cap-kbit") == nil {
+		t.Fatal("pl node daemon flags missing")
+	}
+}
+
+func TestPrintBench(t *testing.T) {
+	var b bytes.Buffer
+	PrintBench(&b, []BenchResult{{N: 10, P50: 40 * time.Millisecond, P99: 80 * time.Millisecond, FloorP50: 30 * time.Millisecond, FloorP99: 50 * time.Millisecond, CgroupBytesPerSliver: 1 << 20, HostBytesPerSliver: 2 << 20}})
+	out := b.String()
+	for _, want := range []string{"40.0ms", "1.33x", "2.00MiB", "capacity estimate"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package nodecmd
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/nodeapi"
+	"github.com/planetlab/pl/internal/plc/server"
+)
+
+// realPLC is PLC's server (store, service, REST, node API over pinned
+// HTTPS) running in-process.
+type realPLC struct {
+	t     *testing.T
+	m     *server.Main
+	reg   core.Registry
+	admin *core.Caller
+	ctx   context.Context
+}
+
+func startPLC(t *testing.T) *realPLC {
+	t.Helper()
+	ctx := context.Background()
+	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Log: testLogger()}
+	if _, err := server.Init(ctx, cfg, server.InitOptions{Email: "admin@plc.test", Password: "admin-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	m := &server.Main{Config: cfg}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	p := &realPLC{t: t, m: m, reg: m.Registry(), ctx: ctx}
+	var err error
+	p.admin, err = p.reg.Authenticate(ctx, core.Credentials{Method: "password", Username: "admin@plc.test", Password: "admin-pw"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *realPLC) add(class core.Class, rec core.Record) int64 {
+	p.t.Helper()
+	id, err := p.reg.Add(p.ctx, p.admin, class, rec)
+	if err != nil {
+		p.t.Fatalf("add %s %v: %v", class, rec, err)
+	}
+	return id
+}
+
+func (p *realPLC) must(err error) {
+	p.t.Helper()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// tag sets a slice tag (replacing an earlier value) and returns its id.
+func (p *realPLC) tag(slice int64, name, value string) int64 {
+	p.t.Helper()
+	tt, err := p.reg.Resolve(p.ctx, p.admin, core.TagType, name)
+	p.must(err)
+	old, err := p.reg.Get(p.ctx, p.admin, core.SliceTag, &core.Filter{Terms: []core.Term{
+		{Field: "slice_id", Op: core.Eq, Value: slice}, {Field: "tag_type_id", Op: core.Eq, Value: tt}}}, []string{"slice_tag_id"})
+	p.must(err)
+	for _, r := range old {
+		p.must(p.reg.Delete(p.ctx, p.admin, core.SliceTag, r["slice_tag_id"].(int64)))
+	}
+	return p.add(core.SliceTag, core.Record{"slice_id": slice, "tag_type_id": tt, "value": value})
+}
+
+// TestNodeWithRealPLC is the issue's "done" scenario end to end: a node
+// joins a real PLC over pinned HTTPS; binding a slice makes a running
+// sliver appear; a tag change changes the live limit; disabling freezes;
+// unbinding destroys and leaves the host clean.
+func TestNodeWithRealPLC(t *testing.T) {
+	needRoot(t)
+	p := startPLC(t)
+	site := p.add(core.Site, core.Record{"login_base": "pt", "name": "PT", "abbreviated_name": "pt", "max_slices": int64(10)})
+	nodeID := p.add(core.Node, core.Record{"site_id": site, "hostname": "n1.pt.test"})
+	secret, err := p.reg.IssueJoinToken(p.ctx, p.admin, nodeID)
+	p.must(err)
+	tok := nodeapi.JoinToken{NodeID: nodeID, Secret: secret, Fingerprint: p.m.Fingerprint()}
+
+	l := newLiveNode(t, nil)
+	nf, err := Join(context.Background(), l.state, p.m.URL(), tok.String())
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if nf.NodeID != nodeID || nf.Fingerprint != p.m.Fingerprint() || nf.Hostname != "n1.pt.test" {
+		t.Fatalf("node.json: %+v", nf)
+	}
+	if fi, err := os.Stat(filepath.Join(l.state, "node.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("node.json mode: %v %v", fi, err)
+	}
+	// The one-time secret is spent.
+	if _, err := Join(context.Background(), t.TempDir(), p.m.URL(), tok.String()); err == nil {
+		t.Fatal("join token accepted twice")
+	}
+	l.start()
+	l.eventually("online", 30*time.Second, func() bool { return l.node.Agent.Online() && l.node.Agent.Status().Passes > 0 })
+
+	sl := p.add(core.Slice, core.Record{"name": "pt_web", "url": "http://x.test", "description": "d"})
+	p.must(p.reg.Link(p.ctx, p.admin, core.SliceNode, sl, nodeID, nil))
+	took := l.eventually("sliver running after bind", 30*time.Second, func() bool { return l.running("pt_web") })
+	t.Logf("bind at PLC -> sliver running on the node: %v", took)
+	pid := l.initPID("pt_web")
+
+	p.tag(sl, "cpu_share", "3")
+	took = l.eventually("cpu_share live", 30*time.Second, func() bool { return l.cgroupFile("cpu", "pt_web", "cpu.shares") == "3072" })
+	t.Logf("tag change at PLC -> live limit: %v", took)
+	if l.initPID("pt_web") != pid {
+		t.Fatal("tag change restarted the sliver")
+	}
+
+	// A bad value is reported back to PLC.
+	bad := p.tag(sl, "disk_max", "lots")
+	l.eventually("sliver error reported", 30*time.Second, func() bool {
+		st := l.node.Agent.Status()
+		return strings.Contains(st.SliverErrors["pt_web"], "disk_max")
+	})
+	p.must(p.reg.Delete(p.ctx, p.admin, core.SliceTag, bad))
+
+	en := p.tag(sl, "enabled", "0")
+	l.eventually("frozen", 30*time.Second, func() bool { return l.cgroupFile("freezer", "pt_web", "freezer.state") == "FROZEN" })
+	p.must(p.reg.Delete(p.ctx, p.admin, core.SliceTag, en))
+	l.eventually("thawed", 30*time.Second, func() bool { return l.running("pt_web") })
+
+	xid := 0
+	if sts, _ := l.node.Runtime.List(context.Background()); len(sts) == 1 {
+		xid = sts[0].XID
+	}
+	p.must(p.reg.Unlink(p.ctx, p.admin, core.SliceNode, sl, nodeID))
+	l.eventually("destroyed after unbind, host clean", 30*time.Second, func() bool { return len(l.traces("pt_web", xid)) == 0 })
+	if tr := l.traces("pt_web", xid); len(tr) > 0 {
+		t.Fatalf("traces left: %v", tr)
+	}
+}
