@@ -80,17 +80,18 @@ type Main struct {
 	kick   chan struct{} // reconcile now
 	report chan struct{} // report now
 
-	mu        sync.Mutex
-	state     *core.NodeState // the desired state acted upon (PLC or cache)
-	online    bool
-	errs      map[string]string // sliver errors of the last pass
-	dir       map[string]SliceInfo
-	applied   string // version of the last fully successful pass
-	retry     map[string]retryState
-	passes    int
-	cancel    context.CancelFunc
-	done      chan struct{}
-	startOnce sync.Once
+	mu       sync.Mutex
+	state    *core.NodeState // the desired state acted upon (PLC or cache)
+	online   bool
+	errs     map[string]string // sliver errors of the last pass
+	dir      map[string]SliceInfo
+	applied  string // version of the last fully successful pass
+	retry    map[string]retryState
+	passes   int
+	cancel   context.CancelFunc
+	done     chan struct{}
+	initOnce sync.Once
+	initErr  error
 }
 
 // SliceInfo is what the SSH gateway needs to know about a slice.
@@ -111,13 +112,28 @@ type SliceDirectory interface {
 
 var _ SliceDirectory = (*Main)(nil)
 
-// New validates cfg and prepares the state directory.
+// New validates cfg and prepares the state directory. (A Main may also be
+// built as &Main{Config: cfg}; Run then does this.)
 func New(cfg Config) (*Main, error) {
+	m := &Main{Config: cfg}
+	if err := m.init(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Main) init() error {
+	m.initOnce.Do(func() { m.initErr = m.setup() })
+	return m.initErr
+}
+
+func (m *Main) setup() error {
+	cfg := &m.Config
 	if cfg.StateDir == "" {
-		return nil, core.FieldErrorf("state", "no state directory")
+		return core.FieldErrorf("state", "no state directory")
 	}
 	if cfg.PLC == nil || cfg.Runtime == nil || cfg.Net == nil {
-		return nil, core.Errorf(core.Invalid, "agent: PLC, Runtime and Net are required")
+		return core.Errorf(core.Invalid, "agent: PLC, Runtime and Net are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -138,17 +154,16 @@ func New(cfg Config) (*Main, error) {
 		cfg.Now = time.Now
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
+		return fmt.Errorf("state directory: %w", err)
 	}
-	m := &Main{
-		Config: cfg,
-		log:    cfg.Logger.With("subsystem", "agent"),
-		kick:   make(chan struct{}, 1),
-		report: make(chan struct{}, 1),
-		dir:    map[string]SliceInfo{},
-		retry:  map[string]retryState{},
-		done:   make(chan struct{}),
-	}
+	m.log = cfg.Logger.With("subsystem", "agent")
+	m.kick = make(chan struct{}, 1)
+	m.report = make(chan struct{}, 1)
+	m.retry = map[string]retryState{}
+	m.done = make(chan struct{})
+	m.mu.Lock()
+	m.dir = map[string]SliceInfo{}
+	m.mu.Unlock()
 	xids, err := LoadXIDs(filepath.Join(cfg.StateDir, "xids.json"))
 	if err != nil {
 		m.log.Error("xid allocation file unreadable; starting empty and re-adopting xids from the host", "err", err)
@@ -159,13 +174,16 @@ func New(cfg Config) (*Main, error) {
 		m.log.Warn("network record unreadable", "err", err)
 	}
 	m.exec = &Executor{Runtime: cfg.Runtime, Net: cfg.Net, XIDs: xids, Parallel: cfg.Parallel, Log: m.log, Observe: cfg.Observe, rec: rec}
-	return m, nil
+	return nil
 }
 
 func (m *Main) cachePath() string { return filepath.Join(m.StateDir, "desired.json") }
 
 // Run runs the agent until ctx is cancelled or Close is called.
 func (m *Main) Run(ctx context.Context) error {
+	if err := m.init(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	m.mu.Lock()
 	m.cancel = cancel

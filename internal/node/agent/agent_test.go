@@ -37,13 +37,14 @@ func newHarness(t *testing.T, st *core.NodeState) *harness {
 
 func (h *harness) start() {
 	h.t.Helper()
-	m, err := New(Config{
+	// Main is a type: build it as a literal, as the style guide says.
+	m := &Main{Config: Config{
 		StateDir: h.dir, PLC: h.plc, Runtime: h.rt, Net: h.net, NCPU: 2,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
-	})
-	if err != nil {
+	}}
+	if err := m.init(); err != nil {
 		h.t.Fatal(err)
 	}
 	h.m = m
