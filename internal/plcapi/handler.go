@@ -25,6 +25,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/service"
@@ -115,7 +116,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		ctx = service.WithRemoteAddr(ctx, host) // per-source login rate limit
 	}
+	start := time.Now()
 	res, err := h.Call(ctx, call.Method, call.Params)
+	h.log.Debug("call", "method", call.Method, "remote", r.RemoteAddr, "ok", err == nil, "dur", time.Since(start))
 	var body []byte
 	if err == nil {
 		body, err = xmlrpc.EncodeResponse(res)

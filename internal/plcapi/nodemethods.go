@@ -61,7 +61,7 @@ func nodeMethods() []*method {
 				if err != nil {
 					return nil, err
 				}
-				return NodeStateStruct(st), nil
+				return nodeStateStruct(st), nil
 			},
 		},
 		{
@@ -176,10 +176,10 @@ func bootGetNodeDetails(x *call, a []any) (any, error) {
 	return details, nil
 }
 
-// NodeStateStruct converts a NodeState (the one GetSlivers
+// nodeStateStruct converts a NodeState (the one GetSlivers
 // implementation, in the service) to the XML-RPC struct of reference
 // plcapi.md §4.
-func NodeStateStruct(st *core.NodeState) map[string]any {
+func nodeStateStruct(st *core.NodeState) map[string]any {
 	recs := func(rs []core.Record) []any {
 		out := make([]any, len(rs))
 		for i, r := range rs {

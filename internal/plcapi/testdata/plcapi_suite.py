@@ -401,6 +401,12 @@ check(api.DeleteSession(sauth) == 1, "DeleteSession")
 fault(103, api.AuthCheck, sauth)
 check(api.DeletePerson(admin, user_email) == 1 and api.GetPersons(admin, [user_id]) == [], "soft-deleted person gone")
 fault(103, api.AuthCheck, user)
+check(api.GetSlivers(admin, hostname)["node_id"] == NODE_ID, "GetSlivers by an admin, by hostname")
+check(api.SetNodeArch(admin, node_a, "x86_64") == "x86_64" and api.GetNodeArch(admin, "a.utf.example.org") == "x86_64", "node accessors")
+check(api.DeleteSite(admin, "utf") == 1, "DeleteSite")
+check(api.GetSites(admin, ["utf"]) == [] and api.GetSites(admin, [site_id]) == [], "soft-deleted site never listed")
+check(api.GetNodes(admin, [node_a]) == [], "nodes of a deleted site are gone")
+fault(103, api.AuthCheck, pi)                                  # the PI belonged to no other site
 check(api.DeleteNodeGroup(admin, ng) == 1 and api.DeleteTagType(admin, "test_ifname") == 1, "cleanup")
 
 if failures:
