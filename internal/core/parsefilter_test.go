@@ -110,4 +110,3 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
-
