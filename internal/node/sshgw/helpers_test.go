@@ -145,6 +145,16 @@ const testSlice = "pl_test"
 
 func newEnv(t testing.TB, tweak func(*Config)) *env {
 	t.Helper()
+	return newEnvWith(t, func(_ *env, c *Config) {
+		if tweak != nil {
+			tweak(c)
+		}
+	})
+}
+
+// newEnvWith is newEnv with a tweak that sees the environment (its key).
+func newEnvWith(t testing.TB, tweak func(*env, *Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, rt: &fakeRuntime{root: filepath.Join(dir, "slivers")}, slices: &fakeSlices{}, logs: &syncBuffer{}}
 	e.key = newUserKey(t, dir, "id_user")
@@ -156,9 +166,7 @@ func newEnv(t testing.TB, tweak func(*Config)) *env {
 		Slices:      e.slices,
 		Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
+	tweak(e, &cfg)
 	gw, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
