@@ -90,6 +90,7 @@ func plcapiServer(t testing.TB, reg core.Registry) *httptest.Server {
 // TestPythonClientSuite drives the real handler and service over HTTPS
 // with Python's standard xmlrpc.client (testdata/plcapi_suite.py).
 func TestPythonClientSuite(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: the compatibility suite uses Python's xmlrpc.client")

@@ -28,6 +28,7 @@ import (
 // (HTTPS, real service, SQLite), checking each step in the node's
 // GetSlivers.
 func TestTypicalScriptAgainstPLC(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: the script uses Python's xmlrpc.client")

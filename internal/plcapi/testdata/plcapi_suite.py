@@ -361,6 +361,25 @@ check(api.GetSlices(pi, [slice_id], ["expires"])[0]["expires"] == expires, "rene
 check(sliver(slice_name)["expires"] == expires, "GetSlivers shows the renewal")
 fault(102, api.UpdateSlice, pi, slice_name, {"expires": int(time.time()) + 20 * 7 * 86400})
 
+# leases on a reservable node
+check(api.GetSlivers(admin, node_a)["reservation_policy"] == "none" and api.GetSlivers(admin, node_a)["leases"] is None, "regular node: no leases")
+api.UpdateNode(admin, node_a, {"node_type": "reservable"})
+g = api.GetLeaseGranularity(pi)
+t0 = (int(time.time()) // g + 2) * g
+t_from = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t0))
+r = api.AddLeases(pi, [node_a], slice_name, t_from, t0 + 2 * g)
+check(len(r["new_ids"]) == 1 and r["errors"] == [], "AddLeases with a string time: %r" % r)
+lease = r["new_ids"][0]
+l = api.GetLeases(pi, [lease])[0]
+check(l["t_from"] == t0 and l["t_until"] == t0 + 2 * g and l["node_id"] == node_a and l["name"] == slice_name, "GetLeases %r" % l)
+r2 = api.AddLeases(pi, "a.utf.example.org", slice_name, t0 + g, t0 + 3 * g)
+check(r2["new_ids"] == [] and len(r2["errors"]) == 1, "overlapping lease refused: %r" % r2)
+u = api.UpdateLeases(pi, lease, {"t_until": t0 + 3 * g})
+check(u == {"updated_ids": [lease], "errors": []} and api.GetLeases(pi, [lease])[0]["t_until"] == t0 + 3 * g, "UpdateLeases %r" % u)
+sa = api.GetSlivers(admin, node_a)
+check(sa["reservation_policy"] == "lease_or_idle" and [x["slice_id"] for x in sa["leases"]] == [slice_id], "GetSlivers leases %r" % sa["leases"])
+check(api.DeleteLeases(pi, [lease]) == 1 and api.GetLeases(pi, [lease]) == [], "DeleteLeases")
+
 # multicall
 mc = xmlrpc.client.MultiCall(api)
 mc.GetSlices(pi, [slice_name], ["name"])
