@@ -2,7 +2,6 @@ package plcapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/planetlab/pl/internal/core"
 )
@@ -125,6 +124,3 @@ func record(v any, fields map[string]*typ) core.Record {
 	}
 	return r
 }
-
-// now is the clock (a variable for tests).
-var now = time.Now

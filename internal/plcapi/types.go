@@ -44,7 +44,6 @@ var (
 	tDouble = &typ{kind: kDouble}
 	tStr    = &typ{kind: kString}
 	tAny    = &typ{kind: kAny}
-	tNil    = &typ{kind: kNil}
 )
 
 func str(max int64) *typ           { return &typ{kind: kString, max: i64(max)} }
