@@ -259,10 +259,26 @@ func (p *Planet) waitHTTP(ctx context.Context, port int, timeout time.Duration) 
 				}
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s: no answer from %s (%v); see %s", n.Name, url, err, filepath.Join(n.StateDir, "node.log"))
+				log := filepath.Join(n.StateDir, "node.log")
+				return fmt.Errorf("%s: no answer from %s (%v); last error in %s: %s", n.Name, url, err, log, lastError(log))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	return nil
+}
+
+// lastError returns the last line of a log file that reports an error.
+func lastError(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	last := "none"
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+			last = l
+		}
+	}
+	return last
 }

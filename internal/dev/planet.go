@@ -149,10 +149,18 @@ func Up(ctx context.Context, cfg Config) (p *Planet, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(abs, 0o700); err != nil {
+		if ents, err := os.ReadDir(abs); err == nil && len(ents) > 0 {
+			return nil, fmt.Errorf("--data %s is not empty: give a new or empty directory", abs)
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, err
 		}
 		cfg.DataDir = abs
+	}
+	// Traversable by the slivers' unprivileged uids (their root file
+	// systems live below); secrets inside are files of mode 0600.
+	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
+		return nil, err
 	}
 	rec.DataDir = cfg.DataDir
 	if err := rec.Save(); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/server"
 )
 
 // AdminEmail is the demo PLC's administrator.
@@ -60,9 +61,9 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		return err
 	}
 	p.PLCURL = "https://" + listen
-	fp, err := certFingerprint(filepath.Join(dir, plcCertFile))
+	fp, err := certFingerprint(filepath.Join(dir, server.CertFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (log: %s)", err, c.log.Name())
 	}
 	p.Fingerprint = fp
 	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", fp, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
@@ -151,7 +152,7 @@ func (p *Planet) startNodes(ctx context.Context) error {
 				return fmt.Errorf("pl node register %s: unexpected output %q: %v", n.Hostname, out, err)
 			}
 			n.NodeID = reg.NodeID
-			if err := os.MkdirAll(n.StateDir, 0o700); err != nil {
+			if err := os.MkdirAll(n.StateDir, 0o755); err != nil {
 				return err
 			}
 			if _, err := p.runIn(gctx, n.NS, p.nodeArgs(n, "join", p.PLCURL, reg.Token)...); err != nil {
@@ -219,9 +220,6 @@ func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeou
 }
 
 var errNotReady = errors.New("not ready")
-
-// plcCertFile is PLC's certificate in its data directory (server.CertFile).
-const plcCertFile = "tls/cert.pem"
 
 // cliHints are copy-paste pl commands for the demo user.
 func (p *Planet) cliHints() []string {
