@@ -126,9 +126,16 @@ func linuxResources(r Resources, swap bool) *specs.LinuxResources {
 	return out
 }
 
-func noFile(r Resources) (soft, hard uint64) {
+// noFile returns the RLIMIT_NOFILE of a sliver; the default hard limit is
+// capped by max, the runtime's own hard limit (raising above it needs
+// CAP_SYS_RESOURCE).
+func noFile(r Resources, max uint64) (soft, hard uint64) {
 	if r.NoFile == 0 {
-		return defaultNoFileSoft, defaultNoFileHard
+		hard = defaultNoFileHard
+		if max > 0 && hard > max {
+			hard = max
+		}
+		return min(defaultNoFileSoft, hard), hard
 	}
 	return r.NoFile, r.NoFile
 }
@@ -150,11 +157,12 @@ type ociParams struct {
 	UserNS       string // path of a user namespace to join ("" = new one)
 	OwnNetNS     bool   // the network namespace belongs to the sliver's user namespace
 	Swap         bool
+	NoFileMax    uint64 // the runtime's own RLIMIT_NOFILE hard limit
 }
 
 // ociConfig builds the runc config.json of a sliver. It is pure.
 func ociConfig(s Spec, p ociParams) *specs.Spec {
-	soft, hard := noFile(s.Resources)
+	soft, hard := noFile(s.Resources, p.NoFileMax)
 	caps := append([]string(nil), capabilities...)
 	uid := []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.UIDBase, Size: UIDCount}}
 	ns := []specs.LinuxNamespace{

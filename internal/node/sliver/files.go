@@ -31,10 +31,10 @@ stop() {
 	p=$(cat $pidf)
 	rm -f $pidf
 	[ -n "$p" ] || return 0
-	kill -TERM -- -$p 2>/dev/null || return 0
+	kill -TERM -$p 2>/dev/null || return 0
 	i=0
-	while kill -0 -- -$p 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
-	kill -KILL -- -$p 2>/dev/null
+	while kill -0 -$p 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+	kill -KILL -$p 2>/dev/null
 	return 0
 }
 start() {
@@ -46,7 +46,7 @@ start() {
 case "$1" in
 start) start ;;
 stop) stop ;;
-restart) start ;;
+restart) stop; start ;;
 *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
 esac
 `

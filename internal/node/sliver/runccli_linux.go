@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -40,8 +41,15 @@ func (r *runcCLI) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root}, args...)...)
 }
 
+// runTimeout bounds every runc command but exec: none should take long,
+// and a stuck one must not block a sliver forever.
+const runTimeout = 2 * time.Minute
+
 func (r *runcCLI) run(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
 	c := r.cmd(ctx, args...)
+	c.WaitDelay = time.Second
 	var out, errb bytes.Buffer
 	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
 	if err := c.Run(); err != nil {
@@ -90,6 +98,8 @@ func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
 // so it gets /dev/null; runc's own errors go to logFile.
 func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string) error {
 	os.Remove(logFile)
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
 	c := exec.CommandContext(ctx, r.bin, "--root", r.root, "--log", logFile, "--log-format", "json",
 		"create", "--bundle", bundle, id)
 	if err := c.Run(); err != nil {

@@ -78,6 +78,9 @@ type Runc struct {
 	rc   runcCLI
 	log  *slog.Logger
 	swap bool
+	// nofileMax is the runtime's own open-file hard limit: the default
+	// for slivers cannot exceed it without CAP_SYS_RESOURCE.
+	nofileMax uint64
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -145,6 +148,10 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 		locks: map[string]*sync.Mutex{},
 	}
 	r.swap = swapAccounting()
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
+		r.nofileMax = lim.Max
+	}
 	return r, nil
 }
 
@@ -354,6 +361,9 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 	}
 	// Container.
 	if st.Status == stStopped || (st.Status != "" && st.Status != stCreated) {
+		// The init is dead; let the kernel finish killing the rest
+		// before runc tears the container down.
+		waitCgroupEmpty(r.cfg.CgroupParent, s.Name, 5*time.Second)
 		if err := r.rc.remove(ctx, s.Name); err != nil {
 			return err
 		}
@@ -440,7 +450,7 @@ func (r *Runc) syncFilesChanged(s Spec, rootfs string) (bool, error) {
 func (r *Runc) writeConfig(s Spec, userNS string, ownNet bool) error {
 	cfg := ociConfig(s, ociParams{
 		Rootfs: "rootfs", Init: r.cfg.Init, CgroupParent: r.cfg.CgroupParent,
-		UserNS: userNS, OwnNetNS: ownNet, Swap: r.swap,
+		UserNS: userNS, OwnNetNS: ownNet, Swap: r.swap, NoFileMax: r.nofileMax,
 	})
 	return writeJSONAtomic(filepath.Join(r.bundle(s.Name), "config.json"), cfg, false)
 }
@@ -511,7 +521,7 @@ func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) er
 // setNoFile changes RLIMIT_NOFILE of every process of the sliver (new
 // processes get it from config.json).
 func (r *Runc) setNoFile(ctx context.Context, name string, res Resources) error {
-	soft, hard := noFile(res)
+	soft, hard := noFile(res, r.nofileMax)
 	out, err := r.rc.run(ctx, nil, "ps", "--format", "json", name)
 	if err != nil {
 		return err
@@ -522,7 +532,14 @@ func (r *Runc) setNoFile(ctx context.Context, name string, res Resources) error 
 	}
 	lim := &unix.Rlimit{Cur: soft, Max: hard}
 	for _, pid := range pids {
-		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, lim, nil); err != nil && !errors.Is(err, unix.ESRCH) {
+		err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, lim, nil)
+		if errors.Is(err, unix.EPERM) {
+			// Raising a hard limit needs CAP_SYS_RESOURCE, which a
+			// confined agent may lack: new processes still get it.
+			r.log.Warn("cannot raise the open-file limit of a running process", "sliver", name, "pid", pid, "limit", hard)
+			continue
+		}
+		if err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("set open-file limit of pid %d: %w", pid, err)
 		}
 	}
@@ -579,6 +596,25 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 		os.RemoveAll(filepath.Join(r.rc.root, name))
 	}
 	return nil
+}
+
+// waitCgroupEmpty waits until the sliver's cgroups hold no process.
+func waitCgroupEmpty(parent, name string, max time.Duration) {
+	roots, err := cgroupMounts()
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(max)
+	for _, root := range roots {
+		f := filepath.Join(root, parent, name, "cgroup.procs")
+		for time.Now().Before(deadline) {
+			b, err := os.ReadFile(f)
+			if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 // cgroupMounts returns the mount points of all cgroup hierarchies.

@@ -1,0 +1,421 @@
+package sliver
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+var cgroupV2 = func() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}()
+
+// cgroupValue reads a limit of the sliver's cgroup by its v1 name,
+// translated on cgroup v2.
+func cgroupValue(t *testing.T, name, v1 string) string {
+	t.Helper()
+	var p string
+	if cgroupV2 {
+		d := filepath.Join("/sys/fs/cgroup", testCgroupParent, name)
+		m := map[string]string{
+			"cpu/cpu.shares": "cpu.weight", "cpu/cpu.cfs_quota_us": "cpu.max",
+			"memory/memory.limit_in_bytes": "memory.max", "pids/pids.max": "pids.max", "pids/pids.current": "pids.current",
+			"freezer/freezer.state": "cgroup.freeze",
+		}
+		p = filepath.Join(d, m[v1])
+	} else {
+		ctl, file, _ := strings.Cut(v1, "/")
+		p = filepath.Join("/sys/fs/cgroup", ctl, testCgroupParent, name, file)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func initPid(t *testing.T, r *Runc, name string) int {
+	t.Helper()
+	st, err := r.rc.state(context.Background(), name)
+	if err != nil || st.Pid == 0 {
+		t.Fatalf("state of %s: %+v %v", name, st, err)
+	}
+	return st.Pid
+}
+
+func TestLiveUpdateFreezeInitscript(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "live")
+	s.InitScript = "#!/bin/sh\necho first-$1 > /tmp/init.out\nexec sleep 1000\n"
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	pid := initPid(t, r, s.Name)
+
+	if !cgroupV2 {
+		if got := cgroupValue(t, s.Name, "cpu/cpu.shares"); got != "1024" {
+			t.Errorf("cpu.shares = %s", got)
+		}
+		if got := cgroupValue(t, s.Name, "cpu/cpu.cfs_quota_us"); got != "-1" {
+			t.Errorf("cfs_quota_us = %s", got)
+		}
+	}
+	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != strconv.Itoa(256<<20) {
+		t.Errorf("memory limit = %s", got)
+	}
+	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "256" {
+		t.Errorf("pids.max = %s", got)
+	}
+	waitFor(t, func() bool {
+		out, _ := run(t, r, s.Name, false, "cat", "/tmp/init.out")
+		return strings.TrimSpace(out) == "first-start"
+	}, "initscript ran")
+
+	// Live changes.
+	s.Resources = Resources{CPUShares: 2048, CPUCapPct: 50, MemoryBytes: 128 << 20, Pids: 100, NoFile: 2048, DiskBytes: 32 << 20}
+	s.Keys = append(s.Keys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAISecondKey second@pl")
+	s.InitScript = "#!/bin/sh\necho second-$1 > /tmp/init.out\nexec sleep 1000\n"
+	apply(t, r, s)
+	if got := initPid(t, r, s.Name); got != pid {
+		t.Fatalf("init pid changed %d -> %d: the sliver was restarted", pid, got)
+	}
+	if cgroupV2 {
+		if got := cgroupValue(t, s.Name, "cpu/cpu.cfs_quota_us"); got != "50000 100000" {
+			t.Errorf("cpu.max = %s", got)
+		}
+	} else {
+		if got := cgroupValue(t, s.Name, "cpu/cpu.shares"); got != "2048" {
+			t.Errorf("cpu.shares = %s", got)
+		}
+		if got := cgroupValue(t, s.Name, "cpu/cpu.cfs_quota_us"); got != "50000" {
+			t.Errorf("cfs_quota_us = %s", got)
+		}
+	}
+	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != strconv.Itoa(128<<20) {
+		t.Errorf("memory limit = %s", got)
+	}
+	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "100" {
+		t.Errorf("pids.max = %s", got)
+	}
+	// The running init and new processes have the new open-file limit.
+	for _, cmd := range []string{"grep 'open files' /proc/1/limits", "grep 'open files' /proc/self/limits"} {
+		if got := mustRun(t, r, s.Name, true, "sh", "-c", cmd); !strings.Contains(got, "2048                 2048") {
+			t.Errorf("%s: %q", cmd, got)
+		}
+	}
+	if _, limit, err := diskUsage(r.diskDir(s.Name)); err != nil || limit != 32<<20 {
+		t.Errorf("disk limit = %d, %v", limit, err)
+	}
+	if got := mustRun(t, r, s.Name, false, "cat", ".ssh/authorized_keys"); !strings.Contains(got, "second@pl") {
+		t.Errorf("keys not updated: %q", got)
+	}
+	waitFor(t, func() bool {
+		out, _ := run(t, r, s.Name, false, "cat", "/tmp/init.out")
+		return strings.TrimSpace(out) == "second-start"
+	}, "initscript re-ran")
+	// Exactly one initscript runs: the first one was stopped.
+	if got := mustRun(t, r, s.Name, true, "sh", "-c", "ps -o args | grep -c '^/bin/sh /etc/pl/initscript\\|^sleep 1000'"); got != "1" {
+		t.Errorf("initscript processes = %s", got)
+	}
+
+	// Freeze and thaw.
+	s.Enabled = false
+	apply(t, r, s)
+	if got := cgroupValue(t, s.Name, "freezer/freezer.state"); got != "FROZEN" && got != "1" {
+		t.Errorf("freezer = %s", got)
+	}
+	if _, err := r.Command(context.Background(), s.Name, Process{Args: []string{"true"}}); core.ErrorCode(err) != core.Unavailable {
+		t.Errorf("Command on frozen sliver: %v", err)
+	}
+	l, _ := r.List(context.Background())
+	for _, st := range l {
+		if st.Name == s.Name && (!st.Frozen || !st.Running) {
+			t.Errorf("status of frozen sliver: %+v", st)
+		}
+	}
+	s.Enabled = true
+	apply(t, r, s)
+	if got := mustRun(t, r, s.Name, false, "echo", "thawed"); got != "thawed" {
+		t.Errorf("after thaw: %q", got)
+	}
+	if got := initPid(t, r, s.Name); got != pid {
+		t.Errorf("init pid changed across freeze/thaw")
+	}
+
+	// Lifting limits.
+	s.Resources = Resources{}
+	apply(t, r, s)
+	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "max" {
+		t.Errorf("pids.max after lifting = %s", got)
+	}
+	if _, limit, _ := diskUsage(r.diskDir(s.Name)); limit != 0 && limit < 1<<62 {
+		t.Errorf("disk limit after lifting = %d", limit)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestAdoptionAfterRestart(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "adopt")
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	pid := initPid(t, r, s.Name)
+
+	// A new runtime (a restarted agent) sees the sliver and its spec.
+	r2 := newTestRuntime(t)
+	l, err := r2.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *Status
+	for i := range l {
+		if l[i].Name == s.Name {
+			got = &l[i]
+		}
+	}
+	if got == nil || !got.Running || got.Spec == nil || got.Spec.UIDBase != s.UIDBase || got.XID != s.XID {
+		t.Fatalf("adopted status = %+v", got)
+	}
+	apply(t, r2, s)
+	s.Resources.Pids = 99
+	apply(t, r2, s)
+	if p := initPid(t, r2, s.Name); p != pid {
+		t.Fatalf("re-Apply after restart restarted the sliver: pid %d -> %d", pid, p)
+	}
+	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "99" {
+		t.Errorf("pids.max = %s", got)
+	}
+}
+
+// TestCrashBetweenSteps leaves a sliver at each intermediate step of
+// creation, then checks that Apply converges and Destroy cleans up.
+func TestCrashBetweenSteps(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	steps := []struct {
+		name string
+		stop func(s Spec) error // performs a prefix of create
+	}{
+		{"layout", func(s Spec) error {
+			os.MkdirAll(r.bundle(s.Name), 0o711)
+			return r.save(s.Name, persisted{Layout: &layout{Image: "default", UIDBase: s.UIDBase, XID: s.XID}})
+		}},
+		{"subvolume", func(s Spec) error { return createSubvol(r.cfg.DiskDir, s.Name) }},
+		{"created", func(s Spec) error {
+			// Everything up to runc create, but not start.
+			if err := r.Apply(ctx, s); err != nil {
+				return err
+			}
+			if err := r.rc.remove(ctx, s.Name); err != nil {
+				return err
+			}
+			return r.rc.create(ctx, s.Name, r.bundle(s.Name), filepath.Join(r.bundle(s.Name), "runc.log"))
+		}},
+		{"stopped", func(s Spec) error {
+			if err := r.Apply(ctx, s); err != nil {
+				return err
+			}
+			_, err := r.rc.run(ctx, nil, "kill", s.Name, "KILL")
+			waitFor(t, func() bool { st, _ := r.rc.state(ctx, s.Name); return st.Status == stStopped }, "stopped")
+			return err
+		}},
+		{"unmounted", func(s Spec) error {
+			// Host reboot: mounts and runc state gone, files remain.
+			if err := r.Apply(ctx, s); err != nil {
+				return err
+			}
+			if err := r.rc.remove(ctx, s.Name); err != nil {
+				return err
+			}
+			return unmountAll(filepath.Join(r.bundle(s.Name), "rootfs"))
+		}},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			// Converge with Apply.
+			s := testSpec(t, "crash")
+			if err := step.stop(s); err != nil {
+				t.Fatal(err)
+			}
+			apply(t, r, s)
+			if got := mustRun(t, r, s.Name, false, "cat", "/etc/slicename"); got != s.Name {
+				t.Errorf("slicename = %q", got)
+			}
+			if err := r.Destroy(ctx, s.Name); err != nil {
+				t.Fatal(err)
+			}
+			if tr, _ := r.Traces(s.Name); len(tr) != 0 {
+				t.Errorf("traces: %v", tr)
+			}
+			// Clean up with Destroy.
+			s = testSpec(t, "crash")
+			if err := step.stop(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Destroy(ctx, s.Name); err != nil {
+				t.Fatal(err)
+			}
+			if tr, _ := r.Traces(s.Name); len(tr) != 0 {
+				t.Errorf("traces after destroying a partial sliver: %v", tr)
+			}
+		})
+	}
+}
+
+func TestDiskLimit(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "disk")
+	s.Resources.DiskBytes = 8 << 20
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	out, err := run(t, r, s.Name, false, "sh", "-c", "dd if=/dev/zero of=big bs=1M count=16 && sync")
+	if err == nil || !strings.Contains(out, "quota") {
+		t.Fatalf("writing 16 MiB with an 8 MiB limit: err=%v out=%q", err, out)
+	}
+	mustRun(t, r, s.Name, false, "rm", "-f", "big")
+	s.Resources.DiskBytes = 32 << 20
+	apply(t, r, s)
+	mustRun(t, r, s.Name, false, "sh", "-c", "dd if=/dev/zero of=big bs=1M count=16 2>/dev/null && sync")
+	used, _, err := diskUsage(r.diskDir(s.Name))
+	if err != nil || used < 16<<20 {
+		t.Errorf("usage = %d, %v", used, err)
+	}
+}
+
+func TestIsolation(t *testing.T) {
+	r := newTestRuntime(t)
+	a, b := testSpec(t, "isoa"), testSpec(t, "isob")
+	a.Resources.Pids, a.Resources.MemoryBytes = 64, 32<<20
+	for _, s := range []Spec{a, b} {
+		apply(t, r, s)
+		destroyAtEnd(t, r, s.Name)
+	}
+	mustRun(t, r, b.Name, false, "sh", "-c", "echo secret > /tmp/secret-b; (sleep 777 >/dev/null 2>&1 &)")
+	// Processes: a sees only its own (init, idle sleep, the ps itself).
+	ps := mustRun(t, r, a.Name, true, "ps", "-o", "pid,args")
+	if strings.Contains(ps, "sleep 777") || strings.Count(ps, "\n") > 4 {
+		t.Errorf("a sees foreign processes:\n%s", ps)
+	}
+	if out, err := run(t, r, a.Name, true, "sh", "-c", "cat /tmp/secret-b || ls /proc/*/root/tmp/secret-b"); err == nil {
+		t.Errorf("a read b's file: %s", out)
+	}
+	// Sliver root's capabilities.
+	status := mustRun(t, r, a.Name, true, "grep", "CapBnd", "/proc/self/status")
+	bnd, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(status, "CapBnd:")), 16, 64)
+	if err != nil {
+		t.Fatal(status, err)
+	}
+	for capName, bit := range map[string]uint{"SYS_MODULE": 16, "SYS_ADMIN": 21, "SYS_TIME": 25, "NET_ADMIN": 12, "SYS_BOOT": 22, "SYS_RAWIO": 17} {
+		if bnd&(1<<bit) != 0 {
+			t.Errorf("sliver root has CAP_%s", capName)
+		}
+	}
+	if bnd&(1<<13) == 0 {
+		t.Errorf("sliver root lacks CAP_NET_RAW")
+	}
+	denied := map[string]string{
+		"mount":       "mount -t tmpfs none /mnt",
+		"module":      "head -c 64 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko",
+		"time":        "date -s 2001-01-01",
+		"network":     "ip link set lo down",
+		"sysctl":      "echo 1 > /proc/sys/net/ipv4/ip_forward",
+		"hostname":    "hostname other",
+		"raw devices": "cat /dev/sda",
+	}
+	for what, cmd := range denied {
+		if out, err := run(t, r, a.Name, true, "sh", "-c", cmd); err == nil {
+			t.Errorf("%s allowed in sliver (%s): %s", what, cmd, out)
+		}
+	}
+	// Raw sockets in its own network namespace: ping as the slice account.
+	if out, err := run(t, r, a.Name, false, "ping", "-c", "1", "-W", "2", "127.0.0.1"); err != nil {
+		t.Errorf("ping in sliver: %v: %s", err, out)
+	}
+
+	// Fork bomb: stopped by the process limit.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd, err := r.Command(ctx, a.Name, Process{Args: []string{"sh", "-c", "f() { f | f & }; f; sleep 3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Run()
+	if got, _ := strconv.Atoi(cgroupValue(t, a.Name, "pids/pids.current")); got > 64 {
+		t.Errorf("pids.current = %d above the limit", got)
+	}
+	// Memory hog: killed by the memory limit.
+	out, err := run(t, r, b.Name, false, "true")
+	if err != nil {
+		t.Errorf("b harmed by a's fork bomb: %v %s", err, out)
+	}
+	mustRun(t, r, a.Name, true, "sh", "-c", "kill -9 -1 || true")
+	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"); err == nil {
+		t.Errorf("64 MiB buffer allowed under a 32 MiB limit: %s", out)
+	}
+	if got := mustRun(t, r, b.Name, false, "cat", "/tmp/secret-b"); got != "secret" {
+		t.Errorf("b after a's memory hog: %q", got)
+	}
+}
+
+func TestCommandTTY(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "tty")
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	ptm, pts, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	if err := pty.Setsize(ptm, &pty.Winsize{Rows: 33, Cols: 99}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd, err := r.Command(ctx, s.Name, Process{Args: []string{"sh", "-c", "tty; stty size; sleep 1; stty size"}, TTY: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pts.Close()
+	time.Sleep(500 * time.Millisecond)
+	pty.Setsize(ptm, &pty.Winsize{Rows: 40, Cols: 120}) // SIGWINCH to runc
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := ptm.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil && !errors.Is(err, os.ErrClosed) {
+		t.Logf("wait: %v", err)
+	}
+	got := out.String()
+	if !strings.Contains(got, "/dev/pts/") || !strings.Contains(got, "33 99") || !strings.Contains(got, "40 120") {
+		t.Errorf("tty session output = %q", got)
+	}
+}
