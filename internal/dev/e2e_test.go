@@ -200,7 +200,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	// pl exec on all slivers.
-	out := user.run("exec", slice, "--", "cat", "/etc/slicename")
+	out := user.run("exec", slice, "-i", key, "--", "cat", "/etc/slicename")
 	for _, n := range on {
 		if !strings.Contains(out, n.host) && !strings.Contains(out, n.addr) {
 			t.Errorf("pl exec output does not mention %s:\n%s", n.host, out)

@@ -224,8 +224,14 @@ var errNotReady = errors.New("not ready")
 // cliHints are copy-paste pl commands for the demo user.
 func (p *Planet) cliHints() []string {
 	d := p.Demo
+	id := ""
+	if d.KeyFile != "" {
+		id = " -i " + d.KeyFile
+	}
+	n := p.Nodes[0]
 	return []string{
 		fmt.Sprintf("pl login %s --fingerprint %s --email %s --password-file %s", p.PLCURL, p.Fingerprint, d.User, d.PWFile),
-		fmt.Sprintf("pl exec %s -- uname -n", d.Slice),
+		fmt.Sprintf("pl exec %s%s -- uname -a", d.Slice, id),
+		fmt.Sprintf("pl ssh%s %s@%s", id, d.Slice, n.Hostname),
 	}
 }
