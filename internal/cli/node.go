@@ -120,7 +120,11 @@ the gateway defaults to the network's first address and DNS to the gateway.`,
 			}
 			iface["node_id"] = nid
 			if _, err := e.cl.Add(e.ctx, nil, core.Interface, iface); err != nil {
-				return fmt.Errorf("node %s registered with id %d, but its interface was refused (fix and add it with the REST API, or delete the node): %w", args[1], nid, err)
+				// Leave nothing half-done: a node without its interface goes.
+				if derr := e.cl.Delete(e.ctx, nil, core.Node, nid); derr != nil {
+					return fmt.Errorf("interface refused (%w); deleting node %d also failed: %v", err, nid, derr)
+				}
+				return fmt.Errorf("node %s not registered: %w", args[1], err)
 			}
 			return e.printJoin(nid, args[1])
 		},

@@ -177,6 +177,9 @@ func decodeStrict(data []byte, v any) error {
 		}
 		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
 			f, _ := strconv.Unquote(strings.TrimPrefix(s, "json: unknown field "))
+			if f == "" {
+				return core.FieldErrorf("body", "unknown field %q", f)
+			}
 			return core.FieldErrorf(f, "unknown field")
 		}
 		return core.FieldErrorf("body", "malformed JSON: %s", jsonErrText(err))

@@ -33,6 +33,10 @@ func StatusOf(err error) (int, ErrorDetail) {
 		return http.StatusRequestEntityTooLarge, ErrorDetail{
 			Code: core.Invalid, Field: "body", Message: "request body too large"}
 	}
+	var me *MethodError
+	if errors.As(err, &me) {
+		return http.StatusMethodNotAllowed, ErrorDetail{Code: core.Invalid, Field: "method", Message: me.Error()}
+	}
 	code := core.ErrorCode(err)
 	d := ErrorDetail{Code: code, Field: core.ErrorField(err), Message: core.PublicMessage(err)}
 	switch code {

@@ -102,9 +102,7 @@ func NewHandler(reg core.Registry, log *slog.Logger, opts ...Option) http.Handle
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
 	}
 	h.mux.HandleFunc("GET "+Prefix+"/openapi.json", h.serveOpenAPI)
-	h.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, h.log, core.Errorf(core.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	h.mux.HandleFunc(Prefix+"/", h.noRoute)
 	return h
 }
 
@@ -203,4 +201,33 @@ func parseRef(s string) any {
 // resolve resolves the path value name of class.
 func (h *Handler) resolve(ctx context.Context, q *request, class core.Class, name string) (int64, error) {
 	return h.reg.Resolve(ctx, q.caller, class, parseRef(q.path(name)))
+}
+
+// noRoute answers requests no route matches: 405 with Allow when the path
+// exists for other methods, 404 otherwise.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pat := h.mux.Handler(r2); pat != "" && pat != Prefix+"/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, h.log, &MethodError{Method: r.Method, Allow: allow})
+		return
+	}
+	writeError(w, r, h.log, core.Errorf(core.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// MethodError is a request with a method the path does not serve.
+type MethodError struct {
+	Method string
+	Allow  []string
+}
+
+func (e *MethodError) Error() string {
+	return "method " + e.Method + " not allowed here (allowed: " + strings.Join(e.Allow, ", ") + ")"
 }

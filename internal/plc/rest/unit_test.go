@@ -33,6 +33,7 @@ func TestStatusOf(t *testing.T) {
 		{&core.Error{Code: core.Internal, Message: "db", Err: cause}, 500, core.Internal, "", "internal error"},
 		{cause, 500, core.Internal, "", "internal error"},
 		{&http.MaxBytesError{Limit: 10}, 413, core.Invalid, "body", "request body too large"},
+		{&MethodError{Method: "PUT", Allow: []string{"GET", "POST"}}, 405, core.Invalid, "method", "method PUT not allowed here (allowed: GET, POST)"},
 	}
 	for _, tt := range tests {
 		st, d := StatusOf(tt.err)
@@ -277,6 +278,46 @@ func FuzzParseListQuery(f *testing.F) {
 		_, _, err = parseListQuery(v)
 		if err != nil && core.ErrorCode(err) != core.Invalid {
 			t.Fatalf("error %v has code %s", err, core.ErrorCode(err))
+		}
+	})
+}
+
+func TestNoRoute(t *testing.T) {
+	srv := httptest.NewServer(NewHandler(nil, nil))
+	defer srv.Close()
+	req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/sites", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT /sites: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	resp, err = http.Get(srv.URL + "/api/v1/nothing/here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || eb.Error.Code != core.NotFound {
+		t.Errorf("unknown path: %d %+v", resp.StatusCode, eb)
+	}
+}
+
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{`{"node_id":1,"secret":"s"}`, `{"run_level":"boot","sliver_errors":{"a":"b"}}`, `{"x":1}`, `[]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a struct {
+			NodeID int64             `json:"node_id"`
+			Secret string            `json:"secret"`
+			Errs   map[string]string `json:"sliver_errors"`
+		}
+		if err := decodeStrict(data, &a); err != nil && (core.ErrorCode(err) != core.Invalid || core.ErrorField(err) == "") {
+			t.Fatalf("decodeStrict(%q): %v (code %s, field %q)", data, err, core.ErrorCode(err), core.ErrorField(err))
 		}
 	})
 }
