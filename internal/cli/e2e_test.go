@@ -353,6 +353,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("register (human): %s", out)
 	}
 	admin.fails(5, "node", "register", "princeton", "not a hostname")
+	// an interface PLC refuses leaves no node behind
+	r = admin.fails(5, "node", "register", "princeton", "node8.princeton.edu", "--ip", "10.1.0.18/24", "--gateway", "192.168.7.1")
+	if !strings.Contains(r.errOut, "gateway") {
+		t.Errorf("refused interface: %s", r.errOut)
+	}
+	admin.fails(3, "node", "show", "node8.princeton.edu")
 	admin.fails(3, "node", "register", "nosuchsite", "node9.princeton.edu")
 
 	// 9. A node joins over the node API with its one-time token.
