@@ -100,15 +100,16 @@ func (r *rootFS) writeFile(rel string, data string, mode uint32, id uint32) (boo
 	rel = path.Clean("/" + rel)
 	dir, base := path.Split(rel)
 	if fd, err := r.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW); err == nil {
+		f := os.NewFile(uintptr(fd), rel) // owns fd from here on
 		var st unix.Stat_t
 		same := unix.Fstat(fd, &st) == nil && st.Mode&0o7777 == mode && st.Uid == r.uidBase+id && st.Gid == r.uidBase+id &&
 			st.Size == int64(len(data))
 		if same {
 			b := make([]byte, len(data)+1)
-			n, _ := io.ReadFull(os.NewFile(uintptr(fd), rel), b)
+			n, _ := io.ReadFull(f, b)
 			same = n == len(data) && bytes.Equal(b[:n], []byte(data))
 		}
-		unix.Close(fd)
+		f.Close()
 		if same {
 			return false, nil
 		}
