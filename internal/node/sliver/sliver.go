@@ -25,7 +25,14 @@ type Spec struct {
 	InitScript string   // initscript code ("" = none); re-run when it changes
 	Enabled    bool     // false: frozen (cgroup freezer), logins refused
 	Resources  Resources
-	NetNS      string // path of the network namespace the sliver joins (prepared by netcfg)
+	// NetNS is the path of the network namespace the sliver joins
+	// (prepared by netcfg); "" = a new namespace with only loopback. When
+	// the namespace is owned by a user namespace mapping root to UIDBase
+	// (create it with NewNetNS), the sliver joins that user namespace and
+	// its root has CAP_NET_RAW there (ping, traceroute, sniffing its own
+	// traffic); a namespace owned by the host's user namespace is joined
+	// as is and sliver root has no network capability in it.
+	NetNS string
 }
 
 // Resources are the enforced limits of a sliver; zero means "no limit" except
@@ -36,8 +43,8 @@ type Resources struct {
 	CPUCapPct   int    // cap in percent of one CPU (200 = two CPUs); 0 = uncapped
 	MemoryBytes int64  // memory limit
 	Pids        int64  // process limit
-	NoFile      uint64 // RLIMIT_NOFILE soft and hard
-	DiskBytes   int64  // disk quota of the sliver's writable layer
+	NoFile      uint64 // RLIMIT_NOFILE soft and hard; 0 = 1024 soft, 524288 hard (capped by the agent's own hard limit)
+	DiskBytes   int64  // disk quota of the sliver's writable layer (btrfs qgroup limit)
 }
 
 // Status is what exists on the host for one sliver.
