@@ -67,6 +67,11 @@ func (s *Service) Get(ctx context.Context, c *core.Caller, class core.Class, f *
 	if err != nil {
 		return nil, err
 	}
+	if class == core.Lease {
+		if f, err = leaseFilter(f); err != nil {
+			return nil, err
+		}
+	}
 	var out []core.Record
 	err = s.read(ctx, c, func(o *op) error {
 		q := store.Query{Table: t, Filter: f, Fields: fields, Admin: isAdmin(o.c)}

@@ -10,6 +10,15 @@ import (
 	"github.com/planetlab/pl/internal/plc/store"
 )
 
+// Slice lifecycle (the original's):
+//
+//	AddSlice ──> live (expires = now + 2 weeks) ──UpdateSlice/RenewSlice──> live (later expiry)
+//	               │                                  (non-admin: <= now + 8 weeks,
+//	               │                                   needs url and description)
+//	               ├── expires <= now ──> expired: hidden from every listing and node;
+//	               │                       soft-deleted by the next AddSlice (name free)
+//	               └── DeleteSlice / DeleteSite ──> deleted (id never reused)
+//
 // Slice lifetimes of the original.
 const (
 	DefaultSliceLifetime = 14 * 24 * time.Hour // new slices expire in 2 weeks

@@ -215,6 +215,18 @@ func TestLeases(t *testing.T) {
 		if st.ReservationPolicy != "lease_or_idle" || len(st.Leases) != 1 || st.Leases[0].Name != "ls_x" {
 			t.Fatalf("state leases %+v", st.Leases)
 		}
+		lf := l["t_from"].(int64)
+		if got := get(t, e, nil, core.Lease, map[string]any{"alive": lf}); len(got) != 1 {
+			t.Fatalf("alive at start: %v", got)
+		}
+		if got := get(t, e, nil, core.Lease, map[string]any{"alive": lf - 1}); len(got) != 0 {
+			t.Fatalf("alive before: %v", got)
+		}
+		if got := get(t, e, nil, core.Lease, map[string]any{"alive": []any{lf - 7200, time.Unix(lf+1, 0).UTC().Format("2006-01-02 15:04:05")}}); len(got) != 1 {
+			t.Fatalf("alive period: %v", got)
+		}
+		_, err = e.s.Get(e.ctx, nil, core.Lease, &core.Filter{Terms: []core.Term{{Field: "alive", Op: core.Eq, Value: "yesterday"}}}, nil)
+		wantCode(t, err, core.Invalid, "alive garbage")
 		_, _, err = e.s.AddLeases(e.ctx, e.admin, []int64{r}, sid, now+10, now+20)
 		wantCode(t, err, core.Invalid, "empty after rounding")
 	})
