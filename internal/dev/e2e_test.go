@@ -458,6 +458,14 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 		return strings.Contains(v, wan.NamePrefix+e2eID) || strings.Contains(v, bin) ||
 			strings.Contains(v, "pl-dev-") || kind == "record" || kind == "tmp"
 	}
+	var foreign []string
+	defer func() {
+		if len(foreign) > 0 {
+			sort.Strings(foreign)
+			t.Logf("%d host changes during the test are not this run's (other tests running in parallel), e.g.:\n%s",
+				len(foreign), strings.Join(foreign[:min(5, len(foreign))], "\n"))
+		}
+	}()
 	kinds := map[string]bool{}
 	for k := range before {
 		kinds[k] = true
@@ -479,7 +487,7 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 				if ours(k, v) || exclusive {
 					t.Errorf("host not clean: %s %q appeared", k, v)
 				} else {
-					t.Logf("(not ours?) %s %q appeared during the test", k, v)
+					foreign = append(foreign, fmt.Sprintf("+ %s %q", k, v))
 				}
 			}
 		}
@@ -488,7 +496,7 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 				if exclusive {
 					t.Errorf("host changed: %s %q disappeared", k, v)
 				} else {
-					t.Logf("(not ours) %s %q disappeared during the test", k, v)
+					foreign = append(foreign, fmt.Sprintf("- %s %q", k, v))
 				}
 			}
 		}
