@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
@@ -71,7 +73,8 @@ func newNamespaces(uidBase uint32, withNet bool) (userFD, netFD int, err error) 
 // network capabilities (CAP_NET_RAW: ping, traceroute, sniffers) inside it
 // and nowhere else. netcfg should create sliver namespaces with this so
 // raw sockets work; Apply joins the owning user namespace automatically.
-// It is idempotent: an existing namespace at path is kept.
+// Its loopback is up. It is idempotent: an existing namespace at path is
+// kept.
 func NewNetNS(path string, uidBase uint32) error {
 	if isNsfsMount(path) {
 		return nil
@@ -82,6 +85,18 @@ func NewNetNS(path string, uidBase uint32) error {
 	}
 	defer unix.Close(userFD)
 	defer unix.Close(netFD)
+	h, err := netlink.NewHandleAt(netns.NsHandle(netFD))
+	if err != nil {
+		return fmt.Errorf("netlink in new network namespace: %w", err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("loopback up in new network namespace: %w", err)
+	}
 	return bindNS(netFD, path)
 }
 
@@ -102,7 +117,7 @@ func bindNS(fd int, path string) error {
 }
 
 // netnsOwner opens the user namespace owning the network namespace at
-// path. It returns -1 when that is the host's initial user namespace.
+// path. It returns -1 when that is the runtime's own user namespace.
 func netnsOwner(path string) (int, error) {
 	nfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -118,7 +133,7 @@ func netnsOwner(path string) (int, error) {
 		unix.Close(ufd)
 		return -1, err
 	}
-	if err := unix.Stat("/proc/1/ns/user", &b); err != nil {
+	if err := unix.Stat("/proc/self/ns/user", &b); err != nil {
 		unix.Close(ufd)
 		return -1, err
 	}
