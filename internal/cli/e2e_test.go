@@ -296,7 +296,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// 4. A site.
 	admin.ok("site", "add", "princeton", "--name", "Princeton University", "--abbrev", "Princeton",
-		"--url", "https://www.princeton.edu", "--latitude", "40.35", "--longitude", "-74.66", "--max-slices", "10")
+		"--url", "https://www.princeton.edu", "--latitude", "40", "--longitude", "-74.66", "--max-slices", "10")
 	admin.fails(5, "site", "add", "princeton", "--name", "Again") // duplicate
 	admin.fails(5, "site", "add", "Bad Base!", "--name", "Bad")   // invalid login_base
 	admin.fails(3, "site", "show", "nosuchsite")                  // not found

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -483,7 +484,7 @@ func (c *Client) doStatus(ctx context.Context, caller *core.Caller, method, path
 	u.RawQuery = q.Encode()
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := json.Marshal(keepFloats(in))
 		if err != nil {
 			return 0, core.Errorf(core.Invalid, "encoding request: %v", err)
 		}
@@ -575,4 +576,60 @@ func (c *Client) DeleteLookup(ctx context.Context, caller *core.Caller, class co
 		return err
 	}
 	return c.do(ctx, caller, http.MethodDelete, p+"/"+url.PathEscape(name), nil, nil, nil, "")
+}
+
+// jsonFloat marshals a float64 so that it reads back as a float: integral
+// values keep a ".0" (PLC types JSON integer literals as integers and
+// refuses them for float fields such as latitude).
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil, fmt.Errorf("%v is not a finite number", v)
+	}
+	s := strconv.FormatFloat(v, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return []byte(s), nil
+}
+
+// keepFloats replaces float64 values of records (recursively) by jsonFloat.
+func keepFloats(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return jsonFloat(x)
+	case core.Record:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = keepFloats(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = keepFloats(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = keepFloats(e)
+		}
+		return out
+	case []core.Record:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = keepFloats(e)
+		}
+		return out
+	case []float64:
+		out := make([]jsonFloat, len(x))
+		for i, e := range x {
+			out[i] = jsonFloat(e)
+		}
+		return out
+	}
+	return v
 }

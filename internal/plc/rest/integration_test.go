@@ -155,7 +155,7 @@ func TestClientCRUDAndFilters(t *testing.T) {
 
 	// Filters travel through EncodeFilter -> ?filter= -> ParseFilter.
 	e.must(a.Add(ctx, nil, core.Site, core.Record{"login_base": "mit", "name": "MIT", "abbreviated_name": "MIT", "latitude": 42.36, "longitude": -71.09}))
-	e.must(a.Add(ctx, nil, core.Site, core.Record{"login_base": "mpi", "name": "MPI", "abbreviated_name": "MPI"}))
+	e.must(a.Add(ctx, nil, core.Site, core.Record{"login_base": "mpi", "name": "MPI", "abbreviated_name": "MPI", "latitude": 48.0, "longitude": 9.0}))
 	got := func(f *core.Filter) []string {
 		t.Helper()
 		recs, err := a.Get(ctx, nil, core.Site, f, []string{"login_base"})
@@ -177,7 +177,8 @@ func TestClientCRUDAndFilters(t *testing.T) {
 		{&core.Filter{Terms: []core.Term{{Field: "login_base", Op: core.Eq, Value: "m*"}}, Sort: sortDesc, Limit: 1, Offset: 1}, "mit"},
 		{&core.Filter{IsList: true, IDs: []int64{site}, Names: []string{"mit"}}, "princeton,mit"},
 		{&core.Filter{IsList: true}, ""},
-		{&core.Filter{Terms: []core.Term{{Field: "latitude", Op: core.Gt, Value: 42.0}}}, "mit"},
+		{&core.Filter{Terms: []core.Term{{Field: "latitude", Op: core.Gt, Value: 42.0}}, Sort: []core.SortKey{{Field: "site_id"}}}, "mit,mpi"},
+		{&core.Filter{Terms: []core.Term{{Field: "latitude", Op: core.Lt, Value: 45.0}}}, "mit"},
 		{&core.Filter{Terms: []core.Term{{Field: "login_base", Op: core.Eq, Value: []any{"pl", "mpi"}}}, Sort: []core.SortKey{{Field: "login_base"}}}, "mpi,pl"},
 		{&core.Filter{Terms: []core.Term{{Field: "login_base", Op: core.Eq, Not: true, Value: "m*"}}, Sort: []core.SortKey{{Field: "site_id"}}}, "pl,princeton"},
 		{&core.Filter{Or: true, Terms: []core.Term{{Field: "login_base", Op: core.Eq, Value: "pl"}, {Field: "name", Op: core.Eq, Value: "MIT"}}, Sort: []core.SortKey{{Field: "site_id"}}}, "pl,mit"},
