@@ -233,6 +233,10 @@ func TestClientCRUDAndFilters(t *testing.T) {
 	if got, err := a.RenewSlice(ctx, nil, slice, exp); err != nil || got != exp {
 		t.Fatalf("renew: %d %v", got, err)
 	}
+	sessions, err := a.Get(ctx, nil, core.Session, nil, nil)
+	if err != nil || len(sessions) == 0 {
+		t.Fatalf("sessions: %v %v", sessions, err)
+	}
 	states, err := a.Get(ctx, nil, core.BootState, nil, nil)
 	if err != nil || len(states) == 0 {
 		t.Fatalf("boot states: %v %v", states, err)

@@ -70,7 +70,11 @@ var classes = []classDef{
 }
 
 // ClassPath returns the REST collection path segment of class ("" if none).
+// Sessions are listed at /sessions (created and deleted by their own routes).
 func ClassPath(class core.Class) string {
+	if class == core.Session {
+		return "sessions"
+	}
 	for _, c := range classes {
 		if c.class == class {
 			return c.path
