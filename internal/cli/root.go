@@ -19,7 +19,7 @@ func NewRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Bool("json", false, "print machine-readable JSON")
-	root.PersistentFlags().String("plc", "", "PLC to talk to: a URL or host stored by `pl login` (default: $PL_PLC or the last login)")
+	root.PersistentFlags().String("plc", "", "PLC to talk to: a URL or host stored by 'pl login' (default: $PL_PLC or the last login)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(
 		plcCmd(),
