@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"time"
@@ -19,6 +20,10 @@ type FloorConfig struct {
 	Runc         string // default "runc"
 	CgroupParent string // default "/pl-bench"
 	N            int    // containers to start
+	// UserNS runs the floor containers in a user namespace too (the
+	// sliver's mapping, over a root-owned rootfs), isolating what the
+	// runtime adds beyond runc from what user namespaces cost runc.
+	UserNS bool
 }
 
 // BenchFloor measures the floor of sliver creation: for each of N
@@ -26,7 +31,8 @@ type FloorConfig struct {
 // root filesystem, running the same init and idle process with the same
 // namespaces except the user namespace, no overlay, no quota, no files.
 // Containers accumulate (like slivers in a benchmark) and are all deleted
-// at the end. `pl bench sliver` reports these beside Apply latencies.
+// at the end. The rootfs is copied once into Dir first (runc creates mount
+// points in it). `pl bench sliver` reports these beside Apply latencies.
 func BenchFloor(ctx context.Context, c FloorConfig) ([]time.Duration, error) {
 	if c.Init == "" {
 		c.Init = "/usr/bin/tini-static"
@@ -49,6 +55,16 @@ func BenchFloor(ctx context.Context, c FloorConfig) ([]time.Duration, error) {
 		}
 		os.RemoveAll(c.Dir)
 	}()
+	root := filepath.Join(c.Dir, "rootfs")
+	if out, err := exec.CommandContext(ctx, "cp", "-a", c.Rootfs, root).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copy rootfs: %v: %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(root, initPath), nil, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(c.Dir, 0o711); err != nil {
+		return nil, err
+	}
 	var out []time.Duration
 	for i := 0; i < c.N; i++ {
 		id := fmt.Sprintf("floor%d", i)
@@ -57,17 +73,19 @@ func BenchFloor(ctx context.Context, c FloorConfig) ([]time.Duration, error) {
 			return nil, err
 		}
 		s := Spec{Name: id, XID: i + 1, UIDBase: UIDCount, Enabled: true}
-		cfg := ociConfig(s, ociParams{Rootfs: c.Rootfs, Init: c.Init, CgroupParent: c.CgroupParent, OwnNetNS: true, NoFileMax: 1024})
+		cfg := ociConfig(s, ociParams{Rootfs: root, Init: c.Init, CgroupParent: c.CgroupParent, OwnNetNS: true, NoFileMax: 1024})
 		cfg.Root.Readonly = true
 		cfg.Process.Args = []string{initPath, "--", "/bin/sh", "-c", "exec sleep 2147483647"}
-		cfg.Linux.UIDMappings, cfg.Linux.GIDMappings = nil, nil
-		var ns []specs.LinuxNamespace
-		for _, n := range cfg.Linux.Namespaces {
-			if n.Type != specs.UserNamespace {
-				ns = append(ns, n)
+		if !c.UserNS {
+			cfg.Linux.UIDMappings, cfg.Linux.GIDMappings = nil, nil
+			var ns []specs.LinuxNamespace
+			for _, n := range cfg.Linux.Namespaces {
+				if n.Type != specs.UserNamespace {
+					ns = append(ns, n)
+				}
 			}
+			cfg.Linux.Namespaces = ns
 		}
-		cfg.Linux.Namespaces = ns
 		if err := writeJSONAtomic(filepath.Join(bundle, "config.json"), cfg, false); err != nil {
 			return nil, err
 		}

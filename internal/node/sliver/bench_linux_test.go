@@ -50,10 +50,14 @@ func benchApply(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dir, _ := os.MkdirTemp("", "pltest-sliver-floor-")
-	floor, err := BenchFloor(ctx, FloorConfig{Dir: dir, Rootfs: rootfs, CgroupParent: testCgroupParent + "-floor", N: n})
-	if err != nil {
-		b.Fatal(err)
+	floors := map[bool][]time.Duration{}
+	for _, userns := range []bool{false, true} {
+		dir, _ := os.MkdirTemp("", "pltest-sliver-floor-")
+		floor, err := BenchFloor(ctx, FloorConfig{Dir: dir, Rootfs: rootfs, CgroupParent: testCgroupParent + "-floor", N: n, UserNS: userns})
+		if err != nil {
+			b.Fatal(err)
+		}
+		floors[userns] = floor
 	}
 	before := memAvailable(b)
 	var lat []time.Duration
@@ -88,7 +92,9 @@ func benchApply(b *testing.B, n int) {
 	b.ReportMetric(float64(cg)/float64(n)/(1<<20), "cgroup-MiB/sliver")
 	b.ReportMetric(float64(Quantile(lat, 0.5).Microseconds())/1000, "apply-p50-ms")
 	b.ReportMetric(float64(Quantile(lat, 0.99).Microseconds())/1000, "apply-p99-ms")
-	b.ReportMetric(float64(Quantile(floor, 0.5).Microseconds())/1000, "floor-p50-ms")
-	b.ReportMetric(float64(Quantile(floor, 0.99).Microseconds())/1000, "floor-p99-ms")
+	b.ReportMetric(float64(Quantile(floors[false], 0.5).Microseconds())/1000, "floor-p50-ms")
+	b.ReportMetric(float64(Quantile(floors[false], 0.99).Microseconds())/1000, "floor-p99-ms")
+	b.ReportMetric(float64(Quantile(floors[true], 0.5).Microseconds())/1000, "floor-userns-p50-ms")
+	b.ReportMetric(float64(Quantile(floors[true], 0.99).Microseconds())/1000, "floor-userns-p99-ms")
 	b.ReportMetric(float64(per)/(1<<20), "host-MiB/sliver")
 }

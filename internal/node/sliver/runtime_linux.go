@@ -308,6 +308,10 @@ func (r *Runc) Apply(ctx context.Context, s Spec) error {
 
 // create builds whatever is missing and starts the sliver.
 func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st runcState) error {
+	t0 := time.Now()
+	var steps []any // step name, time since t0: logged at debug level
+	step := func(name string) { steps = append(steps, name, time.Since(t0).Round(time.Microsecond).String()) }
+	defer func() { r.log.Debug("sliver create", append([]any{"sliver", s.Name}, steps...)...) }()
 	bundle := r.bundle(s.Name)
 	if err := os.MkdirAll(bundle, 0o711); err != nil {
 		return err
@@ -337,6 +341,7 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 	if err := os.Chown(upper, int(s.UIDBase), int(s.UIDBase)); err != nil {
 		return err
 	}
+	step("disk")
 	// Root filesystem.
 	lower, err := r.cfg.Images.Rootfs(want.Image)
 	if err != nil {
@@ -353,9 +358,11 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 	if err != nil {
 		return err
 	}
+	step("mount")
 	if err := r.syncFiles(s, rootfs); err != nil {
 		return err
 	}
+	step("files")
 	if err := r.writeConfig(s, userNS, ownNet); err != nil {
 		return err
 	}
@@ -374,9 +381,11 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 			return err
 		}
 	}
+	step("runc-create")
 	if err := r.rc.simple(ctx, "start", s.Name); err != nil {
 		return err
 	}
+	step("runc-start")
 	if !s.Enabled {
 		if err := r.rc.simple(ctx, "pause", s.Name); err != nil {
 			return err
