@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 )
@@ -17,8 +18,16 @@ import (
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 1 << 20
 
+// BodyTimeout bounds reading a request body (slow clients). The server
+// sets no global ReadTimeout, which would cut long polls.
+const BodyTimeout = 30 * time.Second
+
 // readBody reads a bounded request body.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
