@@ -392,7 +392,7 @@ func TestCommandTTY(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd, err := r.Command(ctx, s.Name, Process{Args: []string{"sh", "-c", "tty; stty size; sleep 1; stty size"}, TTY: true})
+	cmd, err := r.Command(ctx, s.Name, Process{Args: []string{"sh", "-c", "sleep 0.3; tty; stty size; sleep 1; stty size"}, TTY: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestCommandTTY(t *testing.T) {
 		t.Fatal(err)
 	}
 	pts.Close()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	pty.Setsize(ptm, &pty.Winsize{Rows: 40, Cols: 120}) // SIGWINCH to runc
 	var out strings.Builder
 	buf := make([]byte, 4096)

@@ -749,7 +749,10 @@ func (r *Runc) List(ctx context.Context) ([]Status, error) {
 // mode and copies bytes both ways; on SIGWINCH (sent by the kernel when
 // the caller resizes the master with TIOCSWINSZ) runc copies the slave's
 // window size to the inner pty, so resizing the master is all the caller
-// does. Set the initial size on the master before Start.
+// does. Set the initial size on the master before Start. runc applies the
+// initial size just after the process starts, so for the first moments the
+// process may see 0x0; the update reaches it as SIGWINCH (interactive
+// shells handle it).
 //
 // Signals sent to the command (runc) are forwarded to the process. When
 // ctx is done the command gets SIGHUP (forwarded, like a hang-up) and is
