@@ -1,0 +1,153 @@
+package sliver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+func validSpec() Spec {
+	return Spec{Name: "princeton_codeen", XID: 7, UIDBase: 1<<28 + 7*UIDCount, Enabled: true}
+}
+
+func TestValidate(t *testing.T) {
+	if err := validSpec().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]func(*Spec){
+		"name":       func(s *Spec) { s.Name = "Bad-Name" },
+		"long name":  func(s *Spec) { s.Name = strings.Repeat("a", 33) },
+		"xid":        func(s *Spec) { s.XID = 4095 },
+		"uid_base":   func(s *Spec) { s.UIDBase = 12345 },
+		"zero base":  func(s *Spec) { s.UIDBase = 0 },
+		"key":        func(s *Spec) { s.Keys = []string{"ssh-rsa AAA\nssh-rsa BBB"} },
+		"cpu_cap":    func(s *Spec) { s.Resources.CPUCapPct = -1 },
+		"memory":     func(s *Spec) { s.Resources.MemoryBytes = 1 },
+		"pids":       func(s *Spec) { s.Resources.Pids = -5 },
+		"nofile":     func(s *Spec) { s.Resources.NoFile = 10 },
+		"disk_max":   func(s *Spec) { s.Resources.DiskBytes = -1 },
+		"netns":      func(s *Spec) { s.NetNS = "relative/path" },
+		"initscript": func(s *Spec) { s.InitScript = "a\x00b" },
+	}
+	for what, mutate := range bad {
+		s := validSpec()
+		mutate(&s)
+		err := s.Validate()
+		if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) == "" {
+			t.Errorf("%s: err = %v", what, err)
+		}
+	}
+}
+
+func TestLinuxResources(t *testing.T) {
+	r := linuxResources(Resources{CPUShares: 512, CPUCapPct: 150, MemoryBytes: 64 << 20, Pids: 100}, true)
+	if *r.CPU.Shares != 512 || *r.CPU.Quota != 150000 || *r.CPU.Period != 100000 || *r.Memory.Limit != 64<<20 ||
+		*r.Memory.Swap != 64<<20 || *r.Pids.Limit != 100 {
+		t.Errorf("limits: %+v %+v %+v", *r.CPU, *r.Memory, *r.Pids)
+	}
+	r = linuxResources(Resources{}, false)
+	if *r.CPU.Shares != 1024 || *r.CPU.Quota != -1 || *r.Memory.Limit != -1 || r.Memory.Swap != nil || *r.Pids.Limit != -1 {
+		t.Errorf("no limits: %+v %+v %+v", *r.CPU, *r.Memory, *r.Pids)
+	}
+}
+
+func TestNoFile(t *testing.T) {
+	if s, h := noFile(Resources{}, 20000); s != 1024 || h != 20000 {
+		t.Errorf("default capped = %d %d", s, h)
+	}
+	if s, h := noFile(Resources{}, 1<<20); s != 1024 || h != 524288 {
+		t.Errorf("default = %d %d", s, h)
+	}
+	if s, h := noFile(Resources{NoFile: 4096}, 1024); s != 4096 || h != 4096 {
+		t.Errorf("explicit = %d %d", s, h)
+	}
+}
+
+func TestOCIConfig(t *testing.T) {
+	s := validSpec()
+	c := ociConfig(s, ociParams{Rootfs: "rootfs", Init: "/usr/bin/tini-static", CgroupParent: "/pl/", OwnNetNS: true})
+	if c.Hostname != s.Name || c.Linux.CgroupsPath != "/pl/"+s.Name {
+		t.Errorf("hostname %q cgroups %q", c.Hostname, c.Linux.CgroupsPath)
+	}
+	if m := c.Linux.UIDMappings[0]; m.HostID != s.UIDBase || m.Size != UIDCount || m.ContainerID != 0 {
+		t.Errorf("uid map %+v", m)
+	}
+	for _, capName := range c.Process.Capabilities.Bounding {
+		switch capName {
+		case "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_TIME", "CAP_NET_ADMIN", "CAP_SYS_BOOT":
+			t.Errorf("sliver root gets %s", capName)
+		}
+	}
+	if c.Process.NoNewPrivileges || len(c.Process.Capabilities.Ambient) != 0 || len(c.Process.Capabilities.Inheritable) != 0 {
+		t.Error("no_new_privs set or ambient/inheritable capabilities given")
+	}
+	types := map[string]string{}
+	for _, n := range c.Linux.Namespaces {
+		types[string(n.Type)] = n.Path
+	}
+	for _, want := range []string{"pid", "ipc", "uts", "mount", "cgroup", "user", "network"} {
+		if _, ok := types[want]; !ok {
+			t.Errorf("no %s namespace", want)
+		}
+	}
+	// A network namespace owned by the host: /sys is bound, not mounted.
+	c = ociConfig(s, ociParams{Rootfs: "rootfs", CgroupParent: "/pl", UserNS: "/x/userns"})
+	for _, m := range c.Mounts {
+		if m.Destination == "/sys" && m.Type != "none" {
+			t.Errorf("/sys mount %+v", m)
+		}
+	}
+	if types := c.Linux.Namespaces; types[5].Path != "/x/userns" {
+		t.Errorf("user namespace path %+v", types[5])
+	}
+}
+
+func TestAccountFiles(t *testing.T) {
+	passwd := "root:x:0:0:root:/root:/bin/bash\nolduser:x:1000:1000::/home/old:/bin/sh\nslice1:x:5:5::/:/bin/false\n"
+	got := passwdFile(passwd, "slice1")
+	if strings.Contains(got, "olduser") || strings.Count(got, "\nslice1:") != 1 ||
+		!strings.Contains(got, "slice1:x:1000:1000:slice1 slice:/home/slice1:/bin/sh\n") || !strings.HasPrefix(got, "root:x:0:0") {
+		t.Errorf("passwd:\n%s", got)
+	}
+	if passwdFile(got, "slice1") != got {
+		t.Error("passwd merge is not idempotent")
+	}
+	if got := passwdFile("", "s"); !strings.HasPrefix(got, "root:") {
+		t.Errorf("root not added: %q", got)
+	}
+	shadow := shadowFile("root:$6$hash:19000:0:99999:7:::\nslice1:old:1::::::\n", "slice1")
+	if !strings.HasPrefix(shadow, "root::19000:") || !strings.Contains(shadow, "slice1:!:") || strings.Contains(shadow, "old") {
+		t.Errorf("shadow:\n%s", shadow)
+	}
+	group := groupFile("root:x:0:\nusers:x:1000:\n", "slice1")
+	if strings.Contains(group, "users") || !strings.Contains(group, "slice1:x:1000:") {
+		t.Errorf("group:\n%s", group)
+	}
+	keys := authorizedKeys([]string{" ssh-ed25519 AAA a@b ", "", "ssh-rsa BBB"})
+	if !strings.HasSuffix(keys, "ssh-ed25519 AAA a@b\nssh-rsa BBB\n") {
+		t.Errorf("keys: %q", keys)
+	}
+}
+
+// FuzzAccountFiles: the sliver's root controls /etc/passwd, group and
+// shadow; merging never panics and always yields exactly one slice entry
+// and a root entry.
+func FuzzAccountFiles(f *testing.F) {
+	f.Add("root:x:0:0:root:/root:/bin/sh\n")
+	f.Add("::::\n\n:x:1000\nslice1")
+	f.Fuzz(func(t *testing.T, cur string) {
+		for _, gen := range []func(string, string) string{passwdFile, groupFile, shadowFile} {
+			out := gen(cur, "slice1")
+			n := 0
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "slice1:") {
+					n++
+				}
+			}
+			if n != 1 || !hasEntry(out, "root") {
+				t.Fatalf("%q -> %q", cur, out)
+			}
+		}
+	})
+}
