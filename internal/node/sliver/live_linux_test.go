@@ -420,3 +420,83 @@ func TestCommandTTY(t *testing.T) {
 		t.Errorf("tty session output = %q", got)
 	}
 }
+
+func TestImageAndNetNSChange(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	_, imgs := testEnv(t)
+	root, _ := imgs.Rootfs("default")
+	if _, err := imgs.Rootfs("other"); err != nil {
+		if err := imgs.ImportDir(ctx, "other", root); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := testSpec(t, "chg")
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	mustRun(t, r, s.Name, false, "touch", "mine")
+
+	// A new network namespace restarts the sliver but keeps its files.
+	pid := initPid(t, r, s.Name)
+	dir, _ := testEnv(t)
+	s.NetNS = filepath.Join(dir, "netns-"+s.Name)
+	if err := NewNetNS(s.NetNS, s.UIDBase); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountAll(s.NetNS); os.Remove(s.NetNS) })
+	apply(t, r, s)
+	if initPid(t, r, s.Name) == pid {
+		t.Error("sliver not restarted in its new network namespace")
+	}
+	mustRun(t, r, s.Name, false, "test", "-e", "mine")
+
+	// Another image re-creates it: files are gone, the image is in use.
+	s.Image = "other"
+	apply(t, r, s)
+	if out, err := run(t, r, s.Name, false, "test", "-e", "mine"); err == nil {
+		t.Errorf("files survived re-imaging: %s", out)
+	}
+	if err := imgs.Remove("other"); core.ErrorCode(err) != core.Conflict {
+		t.Errorf("removing an image in use: %v", err)
+	}
+	l, _ := imgs.List()
+	for _, im := range l {
+		if im.Name == "default" && len(im.Users) > 0 {
+			for _, u := range im.Users {
+				if u == s.Name {
+					t.Errorf("default image still lists %s as user", s.Name)
+				}
+			}
+		}
+	}
+}
+
+func TestCommandCancel(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "cancel")
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd, err := r.Command(ctx, s.Name, Process{Args: []string{"sleep", "4242"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("command did not end after its context was cancelled")
+	}
+	if out := mustRun(t, r, s.Name, true, "ps"); strings.Contains(out, "sleep 4242") {
+		t.Errorf("process left in the sliver:\n%s", out)
+	}
+	if _, err := r.Command(context.Background(), "nosuchsliver", Process{}); core.ErrorCode(err) != core.NotFound {
+		t.Errorf("Command on a missing sliver: %v", err)
+	}
+}

@@ -343,6 +343,11 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 	}
 	step("disk")
 	// Root filesystem.
+	if want.Image == image.Default {
+		if err := r.cfg.Images.EnsureDefault(ctx); err != nil {
+			return err
+		}
+	}
 	lower, err := r.cfg.Images.Rootfs(want.Image)
 	if err != nil {
 		return err
