@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -518,4 +519,120 @@ func BenchmarkNodeState(b *testing.B) {
 		}
 		lat = append(lat, time.Since(t0))
 	}
+}
+
+// TestClientFidelity checks that the client is a faithful core.Registry:
+// every class read through REST equals what the service returns in
+// process, value types included, and errors keep their code and field.
+func TestClientFidelity(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx
+	_, _, user, node, slice := e.populate()
+	a := e.admin
+	if err := a.Link(ctx, nil, core.SliceNode, slice, node, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Link(ctx, nil, core.SlicePerson, slice, user, nil); err != nil {
+		t.Fatal(err)
+	}
+	tt, err := a.Resolve(ctx, nil, core.TagType, "cpu_share")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(a.Add(ctx, nil, core.SliceTag, core.Record{"slice_id": slice, "tag_type_id": tt, "value": "3", "node_id": node}))
+	admin, err := e.svc.Authenticate(ctx, core.Credentials{Method: "session", Session: a.Token()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, class := range []core.Class{core.Site, core.Person, core.Node, core.Interface, core.Slice, core.SliceTag,
+		core.TagType, core.Role, core.Key, core.BootState, core.NodeType, core.AddressType, core.InitScriptClass, core.NodeGroup} {
+		direct, derr := e.svc.Get(ctx, admin, class, nil, nil)
+		remote, rerr := a.Get(ctx, nil, class, nil, nil)
+		if derr != nil || rerr != nil {
+			t.Errorf("%s: direct %v, remote %v", class, derr, rerr)
+			continue
+		}
+		if len(direct) == 0 && len(remote) == 0 {
+			continue
+		}
+		compared++
+		if !reflect.DeepEqual(normRecs(direct), normRecs(remote)) {
+			t.Errorf("%s differs:\ndirect %#v\nremote %#v", class, direct, remote)
+		}
+	}
+	if compared < 10 {
+		t.Errorf("only %d classes compared", compared)
+	}
+	ds, err := e.svc.NodeState(ctx, admin, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := a.NodeState(ctx, nil, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.Timestamp, rs.Timestamp = 0, 0
+	if !reflect.DeepEqual(normState(ds), normState(rs)) {
+		t.Errorf("node state differs:\ndirect %#v\nremote %#v", ds, rs)
+	}
+	// errors keep code and field
+	_, derr := e.svc.Add(ctx, admin, core.Site, core.Record{"login_base": "x y", "name": "n", "abbreviated_name": "a"})
+	_, rerr := a.Add(ctx, nil, core.Site, core.Record{"login_base": "x y", "name": "n", "abbreviated_name": "a"})
+	if core.ErrorCode(derr) != core.ErrorCode(rerr) || core.ErrorField(derr) != core.ErrorField(rerr) || derr.Error() != rerr.Error() {
+		t.Errorf("errors differ: direct %v (%s %s), remote %v (%s %s)", derr, core.ErrorCode(derr), core.ErrorField(derr), rerr, core.ErrorCode(rerr), core.ErrorField(rerr))
+	}
+}
+
+// normRecs makes empty lists nil so that [] and nil compare equal.
+func normRecs(recs []core.Record) []core.Record {
+	out := make([]core.Record, len(recs))
+	for i, r := range recs {
+		n := core.Record{}
+		for k, v := range r {
+			n[k] = normVal(v)
+		}
+		out[i] = n
+	}
+	return out
+}
+
+func normVal(v any) any {
+	switch x := v.(type) {
+	case []int64:
+		if len(x) == 0 {
+			return nil
+		}
+	case []string:
+		if len(x) == 0 {
+			return nil
+		}
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+	case []core.Record:
+		if len(x) == 0 {
+			return nil
+		}
+		return normRecs(x)
+	}
+	return v
+}
+
+func normState(s *core.NodeState) *core.NodeState {
+	c := *s
+	c.Interfaces = normRecs(s.Interfaces)
+	c.ConfFiles = normRecs(s.ConfFiles)
+	if len(c.Interfaces) == 0 {
+		c.Interfaces = nil
+	}
+	if len(c.ConfFiles) == 0 {
+		c.ConfFiles = nil
+	}
+	b, _ := json.Marshal(c)
+	var out core.NodeState
+	json.Unmarshal(b, &out)
+	out.Interfaces, out.ConfFiles = c.Interfaces, c.ConfFiles
+	return &out
 }
