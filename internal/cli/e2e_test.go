@@ -392,6 +392,9 @@ func TestEndToEnd(t *testing.T) {
 	pi.ok("slice", "create", "princeton_codeen", "--url", "https://codeen.example.org", "--description", "a content distribution network")
 	pi.fails(5, "slice", "create", "princeton_codeen")                               // duplicate
 	pi.fails(4, "slice", "create", "pl_notmine", "--url", "x", "--description", "y") // not the PI's site
+	if out := pi.ok("__complete", "slice", "add-nodes", "princeton_"); !strings.Contains(out, "princeton_codeen\n") {
+		t.Errorf("shell completion of slice names: %q", out)
+	}
 	pi.ok("slice", "add-nodes", "princeton_codeen", "node1.princeton.edu", "node2.princeton.edu")
 	pi.ok("slice", "add-users", "princeton_codeen", "student@princeton.edu")
 	user.fails(4, "slice", "add-users", "princeton_codeen", "pi@princeton.edu") // users cannot add members

@@ -30,5 +30,6 @@ func NewRoot() *cobra.Command {
 	)
 	node := cmdtree.Sub(root, "node", "Nodes: register, list, show, state (and the node manager itself)")
 	addNodeCommands(node)
+	addCompletion(root)
 	return root
 }
