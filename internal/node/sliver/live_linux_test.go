@@ -500,3 +500,41 @@ func TestCommandCancel(t *testing.T) {
 		t.Errorf("Command on a missing sliver: %v", err)
 	}
 }
+
+// TestHostileRoot: sliver root plants a FIFO, symlinks and deletes the
+// runtime's state; Apply neither hangs, nor writes outside the sliver,
+// nor restarts it.
+func TestHostileRoot(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "hostile")
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	pid := initPid(t, r, s.Name)
+	outside := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(outside, []byte("host file\n"), 0o644)
+	mustRun(t, r, s.Name, true, "sh", "-c", "rm /etc/passwd && mkfifo /etc/passwd && ln -sf "+outside+" /etc/shadow && rm -rf /home/"+s.Name+"/.ssh && ln -s "+filepath.Dir(outside)+" /home/"+s.Name+"/.ssh")
+	os.Remove(filepath.Join(r.bundle(s.Name), "state.json"))
+	s.Keys = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINewKey new@pl"}
+	done := make(chan error, 1)
+	go func() { done <- r.Apply(context.Background(), s) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Apply hangs on a FIFO planted by sliver root")
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "host file\n" {
+		t.Errorf("host file changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(outside), "authorized_keys")); err == nil {
+		t.Errorf("authorized_keys written outside the sliver")
+	}
+	if got := mustRun(t, r, s.Name, false, "grep", "-c", s.Name, "/etc/passwd"); got != "1" {
+		t.Errorf("passwd not restored: %s", got)
+	}
+	if initPid(t, r, s.Name) != pid {
+		t.Error("sliver restarted")
+	}
+}

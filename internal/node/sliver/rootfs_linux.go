@@ -16,10 +16,12 @@ import (
 // root can replace any path by a symlink, so every path is resolved with
 // openat2(RESOLVE_IN_ROOT): links are followed as the sliver sees them and
 // can never lead out of its root. Files are replaced by rename, never
-// written in place, so hard links cannot redirect a write either.
+// written in place, so hard links cannot redirect a write either, and
+// reads never block (O_NONBLOCK, regular files only) on a planted FIFO.
 type rootFS struct {
 	fd      int    // O_PATH descriptor of the sliver's root
 	uidBase uint32 // host uid of sliver root
+	warn    func(msg string, args ...any)
 }
 
 const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
@@ -29,7 +31,7 @@ func openRootFS(dir string, uidBase uint32) (*rootFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sliver root: %w", err)
 	}
-	return &rootFS{fd: fd, uidBase: uidBase}, nil
+	return &rootFS{fd: fd, uidBase: uidBase, warn: func(string, ...any) {}}, nil
 }
 
 func (r *rootFS) Close() error { return unix.Close(r.fd) }
@@ -40,15 +42,19 @@ func (r *rootFS) open(rel string, flags int) (int, error) {
 
 // readFile returns the content of rel, or "" if it does not exist.
 func (r *rootFS) readFile(rel string) (string, error) {
-	fd, err := r.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW)
-	if errors.Is(err, unix.ENOENT) {
-		return "", nil
+	fd, err := r.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
+		return "", nil // absent, or a symlink the write will replace
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s in sliver: %w", rel, err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
 	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return "", nil // a FIFO or device planted by sliver root: replaced
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 16<<20))
 	if err != nil {
 		return "", fmt.Errorf("read %s in sliver: %w", rel, err)
@@ -99,10 +105,10 @@ func (r *rootFS) mkdirAll(rel string, mode uint32, id uint32) error {
 func (r *rootFS) writeFile(rel string, data string, mode uint32, id uint32) (bool, error) {
 	rel = path.Clean("/" + rel)
 	dir, base := path.Split(rel)
-	if fd, err := r.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW); err == nil {
+	if fd, err := r.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK); err == nil {
 		f := os.NewFile(uintptr(fd), rel) // owns fd from here on
 		var st unix.Stat_t
-		same := unix.Fstat(fd, &st) == nil && st.Mode&0o7777 == mode && st.Uid == r.uidBase+id && st.Gid == r.uidBase+id &&
+		same := unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o7777 == mode && st.Uid == r.uidBase+id && st.Gid == r.uidBase+id &&
 			st.Size == int64(len(data))
 		if same {
 			b := make([]byte, len(data)+1)
@@ -181,6 +187,11 @@ func (r *rootFS) exists(rel string) bool {
 // syncFiles makes the runtime-managed files of the sliver match s. It
 // reports whether the initscript changed.
 func (r *rootFS) syncFiles(s Spec) (initChanged bool, err error) {
+	defer func() {
+		if err != nil {
+			initChanged = false
+		}
+	}()
 	root := uint32(0)
 	for _, d := range []string{"/etc/pl", "/var/log", "/var/run", "/home", "/tmp"} {
 		if err := r.mkdirAll(d, 0o755, root); err != nil {
@@ -228,15 +239,19 @@ func (r *rootFS) syncFiles(s Spec) (initChanged bool, err error) {
 			return false, err
 		}
 	}
+	// The account's home belongs to the slice: if its owner broke it
+	// (say, .ssh is a dangling symlink) that is theirs to fix, and the
+	// SSH gateway does not read the file; report it and carry on.
 	home := "/home/" + s.Name
-	if err := r.mkdirAll(home, 0o755, accountUID); err != nil {
-		return false, err
+	err = r.mkdirAll(home, 0o755, accountUID)
+	if err == nil {
+		err = r.mkdirAll(home+"/.ssh", 0o700, accountUID)
 	}
-	if err := r.mkdirAll(home+"/.ssh", 0o700, accountUID); err != nil {
-		return false, err
+	if err == nil {
+		_, err = r.writeFile(home+"/.ssh/authorized_keys", authorizedKeys(s.Keys), 0o600, accountUID)
 	}
-	if _, err := r.writeFile(home+"/.ssh/authorized_keys", authorizedKeys(s.Keys), 0o600, accountUID); err != nil {
-		return false, err
+	if err != nil {
+		r.warn("cannot update the slice account's authorized_keys", "sliver", s.Name, "err", err)
 	}
 	if s.InitScript == "" {
 		return r.remove(initscript)

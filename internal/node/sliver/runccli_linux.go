@@ -50,12 +50,23 @@ func (r *runcCLI) run(ctx context.Context, stdin io.Reader, args ...string) ([]b
 	defer cancel()
 	c := r.cmd(ctx, args...)
 	c.WaitDelay = time.Second
-	var out, errb bytes.Buffer
+	var out, errb capped
 	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
 	if err := c.Run(); err != nil {
 		return out.Bytes(), fmt.Errorf("runc %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
 	}
 	return out.Bytes(), nil
+}
+
+// capped keeps the first 1 MiB written to it and discards the rest: runc
+// exec output comes from inside slivers.
+type capped struct{ bytes.Buffer }
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := 1<<20 - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }
 
 // state returns the container's state, or "" when runc does not know it.

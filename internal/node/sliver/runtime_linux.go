@@ -292,7 +292,15 @@ func (r *Runc) Apply(ctx context.Context, s Spec) error {
 	}
 	switch st.Status {
 	case stRunning, stPaused, stCreated:
-		if p.Layout != nil && p.Layout.NetNS == want.NetNS {
+		if p.Layout == nil {
+			// Running but its state file is lost or corrupt: adopt it
+			// as it is rather than restart it.
+			p.Layout = &want
+			if err := r.save(s.Name, p); err != nil {
+				return fmt.Errorf("sliver %q: %w", s.Name, err)
+			}
+		}
+		if p.Layout.NetNS == want.NetNS {
 			err = r.update(ctx, s, p, st)
 			break
 		}
@@ -458,6 +466,7 @@ func (r *Runc) syncFilesChanged(s Spec, rootfs string) (bool, error) {
 		return false, err
 	}
 	defer rfs.Close()
+	rfs.warn = r.log.Warn
 	return rfs.syncFiles(s)
 }
 
