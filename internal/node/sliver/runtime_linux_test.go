@@ -70,6 +70,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(envDir)
 		for _, root := range mustCgroupMounts() {
 			os.Remove(filepath.Join(root, testCgroupParent))
+			os.Remove(filepath.Join(root, testCgroupParent+"-floor"))
 		}
 	}
 	os.Exit(code)
