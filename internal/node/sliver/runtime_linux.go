@@ -582,6 +582,10 @@ func (r *Runc) Destroy(ctx context.Context, name string) error {
 }
 
 func (r *Runc) destroy(ctx context.Context, name string) error {
+	p, err := r.load(name)
+	if err != nil {
+		return err
+	}
 	if err := r.rc.remove(ctx, name); err != nil {
 		return err
 	}
@@ -601,13 +605,19 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 	if err := deleteSubvol(r.cfg.DiskDir, name); err != nil {
 		return err
 	}
-	imgs, err := r.cfg.Images.List()
-	if err != nil {
-		return err
-	}
-	for _, im := range imgs {
-		if err := r.cfg.Images.Release(im.Name, name); err != nil {
+	if p.Layout != nil {
+		if err := r.cfg.Images.Release(p.Layout.Image, name); err != nil {
 			return err
+		}
+	} else {
+		imgs, err := r.cfg.Images.List()
+		if err != nil {
+			return err
+		}
+		for _, im := range imgs {
+			if err := r.cfg.Images.Release(im.Name, name); err != nil {
+				return err
+			}
 		}
 	}
 	if err := os.RemoveAll(bundle); err != nil {
