@@ -14,6 +14,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // runcCLI runs the runc binary with the node's state root.
@@ -150,7 +151,21 @@ func (r *runcCLI) simple(ctx context.Context, verb, id string) error {
 }
 
 // remove kills and deletes the container; a missing one is not an error.
+// A running container is killed and awaited here (pidfd) before a plain
+// delete: `runc delete --force` sleeps 100 ms before its first check.
 func (r *runcCLI) remove(ctx context.Context, id string) error {
+	if st, err := r.state(ctx, id); err == nil && st.Status == stRunning && st.Pid > 0 {
+		if fd, err := unix.PidfdOpen(st.Pid, 0); err == nil {
+			_, kerr := r.run(ctx, nil, "kill", id, "KILL")
+			if kerr == nil {
+				unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 10000)
+			}
+			unix.Close(fd)
+			if _, err := r.run(ctx, nil, "delete", id); err == nil {
+				return nil
+			}
+		}
+	}
 	_, err := r.run(ctx, nil, "delete", "--force", id)
 	if err != nil && strings.Contains(err.Error(), "does not exist") {
 		return nil

@@ -582,6 +582,10 @@ func (r *Runc) Destroy(ctx context.Context, name string) error {
 }
 
 func (r *Runc) destroy(ctx context.Context, name string) error {
+	t0 := time.Now()
+	var steps []any // logged at debug level
+	step := func(n string) { steps = append(steps, n, time.Since(t0).Round(time.Microsecond).String()) }
+	defer func() { r.log.Debug("sliver destroy", append([]any{"sliver", name}, steps...)...) }()
 	p, err := r.load(name)
 	if err != nil {
 		return err
@@ -589,9 +593,11 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 	if err := r.rc.remove(ctx, name); err != nil {
 		return err
 	}
+	step("runc-delete")
 	if err := removeCgroups(r.cfg.CgroupParent, name); err != nil {
 		return err
 	}
+	step("cgroups")
 	bundle := r.bundle(name)
 	rootfs := filepath.Join(bundle, "rootfs")
 	for _, m := range []string{rootfs, filepath.Join(bundle, "userns")} {
@@ -602,9 +608,11 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 	if isMountType(rootfs, "overlay") {
 		return fmt.Errorf("%s is still mounted", rootfs)
 	}
+	step("unmount")
 	if err := deleteSubvol(r.cfg.DiskDir, name); err != nil {
 		return err
 	}
+	step("subvolume")
 	if p.Layout != nil {
 		if err := r.cfg.Images.Release(p.Layout.Image, name); err != nil {
 			return err
