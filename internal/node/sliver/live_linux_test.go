@@ -538,3 +538,39 @@ func TestHostileRoot(t *testing.T) {
 		t.Error("sliver restarted")
 	}
 }
+
+// TestConcurrentApply applies independent slivers concurrently, as the
+// agent does, some of them disabled from the start.
+func TestConcurrentApply(t *testing.T) {
+	r := newTestRuntime(t)
+	var specs []Spec
+	for i := 0; i < 6; i++ {
+		s := testSpec(t, "conc")
+		s.Enabled = i%3 != 0
+		specs = append(specs, s)
+		destroyAtEnd(t, r, s.Name)
+	}
+	errs := make(chan error, len(specs))
+	for _, s := range specs {
+		go func() { errs <- r.Apply(context.Background(), s) }()
+	}
+	for range specs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	l, err := r.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Status{}
+	for _, st := range l {
+		byName[st.Name] = st
+	}
+	for _, s := range specs {
+		st := byName[s.Name]
+		if !st.Running || st.Frozen == s.Enabled {
+			t.Errorf("%s: enabled=%v status=%+v", s.Name, s.Enabled, st)
+		}
+	}
+}
