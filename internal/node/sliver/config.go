@@ -220,8 +220,33 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
 			},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+			Seccomp:       seccomp(),
 		},
 	}
 }
 
 func intp(i int) *int { return &i }
+
+// seccomp is a small deny list on top of the capability set, for kernel
+// interfaces that user namespaces do not contain: keyrings are not
+// namespaced; nested user namespaces would hand sliver processes
+// CAP_SYS_ADMIN over new namespaces, the door to most container escapes
+// (clone3 answers ENOSYS so that libc falls back to clone, whose flags can
+// be checked); module, kexec, bpf, userfaultfd and open_by_handle_at are
+// refused outright. Everything else is allowed.
+func seccomp() *specs.LinuxSeccomp {
+	const newUser = 0x10000000 // CLONE_NEWUSER
+	eperm, enosys := uint(1), uint(38)
+	userArg := []specs.LinuxSeccompArg{{Index: 0, Value: newUser, ValueTwo: newUser, Op: specs.OpMaskedEqual}}
+	return &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"add_key", "keyctl", "request_key", "init_module", "finit_module", "delete_module",
+				"kexec_load", "kexec_file_load", "bpf", "userfaultfd", "open_by_handle_at"},
+				Action: specs.ActErrno, ErrnoRet: &eperm},
+			{Names: []string{"unshare", "clone"}, Action: specs.ActErrno, ErrnoRet: &eperm, Args: userArg},
+			{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys},
+		},
+	}
+}

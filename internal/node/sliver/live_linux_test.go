@@ -333,13 +333,15 @@ func TestIsolation(t *testing.T) {
 		t.Errorf("sliver root lacks CAP_NET_RAW")
 	}
 	denied := map[string]string{
-		"mount":       "mount -t tmpfs none /mnt",
-		"module":      "head -c 64 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko",
-		"time":        "date -s 2001-01-01",
-		"network":     "ip link set lo down",
-		"sysctl":      "echo 1 > /proc/sys/net/ipv4/ip_forward",
-		"hostname":    "hostname other",
-		"raw devices": "cat /dev/sda",
+		"mount":         "mount -t tmpfs none /mnt",
+		"module":        "head -c 64 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko",
+		"time":          "date -s 2001-01-01",
+		"network":       "ip link set lo down",
+		"sysctl":        "echo 1 > /proc/sys/net/ipv4/ip_forward",
+		"hostname":      "hostname other",
+		"raw devices":   "cat /dev/sda",
+		"nested userns": "unshare -U -r true",
+		"seccomp off":   "grep -q 'Seccomp:.*0$' /proc/self/status",
 	}
 	for what, cmd := range denied {
 		// busybox date reports failure but exits 0: accept either signal.
