@@ -3,6 +3,7 @@ package sliver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -575,4 +576,28 @@ func TestConcurrentApply(t *testing.T) {
 			t.Errorf("%s: enabled=%v status=%+v", s.Name, s.Enabled, st)
 		}
 	}
+}
+
+// TestDestroyAfterLostRuncState: runc's state is gone (a wiped runc root)
+// while the sliver's processes run, frozen even; Destroy still kills them
+// by their cgroup and leaves nothing.
+func TestDestroyAfterLostRuncState(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "lost")
+	s.Enabled = false
+	apply(t, r, s)
+	pid := initPid(t, r, s.Name)
+	if err := os.RemoveAll(filepath.Join(r.rc.root, s.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Destroy(context.Background(), s.Name); err != nil {
+		t.Fatal(err)
+	}
+	if tr, _ := r.Traces(s.Name); len(tr) != 0 {
+		t.Errorf("traces: %v", tr)
+	}
+	waitFor(t, func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return err != nil
+	}, "the orphaned init to die")
 }

@@ -37,6 +37,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -696,19 +697,64 @@ func removeCgroups(parent, name string) error {
 		})
 		for i := len(dirs) - 1; i >= 0; i-- {
 			var err error
-			for try := 0; try < 50; try++ {
+			for try := 0; try < 100; try++ {
 				if err = unix.Rmdir(dirs[i]); err == nil || errors.Is(err, unix.ENOENT) {
 					err = nil
 					break
 				}
+				if errors.Is(err, unix.EBUSY) && try%20 == 5 {
+					// Still populated after runc deleted the container:
+					// processes runc no longer knows (its state was
+					// lost). The cgroup is the sliver's by name: kill them.
+					killCgroup(roots, parent, name)
+				}
 				time.Sleep(20 * time.Millisecond) // dying processes leave late
 			}
 			if err != nil {
-				return fmt.Errorf("remove cgroup %s: %w", dirs[i], err)
+				return fmt.Errorf("remove cgroup %s (processes: %s): %w", dirs[i], describeProcs(dirs[i]), err)
 			}
 		}
 	}
 	return nil
+}
+
+// killCgroup thaws the sliver's cgroups (freezer in any hierarchy) and
+// SIGKILLs every process in them.
+func killCgroup(roots []string, parent, name string) {
+	for _, root := range roots {
+		dir := filepath.Join(root, parent, name)
+		os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0) // v1
+		os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)      // v2
+	}
+	for _, root := range roots {
+		dir := filepath.Join(root, parent, name)
+		if os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0) == nil {
+			continue // v2, Linux 5.14+
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+}
+
+// describeProcs lists the processes of a cgroup as "pid:comm:state".
+func describeProcs(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	var out []string
+	for _, pid := range strings.Fields(string(b)) {
+		comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+		state := ""
+		if st, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
+			if i := strings.LastIndexByte(string(st), ')'); i > 0 && i+2 < len(st) {
+				state = string(st[i+2])
+			}
+		}
+		out = append(out, pid+":"+strings.TrimSpace(string(comm))+":"+state)
+	}
+	return strings.Join(out, " ")
 }
 
 // List implements Runtime.
