@@ -276,39 +276,42 @@ func (m *Main) accept(st *core.NodeState) {
 	m.setState(st)
 }
 
-// syncLoop follows PLC: long-poll Watch; when it fails, poll State with
-// exponential backoff and jitter until PLC answers again.
+// syncLoop follows PLC: fetch the state once (so contact is recorded at
+// once), then long-poll Watch; when a call fails, poll State with
+// exponential backoff and jitter until PLC answers, then watch again.
 func (m *Main) syncLoop(ctx context.Context) {
 	backoff := time.Second
 	for ctx.Err() == nil {
-		version := ""
-		if cur := m.currentState(); cur != nil {
-			version = cur.Version
-		}
-		st, err := m.PLC.Watch(ctx, version, m.WatchTimeout)
+		st, err := m.PLC.State(ctx)
 		if err == nil {
 			m.contact(true)
+			m.accept(st)
 			backoff = time.Second
-			if st != nil {
-				m.accept(st)
-			}
-			continue
-		}
-		for ctx.Err() == nil {
-			m.contactFailed(err)
-			wait := backoff + rand.N(backoff/2+1)
-			backoff = min(backoff*2, m.PollInterval)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			st, err = m.PLC.State(ctx)
-			if err == nil {
+			for ctx.Err() == nil {
+				version := ""
+				if cur := m.currentState(); cur != nil {
+					version = cur.Version
+				}
+				st, err = m.PLC.Watch(ctx, version, m.WatchTimeout)
+				if err != nil {
+					break
+				}
 				m.contact(true)
-				m.accept(st)
-				break
+				if st != nil {
+					m.accept(st)
+				}
 			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.contactFailed(err)
+		wait := backoff + rand.N(backoff/2+1)
+		backoff = min(backoff*2, m.PollInterval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
 		}
 	}
 }

@@ -181,6 +181,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 				Ports:       p.cfg.Ports,
 				MinRateKbit: p.cfg.NetMinKbit,
 				MaxRateKbit: p.cfg.NetMaxKbit,
+				UIDBase:     UIDBase(xid),
 			},
 		}
 	}

@@ -104,7 +104,7 @@ var _ netcfg.Manager = (*fakeNet)(nil)
 func (f *fakeNet) Ensure(ctx context.Context, s netcfg.Sliver) (netcfg.Attachment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("ensure %s xid=%d ports=%v min=%d max=%d", s.Name, s.XID, s.Ports, s.MinRateKbit, s.MaxRateKbit))
+	f.calls = append(f.calls, fmt.Sprintf("ensure %s xid=%d uid=%d ports=%v min=%d max=%d", s.Name, s.XID, s.UIDBase, s.Ports, s.MinRateKbit, s.MaxRateKbit))
 	f.nets[s.Name] = s
 	return netcfg.Attachment{NetNS: "/run/netns/pl-" + s.Name}, nil
 }

@@ -173,6 +173,9 @@ func netDiff(a, b netcfg.Sliver) []string {
 	if a.MaxRateKbit != b.MaxRateKbit {
 		out = append(out, "net_max_rate")
 	}
+	if a.UIDBase != b.UIDBase {
+		out = append(out, "uidbase")
+	}
 	return out
 }
 

@@ -133,7 +133,10 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		CapKbit:    opts.CapKbit,
 		Table:      opts.NFTable,
 		VethPrefix: opts.VethPrefix,
-		Logger:     opts.Logger,
+		// Sliver namespaces owned by the sliver's user namespace: sliver
+		// root holds CAP_NET_RAW (ping, traceroute, sniffers) there only.
+		NewNetNS: sliver.NewNetNS,
+		Logger:   opts.Logger,
 	}
 	if opts.NodeAddr != "" {
 		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
