@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,9 @@ func needRoot(t *testing.T) {
 
 func newLiveNode(t *testing.T, plc agent.PLC) *liveNode {
 	needRoot(t)
-	sb, err := NewSandbox(fmt.Sprintf("pltest-nodecmd-%d", os.Getpid()))
+	// Unique even in a private pid namespace (where our pid may be 1).
+	id := fmt.Sprintf("%d-%d", os.Getpid(), rand.IntN(1e6))
+	sb, err := NewSandbox("pltest-nodecmd-" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func newLiveNode(t *testing.T, plc agent.PLC) *liveNode {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o711)
-	l := &liveNode{t: t, state: filepath.Join(dir, "node"), sb: sb, plc: plc, parent: fmt.Sprintf("/pltest-nodecmd-%d", os.Getpid())}
+	l := &liveNode{t: t, state: filepath.Join(dir, "node"), sb: sb, plc: plc, parent: "/pltest-nodecmd-" + id}
 	t.Cleanup(func() {
 		l.stop()
 		// Last resort cleanup of anything a failed test left behind.
@@ -81,8 +84,9 @@ func newLiveNode(t *testing.T, plc agent.PLC) *liveNode {
 		// outlives the agent: unmount it, then remove everything.
 		unix.Unmount(filepath.Join(l.state, "slivers", "disk"), unix.MNT_DETACH)
 		os.RemoveAll(dir)
-		for _, sub := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "net_cls", "perf_event", "hugetlb"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", sub, l.parent))
+		hier, _ := filepath.Glob("/sys/fs/cgroup/*")
+		for _, h := range append(hier, "/sys/fs/cgroup") {
+			os.Remove(filepath.Join(h, l.parent))
 		}
 	})
 	return l
