@@ -71,7 +71,7 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.NFTable, "nft-table", "", "nftables table owned by the node manager (default pl)")
 	f.StringVar(&o.VethPrefix, "veth-prefix", "", "prefix of node-side veth names (default plv)")
 	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "cgroup under which slivers live (default /pl)")
-	f.StringVar(&o.DiskDir, "disk-dir", "", "XFS (prjquota) directory for sliver disks (default: a loop image in the state directory)")
+	f.StringVar(&o.DiskDir, "disk-dir", "", "btrfs directory for sliver writable layers with qgroup quotas (default: a loop-mounted btrfs image in the state directory)")
 	f.IntVar(&o.Parallel, "parallel", 8, "sliver operations run concurrently")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	node.RunE = func(cmd *cobra.Command, args []string) error {

@@ -39,7 +39,7 @@ type Options struct {
 
 	// Slivers (package sliver).
 	CgroupParent string // "/pl"
-	DiskDir      string // XFS prjquota filesystem; a loop image under State by default
+	DiskDir      string // btrfs for writable layers (qgroup quotas); a loop image under State by default
 
 	Parallel int // concurrent sliver operations
 	Logger   *slog.Logger

@@ -104,7 +104,8 @@ func TestCommandTree(t *testing.T) {
 
 func TestPrintBench(t *testing.T) {
 	var b bytes.Buffer
-	PrintBench(&b, []BenchResult{{N: 10, P50: 40 * time.Millisecond, P99: 80 * time.Millisecond, FloorP50: 30 * time.Millisecond, FloorP99: 50 * time.Millisecond, CgroupBytesPerSliver: 1 << 20, HostBytesPerSliver: 2 << 20}})
+	PrintBench(&b, []BenchResult{{N: 10, P50: 40 * time.Millisecond, P99: 80 * time.Millisecond, FloorP50: 30 * time.Millisecond, FloorP99: 50 * time.Millisecond,
+		BatchP50: 30 * time.Millisecond, CgroupBytesPerSliver: 1 << 20, HostBytesPerSliver: 2 << 20}})
 	out := b.String()
 	for _, want := range []string{"40.0ms", "1.33x", "2.00MiB", "capacity estimate"} {
 		if !strings.Contains(out, want) {
