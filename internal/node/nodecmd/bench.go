@@ -20,6 +20,7 @@ import (
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // StaticPLC is an in-process node API serving a state set by the caller.
@@ -193,10 +194,21 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o711); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(o.Dir)
+	cgroupParent := fmt.Sprintf("/plbench%d", os.Getpid())
+	defer func() {
+		// The runtime's disk filesystem outlives node managers: unmount it
+		// before removing the scratch directory, then the cgroup parents.
+		unix.Unmount(filepath.Join(o.Dir, "slivers", "disk"), unix.MNT_DETACH)
+		os.RemoveAll(o.Dir)
+		hier, _ := filepath.Glob("/sys/fs/cgroup/*")
+		for _, h := range append(hier, "/sys/fs/cgroup") {
+			os.Remove(filepath.Join(h, cgroupParent))
+			os.Remove(filepath.Join(h, cgroupParent+"-floor"))
+		}
+	}()
 	sb, err := NewSandbox(fmt.Sprintf("plbench%d", os.Getpid()))
 	if err != nil {
 		return nil, err
@@ -208,7 +220,6 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	created := map[string]time.Time{}
 	var opTimes []time.Duration
 	destroyed := 0
-	cgroupParent := fmt.Sprintf("/plbench%d", os.Getpid())
 	n, err := NewNode(ctx, Options{
 		State: o.Dir, SSHListen: "-", NetNS: sb.NetNS, Uplink: sb.Uplink, NodeAddr: sb.NodeAddr,
 		NFTable: "plbench", VethPrefix: "plb", CgroupParent: cgroupParent, Parallel: o.Parallel,
