@@ -330,13 +330,15 @@ func addTBF(h *netlink.Handle, link string, kbit uint64) error {
 	if err != nil {
 		return err
 	}
-	rate := kbit * 1000 / 8          // bytes per second
-	buffer := max(rate/100, 16*1024) // 10 ms of burst, at least 16 KiB
+	rate := kbit * 1000 / 8                 // bytes per second
+	burst := uint32(max(rate/100, 16*1024)) // 10 ms worth, at least 16 KiB
 	q := &netlink.Tbf{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
 		Rate:       rate,
 		Limit:      uint32(rate / 10), // 100 ms of queue
-		Buffer:     uint32(buffer),
+		// The kernel takes the bucket size as the time to send it, in
+		// psched ticks.
+		Buffer: netlink.Xmittime(rate, burst),
 	}
 	if q.Limit < 64*1024 {
 		q.Limit = 64 * 1024

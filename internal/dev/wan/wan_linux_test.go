@@ -3,6 +3,8 @@ package wan
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -172,5 +174,74 @@ func TestWANSixteenNodes(t *testing.T) {
 		if r.rtt < r.exp || r.rtt > r.exp+100*time.Millisecond {
 			t.Errorf("RTT to %s %v outside [%v, %v]", p.SiteOf(r.to).Site.Name, r.rtt, r.exp, r.exp+100*time.Millisecond)
 		}
+	}
+}
+
+// TestWANRateLimit sends 2 MB over TCP between two sites whose uplinks are
+// limited to 8 Mbit/s and prints the throughput; it must not exceed the
+// limit by much (the TBF works) and full-size packets must pass.
+func TestWANRateLimit(t *testing.T) {
+	needRoot(t)
+	sites := []Site{{"princeton", Location{40.3487, -74.6593}}, {"mit", Location{42.3601, -71.0942}}}
+	const kbit = 8000
+	p, err := NewPlan(Config{ID: "wr", Prefix: netip.MustParsePrefix("10.87.0.0/16"), Nodes: 2, Sites: sites,
+		Host: sites[0].Location, Overhead: time.Millisecond, RateKbit: kbit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Remove(p.Prefix)
+	w, err := Up(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	// Full-size packets pass the shaper.
+	if out, err := exec.Command("ip", "netns", "exec", p.SitePlans[0].NS, "tc", "-s", "qdisc", "show", "dev", SiteUpIf).CombinedOutput(); err == nil {
+		t.Logf("site uplink qdisc:\n%s", out)
+	}
+	runIn(t, p.Node(1).NS, "ping", "-n", "-q", "-c", "2", "-i", "0.2", "-s", "1472", p.Node(2).Addr.String())
+
+	var ln net.Listener
+	if err := InNS(p.Node(2).NS, func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(p.Node(2).Addr.String(), "5001"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	var conn net.Conn
+	if err := InNS(p.Node(1).NS, func() (err error) {
+		conn, err = net.DialTimeout("tcp", net.JoinHostPort(p.Node(2).Addr.String(), "5001"), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const size = 2 << 20
+	start := time.Now()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := conn.Write(make([]byte, size)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	conn.Close()
+	n := <-got
+	d := time.Since(start)
+	if n != size {
+		t.Fatalf("received %d bytes, want %d", n, size)
+	}
+	mbit := float64(size*8) / d.Seconds() / 1e6
+	t.Logf("2 MB through an %d kbit/s uplink in %v: %.2f Mbit/s", kbit, d.Round(time.Millisecond), mbit)
+	if mbit > 1.5*kbit/1000 {
+		t.Errorf("throughput %.2f Mbit/s exceeds the %d kbit/s limit by more than 50%%", mbit, kbit)
 	}
 }
