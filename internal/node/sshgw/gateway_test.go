@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -422,5 +423,44 @@ func TestCloseEndsSessions(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("session still running after Disconnect")
+	}
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		e := newEnv(t, nil)
+		c, err := e.goClient(testSlice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []string{"echo x", "cat >/dev/null; exit 2"} {
+			s, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Stdin = strings.NewReader("input")
+			out, err := s.Output(cmd)
+			if cmd == "echo x" && (err != nil || string(out) != "x\n") {
+				t.Fatalf("echo x: %q %v", out, err)
+			}
+			s.Close()
+		}
+		s, _ := c.NewSession()
+		s.RequestPty("xterm", 24, 80, nil)
+		if err := s.Start("sleep 30"); err != nil { // left running: Close must end it
+			t.Fatal(err)
+		}
+		c.OpenChannel("bogus", nil)
+		e.gw.Close()
+		c.Close()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
