@@ -2,6 +2,8 @@ package nodecmd
 
 import (
 	"context"
+	"crypto/ed25519"
+	crand "crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/sliver"
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 )
 
@@ -228,8 +231,11 @@ func TestNodeLifecycle(t *testing.T) {
 	l.start()
 	l.eventually("first pass", 30*time.Second, func() bool { return l.node.Agent.Status().Passes > 0 })
 
-	// Bind.
-	plc.Set([]core.Sliver{liveSliver("pltest_a", 1), liveSliver("pltest_b", 2, "cpu_share", "2")})
+	// Bind (pltest_a with a member key, for ssh).
+	signer, authorized := testKey(t)
+	withKey := liveSliver("pltest_a", 1)
+	withKey.Keys = []core.SliverKey{{KeyType: "ssh", Key: authorized}}
+	plc.Set([]core.Sliver{withKey, liveSliver("pltest_b", 2, "cpu_share", "2")})
 	took := l.eventually("slivers running", 30*time.Second, func() bool { return l.running("pltest_a") && l.running("pltest_b") })
 	t.Logf("bind -> 2 slivers running in %v", took)
 	pidA := l.initPID("pltest_a")
@@ -238,6 +244,14 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 	if out, err := l.exec("pltest_a", "cat", "/etc/slicename"); err != nil || strings.TrimSpace(out) != "pltest_a" {
 		t.Fatalf("exec in sliver: %q %v", out, err)
+	}
+	// ssh pltest_a@node through the node's gateway lands in the sliver;
+	// pltest_b has no such key.
+	if out, err := l.ssh("pltest_a", signer, "cat /etc/slicename; id -un"); err != nil || out != "pltest_a\npltest_a\n" {
+		t.Fatalf("ssh into sliver: %q %v", out, err)
+	}
+	if _, err := l.ssh("pltest_b", signer, "true"); err == nil {
+		t.Fatal("ssh into another slice with a key it does not list succeeded")
 	}
 
 	// Live resource change: no restart.
@@ -347,4 +361,44 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func testKey(t *testing.T) (ssh.Signer, string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+}
+
+// ssh runs cmd in a slice's sliver through the node's SSH gateway,
+// checking the gateway's host key is the node's persistent one.
+func (l *liveNode) ssh(slice string, signer ssh.Signer, cmd string) (string, error) {
+	pub, err := HostKey(l.state)
+	if err != nil {
+		return "", err
+	}
+	hk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub))
+	if err != nil {
+		return "", err
+	}
+	c, err := ssh.Dial("tcp", l.node.Gateway.Addr().String(), &ssh.ClientConfig{
+		User: slice, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(hk), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	out, err := s.Output(cmd)
+	return string(out), err
 }
