@@ -63,7 +63,8 @@ func TestEndToEnd(t *testing.T) {
 	// pl dev in the background.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "-v")
+	// A PLC port of its own: other tests may run a PLC on :8443.
+	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "--plc-port", "18443", "-v")
 	devOut, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +114,7 @@ func TestEndToEnd(t *testing.T) {
 	select {
 	case <-ready:
 	case err := <-devDone:
+		stopped = true
 		t.Fatalf("pl dev exited before it was ready: %v\nstdout:\n%s\nstderr:\n%s", err, summary.String(), devErr.String())
 	case <-time.After(10 * time.Minute):
 		t.Fatalf("pl dev not ready after 10 minutes\nstdout:\n%s\nstderr:\n%s", summary.String(), devErr.String())
@@ -258,7 +260,7 @@ func TestEndToEnd(t *testing.T) {
 			return err
 		})
 	}
-	expires := time.Now().Add(8 * time.Second)
+	expires := time.Unix(time.Now().Add(8*time.Second).Unix(), 0) // PLC keeps whole seconds
 	cli.run("slice", "renew", short, "--until", strconv.FormatInt(expires.Unix(), 10))
 	if _, err := ssh(all[0].addr, short, "true"); err != nil && time.Now().Before(expires.Add(-2*time.Second)) {
 		t.Errorf("short slice unusable before its expiry: %v", err)
@@ -523,7 +525,7 @@ func TestDevKilledThenDown(t *testing.T) {
 	pl := buildPL(t, t.TempDir())
 	exec.Command(pl, "dev", "down", "--id", id).Run()
 	before := snapshotHost(t)
-	dev := exec.Command(pl, "dev", "--nodes", "2", "--id", id, "--wan", "10.89.0.0/16")
+	dev := exec.Command(pl, "dev", "--nodes", "2", "--id", id, "--wan", "10.89.0.0/16", "--plc-port", "18444")
 	var out, errb lockedBuffer
 	dev.Stdout, dev.Stderr = &out, &errb
 	if err := dev.Start(); err != nil {

@@ -3,6 +3,7 @@ package dev
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -53,6 +54,13 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		return err
 	}
 	listen := net.JoinHostPort(p.Plan.HostAddr.String(), strconv.Itoa(p.PLCPort))
+	// Something listening on all addresses at this port (another PLC on
+	// :8443, say) would answer in place of ours.
+	if ln, err := net.Listen("tcp", listen); err != nil {
+		return fmt.Errorf("port %d is taken on %s (%v); choose another with --plc-port", p.PLCPort, p.Plan.HostAddr, err)
+	} else {
+		ln.Close()
+	}
 	c, err := p.start("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
 	if err != nil {
 		return err
@@ -65,9 +73,29 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, c.log.Name())
 	}
+	if got, err := peerFingerprint(ctx, listen); err != nil || got != fp {
+		return fmt.Errorf("the server at %s is not the PLC just started (certificate %s, want %s; %v)", listen, got, fp, err)
+	}
 	p.Fingerprint = fp
 	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", fp, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
 	return err
+}
+
+// peerFingerprint returns the SHA-256 of the certificate the TLS server at
+// addr presents.
+func peerFingerprint(ctx context.Context, addr string) (string, error) {
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} // we only read the certificate
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", errors.New("no certificate")
+	}
+	s := sha256.Sum256(certs[0].Raw)
+	return hex.EncodeToString(s[:]), nil
 }
 
 // certFingerprint returns the hex SHA-256 of the first certificate in a
