@@ -697,12 +697,15 @@ func removeCgroups(parent, name string) error {
 		})
 		for i := len(dirs) - 1; i >= 0; i-- {
 			var err error
-			for try := 0; try < 100; try++ {
+			// Up to 5 s: a process killed by runc delete stays a zombie,
+			// holding a v1 cgroup busy, until its host-side parent (a
+			// runc exec started by an ssh login) reaps it.
+			for try := 0; try < 250; try++ {
 				if err = unix.Rmdir(dirs[i]); err == nil || errors.Is(err, unix.ENOENT) {
 					err = nil
 					break
 				}
-				if errors.Is(err, unix.EBUSY) && try%20 == 5 {
+				if errors.Is(err, unix.EBUSY) && try%50 == 5 {
 					// Still populated after runc deleted the container:
 					// processes runc no longer knows (its state was
 					// lost). The cgroup is the sliver's by name: kill them.
