@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,7 +97,11 @@ func newLiveNode(t *testing.T, plc agent.PLC) *liveNode {
 }
 
 func (l *liveNode) newNode() (*Node, error) {
-	return NewNode(context.Background(), Options{
+	return NewNode(context.Background(), l.options())
+}
+
+func (l *liveNode) options() Options {
+	return Options{
 		State: l.state, SSHListen: "127.0.0.1:0", NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
 		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
 		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond,
@@ -109,7 +114,7 @@ func (l *liveNode) newNode() (*Node, error) {
 			}
 			l.ops = append(l.ops, s)
 		},
-	})
+	}
 }
 
 func (l *liveNode) start() {
@@ -173,13 +178,27 @@ func (l *liveNode) cgroupFile(subsys, name, file string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// initPID is the host pid of the sliver's init (first process of its cgroup).
+// initPID is the host pid of the sliver's init as runc knows it, with its
+// start time (so a restarted init with a recycled pid is still noticed);
+// "" when the sliver does not run.
 func (l *liveNode) initPID(name string) string {
-	procs := l.cgroupFile("pids", name, "cgroup.procs")
-	if f := strings.Fields(procs); len(f) > 0 && !strings.HasPrefix(procs, "error") {
-		return f[0]
+	out, err := exec.Command("runc", "--root", filepath.Join(l.state, "slivers", "runc"), "state", name).Output()
+	if err != nil {
+		return ""
 	}
-	return ""
+	var st struct {
+		Pid    int    `json:"pid"`
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(out, &st) != nil || st.Pid == 0 || st.Status == "stopped" {
+		return ""
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.Pid))
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return fmt.Sprintf("%d@%s", st.Pid, f[19]) // starttime is field 22 of stat
 }
 
 func (l *liveNode) exec(name string, args ...string) (string, error) {

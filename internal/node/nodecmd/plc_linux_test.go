@@ -2,7 +2,9 @@ package nodecmd
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,4 +145,89 @@ func TestNodeWithRealPLC(t *testing.T) {
 	if tr := l.traces("pt_web", xid); len(tr) > 0 {
 		t.Fatalf("traces left: %v", tr)
 	}
+}
+
+// daemonSpec is the serializable part of Options for the helper process.
+type daemonSpec struct {
+	State, SSHListen, NetNS, Uplink, NodeAddr, NFTable, VethPrefix, CgroupParent, Prefix string
+}
+
+// TestHelperDaemon is not a test: TestNodeSurvivesKill runs the test
+// binary with PLTEST_DAEMON set to run a node manager in a child process
+// that it can kill -9.
+func TestHelperDaemon(t *testing.T) {
+	spec := os.Getenv("PLTEST_DAEMON")
+	if spec == "" {
+		t.Skip("helper process for TestNodeSurvivesKill")
+	}
+	var d daemonSpec
+	if err := json.Unmarshal([]byte(spec), &d); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{State: d.State, SSHListen: d.SSHListen, NetNS: d.NetNS, Uplink: d.Uplink, NodeAddr: d.NodeAddr,
+		NFTable: d.NFTable, VethPrefix: d.VethPrefix, CgroupParent: d.CgroupParent, Prefix: d.Prefix, Logger: testLogger()}
+	n, err := NewNode(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Run(context.Background()) // until killed
+}
+
+// TestNodeSurvivesKill runs `pl node` as a separate process against the
+// real PLC, kills it with SIGKILL while a sliver runs, and checks that the
+// sliver keeps running and a new node manager adopts it untouched.
+func TestNodeSurvivesKill(t *testing.T) {
+	needRoot(t)
+	p := startPLC(t)
+	site := p.add(core.Site, core.Record{"login_base": "pk", "name": "PK", "abbreviated_name": "pk", "max_slices": int64(10)})
+	nodeID := p.add(core.Node, core.Record{"site_id": site, "hostname": "n1.pk.test"})
+	secret, err := p.reg.IssueJoinToken(p.ctx, p.admin, nodeID)
+	p.must(err)
+	l := newLiveNode(t, nil)
+	if _, err := Join(context.Background(), l.state, p.m.URL(), nodeapi.JoinToken{NodeID: nodeID, Secret: secret, Fingerprint: p.m.Fingerprint()}.String()); err != nil {
+		t.Fatal(err)
+	}
+	sl := p.add(core.Slice, core.Record{"name": "pk_app", "url": "http://x.test", "description": "d"})
+	p.must(p.reg.Link(p.ctx, p.admin, core.SliceNode, sl, nodeID, nil))
+
+	o := l.options()
+	spec, err := json.Marshal(daemonSpec{State: o.State, SSHListen: o.SSHListen, NetNS: o.NetNS, Uplink: o.Uplink, NodeAddr: o.NodeAddr,
+		NFTable: o.NFTable, VethPrefix: o.VethPrefix, CgroupParent: o.CgroupParent, Prefix: o.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDaemon$")
+	cmd.Env = append(os.Environ(), "PLTEST_DAEMON="+string(spec))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	pid := ""
+	if !waitFor(context.Background(), 60*time.Second, func() bool { pid = l.initPID("pk_app"); return pid != "" }) {
+		t.Fatal("the node manager process did not create the sliver")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	killed = true
+	time.Sleep(500 * time.Millisecond)
+	if got := l.initPID("pk_app"); got != pid {
+		t.Fatalf("sliver init %s -> %q after kill -9 of the node manager", pid, got)
+	}
+	l.start()
+	l.eventually("passes after restart", 30*time.Second, func() bool { return l.node.Agent.Status().Passes > 2 && l.node.Agent.Online() })
+	if ops := l.takeOps(); len(ops) > 0 {
+		t.Fatalf("restart after kill changed slivers: %v", ops)
+	}
+	if got := l.initPID("pk_app"); got != pid {
+		t.Fatal("restart restarted the sliver")
+	}
+	p.must(p.reg.Unlink(p.ctx, p.admin, core.SliceNode, sl, nodeID))
+	l.eventually("destroyed", 30*time.Second, func() bool { return !l.running("pk_app") && l.initPID("pk_app") == "" })
 }
