@@ -4,12 +4,14 @@
 #   make test   install what is missing, vet, and run the whole test suite
 #
 # pl dev and most tests need root (network namespaces, cgroups, runc).
+# Options: make demo NODES=16 DEV_FLAGS="--wan 10.98.0.0/16 -v"
 
 SHELL       := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 GO          ?= go
 BIN         := bin/pl
 NODES       ?= 4
+DEV_FLAGS   ?=
 # Packages run in parallel; root integration tests use unique names, so they
 # do not collide. Two at a time fits two cores.
 TEST_P      ?= 2
@@ -23,7 +25,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 demo: deps build
 	@echo "make demo: starting pl dev with $(NODES) nodes (Ctrl-C stops it and cleans up)"
-	$(SUDO) ./$(BIN) dev --nodes $(NODES)
+	$(SUDO) ./$(BIN) dev --nodes $(NODES) $(DEV_FLAGS)
 
 # The end-to-end test (internal/dev) runs alone after the rest, so it can
 # require the host to be exactly as before (PL_E2E_EXCLUSIVE=1).
