@@ -226,10 +226,31 @@ func (l *liveNode) traces(name string, xid int) []string {
 	if _, err := os.Stat(l.node.Net.NetNSPath(name)); err == nil {
 		tr = append(tr, "netns "+l.node.Net.NetNSPath(name))
 	}
+	// nftables chains and the HTB class of the sliver's xid.
+	if out, _ := exec.Command("ip", "netns", "exec", l.sb.Name, "nft", "list", "table", "inet", "pltest_nodecmd").Output(); xid > 0 {
+		for _, chain := range []string{fmt.Sprintf("from-%d ", xid), fmt.Sprintf("ports-%d ", xid)} {
+			if strings.Contains(string(out), "chain "+chain) {
+				tr = append(tr, "nft chain "+chain)
+			}
+		}
+	}
+	if out, _ := exec.Command("tc", "-n", l.sb.Name, "class", "show", "dev", l.sb.Uplink).Output(); xid > 0 && strings.Contains(string(out), fmt.Sprintf("class htb 1:%x ", 0x1000|xid)) {
+		tr = append(tr, fmt.Sprintf("tc class 1:%x", 0x1000|xid))
+	}
 	if out, _ := exec.Command("ip", "-n", l.sb.Name, "-o", "link", "show").Output(); strings.Contains(string(out), fmt.Sprintf("pltn%d@", xid)) || strings.Contains(string(out), fmt.Sprintf("pltn%d:", xid)) {
 		tr = append(tr, fmt.Sprintf("veth pltn%d", xid))
 	}
 	return tr
+}
+
+func (l *liveNode) xid(name string) int {
+	sts, _ := l.node.Runtime.List(context.Background())
+	for _, s := range sts {
+		if s.Name == name {
+			return s.XID
+		}
+	}
+	return 0
 }
 
 func liveSliver(name string, id int64, kv ...string) core.Sliver {
@@ -263,6 +284,14 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 	if out, err := l.exec("pltest_a", "cat", "/etc/slicename"); err != nil || strings.TrimSpace(out) != "pltest_a" {
 		t.Fatalf("exec in sliver: %q %v", out, err)
+	}
+	// The trace counter sees a running sliver everywhere it leaves traces
+	// (so "no traces" after destroy means something).
+	running := strings.Join(l.traces("pltest_a", l.xid("pltest_a")), "\n")
+	for _, want := range []string{"mount ", "cgroup", "netcfg pltest_a", "netns ", "veth pltn", "nft chain from-", "tc class 1:"} {
+		if !strings.Contains(running, want) {
+			t.Errorf("traces of a running sliver lack %q:\n%s", want, running)
+		}
 	}
 	// ssh pltest_a@node through the node's gateway lands in the sliver;
 	// pltest_b has no such key.
