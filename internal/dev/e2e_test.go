@@ -464,7 +464,16 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 			strings.Contains(v, "pl-dev-") || kind == "record" || kind == "tmp"
 	}
 	var foreign []string
+	reported := 0
+	fail := func(format string, args ...any) {
+		if reported++; reported <= 30 {
+			t.Errorf(format, args...)
+		}
+	}
 	defer func() {
+		if reported > 30 {
+			t.Errorf("... and %d more differences", reported-30)
+		}
 		if len(foreign) > 0 {
 			sort.Strings(foreign)
 			t.Logf("%d host changes during the test are not this run's (other tests running in parallel), e.g.:\n%s",
@@ -490,7 +499,7 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 		for v := range a {
 			if !b[v] {
 				if ours(k, v) || (exclusive && k != "proc") {
-					t.Errorf("host not clean: %s %q appeared", k, v)
+					fail("host not clean: %s %q appeared", k, v)
 				} else {
 					foreign = append(foreign, fmt.Sprintf("+ %s %q", k, v))
 				}
@@ -499,7 +508,7 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 		for v := range b {
 			if !a[v] {
 				if exclusive && k != "proc" {
-					t.Errorf("host changed: %s %q disappeared", k, v)
+					fail("host changed: %s %q disappeared", k, v)
 				} else {
 					foreign = append(foreign, fmt.Sprintf("- %s %q", k, v))
 				}
