@@ -24,6 +24,11 @@ type fakeRuntime struct {
 	calls   []string
 	fail    map[string]error // Apply/Destroy of these names fail
 	starts  map[string]int   // how many times each sliver's init was started
+
+	delay         time.Duration // each Apply takes this long
+	active        map[string]int
+	inFlight, max int
+	overlap       bool // two Applies of one sliver ran at once
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -39,6 +44,22 @@ func specLine(s sliver.Spec) string {
 }
 
 func (f *fakeRuntime) Apply(ctx context.Context, spec sliver.Spec) error {
+	if f.delay > 0 {
+		f.mu.Lock()
+		if f.active == nil {
+			f.active = map[string]int{}
+		}
+		f.active[spec.Name]++
+		f.overlap = f.overlap || f.active[spec.Name] > 1
+		f.inFlight++
+		f.max = max(f.max, f.inFlight)
+		f.mu.Unlock()
+		time.Sleep(f.delay)
+		f.mu.Lock()
+		f.active[spec.Name]--
+		f.inFlight--
+		f.mu.Unlock()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "apply "+specLine(spec))

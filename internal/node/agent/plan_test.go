@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/netcfg"
@@ -249,5 +251,34 @@ func TestExecutorDestroyOrderAndXIDRelease(t *testing.T) {
 	errs := w.exec.Run(ctx, Plan(w.actual(t), Desired{}))
 	if errs["pl_a"] == nil || w.exec.XIDs.Get("pl_a") != 1 {
 		t.Fatalf("failed destroy: errs %v xid %d", errs, w.exec.XIDs.Get("pl_a"))
+	}
+}
+
+func TestExecutorConcurrency(t *testing.T) {
+	w := newWorld(t)
+	w.rt.delay = 20 * time.Millisecond
+	w.exec.Parallel = 3
+	var slivers []core.Sliver
+	for i := 1; i <= 12; i++ {
+		slivers = append(slivers, sliverOf(fmt.Sprintf("pl_c%d", i), int64(i)))
+	}
+	d := desiredOf(t, slivers...)
+	ops := Plan(w.actual(t), d)
+	// The same plan run twice at once: ops on one sliver must still be
+	// serialized, and independent ones bounded by Parallel per run.
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.exec.Run(context.Background(), ops) }()
+	}
+	wg.Wait()
+	if w.rt.overlap {
+		t.Fatal("two operations on one sliver ran concurrently")
+	}
+	if w.rt.max < 2 || w.rt.max > 6 {
+		t.Fatalf("max concurrent applies %d, want 2..6 (two runs of at most 3)", w.rt.max)
+	}
+	if diff := w.matches(d); diff != "" {
+		t.Fatal(diff)
 	}
 }
