@@ -16,6 +16,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "PLC\t%s\t(certificate sha256 %s)\n", p.PLCURL, p.Fingerprint)
 	fmt.Fprintf(tw, "admin\t%s\tpassword in %s\n", p.AdminEmail, p.AdminPWFile)
+	fmt.Fprintf(tw, "admin CLI\tPL_CONFIG_DIR=%s pl slice list\t(already logged in)\n", p.CLIConfigDir())
 	keep := "kept"
 	if p.rec.TempData {
 		keep = "removed on exit"
