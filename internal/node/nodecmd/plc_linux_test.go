@@ -210,7 +210,15 @@ func TestNodeSurvivesKill(t *testing.T) {
 		}
 	}()
 	pid := ""
-	if !waitFor(context.Background(), 60*time.Second, func() bool { pid = l.initPID("pk_app"); return pid != "" }) {
+	// Wait until the create finished: the runtime persisted the applied
+	// spec and the agent its network record. (A kill in the middle is the
+	// crash case, covered by TestNodeLifecycle; here nothing may change.)
+	done := func() bool {
+		st, _ := os.ReadFile(filepath.Join(l.state, "slivers", "slivers", "pk_app", "state.json"))
+		nr, _ := os.ReadFile(filepath.Join(l.state, "agent", "net.json"))
+		return strings.Contains(string(st), `"spec"`) && strings.Contains(string(nr), "pk_app")
+	}
+	if !waitFor(context.Background(), 60*time.Second, func() bool { pid = l.initPID("pk_app"); return pid != "" && done() }) {
 		t.Fatal("the node manager process did not create the sliver")
 	}
 	cmd.Process.Kill()
