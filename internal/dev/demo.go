@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -144,7 +143,6 @@ func addPerson(ctx context.Context, reg core.Registry, email, first, last, passw
 	return id, nil
 }
 
-var errNoNodes = errors.New("no nodes")
 
 // setupDemo creates a PI and a user at the PLC's site, the user's key, and
 // the demo slice with its HTTP service on every node, then waits until the

@@ -247,7 +247,6 @@ func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeou
 	}
 }
 
-var errNotReady = errors.New("not ready")
 
 // cliHints are copy-paste pl commands for the demo user.
 func (p *Planet) cliHints() []string {
