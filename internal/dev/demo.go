@@ -143,7 +143,6 @@ func addPerson(ctx context.Context, reg core.Registry, email, first, last, passw
 	return id, nil
 }
 
-
 // setupDemo creates a PI and a user at the PLC's site, the user's key, and
 // the demo slice with its HTTP service on every node, then waits until the
 // service answers on every node.

@@ -247,7 +247,6 @@ func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeou
 	}
 }
 
-
 // cliHints are copy-paste pl commands for the demo user.
 func (p *Planet) cliHints() []string {
 	d := p.Demo
