@@ -86,7 +86,7 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fmt.Fprintf(cmd.ErrOrStderr(), "pl dev: starting PLC and %d nodes...\n", cfg.Nodes)
+			fmt.Fprintf(cmd.ErrOrStderr(), "pl dev: starting PLC and %d node(s)...\n", cfg.Nodes)
 			p, err := Up(ctx, cfg)
 			if err != nil {
 				return err

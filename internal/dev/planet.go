@@ -107,7 +107,7 @@ type child struct {
 }
 
 // Up brings a planet up. On failure everything created so far is removed.
-func Up(ctx context.Context, cfg Config) (p *Planet, err error) {
+func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("pl dev needs root: it creates network namespaces, cgroups and containers")
 	}
@@ -169,7 +169,7 @@ func Up(ctx context.Context, cfg Config) (p *Planet, err error) {
 		}
 		return nil, err
 	}
-	p = &Planet{Config: cfg, Plan: plan, rec: rec}
+	p := &Planet{Config: cfg, Plan: plan, rec: rec}
 	defer func() {
 		if err != nil {
 			if cerr := p.Close(); cerr != nil {
@@ -180,20 +180,20 @@ func Up(ctx context.Context, cfg Config) (p *Planet, err error) {
 	log := cfg.Log
 	start := time.Now()
 	if p.WAN, err = wan.Up(ctx, plan, log.With("part", "wan")); err != nil {
-		return p, err
+		return nil, err
 	}
 	log.Info("WAN up", "sites", len(plan.SitePlans), "nodes", len(plan.NodePlans), "took", time.Since(start).Round(time.Millisecond))
 	if err := p.startPLC(ctx); err != nil {
-		return p, fmt.Errorf("PLC: %w", err)
+		return nil, fmt.Errorf("PLC: %w", err)
 	}
 	log.Info("PLC up", "url", p.PLCURL, "took", time.Since(start).Round(time.Millisecond))
 	if err := p.startNodes(ctx); err != nil {
-		return p, fmt.Errorf("nodes: %w", err)
+		return nil, fmt.Errorf("nodes: %w", err)
 	}
 	log.Info("nodes up", "n", len(p.Nodes), "took", time.Since(start).Round(time.Millisecond))
 	if !cfg.NoDemo {
 		if err := p.setupDemo(ctx); err != nil {
-			return p, fmt.Errorf("demo slice: %w", err)
+			return nil, fmt.Errorf("demo slice: %w", err)
 		}
 		log.Info("demo slice running", "slice", p.Demo.Slice, "took", time.Since(start).Round(time.Millisecond))
 	}
