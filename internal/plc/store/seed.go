@@ -55,8 +55,15 @@ func TagTypeSeeds() []TagTypeSeed {
 		{"hmac", "slice/config", "sliver HMAC", nil},
 		{"ssh_key", "slice/config", "sliver ssh key", nil},
 		{"ipv6_address", "slice/network", "sliver IPv6 address", nil},
+		// Resource limits of this implementation's node manager
+		// (internal/node/agent attrs.go), beside the original names.
+		{"cpu_cap_pct", "slice/rspec", "CPU cap in percent of one CPU (200 = two CPUs)", nil},
+		{"mem_max", "slice/rspec", "memory limit in KiB", nil},
+		{"nproc", "slice/rspec", "process limit", nil},
+		{"nofile", "slice/rspec", "open file limit", nil},
 		{PortsTag, "slice/network", "reserved port or range on the slice's nodes: tcp/8080, udp/5000-5010", []string{"pi", "user"}},
 		// Node, interface, person and site accessor tags.
+		{"ssh_port", "node/config", "port of the node's slice ssh gateway (default 22)", []string{"pi", "tech"}},
 		{"virt", "node/config", "virtualisation of the node", []string{"pi", "tech"}},
 		{"deployment", "node/deployment", "deployment of the node", []string{"pi", "tech"}},
 		{"extensions", "node/config", "node extensions", []string{"pi", "tech"}},
