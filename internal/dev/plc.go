@@ -68,16 +68,36 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	if err := waitTCP(ctx, c, listen, 30*time.Second); err != nil {
 		return err
 	}
+	// PLC listens before it writes a new certificate: wait until the file
+	// exists and the server presents it.
 	p.PLCURL = "https://" + listen
-	fp, err := certFingerprint(filepath.Join(dir, server.CertFile))
-	if err != nil {
-		return fmt.Errorf("%w (log: %s)", err, c.log.Name())
+	certFile := filepath.Join(dir, server.CertFile)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fp, err := certFingerprint(certFile)
+		if err == nil {
+			var got string
+			if got, err = peerFingerprint(ctx, listen); err == nil && got != fp {
+				err = fmt.Errorf("the server at %s presents certificate %s, not PLC's %s", listen, got, fp)
+			}
+			if err == nil {
+				p.Fingerprint = fp
+				break
+			}
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("PLC exited: %v (log: %s)", c.err, c.log.Name())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (log: %s)", err, c.log.Name())
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
 	}
-	if got, err := peerFingerprint(ctx, listen); err != nil || got != fp {
-		return fmt.Errorf("the server at %s is not the PLC just started (certificate %s, want %s; %v)", listen, got, fp, err)
-	}
-	p.Fingerprint = fp
-	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", fp, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
+	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", p.Fingerprint, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
 	return err
 }
 
