@@ -11,7 +11,8 @@ pkgs=(runc nftables iproute2 openssh-client rsync busybox-static tini xfsprogs
 if [[ ${1:-} == test ]]; then
   # PostgreSQL server binaries: the store tests start a throwaway cluster.
   # openssh-server: only the ssh baseline benchmark uses sshd.
-  pkgs+=(postgresql openssh-server)
+  # gcc, libc6-dev: go test -race needs cgo.
+  pkgs+=(postgresql openssh-server gcc libc6-dev)
 fi
 
 missing=()
