@@ -64,7 +64,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
 	if len(p.Nodes) > 1 {
-		fmt.Fprintf(w, "  %s 'traceroute -n %s'   # the WAN, seen from a sliver\n", strings.Join(ssh, " "), p.Nodes[0].Addr)
+		fmt.Fprintf(w, "  ip netns exec %s traceroute -n %s   # the WAN between two sites, from node %s\n", p.Nodes[0].NS, n.Addr, p.Nodes[0].Name)
 	}
 	fmt.Fprintln(w)
 }
