@@ -75,7 +75,8 @@ func TestCommandsEndToEnd(t *testing.T) {
 	add(user, core.Key, core.Record{"person_id": uid, "key_type": "ssh", "key": sshgw.AuthorizedKey(p.signer.PublicKey()) + " user@pr"})
 	sid := add(user, core.Slice, core.Record{"name": "pr_app", "url": "http://x.test", "description": "d"})
 	must(s.Link(ctx, user, core.SlicePerson, sid, uid, nil))
-	portTag := add(admin, core.TagType, core.Record{"tagname": PortTag, "category": "node/ssh", "description": "ssh gateway port"})
+	portTag, err := s.Resolve(ctx, admin, core.TagType, PortTag) // seeded by PLC
+	must(err)
 
 	// The slice's keys as a node would get them, for the gateways.
 	slices := staticSlices{"pr_app": {Keys: []string{sshgw.AuthorizedKey(p.signer.PublicKey())}, Enabled: true, Running: true}}

@@ -97,7 +97,8 @@ func TestRegistryDirectoryRealPLC(t *testing.T) {
 	n3 := node("n3.pr.org", "", false)
 	node("other.pr.org", "10.0.0.9", true) // not in the slice
 
-	portTag := add(admin, core.TagType, core.Record{"tagname": PortTag, "category": "node/ssh", "description": "ssh gateway port"})
+	portTag, err := s.Resolve(ctx, admin, core.TagType, PortTag) // seeded by PLC
+	must(err)
 	add(admin, core.NodeTag, core.Record{"node_id": n2, "tag_type_id": portTag, "value": "2222"})
 
 	sid := add(pi, core.Slice, core.Record{"name": "pr_app", "url": "http://x.test", "description": "d"})
