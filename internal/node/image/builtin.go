@@ -39,11 +39,6 @@ func DefaultBuildOptions() BuildOptions {
 	}
 }
 
-// suidApplets run from a setuid-root copy of busybox: su is the slice
-// account's way to become sliver root (root has an empty password inside
-// the sliver), ping and traceroute need raw sockets.
-var suidApplets = map[string]bool{"su": true, "ping": true, "ping6": true, "traceroute": true, "traceroute6": true}
-
 // EnsureDefault builds the built-in image "default" if it does not exist.
 func (s *Store) EnsureDefault(ctx context.Context) error {
 	if _, err := s.Rootfs(Default); err == nil {
@@ -97,12 +92,14 @@ func build(ctx context.Context, root string, opts BuildOptions) error {
 			return err
 		}
 	}
-	// busybox, and a setuid copy for the applets that need privileges.
-	if err := copyFile(filepath.Join(root, "bin/busybox"), opts.Busybox, 0o755); err != nil {
+	// busybox is setuid root (sliver root, through the user namespace):
+	// su is the slice account's way to become sliver root (root has an
+	// empty password inside the sliver) and ping/traceroute need raw
+	// sockets. Debian's busybox is built with FEATURE_SUID, so every other
+	// applet drops the privilege at once. A separate setuid copy would not
+	// do: busybox sh runs applets by re-executing itself, never the copy.
+	if err := copyFile(filepath.Join(root, "bin/busybox"), opts.Busybox, 0o4755); err != nil {
 		return fmt.Errorf("busybox: %w", err)
-	}
-	if err := copyFile(filepath.Join(root, "bin/busybox-suid"), opts.Busybox, 0o4755); err != nil {
-		return err
 	}
 	out, err := exec.CommandContext(ctx, opts.Busybox, "--list-full").Output()
 	if err != nil {
@@ -115,9 +112,6 @@ func build(ctx context.Context, root string, opts BuildOptions) error {
 			continue
 		}
 		target := "/bin/busybox"
-		if suidApplets[filepath.Base(rel)] {
-			target = "/bin/busybox-suid"
-		}
 		p := filepath.Join(root, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err

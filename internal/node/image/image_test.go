@@ -197,18 +197,18 @@ func TestImportDirAndBuild(t *testing.T) {
 			t.Errorf("default image lacks %s", p)
 		}
 	}
-	if st, err := os.Stat(filepath.Join(root, "bin/busybox-suid")); err != nil || st.Mode()&os.ModeSetuid == 0 {
-		t.Errorf("busybox-suid not setuid")
+	if st, err := os.Stat(filepath.Join(root, "bin/busybox")); err != nil || st.Mode()&os.ModeSetuid == 0 {
+		t.Errorf("busybox not setuid")
 	}
 	// A copy of the directory tree is the same image.
 	if err := s.ImportDir(context.Background(), "copy", root); err != nil {
 		t.Fatal(err)
 	}
 	croot, _ := s.Rootfs("copy")
-	if l, _ := os.Readlink(filepath.Join(croot, "bin/su")); l != "/bin/busybox-suid" {
+	if l, _ := os.Readlink(filepath.Join(croot, "bin/su")); l != "/bin/busybox" {
 		t.Errorf("copied symlink = %q", l)
 	}
-	if st, err := os.Stat(filepath.Join(croot, "bin/busybox-suid")); err != nil || st.Mode()&os.ModeSetuid == 0 {
+	if st, err := os.Stat(filepath.Join(croot, "bin/busybox")); err != nil || st.Mode()&os.ModeSetuid == 0 {
 		t.Errorf("copy lost setuid")
 	}
 }

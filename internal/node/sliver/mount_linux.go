@@ -44,7 +44,10 @@ func newNamespaces(uidBase uint32, withNet bool) (userFD, netFD int, err error) 
 	if withNet {
 		flags |= syscall.CLONE_NEWNET
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, UidMappings: m, GidMappings: m, Pdeathsig: syscall.SIGKILL}
+	// Setgroups must stay allowed: slivers joining this namespace run su,
+	// sshd, package managers and the like, which call setgroups(2).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, UidMappings: m, GidMappings: m,
+		GidMappingsEnableSetgroups: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return -1, -1, fmt.Errorf("create user namespace: %w", err)
 	}
