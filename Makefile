@@ -41,7 +41,8 @@ test: test-deps
 	run PL_E2E_EXCLUSIVE=1 $(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) -v $(E2E_PKG) 2>&1 | tee -a $(TEST_LOG) || status=$$?; \
 	echo; echo "=== Go test summary ==="; \
 	grep -E '^(ok|FAIL|--- FAIL|panic:|\?)' $(TEST_LOG) || true; \
-	echo "packages: $$(grep -c '^ok' $(TEST_LOG)) ok, $$(grep -cE '^FAIL\s' $(TEST_LOG)) failed, $$(grep -c '^?' $(TEST_LOG)) without tests"; \
+	echo "($$(grep -c '^?' $(TEST_LOG)) packages without tests)"; \
+	echo "packages: $$(grep -c '^ok' $(TEST_LOG)) passed, $$(grep -cE '^FAIL\s' $(TEST_LOG)) failed"; \
 	exit $$status
 
 build:
