@@ -56,14 +56,7 @@ func (s *Service) Resolve(ctx context.Context, c *core.Caller, class core.Class,
 
 // Get implements core.Registry.
 func (s *Service) Get(ctx context.Context, c *core.Caller, class core.Class, f *core.Filter, fields []string) ([]core.Record, error) {
-	opName, err := opFor(class, verbGet)
-	if err != nil {
-		return nil, err
-	}
-	if err := authorize(c, opName); err != nil {
-		return nil, err
-	}
-	t, err := table(class)
+	t, err := authorizedTable(c, class, verbGet)
 	if err != nil {
 		return nil, err
 	}
@@ -146,14 +139,7 @@ func (o *op) visibility(class core.Class, q *store.Query) {
 
 // Add implements core.Registry.
 func (s *Service) Add(ctx context.Context, c *core.Caller, class core.Class, fields core.Record) (int64, error) {
-	opName, err := opFor(class, verbAdd)
-	if err != nil {
-		return 0, err
-	}
-	if err := authorize(c, opName); err != nil {
-		return 0, err
-	}
-	t, err := table(class)
+	t, err := authorizedTable(c, class, verbAdd)
 	if err != nil {
 		return 0, err
 	}
@@ -174,14 +160,7 @@ func (s *Service) Add(ctx context.Context, c *core.Caller, class core.Class, fie
 
 // Update implements core.Registry.
 func (s *Service) Update(ctx context.Context, c *core.Caller, class core.Class, id int64, fields core.Record) error {
-	opName, err := opFor(class, verbUpdate)
-	if err != nil {
-		return err
-	}
-	if err := authorize(c, opName); err != nil {
-		return err
-	}
-	t, err := table(class)
+	t, err := authorizedTable(c, class, verbUpdate)
 	if err != nil {
 		return err
 	}
@@ -199,14 +178,7 @@ func (s *Service) Update(ctx context.Context, c *core.Caller, class core.Class, 
 
 // Delete implements core.Registry.
 func (s *Service) Delete(ctx context.Context, c *core.Caller, class core.Class, id int64) error {
-	opName, err := opFor(class, verbDelete)
-	if err != nil {
-		return err
-	}
-	if err := authorize(c, opName); err != nil {
-		return err
-	}
-	t, err := table(class)
+	t, err := authorizedTable(c, class, verbDelete)
 	if err != nil {
 		return err
 	}
@@ -522,14 +494,7 @@ func (o *op) del(t *store.Table, id int64) error {
 // network types and methods, slice instantiations, key types): these are
 // keyed by name, which Registry.Delete's int id cannot express.
 func (s *Service) DeleteLookup(ctx context.Context, c *core.Caller, class core.Class, name string) error {
-	opName, err := opFor(class, verbDelete)
-	if err != nil {
-		return err
-	}
-	if err := authorize(c, opName); err != nil {
-		return err
-	}
-	t, err := table(class)
+	t, err := authorizedTable(c, class, verbDelete)
 	if err != nil {
 		return err
 	}
@@ -587,4 +552,17 @@ func (o *op) nodeManager(node int64) error {
 		return err
 	}
 	return o.siteTech(site)
+}
+
+// authorizedTable checks that the caller may apply verb to class (the
+// operation's role set) and returns the class's table.
+func authorizedTable(c *core.Caller, class core.Class, verb int) (*store.Table, error) {
+	opName, err := opFor(class, verb)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(c, opName); err != nil {
+		return nil, err
+	}
+	return table(class)
 }
