@@ -198,6 +198,11 @@ func TestRealSliverInteractive(t *testing.T) {
 	rc := filepath.Join(e.dir, "rc")
 	sshCmd := "ssh " + strings.Join(append(e.sshOpts(e.key.path), "-p", strconv.Itoa(e.port)), " ") + " " + realSliceName + "@127.0.0.1"
 	p := newTmux(t, e.dir, 100, 30, fmt.Sprintf("%s; echo rc=$? > %s", sshCmd, rc))
+	// Type at the prompt, as a person does: runc exec -t sizes the
+	// sliver-side terminal a moment after the shell starts (see
+	// sliver.Runtime.Command), so input typed ahead of the prompt may
+	// still see 0x0.
+	p.waitFor(":~$")
 	p.send("echo who=$(id -un); stty size; tty >/dev/null && echo has-tty", "Enter")
 	p.waitFor("who=" + realSliceName)
 	p.waitFor("30 100")
