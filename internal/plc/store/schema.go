@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/planetlab/pl/internal/core"
 )
@@ -108,6 +109,18 @@ func expr(name string, typ Type, sql string) Field {
 
 func list(name string, typ Type, src string) Field {
 	return Field{Name: name, Type: typ, List: src}
+}
+
+// objectTag describes a site, person, node or interface tag table: one
+// value per (object, tag type), named by the object's secondary key.
+func objectTag(class core.Class, table, objCol, objTable, secondary string) *Table {
+	pk := strings.TrimSuffix(table, "s") + "_id"
+	return &Table{Class: class, SQL: table, PK: pk, Fields: cat([]Field{
+		fld(pk, Int, 0, ""),
+		fld(objCol, Int, 0, "ar"),
+		fld("tag_type_id", Int, 0, "ar"),
+		fld("value", String, 0, "aur"),
+	}, tagCols(table, objCol, objTable, secondary))}
 }
 
 func tagCols(tagTable, ownerCol, ownerTable, keyCol string) []Field {
@@ -279,30 +292,10 @@ var tables = []*Table{
 		list("role_ids", IntList, "SELECT r.tag_type_id AS o, r.role_id AS m, r.role_id AS k FROM tag_type_role r"),
 		list("roles", StrList, "SELECT r.tag_type_id AS o, y.name AS m, y.role_id AS k FROM tag_type_role r JOIN roles y ON y.role_id = r.role_id"),
 	}},
-	{Class: core.SiteTag, SQL: "site_tags", PK: "site_tag_id", Fields: cat([]Field{
-		fld("site_tag_id", Int, 0, ""),
-		fld("site_id", Int, 0, "ar"),
-		fld("tag_type_id", Int, 0, "ar"),
-		fld("value", String, 0, "aur"),
-	}, tagCols("site_tags", "site_id", "sites", "login_base"))},
-	{Class: core.PersonTag, SQL: "person_tags", PK: "person_tag_id", Fields: cat([]Field{
-		fld("person_tag_id", Int, 0, ""),
-		fld("person_id", Int, 0, "ar"),
-		fld("tag_type_id", Int, 0, "ar"),
-		fld("value", String, 0, "aur"),
-	}, tagCols("person_tags", "person_id", "persons", "email"))},
-	{Class: core.NodeTag, SQL: "node_tags", PK: "node_tag_id", Fields: cat([]Field{
-		fld("node_tag_id", Int, 0, ""),
-		fld("node_id", Int, 0, "ar"),
-		fld("tag_type_id", Int, 0, "ar"),
-		fld("value", String, 0, "aur"),
-	}, tagCols("node_tags", "node_id", "nodes", "hostname"))},
-	{Class: core.InterfaceTag, SQL: "interface_tags", PK: "interface_tag_id", Fields: cat([]Field{
-		fld("interface_tag_id", Int, 0, ""),
-		fld("interface_id", Int, 0, "ar"),
-		fld("tag_type_id", Int, 0, "ar"),
-		fld("value", String, 0, "aur"),
-	}, tagCols("interface_tags", "interface_id", "interfaces", "ip"))},
+	objectTag(core.SiteTag, "site_tags", "site_id", "sites", "login_base"),
+	objectTag(core.PersonTag, "person_tags", "person_id", "persons", "email"),
+	objectTag(core.NodeTag, "node_tags", "node_id", "nodes", "hostname"),
+	objectTag(core.InterfaceTag, "interface_tags", "interface_id", "interfaces", "ip"),
 	{Class: core.SliceTag, SQL: "slice_tags", PK: "slice_tag_id", Fields: cat([]Field{
 		fld("slice_tag_id", Int, 0, ""),
 		fld("slice_id", Int, 0, "ar"),
