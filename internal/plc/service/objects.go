@@ -241,11 +241,8 @@ func (o *op) add(t *store.Table, in core.Record) (int64, error) {
 	case core.Interface:
 		return o.addInterface(t, rec)
 	case core.TagType:
-		if blank(rec["tagname"]) {
-			return 0, core.FieldErrorf("tagname", "must not be empty")
-		}
-		if dup, err := o.lookupExists("tag_types", "tagname", str(rec, "tagname")); err != nil || dup {
-			return 0, conflictOr(err, "tag type %q already exists", rec["tagname"])
+		if err := o.uniqueName("tag_types", "tagname", "tag type", rec); err != nil {
+			return 0, err
 		}
 		o.ch.all = true
 	case core.SiteTag, core.PersonTag, core.NodeTag, core.InterfaceTag:
@@ -253,14 +250,11 @@ func (o *op) add(t *store.Table, in core.Record) (int64, error) {
 	case core.SliceTag:
 		return o.addSliceTag(t, rec)
 	case core.NodeGroup:
-		if blank(rec["groupname"]) {
-			return 0, core.FieldErrorf("groupname", "must not be empty")
+		if err := o.uniqueName("nodegroups", "groupname", "node group", rec); err != nil {
+			return 0, err
 		}
 		if err := o.exists(core.TagType, i64(rec, "tag_type_id")); err != nil {
 			return 0, err
-		}
-		if dup, err := o.lookupExists("nodegroups", "groupname", str(rec, "groupname")); err != nil || dup {
-			return 0, conflictOr(err, "node group %q already exists", rec["groupname"])
 		}
 		o.ch.all = true
 	case core.PCU:
@@ -276,11 +270,8 @@ func (o *op) add(t *store.Table, in core.Record) (int64, error) {
 	case core.Slice:
 		return o.addSlice(t, rec)
 	case core.InitScriptClass:
-		if blank(rec["name"]) {
-			return 0, core.FieldErrorf("name", "must not be empty")
-		}
-		if dup, err := o.lookupExists("initscripts", "name", str(rec, "name")); err != nil || dup {
-			return 0, conflictOr(err, "init script %q already exists", rec["name"])
+		if err := o.uniqueName("initscripts", "name", "init script", rec); err != nil {
+			return 0, err
 		}
 		o.ch.all = true
 	case core.Ilink:
@@ -565,4 +556,16 @@ func authorizedTable(c *core.Caller, class core.Class, verb int) (*store.Table, 
 		return nil, err
 	}
 	return table(class)
+}
+
+// uniqueName checks that rec[col] is a non-empty name that no row of table
+// has yet; what names the object in the conflict message.
+func (o *op) uniqueName(table, col, what string, rec core.Record) error {
+	if blank(rec[col]) {
+		return core.FieldErrorf(col, "must not be empty")
+	}
+	if dup, err := o.lookupExists(table, col, str(rec, col)); err != nil || dup {
+		return conflictOr(err, "%s %q already exists", what, rec[col])
+	}
+	return nil
 }
