@@ -208,8 +208,7 @@ func TestRealSliverInteractive(t *testing.T) {
 	p.waitFor("30 100")
 	p.waitFor("has-tty")
 	p.cmd("resize-window", "-t", "t", "-x", "90", "-y", "25").Run()
-	p.send("clear; stty size", "Enter")
-	p.waitFor("25 90")
+	p.askUntil("clear; stty size", "25 90")
 	p.send("exit 5", "Enter")
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -61,6 +61,22 @@ func (p *tmuxPane) waitFor(want string) {
 	p.t.Fatalf("pane never showed %q; it shows:\n%s", want, p.capture())
 }
 
+// askUntil types line until the pane shows want. For state that arrives
+// asynchronously, such as a resize (tmux -> ssh window-change -> gateway pty
+// -> the remote terminal), as with OpenSSH.
+func (p *tmuxPane) askUntil(line, want string) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		p.send(line, "Enter")
+		time.Sleep(300 * time.Millisecond)
+		if strings.Contains(p.capture(), want) {
+			return
+		}
+	}
+	p.t.Fatalf("pane never showed %q after %q; it shows:\n%s", want, line, p.capture())
+}
+
 func TestInteractivePTY(t *testing.T) {
 	requireTool(t, "ssh", "tmux")
 	e := newEnv(t, nil)
@@ -83,8 +99,7 @@ func TestInteractivePTY(t *testing.T) {
 	if out, err := p.cmd("resize-window", "-t", "t", "-x", "120", "-y", "40").CombinedOutput(); err != nil {
 		t.Fatalf("resize-window: %v %s", err, out)
 	}
-	p.send("clear; stty size", "Enter")
-	p.waitFor("40 120")
+	p.askUntil("clear; stty size", "40 120")
 
 	// The interrupt key reaches the remote foreground process as SIGINT.
 	p.send("clear; sleep 30", "Enter")
