@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
-	"github.com/planetlab/pl/internal/plc/rest"
+	"github.com/planetlab/pl/internal/restapi"
 	"github.com/spf13/cobra"
 )
 
@@ -90,7 +90,7 @@ func (fs *fieldSet) record(cmd *cobra.Command) (core.Record, error) {
 // parseSetValue reads a --set value: JSON when it parses as JSON, else the
 // literal string.
 func parseSetValue(s string) any {
-	r, err := rest.DecodeRecord([]byte(fmt.Sprintf(`{"v":%s}`, s)))
+	r, err := restapi.DecodeRecord([]byte(fmt.Sprintf(`{"v":%s}`, s)))
 	if err != nil || len(r) != 1 || strings.TrimSpace(s) == "" {
 		return s
 	}

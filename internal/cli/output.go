@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
-	"github.com/planetlab/pl/internal/plc/rest"
+	"github.com/planetlab/pl/internal/restapi"
 )
 
 // timeFields are record fields holding UNIX seconds.
@@ -103,12 +103,12 @@ func printRecord(w io.Writer, r core.Record) error {
 // writeJSONError prints err as the REST API's error body.
 func writeJSONError(w io.Writer, err error) {
 	code := core.ErrorCode(err)
-	var d rest.ErrorDetail
+	var d restapi.ErrorDetail
 	if ExitCode(err) == ExitUsage {
-		d = rest.ErrorDetail{Code: "usage", Message: err.Error()}
+		d = restapi.ErrorDetail{Code: "usage", Message: err.Error()}
 	} else {
-		d = rest.ErrorDetail{Code: code, Field: core.ErrorField(err), Message: err.Error()}
+		d = restapi.ErrorDetail{Code: code, Field: core.ErrorField(err), Message: err.Error()}
 	}
-	b, _ := json.Marshal(rest.ErrorBody{Error: d})
+	b, _ := json.Marshal(restapi.ErrorBody{Error: d})
 	fmt.Fprintln(w, string(b))
 }

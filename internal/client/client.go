@@ -33,7 +33,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
-	"github.com/planetlab/pl/internal/plc/rest"
+	"github.com/planetlab/pl/internal/restapi"
 )
 
 // DefaultTimeout bounds one request (long polls excepted).
@@ -158,9 +158,9 @@ func (c *Client) SetToken(t string) {
 // Login starts a session with email and password, makes it the client's
 // token and returns it.
 func (c *Client) Login(ctx context.Context, email, password string, ttl time.Duration) (core.SessionInfo, error) {
-	var resp rest.SessionResponse
+	var resp restapi.SessionResponse
 	err := c.do(ctx, nil, http.MethodPost, "/sessions", nil,
-		rest.SessionRequest{Email: email, Password: password, TTL: int64(ttl / time.Second)}, &resp, "-")
+		restapi.SessionRequest{Email: email, Password: password, TTL: int64(ttl / time.Second)}, &resp, "-")
 	if err != nil {
 		return core.SessionInfo{}, err
 	}
@@ -178,8 +178,8 @@ func (c *Client) Logout(ctx context.Context) error {
 }
 
 // Whoami describes the identity of the client's token.
-func (c *Client) Whoami(ctx context.Context) (rest.Whoami, error) {
-	var w rest.Whoami
+func (c *Client) Whoami(ctx context.Context) (restapi.Whoami, error) {
+	var w restapi.Whoami
 	err := c.do(ctx, nil, http.MethodGet, "/whoami", nil, nil, &w, "")
 	return w, err
 }
@@ -191,9 +191,9 @@ func (c *Client) Authenticate(ctx context.Context, cred core.Credentials, roles 
 	var auth string
 	switch cred.Method {
 	case "password":
-		var resp rest.SessionResponse
+		var resp restapi.SessionResponse
 		err := c.do(ctx, nil, http.MethodPost, "/sessions", nil,
-			rest.SessionRequest{Email: cred.Username, Password: cred.Password}, &resp, "-")
+			restapi.SessionRequest{Email: cred.Username, Password: cred.Password}, &resp, "-")
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +208,7 @@ func (c *Client) Authenticate(ctx context.Context, cred core.Credentials, roles 
 	default:
 		return nil, core.FieldErrorf("AuthMethod", "unsupported method %q", cred.Method)
 	}
-	var w rest.Whoami
+	var w restapi.Whoami
 	if err := c.do(ctx, nil, http.MethodGet, "/whoami", nil, nil, &w, auth); err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (c *Client) VerifyNodeHMAC(ctx context.Context, nodeID int64, value, messag
 
 // OpRoles returns the role set of a PLCAPI operation (nil if PLC cannot be asked).
 func (c *Client) OpRoles(op string) []string {
-	var resp rest.RolesResponse
+	var resp restapi.RolesResponse
 	if err := c.do(context.Background(), nil, http.MethodGet, "/op-roles/"+url.PathEscape(op), nil, nil, &resp, "-"); err != nil {
 		return nil
 	}
@@ -249,8 +249,8 @@ func (c *Client) OpRoles(op string) []string {
 
 // CreateSession starts another session (an API token) for the client's identity.
 func (c *Client) CreateSession(ctx context.Context, caller *core.Caller, ttl time.Duration) (core.SessionInfo, error) {
-	var resp rest.SessionResponse
-	err := c.do(ctx, caller, http.MethodPost, "/tokens", nil, rest.TokenRequest{TTL: int64(ttl / time.Second)}, &resp, "")
+	var resp restapi.SessionResponse
+	err := c.do(ctx, caller, http.MethodPost, "/tokens", nil, restapi.TokenRequest{TTL: int64(ttl / time.Second)}, &resp, "")
 	return core.SessionInfo{ID: resp.Token, Expires: resp.Expires}, err
 }
 
@@ -272,13 +272,13 @@ func (c *Client) Resolve(ctx context.Context, caller *core.Caller, class core.Cl
 	default:
 		return 0, core.FieldErrorf(string(class), "want an id or a name, got %T", ref)
 	}
-	var resp rest.ResolveResponse
+	var resp restapi.ResolveResponse
 	err := c.do(ctx, caller, http.MethodGet, "/resolve", q, nil, &resp, "")
 	return resp.ID, err
 }
 
 func classPath(class core.Class) (string, error) {
-	p := rest.ClassPath(class)
+	p := restapi.ClassPath(class)
 	if p == "" {
 		return "", core.Errorf(core.Invalid, "class %q has no REST collection", class)
 	}
@@ -308,7 +308,7 @@ func (c *Client) Get(ctx context.Context, caller *core.Caller, class core.Class,
 	}
 	out := make([]core.Record, len(raw))
 	for i, m := range raw {
-		rec, err := rest.ConvertValue("", m)
+		rec, err := restapi.ConvertValue("", m)
 		if err != nil {
 			return nil, fmt.Errorf("decoding %s %d from PLC: %w", class, i, err)
 		}
@@ -326,7 +326,7 @@ func (c *Client) Add(ctx context.Context, caller *core.Caller, class core.Class,
 	if err != nil {
 		return 0, err
 	}
-	var resp rest.Created
+	var resp restapi.Created
 	err = c.do(ctx, caller, http.MethodPost, p, nil, fields, &resp, "")
 	return resp.ID, err
 }
@@ -350,7 +350,7 @@ func (c *Client) Delete(ctx context.Context, caller *core.Caller, class core.Cla
 }
 
 func relPath(rel core.Relation, a, b int64) (string, error) {
-	ap, sub, ok := rest.RelationPath(rel)
+	ap, sub, ok := restapi.RelationPath(rel)
 	if !ok {
 		return "", core.Errorf(core.Invalid, "unknown relation %q", rel)
 	}
@@ -391,16 +391,16 @@ func (c *Client) BlacklistKey(ctx context.Context, caller *core.Caller, keyID in
 
 // RenewSlice sets a slice's expiry and returns the expiry granted.
 func (c *Client) RenewSlice(ctx context.Context, caller *core.Caller, sliceID, expires int64) (int64, error) {
-	var resp rest.RenewResponse
-	err := c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/slices/%d/renew", sliceID), nil, rest.RenewRequest{Expires: expires}, &resp, "")
+	var resp restapi.RenewResponse
+	err := c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/slices/%d/renew", sliceID), nil, restapi.RenewRequest{Expires: expires}, &resp, "")
 	return resp.Expires, err
 }
 
 // AddLeases reserves nodes for a slice.
 func (c *Client) AddLeases(ctx context.Context, caller *core.Caller, nodeIDs []int64, sliceID, from, until int64) ([]int64, []string, error) {
-	var resp rest.LeasesResponse
+	var resp restapi.LeasesResponse
 	err := c.do(ctx, caller, http.MethodPost, "/leases", nil,
-		rest.LeasesRequest{NodeIDs: nodeIDs, SliceID: sliceID, TFrom: from, TUntil: until}, &resp, "")
+		restapi.LeasesRequest{NodeIDs: nodeIDs, SliceID: sliceID, TFrom: from, TUntil: until}, &resp, "")
 	return resp.NewIDs, resp.Errors, err
 }
 
@@ -412,8 +412,8 @@ func (c *Client) IssueJoinToken(ctx context.Context, caller *core.Caller, nodeID
 
 // JoinToken issues a node's one-time join secret and returns it with the
 // complete token string for `pl node join`.
-func (c *Client) JoinToken(ctx context.Context, nodeID int64) (rest.JoinTokenResponse, error) {
-	var resp rest.JoinTokenResponse
+func (c *Client) JoinToken(ctx context.Context, nodeID int64) (restapi.JoinTokenResponse, error) {
+	var resp restapi.JoinTokenResponse
 	err := c.do(ctx, nil, http.MethodPost, fmt.Sprintf("/nodes/%d/join-token", nodeID), nil, nil, &resp, "")
 	return resp, err
 }
@@ -421,7 +421,7 @@ func (c *Client) JoinToken(ctx context.Context, nodeID int64) (rest.JoinTokenRes
 // JoinNode exchanges a join secret for the node's permanent key.
 func (c *Client) JoinNode(ctx context.Context, nodeID int64, secret, sshHostKey string) (string, error) {
 	var resp nodeapi.JoinResponse
-	err := c.do(ctx, nil, http.MethodPost, strings.TrimPrefix(nodeapi.JoinPath, rest.Prefix), nil,
+	err := c.do(ctx, nil, http.MethodPost, strings.TrimPrefix(nodeapi.JoinPath, restapi.Prefix), nil,
 		nodeapi.JoinRequest{NodeID: nodeID, Secret: secret, SSHHostKey: sshHostKey}, &resp, "-")
 	return resp.NodeKey, err
 }
@@ -434,7 +434,7 @@ func (c *Client) NodeState(ctx context.Context, caller *core.Caller, nodeID int6
 	}
 	for _, recs := range [][]core.Record{st.Interfaces, st.ConfFiles} {
 		for i, r := range recs {
-			v, err := rest.ConvertValue("", map[string]any(r))
+			v, err := restapi.ConvertValue("", map[string]any(r))
 			if err != nil {
 				return nil, fmt.Errorf("decoding node state: %w", err)
 			}
@@ -466,7 +466,7 @@ func (c *Client) WatchNodeState(ctx context.Context, caller *core.Caller, nodeID
 // ReportNode records what a node says about itself.
 func (c *Client) ReportNode(ctx context.Context, caller *core.Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error {
 	return c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/nodes/%d/report", nodeID), nil,
-		rest.ReportRequest{RunLevel: runLevel, SSHHostKey: sshHostKey, SliverErrors: sliverErrors}, nil, "")
+		restapi.ReportRequest{RunLevel: runLevel, SSHHostKey: sshHostKey, SliverErrors: sliverErrors}, nil, "")
 }
 
 // do performs one API call. auth overrides the Authorization header: ""
@@ -480,7 +480,7 @@ func (c *Client) doStatus(ctx context.Context, caller *core.Caller, method, path
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	u := *c.base
-	u.Path = c.base.Path + rest.Prefix + path
+	u.Path = c.base.Path + restapi.Prefix + path
 	u.RawQuery = q.Encode()
 	var body io.Reader
 	if in != nil {
@@ -536,7 +536,7 @@ func (c *Client) doStatus(ctx context.Context, caller *core.Caller, method, path
 
 // decodeError turns an error answer into a *core.Error.
 func decodeError(status int, data []byte) error {
-	var eb rest.ErrorBody
+	var eb restapi.ErrorBody
 	if err := json.Unmarshal(data, &eb); err == nil && eb.Error.Code != "" {
 		msg := eb.Error.Message
 		if eb.Error.Field != "" {

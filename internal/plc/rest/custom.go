@@ -7,113 +7,16 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
+	"github.com/planetlab/pl/internal/restapi"
 )
 
-// SessionRequest is the body of POST /api/v1/sessions.
-type SessionRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-	TTL      int64  `json:"ttl,omitempty"` // seconds; 0 = the server default
-}
-
-// TokenRequest is the optional body of POST /api/v1/tokens.
-type TokenRequest struct {
-	TTL int64 `json:"ttl,omitempty"` // seconds; 0 = the server default
-}
-
-// SessionResponse answers POST /api/v1/sessions.
-type SessionResponse struct {
-	Token   string `json:"token"`
-	Expires int64  `json:"expires"`
-}
-
-// Whoami describes the authenticated caller.
-type Whoami struct {
-	Kind     string   `json:"kind"` // anonymous, person, node
-	PersonID int64    `json:"person_id,omitempty"`
-	Email    string   `json:"email,omitempty"`
-	Roles    []string `json:"roles"`
-	SiteIDs  []int64  `json:"site_ids"`
-	NodeID   int64    `json:"node_id,omitempty"`
-}
-
-// RenewRequest is the body of POST /api/v1/slices/{ref}/renew.
-type RenewRequest struct {
-	Expires int64 `json:"expires"` // UNIX seconds
-}
-
-// RenewResponse carries the expiry actually granted.
-type RenewResponse struct {
-	Expires int64 `json:"expires"`
-}
-
-// JoinTokenResponse answers POST /api/v1/nodes/{ref}/join-token.
-type JoinTokenResponse struct {
-	NodeID int64  `json:"node_id"`
-	Secret string `json:"secret"`
-	Token  string `json:"token"` // nodeapi.JoinToken string, for `pl node join`
-}
-
-// LeasesRequest is the body of POST /api/v1/leases (AddLeases).
-type LeasesRequest struct {
-	NodeIDs []int64 `json:"node_ids"`
-	SliceID int64   `json:"slice_id"`
-	TFrom   int64   `json:"t_from"`
-	TUntil  int64   `json:"t_until"`
-}
-
-// LeasesResponse answers AddLeases.
-type LeasesResponse struct {
-	NewIDs []int64  `json:"new_ids"`
-	Errors []string `json:"errors"`
-}
-
-// ResolveResponse answers GET /api/v1/resolve.
-type ResolveResponse struct {
-	ID int64 `json:"id"`
-}
-
-// RolesResponse answers GET /api/v1/op-roles/{op}.
-type RolesResponse struct {
-	Roles []string `json:"roles"`
-}
-
-// ReportRequest is the body of POST /api/v1/nodes/{ref}/report.
-type ReportRequest struct {
-	RunLevel     string            `json:"run_level,omitempty"`
-	SSHHostKey   string            `json:"ssh_host_key,omitempty"`
-	SliverErrors map[string]string `json:"sliver_errors,omitempty"`
-}
-
-// WhoamiOf describes a caller.
-func WhoamiOf(c *core.Caller) Whoami {
-	w := Whoami{Kind: "anonymous", Roles: []string{}, SiteIDs: []int64{}}
-	if c == nil {
-		return w
-	}
-	switch c.Kind {
-	case core.PersonCaller:
-		w.Kind = "person"
-	case core.NodeCaller:
-		w.Kind = "node"
-	}
-	w.PersonID, w.Email, w.NodeID = c.PersonID, c.Email, c.NodeID
-	if c.Roles != nil {
-		w.Roles = c.Roles
-	}
-	if c.SiteIDs != nil {
-		w.SiteIDs = c.SiteIDs
-	}
-	return w
-}
-
 func (h *Handler) customRoutes() []route {
-	p := Prefix
+	p := restapi.Prefix
 	return []route{
 		{method: http.MethodPost, path: p + "/sessions", auth: authNone, op: "GetSession", body: "SessionRequest", resp: "SessionResponse",
 			summary: "Log in with email and password; returns a bearer token",
 			h: func(ctx context.Context, q *request) (result, error) {
-				var req SessionRequest
+				var req restapi.SessionRequest
 				if err := h.strictBody(q, &req); err != nil {
 					return result{}, err
 				}
@@ -131,12 +34,12 @@ func (h *Handler) customRoutes() []route {
 				if err != nil {
 					return result{}, err
 				}
-				return result{status: http.StatusCreated, body: SessionResponse{Token: s.ID, Expires: s.Expires}}, nil
+				return result{status: http.StatusCreated, body: restapi.SessionResponse{Token: s.ID, Expires: s.Expires}}, nil
 			}},
 		{method: http.MethodPost, path: p + "/tokens", op: "GetSession", body: "TokenRequest", resp: "SessionResponse",
 			summary: "Start another session (API token) for the authenticated caller",
 			h: func(ctx context.Context, q *request) (result, error) {
-				var req TokenRequest
+				var req restapi.TokenRequest
 				if b, err := readBody(q.w, q.r); err != nil {
 					return result{}, err
 				} else if len(b) > 0 {
@@ -151,7 +54,7 @@ func (h *Handler) customRoutes() []route {
 				if err != nil {
 					return result{}, err
 				}
-				return result{status: http.StatusCreated, body: SessionResponse{Token: s.ID, Expires: s.Expires}}, nil
+				return result{status: http.StatusCreated, body: restapi.SessionResponse{Token: s.ID, Expires: s.Expires}}, nil
 			}},
 		{method: http.MethodDelete, path: p + "/sessions", op: "DeleteSession",
 			summary: "Log out: delete the caller's own session",
@@ -182,7 +85,7 @@ func (h *Handler) customRoutes() []route {
 		{method: http.MethodGet, path: p + "/whoami", resp: "Whoami",
 			summary: "Describe the authenticated caller",
 			h: func(ctx context.Context, q *request) (result, error) {
-				return result{body: WhoamiOf(q.caller)}, nil
+				return result{body: restapi.WhoamiOf(q.caller)}, nil
 			}},
 		{method: http.MethodGet, path: p + "/resolve", resp: "ResolveResponse",
 			summary: "Resolve ?class= and ?id= or ?name= to an object id",
@@ -208,7 +111,7 @@ func (h *Handler) customRoutes() []route {
 					return result{}, core.FieldErrorf("name", "id or name required")
 				}
 				id, err := h.reg.Resolve(ctx, q.caller, class, ref)
-				return result{body: ResolveResponse{ID: id}}, err
+				return result{body: restapi.ResolveResponse{ID: id}}, err
 			}},
 		{method: http.MethodGet, path: p + "/op-roles/{op}", auth: authNone, resp: "RolesResponse",
 			summary: "Role set of a PLCAPI operation",
@@ -217,7 +120,7 @@ func (h *Handler) customRoutes() []route {
 				if roles == nil {
 					roles = []string{}
 				}
-				return result{body: RolesResponse{Roles: roles}}, nil
+				return result{body: restapi.RolesResponse{Roles: roles}}, nil
 			}},
 		{method: http.MethodGet, path: p + "/persons/{ref}/keys", op: "GetKeys", list: true, resp: "RecordList",
 			summary: "List a person's keys",
@@ -263,7 +166,7 @@ func (h *Handler) customRoutes() []route {
 					return result{}, err
 				}
 				tok := nodeapi.JoinToken{NodeID: id, Secret: secret, Fingerprint: h.fingerprint}
-				return result{status: http.StatusCreated, body: JoinTokenResponse{NodeID: id, Secret: secret, Token: tok.String()}}, nil
+				return result{status: http.StatusCreated, body: restapi.JoinTokenResponse{NodeID: id, Secret: secret, Token: tok.String()}}, nil
 			}},
 		{method: http.MethodGet, path: p + "/nodes/{ref}/state", op: "GetSlivers", resp: "NodeState",
 			summary: "A node's desired state (GetSlivers)",
@@ -291,7 +194,7 @@ func (h *Handler) customRoutes() []route {
 				if err != nil {
 					return result{}, err
 				}
-				var req ReportRequest
+				var req restapi.ReportRequest
 				if err := h.strictBody(q, &req); err != nil {
 					return result{}, err
 				}
@@ -304,7 +207,7 @@ func (h *Handler) customRoutes() []route {
 				if err != nil {
 					return result{}, err
 				}
-				var req RenewRequest
+				var req restapi.RenewRequest
 				if err := h.strictBody(q, &req); err != nil {
 					return result{}, err
 				}
@@ -312,7 +215,7 @@ func (h *Handler) customRoutes() []route {
 					return result{}, core.FieldErrorf("expires", "required (UNIX seconds)")
 				}
 				got, err := h.reg.RenewSlice(ctx, q.caller, id, req.Expires)
-				return result{body: RenewResponse{Expires: got}}, err
+				return result{body: restapi.RenewResponse{Expires: got}}, err
 			}},
 		{method: http.MethodGet, path: p + "/slices/{ref}/tags", op: "GetSliceTags", list: true, resp: "RecordList",
 			summary: "List a slice's tags (attributes)",
@@ -327,7 +230,7 @@ func (h *Handler) customRoutes() []route {
 		{method: http.MethodPost, path: p + "/leases", op: "AddLeases", body: "LeasesRequest", resp: "LeasesResponse",
 			summary: "Reserve nodes for a slice (AddLeases)",
 			h: func(ctx context.Context, q *request) (result, error) {
-				var req LeasesRequest
+				var req restapi.LeasesRequest
 				if err := h.strictBody(q, &req); err != nil {
 					return result{}, err
 				}
@@ -341,7 +244,7 @@ func (h *Handler) customRoutes() []route {
 				if errs == nil {
 					errs = []string{}
 				}
-				return result{body: LeasesResponse{NewIDs: ids, Errors: errs}}, nil
+				return result{body: restapi.LeasesResponse{NewIDs: ids, Errors: errs}}, nil
 			}},
 	}
 }
@@ -364,7 +267,7 @@ func (h *Handler) listChildren(ctx context.Context, q *request, parent, child co
 		f = &core.Filter{}
 	}
 	if f.IsList || f.Or {
-		return result{}, core.FieldErrorf("filter", "list and -OR filters are not supported here; use the %s collection", ClassPath(child))
+		return result{}, core.FieldErrorf("filter", "list and -OR filters are not supported here; use the %s collection", restapi.ClassPath(child))
 	}
 	f.Terms = append(f.Terms, core.Term{Field: field, Op: core.Eq, Value: pid})
 	recs, err := h.reg.Get(ctx, q.caller, child, f, fields)

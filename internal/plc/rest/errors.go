@@ -7,38 +7,24 @@ import (
 	"net/http"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/restapi"
 )
-
-// ErrorBody is the JSON body of every error response:
-//
-//	{"error":{"code":"invalid","field":"email","message":"..."}}
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail describes one error. Code is a core.Code; Field names the
-// offending request field when there is one.
-type ErrorDetail struct {
-	Code    core.Code `json:"code"`
-	Field   string    `json:"field,omitempty"`
-	Message string    `json:"message"`
-}
 
 // StatusOf maps an error to its HTTP status and public error detail. It is
 // the only place where domain error codes become HTTP statuses. Internal
 // errors never expose their cause.
-func StatusOf(err error) (int, ErrorDetail) {
+func StatusOf(err error) (int, restapi.ErrorDetail) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge, ErrorDetail{
+		return http.StatusRequestEntityTooLarge, restapi.ErrorDetail{
 			Code: core.Invalid, Field: "body", Message: "request body too large"}
 	}
 	var me *MethodError
 	if errors.As(err, &me) {
-		return http.StatusMethodNotAllowed, ErrorDetail{Code: core.Invalid, Field: "method", Message: me.Error()}
+		return http.StatusMethodNotAllowed, restapi.ErrorDetail{Code: core.Invalid, Field: "method", Message: me.Error()}
 	}
 	code := core.ErrorCode(err)
-	d := ErrorDetail{Code: code, Field: core.ErrorField(err), Message: core.PublicMessage(err)}
+	d := restapi.ErrorDetail{Code: code, Field: core.ErrorField(err), Message: core.PublicMessage(err)}
 	switch code {
 	case core.Invalid:
 		return http.StatusBadRequest, d
@@ -55,7 +41,7 @@ func StatusOf(err error) (int, ErrorDetail) {
 	case core.Unavailable:
 		return http.StatusServiceUnavailable, d
 	default:
-		return http.StatusInternalServerError, ErrorDetail{Code: core.Internal, Message: "internal error"}
+		return http.StatusInternalServerError, restapi.ErrorDetail{Code: core.Internal, Message: "internal error"}
 	}
 }
 
@@ -70,7 +56,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pl"`)
 	}
-	writeJSON(w, status, ErrorBody{Error: d})
+	writeJSON(w, status, restapi.ErrorBody{Error: d})
 }
 
 // writeJSON answers v as JSON with the given status.
@@ -78,7 +64,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorBody{Error: ErrorDetail{Code: core.Internal, Message: "internal error"}})
+		b, _ = json.Marshal(restapi.ErrorBody{Error: restapi.ErrorDetail{Code: core.Internal, Message: "internal error"}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

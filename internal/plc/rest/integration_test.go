@@ -21,6 +21,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/plc/store"
+	"github.com/planetlab/pl/internal/restapi"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -319,7 +320,7 @@ func TestAuthAndErrors(t *testing.T) {
 		{"GET", "/api/v1/nodes/node1.princeton.edu/watch?timeout=9999", "", 400, "invalid", "timeout"},
 	} {
 		st, body := e.raw(tt.method, tt.path, tok, tt.body)
-		var eb rest.ErrorBody
+		var eb restapi.ErrorBody
 		json.Unmarshal(body, &eb)
 		if st != tt.status || string(eb.Error.Code) != tt.code || (tt.field != "" && eb.Error.Field != tt.field) || eb.Error.Message == "" {
 			t.Errorf("%s %s %.60s: %d %s, want %d %s field %q", tt.method, tt.path, tt.body, st, body, tt.status, tt.code, tt.field)

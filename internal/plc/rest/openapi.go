@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/planetlab/pl/internal/restapi"
 )
 
 // OpenAPI returns the OpenAPI 3 document describing every route of the
@@ -19,7 +21,7 @@ func (h *Handler) OpenAPI() map[string]any {
 		}
 		item[strings.ToLower(rt.method)] = h.operation(rt)
 	}
-	paths[Prefix+"/openapi.json"] = map[string]any{"get": map[string]any{
+	paths[restapi.Prefix+"/openapi.json"] = map[string]any{"get": map[string]any{
 		"operationId": "openapi", "summary": "This document", "security": []any{},
 		"responses": map[string]any{"200": map[string]any{"description": "OpenAPI 3 document",
 			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}},
@@ -98,7 +100,7 @@ func (h *Handler) operation(rt route) map[string]any {
 }
 
 func opID(rt route) string {
-	s := strings.TrimPrefix(rt.path, Prefix+"/")
+	s := strings.TrimPrefix(rt.path, restapi.Prefix+"/")
 	s = strings.NewReplacer("{", "", "}", "", "/", "_", "-", "_").Replace(s)
 	return strings.ToLower(rt.method) + "_" + s
 }

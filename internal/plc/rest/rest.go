@@ -21,10 +21,8 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
+	"github.com/planetlab/pl/internal/restapi"
 )
-
-// Prefix is the path prefix of the REST API.
-const Prefix = "/api/v1"
 
 // Option configures the handler.
 type Option func(*Handler)
@@ -101,8 +99,8 @@ func NewHandler(reg core.Registry, log *slog.Logger, opts ...Option) http.Handle
 	for _, rt := range h.routes {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
 	}
-	h.mux.HandleFunc("GET "+Prefix+"/openapi.json", h.serveOpenAPI)
-	h.mux.HandleFunc(Prefix+"/", h.noRoute)
+	h.mux.HandleFunc("GET "+restapi.Prefix+"/openapi.json", h.serveOpenAPI)
+	h.mux.HandleFunc(restapi.Prefix+"/", h.noRoute)
 	return h
 }
 
@@ -210,7 +208,7 @@ func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
-		if _, pat := h.mux.Handler(r2); pat != "" && pat != Prefix+"/" {
+		if _, pat := h.mux.Handler(r2); pat != "" && pat != restapi.Prefix+"/" {
 			allow = append(allow, m)
 		}
 	}

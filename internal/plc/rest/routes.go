@@ -9,28 +9,8 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/restapi"
 )
-
-// classDef describes a registry class served as a REST collection.
-type classDef struct {
-	class    core.Class
-	path     string // collection path segment
-	singular string // PLCAPI object name: Site, NodeTag, ...
-	plural   string // PLCAPI plural: Sites, NodeTags, ...
-	add      string // PLCAPI Add op ("" = no POST on the collection)
-	update   bool
-	delete   bool
-	named    bool // keyed by name (lookup tables): no numeric ids
-}
-
-func crud(class core.Class, path, singular, plural string) classDef {
-	return classDef{class, path, singular, plural, "Add" + singular, true, true, false}
-}
-
-// lookup is a table of names (boot states, ...): list, add, delete by name.
-func lookup(class core.Class, path, singular, plural string) classDef {
-	return classDef{class, path, singular, plural, "Add" + singular, false, true, true}
-}
 
 // LookupDeleter is implemented by registries that delete lookup-table
 // names (which Registry.Delete's int ids cannot name).
@@ -38,88 +18,12 @@ type LookupDeleter interface {
 	DeleteLookup(ctx context.Context, c *core.Caller, class core.Class, name string) error
 }
 
-// classes lists every collection. Lookup tables (boot states, ...) have no update.
-var classes = []classDef{
-	crud(core.Site, "sites", "Site", "Sites"),
-	{core.Address, "addresses", "Address", "Addresses", "AddSiteAddress", true, true, false},
-	crud(core.AddressType, "address-types", "AddressType", "AddressTypes"),
-	crud(core.Person, "persons", "Person", "Persons"),
-	{core.Role, "roles", "Role", "Roles", "AddRole", false, true, false},
-	{core.Key, "keys", "Key", "Keys", "AddPersonKey", true, true, false},
-	lookup(core.KeyType, "key-types", "KeyType", "KeyTypes"),
-	crud(core.Node, "nodes", "Node", "Nodes"),
-	crud(core.Interface, "interfaces", "Interface", "Interfaces"),
-	crud(core.TagType, "tag-types", "TagType", "TagTypes"),
-	crud(core.SiteTag, "site-tags", "SiteTag", "SiteTags"),
-	crud(core.PersonTag, "person-tags", "PersonTag", "PersonTags"),
-	crud(core.NodeTag, "node-tags", "NodeTag", "NodeTags"),
-	crud(core.InterfaceTag, "interface-tags", "InterfaceTag", "InterfaceTags"),
-	crud(core.SliceTag, "slice-tags", "SliceTag", "SliceTags"),
-	crud(core.NodeGroup, "nodegroups", "NodeGroup", "NodeGroups"),
-	crud(core.PCU, "pcus", "PCU", "PCUs"),
-	crud(core.ConfFile, "conf-files", "ConfFile", "ConfFiles"),
-	crud(core.Slice, "slices", "Slice", "Slices"),
-	crud(core.InitScriptClass, "initscripts", "InitScript", "InitScripts"),
-	{core.Lease, "leases", "Lease", "Leases", "", true, true, false}, // POST /leases is AddLeases
-	crud(core.Ilink, "ilinks", "Ilink", "Ilinks"),
-	lookup(core.BootState, "boot-states", "BootState", "BootStates"),
-	lookup(core.NodeType, "node-types", "NodeType", "NodeTypes"),
-	lookup(core.NetworkType, "network-types", "NetworkType", "NetworkTypes"),
-	lookup(core.NetworkMethod, "network-methods", "NetworkMethod", "NetworkMethods"),
-	lookup(core.SliceInstantiation, "slice-instantiations", "SliceInstantiation", "SliceInstantiations"),
-}
-
-// ClassPath returns the REST collection path segment of class ("" if none).
-// Sessions are listed at /sessions (created and deleted by their own routes).
-func ClassPath(class core.Class) string {
-	if class == core.Session {
-		return "sessions"
-	}
-	for _, c := range classes {
-		if c.class == class {
-			return c.path
-		}
-	}
-	return ""
-}
-
-// relDef describes a relation served as PUT/DELETE {a}/{ref}/{sub}/{member}.
-type relDef struct {
-	rel          core.Relation
-	a, b         classDef
-	sub          string
-	addOp, delOp string
-	extra        bool // PUT takes a JSON object of extra fields
-}
-
-func classOf(c core.Class) classDef {
-	for _, d := range classes {
-		if d.class == c {
-			return d
-		}
-	}
-	panic("rest: unknown class " + string(c))
-}
-
-var relations = []relDef{
-	{core.PersonSite, classOf(core.Person), classOf(core.Site), "sites", "AddPersonToSite", "DeletePersonFromSite", false},
-	{core.PersonRole, classOf(core.Person), classOf(core.Role), "roles", "AddRoleToPerson", "DeleteRoleFromPerson", false},
-	{core.SlicePerson, classOf(core.Slice), classOf(core.Person), "persons", "AddPersonToSlice", "DeletePersonFromSlice", false},
-	{core.SliceNode, classOf(core.Slice), classOf(core.Node), "nodes", "AddSliceToNodes", "DeleteSliceFromNodes", false},
-	{core.SliceNodeWhitelist, classOf(core.Slice), classOf(core.Node), "whitelist", "AddSliceToNodesWhitelist", "DeleteSliceFromNodesWhitelist", false},
-	{core.NodePCU, classOf(core.Node), classOf(core.PCU), "pcus", "AddNodeToPCU", "DeleteNodeFromPCU", true},
-	{core.ConfFileNode, classOf(core.ConfFile), classOf(core.Node), "nodes", "AddConfFileToNode", "DeleteConfFileFromNode", false},
-	{core.ConfFileNodeGroup, classOf(core.ConfFile), classOf(core.NodeGroup), "nodegroups", "AddConfFileToNodeGroup", "DeleteConfFileFromNodeGroup", false},
-	{core.TagTypeRole, classOf(core.TagType), classOf(core.Role), "roles", "AddRoleToTagType", "DeleteRoleFromTagType", false},
-	{core.AddressAddressType, classOf(core.Address), classOf(core.AddressType), "types", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress", false},
-}
-
 func (h *Handler) buildRoutes() []route {
 	var rs []route
-	for _, c := range classes {
+	for _, c := range restapi.Collections {
 		rs = append(rs, h.classRoutes(c)...)
 	}
-	for _, rel := range relations {
+	for _, rel := range restapi.Relations {
 		rs = append(rs, h.relationRoutes(rel)...)
 	}
 	rs = append(rs, h.customRoutes()...)
@@ -127,18 +31,18 @@ func (h *Handler) buildRoutes() []route {
 	return rs
 }
 
-func (h *Handler) classRoutes(c classDef) []route {
-	coll := Prefix + "/" + c.path
+func (h *Handler) classRoutes(c restapi.Collection) []route {
+	coll := restapi.Prefix + "/" + c.Path
 	item := coll + "/{ref}"
 	rs := []route{{
-		method: http.MethodGet, path: coll, op: "Get" + c.plural, list: true, resp: "RecordList",
-		summary: "List " + strings.ReplaceAll(c.path, "-", " "),
+		method: http.MethodGet, path: coll, op: "Get" + c.Plural, list: true, resp: "RecordList",
+		summary: "List " + strings.ReplaceAll(c.Path, "-", " "),
 		h: func(ctx context.Context, q *request) (result, error) {
 			f, fields, err := parseListQuery(q.r.URL.Query())
 			if err != nil {
 				return result{}, err
 			}
-			recs, err := h.reg.Get(ctx, q.caller, c.class, f, fields)
+			recs, err := h.reg.Get(ctx, q.caller, c.Class, f, fields)
 			if err != nil {
 				return result{}, err
 			}
@@ -148,42 +52,42 @@ func (h *Handler) classRoutes(c classDef) []route {
 			return result{body: recs}, nil
 		},
 	}, {
-		method: http.MethodGet, path: item, op: "Get" + c.plural, resp: "Record",
-		summary: "Show one " + string(c.class) + " by id or name",
+		method: http.MethodGet, path: item, op: "Get" + c.Plural, resp: "Record",
+		summary: "Show one " + string(c.Class) + " by id or name",
 		h: func(ctx context.Context, q *request) (result, error) {
 			fields, err := parseFields(q.r.URL.Query())
 			if err != nil {
 				return result{}, err
 			}
-			if c.named {
-				recs, err := h.reg.Get(ctx, q.caller, c.class, &core.Filter{IsList: true, Names: []string{q.path("ref")}}, fields)
+			if c.Named {
+				recs, err := h.reg.Get(ctx, q.caller, c.Class, &core.Filter{IsList: true, Names: []string{q.path("ref")}}, fields)
 				if err != nil {
 					return result{}, err
 				}
 				if len(recs) == 0 {
-					return result{}, core.Errorf(core.NotFound, "no such %s %q", c.class, q.path("ref"))
+					return result{}, core.Errorf(core.NotFound, "no such %s %q", c.Class, q.path("ref"))
 				}
 				return result{body: recs[0]}, nil
 			}
-			rec, err := h.getOne(ctx, q, c.class, fields)
+			rec, err := h.getOne(ctx, q, c.Class, fields)
 			return result{body: rec}, err
 		},
 	}}
-	if c.add != "" {
+	if c.Add != "" {
 		rs = append(rs, route{
-			method: http.MethodPost, path: coll, op: c.add, body: "Record", resp: "Created",
-			summary: "Create a " + string(c.class),
+			method: http.MethodPost, path: coll, op: c.Add, body: "Record", resp: "Created",
+			summary: "Create a " + string(c.Class),
 			h: func(ctx context.Context, q *request) (result, error) {
-				return h.add(ctx, q, c.class, nil)
+				return h.add(ctx, q, c.Class, nil)
 			},
 		})
 	}
-	if c.update {
+	if c.Update {
 		rs = append(rs, route{
-			method: http.MethodPatch, path: item, op: "Update" + c.singular, body: "Record",
-			summary: "Update fields of a " + string(c.class),
+			method: http.MethodPatch, path: item, op: "Update" + c.Singular, body: "Record",
+			summary: "Update fields of a " + string(c.Class),
 			h: func(ctx context.Context, q *request) (result, error) {
-				id, err := h.resolve(ctx, q, c.class, "ref")
+				id, err := h.resolve(ctx, q, c.Class, "ref")
 				if err != nil {
 					return result{}, err
 				}
@@ -191,72 +95,72 @@ func (h *Handler) classRoutes(c classDef) []route {
 				if err != nil {
 					return result{}, err
 				}
-				return result{}, h.reg.Update(ctx, q.caller, c.class, id, rec)
+				return result{}, h.reg.Update(ctx, q.caller, c.Class, id, rec)
 			},
 		})
 	}
-	if c.delete {
+	if c.Delete {
 		rs = append(rs, route{
-			method: http.MethodDelete, path: item, op: "Delete" + c.singular,
-			summary: "Delete a " + string(c.class),
+			method: http.MethodDelete, path: item, op: "Delete" + c.Singular,
+			summary: "Delete a " + string(c.Class),
 			h: func(ctx context.Context, q *request) (result, error) {
-				if c.named {
+				if c.Named {
 					ld, ok := h.reg.(LookupDeleter)
 					if !ok {
-						return result{}, core.Errorf(core.Unimplemented, "deleting %s names is not supported by this registry", c.class)
+						return result{}, core.Errorf(core.Unimplemented, "deleting %s names is not supported by this registry", c.Class)
 					}
-					return result{}, ld.DeleteLookup(ctx, q.caller, c.class, q.path("ref"))
+					return result{}, ld.DeleteLookup(ctx, q.caller, c.Class, q.path("ref"))
 				}
-				id, err := h.resolve(ctx, q, c.class, "ref")
+				id, err := h.resolve(ctx, q, c.Class, "ref")
 				if err != nil {
 					return result{}, err
 				}
-				return result{}, h.reg.Delete(ctx, q.caller, c.class, id)
+				return result{}, h.reg.Delete(ctx, q.caller, c.Class, id)
 			},
 		})
 	}
 	return rs
 }
 
-func (h *Handler) relationRoutes(rel relDef) []route {
-	p := Prefix + "/" + rel.a.path + "/{ref}/" + rel.sub + "/{member}"
+func (h *Handler) relationRoutes(rel restapi.RelationRoute) []route {
+	p := restapi.Prefix + "/" + rel.A.Path + "/{ref}/" + rel.Sub + "/{member}"
 	ids := func(ctx context.Context, q *request) (int64, int64, error) {
-		a, err := h.resolve(ctx, q, rel.a.class, "ref")
+		a, err := h.resolve(ctx, q, rel.A.Class, "ref")
 		if err != nil {
 			return 0, 0, err
 		}
-		b, err := h.resolve(ctx, q, rel.b.class, "member")
+		b, err := h.resolve(ctx, q, rel.B.Class, "member")
 		return a, b, err
 	}
 	put := route{
-		method: http.MethodPut, path: p, op: rel.addOp,
-		summary: "Add a " + string(rel.b.class) + " to a " + string(rel.a.class) + " (" + string(rel.rel) + ")",
+		method: http.MethodPut, path: p, op: rel.AddOp,
+		summary: "Add a " + string(rel.B.Class) + " to a " + string(rel.A.Class) + " (" + string(rel.Rel) + ")",
 		h: func(ctx context.Context, q *request) (result, error) {
 			a, b, err := ids(ctx, q)
 			if err != nil {
 				return result{}, err
 			}
 			var extra core.Record
-			if rel.extra {
+			if rel.Extra {
 				if extra, err = h.recordBody(q); err != nil {
 					return result{}, err
 				}
 			}
-			return result{}, h.reg.Link(ctx, q.caller, rel.rel, a, b, extra)
+			return result{}, h.reg.Link(ctx, q.caller, rel.Rel, a, b, extra)
 		},
 	}
-	if rel.extra {
+	if rel.Extra {
 		put.body = "Record"
 	}
 	del := route{
-		method: http.MethodDelete, path: p, op: rel.delOp,
-		summary: "Remove a " + string(rel.b.class) + " from a " + string(rel.a.class) + " (" + string(rel.rel) + ")",
+		method: http.MethodDelete, path: p, op: rel.DelOp,
+		summary: "Remove a " + string(rel.B.Class) + " from a " + string(rel.A.Class) + " (" + string(rel.Rel) + ")",
 		h: func(ctx context.Context, q *request) (result, error) {
 			a, b, err := ids(ctx, q)
 			if err != nil {
 				return result{}, err
 			}
-			return result{}, h.reg.Unlink(ctx, q.caller, rel.rel, a, b)
+			return result{}, h.reg.Unlink(ctx, q.caller, rel.Rel, a, b)
 		},
 	}
 	return []route{put, del}
@@ -294,13 +198,8 @@ func (h *Handler) add(ctx context.Context, q *request, class core.Class, forced 
 	if err != nil {
 		return result{}, err
 	}
-	q.w.Header().Set("Location", Prefix+"/"+ClassPath(class)+"/"+strconv.FormatInt(id, 10))
-	return result{status: http.StatusCreated, body: Created{ID: id}}, nil
-}
-
-// Created is the body of a 201 answer.
-type Created struct {
-	ID int64 `json:"id"`
+	q.w.Header().Set("Location", restapi.Prefix+"/"+restapi.ClassPath(class)+"/"+strconv.FormatInt(id, 10))
+	return result{status: http.StatusCreated, body: restapi.Created{ID: id}}, nil
 }
 
 func (h *Handler) recordBody(q *request) (core.Record, error) {
@@ -308,7 +207,7 @@ func (h *Handler) recordBody(q *request) (core.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeRecord(b)
+	return restapi.DecodeRecord(b)
 }
 
 func (h *Handler) strictBody(q *request, v any) error {
@@ -330,7 +229,7 @@ func parseListQuery(v url.Values) (*core.Filter, []string, error) {
 	}
 	var spec any
 	if s := v.Get("filter"); s != "" {
-		raw, err := decodeJSON([]byte(s))
+		raw, err := restapi.DecodeJSON([]byte(s))
 		if err != nil {
 			return nil, nil, core.FieldErrorf("filter", "%s", strings.TrimPrefix(core.PublicMessage(err), "body: "))
 		}
@@ -468,15 +367,4 @@ func durationParam(v url.Values, name string, def, max time.Duration) (time.Dura
 		return 0, core.FieldErrorf(name, "want 0..%d seconds, got %q", int(max/time.Second), s)
 	}
 	return time.Duration(n) * time.Second, nil
-}
-
-// RelationPath returns the collection segment of rel's first class and
-// the member segment: PUT/DELETE /api/v1/{a}/{id}/{sub}/{member}.
-func RelationPath(rel core.Relation) (a, sub string, ok bool) {
-	for _, r := range relations {
-		if r.rel == rel {
-			return r.a.path, r.sub, true
-		}
-	}
-	return "", "", false
 }

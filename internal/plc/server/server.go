@@ -25,6 +25,7 @@ import (
 
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
+	"github.com/planetlab/pl/internal/restapi"
 )
 
 // DefaultListen is PLC's default listen address.
@@ -154,7 +155,7 @@ func (m *Main) Open(ctx context.Context) error {
 			}
 			return service.WithRemoteAddr(ctx, host)
 		}))
-	mux.Handle(rest.Prefix+"/", api)
+	mux.Handle(restapi.Prefix+"/", api)
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
 	}

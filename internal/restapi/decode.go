@@ -1,4 +1,4 @@
-package rest
+package restapi
 
 import (
 	"bytes"
@@ -7,45 +7,18 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/planetlab/pl/internal/core"
 )
-
-// MaxBodyBytes bounds every request body.
-const MaxBodyBytes = 1 << 20
-
-// BodyTimeout bounds reading a request body (slow clients). The server
-// sets no global ReadTimeout, which would cut long polls.
-const BodyTimeout = 30 * time.Second
-
-// readBody reads a bounded request body.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil {
-		defer rc.SetReadDeadline(time.Time{})
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, core.FieldErrorf("body", "reading request body: %v", err)
-	}
-	return b, nil
-}
 
 // DecodeRecord decodes a JSON object into a core.Record with the value
 // types the registry expects: integer literals become int64, other numbers
 // float64, arrays []int64, []string or []core.Record when homogeneous
 // (otherwise []any), objects core.Record. Errors name the offending field.
 func DecodeRecord(data []byte) (core.Record, error) {
-	v, err := decodeJSON(data)
+	v, err := DecodeJSON(data)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +38,7 @@ func DecodeRecord(data []byte) (core.Record, error) {
 
 // decodeJSON decodes one JSON value with json.Number for numbers and
 // refuses trailing data. An empty body decodes to nil.
-func decodeJSON(data []byte) (any, error) {
+func DecodeJSON(data []byte) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
@@ -73,7 +46,7 @@ func decodeJSON(data []byte) (any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, core.FieldErrorf("body", "malformed JSON: %s", jsonErrText(err))
+		return nil, core.FieldErrorf("body", "malformed JSON: %s", JSONErrText(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, core.FieldErrorf("body", "unexpected data after the JSON value")
@@ -167,39 +140,8 @@ func convertArray(path string, a []any) (any, error) {
 	return out, nil
 }
 
-// decodeStrict decodes a JSON object into a typed request struct, refusing
-// unknown fields and wrong types with errors naming the field.
-func decodeStrict(data []byte, v any) error {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return core.FieldErrorf("body", "missing JSON request body")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			field := te.Field
-			if field == "" {
-				field = "body"
-			}
-			return core.FieldErrorf(field, "want %s, got JSON %s", te.Type, te.Value)
-		}
-		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-			f, _ := strconv.Unquote(strings.TrimPrefix(s, "json: unknown field "))
-			if f == "" {
-				return core.FieldErrorf("body", "unknown field %q", f)
-			}
-			return core.FieldErrorf(f, "unknown field")
-		}
-		return core.FieldErrorf("body", "malformed JSON: %s", jsonErrText(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return core.FieldErrorf("body", "unexpected data after the JSON value")
-	}
-	return nil
-}
-
-func jsonErrText(err error) string {
+// JSONErrText is the text of a JSON decoding error without its "json: " prefix.
+func JSONErrText(err error) string {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "unexpected end of input"
 	}

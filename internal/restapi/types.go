@@ -1,0 +1,121 @@
+package restapi
+
+import "github.com/planetlab/pl/internal/core"
+
+// SessionRequest is the body of POST /api/v1/sessions.
+type SessionRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	TTL      int64  `json:"ttl,omitempty"` // seconds; 0 = the server default
+}
+
+// TokenRequest is the optional body of POST /api/v1/tokens.
+type TokenRequest struct {
+	TTL int64 `json:"ttl,omitempty"` // seconds; 0 = the server default
+}
+
+// SessionResponse answers POST /api/v1/sessions.
+type SessionResponse struct {
+	Token   string `json:"token"`
+	Expires int64  `json:"expires"`
+}
+
+// Whoami describes the authenticated caller.
+type Whoami struct {
+	Kind     string   `json:"kind"` // anonymous, person, node
+	PersonID int64    `json:"person_id,omitempty"`
+	Email    string   `json:"email,omitempty"`
+	Roles    []string `json:"roles"`
+	SiteIDs  []int64  `json:"site_ids"`
+	NodeID   int64    `json:"node_id,omitempty"`
+}
+
+// RenewRequest is the body of POST /api/v1/slices/{ref}/renew.
+type RenewRequest struct {
+	Expires int64 `json:"expires"` // UNIX seconds
+}
+
+// RenewResponse carries the expiry actually granted.
+type RenewResponse struct {
+	Expires int64 `json:"expires"`
+}
+
+// JoinTokenResponse answers POST /api/v1/nodes/{ref}/join-token.
+type JoinTokenResponse struct {
+	NodeID int64  `json:"node_id"`
+	Secret string `json:"secret"`
+	Token  string `json:"token"` // nodeapi.JoinToken string, for `pl node join`
+}
+
+// LeasesRequest is the body of POST /api/v1/leases (AddLeases).
+type LeasesRequest struct {
+	NodeIDs []int64 `json:"node_ids"`
+	SliceID int64   `json:"slice_id"`
+	TFrom   int64   `json:"t_from"`
+	TUntil  int64   `json:"t_until"`
+}
+
+// LeasesResponse answers AddLeases.
+type LeasesResponse struct {
+	NewIDs []int64  `json:"new_ids"`
+	Errors []string `json:"errors"`
+}
+
+// ResolveResponse answers GET /api/v1/resolve.
+type ResolveResponse struct {
+	ID int64 `json:"id"`
+}
+
+// RolesResponse answers GET /api/v1/op-roles/{op}.
+type RolesResponse struct {
+	Roles []string `json:"roles"`
+}
+
+// ReportRequest is the body of POST /api/v1/nodes/{ref}/report.
+type ReportRequest struct {
+	RunLevel     string            `json:"run_level,omitempty"`
+	SSHHostKey   string            `json:"ssh_host_key,omitempty"`
+	SliverErrors map[string]string `json:"sliver_errors,omitempty"`
+}
+
+// WhoamiOf describes a caller.
+func WhoamiOf(c *core.Caller) Whoami {
+	w := Whoami{Kind: "anonymous", Roles: []string{}, SiteIDs: []int64{}}
+	if c == nil {
+		return w
+	}
+	switch c.Kind {
+	case core.PersonCaller:
+		w.Kind = "person"
+	case core.NodeCaller:
+		w.Kind = "node"
+	}
+	w.PersonID, w.Email, w.NodeID = c.PersonID, c.Email, c.NodeID
+	if c.Roles != nil {
+		w.Roles = c.Roles
+	}
+	if c.SiteIDs != nil {
+		w.SiteIDs = c.SiteIDs
+	}
+	return w
+}
+
+// Created is the body of a 201 answer.
+type Created struct {
+	ID int64 `json:"id"`
+}
+
+// ErrorBody is the JSON body of every error response:
+//
+//	{"error":{"code":"invalid","field":"email","message":"..."}}
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes one error. Code is a core.Code; Field names the
+// offending request field when there is one.
+type ErrorDetail struct {
+	Code    core.Code `json:"code"`
+	Field   string    `json:"field,omitempty"`
+	Message string    `json:"message"`
+}
