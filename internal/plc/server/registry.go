@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/planetlab/pl/internal/plc/plcapi"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/plc/store"
-	"github.com/planetlab/pl/internal/plcapi"
 )
 
 // OpenRegistry opens (and migrates) the store at dsn and returns the
