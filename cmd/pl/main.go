@@ -9,11 +9,13 @@ import (
 	"github.com/planetlab/pl/internal/cli"
 	"github.com/planetlab/pl/internal/dev"
 	"github.com/planetlab/pl/internal/node/nodecmd"
+	"github.com/planetlab/pl/internal/plc/plccmd"
 	"github.com/planetlab/pl/internal/sshcli"
 )
 
 func main() {
-	root := cli.NewRoot() // PLC server and registry commands: plc, login, site, person, key, node, slice, ...
+	root := cli.NewRoot() // registry commands: login, site, person, key, node register, slice, ...
+	plccmd.Attach(root)   // the PLC server: pl plc, plc init
 	nodecmd.Attach(root)  // node manager: pl node (daemon), node join, node image, bench sliver
 	sshcli.Attach(root)   // slice access: ssh, exec, copy
 	dev.Attach(root)      // emulated planet: dev, dev down, bench planet

@@ -116,7 +116,7 @@ func TestCommandTree(t *testing.T) {
 		t.Error("pl node must be left for the node manager to attach its daemon")
 	}
 	for _, path := range [][]string{
-		{"plc", "init"}, {"login"}, {"logout"}, {"whoami"},
+		{"login"}, {"logout"}, {"whoami"},
 		{"site", "add"}, {"site", "list"}, {"site", "show"}, {"site", "update"}, {"site", "delete"},
 		{"person", "add"}, {"person", "enable"}, {"person", "disable"}, {"person", "role", "add"}, {"person", "role", "remove"},
 		{"person", "site", "add"}, {"person", "site", "remove"}, {"person", "site", "primary"},

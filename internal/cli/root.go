@@ -1,8 +1,9 @@
-// Package cli implements the `pl` command tree's PLC side: the central
-// server (`pl plc`, `pl plc init`) and the registry commands users and
-// admins run (login, site, person, key, node register, slice, tagtype,
-// initscript). Commands talk to PLC through internal/client, print human
-// tables or --json, and exit with the codes listed by `pl help exit-codes`.
+// Package cli implements the `pl` command tree's registry side: the
+// commands users and admins run against PLC (login, site, person, key,
+// node register, slice, tagtype, initscript). The server itself (`pl plc`)
+// attaches from internal/plc/plccmd, so this package does not link it.
+// Commands talk to PLC through internal/client, print human tables or
+// --json, and exit with the codes listed by `pl help exit-codes`.
 package cli
 
 import (
@@ -10,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// NewRoot returns the root `pl` command with the PLC commands attached.
+// NewRoot returns the root `pl` command with the registry commands
+// attached; the server (`pl plc`, package plc/plccmd), the node manager,
+// ssh and pl dev attach their own.
 func NewRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pl",
@@ -22,7 +25,6 @@ func NewRoot() *cobra.Command {
 	root.PersistentFlags().String("plc", "", "PLC to talk to: a URL or host stored by 'pl login' (default: $PL_PLC or the last login)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(
-		plcCmd(),
 		loginCmd(), logoutCmd(), whoamiCmd(),
 		siteCmd(), personCmd(), keyCmd(),
 		sliceCmd(), tagTypeCmd(), initScriptCmd(),

@@ -1,4 +1,9 @@
-package cli
+// Package plccmd attaches PLC's server commands to the pl command tree:
+// `pl plc` (run the registry server) and `pl plc init` (create the first
+// admin). The registry commands users run (login, site, slice, ...) are in
+// internal/cli, which talks to PLC over the network and does not link the
+// server.
+package plccmd
 
 import (
 	"context"
@@ -11,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/planetlab/pl/internal/cli"
 	"github.com/planetlab/pl/internal/plc/server"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +29,11 @@ type serverFlags struct {
 func (f *serverFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", "", "data directory (default $PL_PLC_DATA, /var/lib/pl/plc as root, ~/.local/share/pl/plc)")
 	cmd.Flags().StringVar(&f.db, "db", "", "store: postgres://... DSN (default: SQLite file plc.db in the data directory)")
+}
+
+// Attach adds `pl plc` and `pl plc init` to the pl command tree.
+func Attach(root *cobra.Command) {
+	root.AddCommand(plcCmd())
 }
 
 func plcCmd() *cobra.Command {
@@ -90,7 +101,7 @@ and printed once.`,
 			generated := false
 			if passwordFile != "" || os.Getenv("PL_ADMIN_PASSWORD") != "" {
 				var err error
-				if password, err = readPassword(passwordFile, "PL_ADMIN_PASSWORD", ""); err != nil {
+				if password, err = cli.ReadPassword(passwordFile, "PL_ADMIN_PASSWORD", ""); err != nil {
 					return err
 				}
 			} else {
@@ -105,12 +116,12 @@ and printed once.`,
 			if err != nil {
 				return err
 			}
-			if jsonFlag(cmd) {
+			if cli.JSONFlag(cmd) {
 				v := map[string]any{"person_id": res.PersonID, "email": email, "site_id": res.SiteID, "login_base": res.LoginBase}
 				if generated {
 					v["password"] = password
 				}
-				return printJSON(cmd.OutOrStdout(), v)
+				return cli.PrintJSON(cmd.OutOrStdout(), v)
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "created admin %s (person %d) and system site %s (site %d)\n", email, res.PersonID, res.LoginBase, res.SiteID)
@@ -129,7 +140,7 @@ and printed once.`,
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+		return nil, cli.Usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
@@ -150,7 +161,7 @@ func signalContext(parent context.Context, log *slog.Logger) (context.Context, f
 		}
 		s := <-ch
 		log.Warn("second signal; exiting now", "signal", s.String())
-		os.Exit(ExitError)
+		os.Exit(cli.ExitError)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
