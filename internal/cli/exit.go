@@ -26,7 +26,8 @@ const exitCodesHelp = `Exit codes of pl commands:
   1  other failure (PLC unreachable, internal error, interrupted)
   2  usage error: unknown command or flag, wrong number of arguments
   3  not found: an object named on the command line does not exist
-  4  not authenticated (log in again) or not allowed (forbidden)
+  4  not authenticated (log in again), not allowed (forbidden), or too
+     many failed logins (wait the time the message says)
   5  invalid input or conflict: PLC refused a value, a duplicate name, ...
 
 With --json, errors are printed to stderr as
@@ -63,7 +64,7 @@ func ExitCode(err error) int {
 	switch ce.Code {
 	case core.NotFound:
 		return ExitNotFound
-	case core.Unauthenticated, core.Forbidden:
+	case core.Unauthenticated, core.Forbidden, core.RateLimited:
 		return ExitAuth
 	case core.Invalid, core.Conflict:
 		return ExitInvalid

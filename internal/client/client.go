@@ -542,7 +542,7 @@ func decodeError(status int, data []byte) error {
 		if eb.Error.Field != "" {
 			msg = strings.TrimPrefix(msg, eb.Error.Field+": ")
 		}
-		return &core.Error{Code: eb.Error.Code, Field: eb.Error.Field, Message: msg}
+		return &core.Error{Code: eb.Error.Code, Field: eb.Error.Field, Message: msg, RetryAfter: time.Duration(eb.Error.RetryAfter) * time.Second}
 	}
 	code := core.Internal
 	switch status {
@@ -556,6 +556,8 @@ func decodeError(status int, data []byte) error {
 		code = core.Unauthenticated
 	case http.StatusForbidden:
 		code = core.Forbidden
+	case http.StatusTooManyRequests:
+		code = core.RateLimited
 	case http.StatusNotImplemented:
 		code = core.Unimplemented
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for callers. Transports map codes to HTTP
@@ -17,18 +18,21 @@ const (
 	Unauthenticated Code = "unauthenticated" // bad or missing credentials: HTTP 401, fault 103
 	Forbidden       Code = "forbidden"       // authenticated but not allowed: HTTP 403, fault 108
 	Unimplemented   Code = "not_implemented" // HTTP 501, fault 109
-	Unavailable     Code = "unavailable"     // try again later (rate limits, shutdown): HTTP 503
+	RateLimited     Code = "rate_limited"    // too many failed logins from this source: HTTP 429 + Retry-After, fault 103
+	Unavailable     Code = "unavailable"     // try again later (shutdown, cancelled): HTTP 503
 	Internal        Code = "internal"        // a bug or a failed dependency: HTTP 500, fault 106
 )
 
 // Error is a domain error: a code, the field it concerns (if any) and a
 // human message. Err, when set, is the underlying cause; it is logged but
-// never shown to remote callers for Internal errors.
+// never shown to remote callers for Internal errors. RetryAfter, for
+// RateLimited errors, says when the caller may try again.
 type Error struct {
-	Code    Code
-	Field   string
-	Message string
-	Err     error
+	Code       Code
+	Field      string
+	Message    string
+	Err        error
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -87,4 +91,14 @@ func PublicMessage(err error) string {
 		return err.Error()
 	}
 	return "internal error"
+}
+
+// RetryAfter returns the RetryAfter of the first *Error in err's chain (0
+// when there is none).
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -113,9 +113,11 @@ type ErrorBody struct {
 }
 
 // ErrorDetail describes one error. Code is a core.Code; Field names the
-// offending request field when there is one.
+// offending request field when there is one; RetryAfter (seconds, also in
+// the Retry-After header) says when a rate_limited caller may try again.
 type ErrorDetail struct {
-	Code    core.Code `json:"code"`
-	Field   string    `json:"field,omitempty"`
-	Message string    `json:"message"`
+	Code       core.Code `json:"code"`
+	Field      string    `json:"field,omitempty"`
+	Message    string    `json:"message"`
+	RetryAfter int64     `json:"retry_after,omitempty"`
 }

@@ -100,7 +100,7 @@ func toFault(err error, plcName string) (f *Fault, ref string) {
 			return invalidArg(ce.Field, "%s", strings.Replace(msg, ce.Field+": ", "", 1)), ""
 		}
 		return invalidArg("", "%s", msg), ""
-	case core.Unauthenticated:
+	case core.Unauthenticated, core.RateLimited:
 		return authFailure("%s", msg), ""
 	case core.Forbidden:
 		return permissionDenied("%s", msg), ""

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -28,7 +27,6 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
-	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/xmlrpc"
 )
 
@@ -113,9 +111,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ctx = service.WithRemoteAddr(ctx, host) // per-source login rate limit
-	}
 	start := time.Now()
 	res, err := h.Call(ctx, call.Method, call.Params)
 	h.log.Debug("call", "method", call.Method, "remote", r.RemoteAddr, "ok", err == nil, "dur", time.Since(start))

@@ -35,7 +35,7 @@ func realService(t testing.TB) (*service.Service, *core.Caller) {
 	t.Cleanup(func() { db.Close() })
 	s := service.New(db, service.Options{
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PasswordCost: bcrypt.MinCost, MaxFailuresPerAccount: 1000, MaxFailuresPerSource: 1000,
+		PasswordCost: bcrypt.MinCost, Logins: service.LoginPolicy{PairFree: 1000, SourceFree: 1000},
 	})
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.Init(ctx, itAdmin, itAdminPW); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/restapi"
@@ -38,6 +40,9 @@ func StatusOf(err error) (int, restapi.ErrorDetail) {
 		return http.StatusForbidden, d
 	case core.Unimplemented:
 		return http.StatusNotImplemented, d
+	case core.RateLimited:
+		d.RetryAfter = int64(core.RetryAfter(err) / time.Second)
+		return http.StatusTooManyRequests, d
 	case core.Unavailable:
 		return http.StatusServiceUnavailable, d
 	default:
@@ -55,6 +60,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pl"`)
+	}
+	if d.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(d.RetryAfter, 10))
 	}
 	writeJSON(w, status, restapi.ErrorBody{Error: d})
 }

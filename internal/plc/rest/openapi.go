@@ -150,9 +150,10 @@ var schemas = map[string]any{
 	"RecordList": map[string]any{"type": "array", "items": ref("Record")},
 	"Created":    obj(map[string]any{"id": tInt}, "id"),
 	"Error": obj(map[string]any{"error": obj(map[string]any{
-		"code":    map[string]any{"type": "string", "enum": []string{"invalid", "not_found", "conflict", "unauthenticated", "forbidden", "not_implemented", "unavailable", "internal"}},
-		"field":   tStr,
-		"message": tStr,
+		"code":        map[string]any{"type": "string", "enum": []string{"invalid", "not_found", "conflict", "unauthenticated", "forbidden", "rate_limited", "not_implemented", "unavailable", "internal"}},
+		"field":       tStr,
+		"message":     tStr,
+		"retry_after": tInt,
 	}, "code", "message")}, "error"),
 	"SessionRequest":    obj(map[string]any{"email": tStr, "password": tStr, "ttl": tInt}, "email", "password"),
 	"TokenRequest":      obj(map[string]any{"ttl": tInt}),

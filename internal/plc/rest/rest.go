@@ -14,6 +14,7 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -31,18 +32,11 @@ type Option func(*Handler)
 // certificate, embedded in the join tokens the API issues.
 func WithFingerprint(fp string) Option { return func(h *Handler) { h.fingerprint = fp } }
 
-// WithRequestContext sets a function deriving each call's context from the
-// request, e.g. to tell the service the client address (login rate limits).
-func WithRequestContext(f func(ctx context.Context, r *http.Request) context.Context) Option {
-	return func(h *Handler) { h.reqCtx = f }
-}
-
 // Handler is the REST API handler.
 type Handler struct {
 	reg         core.Registry
 	log         *slog.Logger
 	fingerprint string
-	reqCtx      func(context.Context, *http.Request) context.Context
 	mux         *http.ServeMux
 	routes      []route
 }
@@ -111,9 +105,6 @@ func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
 		ctx := r.Context()
-		if h.reqCtx != nil {
-			ctx = h.reqCtx(ctx, r)
-		}
 		if rt.auth != authNone {
 			cred, err := credentials(r, rt.auth)
 			if err != nil {
@@ -126,7 +117,7 @@ func (h *Handler) wrap(rt route) http.Handler {
 			}
 			c, err := h.reg.Authenticate(ctx, cred, roles)
 			if err != nil {
-				writeError(w, r, h.log, err)
+				writeError(w, r, h.log, namingOp(rt.op, err))
 				return
 			}
 			q.caller = c
@@ -152,6 +143,19 @@ func (h *Handler) wrap(rt route) http.Handler {
 			writeJSON(w, st, res.body)
 		}
 	})
+}
+
+// namingOp prefixes an authentication or role-gate refusal with the
+// operation it guards ("AddSlice: Permission denied: needs role ..."), as
+// PLCAPI prefixes its faults with the method name.
+func namingOp(op string, err error) error {
+	var ce *core.Error
+	if op == "" || !errors.As(err, &ce) || (ce.Code != core.Forbidden && ce.Code != core.Unauthenticated) {
+		return err
+	}
+	named := *ce
+	named.Message = op + ": " + ce.Message
+	return &named
 }
 
 // credentials extracts the caller's credentials from the Authorization header.

@@ -147,14 +147,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, m.log.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint),
-		rest.WithRequestContext(func(ctx context.Context, r *http.Request) context.Context {
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				host = r.RemoteAddr
-			}
-			return service.WithRemoteAddr(ctx, host)
-		}))
+	api := rest.NewHandler(reg, m.log.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint))
 	mux.Handle(restapi.Prefix+"/", api)
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
@@ -167,7 +160,7 @@ func (m *Main) Open(ctx context.Context) error {
 	base, stop := context.WithCancel(context.Background())
 	m.stopBase = stop
 	m.srv = &http.Server{
-		Handler:           logRequests(mux, m.log),
+		Handler:           withRemoteAddr(logRequests(mux, m.log)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -244,6 +237,19 @@ func (m *Main) Close() error {
 		}
 	})
 	return err
+}
+
+// withRemoteAddr tells the service, for every request whatever its
+// transport (REST, node API, PLCAPI), which address it comes from (the
+// login backoff counts failures per source).
+func withRemoteAddr(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		h.ServeHTTP(w, r.WithContext(service.WithRemoteAddr(r.Context(), host)))
+	})
 }
 
 // logRequests logs each request at debug level.

@@ -10,8 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -19,19 +19,6 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/store"
 )
-
-type remoteAddrKey struct{}
-
-// WithRemoteAddr tells Authenticate where a request comes from, for the
-// per-source rate limit of failed logins. Transports should set it.
-func WithRemoteAddr(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, remoteAddrKey{}, addr)
-}
-
-func remoteAddr(ctx context.Context) string {
-	s, _ := ctx.Value(remoteAddrKey{}).(string)
-	return s
-}
 
 // DefaultSessionTTL is the lifetime of a person session.
 const DefaultSessionTTL = 24 * time.Hour
@@ -86,101 +73,172 @@ var dummyHash, _ = bcrypt.GenerateFromPassword(prehash("dummy"), 10)
 
 func intersects(a, b []string) bool {
 	for _, x := range a {
-		for _, y := range b {
-			if x == y {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
+		if slices.Contains(b, x) {
 			return true
 		}
 	}
 	return false
 }
 
+func contains[T comparable](list []T, v T) bool { return slices.Contains(list, v) }
+
 var errAuth = core.Errorf(core.Unauthenticated, "Failed to authenticate call")
 
-// Authenticate implements core.Registry.
+// Authenticate implements core.Registry. Every credential check runs
+// under the login backoff (limiter.go); a caller who holds none of roles
+// is refused by roleDenied.
 func (s *Service) Authenticate(ctx context.Context, cred core.Credentials, roles []string) (*core.Caller, error) {
+	var (
+		c   *core.Caller
+		err error
+	)
 	switch cred.Method {
 	case "", "anonymous":
-		if len(roles) > 0 && !contains(roles, core.RoleAnonymous) {
-			return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: anonymous callers may not call this method")
-		}
-		return &core.Caller{Kind: core.Anonymous, Roles: []string{core.RoleAnonymous}}, nil
+		c = &core.Caller{Kind: core.Anonymous, Roles: []string{core.RoleAnonymous}}
 	case "password", "capability":
-		return s.authPassword(ctx, cred, roles)
+		c, err = s.authPassword(ctx, cred)
 	case "session":
-		return s.authSession(ctx, cred.Session, roles)
+		c, err = s.authSession(ctx, cred.Session)
 	case "node_key":
-		c, err := s.authNodeKey(ctx, cred.NodeID, cred.NodeKey)
-		if err != nil {
-			return nil, err
-		}
-		if len(roles) > 0 && !contains(roles, core.RoleNode) {
-			return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: nodes may not call this method")
-		}
-		return c, nil
+		c, err = s.authNodeKey(ctx, cred.NodeID, cred.NodeKey)
+	default:
+		return nil, core.FieldErrorf("AuthMethod", "Invalid AuthMethod value %q: must be password, capability, session, node_key or anonymous", cred.Method)
 	}
-	return nil, core.FieldErrorf("AuthMethod", "Invalid AuthMethod value %q: must be password, capability, session, node_key or anonymous", cred.Method)
-}
-
-func (s *Service) authPassword(ctx context.Context, cred core.Credentials, roles []string) (*core.Caller, error) {
-	email := strings.ToLower(strings.TrimSpace(cred.Username))
-	src := remoteAddr(ctx)
-	if !s.limiter.allow(email, src) {
-		return nil, core.Errorf(core.Unavailable, "too many failed logins; try again later")
-	}
-	var (
-		pid     int64
-		hash    *string
-		enabled int64
-	)
-	var found bool
-	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		var err error
-		found, err = tx.QueryRow(ctx, "SELECT person_id, password, enabled FROM persons WHERE email = ? AND deleted = 0", []any{email}, &pid, &hash, &enabled)
-		return err
-	})
-	if err != nil {
-		return nil, s.mapErr(err)
-	}
-	h := ""
-	if hash != nil {
-		h = *hash
-	}
-	if !found || h == "" {
-		bcrypt.CompareHashAndPassword(dummyHash, prehash(cred.Password))
-		s.limiter.fail(email, src)
-		return nil, errAuth
-	}
-	if !checkPassword(h, cred.Password) {
-		s.limiter.fail(email, src)
-		return nil, errAuth
-	}
-	if enabled == 0 {
-		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: account %s is disabled", email)
-	}
-	c, err := s.personCaller(ctx, pid)
 	if err != nil {
 		return nil, err
 	}
-	if len(roles) > 0 && !intersects(c.Roles, roles) {
-		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: not allowed to call this method")
+	if len(roles) > 0 && !RolesOf(roles...).AllowsCaller(c) {
+		return nil, s.roleDenied(ctx, cred.Method, c, roles)
 	}
 	return c, nil
+}
+
+// roleDenied is the one place where "the caller holds none of the
+// operation's roles" becomes an error, with the original's codes
+// (PLC/Auth.py, reference plcapi.md §3): a session caller gets Forbidden
+// (PLCAPI fault 108, HTTP 403; the session survives); password, anonymous
+// and node-key callers get Unauthenticated (fault 103, HTTP 401), as
+// BootAuth callers do in the PLCAPI transport. The message says which
+// roles are needed and, for a person, who holds them at their sites.
+func (s *Service) roleDenied(ctx context.Context, method string, c *core.Caller, roles []string) error {
+	var why string
+	switch c.Kind {
+	case core.Anonymous:
+		why = "anonymous callers may not call this method (log in first)"
+	case core.NodeCaller:
+		why = "nodes may not call this method"
+	default:
+		why = s.missingRole(ctx, c, roles)
+	}
+	if method == "session" {
+		return forbidden("Permission denied: %s", why)
+	}
+	return core.Errorf(core.Unauthenticated, "Failed to authenticate call: %s", why)
+}
+
+// siteRoleNames are the roles a site's own persons can grant or hold,
+// with the words for their holders.
+var siteRoleNames = []struct{ role, holders string }{
+	{core.RolePI, "PIs"}, {core.RoleTech, "techs"}, {core.RoleUser, "users"},
+}
+
+// missingRole explains a role mismatch to a person: "needs role admin or
+// pi (you have user); the PIs of site princeton are: a@x, b@y".
+func (s *Service) missingRole(ctx context.Context, c *core.Caller, roles []string) string {
+	set := RolesOf(roles...)
+	var needed []string
+	for _, r := range set.Names() {
+		if r != core.RoleNode && r != core.RoleAnonymous {
+			needed = append(needed, r)
+		}
+	}
+	have := "no role"
+	if len(c.Roles) > 0 {
+		have = strings.Join(c.Roles, ", ")
+	}
+	msg := fmt.Sprintf("needs role %s (you have %s)", strings.Join(needed, " or "), have)
+	var parts []string
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		for _, site := range c.SiteIDs[:min(len(c.SiteIDs), 3)] {
+			lb, err := tx.SiteLoginBase(ctx, site)
+			if err != nil {
+				return err
+			}
+			for _, sr := range siteRoleNames {
+				if !set.Has(sr.role) {
+					continue
+				}
+				who, err := tx.SiteRoleHolders(ctx, site, sr.role)
+				if err != nil {
+					return err
+				}
+				switch {
+				case len(who) == 0:
+					parts = append(parts, fmt.Sprintf("site %s has no %s", lb, sr.role))
+				case len(who) > 10:
+					parts = append(parts, fmt.Sprintf("the %s of site %s are: %s and %d more", sr.holders, lb, strings.Join(who[:10], ", "), len(who)-10))
+				default:
+					parts = append(parts, fmt.Sprintf("the %s of site %s are: %s", sr.holders, lb, strings.Join(who, ", ")))
+				}
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		s.log.Warn("listing role holders for a permission message", "err", err)
+	case len(parts) > 0:
+		msg += "; " + strings.Join(parts, "; ")
+	case len(c.SiteIDs) == 0:
+		msg += "; you belong to no site: ask a PLC admin"
+	default:
+		msg += "; ask a PLC admin"
+	}
+	return msg
+}
+
+func (s *Service) authPassword(ctx context.Context, cred core.Credentials) (*core.Caller, error) {
+	email := strings.ToLower(strings.TrimSpace(cred.Username))
+	var login store.Login
+	err := s.limiter.guard(ctx, email, func() (bad bool, err error) {
+		var found bool
+		err = s.db.Read(ctx, func(tx *store.Tx) error {
+			var err error
+			login, found, err = tx.PersonLogin(ctx, email)
+			return err
+		})
+		if err != nil {
+			return false, s.mapErr(err)
+		}
+		if !found || login.Hash == "" {
+			bcrypt.CompareHashAndPassword(dummyHash, prehash(cred.Password))
+			return true, errAuth
+		}
+		if s.pwCache.verified(login.PersonID, email, cred.Password, login.Hash) {
+			return false, nil
+		}
+		if !s.checkPassword(login.Hash, cred.Password) {
+			return true, errAuth
+		}
+		if login.Enabled {
+			s.pwCache.remember(login.PersonID, email, cred.Password, login.Hash)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !login.Enabled {
+		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: account %s is disabled", email)
+	}
+	return s.personCaller(ctx, login.PersonID)
 }
 
 func (s *Service) personCaller(ctx context.Context, pid int64) (*core.Caller, error) {
 	c := &core.Caller{Kind: core.PersonCaller, PersonID: pid}
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		if _, err := tx.QueryRow(ctx, "SELECT email FROM persons WHERE person_id = ?", []any{pid}, &c.Email); err != nil {
+		var err error
+		if c.Email, err = tx.PersonEmail(ctx, pid); err != nil {
 			return err
 		}
 		o := &op{ctx: ctx, s: s, tx: tx, c: c}
@@ -193,17 +251,16 @@ func (s *Service) personCaller(ctx context.Context, pid int64) (*core.Caller, er
 	return c, s.mapErr(err)
 }
 
-func (s *Service) authSession(ctx context.Context, id string, roles []string) (*core.Caller, error) {
+func (s *Service) authSession(ctx context.Context, id string) (*core.Caller, error) {
 	if id == "" {
 		return nil, core.FieldErrorf("session", "'session' not specified")
 	}
 	h := hashSecret(id)
-	var pid, nid *int64
-	var expires *int64
+	var row store.SessionRow
 	var found bool
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		found, err = tx.QueryRow(ctx, "SELECT person_id, node_id, expires FROM sessions WHERE session_hash = ?", []any{h}, &pid, &nid, &expires)
+		row, found, err = tx.Session(ctx, h)
 		return err
 	})
 	if err != nil {
@@ -212,34 +269,29 @@ func (s *Service) authSession(ctx context.Context, id string, roles []string) (*
 	if !found {
 		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: invalid session")
 	}
+	// Any authentication failure of a session deletes it, as the original.
 	drop := func(why string) (*core.Caller, error) {
-		s.db.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.Exec(ctx, "DELETE FROM sessions WHERE session_hash = ?", h)
-			return err
-		})
+		s.db.Write(ctx, func(tx *store.Tx) error { return tx.DeleteSession(ctx, h) })
 		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: %s", why)
 	}
-	if nid != nil {
-		c, err := s.nodeCaller(ctx, *nid)
+	if row.NodeID != nil {
+		c, err := s.nodeCaller(ctx, *row.NodeID)
 		if err != nil {
 			if core.ErrorCode(err) == core.Unauthenticated {
 				return drop("node no longer exists")
 			}
 			return nil, err
 		}
-		if len(roles) > 0 && !contains(roles, core.RoleNode) {
-			return nil, forbidden("Permission denied: nodes may not call this method")
-		}
 		c.Session = id
 		return c, nil
 	}
-	if pid == nil {
+	if row.PersonID == nil {
 		return drop("session has no owner")
 	}
-	if expires != nil && *expires <= s.now() {
+	if row.Expires != nil && *row.Expires <= s.now() {
 		return drop("session expired")
 	}
-	c, err := s.personCaller(ctx, *pid)
+	c, err := s.personCaller(ctx, *row.PersonID)
 	if err != nil {
 		if core.ErrorCode(err) == core.Unauthenticated {
 			return drop("account disabled or deleted")
@@ -247,9 +299,6 @@ func (s *Service) authSession(ctx context.Context, id string, roles []string) (*
 		return nil, err
 	}
 	c.Session = id
-	if len(roles) > 0 && !intersects(c.Roles, roles) {
-		return nil, forbidden("Permission denied: not allowed to call this method")
-	}
 	return c, nil
 }
 
@@ -258,7 +307,7 @@ func (s *Service) nodeCaller(ctx context.Context, nid int64) (*core.Caller, erro
 	var found bool
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		found, err = tx.QueryRow(ctx, "SELECT site_id FROM nodes WHERE node_id = ? AND deleted = 0", []any{nid}, &site)
+		site, found, err = tx.NodeSite(ctx, nid)
 		return err
 	})
 	if err != nil {
@@ -271,67 +320,59 @@ func (s *Service) nodeCaller(ctx context.Context, nid int64) (*core.Caller, erro
 }
 
 func (s *Service) nodeKey(ctx context.Context, nid int64) (string, error) {
-	var key *string
+	var key string
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		_, err := tx.QueryRow(ctx, "SELECT key FROM nodes WHERE node_id = ? AND deleted = 0", []any{nid}, &key)
+		var err error
+		key, err = tx.NodeKey(ctx, nid)
 		return err
 	})
-	if err != nil {
-		return "", s.mapErr(err)
-	}
-	if key == nil {
-		return "", nil
-	}
-	return *key, nil
+	return key, s.mapErr(err)
 }
 
 func (s *Service) authNodeKey(ctx context.Context, nid int64, given string) (*core.Caller, error) {
-	lk := fmt.Sprintf("node:%d", nid)
-	src := remoteAddr(ctx)
-	if !s.limiter.allow(lk, src) {
-		return nil, core.Errorf(core.Unavailable, "too many failed logins; try again later")
-	}
-	key, err := s.nodeKey(ctx, nid)
-	if err != nil {
-		return nil, err
-	}
-	if key == "" || given == "" || subtle.ConstantTimeCompare([]byte(key), []byte(given)) != 1 {
-		s.limiter.fail(lk, src)
-		return nil, errAuth
-	}
-	return s.nodeCaller(ctx, nid)
+	var c *core.Caller
+	err := s.limiter.guard(ctx, fmt.Sprintf("node %d", nid), func() (bool, error) {
+		key, err := s.nodeKey(ctx, nid)
+		if err != nil {
+			return false, err
+		}
+		if key == "" || given == "" || subtle.ConstantTimeCompare([]byte(key), []byte(given)) != 1 {
+			return true, errAuth
+		}
+		c, err = s.nodeCaller(ctx, nid)
+		return false, err
+	})
+	return c, err
 }
 
 // VerifyNodeHMAC implements core.Registry (PLCAPI BootAuth).
 func (s *Service) VerifyNodeHMAC(ctx context.Context, nodeID int64, value, message string) (*core.Caller, error) {
-	lk := fmt.Sprintf("node:%d", nodeID)
-	src := remoteAddr(ctx)
-	if !s.limiter.allow(lk, src) {
-		return nil, core.Errorf(core.Unavailable, "too many failed logins; try again later")
-	}
-	key, err := s.nodeKey(ctx, nodeID)
-	if err != nil {
-		return nil, err
-	}
-	if key == "" {
-		s.limiter.fail(lk, src)
-		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: no such node or node has no key")
-	}
-	m := hmac.New(sha1.New, []byte(key))
-	m.Write([]byte(message))
-	want := hex.EncodeToString(m.Sum(nil))
-	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(value))) != 1 {
-		s.limiter.fail(lk, src)
-		return nil, core.Errorf(core.Unauthenticated, "Failed to authenticate call: Call could not be authenticated")
-	}
-	return s.nodeCaller(ctx, nodeID)
+	var c *core.Caller
+	err := s.limiter.guard(ctx, fmt.Sprintf("node %d", nodeID), func() (bool, error) {
+		key, err := s.nodeKey(ctx, nodeID)
+		if err != nil {
+			return false, err
+		}
+		if key == "" {
+			return true, core.Errorf(core.Unauthenticated, "Failed to authenticate call: no such node or node has no key")
+		}
+		m := hmac.New(sha1.New, []byte(key))
+		m.Write([]byte(message))
+		want := hex.EncodeToString(m.Sum(nil))
+		if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(value))) != 1 {
+			return true, core.Errorf(core.Unauthenticated, "Failed to authenticate call: Call could not be authenticated")
+		}
+		c, err = s.nodeCaller(ctx, nodeID)
+		return false, err
+	})
+	return c, err
 }
 
 // CreateSession implements core.Registry. Person sessions last ttl (24 h by
 // default, at most MaxSessionTTL: long ones serve as API tokens); a node
 // has one session without expiry, replacing any earlier one.
 func (s *Service) CreateSession(ctx context.Context, c *core.Caller, ttl time.Duration) (core.SessionInfo, error) {
-	if err := authorize(c, "GetSession"); err != nil {
+	if err := authorize(c, opGetSession); err != nil {
 		return core.SessionInfo{}, err
 	}
 	if ttl < 0 || ttl > MaxSessionTTL {
@@ -345,39 +386,26 @@ func (s *Service) CreateSession(ctx context.Context, c *core.Caller, ttl time.Du
 	err := s.write(ctx, c, func(o *op) error {
 		if c.Session != "" && ttl == DefaultSessionTTL {
 			// Under session auth, GetSession returns the same session.
-			var exp *int64
-			found, err := o.tx.QueryRow(ctx, "SELECT expires FROM sessions WHERE session_hash = ?", []any{hashSecret(c.Session)}, &exp)
+			row, found, err := o.tx.Session(ctx, hashSecret(c.Session))
 			if err != nil {
 				return err
 			}
 			if found {
 				info = core.SessionInfo{ID: c.Session}
-				if exp != nil {
-					info.Expires = *exp
+				if row.Expires != nil {
+					info.Expires = *row.Expires
 				}
 				return nil
 			}
 		}
 		h := hashSecret(id)
 		if isNode(c) {
-			if _, err := o.tx.Exec(ctx, "DELETE FROM sessions WHERE node_id = ?", c.NodeID); err != nil {
-				return err
-			}
-			if _, err := o.tx.Exec(ctx, "INSERT INTO sessions (session_hash, node_id, created) VALUES (?, ?, ?)", h, c.NodeID, o.now); err != nil {
-				return err
-			}
 			info = core.SessionInfo{ID: id}
-			return nil
+			return o.tx.ReplaceNodeSession(ctx, h, c.NodeID, o.now)
 		}
 		exp := o.now + int64(ttl/time.Second)
-		if _, err := o.tx.Exec(ctx, "DELETE FROM sessions WHERE person_id = ? AND expires <= ?", c.PersonID, o.now); err != nil {
-			return err
-		}
-		if _, err := o.tx.Exec(ctx, "INSERT INTO sessions (session_hash, person_id, created, expires) VALUES (?, ?, ?, ?)", h, o.c.PersonID, o.now, exp); err != nil {
-			return err
-		}
 		info = core.SessionInfo{ID: id, Expires: exp}
-		return nil
+		return o.tx.InsertPersonSession(ctx, h, o.c.PersonID, o.now, exp)
 	})
 	return info, err
 }
@@ -385,7 +413,7 @@ func (s *Service) CreateSession(ctx context.Context, c *core.Caller, ttl time.Du
 // DeleteSession implements core.Registry: callers end their own sessions
 // (id "" = the session the caller authenticated with); admins any.
 func (s *Service) DeleteSession(ctx context.Context, c *core.Caller, id string) error {
-	if err := authorize(c, "DeleteSession"); err != nil {
+	if err := authorize(c, opDeleteSession); err != nil {
 		return err
 	}
 	if id == "" {
@@ -402,26 +430,25 @@ func (s *Service) DeleteSession(ctx context.Context, c *core.Caller, id string) 
 				h = id
 			}
 		}
-		var pid, nid *int64
-		found, err := o.tx.QueryRow(ctx, "SELECT person_id, node_id FROM sessions WHERE session_hash = ?", []any{h}, &pid, &nid)
+		row, found, err := o.tx.Session(ctx, h)
 		if err != nil {
 			return err
 		}
 		if !found {
 			return notFound(core.Session, "(given id)")
 		}
-		own := (pid != nil && isPerson(o.c) && *pid == o.c.PersonID) || (nid != nil && isNode(o.c) && *nid == o.c.NodeID)
+		own := (row.PersonID != nil && isPerson(o.c) && *row.PersonID == o.c.PersonID) ||
+			(row.NodeID != nil && isNode(o.c) && *row.NodeID == o.c.NodeID)
 		if !own && !isAdmin(o.c) {
 			return forbidden("Permission denied: not your session")
 		}
-		_, err = o.tx.Exec(ctx, "DELETE FROM sessions WHERE session_hash = ?", h)
-		return err
+		return o.tx.DeleteSession(ctx, h)
 	})
 }
 
 // IssueJoinToken implements core.Registry.
 func (s *Service) IssueJoinToken(ctx context.Context, c *core.Caller, nodeID int64) (string, error) {
-	if err := authorize(c, "IssueJoinToken"); err != nil {
+	if err := authorize(c, opIssueJoinToken); err != nil {
 		return "", err
 	}
 	raw := make([]byte, 32)
@@ -437,8 +464,7 @@ func (s *Service) IssueJoinToken(ctx context.Context, c *core.Caller, nodeID int
 		if !isAdmin(o.c) && !(atSite(o.c, site) && (o.c.HasRole(core.RolePI) || o.c.HasRole(core.RoleTech))) {
 			return forbidden("Permission denied: not a pi or tech of the node's site")
 		}
-		_, err = o.tx.Exec(ctx, "UPDATE nodes SET join_secret = ?, join_expires = ? WHERE node_id = ?", hashSecret(secret), o.now+int64(JoinSecretTTL/time.Second), nodeID)
-		return err
+		return o.tx.SetJoinSecret(ctx, nodeID, hashSecret(secret), o.now+int64(JoinSecretTTL/time.Second))
 	})
 	if err != nil {
 		return "", err
@@ -449,100 +475,27 @@ func (s *Service) IssueJoinToken(ctx context.Context, c *core.Caller, nodeID int
 // JoinNode implements core.Registry: a valid, unexpired join secret is
 // consumed and the node gets a fresh permanent key.
 func (s *Service) JoinNode(ctx context.Context, nodeID int64, secret, sshHostKey string) (string, error) {
-	lk := fmt.Sprintf("join:%d", nodeID)
-	src := remoteAddr(ctx)
-	if !s.limiter.allow(lk, src) {
-		return "", core.Errorf(core.Unavailable, "too many failed joins; try again later")
-	}
 	if sshHostKey != "" {
 		if _, err := ParseSSHKey(sshHostKey); err != nil {
 			return "", core.FieldErrorf("ssh_host_key", "%v", err)
 		}
 	}
 	key := newNodeKey()
-	err := s.write(ctx, nil, func(o *op) error {
-		var h *string
-		var exp *int64
-		found, err := o.tx.QueryRow(ctx, "SELECT join_secret, join_expires FROM nodes WHERE node_id = ? AND deleted = 0", []any{nodeID}, &h, &exp)
-		if err != nil {
-			return err
-		}
-		if !found || h == nil || exp == nil || *exp <= o.now ||
-			subtle.ConstantTimeCompare([]byte(*h), []byte(hashSecret(secret))) != 1 {
-			return core.Errorf(core.Unauthenticated, "invalid, used or expired join secret for node %d", nodeID)
-		}
-		q := "UPDATE nodes SET join_secret = NULL, join_expires = NULL, key = ?, last_updated = ?"
-		args := []any{key, o.now}
-		if sshHostKey != "" {
-			q += ", ssh_rsa_key = ?"
-			args = append(args, strings.TrimSpace(sshHostKey))
-		}
-		_, err = o.tx.Exec(ctx, q+" WHERE node_id = ?", append(args, nodeID)...)
-		if err != nil {
-			return err
-		}
-		_, err = o.tx.Exec(ctx, "DELETE FROM sessions WHERE node_id = ?", nodeID)
-		return err
+	err := s.limiter.guard(ctx, fmt.Sprintf("join of node %d", nodeID), func() (bool, error) {
+		err := s.write(ctx, nil, func(o *op) error {
+			h, exp, err := o.tx.JoinSecret(ctx, nodeID)
+			if err != nil {
+				return err
+			}
+			if h == "" || exp <= o.now || subtle.ConstantTimeCompare([]byte(h), []byte(hashSecret(secret))) != 1 {
+				return core.Errorf(core.Unauthenticated, "invalid, used or expired join secret for node %d", nodeID)
+			}
+			return o.tx.CompleteJoin(ctx, nodeID, key, sshHostKey, o.now)
+		})
+		return core.ErrorCode(err) == core.Unauthenticated, err
 	})
-	if core.ErrorCode(err) == core.Unauthenticated {
-		s.limiter.fail(lk, src)
-	}
 	if err != nil {
 		return "", err
 	}
 	return key, nil
-}
-
-// limiter counts failed logins per account and per source in a window.
-type limiter struct {
-	mu         sync.Mutex
-	window     time.Duration
-	maxAccount int
-	maxSource  int
-	now        func() time.Time
-	fails      map[string][]time.Time
-}
-
-func newLimiter(window time.Duration, maxAccount, maxSource int, now func() time.Time) *limiter {
-	return &limiter{window: window, maxAccount: maxAccount, maxSource: maxSource, now: now, fails: map[string][]time.Time{}}
-}
-
-func (l *limiter) recent(key string) int {
-	cut := l.now().Add(-l.window)
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-	} else {
-		l.fails[key] = ts
-	}
-	return len(ts)
-}
-
-func (l *limiter) allow(account, source string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.recent("a:"+account) >= l.maxAccount {
-		return false
-	}
-	return source == "" || l.recent("s:"+source) < l.maxSource
-}
-
-func (l *limiter) fail(account, source string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.fails["a:"+account] = append(l.fails["a:"+account], now)
-	if source != "" {
-		l.fails["s:"+source] = append(l.fails["s:"+source], now)
-	}
-	if len(l.fails) > 100000 {
-		for k := range l.fails {
-			l.recent(k)
-		}
-	}
 }

@@ -281,30 +281,76 @@ func TestAuthAndSessions(t *testing.T) {
 	})
 }
 
-func TestRateLimit(t *testing.T) {
+// TestLoginBackoff: an attacker failing from one source is slowed and
+// then refused (RateLimited with a Retry-After), but never keeps the right
+// password out from a source that has not been failing; a source spraying
+// many accounts is refused as a whole. (env: PairFree 5, SourceFree 8.)
+func TestLoginBackoff(t *testing.T) {
 	e := newEnv(t, "")
-	ctx := WithRemoteAddr(e.ctx, "192.0.2.7")
+	attacker := WithRemoteAddr(e.ctx, "192.0.2.7")
+	admin := WithRemoteAddr(e.ctx, "198.51.100.1")
 	bad := core.Credentials{Method: "password", Username: adminEmail, Password: "wrong"}
+	good := core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}
 	for i := 0; i < 5; i++ {
-		_, err := e.s.Authenticate(ctx, bad, nil)
-		wantCode(t, err, core.Unauthenticated, "bad password")
+		_, err := e.s.Authenticate(attacker, bad, nil)
+		wantCode(t, err, core.Unauthenticated, "bad password within the free failures")
 	}
-	_, err := e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}, nil)
-	wantCode(t, err, core.Unavailable, "account limit")
-	// Per source: failures on other accounts from one address.
-	for i := 0; i < 3; i++ {
-		e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: "nobody@x.org", Password: "x"}, nil)
+	_, err := e.s.Authenticate(attacker, bad, nil) // the 6th failure starts the backoff
+	wantCode(t, err, core.Unauthenticated, "6th bad password")
+	for _, cred := range []core.Credentials{bad, good} {
+		_, err = e.s.Authenticate(attacker, cred, nil)
+		wantCode(t, err, core.RateLimited, "attacker's source during the backoff")
+		if ra := core.RetryAfter(err); ra != time.Second {
+			t.Fatalf("Retry-After %v, want 1s", ra)
+		}
 	}
-	e.clock.Add(16 * time.Minute)
-	for i := 0; i < 8; i++ {
-		e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: sprintf("n%d@x.org", i), Password: "x"}, nil)
+	// The admin, from a source that has not been failing, gets in at once.
+	if _, err := e.s.Authenticate(admin, good, nil); err != nil {
+		t.Fatalf("right password from another source: %v", err)
 	}
-	_, err = e.s.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}, nil)
-	wantCode(t, err, core.Unavailable, "source limit")
-	_, err = e.s.Authenticate(WithRemoteAddr(e.ctx, "192.0.2.8"), core.Credentials{Method: "password", Username: adminEmail, Password: adminPass}, nil)
-	if err != nil {
-		t.Fatalf("other source: %v", err)
+	// The wait doubles with each further failure.
+	for _, want := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		e.clock.Add(core.RetryAfter(err))
+		_, err = e.s.Authenticate(attacker, bad, nil)
+		wantCode(t, err, core.Unauthenticated, "bad password after the wait")
+		_, err = e.s.Authenticate(attacker, bad, nil)
+		wantCode(t, err, core.RateLimited, "next try at once")
+		if ra := core.RetryAfter(err); ra != want {
+			t.Fatalf("Retry-After %v, want %v", ra, want)
+		}
 	}
+	// After the wait, the right password from the attacker's source works
+	// and clears that pair.
+	e.clock.Add(core.RetryAfter(err))
+	if _, err := e.s.Authenticate(attacker, good, nil); err != nil {
+		t.Fatalf("right password after the wait: %v", err)
+	}
+	_, err = e.s.Authenticate(attacker, bad, nil)
+	wantCode(t, err, core.Unauthenticated, "pair cleared by a success")
+
+	// Spraying: failures on many accounts from one source refuse that
+	// source as a whole (it has 9 failures now, beyond SourceFree 8)...
+	sprayer := WithRemoteAddr(e.ctx, "203.0.113.9")
+	for i := 0; i < 9; i++ {
+		_, err = e.s.Authenticate(sprayer, core.Credentials{Method: "password", Username: sprintf("n%d@x.org", i), Password: "x"}, nil)
+		wantCode(t, err, core.Unauthenticated, "spray")
+	}
+	_, err = e.s.Authenticate(sprayer, good, nil)
+	wantCode(t, err, core.RateLimited, "sprayer's source")
+	// ... and no other.
+	if _, err := e.s.Authenticate(admin, good, nil); err != nil {
+		t.Fatalf("other source during a spray: %v", err)
+	}
+	// Node keys run under the same backoff.
+	site := e.site("bo", 1)
+	nid := e.node(site, "n.bo.org")
+	nodeAttacker := WithRemoteAddr(e.ctx, "192.0.2.50")
+	for i := 0; i < 6; i++ {
+		_, err = e.s.Authenticate(nodeAttacker, core.Credentials{Method: "node_key", NodeID: nid, NodeKey: "wrong"}, nil)
+		wantCode(t, err, core.Unauthenticated, "bad node key")
+	}
+	_, err = e.s.Authenticate(nodeAttacker, core.Credentials{Method: "node_key", NodeID: nid, NodeKey: "wrong"}, nil)
+	wantCode(t, err, core.RateLimited, "node key")
 }
 
 func TestJoin(t *testing.T) {

@@ -303,6 +303,7 @@ func (o *op) updatePerson(t *store.Table, id int64, rec core.Record) error {
 	if err := o.touchPerson(id); err != nil {
 		return err
 	}
+	o.s.pwCache.forget(id) // a new password, email or enabled flag
 	rec["last_updated"] = o.now
 	return o.tx.UpdateRecord(o.ctx, t, id, rec)
 }
@@ -328,6 +329,7 @@ func (o *op) removePerson(id int64) error {
 	if err := o.touchPerson(id); err != nil {
 		return err
 	}
+	o.s.pwCache.forget(id)
 	for _, q := range []string{
 		"DELETE FROM person_site WHERE person_id = ?",
 		"DELETE FROM person_role WHERE person_id = ?",

@@ -64,7 +64,7 @@ func newEnv(t testing.TB, dsn string) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	s := New(db, Options{Now: clk.Now, PasswordCost: bcrypt.MinCost, MaxFailuresPerAccount: 5, MaxFailuresPerSource: 8})
+	s := New(db, Options{Now: clk.Now, PasswordCost: bcrypt.MinCost, Logins: LoginPolicy{PairFree: 5, SourceFree: 8}})
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.Init(ctx, adminEmail, adminPass); err != nil {
 		t.Fatal(err)

@@ -235,7 +235,7 @@ func (o *op) link(rel core.Relation, a, b int64, extra core.Record, add bool) er
 
 // SetPersonPrimarySite implements core.Registry.
 func (s *Service) SetPersonPrimarySite(ctx context.Context, c *core.Caller, personID, siteID int64) error {
-	if err := authorize(c, "SetPersonPrimarySite"); err != nil {
+	if err := authorize(c, opSetPersonPrimarySite); err != nil {
 		return err
 	}
 	return s.write(ctx, c, func(o *op) error {
@@ -271,7 +271,7 @@ func (s *Service) SetPersonPrimarySite(ctx context.Context, c *core.Caller, pers
 // BlacklistKey implements core.Registry: every key with the same material
 // is blacklisted, hidden, and can never be added again.
 func (s *Service) BlacklistKey(ctx context.Context, c *core.Caller, keyID int64) error {
-	if err := authorize(c, "BlacklistKey"); err != nil {
+	if err := authorize(c, opBlacklistKey); err != nil {
 		return err
 	}
 	return s.write(ctx, c, func(o *op) error {
@@ -299,7 +299,7 @@ func (s *Service) BlacklistKey(ctx context.Context, c *core.Caller, keyID int64)
 
 // ReportNode implements core.Registry.
 func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error {
-	if err := authorize(c, "ReportRunlevel"); err != nil {
+	if err := authorize(c, opReportRunlevel); err != nil {
 		return err
 	}
 	if isNode(c) && c.NodeID != nodeID {

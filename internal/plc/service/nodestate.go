@@ -25,7 +25,7 @@ const contactInterval = 30
 
 // NodeState implements core.Registry (GetSlivers, reference plcapi.md §4).
 func (s *Service) NodeState(ctx context.Context, c *core.Caller, nodeID int64) (*core.NodeState, error) {
-	if err := authorize(c, "GetSlivers"); err != nil {
+	if err := authorize(c, opGetSlivers); err != nil {
 		return nil, err
 	}
 	if isNode(c) && c.NodeID != nodeID {

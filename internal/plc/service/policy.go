@@ -25,171 +25,484 @@ func RoleName(id int64) (string, bool) {
 	return "", false
 }
 
-// opRoles is THE authorization table: for every PLCAPI method the service
-// implements semantics for, the roles that may call it (reference plcapi.md
-// §2.1). Letters: A admin, P pi, U user, T tech, N node, an anonymous.
-// Ownership rules (own site, own slice, ...) are checked on top of this in
-// the object code; the role gate is only ever checked here.
-var opRoles = map[string]string{
-	// Sites and addresses.
-	"AddSite": "A", "GetSites": "A P U T N an", "UpdateSite": "A P", "DeleteSite": "A",
-	"AddSiteAddress": "A P", "GetAddresses": "A P U T N", "UpdateAddress": "A P", "DeleteAddress": "A P",
-	"AddAddressType": "A", "UpdateAddressType": "A", "DeleteAddressType": "A", "GetAddressTypes": "A P U T N an",
-	"AddAddressTypeToAddress": "A P", "DeleteAddressTypeFromAddress": "A P",
-	"AddSiteTag": "A P T U", "UpdateSiteTag": "A P T U", "GetSiteTags": "A P U N", "DeleteSiteTag": "A P U",
-	// Persons and roles.
-	"AddPerson": "A P", "GetPersons": "A P U T N", "UpdatePerson": "A P U T", "DeletePerson": "A P U T",
-	"AddPersonToSite": "A", "DeletePersonFromSite": "A", "SetPersonPrimarySite": "A P U T",
-	"AddRoleToPerson": "A P", "DeleteRoleFromPerson": "A P",
-	"AddPersonTag": "A P T U", "GetPersonTags": "A P U T", "UpdatePersonTag": "A P U", "DeletePersonTag": "A P U",
-	"GetRoles": "A P U T N", "AddRole": "A", "DeleteRole": "A", "AddRoleToTagType": "A", "DeleteRoleFromTagType": "A",
-	// Keys.
-	"AddPersonKey": "A P T U", "GetKeys": "A P U T N", "UpdateKey": "A P T U", "DeleteKey": "A P T U", "BlacklistKey": "A",
-	"GetKeyTypes": "A P U T N", "AddKeyType": "A", "DeleteKeyType": "A",
-	// Nodes, interfaces, lookup tables.
-	"AddNode": "A P T", "UpdateNode": "A P T", "DeleteNode": "A P T", "GetNodes": "A P U T N an",
-	"AddNodeTag": "A P T U", "UpdateNodeTag": "A P T U", "DeleteNodeTag": "A P T U", "GetNodeTags": "A P U T N an",
-	"GetNodeTypes": "A P U T N an", "AddNodeType": "A", "DeleteNodeType": "A",
-	"GetBootStates": "A P U T N an", "AddBootState": "A", "DeleteBootState": "A",
-	"ReportRunlevel": "N A", "GetNodeFlavour": "A U N",
-	"AddInterface": "A P T", "UpdateInterface": "A P T", "DeleteInterface": "A P T", "GetInterfaces": "A P U T N an",
-	"AddInterfaceTag": "A P T U", "UpdateInterfaceTag": "A P T U", "DeleteInterfaceTag": "A P T U", "GetInterfaceTags": "A P U T N",
-	"GetNetworkTypes": "A P U T N an", "AddNetworkType": "A", "DeleteNetworkType": "A",
-	"GetNetworkMethods": "A P U T N an", "AddNetworkMethod": "A", "DeleteNetworkMethod": "A",
-	"AddIlink": "A P T U", "UpdateIlink": "A P T U", "DeleteIlink": "A P U", "GetIlinks": "A P U N",
-	// Node groups, conf files, PCUs.
-	"AddNodeGroup": "A", "UpdateNodeGroup": "A", "DeleteNodeGroup": "A", "GetNodeGroups": "A P U T N an",
-	"AddConfFile": "A", "UpdateConfFile": "A", "DeleteConfFile": "A", "GetConfFiles": "A N",
-	"AddConfFileToNode": "A", "DeleteConfFileFromNode": "A", "AddConfFileToNodeGroup": "A", "DeleteConfFileFromNodeGroup": "A",
-	"AddPCU": "A P T", "UpdatePCU": "A P T", "DeletePCU": "A P T", "GetPCUs": "A P T N",
-	"AddNodeToPCU": "A P T", "DeleteNodeFromPCU": "A P T",
-	// Slices.
-	"AddSlice": "A P", "GetSlices": "A P U N", "UpdateSlice": "A P U", "DeleteSlice": "A P U",
-	"AddSliceToNodes": "A P U", "DeleteSliceFromNodes": "A P U",
-	"AddSliceToNodesWhitelist": "A", "DeleteSliceFromNodesWhitelist": "A",
-	"AddPersonToSlice": "A P", "DeletePersonFromSlice": "A P",
-	"AddSliceTag": "A P U N", "UpdateSliceTag": "A P U N", "DeleteSliceTag": "A P U T N", "GetSliceTags": "A P U N",
-	"GetSliceInstantiations": "A P U T N an", "AddSliceInstantiation": "A", "DeleteSliceInstantiation": "A",
-	"GetSliceKeys": "A P U N", "GetSliceFamily": "A U N",
-	// Tag types, init scripts, leases.
-	"AddTagType": "A", "UpdateTagType": "A", "DeleteTagType": "A", "GetTagTypes": "A P U T N",
-	"AddInitScript": "A", "UpdateInitScript": "A", "DeleteInitScript": "A", "GetInitScripts": "A P U T N",
-	"AddLeases": "A P U", "GetLeases": "A P U N an", "UpdateLeases": "A P T U", "DeleteLeases": "A P T U",
-	"GetLeaseGranularity": "A P U T N an",
-	// Sessions and nodes.
-	"AuthCheck": "A P U T N", "GetSession": "A P U T N", "DeleteSession": "A P U T N", "GetSessions": "A", "AddSession": "A",
-	"BootGetNodeDetails": "N", "BootUpdateNode": "N", "BootCheckAuthentication": "N",
-	"GetSlivers": "A N", "GetPlcRelease": "A P U T N an",
-	// Operations of this implementation without a PLCAPI method.
-	"IssueJoinToken": "A P T", "WatchNodeState": "A N",
-}
+// RoleSet is a set of roles, pseudo-roles included (node, anonymous).
+type RoleSet uint8
 
-var letterRole = map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous}
+// The roles of a RoleSet, in the order Names lists them.
+const (
+	rA  RoleSet = 1 << iota // admin
+	rP                      // pi
+	rU                      // user
+	rT                      // tech
+	rN                      // node
+	rAn                     // anonymous
+)
 
-var opRoleSets = func() map[string][]string {
-	out := map[string][]string{}
-	for op, s := range opRoles {
-		var roles []string
-		for _, l := range strings.Fields(s) {
-			r, ok := letterRole[l]
-			if !ok {
-				panic(fmt.Sprintf("policy: %s: unknown role letter %q", op, l))
+var roleBits = []struct {
+	bit  RoleSet
+	name string
+}{{rA, core.RoleAdmin}, {rP, core.RolePI}, {rU, core.RoleUser}, {rT, core.RoleTech}, {rN, core.RoleNode}, {rAn, core.RoleAnonymous}}
+
+// RolesOf returns the set of the named roles; unknown names are ignored.
+func RolesOf(names ...string) RoleSet {
+	var s RoleSet
+	for _, n := range names {
+		for _, b := range roleBits {
+			if b.name == n {
+				s |= b.bit
 			}
-			roles = append(roles, r)
 		}
-		out[op] = roles
 	}
-	return out
-}()
-
-// OpRoles returns the role set of a PLCAPI-named operation, or nil for an
-// unknown one.
-func OpRoles(op string) []string {
-	r := opRoleSets[op]
-	if r == nil {
-		return nil
-	}
-	return append([]string(nil), r...)
+	return s
 }
 
-// Ops lists the operations with a role set, sorted.
-func Ops() []string {
-	out := make([]string, 0, len(opRoles))
-	for op := range opRoles {
-		out = append(out, op)
+// Names lists the roles of the set (admin, pi, user, tech, node,
+// anonymous order); nil for the empty set.
+func (s RoleSet) Names() []string {
+	var out []string
+	for _, b := range roleBits {
+		if s&b.bit != 0 {
+			out = append(out, b.name)
+		}
 	}
-	sort.Strings(out)
 	return out
 }
 
-// allowed reports whether the caller holds one of the op's roles.
-func allowed(c *core.Caller, op string) bool {
-	for _, r := range opRoleSets[op] {
-		if c.HasRole(r) {
+// Has reports whether the set holds the named role.
+func (s RoleSet) Has(role string) bool { return s&RolesOf(role) != 0 }
+
+// AllowsCaller reports whether the caller holds one of the set's roles.
+func (s RoleSet) AllowsCaller(c *core.Caller) bool {
+	for _, b := range roleBits {
+		if s&b.bit != 0 && c.HasRole(b.name) {
 			return true
 		}
 	}
 	return false
 }
 
-// authorize is the role gate of every service operation.
-func authorize(c *core.Caller, op string) error {
-	if _, ok := opRoleSets[op]; !ok {
-		return core.Errorf(core.Internal, "policy: no role set for %s", op)
+// Op is an operation of the service, named by its PLCAPI method. Ops are
+// constants, so a misspelt one does not compile.
+type Op uint16
+
+// The operations: one per PLCAPI method the service implements semantics
+// for, and IssueJoinToken and WatchNodeState, which have no PLCAPI method.
+const (
+	opNone Op = iota
+	// Sites and addresses.
+	opAddSite
+	opGetSites
+	opUpdateSite
+	opDeleteSite
+	opAddSiteAddress
+	opGetAddresses
+	opUpdateAddress
+	opDeleteAddress
+	opAddAddressType
+	opUpdateAddressType
+	opDeleteAddressType
+	opGetAddressTypes
+	opAddAddressTypeToAddress
+	opDeleteAddressTypeFromAddress
+	opAddSiteTag
+	opUpdateSiteTag
+	opGetSiteTags
+	opDeleteSiteTag
+	// Persons and roles.
+	opAddPerson
+	opGetPersons
+	opUpdatePerson
+	opDeletePerson
+	opAddPersonToSite
+	opDeletePersonFromSite
+	opSetPersonPrimarySite
+	opAddRoleToPerson
+	opDeleteRoleFromPerson
+	opAddPersonTag
+	opGetPersonTags
+	opUpdatePersonTag
+	opDeletePersonTag
+	opGetRoles
+	opAddRole
+	opDeleteRole
+	opAddRoleToTagType
+	opDeleteRoleFromTagType
+	// Keys.
+	opAddPersonKey
+	opGetKeys
+	opUpdateKey
+	opDeleteKey
+	opBlacklistKey
+	opGetKeyTypes
+	opAddKeyType
+	opDeleteKeyType
+	// Nodes, interfaces, lookup tables.
+	opAddNode
+	opUpdateNode
+	opDeleteNode
+	opGetNodes
+	opAddNodeTag
+	opUpdateNodeTag
+	opDeleteNodeTag
+	opGetNodeTags
+	opGetNodeTypes
+	opAddNodeType
+	opDeleteNodeType
+	opGetBootStates
+	opAddBootState
+	opDeleteBootState
+	opReportRunlevel
+	opGetNodeFlavour
+	opAddInterface
+	opUpdateInterface
+	opDeleteInterface
+	opGetInterfaces
+	opAddInterfaceTag
+	opUpdateInterfaceTag
+	opDeleteInterfaceTag
+	opGetInterfaceTags
+	opGetNetworkTypes
+	opAddNetworkType
+	opDeleteNetworkType
+	opGetNetworkMethods
+	opAddNetworkMethod
+	opDeleteNetworkMethod
+	opAddIlink
+	opUpdateIlink
+	opDeleteIlink
+	opGetIlinks
+	// Node groups, conf files, PCUs.
+	opAddNodeGroup
+	opUpdateNodeGroup
+	opDeleteNodeGroup
+	opGetNodeGroups
+	opAddConfFile
+	opUpdateConfFile
+	opDeleteConfFile
+	opGetConfFiles
+	opAddConfFileToNode
+	opDeleteConfFileFromNode
+	opAddConfFileToNodeGroup
+	opDeleteConfFileFromNodeGroup
+	opAddPCU
+	opUpdatePCU
+	opDeletePCU
+	opGetPCUs
+	opAddNodeToPCU
+	opDeleteNodeFromPCU
+	// Slices.
+	opAddSlice
+	opGetSlices
+	opUpdateSlice
+	opDeleteSlice
+	opAddSliceToNodes
+	opDeleteSliceFromNodes
+	opAddSliceToNodesWhitelist
+	opDeleteSliceFromNodesWhitelist
+	opAddPersonToSlice
+	opDeletePersonFromSlice
+	opAddSliceTag
+	opUpdateSliceTag
+	opDeleteSliceTag
+	opGetSliceTags
+	opGetSliceInstantiations
+	opAddSliceInstantiation
+	opDeleteSliceInstantiation
+	opGetSliceKeys
+	opGetSliceFamily
+	// Tag types, init scripts, leases.
+	opAddTagType
+	opUpdateTagType
+	opDeleteTagType
+	opGetTagTypes
+	opAddInitScript
+	opUpdateInitScript
+	opDeleteInitScript
+	opGetInitScripts
+	opAddLeases
+	opGetLeases
+	opUpdateLeases
+	opDeleteLeases
+	opGetLeaseGranularity
+	// Sessions and nodes.
+	opAuthCheck
+	opGetSession
+	opDeleteSession
+	opGetSessions
+	opAddSession
+	opBootGetNodeDetails
+	opBootUpdateNode
+	opBootCheckAuthentication
+	opGetSlivers
+	opGetPlcRelease
+	// Operations of this implementation without a PLCAPI method.
+	opIssueJoinToken
+	opWatchNodeState
+	numOps
+)
+
+// ops is THE authorization table: the name and role set of every
+// operation (reference plcapi.md §2.1). Ownership rules (own site, own
+// slice, ...) are checked on top of this in the object code; the role gate
+// is only ever checked here.
+var ops = [numOps]struct {
+	name  string
+	roles RoleSet
+}{
+	// Sites and addresses.
+	opAddSite:                      {"AddSite", rA},
+	opGetSites:                     {"GetSites", rA | rP | rU | rT | rN | rAn},
+	opUpdateSite:                   {"UpdateSite", rA | rP},
+	opDeleteSite:                   {"DeleteSite", rA},
+	opAddSiteAddress:               {"AddSiteAddress", rA | rP},
+	opGetAddresses:                 {"GetAddresses", rA | rP | rU | rT | rN},
+	opUpdateAddress:                {"UpdateAddress", rA | rP},
+	opDeleteAddress:                {"DeleteAddress", rA | rP},
+	opAddAddressType:               {"AddAddressType", rA},
+	opUpdateAddressType:            {"UpdateAddressType", rA},
+	opDeleteAddressType:            {"DeleteAddressType", rA},
+	opGetAddressTypes:              {"GetAddressTypes", rA | rP | rU | rT | rN | rAn},
+	opAddAddressTypeToAddress:      {"AddAddressTypeToAddress", rA | rP},
+	opDeleteAddressTypeFromAddress: {"DeleteAddressTypeFromAddress", rA | rP},
+	opAddSiteTag:                   {"AddSiteTag", rA | rP | rT | rU},
+	opUpdateSiteTag:                {"UpdateSiteTag", rA | rP | rT | rU},
+	opGetSiteTags:                  {"GetSiteTags", rA | rP | rU | rN},
+	opDeleteSiteTag:                {"DeleteSiteTag", rA | rP | rU},
+	// Persons and roles.
+	opAddPerson:             {"AddPerson", rA | rP},
+	opGetPersons:            {"GetPersons", rA | rP | rU | rT | rN},
+	opUpdatePerson:          {"UpdatePerson", rA | rP | rU | rT},
+	opDeletePerson:          {"DeletePerson", rA | rP | rU | rT},
+	opAddPersonToSite:       {"AddPersonToSite", rA},
+	opDeletePersonFromSite:  {"DeletePersonFromSite", rA},
+	opSetPersonPrimarySite:  {"SetPersonPrimarySite", rA | rP | rU | rT},
+	opAddRoleToPerson:       {"AddRoleToPerson", rA | rP},
+	opDeleteRoleFromPerson:  {"DeleteRoleFromPerson", rA | rP},
+	opAddPersonTag:          {"AddPersonTag", rA | rP | rT | rU},
+	opGetPersonTags:         {"GetPersonTags", rA | rP | rU | rT},
+	opUpdatePersonTag:       {"UpdatePersonTag", rA | rP | rU},
+	opDeletePersonTag:       {"DeletePersonTag", rA | rP | rU},
+	opGetRoles:              {"GetRoles", rA | rP | rU | rT | rN},
+	opAddRole:               {"AddRole", rA},
+	opDeleteRole:            {"DeleteRole", rA},
+	opAddRoleToTagType:      {"AddRoleToTagType", rA},
+	opDeleteRoleFromTagType: {"DeleteRoleFromTagType", rA},
+	// Keys.
+	opAddPersonKey:  {"AddPersonKey", rA | rP | rT | rU},
+	opGetKeys:       {"GetKeys", rA | rP | rU | rT | rN},
+	opUpdateKey:     {"UpdateKey", rA | rP | rT | rU},
+	opDeleteKey:     {"DeleteKey", rA | rP | rT | rU},
+	opBlacklistKey:  {"BlacklistKey", rA},
+	opGetKeyTypes:   {"GetKeyTypes", rA | rP | rU | rT | rN},
+	opAddKeyType:    {"AddKeyType", rA},
+	opDeleteKeyType: {"DeleteKeyType", rA},
+	// Nodes, interfaces, lookup tables.
+	opAddNode:             {"AddNode", rA | rP | rT},
+	opUpdateNode:          {"UpdateNode", rA | rP | rT},
+	opDeleteNode:          {"DeleteNode", rA | rP | rT},
+	opGetNodes:            {"GetNodes", rA | rP | rU | rT | rN | rAn},
+	opAddNodeTag:          {"AddNodeTag", rA | rP | rT | rU},
+	opUpdateNodeTag:       {"UpdateNodeTag", rA | rP | rT | rU},
+	opDeleteNodeTag:       {"DeleteNodeTag", rA | rP | rT | rU},
+	opGetNodeTags:         {"GetNodeTags", rA | rP | rU | rT | rN | rAn},
+	opGetNodeTypes:        {"GetNodeTypes", rA | rP | rU | rT | rN | rAn},
+	opAddNodeType:         {"AddNodeType", rA},
+	opDeleteNodeType:      {"DeleteNodeType", rA},
+	opGetBootStates:       {"GetBootStates", rA | rP | rU | rT | rN | rAn},
+	opAddBootState:        {"AddBootState", rA},
+	opDeleteBootState:     {"DeleteBootState", rA},
+	opReportRunlevel:      {"ReportRunlevel", rN | rA},
+	opGetNodeFlavour:      {"GetNodeFlavour", rA | rU | rN},
+	opAddInterface:        {"AddInterface", rA | rP | rT},
+	opUpdateInterface:     {"UpdateInterface", rA | rP | rT},
+	opDeleteInterface:     {"DeleteInterface", rA | rP | rT},
+	opGetInterfaces:       {"GetInterfaces", rA | rP | rU | rT | rN | rAn},
+	opAddInterfaceTag:     {"AddInterfaceTag", rA | rP | rT | rU},
+	opUpdateInterfaceTag:  {"UpdateInterfaceTag", rA | rP | rT | rU},
+	opDeleteInterfaceTag:  {"DeleteInterfaceTag", rA | rP | rT | rU},
+	opGetInterfaceTags:    {"GetInterfaceTags", rA | rP | rU | rT | rN},
+	opGetNetworkTypes:     {"GetNetworkTypes", rA | rP | rU | rT | rN | rAn},
+	opAddNetworkType:      {"AddNetworkType", rA},
+	opDeleteNetworkType:   {"DeleteNetworkType", rA},
+	opGetNetworkMethods:   {"GetNetworkMethods", rA | rP | rU | rT | rN | rAn},
+	opAddNetworkMethod:    {"AddNetworkMethod", rA},
+	opDeleteNetworkMethod: {"DeleteNetworkMethod", rA},
+	opAddIlink:            {"AddIlink", rA | rP | rT | rU},
+	opUpdateIlink:         {"UpdateIlink", rA | rP | rT | rU},
+	opDeleteIlink:         {"DeleteIlink", rA | rP | rU},
+	opGetIlinks:           {"GetIlinks", rA | rP | rU | rN},
+	// Node groups, conf files, PCUs.
+	opAddNodeGroup:                {"AddNodeGroup", rA},
+	opUpdateNodeGroup:             {"UpdateNodeGroup", rA},
+	opDeleteNodeGroup:             {"DeleteNodeGroup", rA},
+	opGetNodeGroups:               {"GetNodeGroups", rA | rP | rU | rT | rN | rAn},
+	opAddConfFile:                 {"AddConfFile", rA},
+	opUpdateConfFile:              {"UpdateConfFile", rA},
+	opDeleteConfFile:              {"DeleteConfFile", rA},
+	opGetConfFiles:                {"GetConfFiles", rA | rN},
+	opAddConfFileToNode:           {"AddConfFileToNode", rA},
+	opDeleteConfFileFromNode:      {"DeleteConfFileFromNode", rA},
+	opAddConfFileToNodeGroup:      {"AddConfFileToNodeGroup", rA},
+	opDeleteConfFileFromNodeGroup: {"DeleteConfFileFromNodeGroup", rA},
+	opAddPCU:                      {"AddPCU", rA | rP | rT},
+	opUpdatePCU:                   {"UpdatePCU", rA | rP | rT},
+	opDeletePCU:                   {"DeletePCU", rA | rP | rT},
+	opGetPCUs:                     {"GetPCUs", rA | rP | rT | rN},
+	opAddNodeToPCU:                {"AddNodeToPCU", rA | rP | rT},
+	opDeleteNodeFromPCU:           {"DeleteNodeFromPCU", rA | rP | rT},
+	// Slices.
+	opAddSlice:                      {"AddSlice", rA | rP},
+	opGetSlices:                     {"GetSlices", rA | rP | rU | rN},
+	opUpdateSlice:                   {"UpdateSlice", rA | rP | rU},
+	opDeleteSlice:                   {"DeleteSlice", rA | rP | rU},
+	opAddSliceToNodes:               {"AddSliceToNodes", rA | rP | rU},
+	opDeleteSliceFromNodes:          {"DeleteSliceFromNodes", rA | rP | rU},
+	opAddSliceToNodesWhitelist:      {"AddSliceToNodesWhitelist", rA},
+	opDeleteSliceFromNodesWhitelist: {"DeleteSliceFromNodesWhitelist", rA},
+	opAddPersonToSlice:              {"AddPersonToSlice", rA | rP},
+	opDeletePersonFromSlice:         {"DeletePersonFromSlice", rA | rP},
+	opAddSliceTag:                   {"AddSliceTag", rA | rP | rU | rN},
+	opUpdateSliceTag:                {"UpdateSliceTag", rA | rP | rU | rN},
+	opDeleteSliceTag:                {"DeleteSliceTag", rA | rP | rU | rT | rN},
+	opGetSliceTags:                  {"GetSliceTags", rA | rP | rU | rN},
+	opGetSliceInstantiations:        {"GetSliceInstantiations", rA | rP | rU | rT | rN | rAn},
+	opAddSliceInstantiation:         {"AddSliceInstantiation", rA},
+	opDeleteSliceInstantiation:      {"DeleteSliceInstantiation", rA},
+	opGetSliceKeys:                  {"GetSliceKeys", rA | rP | rU | rN},
+	opGetSliceFamily:                {"GetSliceFamily", rA | rU | rN},
+	// Tag types, init scripts, leases.
+	opAddTagType:          {"AddTagType", rA},
+	opUpdateTagType:       {"UpdateTagType", rA},
+	opDeleteTagType:       {"DeleteTagType", rA},
+	opGetTagTypes:         {"GetTagTypes", rA | rP | rU | rT | rN},
+	opAddInitScript:       {"AddInitScript", rA},
+	opUpdateInitScript:    {"UpdateInitScript", rA},
+	opDeleteInitScript:    {"DeleteInitScript", rA},
+	opGetInitScripts:      {"GetInitScripts", rA | rP | rU | rT | rN},
+	opAddLeases:           {"AddLeases", rA | rP | rU},
+	opGetLeases:           {"GetLeases", rA | rP | rU | rN | rAn},
+	opUpdateLeases:        {"UpdateLeases", rA | rP | rT | rU},
+	opDeleteLeases:        {"DeleteLeases", rA | rP | rT | rU},
+	opGetLeaseGranularity: {"GetLeaseGranularity", rA | rP | rU | rT | rN | rAn},
+	// Sessions and nodes.
+	opAuthCheck:               {"AuthCheck", rA | rP | rU | rT | rN},
+	opGetSession:              {"GetSession", rA | rP | rU | rT | rN},
+	opDeleteSession:           {"DeleteSession", rA | rP | rU | rT | rN},
+	opGetSessions:             {"GetSessions", rA},
+	opAddSession:              {"AddSession", rA},
+	opBootGetNodeDetails:      {"BootGetNodeDetails", rN},
+	opBootUpdateNode:          {"BootUpdateNode", rN},
+	opBootCheckAuthentication: {"BootCheckAuthentication", rN},
+	opGetSlivers:              {"GetSlivers", rA | rN},
+	opGetPlcRelease:           {"GetPlcRelease", rA | rP | rU | rT | rN | rAn},
+	// Operations of this implementation without a PLCAPI method.
+	opIssueJoinToken: {"IssueJoinToken", rA | rP | rT},
+	opWatchNodeState: {"WatchNodeState", rA | rN},
+}
+
+// opByName indexes ops by name.
+var opByName = func() map[string]Op {
+	m := make(map[string]Op, numOps)
+	for op := opNone + 1; op < numOps; op++ {
+		m[ops[op].name] = op
 	}
-	if allowed(c, op) {
+	return m
+}()
+
+func (op Op) String() string {
+	if op <= opNone || op >= numOps {
+		return fmt.Sprintf("Op(%d)", int(op))
+	}
+	return ops[op].name
+}
+
+// roles returns the op's role set.
+func (op Op) roles() RoleSet {
+	if op <= opNone || op >= numOps {
+		return 0
+	}
+	return ops[op].roles
+}
+
+// OpRoles returns the role set of a PLCAPI-named operation, or nil for an
+// unknown one.
+func OpRoles(name string) []string {
+	op, ok := opByName[name]
+	if !ok {
+		return nil
+	}
+	return op.roles().Names()
+}
+
+// Ops lists the names of the operations, sorted.
+func Ops() []string {
+	out := make([]string, 0, len(opByName))
+	for name := range opByName {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// authorize is the role gate of every service operation.
+func authorize(c *core.Caller, op Op) error {
+	roles := op.roles()
+	if roles == 0 {
+		return core.Errorf(core.Internal, "policy: no role set for %v", op)
+	}
+	if roles.AllowsCaller(c) {
 		return nil
 	}
 	if c == nil || c.Kind == core.Anonymous {
-		return core.Errorf(core.Unauthenticated, "%s needs an authenticated caller", op)
+		return core.Errorf(core.Unauthenticated, "%v needs an authenticated caller", op)
 	}
-	return core.Errorf(core.Forbidden, "%s: role not allowed (needs one of %s)", op, strings.Join(opRoleSets[op], ", "))
+	return core.Errorf(core.Forbidden, "%v: role not allowed (needs one of %s)", op, strings.Join(roles.Names(), ", "))
 }
 
 // verbs maps each class to its PLCAPI method names: get, add, update, delete.
-var verbs = map[core.Class][4]string{
-	core.Site:               {"GetSites", "AddSite", "UpdateSite", "DeleteSite"},
-	core.Address:            {"GetAddresses", "AddSiteAddress", "UpdateAddress", "DeleteAddress"},
-	core.AddressType:        {"GetAddressTypes", "AddAddressType", "UpdateAddressType", "DeleteAddressType"},
-	core.Person:             {"GetPersons", "AddPerson", "UpdatePerson", "DeletePerson"},
-	core.Role:               {"GetRoles", "AddRole", "", "DeleteRole"},
-	core.Key:                {"GetKeys", "AddPersonKey", "UpdateKey", "DeleteKey"},
-	core.KeyType:            {"GetKeyTypes", "AddKeyType", "", "DeleteKeyType"},
-	core.Node:               {"GetNodes", "AddNode", "UpdateNode", "DeleteNode"},
-	core.Interface:          {"GetInterfaces", "AddInterface", "UpdateInterface", "DeleteInterface"},
-	core.TagType:            {"GetTagTypes", "AddTagType", "UpdateTagType", "DeleteTagType"},
-	core.SiteTag:            {"GetSiteTags", "AddSiteTag", "UpdateSiteTag", "DeleteSiteTag"},
-	core.PersonTag:          {"GetPersonTags", "AddPersonTag", "UpdatePersonTag", "DeletePersonTag"},
-	core.NodeTag:            {"GetNodeTags", "AddNodeTag", "UpdateNodeTag", "DeleteNodeTag"},
-	core.InterfaceTag:       {"GetInterfaceTags", "AddInterfaceTag", "UpdateInterfaceTag", "DeleteInterfaceTag"},
-	core.SliceTag:           {"GetSliceTags", "AddSliceTag", "UpdateSliceTag", "DeleteSliceTag"},
-	core.NodeGroup:          {"GetNodeGroups", "AddNodeGroup", "UpdateNodeGroup", "DeleteNodeGroup"},
-	core.PCU:                {"GetPCUs", "AddPCU", "UpdatePCU", "DeletePCU"},
-	core.ConfFile:           {"GetConfFiles", "AddConfFile", "UpdateConfFile", "DeleteConfFile"},
-	core.Slice:              {"GetSlices", "AddSlice", "UpdateSlice", "DeleteSlice"},
-	core.InitScriptClass:    {"GetInitScripts", "AddInitScript", "UpdateInitScript", "DeleteInitScript"},
-	core.Lease:              {"GetLeases", "AddLeases", "UpdateLeases", "DeleteLeases"},
-	core.Ilink:              {"GetIlinks", "AddIlink", "UpdateIlink", "DeleteIlink"},
-	core.Session:            {"GetSessions", "AddSession", "", "DeleteSession"},
-	core.BootState:          {"GetBootStates", "AddBootState", "", "DeleteBootState"},
-	core.NodeType:           {"GetNodeTypes", "AddNodeType", "", "DeleteNodeType"},
-	core.NetworkType:        {"GetNetworkTypes", "AddNetworkType", "", "DeleteNetworkType"},
-	core.NetworkMethod:      {"GetNetworkMethods", "AddNetworkMethod", "", "DeleteNetworkMethod"},
-	core.SliceInstantiation: {"GetSliceInstantiations", "AddSliceInstantiation", "", "DeleteSliceInstantiation"},
+var verbs = map[core.Class][4]Op{
+	core.Site:               {opGetSites, opAddSite, opUpdateSite, opDeleteSite},
+	core.Address:            {opGetAddresses, opAddSiteAddress, opUpdateAddress, opDeleteAddress},
+	core.AddressType:        {opGetAddressTypes, opAddAddressType, opUpdateAddressType, opDeleteAddressType},
+	core.Person:             {opGetPersons, opAddPerson, opUpdatePerson, opDeletePerson},
+	core.Role:               {opGetRoles, opAddRole, opNone, opDeleteRole},
+	core.Key:                {opGetKeys, opAddPersonKey, opUpdateKey, opDeleteKey},
+	core.KeyType:            {opGetKeyTypes, opAddKeyType, opNone, opDeleteKeyType},
+	core.Node:               {opGetNodes, opAddNode, opUpdateNode, opDeleteNode},
+	core.Interface:          {opGetInterfaces, opAddInterface, opUpdateInterface, opDeleteInterface},
+	core.TagType:            {opGetTagTypes, opAddTagType, opUpdateTagType, opDeleteTagType},
+	core.SiteTag:            {opGetSiteTags, opAddSiteTag, opUpdateSiteTag, opDeleteSiteTag},
+	core.PersonTag:          {opGetPersonTags, opAddPersonTag, opUpdatePersonTag, opDeletePersonTag},
+	core.NodeTag:            {opGetNodeTags, opAddNodeTag, opUpdateNodeTag, opDeleteNodeTag},
+	core.InterfaceTag:       {opGetInterfaceTags, opAddInterfaceTag, opUpdateInterfaceTag, opDeleteInterfaceTag},
+	core.SliceTag:           {opGetSliceTags, opAddSliceTag, opUpdateSliceTag, opDeleteSliceTag},
+	core.NodeGroup:          {opGetNodeGroups, opAddNodeGroup, opUpdateNodeGroup, opDeleteNodeGroup},
+	core.PCU:                {opGetPCUs, opAddPCU, opUpdatePCU, opDeletePCU},
+	core.ConfFile:           {opGetConfFiles, opAddConfFile, opUpdateConfFile, opDeleteConfFile},
+	core.Slice:              {opGetSlices, opAddSlice, opUpdateSlice, opDeleteSlice},
+	core.InitScriptClass:    {opGetInitScripts, opAddInitScript, opUpdateInitScript, opDeleteInitScript},
+	core.Lease:              {opGetLeases, opAddLeases, opUpdateLeases, opDeleteLeases},
+	core.Ilink:              {opGetIlinks, opAddIlink, opUpdateIlink, opDeleteIlink},
+	core.Session:            {opGetSessions, opAddSession, opNone, opDeleteSession},
+	core.BootState:          {opGetBootStates, opAddBootState, opNone, opDeleteBootState},
+	core.NodeType:           {opGetNodeTypes, opAddNodeType, opNone, opDeleteNodeType},
+	core.NetworkType:        {opGetNetworkTypes, opAddNetworkType, opNone, opDeleteNetworkType},
+	core.NetworkMethod:      {opGetNetworkMethods, opAddNetworkMethod, opNone, opDeleteNetworkMethod},
+	core.SliceInstantiation: {opGetSliceInstantiations, opAddSliceInstantiation, opNone, opDeleteSliceInstantiation},
 }
 
 // relOps maps each relation to its PLCAPI add and delete methods.
-var relOps = map[core.Relation][2]string{
-	core.PersonSite:         {"AddPersonToSite", "DeletePersonFromSite"},
-	core.PersonRole:         {"AddRoleToPerson", "DeleteRoleFromPerson"},
-	core.SlicePerson:        {"AddPersonToSlice", "DeletePersonFromSlice"},
-	core.SliceNode:          {"AddSliceToNodes", "DeleteSliceFromNodes"},
-	core.SliceNodeWhitelist: {"AddSliceToNodesWhitelist", "DeleteSliceFromNodesWhitelist"},
-	core.NodePCU:            {"AddNodeToPCU", "DeleteNodeFromPCU"},
-	core.ConfFileNode:       {"AddConfFileToNode", "DeleteConfFileFromNode"},
-	core.ConfFileNodeGroup:  {"AddConfFileToNodeGroup", "DeleteConfFileFromNodeGroup"},
-	core.TagTypeRole:        {"AddRoleToTagType", "DeleteRoleFromTagType"},
-	core.AddressAddressType: {"AddAddressTypeToAddress", "DeleteAddressTypeFromAddress"},
+var relOps = map[core.Relation][2]Op{
+	core.PersonSite:         {opAddPersonToSite, opDeletePersonFromSite},
+	core.PersonRole:         {opAddRoleToPerson, opDeleteRoleFromPerson},
+	core.SlicePerson:        {opAddPersonToSlice, opDeletePersonFromSlice},
+	core.SliceNode:          {opAddSliceToNodes, opDeleteSliceFromNodes},
+	core.SliceNodeWhitelist: {opAddSliceToNodesWhitelist, opDeleteSliceFromNodesWhitelist},
+	core.NodePCU:            {opAddNodeToPCU, opDeleteNodeFromPCU},
+	core.ConfFileNode:       {opAddConfFileToNode, opDeleteConfFileFromNode},
+	core.ConfFileNodeGroup:  {opAddConfFileToNodeGroup, opDeleteConfFileFromNodeGroup},
+	core.TagTypeRole:        {opAddRoleToTagType, opDeleteRoleFromTagType},
+	core.AddressAddressType: {opAddAddressTypeToAddress, opDeleteAddressTypeFromAddress},
 }
 
 const (
@@ -199,13 +512,13 @@ const (
 	verbDelete
 )
 
-func opFor(class core.Class, verb int) (string, error) {
+func opFor(class core.Class, verb int) (Op, error) {
 	v, ok := verbs[class]
 	if !ok {
-		return "", core.FieldErrorf("class", "unknown class %q", class)
+		return opNone, core.FieldErrorf("class", "unknown class %q", class)
 	}
-	if v[verb] == "" {
-		return "", core.Errorf(core.Invalid, "%s objects cannot be updated", class)
+	if v[verb] == opNone {
+		return opNone, core.Errorf(core.Invalid, "%s objects cannot be updated", class)
 	}
 	return v[verb], nil
 }

@@ -199,17 +199,46 @@ func TestPolicyTableMatchesReference(t *testing.T) {
 	// Every entry point of the service names an op of the table.
 	for class, v := range verbs {
 		for _, op := range v {
-			if op != "" && OpRoles(op) == nil {
+			if op != opNone && OpRoles(op.String()) == nil {
 				t.Errorf("%s: %s has no role set", class, op)
 			}
 		}
 	}
 	for rel, v := range relOps {
 		for _, op := range v {
-			if OpRoles(op) == nil {
+			if OpRoles(op.String()) == nil {
 				t.Errorf("%s: %s has no role set", rel, op)
 			}
 		}
+	}
+}
+
+// TestOpsTable checks the typed table itself: every Op constant has a
+// name, a role set and a distinct name, and names map back to their Op.
+func TestOpsTable(t *testing.T) {
+	seen := map[string]Op{}
+	for op := opNone + 1; op < numOps; op++ {
+		name := ops[op].name
+		if name == "" || ops[op].roles == 0 {
+			t.Errorf("Op %d has no name or no roles: %+v", int(op), ops[op])
+			continue
+		}
+		if prev, dup := seen[name]; dup {
+			t.Errorf("%s names both Op %d and Op %d", name, int(prev), int(op))
+		}
+		seen[name] = op
+		if opByName[name] != op || op.String() != name {
+			t.Errorf("%s: opByName %d, String %q", name, int(opByName[name]), op.String())
+		}
+	}
+	if got := RolesOf(core.RolePI, core.RoleAdmin, "peer"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
+		t.Errorf("RolesOf(pi, admin, peer) = %b", got)
+	}
+	if n := (rA | rN | rAn).Names(); strings.Join(n, ",") != "admin,node,anonymous" {
+		t.Errorf("Names = %v", n)
+	}
+	if err := authorize(&core.Caller{Kind: core.PersonCaller, Roles: []string{core.RoleAdmin}}, opNone); core.ErrorCode(err) != core.Internal {
+		t.Errorf("authorize(opNone) = %v", err)
 	}
 }
 
@@ -246,23 +275,23 @@ func TestRoleMatrix(t *testing.T) {
 		ctx := e.ctx
 		for class, v := range verbs {
 			class := class
-			calls = append(calls, call{v[0], func(c *core.Caller) error {
+			calls = append(calls, call{v[0].String(), func(c *core.Caller) error {
 				_, err := e.s.Get(ctx, c, class, &core.Filter{IsList: true, IDs: []int64{missing}}, nil)
 				if err == nil {
 					err = core.Errorf(core.NotFound, "ok")
 				}
 				return err
 			}})
-			calls = append(calls, call{v[1], func(c *core.Caller) error {
+			calls = append(calls, call{v[1].String(), func(c *core.Caller) error {
 				_, err := e.s.Add(ctx, c, class, core.Record{"bogus_field": int64(1)})
 				return err
 			}})
-			if v[2] != "" {
-				calls = append(calls, call{v[2], func(c *core.Caller) error {
+			if v[2] != opNone {
+				calls = append(calls, call{v[2].String(), func(c *core.Caller) error {
 					return e.s.Update(ctx, c, class, missing, core.Record{"bogus_field": int64(1)})
 				}})
 			}
-			calls = append(calls, call{v[3], func(c *core.Caller) error {
+			calls = append(calls, call{v[3].String(), func(c *core.Caller) error {
 				if class == core.Session {
 					return e.s.DeleteSession(ctx, c, "no-such-session")
 				}
@@ -276,8 +305,8 @@ func TestRoleMatrix(t *testing.T) {
 		for rel, v := range relOps {
 			rel := rel
 			calls = append(calls,
-				call{v[0], func(c *core.Caller) error { return e.s.Link(ctx, c, rel, missing, missing, nil) }},
-				call{v[1], func(c *core.Caller) error { return e.s.Unlink(ctx, c, rel, missing, missing) }})
+				call{v[0].String(), func(c *core.Caller) error { return e.s.Link(ctx, c, rel, missing, missing, nil) }},
+				call{v[1].String(), func(c *core.Caller) error { return e.s.Unlink(ctx, c, rel, missing, missing) }})
 		}
 		calls = append(calls,
 			call{"SetPersonPrimarySite", func(c *core.Caller) error { return e.s.SetPersonPrimarySite(ctx, c, missing, missing) }},

@@ -36,11 +36,13 @@ type Options struct {
 	LeaseGranularity int64
 	// VsysDefaults are vsys tags every new slice gets (PLC_VSYS_DEFAULTS).
 	VsysDefaults []string
-	// MaxFailuresPerAccount and MaxFailuresPerSource bound failed logins
-	// within FailureWindow; defaults 10, 50 and 15 minutes.
-	MaxFailuresPerAccount int
-	MaxFailuresPerSource  int
-	FailureWindow         time.Duration
+	// Logins is the backoff of failed logins (zero fields: defaults).
+	Logins LoginPolicy
+	// PasswordCacheTTL and PasswordCacheSize bound the cache of recent
+	// successful password verifications (authcache.go); defaults 10 min
+	// and 10,000 entries.
+	PasswordCacheTTL  time.Duration
+	PasswordCacheSize int
 }
 
 // Service is the PLC registry.
@@ -50,6 +52,9 @@ type Service struct {
 	log     *slog.Logger
 	hub     *hub
 	limiter *limiter
+	pwCache *passwordCache
+	// checkPassword is the bcrypt verification (tests count its calls).
+	checkPassword func(hash, pw string) bool
 
 	// contactMu batches last_contact writes.
 	contactMu sync.Mutex
@@ -77,18 +82,11 @@ func New(db *store.DB, opts Options) *Service {
 	if opts.LeaseGranularity <= 0 {
 		opts.LeaseGranularity = 3600
 	}
-	if opts.MaxFailuresPerAccount == 0 {
-		opts.MaxFailuresPerAccount = 10
-	}
-	if opts.MaxFailuresPerSource == 0 {
-		opts.MaxFailuresPerSource = 50
-	}
-	if opts.FailureWindow == 0 {
-		opts.FailureWindow = 15 * time.Minute
-	}
 	s := &Service{db: db, opts: opts, log: opts.Log.With("subsystem", "plc-service")}
 	s.hub = newHub()
-	s.limiter = newLimiter(opts.FailureWindow, opts.MaxFailuresPerAccount, opts.MaxFailuresPerSource, opts.Now)
+	s.limiter = newLimiter(opts.Logins, opts.Now)
+	s.checkPassword = checkPassword
+	s.pwCache = newPasswordCache(opts.PasswordCacheTTL, opts.PasswordCacheSize, opts.Now)
 	s.contacts = map[int64]int64{}
 	s.armExpiry(context.Background())
 	return s

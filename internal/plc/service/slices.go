@@ -233,7 +233,7 @@ func (o *op) updateSlice(t *store.Table, id int64, rec core.Record, clamp bool) 
 // RenewSlice implements core.Registry: it sets the expiry, lowered to the
 // 8-week maximum for non-admins, and returns the expiry granted.
 func (s *Service) RenewSlice(ctx context.Context, c *core.Caller, sliceID, expires int64) (int64, error) {
-	if err := authorize(c, "UpdateSlice"); err != nil {
+	if err := authorize(c, opUpdateSlice); err != nil {
 		return 0, err
 	}
 	t, _ := table(core.Slice)
@@ -775,7 +775,7 @@ func (o *op) deleteLease(id int64) error {
 
 // AddLeases implements core.Registry.
 func (s *Service) AddLeases(ctx context.Context, c *core.Caller, nodeIDs []int64, sliceID, from, until int64) ([]int64, []string, error) {
-	if err := authorize(c, "AddLeases"); err != nil {
+	if err := authorize(c, opAddLeases); err != nil {
 		return nil, nil, err
 	}
 	newIDs := []int64{}

@@ -93,7 +93,7 @@ func (s *Service) Watchers() int {
 // committed change may affect the node (at once if the state already
 // differs from version), or when ctx ends.
 func (s *Service) WatchNodeState(ctx context.Context, c *core.Caller, nodeID int64, version string) (<-chan struct{}, error) {
-	if err := authorize(c, "WatchNodeState"); err != nil {
+	if err := authorize(c, opWatchNodeState); err != nil {
 		return nil, err
 	}
 	if isNode(c) && c.NodeID != nodeID {

@@ -1,0 +1,223 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+type remoteAddrKey struct{}
+
+// WithRemoteAddr tells the service where a request comes from (an IP
+// address), for the login backoff. PLC's HTTP server sets it for every
+// request, whatever the transport.
+func WithRemoteAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, remoteAddrKey{}, addr)
+}
+
+// RemoteAddr returns the address WithRemoteAddr recorded ("" if none).
+func RemoteAddr(ctx context.Context) string {
+	s, _ := ctx.Value(remoteAddrKey{}).(string)
+	return s
+}
+
+// LoginPolicy is the backoff of failed logins (passwords, node keys, node
+// HMACs and join secrets); docs/plc.md "Failed logins" states it for users.
+//
+// Failures are counted per (account, source) and per source, never per
+// account alone: failures from other sources never delay the right
+// password from a source that has not been failing, so nobody can lock an
+// account (the admin's included) out. Beyond PairFree failures of one
+// account from one source, or SourceFree failures of any accounts from one
+// source, each further failure doubles a wait (Base, 2 Base, ... up to
+// Max) during which that pair, or that whole source, is refused at once
+// (RateLimited, with the time left) without any password check. A pair or
+// source that has not failed for Forget starts afresh; a success clears
+// its pair. At most MaxEntries pairs and sources are remembered (the least
+// recently failing are forgotten first); IPv6 sources count per /64.
+type LoginPolicy struct {
+	PairFree   int           // default 5
+	SourceFree int           // default 30
+	Base       time.Duration // default 1 s
+	Max        time.Duration // default 15 min
+	Forget     time.Duration // default 1 h
+	MaxEntries int           // default 100,000
+}
+
+func (p LoginPolicy) withDefaults() LoginPolicy {
+	if p.PairFree <= 0 {
+		p.PairFree = 5
+	}
+	if p.SourceFree <= 0 {
+		p.SourceFree = 30
+	}
+	if p.Base <= 0 {
+		p.Base = time.Second
+	}
+	if p.Max <= 0 {
+		p.Max = 15 * time.Minute
+	}
+	if p.Forget <= 0 {
+		p.Forget = time.Hour
+	}
+	if p.Forget < p.Max {
+		p.Forget = p.Max
+	}
+	if p.MaxEntries <= 0 {
+		p.MaxEntries = 100_000
+	}
+	return p
+}
+
+// limiter applies a LoginPolicy. It is the only rate limiter of the
+// service: every credential check runs through guard.
+type limiter struct {
+	pol LoginPolicy
+	now func() time.Time
+
+	mu    sync.Mutex
+	state *simplelru.LRU[string, *backoff]
+}
+
+// backoff is the failure record of one pair or source.
+type backoff struct {
+	fails int
+	last  time.Time // last failure
+	until time.Time // refused before this
+}
+
+func newLimiter(pol LoginPolicy, now func() time.Time) *limiter {
+	pol = pol.withDefaults()
+	lru, err := simplelru.NewLRU[string, *backoff](pol.MaxEntries, nil)
+	if err != nil {
+		panic(err) // only for a size <= 0, which withDefaults excludes
+	}
+	return &limiter{pol: pol, now: now, state: lru}
+}
+
+// sourceKey groups a source address: IPv6 per /64 (one host's share of a
+// network), IPv4 per address.
+func sourceKey(source string) string {
+	a, err := netip.ParseAddr(source)
+	if err != nil {
+		return source
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+func pairKey(account, source string) string                       { return "p\x00" + account + "\x00" + source }
+func sourceOnlyKey(source string) string                          { return "s\x00" + source }
+func (l *limiter) entries() int                                   { l.mu.Lock(); defer l.mu.Unlock(); return l.state.Len() }
+func (b *backoff) stale(now time.Time, forget time.Duration) bool { return now.Sub(b.last) >= forget }
+
+// wait returns how long account must wait before trying from source (0 =
+// it may try now).
+func (l *limiter) wait(account, source string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var until time.Time
+	keys := []string{pairKey(account, source)}
+	if source != "" {
+		keys = append(keys, sourceOnlyKey(source))
+	}
+	for _, k := range keys {
+		b, ok := l.state.Peek(k)
+		if !ok {
+			continue
+		}
+		if b.stale(now, l.pol.Forget) {
+			l.state.Remove(k)
+			continue
+		}
+		if b.until.After(until) {
+			until = b.until
+		}
+	}
+	return until.Sub(now)
+}
+
+// fail records a failed check of account from source.
+func (l *limiter) fail(account, source string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.count(pairKey(account, source), l.pol.PairFree, now)
+	if source != "" {
+		l.count(sourceOnlyKey(source), l.pol.SourceFree, now)
+	}
+}
+
+func (l *limiter) count(key string, free int, now time.Time) {
+	b, ok := l.state.Get(key)
+	if !ok || b.stale(now, l.pol.Forget) {
+		b = &backoff{}
+	}
+	b.fails++
+	b.last = now
+	if extra := b.fails - free; extra > 0 {
+		d := l.pol.Max
+		if extra <= 30 && l.pol.Base<<(extra-1) < l.pol.Max {
+			d = l.pol.Base << (extra - 1)
+		}
+		b.until = now.Add(d)
+	}
+	l.state.Add(key, b)
+}
+
+// succeed clears the pair of a successful check (not its source: a
+// sprayer must not reset its own count with an account of its own).
+func (l *limiter) succeed(account, source string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state.Remove(pairKey(account, source))
+}
+
+// guard runs check, a credential check of account from the request's
+// source, under the policy: refused at once with RateLimited while the
+// pair or the source must wait; a check that reports bad credentials
+// counts as a failure, a passing one clears the pair. check's error is
+// returned as it is.
+func (l *limiter) guard(ctx context.Context, account string, check func() (bad bool, err error)) error {
+	source := RemoteAddr(ctx)
+	if source != "" {
+		source = sourceKey(source)
+	}
+	if w := l.wait(account, source); w > 0 {
+		return rateLimited(account, RemoteAddr(ctx), w)
+	}
+	bad, err := check()
+	switch {
+	case bad:
+		l.fail(account, source)
+	case err == nil:
+		l.succeed(account, source)
+	}
+	return err
+}
+
+// rateLimited is the error of a refused login: transports answer it with
+// HTTP 429 and Retry-After, or PLCAPI fault 103.
+func rateLimited(account, source string, wait time.Duration) error {
+	secs := (wait + time.Second - 1) / time.Second
+	from := ""
+	if source != "" {
+		from = " from " + source
+	}
+	return &core.Error{
+		Code:       core.RateLimited,
+		Message:    fmt.Sprintf("too many failed logins for %s%s; try again in %d s", account, from, secs),
+		RetryAfter: secs * time.Second,
+	}
+}
