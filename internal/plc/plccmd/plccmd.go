@@ -40,6 +40,7 @@ func plcCmd() *cobra.Command {
 	var sf serverFlags
 	var listen, logLevel string
 	var plainHTTP bool
+	var maxConns int
 	var sans []string
 	cmd := &cobra.Command{
 		Use:   "plc",
@@ -63,7 +64,7 @@ at once.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
-			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log}}
+			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -80,6 +81,7 @@ at once.`,
 	cmd.Flags().StringVar(&listen, "listen", server.DefaultListen, "listen address host:port (port 0 picks a free port)")
 	cmd.Flags().BoolVar(&plainHTTP, "http", false, "serve plain HTTP instead of HTTPS (development only)")
 	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
+	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.AddCommand(plcInitCmd())
 	return cmd

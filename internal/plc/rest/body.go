@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/restapi"
@@ -17,16 +16,9 @@ import (
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 1 << 20
 
-// BodyTimeout bounds reading a request body (slow clients). The server
-// sets no global ReadTimeout, which would cut long polls.
-const BodyTimeout = 30 * time.Second
-
-// readBody reads a bounded request body.
+// readBody reads a bounded request body. (PLC's server bounds the time a
+// body may take, for every transport: plc/server/limits.go.)
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil {
-		defer rc.SetReadDeadline(time.Time{})
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	b, err := io.ReadAll(r.Body)
 	if err != nil {

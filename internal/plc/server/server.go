@@ -42,7 +42,14 @@ type Config struct {
 	HTTP            bool          // serve plain HTTP instead of HTTPS
 	SANs            []string      // extra certificate names (DNS names or IPs)
 	ShutdownTimeout time.Duration // "" = DefaultShutdownTimeout
-	Log             *slog.Logger
+	// HeaderTimeout bounds the TLS handshake and a request's headers;
+	// BodyTimeout a request's body (limits.go). 0 = the defaults.
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	// MaxConnsPerSource bounds the open connections of one source address;
+	// 0 = DefaultMaxConnsPerSource, negative = no limit.
+	MaxConnsPerSource int
+	Log               *slog.Logger
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -89,6 +96,7 @@ type Main struct {
 	reg         *service.Service
 	closer      io.Closer
 	ln          net.Listener
+	sources     *sourceLimit // nil without a per-source limit
 	srv         *http.Server
 	url         string
 	fingerprint string
@@ -127,6 +135,13 @@ func (m *Main) Open(ctx context.Context) error {
 		m.closer.Close()
 		return fmt.Errorf("listen %s: %w", listen, err)
 	}
+	if max := m.MaxConnsPerSource; max >= 0 {
+		if max == 0 {
+			max = DefaultMaxConnsPerSource
+		}
+		m.sources = limitSources(ln, max, m.log)
+		ln = m.sources
+	}
 	scheme := "http"
 	if !m.HTTP {
 		cert, fp, missing, err := LoadOrCreateCert(dir, DefaultNames(m.SANs))
@@ -159,9 +174,16 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	base, stop := context.WithCancel(context.Background())
 	m.stopBase = stop
+	headerTimeout, bodyTimeout := m.HeaderTimeout, m.BodyTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = DefaultHeaderTimeout
+	}
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyTimeout
+	}
 	m.srv = &http.Server{
-		Handler:           withRemoteAddr(logRequests(mux, m.log)),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           boundBodies(withRemoteAddr(logRequests(mux, m.log)), bodyTimeout),
+		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return base },
