@@ -392,6 +392,11 @@ func TestEndToEnd(t *testing.T) {
 	pi.ok("slice", "create", "princeton_codeen", "--url", "https://codeen.example.org", "--description", "a content distribution network")
 	pi.fails(5, "slice", "create", "princeton_codeen")                               // duplicate
 	pi.fails(4, "slice", "create", "pl_notmine", "--url", "x", "--description", "y") // not the PI's site
+	// A user may not create slices: the refusal says who can (issue 9.12).
+	r = user.fails(4, "slice", "create", "princeton_mine", "--url", "x", "--description", "y")
+	if want := "AddSlice: Permission denied: needs role admin or pi (you have user); the PIs of site princeton are: pi@princeton.edu"; !strings.Contains(r.errOut, want) {
+		t.Errorf("user's slice create: stderr %q lacks %q", r.errOut, want)
+	}
 	if out := pi.ok("__complete", "slice", "add-nodes", "princeton_"); !strings.Contains(out, "princeton_codeen\n") {
 		t.Errorf("shell completion of slice names: %q", out)
 	}

@@ -637,3 +637,55 @@ func normState(s *core.NodeState) *core.NodeState {
 	out.Interfaces, out.ConfFiles = c.Interfaces, c.ConfFiles
 	return &out
 }
+
+// TestRefusalsSayWhy: a role refusal names the operation, the roles it
+// needs and who holds them at the caller's site (issue 9.12); a login
+// refused by the backoff answers 429 with Retry-After (issue 9.4).
+func TestRefusalsSayWhy(t *testing.T) {
+	e := newEnv(t)
+	admin, err := e.svc.Authenticate(e.ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPW}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := e.must(e.svc.Add(e.ctx, admin, core.Site, core.Record{"login_base": "princeton", "name": "Princeton", "abbreviated_name": "P", "max_slices": int64(5)}))
+	person := func(email, role string) {
+		id := e.must(e.svc.Add(e.ctx, admin, core.Person, core.Record{"email": email, "first_name": "F", "last_name": "L", "password": "pw"}))
+		e.must(0, e.svc.Update(e.ctx, admin, core.Person, id, core.Record{"enabled": true}))
+		e.must(0, e.svc.Link(e.ctx, admin, core.PersonSite, id, site, nil))
+		rid, _ := service.RoleID(role)
+		e.must(0, e.svc.Link(e.ctx, admin, core.PersonRole, id, rid, nil))
+	}
+	person("bob@princeton.edu", "pi")
+	person("alice@princeton.edu", "pi")
+	person("stu@princeton.edu", "user")
+	stu := e.login("stu@princeton.edu", "pw")
+	_, err = stu.Add(e.ctx, nil, core.Slice, core.Record{"name": "princeton_x", "url": "http://x", "description": "d"})
+	wantCode(t, "user AddSlice", err, core.Forbidden, "")
+	for _, want := range []string{"AddSlice", "needs role admin or pi", "(you have user)", "the PIs of site princeton are: alice@princeton.edu, bob@princeton.edu"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+	}
+
+	for i := 0; i < 6; i++ {
+		st, _ := e.raw("POST", "/api/v1/sessions", "", `{"email":"stu@princeton.edu","password":"wrong"}`)
+		if st != http.StatusUnauthorized {
+			t.Fatalf("bad password %d: %d", i, st)
+		}
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/sessions", strings.NewReader(`{"email":"stu@princeton.edu","password":"pw"}`))
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb restapi.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || eb.Error.Code != core.RateLimited || eb.Error.RetryAfter != 1 {
+		t.Fatalf("locked-out login: %d Retry-After %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), eb)
+	}
+	_, err = e.client("").Login(e.ctx, "stu@princeton.edu", "pw", 0)
+	if core.ErrorCode(err) != core.RateLimited || core.RetryAfter(err) != time.Second {
+		t.Fatalf("client sees %v (retry after %v)", err, core.RetryAfter(err))
+	}
+}
