@@ -40,7 +40,7 @@ type Options struct {
 	Logins LoginPolicy
 	// PasswordCacheTTL and PasswordCacheSize bound the cache of recent
 	// successful password verifications (authcache.go); defaults 10 min
-	// and 10,000 entries.
+	// and 10,000 entries; a negative TTL disables the cache.
 	PasswordCacheTTL  time.Duration
 	PasswordCacheSize int
 }
