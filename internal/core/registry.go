@@ -136,8 +136,9 @@ type SessionInfo struct {
 type Registry interface {
 	// Authenticate checks credentials and returns the caller. roles, when
 	// non-empty, is the role set of the operation about to be called: a
-	// password or session caller holding none of them fails with
-	// Unauthenticated (PLCAPI fault 103), as the original.
+	// caller holding none of them fails as the original: Forbidden (fault
+	// 108) under session auth, Unauthenticated (fault 103) otherwise. A
+	// source that keeps failing is refused with RateLimited.
 	Authenticate(ctx context.Context, cred Credentials, roles []string) (*Caller, error)
 	// VerifyNodeHMAC authenticates a node by PLCAPI BootAuth: value must be
 	// the hex HMAC-SHA1 of message keyed with the node's key.
