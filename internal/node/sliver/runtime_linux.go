@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 		cfg.Runc = "runc"
 	}
 	if cfg.Init == "" {
-		cfg.Init = "/usr/bin/tini-static"
+		cfg.Init = "/usr/bin/tini-static" // hostdeps: /usr/bin/tini-static
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 	if _, err := os.Stat(cfg.Init); err != nil {
 		return nil, fmt.Errorf("sliver init %s (install tini): %w", cfg.Init, err)
 	}
-	if _, err := exec.LookPath(cfg.Runc); err != nil {
+	if _, err := exec.LookPath(cfg.Runc); err != nil { // hostdeps: runc
 		return nil, fmt.Errorf("sliver: %w", err)
 	}
 	// Slivers' user namespaces must traverse the state directory to reach
@@ -881,7 +881,7 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 	} else {
 		args = append(args, p.Args...)
 	}
-	cmd := exec.CommandContext(ctx, r.rc.bin, args...)
+	cmd := exec.CommandContext(ctx, r.rc.bin, args...) // hostdeps: runc
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGHUP) }
 	cmd.WaitDelay = 5 * time.Second
 	if p.TTY {
