@@ -136,6 +136,12 @@ func TestEndToEnd(t *testing.T) {
 		all = append(all, node{m[1], m[2], m[3]})
 	}
 
+	// The admin CLI command works as printed, pasted into a shell (issue 9.9).
+	adminCmd, _ := match1(t, sum, `(?m)^admin CLI\s+(.+?)\s+\(already logged in\)$()`)
+	if out, err := exec.Command("sh", "-c", adminCmd).CombinedOutput(); err != nil || !strings.Contains(string(out), PLCSite.LoginBase+"_demo") {
+		t.Errorf("the printed admin command %q: %v\n%s", adminCmd, err, out)
+	}
+
 	cli := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "admin")}}
 	cli.run("login", plcURL, "--fingerprint", fp, "--email", adminEmail, "--password-file", adminPW)
 
