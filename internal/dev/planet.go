@@ -83,8 +83,8 @@ type Planet struct {
 	rec     *Record
 	invoker invoker // who ran pl dev: the printed commands are theirs
 	mu      sync.Mutex
-	procs  []*child
-	closed bool
+	procs   []*child
+	closed  bool
 }
 
 // Node is one emulated node.
