@@ -330,12 +330,22 @@ func TestEndToEnd(t *testing.T) {
 	// 7. Keys: the user adds their own; a bad key is refused.
 	userKey := sshKey(t, "student@laptop")
 	user.ok("key", "add", "student@princeton.edu", writeFile(t, tmp, "user.pub", userKey+"\n", 0o644))
-	user.fails(5, "key", "add", "student@princeton.edu", writeFile(t, tmp, "bad.pub", "ssh-rsa AAAAnotakey\n", 0o644))
+	user.fails(5, "key", "add", "student@princeton.edu", writeFile(t, tmp, "bad.pub", "ecdsa-sha2-nistp256 AAAAnotakey\n", 0o644))
+	// What the original PLCAPI accepted is stored, and the user is told
+	// why it will not be installed (issue 9.1).
+	out := user.ok("key", "add", "student@princeton.edu", writeFile(t, tmp, "text.pub", "ssh-rsa AAAAnotakey me@there\n", 0o644))
+	if !strings.Contains(out, "created with id") || !strings.Contains(out, "warning: key ") || !strings.Contains(out, "not an OpenSSH public key") {
+		t.Fatalf("key add of an unusable key: %s", out)
+	}
+	if out := user.ok("key", "list"); !strings.Contains(out, "USABLE") || !strings.Contains(out, "no: not an OpenSSH public key") || !strings.Contains(out, "yes") {
+		t.Fatalf("key list: %s", out)
+	}
 	var keys []map[string]any
 	user.json(&keys, "key", "list")
-	if len(keys) != 1 || keys[0]["key"] != userKey {
+	if len(keys) != 2 || keys[0]["key"] != userKey || keys[0]["usable"] != true || keys[1]["usable"] != false {
 		t.Fatalf("user keys: %v", keys)
 	}
+	user.ok("key", "delete", fmt.Sprint(keys[1]["key_id"]))
 
 	// 8. Nodes: register two, print their join commands.
 	type regOut struct {

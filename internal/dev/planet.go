@@ -80,10 +80,11 @@ type Planet struct {
 	Nodes       []*Node
 	Demo        *Demo // nil with NoDemo
 
-	rec    *Record
-	mu     sync.Mutex
-	procs  []*child
-	closed bool
+	rec     *Record
+	invoker invoker // who ran pl dev: the printed commands are theirs
+	mu      sync.Mutex
+	procs   []*child
+	closed  bool
 }
 
 // Node is one emulated node.
@@ -169,7 +170,7 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		}
 		return nil, err
 	}
-	p := &Planet{Config: cfg, Plan: plan, rec: rec}
+	p := &Planet{Config: cfg, Plan: plan, rec: rec, invoker: currentInvoker()}
 	defer func() {
 		if err != nil {
 			if cerr := p.Close(); cerr != nil {

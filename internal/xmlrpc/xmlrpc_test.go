@@ -87,6 +87,27 @@ func TestDecodeLatin1(t *testing.T) {
 	}
 }
 
+// TestDecodeTooLargeLatin1 checks that the size limit counts the body's
+// bytes, before the Latin-1 decoder widens them, also when the excess comes
+// after the root element.
+func TestDecodeTooLargeLatin1(t *testing.T) {
+	latin1 := func(params string) string {
+		return "<?xml version='1.0' encoding='iso-8859-1'?><methodCall><methodName>M</methodName><params>" + params + "</params></methodCall>"
+	}
+	if _, err := DecodeCall(strings.NewReader(latin1("")+"<!---->"), Limits{MaxBytes: 1000}); err != nil {
+		t.Fatalf("small document: %v", err)
+	}
+	for name, doc := range map[string]string{
+		"value":   latin1("<param><value>" + strings.Repeat("\xe9", 2000) + "</value></param>"),
+		"trailer": latin1("") + "<!--" + strings.Repeat("\xe9", 2000) + "-->",
+	} {
+		_, err := DecodeCall(strings.NewReader(doc), Limits{MaxBytes: 1000})
+		if !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: got %v, want ErrTooLarge", name, err)
+		}
+	}
+}
+
 func TestDecodeCallErrors(t *testing.T) {
 	deep := strings.Repeat("<value><array><data>", 70) + strings.Repeat("</data></array></value>", 70)
 	many := strings.Repeat("<value>x</value>", 130)
