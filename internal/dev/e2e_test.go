@@ -609,7 +609,8 @@ func TestDevCleansUpWhenOutputPipeDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := exec.Command(pl, "dev", "--nodes", "1", "--id", id, "--wan", "10.88.0.0/16", "--plc-port", "18445", "-v") // hostdeps: self
+	// hostdeps: self
+	dev := exec.Command(pl, "dev", "--nodes", "1", "--id", id, "--wan", "10.88.0.0/16", "--plc-port", "18445", "-v")
 	dev.Stdout, dev.Stderr = w, w // 2>&1 | ...
 	if err := dev.Start(); err != nil {
 		t.Fatal(err)
