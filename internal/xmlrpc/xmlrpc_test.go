@@ -252,6 +252,7 @@ func TestPyReprPython(t *testing.T) {
 		keep = append(keep, f)
 		in.WriteString(strconv.FormatUint(math.Float64bits(f), 10) + "\n")
 	}
+	// hostdeps: python3
 	cmd := exec.Command(py, "-c", `import sys,struct,json
 print(json.dumps([repr(struct.unpack('<d', struct.pack('<Q', int(l)))[0]) for l in sys.stdin]))`)
 	cmd.Stdin = strings.NewReader(in.String())
@@ -282,6 +283,7 @@ func TestPythonReadsOurResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// hostdeps: python3
 	cmd := exec.Command(py, "-c", `import sys,xmlrpc.client,json
 (v,), m = xmlrpc.client.loads(sys.stdin.buffer.read(), use_builtin_types=True)
 print(json.dumps(v, sort_keys=True))`)
@@ -302,6 +304,7 @@ func TestWeReadPythonCalls(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 not installed")
 	}
+	// hostdeps: python3
 	cmd := exec.Command(py, "-c", `import sys,xmlrpc.client
 sys.stdout.write(xmlrpc.client.dumps(({'AuthMethod':'password','x':[1,2.5,True,None,'é']},), 'GetNodes', allow_none=True))`)
 	out, err := cmd.Output()
