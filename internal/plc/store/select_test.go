@@ -152,15 +152,34 @@ func strs(s ...string) []any {
 	return out
 }
 
+// selectCase is a filter and the values of one field it must return, in order.
+type selectCase struct {
+	name   string
+	filter any
+	want   []any
+}
+
+// checkSelects runs each case as a Select of class returning field.
+func checkSelects(t *testing.T, db *store.DB, class core.Class, field string, q store.Query, cases []selectCase) {
+	t.Helper()
+	q.Fields = []string{field}
+	for _, c := range cases {
+		got, err := selectRecs(t, db, class, c.filter, q)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if g := column(got, field); !reflect.DeepEqual(g, c.want) {
+			t.Errorf("%s: %v gives %v, want %v", c.name, c.filter, g, c.want)
+		}
+	}
+}
+
 func TestSelectSites(t *testing.T) {
 	dialects(t, func(t *testing.T, db *store.DB) {
 		loadFixture(t, db)
 		tags := map[string]bool{"qt_region": true, "qt_color": true}
-		cases := []struct {
-			name   string
-			filter any
-			want   []any // login_base in order
-		}{
+		checkSelects(t, db, core.Site, "login_base", store.Query{Tags: tags}, []selectCase{
 			{"all live, by id", nil, strs("pl", "princeton", "eth")},
 			{"empty list", []any{}, strs()},
 			{"ids and names", []any{int64(1), "eth", "mit"}, strs("pl", "eth")},
@@ -209,17 +228,7 @@ func TestSelectSites(t *testing.T) {
 			{"limit and offset", map[string]any{"-SORT": "login_base", "-LIMIT": int64(1), "-OFFSET": int64(2)}, strs("princeton")},
 			{"offset past the end", map[string]any{"-OFFSET": int64(10)}, strs()},
 			{"paging after filtering", map[string]any{"is_public": true, "-LIMIT": int64(1), "-OFFSET": int64(1)}, strs("princeton")},
-		}
-		for _, c := range cases {
-			got, err := selectRecs(t, db, core.Site, c.filter, store.Query{Fields: []string{"login_base"}, Tags: tags})
-			if err != nil {
-				t.Errorf("%s: %v", c.name, err)
-				continue
-			}
-			if g := column(got, "login_base"); !reflect.DeepEqual(g, c.want) {
-				t.Errorf("%s: %v gives %v, want %v", c.name, c.filter, g, c.want)
-			}
-		}
+		})
 	})
 }
 
@@ -302,11 +311,7 @@ func TestSelectFieldsAndTags(t *testing.T) {
 func TestSelectPersonLists(t *testing.T) {
 	dialects(t, func(t *testing.T, db *store.DB) {
 		loadFixture(t, db)
-		cases := []struct {
-			name   string
-			filter any
-			want   []any
-		}{
+		checkSelects(t, db, core.Person, "first_name", store.Query{}, []selectCase{
 			{"contains", map[string]any{"roles": "user"}, strs("bob")},
 			{"any", map[string]any{"|roles": []any{"pi", "user"}}, strs("alice", "bob")},
 			{"all", map[string]any{"&roles": []any{"admin", "pi"}}, strs("alice")},
@@ -316,17 +321,7 @@ func TestSelectPersonLists(t *testing.T) {
 			{"negated", map[string]any{"~roles": "pi"}, strs("bob", "dave")},
 			{"negated all", map[string]any{"~&roles": []any{"admin", "pi"}}, strs("bob", "dave")},
 			{"int list", map[string]any{"role_ids": []any{int64(10), int64(30)}}, strs("alice", "bob")},
-		}
-		for _, c := range cases {
-			got, err := selectRecs(t, db, core.Person, c.filter, store.Query{Fields: []string{"first_name"}})
-			if err != nil {
-				t.Errorf("%s: %v", c.name, err)
-				continue
-			}
-			if g := column(got, "first_name"); !reflect.DeepEqual(g, c.want) {
-				t.Errorf("%s: %v gives %v, want %v", c.name, c.filter, g, c.want)
-			}
-		}
+		})
 	})
 }
 
