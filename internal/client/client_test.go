@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 // The client against an httptest server that records each request and
@@ -514,7 +515,7 @@ func TestTLS(t *testing.T) {
 	defer srv.Close()
 	sum := sha256.Sum256(srv.Certificate().Raw)
 	fp := hex.EncodeToString(sum[:])
-	if got := Fingerprint(srv.Certificate().Raw); got != fp {
+	if got := tlspin.Fingerprint(srv.Certificate().Raw); got != fp {
 		t.Fatalf("Fingerprint %s, want %s", got, fp)
 	}
 	var colons []string
