@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/sliver"
 )
@@ -109,7 +110,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 		seen[s.Name] = true
 		cfg, err := ParseAttributes(s.Attributes, scripts)
 		if err == nil && cfg.Image != "" && env.Images != nil && !env.Images[cfg.Image] {
-			err = core.FieldErrorf(TagVref, "unknown image %q on this node", cfg.Image)
+			err = core.FieldErrorf(tags.Vref, "unknown image %q on this node", cfg.Image)
 		}
 		if err == nil {
 			err = checkKeys(s.Keys)
@@ -207,7 +208,7 @@ func portConflict[T any](ports []netcfg.Port, earlier []T, get func(T) ([]netcfg
 			for _, q := range theirs {
 				if p.Proto == q.Proto && p.From <= q.To && q.From <= p.To {
 					return core.Errorf(core.Conflict, "%s: reserved port %s/%d-%d overlaps %s/%d-%d of slice %q",
-						TagPorts, p.Proto, p.From, p.To, q.Proto, q.From, q.To, owner)
+						tags.PortsTag, p.Proto, p.From, p.To, q.Proto, q.From, q.To, owner)
 				}
 			}
 		}

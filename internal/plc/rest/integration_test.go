@@ -667,6 +667,20 @@ func TestRefusalsSayWhy(t *testing.T) {
 		}
 	}
 
+	// A tag value nodes would refuse is refused when written: 400, naming
+	// the tag and the reason (core/tags).
+	sl := e.must(e.svc.Add(e.ctx, admin, core.Slice, core.Record{"name": "princeton_tags", "url": "http://x", "description": "d"}))
+	tt, err := e.svc.Resolve(e.ctx, admin, core.TagType, "cpu_cap_pct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := e.raw("POST", "/api/v1/slice-tags", "Bearer "+e.admin.Token(), fmt.Sprintf(`{"slice_id":%d,"tag_type_id":%d,"value":"409600"}`, sl, tt))
+	var tb restapi.ErrorBody
+	if err := json.Unmarshal(body, &tb); err != nil || st != http.StatusBadRequest || tb.Error.Code != core.Invalid ||
+		tb.Error.Field != "cpu_cap_pct" || !strings.Contains(tb.Error.Message, "409600 is out of range 0..102400") {
+		t.Errorf("bad cpu_cap_pct over REST: %d %s", st, body)
+	}
+
 	for i := 0; i < 6; i++ {
 		st, _ := e.raw("POST", "/api/v1/sessions", "", `{"email":"stu@princeton.edu","password":"wrong"}`)
 		if st != http.StatusUnauthorized {

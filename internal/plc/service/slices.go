@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/plc/store"
 )
 
@@ -332,9 +333,13 @@ func optInt(v any) *int64 {
 	return nil
 }
 
-// checkSliceTagValue validates values with meaning: initscript must name
-// an enabled init script; ports must parse and not collide.
+// checkSliceTagValue validates a slice tag's value: what the tag table
+// (core/tags) refuses, nodes would refuse; beyond it, initscript must name
+// an enabled init script and ports must not collide.
 func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64, except int64) error {
+	if err := tags.Check(tagname, value); err != nil {
+		return err
+	}
 	switch tagname {
 	case "initscript":
 		var one int64
@@ -345,7 +350,7 @@ func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64,
 		if !found {
 			return core.FieldErrorf("value", "no enabled init script is named %q", value)
 		}
-	case store.PortsTag:
+	case tags.PortsTag:
 		pr, err := ParsePortRange(value)
 		if err != nil {
 			return core.FieldErrorf("value", "%v", err)
@@ -563,7 +568,7 @@ type portTag struct {
 // reservation of another live slice on a node both are on. A reservation
 // applies on every node of its slice (or on its node, when sliver-scoped).
 func (o *op) checkPortCollision(slice int64, res []portTag) error {
-	tt, err := o.tagTypeID(store.PortsTag)
+	tt, err := o.tagTypeID(tags.PortsTag)
 	if err != nil {
 		return err
 	}
@@ -603,7 +608,7 @@ func (o *op) checkPortCollision(slice int64, res []portTag) error {
 // slicePorts lists a slice's reservations (for adding it to nodes).
 func (o *op) slicePorts(slice int64) ([]portTag, error) {
 	rows, err := o.tx.Query(o.ctx, `SELECT st.value, st.node_id FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
-		WHERE st.slice_id = ? AND tt.tagname = ?`, slice, store.PortsTag)
+		WHERE st.slice_id = ? AND tt.tagname = ?`, slice, tags.PortsTag)
 	if err != nil {
 		return nil, err
 	}
@@ -634,7 +639,7 @@ func (o *op) checkNodePorts(slice, node int64) error {
 		JOIN slices s ON s.slice_id = st.slice_id
 		JOIN slice_node sn ON sn.slice_id = st.slice_id AND sn.node_id = ?
 		WHERE tt.tagname = ? AND st.slice_id <> ? AND s.deleted = 0 AND s.expires > ? AND (st.node_id IS NULL OR st.node_id = ?)`,
-		node, store.PortsTag, slice, o.now, node)
+		node, tags.PortsTag, slice, o.now, node)
 	if err != nil {
 		return err
 	}

@@ -189,6 +189,35 @@ func TestPortReservations(t *testing.T) {
 	})
 }
 
+// TestTagValuesChecked: PLC refuses, when a tag is written, the values of
+// the tag table (core/tags) that nodes would refuse, naming the tag.
+func TestTagValuesChecked(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("tv", 10)
+		sid := e.slice(e.admin, "tv_a")
+		n := e.node(site, "n1.tv.org")
+		refused := func(err error, tag, what string) {
+			t.Helper()
+			wantCode(t, err, core.Invalid, what)
+			if core.ErrorField(err) != tag || !strings.Contains(err.Error(), tag) {
+				t.Errorf("%s: %v does not name the tag %s", what, err, tag)
+			}
+		}
+		_, err := e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("cpu_cap_pct"), "value": "102401"})
+		refused(err, "cpu_cap_pct", "cpu_cap_pct above 102400")
+		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("mem_max"), "value": "100", "node_id": n})
+		refused(err, "mem_max", "sliver-scoped mem_max below the minimum")
+		id := e.tag(e.admin, sid, "cpu_cap_pct", "102400")
+		refused(e.s.Update(e.ctx, e.admin, core.SliceTag, id, core.Record{"value": "lots"}), "cpu_cap_pct", "update to a non-integer")
+		refused(e.s.Update(e.ctx, e.admin, core.Slice, sid, core.Record{"nofile": "10"}), "nofile", "tag field of UpdateSlice")
+		_, err = e.s.Add(e.ctx, e.admin, core.NodeTag, core.Record{"node_id": n, "tag_type_id": e.tagType("ssh_port"), "value": "0"})
+		refused(err, "ssh_port", "node tag ssh_port 0")
+		nt := e.add(e.admin, core.NodeTag, core.Record{"node_id": n, "tag_type_id": e.tagType("ssh_port"), "value": "2222"})
+		refused(e.s.Update(e.ctx, e.admin, core.NodeTag, nt, core.Record{"value": "65536"}), "ssh_port", "node tag update")
+		refused(e.s.Update(e.ctx, e.admin, core.Node, n, core.Record{"ssh_port": "x"}), "ssh_port", "tag field of UpdateNode")
+	})
+}
+
 func TestLeases(t *testing.T) {
 	both(t, func(t *testing.T, e *env) {
 		site := e.site("ls", 5)
