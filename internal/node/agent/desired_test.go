@@ -177,7 +177,7 @@ func TestComputeIsolatesBadSlices(t *testing.T) {
 		"pl_badshare":  "cpu_share: -4 is out of range",
 		"pl_baddisk":   `disk_max: "lots" is not an integer`,
 		"pl_badvref":   `vref: unknown image "nosuch"`,
-		"pl_portclash": `overlaps tcp/80-80 of slice "pl_good"`,
+		"pl_portclash": `reserved port tcp/79-81 overlaps tcp/80 of slice "pl_good"`,
 		"Bad-Name":     "is not usable on a node",
 		"pl_badkey":    "contains a line break",
 		"pl_noxid":     "no sliver number",

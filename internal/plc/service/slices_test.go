@@ -181,6 +181,13 @@ func TestPortReservations(t *testing.T) {
 		wantCode(t, err, core.Conflict, "overlapping range")
 		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": b, "tag_type_id": e.tagType("ports"), "value": "tcp/99999"})
 		wantCode(t, err, core.Invalid, "bad port")
+		// The grammar of core/ports: lists, bare (tcp) ports.
+		e.tag(e.admin, a, "ports", "tcp/9000, udp/9001 9100-9199")
+		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": b, "tag_type_id": e.tagType("ports"), "value": "udp/7000 9150"})
+		wantCode(t, err, core.Conflict, "bare port inside a range of a list")
+		if !strings.Contains(err.Error(), "port reservation tcp/9150 collides with slice pr_a (tcp/9000, udp/9001 9100-9199)") {
+			t.Errorf("collision message: %v", err)
+		}
 		e.tag(e.admin, b, "ports", "udp/8080") // other protocol
 		e.tag(e.admin, c, "ports", "tcp/8080") // not on a shared node
 		wantCode(t, e.s.Link(e.ctx, e.admin, core.SliceNode, c, n1, nil), core.Conflict, "adding a colliding slice to a node")
