@@ -114,6 +114,14 @@ func cachedFields(t reflect.Type) ([]Field, error) {
 
 func equal(a, b reflect.Value) bool {
 	switch a.Kind() {
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return a.Uint() == b.Uint()
+	case reflect.String:
+		return a.String() == b.String()
 	case reflect.Slice, reflect.Map:
 		if a.Len() == 0 && b.Len() == 0 {
 			return true

@@ -67,3 +67,60 @@ func TestFieldsRefusesUntagged(t *testing.T) {
 		t.Fatal("int accepted")
 	}
 }
+
+type limits struct {
+	CPU  uint64 `diff:"cpu"`
+	Mem  int64  `diff:"mem"`
+	Pids int64  `diff:"pids"`
+	Disk int64  `diff:"disk"`
+}
+
+type spec struct {
+	Name   string   `diff:"name"`
+	XID    int      `diff:"xid"`
+	Image  string   `diff:"image"`
+	Keys   []string `diff:"keys"`
+	Script string   `diff:"script"`
+	On     bool     `diff:"on"`
+	Limits limits   `diff:",inline"`
+}
+
+// BenchmarkDiff measures Diff on a sliver-like spec beside the hand-written
+// comparison it replaces (the baseline), in the same run.
+func BenchmarkDiff(b *testing.B) {
+	a := spec{Name: "pl_a", XID: 7, Image: "default", Keys: []string{"ssh-ed25519 AAAA k1", "ssh-ed25519 AAAA k2"}, Script: "echo hi", On: true,
+		Limits: limits{1024, 512 << 20, 1024, 10 << 30}}
+	c := a
+	c.Keys = slices.Clone(a.Keys)
+	c.Limits.Mem = 1 << 30
+	b.Run("fielddiff", func(b *testing.B) {
+		for range b.N {
+			if len(Diff(a, c)) != 1 {
+				b.Fatal("diff")
+			}
+		}
+	})
+	b.Run("baseline-handwritten", func(b *testing.B) {
+		for range b.N {
+			var out []string
+			add := func(cond bool, name string) {
+				if cond {
+					out = append(out, name)
+				}
+			}
+			add(a.Name != c.Name, "name")
+			add(a.XID != c.XID, "xid")
+			add(a.Image != c.Image, "image")
+			add(!slices.Equal(a.Keys, c.Keys), "keys")
+			add(a.Script != c.Script, "script")
+			add(a.On != c.On, "on")
+			add(a.Limits.CPU != c.Limits.CPU, "cpu")
+			add(a.Limits.Mem != c.Limits.Mem, "mem")
+			add(a.Limits.Pids != c.Limits.Pids, "pids")
+			add(a.Limits.Disk != c.Limits.Disk, "disk")
+			if len(out) != 1 {
+				b.Fatal("diff")
+			}
+		}
+	})
+}
