@@ -57,7 +57,7 @@ func (p plRunner) run(args ...string) plResult {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.bin, args...)
+	cmd := exec.CommandContext(ctx, p.bin, args...) // hostdeps: self
 	cmd.Env = append(os.Environ(), "PL_CONFIG_DIR="+p.cfg, "PL_PLC=", "PL_PASSWORD=", "PL_ADMIN_PASSWORD=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -236,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 	admin.fails(5, "plc", "init", "--data", data, "--email", "admin2@example.org", "--password-file", adminPW)
 
 	// 2. PLC itself, on a free port, HTTPS with a generated certificate.
-	srv := exec.Command(bin, "plc", "--data", data, "--listen", "127.0.0.1:0")
+	srv := exec.Command(bin, "plc", "--data", data, "--listen", "127.0.0.1:0") // hostdeps: self
 	srv.Env = append(os.Environ(), "PL_CONFIG_DIR="+filepath.Join(tmp, "plc-cli"))
 	stdout, err := srv.StdoutPipe()
 	if err != nil {

@@ -84,9 +84,17 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// Cleanup must run whatever happens to stdout and stderr: with
+			// `make demo 2>&1 | tee log`, Ctrl-C kills tee too, and the
+			// next write would kill us with SIGPIPE (Go's default for fds
+			// 1 and 2). Ignored, writes fail with EPIPE instead, and the
+			// output is best effort. A hangup (the terminal, or sudo's
+			// pty, going away) stops the planet like Ctrl-C.
+			signal.Ignore(syscall.SIGPIPE)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
-			fmt.Fprintf(cmd.ErrOrStderr(), "pl dev: starting PLC and %d node(s)...\n", cfg.Nodes)
+			stderr := cmd.ErrOrStderr()
+			fmt.Fprintf(stderr, "pl dev: starting PLC and %d node(s)...\n", cfg.Nodes)
 			p, err := Up(ctx, cfg)
 			if err != nil {
 				return err
@@ -94,11 +102,24 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 			p.PrintSummary(cmd.OutOrStdout())
 			<-ctx.Done()
 			stop()
-			fmt.Fprintln(cmd.ErrOrStderr(), "pl dev: stopping and cleaning up...")
+			// During cleanup, hangups are ignored (they follow Ctrl-C when
+			// the pipe's reader or sudo dies); a second SIGINT or SIGTERM
+			// exits at once and leaves the rest to `pl dev down`.
+			signal.Ignore(syscall.SIGHUP)
+			again := make(chan os.Signal, 1)
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(again)
+			go func() {
+				if _, ok := <-again; ok {
+					fmt.Fprintf(stderr, "pl dev: second signal: exiting before the cleanup finished; run `%s dev down` to finish it\n", p.Binary)
+					os.Exit(130)
+				}
+			}()
+			fmt.Fprintln(stderr, "pl dev: stopping and cleaning up...")
 			if err := p.Close(); err != nil {
 				return fmt.Errorf("cleanup: %w (run `pl dev down` to retry)", err)
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "pl dev: host clean")
+			fmt.Fprintln(stderr, "pl dev: host clean")
 			return nil
 		},
 	}

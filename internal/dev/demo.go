@@ -172,6 +172,15 @@ func (p *Planet) setupDemo(ctx context.Context) error {
 	if d.PubKey, d.KeyFile, err = userKey(p.DataDir); err != nil {
 		return fmt.Errorf("user key: %w", err)
 	}
+	// The demo user's files belong to whoever ran pl dev (through sudo),
+	// so the printed pl login, pl exec and ssh commands work as printed.
+	mine := []string{d.PWFile}
+	if strings.HasPrefix(d.KeyFile, p.DataDir+"/") {
+		mine = append(mine, d.KeyFile, d.KeyFile+".pub")
+	}
+	if err := p.invoker.give(mine...); err != nil {
+		return fmt.Errorf("demo user's files: %w", err)
+	}
 	if _, err := reg.Add(ctx, nil, core.Key, core.Record{"person_id": userID, "key_type": "ssh", "key": d.PubKey}); err != nil {
 		return fmt.Errorf("add key: %w", err)
 	}

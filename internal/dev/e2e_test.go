@@ -48,14 +48,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	for _, tool := range []string{"ssh", "ssh-keygen", "runc", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: ssh ssh-keygen runc go
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
 	tmp := t.TempDir()
 	pl := buildPL(t, tmp)
 	// A leftover of an earlier killed run of this test.
-	if out, err := exec.Command(pl, "dev", "down", "--id", e2eID).CombinedOutput(); err != nil {
+	if out, err := exec.Command(pl, "dev", "down", "--id", e2eID).CombinedOutput(); err != nil { // hostdeps: self
 		t.Fatalf("pl dev down: %v\n%s", err, out)
 	}
 	before := snapshotHost(t)
@@ -64,7 +64,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	// A PLC port of its own: other tests may run a PLC on :8443.
-	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "--plc-port", "18443", "-v")
+	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "--plc-port", "18443", "-v") // hostdeps: self
 	devOut, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		stopDev()
-		exec.Command(pl, "dev", "down", "--id", e2eID).Run()
+		exec.Command(pl, "dev", "down", "--id", e2eID).Run() // hostdeps: self
 	})
 	select {
 	case <-ready:
@@ -134,6 +134,12 @@ func TestEndToEnd(t *testing.T) {
 	var all []node
 	for _, m := range nodes {
 		all = append(all, node{m[1], m[2], m[3]})
+	}
+
+	// The admin CLI command works as printed, pasted into a shell (issue 9.9).
+	adminCmd, _ := match1(t, sum, `(?m)^admin CLI\s+(.+?)\s+\(already logged in\)$()`)
+	if out, err := exec.Command("sh", "-c", adminCmd).CombinedOutput(); err != nil || !strings.Contains(string(out), PLCSite.LoginBase+"_demo") {
+		t.Errorf("the printed admin command %q: %v\n%s", adminCmd, err, out)
 	}
 
 	cli := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "admin")}}
@@ -216,8 +222,9 @@ func TestEndToEnd(t *testing.T) {
 		url := fmt.Sprintf("http://%s:%d/", n.addr, port)
 		waitFor(t, time.Minute, "GET "+url, func() error {
 			body, err := httpGet(url)
-			if err == nil && !strings.HasPrefix(body, "e2e ") {
-				err = fmt.Errorf("body %q", body)
+			// The sliver's hostname is its node's (issue 9.11).
+			if err == nil && strings.TrimSpace(body) != "e2e "+n.host {
+				err = fmt.Errorf("body %q, want %q", body, "e2e "+n.host)
 			}
 			return err
 		})
@@ -315,7 +322,7 @@ type plCLI struct {
 
 func (c *plCLI) run(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(c.bin, args...)
+	cmd := exec.Command(c.bin, args...) // hostdeps: self
 	cmd.Env = append(os.Environ(), c.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -460,7 +467,7 @@ func compareSnapshots(t *testing.T, before, after hostSnapshot, bin string) {
 	t.Helper()
 	exclusive := os.Getenv("PL_E2E_EXCLUSIVE") == "1"
 	ours := func(kind, v string) bool {
-		return strings.Contains(v, wan.NamePrefix+e2eID) || strings.Contains(v, wan.NamePrefix+"kill") || strings.Contains(v, bin) ||
+		return strings.Contains(v, wan.NamePrefix+e2eID) || strings.Contains(v, wan.NamePrefix+"kill") || strings.Contains(v, wan.NamePrefix+"pipe") || strings.Contains(v, bin) ||
 			strings.Contains(v, "pl-dev-") || kind == "record" || kind == "tmp"
 	}
 	var foreign []string
@@ -529,15 +536,15 @@ func TestDevKilledThenDown(t *testing.T) {
 		t.Skip("skipped in -short mode")
 	}
 	for _, tool := range []string{"runc", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: runc go
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
 	const id = "kill"
 	pl := buildPL(t, t.TempDir())
-	exec.Command(pl, "dev", "down", "--id", id).Run()
+	exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
 	before := snapshotHost(t)
-	dev := exec.Command(pl, "dev", "--nodes", "2", "--id", id, "--wan", "10.89.0.0/16", "--plc-port", "18444")
+	dev := exec.Command(pl, "dev", "--nodes", "2", "--id", id, "--wan", "10.89.0.0/16", "--plc-port", "18444") // hostdeps: self
 	var out, errb lockedBuffer
 	dev.Stdout, dev.Stderr = &out, &errb
 	if err := dev.Start(); err != nil {
@@ -572,8 +579,78 @@ func TestDevKilledThenDown(t *testing.T) {
 	if ours == 0 {
 		t.Fatalf("nothing left after SIGKILL: the test does not test pl dev down")
 	}
-	if b, err := exec.Command(pl, "dev", "down", "--id", id).CombinedOutput(); err != nil {
+	if b, err := exec.Command(pl, "dev", "down", "--id", id).CombinedOutput(); err != nil { // hostdeps: self
 		t.Fatalf("pl dev down: %v\n%s", err, b)
+	}
+	compareSnapshots(t, before, snapshotHost(t), pl)
+}
+
+// TestDevCleansUpWhenOutputPipeDies runs pl dev as `pl dev 2>&1 | tee log`
+// does, kills the reader of the pipe (Ctrl-C kills tee as well), then sends
+// SIGINT: pl dev must not die of SIGPIPE but clean up as usual, leaving the
+// host as it was (issue 9.17).
+func TestDevCleansUpWhenOutputPipeDies(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: pl dev creates namespaces, cgroups and containers")
+	}
+	if testing.Short() {
+		t.Skip("skipped in -short mode")
+	}
+	for _, tool := range []string{"runc", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	const id = "pipe"
+	pl := buildPL(t, t.TempDir())
+	exec.Command(pl, "dev", "down", "--id", id).Run()
+	before := snapshotHost(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := exec.Command(pl, "dev", "--nodes", "1", "--id", id, "--wan", "10.88.0.0/16", "--plc-port", "18445", "-v")
+	dev.Stdout, dev.Stderr = w, w // 2>&1 | ...
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- dev.Wait() }()
+	t.Cleanup(func() {
+		dev.Process.Kill()
+		exec.Command(pl, "dev", "down", "--id", id).Run()
+	})
+	// The reader: like tee, until the planet is up.
+	var out lockedBuffer
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "Try:") {
+				close(ready)
+				return
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("pl dev exited before it was ready: %v\n%s", err, out.String())
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("pl dev not ready after 5 minutes:\n%s", out.String())
+	}
+	r.Close() // the reader dies
+	time.Sleep(100 * time.Millisecond)
+	dev.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok && !ee.Exited() {
+			t.Errorf("pl dev died of %v instead of cleaning up", ee.ProcessState)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("pl dev did not exit within 2 minutes of SIGINT")
 	}
 	compareSnapshots(t, before, snapshotHost(t), pl)
 }

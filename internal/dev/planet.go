@@ -80,10 +80,11 @@ type Planet struct {
 	Nodes       []*Node
 	Demo        *Demo // nil with NoDemo
 
-	rec    *Record
-	mu     sync.Mutex
-	procs  []*child
-	closed bool
+	rec     *Record
+	invoker invoker // who ran pl dev: the printed commands are theirs
+	mu      sync.Mutex
+	procs   []*child
+	closed  bool
 }
 
 // Node is one emulated node.
@@ -169,7 +170,7 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		}
 		return nil, err
 	}
-	p := &Planet{Config: cfg, Plan: plan, rec: rec}
+	p := &Planet{Config: cfg, Plan: plan, rec: rec, invoker: currentInvoker()}
 	defer func() {
 		if err != nil {
 			if cerr := p.Close(); cerr != nil {
@@ -239,7 +240,7 @@ func (p *Planet) start(name, ns, logFile string, args ...string) (*child, error)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(p.Binary, args...)
+	cmd := exec.Command(p.Binary, args...) // hostdeps: self
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = p.childEnv()
 	// Children die with us even after SIGKILL; `pl dev down` removes the rest.
@@ -277,7 +278,7 @@ func (p *Planet) childEnv() []string {
 func (p *Planet) run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Binary, args...)
+	cmd := exec.CommandContext(ctx, p.Binary, args...) // hostdeps: self
 	cmd.Env = p.childEnv()
 	cmd.Stdin = stdin
 	var out, errb strings.Builder
@@ -292,7 +293,7 @@ func (p *Planet) run(ctx context.Context, stdin io.Reader, args ...string) (stri
 func (p *Planet) runIn(ctx context.Context, ns string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Binary, args...)
+	cmd := exec.CommandContext(ctx, p.Binary, args...) // hostdeps: self
 	cmd.Env = p.childEnv()
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

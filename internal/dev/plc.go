@@ -267,17 +267,19 @@ func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeou
 	}
 }
 
-// cliHints are copy-paste pl commands for the demo user.
+// cliHints are copy-paste pl commands for the demo user, run as the user
+// who ran pl dev (the files they name are theirs).
 func (p *Planet) cliHints() []string {
 	d := p.Demo
-	id := ""
+	var key []string
 	if d.KeyFile != "" {
-		id = " -i " + d.KeyFile
+		key = []string{"-i", d.KeyFile}
 	}
 	n := p.Nodes[0]
+	iv := p.invoker
 	return []string{
-		fmt.Sprintf("pl login %s --fingerprint %s --email %s --password-file %s", p.PLCURL, p.Fingerprint, d.User, d.PWFile),
-		fmt.Sprintf("pl exec %s%s -- uname -a", d.Slice, id),
-		fmt.Sprintf("pl ssh%s %s@%s", id, d.Slice, n.Hostname),
+		iv.command(false, nil, p.Binary, "login", p.PLCURL, "--fingerprint", p.Fingerprint, "--email", d.User, "--password-file", d.PWFile),
+		iv.command(false, nil, append(append([]string{p.Binary, "exec", d.Slice}, key...), "--", "uname", "-a")...),
+		iv.command(false, nil, append(append([]string{p.Binary, "ssh"}, key...), d.Slice+"@"+n.Hostname)...),
 	}
 }

@@ -3,7 +3,6 @@ package dev
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,11 +11,16 @@ import (
 
 // PrintSummary prints, plainly, what is running and how to use it.
 func (p *Planet) PrintSummary(w io.Writer) {
-	fmt.Fprintf(w, "\nAn emulated planet is running. Ctrl-C (or `pl dev down`) removes it.\n\n")
+	iv := p.invoker
+	down := []string{p.Binary, "dev", "down"}
+	if p.ID != "" {
+		down = append(down, "--id", p.ID)
+	}
+	fmt.Fprintf(w, "\nAn emulated planet is running. Ctrl-C (or `%s`) removes it.\n\n", iv.command(true, nil, down...))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "PLC\t%s\t(certificate sha256 %s)\n", p.PLCURL, p.Fingerprint)
 	fmt.Fprintf(tw, "admin\t%s\tpassword in %s\n", p.AdminEmail, p.AdminPWFile)
-	fmt.Fprintf(tw, "admin CLI\tPL_CONFIG_DIR=%s pl slice list\t(already logged in)\n", p.CLIConfigDir())
+	fmt.Fprintf(tw, "admin CLI\t%s\t(already logged in)\n", iv.command(true, p.cliEnv(), p.Binary, "slice", "list"))
 	keep := "kept"
 	if p.rec.TempData {
 		keep = "removed on exit"
@@ -58,13 +62,14 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	ssh := p.SSHCommand(n)
 	fmt.Fprintf(w, "\nDemo slice %s on every node, member %s (password in %s), ssh key %s.\n", d.Slice, d.User, d.PWFile, d.KeyFile)
 	fmt.Fprintf(w, "Its initscript serves HTTP on the reserved port %d of every node.\n\nTry:\n", d.Port)
-	fmt.Fprintf(w, "  %s 'hostname; cat /etc/slicename; ps'\n", strings.Join(ssh, " "))
+	fmt.Fprintf(w, "  %s 'hostname; cat /etc/slicename; ps'\n", iv.command(false, nil, ssh...))
 	fmt.Fprintf(w, "  curl http://%s:%d/\n", n.Addr, d.Port)
 	for _, l := range p.cliHints() {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
 	if len(p.Nodes) > 1 {
-		fmt.Fprintf(w, "  ip netns exec %s traceroute -n %s   # the WAN between two sites, from node %s\n", p.Nodes[0].NS, n.Addr, p.Nodes[0].Name)
+		fmt.Fprintf(w, "  %s   # the WAN between two sites, from node %s\n",
+			iv.command(true, nil, "ip", "netns", "exec", p.Nodes[0].NS, "traceroute", "-n", n.Addr.String()), p.Nodes[0].Name)
 	}
 	fmt.Fprintln(w)
 }

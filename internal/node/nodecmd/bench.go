@@ -379,7 +379,7 @@ filesystem, the memory per idle sliver and the resulting capacity estimate.`,
 			for _, f := range strings.Split(ns, ",") {
 				v, err := strconv.Atoi(strings.TrimSpace(f))
 				if err != nil || v < 1 || v > agent.MaxXID {
-					return fmt.Errorf("--n: %q is not a number of slivers 1..%d", f, agent.MaxXID)
+					return fmt.Errorf("-n: %q is not a number of slivers 1..%d", f, agent.MaxXID)
 				}
 				list = append(list, v)
 			}
@@ -396,7 +396,7 @@ filesystem, the memory per idle sliver and the resulting capacity estimate.`,
 			return err
 		},
 	}
-	c.Flags().StringVar(&ns, "n", "1,10,100", "comma-separated numbers of slivers")
+	c.Flags().StringVarP(&ns, "n", "n", "1,10,100", "comma-separated numbers of slivers (-n or --n)")
 	c.Flags().StringVar(&dir, "dir", "", "scratch state directory (default a new one under $TMPDIR)")
 	c.Flags().IntVar(&parallel, "parallel", 8, "concurrent sliver operations")
 	return c

@@ -113,3 +113,16 @@ func TestPrintBench(t *testing.T) {
 		}
 	}
 }
+
+// `pl bench sliver -n 1` and `--n 1` both set the list (issue 9.16).
+func TestBenchSliverShorthand(t *testing.T) {
+	for _, args := range [][]string{{"-n", "1"}, {"--n", "1"}, {"-n1"}} {
+		c := benchSliverCmd()
+		if err := c.ParseFlags(args); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if got := c.Flags().Lookup("n").Value.String(); got != "1" {
+			t.Fatalf("%v: n = %q, want 1", args, got)
+		}
+	}
+}

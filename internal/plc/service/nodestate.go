@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,7 +147,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		rank := -1
 		nids, gids := ids(cf, "node_ids"), ids(cf, "nodegroup_ids")
 		switch {
-		case contains(nids, nodeID):
+		case slices.Contains(nids, nodeID):
 			rank = 2
 		case anyIn(gids, groups):
 			rank = 1

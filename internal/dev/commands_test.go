@@ -1,0 +1,111 @@
+package dev
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/dev/wan"
+)
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/usr/bin/pl":          "/usr/bin/pl",
+		"a b":                  "'a b'",
+		"it's":                 `'it'\''s'`,
+		"":                     "''",
+		"hostname; ps":         "'hostname; ps'",
+		"user@x.example.org":   "user@x.example.org",
+		"PL_CONFIG_DIR=/tmp/x": "PL_CONFIG_DIR=/tmp/x",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+		// What sh makes of it is the original word.
+		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(in)).Output()
+		if err != nil || string(out) != in {
+			t.Errorf("sh reads %s as %q (%v), want %q", shellQuote(in), out, err, in)
+		}
+	}
+}
+
+func TestInvokerCommand(t *testing.T) {
+	user := invoker{uid: 1000, gid: 1000, sudo: true}
+	root := invoker{uid: -1, gid: -1}
+	env := []string{"PL_CONFIG_DIR=/d/admin cli"}
+	for _, tc := range []struct {
+		iv   invoker
+		root bool
+		env  []string
+		want string
+	}{
+		{user, true, env, "sudo env PL_CONFIG_DIR='/d/admin cli' /b/pl slice list"},
+		{root, true, env, "PL_CONFIG_DIR='/d/admin cli' /b/pl slice list"},
+		{user, false, env, "PL_CONFIG_DIR='/d/admin cli' /b/pl slice list"},
+		{user, true, nil, "sudo /b/pl slice list"},
+		{user, false, nil, "/b/pl slice list"},
+	} {
+		if got := tc.iv.command(tc.root, tc.env, "/b/pl", "slice", "list"); got != tc.want {
+			t.Errorf("%+v root=%v: %s, want %s", tc.iv, tc.root, got, tc.want)
+		}
+	}
+}
+
+func TestCurrentInvoker(t *testing.T) {
+	t.Setenv("SUDO_UID", "1000")
+	t.Setenv("SUDO_GID", "100")
+	if iv := currentInvoker(); iv != (invoker{1000, 100, true}) {
+		t.Errorf("through sudo: %+v", iv)
+	}
+	t.Setenv("SUDO_UID", "0")
+	if iv := currentInvoker(); iv.sudo {
+		t.Errorf("sudo from root: %+v", iv)
+	}
+	t.Setenv("SUDO_UID", "")
+	if iv := currentInvoker(); iv.sudo || iv.uid != -1 {
+		t.Errorf("no sudo: %+v", iv)
+	}
+}
+
+// Every command the summary prints names the pl binary by its absolute
+// path and carries sudo exactly when it needs root (issue 9.9).
+func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
+	plan, err := wan.NewPlan(wan.Config{Prefix: wan.DefaultPrefix, Host: PLCSite.Location, Sites: wanSites(), Nodes: 2, Overhead: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Planet{
+		Config: Config{Binary: "/home/u/src/pl/bin/pl", DataDir: "/tmp/pl-dev-1", ID: "t1"},
+		Plan:   plan,
+		PLCURL: "https://10.99.0.1:8443", Fingerprint: "ab12", AdminEmail: AdminEmail, AdminPWFile: "/tmp/pl-dev-1/admin-password",
+		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
+		rec:     &Record{TempData: true},
+		invoker: invoker{uid: 1000, gid: 1000, sudo: true},
+	}
+	for _, np := range plan.NodePlans {
+		p.Nodes = append(p.Nodes, &Node{NodePlan: np, Hostname: np.Name + ".example.org"})
+	}
+	var b bytes.Buffer
+	p.PrintSummary(&b)
+	out := b.String()
+	t.Logf("summary:\n%s", out)
+	for _, want := range []string{
+		"`sudo /home/u/src/pl/bin/pl dev down --id t1`",
+		"sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl slice list",
+		"\n  /home/u/src/pl/bin/pl login https://10.99.0.1:8443 ",
+		"\n  /home/u/src/pl/bin/pl exec princeton_demo -i /tmp/pl-dev-1/id_ed25519 -- uname -a\n",
+		"\n  sudo ip netns exec ",
+		"\n  ssh -i /tmp/pl-dev-1/id_ed25519 ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "pl" {
+			t.Errorf("a command names pl, not found on PATH: %q", l)
+		}
+	}
+}
