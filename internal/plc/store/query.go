@@ -628,12 +628,12 @@ func CheckValue(f *Field, v any) (any, error) {
 		if _, isFloat := v.(float64); isFloat {
 			// JSON numbers decode as float64; accept integral ones.
 			if n, ok := core.AsInt(v); ok {
-				return n, nil
+				return intRange(f, n)
 			}
 			return nil, bad()
 		}
 		if n, ok := core.AsInt(v); ok {
-			return n, nil
+			return intRange(f, n)
 		}
 		return nil, bad()
 	case Float:
@@ -667,6 +667,22 @@ func CheckValue(f *Field, v any) (any, error) {
 		return s, nil
 	}
 	return nil, core.FieldErrorf(f.Name, "is computed and cannot be set")
+}
+
+// intRange checks an integer against its field's range: 32-bit but for
+// times, non-negative for counts.
+func intRange(f *Field, n int64) (any, error) {
+	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
+	switch {
+	case f.Time:
+		return n, nil
+	case f.Count:
+		lo = 0
+	}
+	if n < lo || n > hi {
+		return nil, core.FieldErrorf(f.Name, "must be between %d and %d, got %d", lo, hi, n)
+	}
+	return n, nil
 }
 
 // InsertRecord inserts the checked fields plus extra columns and returns

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/planetlab/pl/internal/core"
@@ -144,6 +145,10 @@ func TestCheck(t *testing.T) {
 		{core.Record{"site_id": int64(3)}, false, "site_id"},
 		{core.Record{"name": nil}, false, "name"},
 		{core.Record{"enabled": int64(1)}, false, "enabled"},
+		{core.Record{"max_slices": int64(-5)}, false, "max_slices"},
+		{core.Record{"max_slivers": int64(1) << 40}, false, "max_slivers"},
+		{core.Record{"max_slices": float64(1 << 31)}, false, "max_slices"},
+		{core.Record{"login_base": "x", "name": "n", "abbreviated_name": "a", "ext_consortium_id": int64(-1)<<31 - 1}, true, "ext_consortium_id"},
 	}
 	for _, c := range cases {
 		_, err := sites.Check(c.rec, c.add)
@@ -161,6 +166,17 @@ func TestCheck(t *testing.T) {
 	}
 	if _, err := sites.Check(core.Record{"name": long + "x"}, false); err == nil {
 		t.Fatal("255 bytes accepted")
+	}
+	// Ranges: 32-bit ints, counts from 0, times 64-bit.
+	if _, err := sites.Check(core.Record{"max_slices": int64(0), "max_slivers": int64(1)<<31 - 1, "ext_consortium_id": int64(-1) << 31}, false); err != nil {
+		t.Fatal(err)
+	}
+	slices, _ := store.TableOf(core.Slice)
+	if _, err := slices.Check(core.Record{"expires": int64(1) << 40}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sites.Check(core.Record{"max_slices": int64(-5)}, false); err == nil || !strings.Contains(err.Error(), "must be between 0 and 2147483647, got -5") {
+		t.Fatalf("max_slices -5: %v", err)
 	}
 }
 
