@@ -139,7 +139,8 @@ type Registry interface {
 	// VerifyNodeHMAC authenticates a node by PLCAPI BootAuth: value must be
 	// the hex HMAC-SHA1 of message keyed with the node's key.
 	VerifyNodeHMAC(ctx context.Context, nodeID int64, value, message string) (*Caller, error)
-	// OpRoles returns the role set of a PLCAPI-named operation ("AddSlice").
+	// OpRoles returns the role set of a PLCAPI-named operation ("AddSlice"),
+	// nil for an operation the registry does not know.
 	OpRoles(op string) []string
 
 	// CreateSession starts a session for the caller; ttl 0 = the default (24 h).
