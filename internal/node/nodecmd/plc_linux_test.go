@@ -109,6 +109,11 @@ func TestNodeWithRealPLC(t *testing.T) {
 	}
 	l.start()
 	l.eventually("online", 30*time.Second, func() bool { return l.node.Agent.Online() && l.node.Agent.Status().Passes > 0 })
+	// PLC shows the node booted and the node manager's version (issue 9.15).
+	l.eventually("boot state and version reported", 30*time.Second, func() bool {
+		recs, err := p.reg.Get(p.ctx, p.admin, core.Node, &core.Filter{IsList: true, IDs: []int64{nodeID}}, []string{"boot_state", "run_level", "version"})
+		return err == nil && len(recs) == 1 && recs[0]["boot_state"] == "boot" && recs[0]["run_level"] == "boot" && recs[0]["version"] == Version
+	})
 
 	sl := p.add(core.Slice, core.Record{"name": "pt_web", "url": "http://x.test", "description": "d"})
 	p.must(p.reg.Link(p.ctx, p.admin, core.SliceNode, sl, nodeID, nil))

@@ -150,11 +150,28 @@ func TestNodeState(t *testing.T) {
 		_, err = e.s.NodeState(e.ctx, pi, n1)
 		wantCode(t, err, core.Forbidden, "pi calls GetSlivers")
 		// Report.
-		e.must(e.s.ReportNode(e.ctx, nc, n1, "safeboot", "", map[string]string{"ns_app": "bad"}))
+		e.must(e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{RunLevel: "safeboot", SliverErrors: map[string]string{"ns_app": "bad"}}))
 		if got := get(t, e, e.admin, core.Node, []any{n1}, "run_level"); got[0]["run_level"] != "safeboot" {
 			t.Fatalf("run_level %v", got)
 		}
-		wantCode(t, e.s.ReportNode(e.ctx, nc, n1, "dancing", "", nil), core.Invalid, "bad run level")
+		wantCode(t, e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{RunLevel: "dancing"}), core.Invalid, "bad run level")
+		wantCode(t, e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{BootState: "dancing"}), core.Invalid, "bad boot state")
+		// A new node is "reinstall" until it reports that it booted; then
+		// the node manager's version shows.
+		if got := get(t, e, e.admin, core.Node, []any{n1}, "boot_state"); got[0]["boot_state"] != "reinstall" {
+			t.Fatalf("boot_state of a new node %v", got)
+		}
+		e.must(e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{RunLevel: "boot", BootState: "boot", Version: "pl-node/v1.2.3+0123456789ab"}))
+		if got := get(t, e, e.admin, core.Node, []any{n1}, "boot_state", "run_level", "version"); got[0]["boot_state"] != "boot" ||
+			got[0]["run_level"] != "boot" || got[0]["version"] != "pl-node/v1.2.3+0123456789ab" {
+			t.Fatalf("after a boot report: %v", got)
+		}
+		// The admin's safeboot (or disabled) stays when the node reports boot.
+		e.must(e.s.Update(e.ctx, e.admin, core.Node, n1, core.Record{"boot_state": "safeboot"}))
+		e.must(e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{BootState: "boot"}))
+		if got := get(t, e, e.admin, core.Node, []any{n1}, "boot_state"); got[0]["boot_state"] != "safeboot" {
+			t.Fatalf("a boot report overrode the admin's safeboot: %v", got)
+		}
 	})
 }
 
