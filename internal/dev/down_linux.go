@@ -240,6 +240,9 @@ func Down(r *Record, log *slog.Logger) error {
 			errs = append(errs, fmt.Errorf("remove data dir: %w", err))
 		}
 	}
+	if err := os.Remove(controlPathOf(r.Prefix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	err := errors.Join(errs...)
 	if err == nil {
 		if rerr := os.Remove(recordPath(r.Prefix)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {

@@ -83,7 +83,9 @@ type Planet struct {
 	rec     *Record
 	invoker invoker // who ran pl dev: the printed commands are theirs
 	mu      sync.Mutex
-	procs   []*child
+	procs   []*proc       // PLC first, then the nodes
+	quit    chan struct{} // closed by Close: supervisors stop
+	ctl     net.Listener  // the control socket
 	closed  bool
 }
 
@@ -95,16 +97,7 @@ type Node struct {
 	NodeID   int64
 	StateDir string
 	Cgroup   string // cgroup parent of its slivers
-	proc     *child
-}
-
-// child is a process started by the planet.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  *os.File
+	proc     *proc
 }
 
 // Up brings a planet up. On failure everything created so far is removed.
@@ -170,7 +163,7 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		}
 		return nil, err
 	}
-	p := &Planet{Config: cfg, Plan: plan, rec: rec, invoker: currentInvoker()}
+	p := &Planet{Config: cfg, Plan: plan, rec: rec, invoker: currentInvoker(), quit: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			if cerr := p.Close(); cerr != nil {
@@ -192,6 +185,9 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		return nil, fmt.Errorf("nodes: %w", err)
 	}
 	log.Info("nodes up", "n", len(p.Nodes), "took", time.Since(start).Round(time.Millisecond))
+	if err := p.serveControl(); err != nil {
+		return nil, err
+	}
 	if !cfg.NoDemo {
 		if err := p.setupDemo(ctx); err != nil {
 			return nil, fmt.Errorf("demo slice: %w", err)
@@ -231,41 +227,6 @@ func isPlDev(pid int) bool {
 // DataPath returns a path in the data directory.
 func (p *Planet) DataPath(elem ...string) string {
 	return filepath.Join(append([]string{p.DataDir}, elem...)...)
-}
-
-// start starts a child process (in netns ns unless ""), logging to logFile,
-// and records it so a killed run can be cleaned.
-func (p *Planet) start(name, ns, logFile string, args ...string) (*child, error) {
-	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(p.Binary, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = p.childEnv()
-	// Children die with us even after SIGKILL; `pl dev down` removes the rest.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	if ns == "" {
-		err = cmd.Start()
-	} else {
-		err = wan.StartIn(ns, cmd)
-	}
-	if err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{}), log: lf}
-	go func() {
-		c.err = cmd.Wait()
-		lf.Close()
-		close(c.done)
-	}()
-	p.mu.Lock()
-	p.procs = append(p.procs, c)
-	p.rec.Procs = append(p.rec.Procs, ProcInfo{Name: name, PID: cmd.Process.Pid, Start: procStart(cmd.Process.Pid)})
-	err = p.rec.Save()
-	p.mu.Unlock()
-	return c, err
 }
 
 // childEnv is the environment of children: ours, with the CLI's state kept
@@ -358,17 +319,26 @@ func (p *Planet) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.quit)
 	procs := p.procs
+	ctl := p.ctl
 	p.mu.Unlock()
+	if ctl != nil {
+		ctl.Close()
+	}
 	// Nodes in parallel, then PLC.
 	var wg sync.WaitGroup
-	for i := len(procs) - 1; i >= 1; i-- {
-		wg.Add(1)
-		go func(c *child) { defer wg.Done(); c.stop(10 * time.Second) }(procs[i])
+	for _, s := range procs {
+		if c := s.current(); c != nil && s.name != "plc" {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stop(10 * time.Second) }()
+		}
 	}
 	wg.Wait()
-	if len(procs) > 0 {
-		procs[0].stop(10 * time.Second)
+	for _, s := range procs {
+		if c := s.current(); c != nil && s.name == "plc" {
+			c.stop(10 * time.Second)
+		}
 	}
 	// Slivers (in the nodes' cgroups), mounts, namespaces, data; then the
 	// pumps, whose TUN devices vanish with them.
