@@ -2,21 +2,65 @@
 # Installs what `make demo` (or, with "test", `make test`) needs on a Debian
 # machine, and only what is missing. Checks the Go toolchain.
 #
-#   scripts/deps.sh        # pl dev: runc, nftables, iproute2, ssh client, ...
-#   scripts/deps.sh test   # the test suite: the above plus PostgreSQL and sshd
+#   scripts/deps.sh              # pl dev: runc, nftables, iproute2, ssh client, ...
+#   scripts/deps.sh test         # the test suite: the above plus PostgreSQL, sshd, ...
+#   scripts/deps.sh --list [test]  # print the table below (package, then programs)
+#
+# Every host program the Go code runs (exec.Command, exec.LookPath) or
+# copies into an image is named here beside the Debian package it comes
+# from; cmd/pl/hostdeps_test.go checks that against the source and, where
+# dpkg exists, with `dpkg -S`. A new program the code runs goes here first.
 set -euo pipefail
 
-pkgs=(runc nftables iproute2 openssh-client rsync busybox-static tini xfsprogs
-      e2fsprogs btrfs-progs iputils-ping traceroute curl python3 ca-certificates)
-if [[ ${1:-} == test ]]; then
-  # PostgreSQL server binaries: the store tests start a throwaway cluster.
-  # openssh-server: only the ssh baseline benchmark uses sshd.
-  # gcc, libc6-dev: go test -race needs cgo.
-  pkgs+=(postgresql openssh-server gcc libc6-dev)
+# "package program-or-path ...": what pl dev and pl node run.
+run=(
+  "runc runc"
+  "nftables nft"
+  "iproute2 ip tc"
+  "openssh-client ssh scp sftp"
+  "openssh-sftp-server /usr/lib/openssh/sftp-server" # copied into the default image: scp, sftp, pl copy
+  "rsync /usr/bin/rsync"                             # copied into the default image
+  "busybox-static /bin/busybox"                      # the default image's userland
+  "tini /usr/bin/tini-static"                        # every sliver's init (bind-mounted)
+  "btrfs-progs mkfs.btrfs btrfs"                     # sliver disk quotas
+  "mount mount"
+  "coreutils cp sleep /usr/bin/nohup" # nohup: copied into the default image (busybox has none)
+  "libc-bin ldd"
+  "util-linux nsenter"
+  "xfsprogs" "e2fsprogs"
+  # for the commands pl dev prints for the user to try
+  "iputils-ping ping" "traceroute traceroute" "curl" "ca-certificates"
+)
+# What the test suite runs on top.
+test=(
+  "postgresql /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl" # store tests: a throwaway cluster
+  "openssh-server /usr/sbin/sshd"    # the ssh baseline benchmark
+  "openssh-client ssh-keygen"
+  "python3 python3"                  # PLCAPI's own Python scripts and xmlrpc.client
+  "tmux tmux"                        # terminal tests of ssh sessions
+  "gcc gcc" "libc6-dev"              # go test -race needs cgo
+  "dash /bin/sh"                     # fake sliver runtimes run sessions on the host
+  "bash bash" "dpkg dpkg dpkg-query" # cmd/pl/hostdeps_test.go reads this table
+)
+
+entries=("${run[@]}")
+mode=install
+for a in "$@"; do
+  case $a in
+    --list) mode=list ;;
+    test) entries+=("${test[@]}") ;;
+    *) echo "deps: unknown argument $a (usage: deps.sh [--list] [test])" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $mode == list ]]; then
+  printf '%s\n' "${entries[@]}"
+  exit 0
 fi
 
 missing=()
-for p in "${pkgs[@]}"; do
+for e in "${entries[@]}"; do
+  p=${e%% *}
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

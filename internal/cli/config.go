@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
 )
 
@@ -90,23 +91,7 @@ func (c *Config) Save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".config-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
 }
 
 // Select returns the entry named by sel (a URL, or a host[:port] that

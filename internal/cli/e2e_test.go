@@ -57,7 +57,7 @@ func (p plRunner) run(args ...string) plResult {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.bin, args...)
+	cmd := exec.CommandContext(ctx, p.bin, args...) // hostdeps: self
 	cmd.Env = append(os.Environ(), "PL_CONFIG_DIR="+p.cfg, "PL_PLC=", "PL_PASSWORD=", "PL_ADMIN_PASSWORD=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -236,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 	admin.fails(5, "plc", "init", "--data", data, "--email", "admin2@example.org", "--password-file", adminPW)
 
 	// 2. PLC itself, on a free port, HTTPS with a generated certificate.
-	srv := exec.Command(bin, "plc", "--data", data, "--listen", "127.0.0.1:0")
+	srv := exec.Command(bin, "plc", "--data", data, "--listen", "127.0.0.1:0") // hostdeps: self
 	srv.Env = append(os.Environ(), "PL_CONFIG_DIR="+filepath.Join(tmp, "plc-cli"))
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
@@ -330,12 +330,22 @@ func TestEndToEnd(t *testing.T) {
 	// 7. Keys: the user adds their own; a bad key is refused.
 	userKey := sshKey(t, "student@laptop")
 	user.ok("key", "add", "student@princeton.edu", writeFile(t, tmp, "user.pub", userKey+"\n", 0o644))
-	user.fails(5, "key", "add", "student@princeton.edu", writeFile(t, tmp, "bad.pub", "ssh-rsa AAAAnotakey\n", 0o644))
+	user.fails(5, "key", "add", "student@princeton.edu", writeFile(t, tmp, "bad.pub", "ecdsa-sha2-nistp256 AAAAnotakey\n", 0o644))
+	// What the original PLCAPI accepted is stored, and the user is told
+	// why it will not be installed (issue 9.1).
+	out := user.ok("key", "add", "student@princeton.edu", writeFile(t, tmp, "text.pub", "ssh-rsa AAAAnotakey me@there\n", 0o644))
+	if !strings.Contains(out, "created with id") || !strings.Contains(out, "warning: key ") || !strings.Contains(out, "not an OpenSSH public key") {
+		t.Fatalf("key add of an unusable key: %s", out)
+	}
+	if out := user.ok("key", "list"); !strings.Contains(out, "USABLE") || !strings.Contains(out, "no: not an OpenSSH public key") || !strings.Contains(out, "yes") {
+		t.Fatalf("key list: %s", out)
+	}
 	var keys []map[string]any
 	user.json(&keys, "key", "list")
-	if len(keys) != 1 || keys[0]["key"] != userKey {
+	if len(keys) != 2 || keys[0]["key"] != userKey || keys[0]["usable"] != true || keys[1]["usable"] != false {
 		t.Fatalf("user keys: %v", keys)
 	}
+	user.ok("key", "delete", fmt.Sprint(keys[1]["key_id"]))
 
 	// 8. Nodes: register two, print their join commands.
 	type regOut struct {

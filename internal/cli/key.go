@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -10,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var keyCols = []string{"key_id", "person_id", "key_type", "key"}
+var keyCols = []string{"key_id", "person_id", "key_type", "key", "usable"}
 
 func keyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "SSH public keys of persons"}
@@ -18,7 +19,12 @@ func keyCmd() *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add <person> <public-key-file|->",
 		Short: "Add an ssh public key (ed25519, ecdsa, rsa >= 2048) to a person",
-		Args:  cobra.ExactArgs(2),
+		Long: `Add an ssh public key to a person. Keys OpenSSH accepts (ed25519, ecdsa,
+rsa of at least 2048 bits) are installed on the nodes of the person's slices.
+Other ssh-rsa and ssh-dss lines that the original PLCAPI accepted (DSA, short
+RSA, text that is not a key) are stored but never installed: the command says
+why, and "pl key list" shows it.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var b []byte
 			var err error
@@ -40,6 +46,21 @@ func keyCmd() *cobra.Command {
 			}
 			id, err := e.cl.Add(e.ctx, nil, core.Key, core.Record{"person_id": pid, "key_type": keyType, "key": strings.TrimSpace(string(b))})
 			if err != nil {
+				return err
+			}
+			recs, err := e.cl.Get(e.ctx, nil, core.Key, &core.Filter{IsList: true, IDs: []int64{id}}, []string{"usable", "unusable_reason"})
+			if err != nil {
+				return err
+			}
+			if len(recs) == 1 && recs[0]["usable"] == false {
+				warning := fmt.Sprintf("key %d is stored but not usable, so it is not installed on any node: %v", id, recs[0]["unusable_reason"])
+				if e.json {
+					return printJSON(e.out, map[string]any{"id": id, "key_id": id, "warnings": []string{warning}})
+				}
+				if err := e.created(core.Key, "for "+args[0], id); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(e.out, "warning: "+warning)
 				return err
 			}
 			return e.created(core.Key, "for "+args[0], id)
@@ -76,6 +97,11 @@ func keyCmd() *cobra.Command {
 			for _, r := range recs { // keys are long: show type and comment only
 				if k, ok := r["key"].(string); ok && len(k) > 60 {
 					r["key"] = k[:30] + "..." + k[len(k)-25:]
+				}
+				if r["usable"] == false {
+					r["usable"] = fmt.Sprintf("no: %v", r["unusable_reason"])
+				} else {
+					r["usable"] = "yes"
 				}
 			}
 			return printTable(e.out, recs, keyCols)

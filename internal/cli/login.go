@@ -16,7 +16,7 @@ import (
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 func loginCmd() *cobra.Command {
@@ -199,20 +199,19 @@ func readPassword(file, envVar, prompt string) (string, error) {
 	if v, ok := os.LookupEnv(envVar); ok {
 		return v, nil
 	}
-	fd := int(os.Stdin.Fd())
-	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+	noPassword := core.FieldErrorf("password", "no password given (use --password-file or $%s)", envVar)
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		fmt.Fprint(os.Stderr, prompt)
-		noEcho := *old
-		noEcho.Lflag &^= unix.ECHO
-		unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho)
-		defer func() {
-			unix.IoctlSetTermios(fd, unix.TCSETS, old)
-			fmt.Fprintln(os.Stderr)
-		}()
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", noPassword
+		}
+		return string(b), nil
 	}
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", core.FieldErrorf("password", "no password given (use --password-file or $%s)", envVar)
+		return "", noPassword
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -102,12 +103,7 @@ func (c *Caller) HasRole(role string) bool {
 	case NodeCaller:
 		return role == RoleNode
 	}
-	for _, r := range c.Roles {
-		if r == role {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.Roles, role)
 }
 
 // Credentials are what a transport extracted from a request.

@@ -48,14 +48,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	for _, tool := range []string{"ssh", "ssh-keygen", "runc", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: ssh ssh-keygen runc go
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
 	tmp := t.TempDir()
 	pl := buildPL(t, tmp)
 	// A leftover of an earlier killed run of this test.
-	if out, err := exec.Command(pl, "dev", "down", "--id", e2eID).CombinedOutput(); err != nil {
+	if out, err := exec.Command(pl, "dev", "down", "--id", e2eID).CombinedOutput(); err != nil { // hostdeps: self
 		t.Fatalf("pl dev down: %v\n%s", err, out)
 	}
 	before := snapshotHost(t)
@@ -64,7 +64,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	// A PLC port of its own: other tests may run a PLC on :8443.
-	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "--plc-port", "18443", "-v")
+	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "--plc-port", "18443", "-v") // hostdeps: self
 	devOut, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		stopDev()
-		exec.Command(pl, "dev", "down", "--id", e2eID).Run()
+		exec.Command(pl, "dev", "down", "--id", e2eID).Run() // hostdeps: self
 	})
 	select {
 	case <-ready:
@@ -222,8 +222,9 @@ func TestEndToEnd(t *testing.T) {
 		url := fmt.Sprintf("http://%s:%d/", n.addr, port)
 		waitFor(t, time.Minute, "GET "+url, func() error {
 			body, err := httpGet(url)
-			if err == nil && !strings.HasPrefix(body, "e2e ") {
-				err = fmt.Errorf("body %q", body)
+			// The sliver's hostname is its node's (issue 9.11).
+			if err == nil && strings.TrimSpace(body) != "e2e "+n.host {
+				err = fmt.Errorf("body %q, want %q", body, "e2e "+n.host)
 			}
 			return err
 		})
@@ -321,7 +322,7 @@ type plCLI struct {
 
 func (c *plCLI) run(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(c.bin, args...)
+	cmd := exec.Command(c.bin, args...) // hostdeps: self
 	cmd.Env = append(os.Environ(), c.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -535,15 +536,15 @@ func TestDevKilledThenDown(t *testing.T) {
 		t.Skip("skipped in -short mode")
 	}
 	for _, tool := range []string{"runc", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: runc go
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
 	const id = "kill"
 	pl := buildPL(t, t.TempDir())
-	exec.Command(pl, "dev", "down", "--id", id).Run()
+	exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
 	before := snapshotHost(t)
-	dev := exec.Command(pl, "dev", "--nodes", "2", "--id", id, "--wan", "10.89.0.0/16", "--plc-port", "18444")
+	dev := exec.Command(pl, "dev", "--nodes", "2", "--id", id, "--wan", "10.89.0.0/16", "--plc-port", "18444") // hostdeps: self
 	var out, errb lockedBuffer
 	dev.Stdout, dev.Stderr = &out, &errb
 	if err := dev.Start(); err != nil {
@@ -578,7 +579,7 @@ func TestDevKilledThenDown(t *testing.T) {
 	if ours == 0 {
 		t.Fatalf("nothing left after SIGKILL: the test does not test pl dev down")
 	}
-	if b, err := exec.Command(pl, "dev", "down", "--id", id).CombinedOutput(); err != nil {
+	if b, err := exec.Command(pl, "dev", "down", "--id", id).CombinedOutput(); err != nil { // hostdeps: self
 		t.Fatalf("pl dev down: %v\n%s", err, b)
 	}
 	compareSnapshots(t, before, snapshotHost(t), pl)

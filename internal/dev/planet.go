@@ -239,7 +239,7 @@ func (p *Planet) childEnv() []string {
 func (p *Planet) run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Binary, args...)
+	cmd := exec.CommandContext(ctx, p.Binary, args...) // hostdeps: self
 	cmd.Env = p.childEnv()
 	cmd.Stdin = stdin
 	var out, errb strings.Builder
@@ -254,7 +254,7 @@ func (p *Planet) run(ctx context.Context, stdin io.Reader, args ...string) (stri
 func (p *Planet) runIn(ctx context.Context, ns string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Binary, args...)
+	cmd := exec.CommandContext(ctx, p.Binary, args...) // hostdeps: self
 	cmd.Env = p.childEnv()
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

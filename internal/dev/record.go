@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/planetlab/pl/internal/atomicfile"
 )
 
 // RunDir holds one record per running (or killed) `pl dev` instance, so
@@ -46,11 +48,7 @@ func (r *Record) Save() error {
 		return err
 	}
 	for _, p := range []string{recordPath(r.Prefix), filepath.Join(r.DataDir, "dev.json")} {
-		tmp := p + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			return fmt.Errorf("save dev record: %w", err)
-		}
-		if err := os.Rename(tmp, p); err != nil {
+		if err := atomicfile.WriteFile(p, b, 0o600); err != nil {
 			return fmt.Errorf("save dev record: %w", err)
 		}
 	}

@@ -125,7 +125,7 @@ func (p *Planet) spawn(s *proc) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(p.Binary, s.args...)
+	cmd := exec.Command(p.Binary, s.args...) // hostdeps: self
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = p.childEnv()
 	// Children die with us even after SIGKILL; `pl dev down` removes the rest.

@@ -100,9 +100,12 @@ func WhoamiOf(c *core.Caller) Whoami {
 	return w
 }
 
-// Created is the body of a 201 answer.
+// Created is the body of a 201 answer. Warnings say what the caller
+// should know about the object although it was created (a key that is
+// stored but not usable, and why).
 type Created struct {
-	ID int64 `json:"id"`
+	ID       int64    `json:"id"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ErrorBody is the JSON body of every error response:

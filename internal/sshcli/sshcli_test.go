@@ -41,7 +41,7 @@ func (h hostRuntime) Command(ctx context.Context, name string, p sliver.Process)
 	if len(args) == 0 {
 		args = []string{"/bin/sh"}
 	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...) // hostdeps: /bin/sh
 	cmd.Dir = home
 	cmd.Env = append([]string{"HOME=" + home, "PATH=/usr/bin:/bin", "NODE=" + h.node}, p.Env...)
 	return cmd, nil

@@ -37,6 +37,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // DateTime is the text of a <dateTime.iso8601> value.
@@ -251,17 +253,22 @@ func charsetReader(label string, in io.Reader) (io.Reader, error) {
 	case "utf-8", "utf8", "us-ascii", "ascii":
 		return in, nil
 	case "iso-8859-1", "latin-1", "latin1", "iso8859-1":
-		b, err := io.ReadAll(in)
-		if err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		for _, c := range b {
-			buf.WriteRune(rune(c))
-		}
-		return &buf, nil
+		return charmap.ISO8859_1.NewDecoder().Reader(in), nil
 	}
 	return nil, fmt.Errorf("unsupported encoding %q", label)
+}
+
+// next returns the next raw XML token; the body size is checked here, the
+// one place that reads. io.EOF is returned as it is.
+func (d *decoder) next() (xml.Token, error) {
+	t, err := d.x.Token()
+	if d.lr.N <= 0 {
+		return nil, &DecodeError{Msg: fmt.Sprintf("body exceeds %d bytes", d.lim.MaxBytes), Err: ErrTooLarge}
+	}
+	if err != nil && err != io.EOF {
+		return nil, &DecodeError{Msg: "malformed XML", Err: err}
+	}
+	return t, err
 }
 
 // token returns the next significant token: start and end elements and
@@ -269,15 +276,12 @@ func charsetReader(label string, in io.Reader) (io.Reader, error) {
 // skipped; a directive (DOCTYPE) is refused.
 func (d *decoder) token() (xml.Token, error) {
 	for {
-		t, err := d.x.Token()
-		if d.lr.N <= 0 {
-			return nil, &DecodeError{Msg: fmt.Sprintf("body exceeds %d bytes", d.lim.MaxBytes), Err: ErrTooLarge}
-		}
+		t, err := d.next()
 		if err == io.EOF {
 			return nil, errf("unexpected end of document")
 		}
 		if err != nil {
-			return nil, &DecodeError{Msg: "malformed XML", Err: err}
+			return nil, err
 		}
 		switch t := t.(type) {
 		case xml.Comment, xml.ProcInst:
@@ -359,15 +363,12 @@ func (d *decoder) root(name string) error {
 // eof checks that only whitespace, comments and PIs follow the root.
 func (d *decoder) eof() error {
 	for {
-		t, err := d.x.Token()
-		if d.lr.N <= 0 {
-			return &DecodeError{Msg: fmt.Sprintf("body exceeds %d bytes", d.lim.MaxBytes), Err: ErrTooLarge}
-		}
+		t, err := d.next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return &DecodeError{Msg: "malformed XML", Err: err}
+			return err
 		}
 		switch t := t.(type) {
 		case xml.Comment, xml.ProcInst:

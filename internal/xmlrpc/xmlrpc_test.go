@@ -87,6 +87,27 @@ func TestDecodeLatin1(t *testing.T) {
 	}
 }
 
+// TestDecodeTooLargeLatin1 checks that the size limit counts the body's
+// bytes, before the Latin-1 decoder widens them, also when the excess comes
+// after the root element.
+func TestDecodeTooLargeLatin1(t *testing.T) {
+	latin1 := func(params string) string {
+		return "<?xml version='1.0' encoding='iso-8859-1'?><methodCall><methodName>M</methodName><params>" + params + "</params></methodCall>"
+	}
+	if _, err := DecodeCall(strings.NewReader(latin1("")+"<!---->"), Limits{MaxBytes: 1000}); err != nil {
+		t.Fatalf("small document: %v", err)
+	}
+	for name, doc := range map[string]string{
+		"value":   latin1("<param><value>" + strings.Repeat("\xe9", 2000) + "</value></param>"),
+		"trailer": latin1("") + "<!--" + strings.Repeat("\xe9", 2000) + "-->",
+	} {
+		_, err := DecodeCall(strings.NewReader(doc), Limits{MaxBytes: 1000})
+		if !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: got %v, want ErrTooLarge", name, err)
+		}
+	}
+}
+
 func TestDecodeCallErrors(t *testing.T) {
 	deep := strings.Repeat("<value><array><data>", 70) + strings.Repeat("</data></array></value>", 70)
 	many := strings.Repeat("<value>x</value>", 130)
@@ -231,6 +252,7 @@ func TestPyReprPython(t *testing.T) {
 		keep = append(keep, f)
 		in.WriteString(strconv.FormatUint(math.Float64bits(f), 10) + "\n")
 	}
+	// hostdeps: python3
 	cmd := exec.Command(py, "-c", `import sys,struct,json
 print(json.dumps([repr(struct.unpack('<d', struct.pack('<Q', int(l)))[0]) for l in sys.stdin]))`)
 	cmd.Stdin = strings.NewReader(in.String())
@@ -261,6 +283,7 @@ func TestPythonReadsOurResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// hostdeps: python3
 	cmd := exec.Command(py, "-c", `import sys,xmlrpc.client,json
 (v,), m = xmlrpc.client.loads(sys.stdin.buffer.read(), use_builtin_types=True)
 print(json.dumps(v, sort_keys=True))`)
@@ -281,6 +304,7 @@ func TestWeReadPythonCalls(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 not installed")
 	}
+	// hostdeps: python3
 	cmd := exec.Command(py, "-c", `import sys,xmlrpc.client
 sys.stdout.write(xmlrpc.client.dumps(({'AuthMethod':'password','x':[1,2.5,True,None,'é']},), 'GetNodes', allow_none=True))`)
 	out, err := cmd.Output()

@@ -21,7 +21,7 @@ func needRoot(t *testing.T) {
 		t.Skip("needs root: creates network namespaces, veths and TUN devices")
 	}
 	for _, tool := range []string{"ping", "traceroute"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: ping traceroute
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
@@ -32,7 +32,7 @@ func runIn(t *testing.T, ns string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...) // hostdeps: ping traceroute
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	var err error

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -458,7 +459,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		m.refreshDirectory(after, d.Slivers)
 	}
 	m.mu.Lock()
-	changed := !equalMaps(errs, m.errs)
+	changed := !maps.Equal(errs, m.errs)
 	m.errs = errs
 	m.passes++
 	if len(failed) == 0 {
@@ -636,16 +637,4 @@ func (m *Main) reportLoop(ctx context.Context) {
 		}
 		retry.Reset(wait)
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }

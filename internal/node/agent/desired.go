@@ -145,6 +145,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 		reqs[i] = CPURequest{Name: p.s.Name, Share: p.cfg.CPUShare, Pct: p.cfg.CPUPct, CapPct: p.cfg.CPUCapPct, Disabled: !p.cfg.Enabled}
 	}
 	cpu := ArbitrateCPU(reqs, env.NCPU)
+	hostname := sliver.NodeHostname(st.Hostname) // what slivers see (uname -n), as in PlanetLab
 
 	for _, p := range ok {
 		xid := env.XIDs[p.s.Name]
@@ -166,6 +167,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 				Keys:       keys,
 				InitScript: p.cfg.InitScript,
 				Enabled:    p.cfg.Enabled,
+				Hostname:   hostname,
 				Resources: sliver.Resources{
 					CPUShares:   c.Shares,
 					CPUCapPct:   c.CapPct,

@@ -142,7 +142,7 @@ func sliverOf(name string, id int64, kv ...string) core.Sliver {
 }
 
 func TestComputeIsolatesBadSlices(t *testing.T) {
-	st := &core.NodeState{Version: "v1", NodeID: 1, Slivers: []core.Sliver{
+	st := &core.NodeState{Version: "v1", NodeID: 1, Hostname: "planetlab1.cs.example.org", Slivers: []core.Sliver{
 		sliverOf("pl_good", 1, "cpu_share", "2", "ports", "tcp/80"),
 		sliverOf("pl_badshare", 2, "cpu_share", "-4"),
 		sliverOf("pl_baddisk", 3, "disk_max", "lots"),
@@ -193,6 +193,9 @@ func TestComputeIsolatesBadSlices(t *testing.T) {
 	if g.Spec.Resources.CPUShares != 2048 || g.Spec.UIDBase != UIDBase(g.Spec.XID) || g.Spec.Resources.DiskBytes != 10000000*1024 ||
 		g.Net.XID != g.Spec.XID || len(g.Net.Ports) != 1 || g.Spec.Keys[0] != "ssh-ed25519 AAAA pl_good" {
 		t.Errorf("pl_good: %+v", g)
+	}
+	if g.Spec.Hostname != st.Hostname {
+		t.Errorf("pl_good sees host name %q, want the node's %q", g.Spec.Hostname, st.Hostname)
 	}
 }
 

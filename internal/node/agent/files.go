@@ -8,50 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/netcfg"
 )
-
-// writeFileAtomic replaces path with data: write a temporary file in the
-// same directory, fsync it, rename it over path and fsync the directory, so
-// a crash leaves either the old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
 
 // The desired-state cache: the last good node state from PLC, used at start
 // and while PLC is unreachable. The file carries a SHA-256 of the state so a
@@ -80,7 +44,7 @@ func SaveCache(path string, st *core.NodeState) error {
 	if err != nil {
 		return fmt.Errorf("encode desired-state cache: %w", err)
 	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("write desired-state cache %s: %w", path, err)
 	}
 	return nil
@@ -262,7 +226,7 @@ func (x *XIDs) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(x.path, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(x.path, data, 0o600); err != nil {
 		return fmt.Errorf("write xid file: %w", err)
 	}
 	return nil
@@ -318,5 +282,5 @@ func (r *netRecord) set(name string, s *netcfg.Sliver) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(r.path, data, 0o600)
+	return atomicfile.WriteFile(r.path, data, 0o600)
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -191,7 +192,7 @@ func specDiff(got, want sliver.Spec) []string {
 	add(got.XID != want.XID, "xid")
 	add(got.UIDBase != want.UIDBase, "uidbase")
 	add(got.Image != want.Image, "image")
-	add(!equalStrings(got.Keys, want.Keys), "keys")
+	add(!slices.Equal(got.Keys, want.Keys), "keys")
 	add(got.InitScript != want.InitScript, "initscript")
 	add(got.Enabled != want.Enabled, "enabled")
 	r, w := got.Resources, want.Resources
@@ -202,18 +203,6 @@ func specDiff(got, want sliver.Spec) []string {
 	add(r.NoFile != w.NoFile, "nofile")
 	add(r.DiskBytes != w.DiskBytes, "disk")
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // RenderPlan renders a plan as canonical text, one op per line.

@@ -30,12 +30,13 @@ type BuildOptions struct {
 }
 
 // DefaultBuildOptions are the options of the built-in "default" image:
-// busybox, rsync, and OpenSSH's sftp-server when installed.
+// busybox, rsync, OpenSSH's sftp-server (scp, sftp and pl copy need it)
+// and coreutils' nohup (busybox has none). scripts/deps.sh installs each;
+// cmd/pl/hostdeps_test.go checks that it does.
 func DefaultBuildOptions() BuildOptions {
 	return BuildOptions{
-		Busybox:  "/bin/busybox",
-		Extra:    []string{"/usr/bin/rsync"},
-		Optional: []string{"/usr/lib/openssh/sftp-server", "/usr/lib/sftp-server"},
+		Busybox: "/bin/busybox",
+		Extra:   []string{"/usr/bin/rsync", "/usr/lib/openssh/sftp-server", "/usr/bin/nohup"},
 	}
 }
 
@@ -101,7 +102,7 @@ func build(ctx context.Context, root string, opts BuildOptions) error {
 	if err := copyFile(filepath.Join(root, "bin/busybox"), opts.Busybox, 0o4755); err != nil {
 		return fmt.Errorf("busybox: %w", err)
 	}
-	out, err := exec.CommandContext(ctx, opts.Busybox, "--list-full").Output()
+	out, err := exec.CommandContext(ctx, opts.Busybox, "--list-full").Output() // hostdeps: /bin/busybox
 	if err != nil {
 		return fmt.Errorf("%s --list-full: %w", opts.Busybox, err)
 	}
@@ -166,7 +167,7 @@ func build(ctx context.Context, root string, opts BuildOptions) error {
 func copyWithLibs(ctx context.Context, root, p string) error {
 	st, err := os.Stat(p)
 	if err != nil {
-		return fmt.Errorf("extra file: %w", err)
+		return fmt.Errorf("extra file (scripts/deps.sh installs it): %w", err)
 	}
 	if err := copyFile(filepath.Join(root, p), p, st.Mode().Perm()); err != nil {
 		return err

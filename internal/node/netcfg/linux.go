@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ports"
 )
@@ -246,11 +247,7 @@ func (m *Linux) saveRecord(r record) error {
 	if err != nil {
 		return err
 	}
-	tmp := m.recordPath(r.Name) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, m.recordPath(r.Name))
+	return atomicfile.WriteFile(m.recordPath(r.Name), b, 0o600)
 }
 
 // Setup prepares the node: IPv4 forwarding, the nftables table with its

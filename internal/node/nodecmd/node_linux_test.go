@@ -47,7 +47,7 @@ func needRoot(t *testing.T) {
 		t.Skip("needs root: runs real slivers with runc, netns and nftables")
 	}
 	for _, bin := range []string{"runc", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
+		if _, err := exec.LookPath(bin); err != nil { // hostdeps: runc ip
 			t.Skipf("needs %s", bin)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sshgw"
@@ -63,27 +64,7 @@ func SaveNodeFile(state string, nf NodeFile) error {
 		return err
 	}
 	path := filepath.Join(state, nodeFileName)
-	tmp, err := os.CreateTemp(state, ".node.json.*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }
 
 // HostKey loads (creating it if absent) the node's persistent SSH host key

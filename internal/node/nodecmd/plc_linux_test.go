@@ -196,7 +196,7 @@ func TestNodeSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDaemon$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDaemon$") // hostdeps: self
 	cmd.Env = append(os.Environ(), "PLTEST_DAEMON="+string(spec))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {

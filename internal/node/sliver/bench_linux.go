@@ -35,7 +35,7 @@ type FloorConfig struct {
 // points in it). `pl bench sliver` reports these beside Apply latencies.
 func BenchFloor(ctx context.Context, c FloorConfig) ([]time.Duration, error) {
 	if c.Init == "" {
-		c.Init = "/usr/bin/tini-static"
+		c.Init = "/usr/bin/tini-static" // hostdeps: /usr/bin/tini-static
 	}
 	if c.Runc == "" {
 		c.Runc = "runc"

@@ -87,6 +87,9 @@ func (s Spec) Validate() error {
 	case r.DiskBytes < 0 || (r.DiskBytes > 0 && r.DiskBytes < 1<<20):
 		return core.FieldErrorf("disk_max", "sliver %q: disk limit %d: want 0 (none) or at least 1 MiB", s.Name, r.DiskBytes)
 	}
+	if s.Hostname != "" && !validHostname(s.Hostname) {
+		return core.FieldErrorf("hostname", "sliver %q: host name %q: want at most 64 letters, digits, '-' and '.' in dot-separated labels", s.Name, s.Hostname)
+	}
 	if s.NetNS != "" && !strings.HasPrefix(s.NetNS, "/") {
 		return core.FieldErrorf("netns", "sliver %q: network namespace %q is not an absolute path", s.Name, s.NetNS)
 	}
@@ -149,6 +152,34 @@ type layout struct {
 	XID     int    `json:"xid"`
 }
 
+// hostnameRE is a host name the kernel takes as a UTS name (at most 64
+// bytes: HOST_NAME_MAX) made of RFC 1123 labels.
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+func validHostname(h string) bool { return len(h) <= 64 && hostnameRE.MatchString(h) }
+
+// NodeHostname returns the Spec.Hostname for slivers of a node named h:
+// h itself when the kernel takes it as a host name, else its first label
+// (a UTS name holds 64 bytes; PLC allows longer names), else "" (the
+// slice name).
+func NodeHostname(h string) string {
+	if validHostname(h) {
+		return h
+	}
+	if first, _, _ := strings.Cut(h, "."); validHostname(first) {
+		return first
+	}
+	return ""
+}
+
+// utsName is the host name a sliver of s sees.
+func (s Spec) utsName() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	return s.Name
+}
+
 // ociParams are the inputs of ociConfig beyond the spec.
 type ociParams struct {
 	Rootfs       string
@@ -180,7 +211,7 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 	}
 	return &specs.Spec{
 		Version:  "1.0.2",
-		Hostname: s.Name,
+		Hostname: s.utsName(),
 		Root:     &specs.Root{Path: p.Rootfs},
 		Process: &specs.Process{
 			User: specs.User{UID: 0, GID: 0},

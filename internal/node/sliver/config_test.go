@@ -29,6 +29,17 @@ func TestValidate(t *testing.T) {
 		"disk_max":   func(s *Spec) { s.Resources.DiskBytes = -1 },
 		"netns":      func(s *Spec) { s.NetNS = "relative/path" },
 		"initscript": func(s *Spec) { s.InitScript = "a\x00b" },
+		"hostname":   func(s *Spec) { s.Hostname = "node one.example.org" },
+		"long host":  func(s *Spec) { s.Hostname = strings.Repeat("a", 60) + ".example.org" },
+		"dot host":   func(s *Spec) { s.Hostname = "planetlab1..org" },
+		"dash host":  func(s *Spec) { s.Hostname = "-planetlab1.org" },
+	}
+	for _, h := range []string{"planetlab1.cs.princeton.edu", "node1", "PLANETLAB-2.example.org", strings.Repeat("a", 63)} {
+		s := validSpec()
+		s.Hostname = h
+		if err := s.Validate(); err != nil {
+			t.Errorf("host name %q: %v", h, err)
+		}
 	}
 	for what, mutate := range bad {
 		s := validSpec()
@@ -64,11 +75,29 @@ func TestNoFile(t *testing.T) {
 	}
 }
 
+func TestNodeHostname(t *testing.T) {
+	long := strings.Repeat("x", 60) + ".cs.princeton.edu"
+	for in, want := range map[string]string{
+		"planetlab1.cs.princeton.edu": "planetlab1.cs.princeton.edu",
+		long:                          strings.Repeat("x", 60),
+		"":                            "",
+		"bad name.org":                "",
+	} {
+		if got := NodeHostname(in); got != want {
+			t.Errorf("NodeHostname(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestOCIConfig(t *testing.T) {
 	s := validSpec()
 	c := ociConfig(s, ociParams{Rootfs: "rootfs", Init: "/usr/bin/tini-static", CgroupParent: "/pl/", OwnNetNS: true})
 	if c.Hostname != s.Name || c.Linux.CgroupsPath != "/pl/"+s.Name {
 		t.Errorf("hostname %q cgroups %q", c.Hostname, c.Linux.CgroupsPath)
+	}
+	s.Hostname = "planetlab1.cs.princeton.edu"
+	if c := ociConfig(s, ociParams{Rootfs: "rootfs", CgroupParent: "/pl/"}); c.Hostname != s.Hostname {
+		t.Errorf("with Hostname set: hostname %q, want the node's %q", c.Hostname, s.Hostname)
 	}
 	if m := c.Linux.UIDMappings[0]; m.HostID != s.UIDBase || m.Size != UIDCount || m.ContainerID != 0 {
 		t.Errorf("uid map %+v", m)

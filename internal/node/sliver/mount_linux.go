@@ -38,7 +38,7 @@ func newNamespaces(uidBase uint32, withNet bool) (userFD, netFD int, err error) 
 	if strings.HasSuffix(holderBin, "busybox") {
 		args = []string{holderBin, "sleep", "60"}
 	}
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command(args[0], args[1:]...) // hostdeps: sleep /bin/busybox
 	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uidBase), Size: UIDCount}}
 	flags := uintptr(syscall.CLONE_NEWUSER)
 	if withNet {

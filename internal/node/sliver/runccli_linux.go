@@ -39,7 +39,7 @@ type runcState struct {
 }
 
 func (r *runcCLI) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root}, args...)...)
+	return exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root}, args...)...) // hostdeps: runc
 }
 
 // runTimeout bounds every runc command but exec: none should take long,
@@ -112,7 +112,7 @@ func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string) error 
 	os.Remove(logFile)
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, r.bin, "--root", r.root, "--log", logFile, "--log-format", "json",
+	c := exec.CommandContext(ctx, r.bin, "--root", r.root, "--log", logFile, "--log-format", "json", // hostdeps: runc
 		"create", "--bundle", bundle, id)
 	if err := c.Run(); err != nil {
 		return fmt.Errorf("runc create %s: %v: %s", id, err, lastLogError(logFile))

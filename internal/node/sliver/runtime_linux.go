@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 		cfg.Runc = "runc"
 	}
 	if cfg.Init == "" {
-		cfg.Init = "/usr/bin/tini-static"
+		cfg.Init = "/usr/bin/tini-static" // hostdeps: /usr/bin/tini-static
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -123,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 	if _, err := os.Stat(cfg.Init); err != nil {
 		return nil, fmt.Errorf("sliver init %s (install tini): %w", cfg.Init, err)
 	}
-	if _, err := exec.LookPath(cfg.Runc); err != nil {
+	if _, err := exec.LookPath(cfg.Runc); err != nil { // hostdeps: runc
 		return nil, fmt.Errorf("sliver: %w", err)
 	}
 	// Slivers' user namespaces must traverse the state directory to reach
@@ -499,6 +500,11 @@ func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) er
 			return err
 		}
 	}
+	if (prev == nil || prev.utsName() != s.utsName()) && st.Pid > 0 {
+		if err := setHostname(st.Pid, s.utsName()); err != nil {
+			return err
+		}
+	}
 	userNS := ""
 	if isNsfsMount(filepath.Join(r.bundle(s.Name), "userns")) {
 		userNS = filepath.Join(r.bundle(s.Name), "userns")
@@ -540,6 +546,31 @@ func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) er
 	}
 	p.Spec = &s
 	return r.save(s.Name, p)
+}
+
+// setHostname sets the host name in the UTS namespace of process pid (the
+// sliver's init), for every process of the sliver at once. It runs on a
+// thread of its own that joins the namespace and is then discarded.
+func setHostname(pid int, name string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/uts", pid))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWUTS); err != nil {
+			errc <- fmt.Errorf("join the UTS namespace of pid %d: %w", pid, err)
+			return
+		}
+		errc <- unix.Sethostname([]byte(name))
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("set host name %q: %w", name, err)
+	}
+	return nil
 }
 
 // setNoFile changes RLIMIT_NOFILE of every process of the sliver (new
@@ -881,7 +912,7 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 	} else {
 		args = append(args, p.Args...)
 	}
-	cmd := exec.CommandContext(ctx, r.rc.bin, args...)
+	cmd := exec.CommandContext(ctx, r.rc.bin, args...) // hostdeps: runc
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGHUP) }
 	cmd.WaitDelay = 5 * time.Second
 	if p.TTY {

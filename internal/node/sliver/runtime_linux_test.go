@@ -166,6 +166,7 @@ func mustRun(t testing.TB, r Runtime, name string, root bool, args ...string) st
 func TestCreateUpdateDestroy(t *testing.T) {
 	r := newTestRuntime(t)
 	s := testSpec(t, "cud")
+	s.Hostname = "planetlab1.cs.example.org"
 	before, err := r.Traces(s.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -179,11 +180,22 @@ func TestCreateUpdateDestroy(t *testing.T) {
 	if got := mustRun(t, r, s.Name, false, "id"); !strings.HasPrefix(got, fmt.Sprintf("uid=1000(%s) gid=1000(%s)", s.Name, s.Name)) {
 		t.Errorf("id = %q", got)
 	}
-	if got := mustRun(t, r, s.Name, false, "hostname"); got != s.Name {
-		t.Errorf("hostname = %q", got)
+	// The node's host name, as in PlanetLab; /etc/slicename says the slice.
+	if got := mustRun(t, r, s.Name, false, "sh", "-c", "hostname; uname -n"); got != s.Hostname+"\n"+s.Hostname {
+		t.Errorf("hostname; uname -n = %q, want the node's %q", got, s.Hostname)
 	}
 	if got := mustRun(t, r, s.Name, false, "cat", "/etc/slicename"); got != s.Name {
 		t.Errorf("slicename = %q", got)
+	}
+	// The node is renamed: the running sliver follows without a restart.
+	init1 := mustRun(t, r, s.Name, false, "sh", "-c", "cut -d' ' -f22 /proc/1/stat")
+	s.Hostname = "planetlab2.cs.example.org"
+	apply(t, r, s)
+	if got := mustRun(t, r, s.Name, false, "uname", "-n"); got != s.Hostname {
+		t.Errorf("after renaming the node, uname -n = %q, want %q", got, s.Hostname)
+	}
+	if init2 := mustRun(t, r, s.Name, false, "sh", "-c", "cut -d' ' -f22 /proc/1/stat"); init2 != init1 {
+		t.Errorf("renaming the node restarted the sliver (init start time %s -> %s)", init1, init2)
 	}
 	if got := mustRun(t, r, s.Name, false, "sh", "-c", "echo $HOME $USER; pwd"); got != fmt.Sprintf("/home/%s %s\n/home/%s", s.Name, s.Name, s.Name) {
 		t.Errorf("env = %q", got)

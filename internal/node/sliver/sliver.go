@@ -17,7 +17,7 @@ const UIDCount = 65536
 // node agent from PLC's desired state. It is a plain value: Apply(spec)
 // makes the host match it.
 type Spec struct {
-	Name       string   // slice name: container id, hostname, login name
+	Name       string   // slice name: container id, login name, /etc/slicename
 	XID        int      // per-node sliver number, 1..4094, stable for the sliver's life
 	Image      string   // reference image name (slice tag vref; "" = default image)
 	UIDBase    uint32   // host uid (and gid) that sliver root maps to; range of UIDCount
@@ -33,6 +33,10 @@ type Spec struct {
 	// traffic); a namespace owned by the host's user namespace is joined
 	// as is and sliver root has no network capability in it.
 	NetNS string
+	// Hostname is what hostname and uname -n print inside: the node's host
+	// name, as in PlanetLab, so that a service can tell where it runs
+	// (/etc/slicename says the slice). "" = the slice name. Changed live.
+	Hostname string
 }
 
 // Resources are the enforced limits of a sliver; zero means "no limit" except

@@ -47,7 +47,7 @@ func (f *fakeRuntime) Command(ctx context.Context, name string, p sliver.Process
 	if len(args) == 0 {
 		args = []string{"/bin/sh"}
 	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...) // hostdeps: /bin/sh
 	cmd.Dir = home
 	cmd.Env = append([]string{"HOME=" + home, "PATH=/usr/local/bin:/usr/bin:/bin", "PS1=fake$ ", "USER=" + name}, p.Env...)
 	return cmd, nil
@@ -217,7 +217,7 @@ func run(t testing.TB, stdin io.Reader, name string, args ...string) (string, st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, name, args...) // hostdeps: ssh
 	cmd.Env = cleanEnv()
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
@@ -266,7 +266,7 @@ func hostKeyCallback(want ssh.PublicKey) (ssh.HostKeyCallback, error) {
 func requireTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
+		if _, err := exec.LookPath(n); err != nil { // hostdeps: ssh scp sftp rsync tmux
 			t.Skipf("needs %s: %v", n, err)
 		}
 	}

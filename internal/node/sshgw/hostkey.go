@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/planetlab/pl/internal/atomicfile"
 )
 
 // LoadOrCreateHostKey returns the node's SSH host key stored at path (an
@@ -42,25 +44,9 @@ func LoadOrCreateHostKey(path string) (ssh.Signer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".hostkey-*")
-	if err != nil {
-		return nil, fmt.Errorf("host key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(pem.EncodeToMemory(blk)); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("host key: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("host key: sync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("host key: %w", err)
-	}
-	// Link (not rename) so that two processes racing to create the key
+	// Create, not replace, so that two processes racing to create the key
 	// agree on one: the loser reads the winner's key.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := atomicfile.Create(path, pem.EncodeToMemory(blk), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return LoadOrCreateHostKey(path)
 		}

@@ -84,7 +84,7 @@ func realSliver(t testing.TB, key string) (*sliver.Runc, sliver.Spec) {
 		t.Skip("needs root: runc slivers")
 	}
 	for _, p := range []string{"runc", "/usr/bin/tini-static", "/bin/busybox"} {
-		if _, err := exec.LookPath(p); err != nil {
+		if _, err := exec.LookPath(p); err != nil { // hostdeps: runc /usr/bin/tini-static /bin/busybox
 			t.Skipf("needs %s: %v", p, err)
 		}
 	}

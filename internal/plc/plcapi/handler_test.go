@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -304,7 +305,7 @@ func TestIntrospection(t *testing.T) {
 		t.Fatal(f)
 	}
 	names := v.([]any)
-	if len(names) < 130 || !contains(names, "GetSlivers") || !contains(names, "system.multicall") {
+	if len(names) < 130 || !slices.Contains(names, any("GetSlivers")) || !slices.Contains(names, any("system.multicall")) {
 		t.Fatalf("%d methods: %v", len(names), names)
 	}
 	v, f = rpc(t, h, "system.methodSignature", "DeleteNode")
@@ -339,15 +340,6 @@ func TestIntrospection(t *testing.T) {
 	if !reflect.DeepEqual(v, want) {
 		t.Fatalf("multicall %#v", v)
 	}
-}
-
-func contains(l []any, s string) bool {
-	for _, e := range l {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestCheckTypes(t *testing.T) {

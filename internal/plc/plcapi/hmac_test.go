@@ -36,7 +36,7 @@ func TestBootAuthPythonVectors(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 not installed: cannot compute reference vectors")
 	}
-	out, err := exec.Command(py, "testdata/bootauth_vectors.py").Output()
+	out, err := exec.Command(py, "testdata/bootauth_vectors.py").Output() // hostdeps: python3
 	if err != nil {
 		t.Fatal(err)
 	}

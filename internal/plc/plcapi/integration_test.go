@@ -102,7 +102,7 @@ func TestPythonClientSuite(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, "testdata/plcapi_suite.py")
+	cmd := exec.Command(py, "testdata/plcapi_suite.py") // hostdeps: python3
 	cmd.Env = append(os.Environ(),
 		"PLC_URL="+srv.URL+"/PLCAPI/", "PLC_CAFILE="+ca, "PLC_ADMIN="+itAdmin, "PLC_ADMIN_PW="+itAdminPW,
 		"PLC_SITE=demo", "PLC_NODE_ID="+strconv.FormatInt(nodeID, 10), "PLC_NODE_KEY="+key)

@@ -114,7 +114,7 @@ func TestTypicalScriptAgainstPLC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, "testdata/typical_script.py")
+	cmd := exec.Command(py, "testdata/typical_script.py") // hostdeps: python3
 	cmd.Env = append(os.Environ(), "PLC_URL="+m.URL()+"/PLCAPI/", "PLC_CAFILE="+ca,
 		"PLC_USER=pi@princeton.edu", "PLC_PASSWORD=pw-pi@princeton.edu", "PLC_MEMBER=student@princeton.edu",
 		"PLC_NODE_ID="+strconv.FormatInt(node, 10), "PLC_NODE_KEY="+key)

@@ -28,7 +28,7 @@ func TestClientSideDoesNotLinkTheServer(t *testing.T) {
 	if err != nil {
 		t.Skip("no go toolchain on PATH")
 	}
-	out, err := exec.Command(goBin, "list", "-deps", "github.com/planetlab/pl/internal/cli", "github.com/planetlab/pl/internal/client").CombinedOutput()
+	out, err := exec.Command(goBin, "list", "-deps", "github.com/planetlab/pl/internal/cli", "github.com/planetlab/pl/internal/client").CombinedOutput() // hostdeps: go
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}

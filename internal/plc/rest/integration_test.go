@@ -689,3 +689,34 @@ func TestRefusalsSayWhy(t *testing.T) {
 		t.Fatalf("client sees %v (retry after %v)", err, core.RetryAfter(err))
 	}
 }
+
+// TestKeyWarnings: a key the original PLCAPI accepts but OpenSSH cannot
+// use is created with a warning saying why; a usable key has none
+// (issue 9.1).
+func TestKeyWarnings(t *testing.T) {
+	e := newEnv(t)
+	e.populate()
+	tok := "Bearer " + e.login("u@princeton.edu", "u-pw").Token()
+	for _, tt := range []struct {
+		key, warning string
+	}{
+		{"ssh-rsa QW55IHRleHQ= user@host", "is stored but not usable, so it is not installed on any node: not an OpenSSH public key"},
+		{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEBmMe6lydVHC9XXJz3v+dXzYd6T1DDtyKPC/zL95e+H u@h", ""},
+	} {
+		b, _ := json.Marshal(map[string]string{"key": tt.key})
+		st, body := e.raw("POST", "/api/v1/persons/u@princeton.edu/keys", tok, string(b))
+		var c restapi.Created
+		if err := json.Unmarshal(body, &c); err != nil || st != 201 || c.ID == 0 {
+			t.Fatalf("%s: %d %s", tt.key, st, body)
+		}
+		if tt.warning == "" && len(c.Warnings) != 0 || tt.warning != "" && (len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], tt.warning)) {
+			t.Errorf("%s: warnings %q, want %q", tt.key, c.Warnings, tt.warning)
+		}
+		st, body = e.raw("GET", fmt.Sprintf("/api/v1/keys/%d", c.ID), tok, "")
+		var rec map[string]any
+		json.Unmarshal(body, &rec)
+		if st != 200 || rec["usable"] != (tt.warning == "") {
+			t.Errorf("key %d: %d %s", c.ID, st, body)
+		}
+	}
+}

@@ -148,7 +148,7 @@ var (
 var schemas = map[string]any{
 	"Record":     map[string]any{"type": "object", "additionalProperties": true, "description": "registry object with PLCAPI field names"},
 	"RecordList": map[string]any{"type": "array", "items": ref("Record")},
-	"Created":    obj(map[string]any{"id": tInt}, "id"),
+	"Created":    obj(map[string]any{"id": tInt, "warnings": tStrs}, "id"),
 	"Error": obj(map[string]any{"error": obj(map[string]any{
 		"code":        map[string]any{"type": "string", "enum": []string{"invalid", "not_found", "conflict", "unauthenticated", "forbidden", "rate_limited", "not_implemented", "unavailable", "internal"}},
 		"field":       tStr,

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -199,7 +200,24 @@ func (h *Handler) add(ctx context.Context, q *request, class core.Class, forced 
 		return result{}, err
 	}
 	q.w.Header().Set("Location", restapi.Prefix+"/"+restapi.ClassPath(class)+"/"+strconv.FormatInt(id, 10))
-	return result{status: http.StatusCreated, body: restapi.Created{ID: id}}, nil
+	body := restapi.Created{ID: id}
+	if class == core.Key {
+		body.Warnings, err = h.keyWarnings(ctx, q, id)
+		if err != nil {
+			return result{}, err
+		}
+	}
+	return result{status: http.StatusCreated, body: body}, nil
+}
+
+// keyWarnings tells the caller when a key was stored but is not usable
+// (issue 9.1: the original's pattern accepts it, OpenSSH does not).
+func (h *Handler) keyWarnings(ctx context.Context, q *request, id int64) ([]string, error) {
+	recs, err := h.reg.Get(ctx, q.caller, core.Key, &core.Filter{IsList: true, IDs: []int64{id}}, []string{"usable", "unusable_reason"})
+	if err != nil || len(recs) == 0 || recs[0]["usable"] != false {
+		return nil, err
+	}
+	return []string{fmt.Sprintf("key %d is stored but not usable, so it is not installed on any node: %v", id, recs[0]["unusable_reason"])}, nil
 }
 
 func (h *Handler) recordBody(q *request) (core.Record, error) {

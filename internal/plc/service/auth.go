@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -70,17 +69,6 @@ func checkPassword(hash, pw string) bool {
 
 // dummyHash equalises the time of logins for unknown accounts.
 var dummyHash, _ = bcrypt.GenerateFromPassword(prehash("dummy"), 10)
-
-func intersects(a, b []string) bool {
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains[T comparable](list []T, v T) bool { return slices.Contains(list, v) }
 
 var errAuth = core.Errorf(core.Unauthenticated, "Failed to authenticate call")
 

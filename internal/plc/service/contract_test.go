@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,21 +115,41 @@ func TestKeys(t *testing.T) {
 		kid := e.add(u, core.Key, core.Record{"person_id": u.PersonID, "key_type": "ssh", "key": k})
 		_, err := e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": other.PersonID, "key": sshKey(t)})
 		wantCode(t, err, core.Forbidden, "key for someone else")
+		// What the original's pattern accepts (ssh-rsa, ssh-dss) is stored
+		// even when OpenSSH cannot use it, flagged with the reason; other
+		// key types get the strict check (issue 9.1).
 		rsaShort, _ := rsa.GenerateKey(rand.Reader, 1024)
 		pub, _ := ssh.NewPublicKey(&rsaShort.PublicKey)
-		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": string(ssh.MarshalAuthorizedKey(pub))})
-		wantCode(t, err, core.Invalid, "rsa 1024")
-		if !strings.Contains(err.Error(), "1024 bits is too short") {
-			t.Fatalf("message: %v", err)
-		}
 		var dk dsa.PrivateKey
 		dsa.GenerateParameters(&dk.Parameters, rand.Reader, dsa.L1024N160)
 		dsa.GenerateKey(&dk, rand.Reader)
 		dpub, _ := ssh.NewPublicKey(&dk.PublicKey)
-		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": string(ssh.MarshalAuthorizedKey(dpub))})
-		wantCode(t, err, core.Invalid, "dsa")
-		_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": "ssh-rsa AAAAnotbase64!"})
-		wantCode(t, err, core.Invalid, "garbage")
+		text := "ssh-rsa " + base64.StdEncoding.EncodeToString([]byte("any text at all")) + " user@host"
+		for _, c := range []struct{ key, reason string }{
+			{string(ssh.MarshalAuthorizedKey(pub)), "RSA key of 1024 bits is too short"},
+			{string(ssh.MarshalAuthorizedKey(dpub)), "DSA (ssh-dss) keys are not accepted"},
+			{text, "not an OpenSSH public key"},
+			{`command="ls" ` + k, ""}, // ed25519 with options: not the original's pattern
+		} {
+			id, err := e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": c.key})
+			if c.reason == "" {
+				wantCode(t, err, core.Invalid, "options on an ed25519 key")
+				continue
+			}
+			e.must(err)
+			got := get(t, e, u, core.Key, []any{id}, "key", "usable", "unusable_reason")
+			if got[0]["usable"] != false || !strings.Contains(fmt.Sprint(got[0]["unusable_reason"]), c.reason) || got[0]["key"] != strings.TrimSpace(c.key) {
+				t.Errorf("%.40s: %v", c.key, got)
+			}
+			e.must(e.s.Delete(e.ctx, u, core.Key, id))
+		}
+		if got := get(t, e, u, core.Key, []any{kid}, "usable", "unusable_reason"); got[0]["usable"] != true || got[0]["unusable_reason"] != nil {
+			t.Errorf("usable key: %v", got)
+		}
+		for _, bad := range []string{"ssh-rsa AAAAnotbase64!", "ssh-ed25519 " + base64.StdEncoding.EncodeToString([]byte("text")), "ssh-rsa\nAAAA"} {
+			_, err = e.s.Add(e.ctx, u, core.Key, core.Record{"person_id": u.PersonID, "key": bad})
+			wantCode(t, err, core.Invalid, bad)
+		}
 		// Non-admins see only their keys.
 		if got := get(t, e, other, core.Key, nil); len(got) != 0 {
 			t.Fatalf("other sees %v", got)

@@ -362,7 +362,7 @@ func (o *op) checkKeyMaterial(rec core.Record) error {
 	if !ok {
 		return nil
 	}
-	parsed, err := ParseSSHKey(k.(string))
+	parsed, err := ParsePersonKey(k.(string))
 	if err != nil {
 		return core.FieldErrorf("key", "%v", err)
 	}
@@ -376,6 +376,11 @@ func (o *op) checkKeyMaterial(rec core.Record) error {
 	}
 	rec["key"] = parsed.Line
 	rec["material"] = parsed.Material
+	rec["usable"] = parsed.Usable
+	rec["unusable_reason"] = nil
+	if !parsed.Usable {
+		rec["unusable_reason"] = parsed.Reason
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"crypto/rsa"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -61,4 +62,44 @@ func ParseSSHKey(s string) (SSHKey, error) {
 		line += " " + comment
 	}
 	return SSHKey{Type: pub.Type(), Material: material, Line: line}, nil
+}
+
+// originalKeyPattern is what the original PLCAPI checks an ssh key against
+// (PLC/Keys.py, validate_key): any line holding "ssh-dss" or "ssh-rsa",
+// blanks, then base64. The captures are the type and the base64 text.
+var originalKeyPattern = regexp.MustCompile(`^.*(ssh-dss|ssh-rsa)[ ]+([A-Za-z0-9+/=]+)(?: .*)?$`)
+
+// PersonKey is a key given to AddPersonKey or UpdateKey: either usable
+// (Usable, with the normalised Line) or stored as given but not installed
+// anywhere, with the reason.
+type PersonKey struct {
+	SSHKey
+	Usable bool
+	Reason string // why it is not usable ("" when usable)
+}
+
+// ParsePersonKey accepts what the original PLCAPI accepts and tells which
+// keys can be used: a key that ParseSSHKey accepts is usable; an ssh-rsa or
+// ssh-dss line that it refuses (DSA, short RSA, options, bad base64 or a
+// body that is not a key) but that matches the original's pattern is
+// accepted as not usable, kept as given, with ParseSSHKey's refusal as the
+// reason. Other key types get the strict check only: the original did not
+// know them.
+func ParsePersonKey(s string) (PersonKey, error) {
+	k, err := ParseSSHKey(s)
+	if err == nil {
+		return PersonKey{SSHKey: k, Usable: true}, nil
+	}
+	line := strings.TrimSpace(s)
+	if strings.ContainsAny(line, "\r\n") {
+		return PersonKey{}, err
+	}
+	m := originalKeyPattern.FindStringSubmatch(line)
+	if m == nil {
+		return PersonKey{}, err
+	}
+	return PersonKey{
+		SSHKey: SSHKey{Type: m[1], Material: m[1] + " " + m[2], Line: line},
+		Reason: err.Error(),
+	}, nil
 }

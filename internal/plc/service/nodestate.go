@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,7 +147,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		rank := -1
 		nids, gids := ids(cf, "node_ids"), ids(cf, "nodegroup_ids")
 		switch {
-		case contains(nids, nodeID):
+		case slices.Contains(nids, nodeID):
 			rank = 2
 		case anyIn(gids, groups):
 			rank = 1
@@ -182,7 +183,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 
 	// Accounts.
 	siteAdmin, err := tx.Strings(ctx, `SELECT k.key FROM keys k JOIN persons p ON p.person_id = k.person_id
-		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0
+		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0 AND k.usable = 1
 		AND p.person_id IN (SELECT ps.person_id FROM person_site ps WHERE ps.site_id = ?)
 		AND p.person_id IN (SELECT r.person_id FROM person_role r WHERE r.role_id IN (20, 40))
 		ORDER BY k.key_id`, site)
@@ -190,7 +191,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		return nil, err
 	}
 	root, err := tx.Strings(ctx, `SELECT k.key FROM keys k JOIN persons p ON p.person_id = k.person_id
-		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0 AND (
+		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0 AND k.usable = 1 AND (
 		p.person_id IN (SELECT r.person_id FROM person_role r WHERE r.role_id = 10)
 		OR (p.person_id IN (SELECT ps.person_id FROM person_site ps WHERE ps.site_id = ?)
 		    AND p.person_id IN (SELECT r.person_id FROM person_role r WHERE r.role_id IN (20, 40))
@@ -251,7 +252,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		rows.Close()
 		rows, err = tx.Query(ctx, `SELECT sp.slice_id, k.key_type, k.key FROM slice_person sp
 			JOIN persons p ON p.person_id = sp.person_id JOIN keys k ON k.person_id = p.person_id
-			WHERE sp.slice_id IN (`+in+`) AND p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0
+			WHERE sp.slice_id IN (`+in+`) AND p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0 AND k.usable = 1
 			ORDER BY sp.slice_id, k.key_id`, chunk...)
 		if err != nil {
 			return nil, err

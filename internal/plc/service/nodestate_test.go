@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -42,6 +43,11 @@ func TestNodeState(t *testing.T) {
 		// Keys: pi and tech (site_admin), the admin (root), the user (slice).
 		for _, c := range []*core.Caller{pi, tech, user, e.admin} {
 			e.add(c, core.Key, core.Record{"person_id": c.PersonID, "key": sshKey(t)})
+		}
+		// Keys the original accepts but OpenSSH cannot use are stored and
+		// never reach a node (issue 9.1).
+		for _, c := range []*core.Caller{pi, user, e.admin} {
+			e.add(c, core.Key, core.Record{"person_id": c.PersonID, "key": "ssh-rsa " + base64.StdEncoding.EncodeToString([]byte("not a key")) + " x@y"})
 		}
 		disabled := e.person("off@ns.org", site, "user")
 		e.add(disabled, core.Key, core.Record{"person_id": disabled.PersonID, "key": sshKey(t)})

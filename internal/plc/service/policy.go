@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -549,12 +550,7 @@ func atSite(c *core.Caller, site int64) bool {
 	if c == nil {
 		return false
 	}
-	for _, s := range c.SiteIDs {
-		if s == site {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.SiteIDs, site)
 }
 
 func forbidden(format string, args ...any) error {

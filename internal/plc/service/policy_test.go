@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -330,7 +331,7 @@ func TestRoleMatrix(t *testing.T) {
 			for _, r := range roles {
 				err := cl.do(callers[r])
 				cells++
-				if contains(allowedRoles, r) {
+				if slices.Contains(allowedRoles, r) {
 					if isGateError(err) {
 						t.Errorf("%s as %s: allowed by policy but stopped by the role gate: %v", cl.op, r, err)
 					}

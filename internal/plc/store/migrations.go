@@ -301,6 +301,19 @@ CREATE INDEX sessions_node ON sessions (node_id);
 `,
 }
 
+// upgrades are the migrations after the registry (1) and its seed (2,
+// seed.go): number 3 is upgrades[0], and so on.
+var upgrades = []string{
+	// 3: keys the original PLCAPI accepts but OpenSSH cannot use are
+	// stored, flagged and never installed (issue 9.1). Every key stored
+	// before this migration passed the strict OpenSSH check, so existing
+	// rows are usable.
+	`
+ALTER TABLE keys ADD COLUMN usable INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE keys ADD COLUMN unusable_reason TEXT
+`,
+}
+
 func (db *DB) migrate(ctx context.Context) error {
 	return db.Write(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
@@ -606,7 +608,7 @@ func CheckValue(f *Field, v any) (any, error) {
 func (tx *Tx) InsertRecord(ctx context.Context, t *Table, rec core.Record) (int64, error) {
 	var cols []string
 	var vals []any
-	for _, name := range sortedKeys(rec) {
+	for _, name := range slices.Sorted(maps.Keys(rec)) {
 		cols = append(cols, name)
 		vals = append(vals, rec[name])
 	}
@@ -620,23 +622,10 @@ func (tx *Tx) UpdateRecord(ctx context.Context, t *Table, id any, rec core.Recor
 	}
 	var sets []string
 	var vals []any
-	for _, name := range sortedKeys(rec) {
+	for _, name := range slices.Sorted(maps.Keys(rec)) {
 		sets = append(sets, name+" = ?")
 		vals = append(vals, rec[name])
 	}
 	_, err := tx.Exec(ctx, "UPDATE "+t.SQL+" SET "+strings.Join(sets, ", ")+" WHERE "+t.PK+" = ?", append(vals, id)...)
 	return err
-}
-
-func sortedKeys(r core.Record) []string {
-	keys := make([]string, 0, len(r))
-	for k := range r {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }

@@ -227,6 +227,8 @@ var tables = []*Table{
 		fld("person_id", Int, 0, "ar"),
 		fld("key_type", String, 20, "aur"),
 		fld("key", String, 4096, "aur"),
+		fld("usable", Bool, 0, ""),
+		fld("unusable_reason", String, 0, "n"),
 		expr("peer_id", Int, "NULL"),
 		expr("peer_key_id", Int, "NULL"),
 	}},

@@ -124,4 +124,5 @@ func seedSQL() string {
 	return b.String()
 }
 
-func init() { migrations = append(migrations, seedSQL()) }
+// The seed is migration 2; the upgrades of migrations.go follow it.
+func init() { migrations = append(append(migrations, seedSQL()), upgrades...) }

@@ -208,6 +208,14 @@ check(api.BlacklistKey(admin, bad_id) == 1, "BlacklistKey")
 check(api.GetKeys(admin, [bad_id]) == [], "blacklisted key hidden")
 fault(102, api.AddPersonKey, admin, user_id, {"key_type": "ssh", "key": bad_key})
 fault(102, api.AddPersonKey, user, user_id, {"key_type": "ssh", "key": "not a key"})
+# issue 9.1: what the original's pattern accepts is stored, flagged unusable with the reason
+text_key = "ssh-rsa " + base64.b64encode(b"any text at all").decode() + " user@host"
+text_id = api.AddPersonKey(user, user_email, {"key_type": "ssh", "key": text_key})
+k = api.GetKeys(user, [text_id])[0]
+check(k["key"] == text_key and k["usable"] is False and "not an OpenSSH public key" in k["unusable_reason"], "text as ssh-rsa key stored unusable %r" % k)
+check(api.GetKeys(user, [key_id])[0]["usable"] is True, "real key usable")
+fault(102, api.AddPersonKey, user, user_id, {"key_type": "ssh", "key": "ecdsa-sha2-nistp256 " + base64.b64encode(b"text").decode()})
+check(api.DeleteKey(user, text_id) == 1, "DeleteKey unusable")
 
 # sessions
 sess = api.GetSession(user)

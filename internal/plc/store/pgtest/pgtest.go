@@ -133,7 +133,7 @@ func start() {
 	}
 	os.Chown(dir, uid, gid)
 	run := func(args ...string) error {
-		cmd := exec.Command(args[0], args[1:]...)
+		cmd := exec.Command(args[0], args[1:]...) // hostdeps: /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl
 		cmd.Dir = dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 		out, err := cmd.CombinedOutput()
