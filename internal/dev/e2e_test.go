@@ -610,7 +610,8 @@ func TestDevCleansUpWhenOutputPipeDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := exec.Command(pl, "dev", "--nodes", "1", "--id", id, "--wan", "10.88.0.0/16", "--plc-port", "18445", "-v") // hostdeps: self
-	dev.Stdout, dev.Stderr = w, w                                                                                    // 2>&1 | ...
+	// 2>&1 | ...
+	dev.Stdout, dev.Stderr = w, w
 	if err := dev.Start(); err != nil {
 		t.Fatal(err)
 	}
