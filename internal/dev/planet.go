@@ -16,7 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetlab/pl/internal/dev/wan"
+	"github.com/planetlab/pl/internal/node/nodecmd"
 )
 
 // Config configures an emulated planet. Zero values take the defaults.
@@ -156,6 +159,12 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	if err := reachData(&cfg, rec); err != nil {
+		if rec.TempData {
+			os.RemoveAll(cfg.DataDir)
+		}
+		return nil, err
+	}
 	rec.DataDir = cfg.DataDir
 	if err := rec.Save(); err != nil {
 		if rec.TempData {
@@ -195,6 +204,50 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		log.Info("demo slice running", "slice", p.Demo.Slice, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return p, nil
+}
+
+// reachData makes the data directory reachable by the slivers' mapped
+// root users, which must traverse every directory above their root file
+// systems. When a parent of it is not searchable by others (mode 0700, as
+// `mktemp -d` makes and /root is), the directory is bind-mounted at
+// /run/pl-dev/<instance>.data, whose parents are, and the planet uses that
+// path; Down unmounts it. cfg.DataDir becomes the path to use and
+// rec.UserDataDir the one the user gave.
+func reachData(cfg *Config, rec *Record) error {
+	why := nodecmd.CheckTraversable(filepath.Join(cfg.DataDir, "nodes"))
+	if why == nil {
+		return nil
+	}
+	bind := dataBindPath(rec.Prefix)
+	fail := func(err error) error {
+		return fmt.Errorf("data directory %s: %v; bind-mounting it at %s (searchable) failed: %w. "+
+			"Give --data a directory whose parents are all searchable (chmod o+x), e.g. under /var/tmp", cfg.DataDir, why, bind, err)
+	}
+	if err := os.MkdirAll(bind, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.Chmod(RunDir, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := unix.Mount(cfg.DataDir, bind, "", unix.MS_BIND, ""); err != nil {
+		os.Remove(bind)
+		return fail(err)
+	}
+	if err := nodecmd.CheckTraversable(filepath.Join(bind, "nodes")); err != nil {
+		unix.Unmount(bind, unix.MNT_DETACH)
+		os.Remove(bind)
+		return fail(err)
+	}
+	cfg.Log.Info("a parent of the data directory is not searchable by slivers: using it through a bind mount",
+		"data", cfg.DataDir, "as", bind)
+	rec.UserDataDir, cfg.DataDir = cfg.DataDir, bind
+	return nil
+}
+
+// dataBindPath is where an instance's data directory is bind-mounted when
+// its own path is not traversable.
+func dataBindPath(prefix string) string {
+	return filepath.Join(RunDir, strings.TrimSuffix(prefix, "-")+".data")
 }
 
 func findRecord(prefix string) (*Record, error) {

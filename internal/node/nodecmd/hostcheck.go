@@ -31,10 +31,10 @@ func checkCgroupMounts(mountinfo string) error {
 		"on a host without cgroups mount them (e.g. `mount -t cgroup2 none /sys/fs/cgroup`)")
 }
 
-// checkTraversable fails when a directory above dir lacks search
+// CheckTraversable fails when a directory above dir lacks search
 // permission for others: slivers' mapped root users must traverse it to
 // reach their root file systems below dir.
-func checkTraversable(dir string) error {
+func CheckTraversable(dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err

@@ -91,7 +91,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	} else if err := checkCgroupMounts(string(mi)); err != nil {
 		return nil, err
 	}
-	if err := checkTraversable(opts.State); err != nil {
+	if err := CheckTraversable(opts.State); err != nil {
 		return nil, err
 	}
 	// Slivers' user namespaces traverse the state directory to reach their

@@ -150,11 +150,11 @@ func TestCheckTraversable(t *testing.T) {
 	}
 	os.Chmod(top, 0o755)
 	os.Chmod(filepath.Dir(top), 0o755) // t.TempDir's own parent is 0700
-	if err := checkTraversable(filepath.Join(closed, "planet", "nodes", "n1")); err != nil {
+	if err := CheckTraversable(filepath.Join(closed, "planet", "nodes", "n1")); err != nil {
 		t.Fatalf("open parents: %v", err)
 	}
 	os.Chmod(closed, 0o700)
-	err := checkTraversable(filepath.Join(closed, "planet", "nodes", "n1"))
+	err := CheckTraversable(filepath.Join(closed, "planet", "nodes", "n1"))
 	if err == nil || !strings.Contains(err.Error(), closed+" has mode 0700") || !strings.Contains(err.Error(), "chmod o+x "+closed) {
 		t.Fatalf("0700 parent: %v", err)
 	}
