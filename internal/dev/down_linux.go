@@ -234,11 +234,24 @@ func Down(r *Record, log *slog.Logger) error {
 	if r.DataDir != "" {
 		errs = append(errs, unmountAll(r.DataDir), detachLoops(r.DataDir))
 	}
+	if r.UserDataDir != "" {
+		errs = append(errs, unmountAll(r.UserDataDir), detachLoops(r.UserDataDir))
+	}
 	errs = append(errs, wan.Remove(r.Prefix))
-	if r.TempData && r.DataDir != "" {
-		if err := os.RemoveAll(r.DataDir); err != nil {
+	if r.UserDataDir != "" && r.DataDir != "" {
+		// The bind mount point, unmounted above; rmdir only: never remove
+		// the user's data through a mount that stayed.
+		if err := os.Remove(r.DataDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove data bind mount point: %w", err))
+		}
+	}
+	if data := r.userData(); r.TempData && data != "" {
+		if err := os.RemoveAll(data); err != nil {
 			errs = append(errs, fmt.Errorf("remove data dir: %w", err))
 		}
+	}
+	if err := os.Remove(controlPathOf(r.Prefix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
 	if err == nil {

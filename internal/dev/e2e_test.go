@@ -597,18 +597,19 @@ func TestDevCleansUpWhenOutputPipeDies(t *testing.T) {
 		t.Skip("skipped in -short mode")
 	}
 	for _, tool := range []string{"runc", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: runc go
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
 	const id = "pipe"
 	pl := buildPL(t, t.TempDir())
-	exec.Command(pl, "dev", "down", "--id", id).Run()
+	exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
 	before := snapshotHost(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// hostdeps: self
 	dev := exec.Command(pl, "dev", "--nodes", "1", "--id", id, "--wan", "10.88.0.0/16", "--plc-port", "18445", "-v")
 	dev.Stdout, dev.Stderr = w, w // 2>&1 | ...
 	if err := dev.Start(); err != nil {
@@ -619,7 +620,7 @@ func TestDevCleansUpWhenOutputPipeDies(t *testing.T) {
 	go func() { done <- dev.Wait() }()
 	t.Cleanup(func() {
 		dev.Process.Kill()
-		exec.Command(pl, "dev", "down", "--id", id).Run()
+		exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
 	})
 	// The reader: like tee, until the planet is up.
 	var out lockedBuffer

@@ -58,7 +58,8 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	} else {
 		ln.Close()
 	}
-	c, err := p.start("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
+	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
+	c, err := p.spawn(s)
 	if err != nil {
 		return err
 	}
@@ -94,6 +95,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 			return err
 		}
 	}
+	go p.supervise(s)
 	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", p.Fingerprint, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
 	return err
 }
@@ -183,13 +185,14 @@ func (p *Planet) startNodes(ctx context.Context) error {
 			if _, err := p.runIn(gctx, n.NS, p.nodeArgs(n, "join", p.PLCURL, reg.Token)...); err != nil {
 				return err
 			}
-			c, err := p.start("node "+n.Name, n.NS, filepath.Join(n.StateDir, "node.log"), p.nodeArgs(n)...)
-			if err != nil {
+			s := p.newProc(n.Name, n.NS, filepath.Join(n.StateDir, "node.log"), p.nodeArgs(n)...)
+			if _, err := p.spawn(s); err != nil {
 				return err
 			}
 			mu.Lock()
-			n.proc = c
+			n.proc = s
 			mu.Unlock()
+			go p.supervise(s)
 			return nil
 		})
 	}
@@ -228,10 +231,8 @@ func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeou
 		}
 		for _, n := range p.Nodes {
 			if n.proc != nil {
-				select {
-				case <-n.proc.done:
-					return fmt.Errorf("node %s exited: %v (log %s)", n.Name, n.proc.err, n.proc.log.Name())
-				default:
+				if st := n.proc.status(); st.State != "running" {
+					return fmt.Errorf("node %s %s (log %s)", n.Name, st.LastExit, n.proc.logFile)
 				}
 			}
 		}

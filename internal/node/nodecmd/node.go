@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -19,8 +20,34 @@ import (
 	"github.com/planetlab/pl/internal/node/sshgw"
 )
 
-// Version is the node manager version reported to PLC.
-var Version = "pl-node/1"
+// Version is the node manager version reported to PLC:
+// pl-node/<module version>+<vcs revision>[.dirty], from the build info.
+var Version = version(debug.ReadBuildInfo())
+
+func version(bi *debug.BuildInfo, ok bool) string {
+	v, rev, dirty := "devel", "", false
+	if ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	out := "pl-node/" + v
+	if rev != "" {
+		out += "+" + rev[:min(len(rev), 12)]
+		if dirty {
+			out += ".dirty"
+		}
+	}
+	return out
+}
 
 // Options configure a whole node manager (the `pl node` daemon). Zero
 // values take the documented defaults.
@@ -86,6 +113,14 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		return nil, err
+	} else if err := checkCgroupMounts(string(mi)); err != nil {
+		return nil, err
+	}
+	if err := CheckTraversable(opts.State); err != nil {
+		return nil, err
+	}
 	// Slivers' user namespaces traverse the state directory to reach their
 	// bundles and images: search permission for all, listing for none.
 	if err := os.MkdirAll(opts.State, 0o711); err != nil {

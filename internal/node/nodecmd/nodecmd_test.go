@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,25 @@ func TestPrintBench(t *testing.T) {
 	}
 }
 
+func TestVersion(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}}
+	if got := version(bi, true); got != "pl-node/v1.4.0+0123456789ab" {
+		t.Errorf("release build: %q", got)
+	}
+	bi.Main.Version = "(devel)"
+	bi.Settings[1].Value = "true"
+	if got := version(bi, true); got != "pl-node/devel+0123456789ab.dirty" {
+		t.Errorf("work tree build: %q", got)
+	}
+	if got := version(nil, false); got != "pl-node/devel" {
+		t.Errorf("no build info: %q", got)
+	}
+	if !strings.HasPrefix(Version, "pl-node/") {
+		t.Errorf("Version = %q", Version)
+	}
+}
+
 // `pl bench sliver -n 1` and `--n 1` both set the list (issue 9.16).
 func TestBenchSliverShorthand(t *testing.T) {
 	for _, args := range [][]string{{"-n", "1"}, {"--n", "1"}, {"-n1"}} {
@@ -124,5 +144,38 @@ func TestBenchSliverShorthand(t *testing.T) {
 		if got := c.Flags().Lookup("n").Value.String(); got != "1" {
 			t.Fatalf("%v: n = %q, want 1", args, got)
 		}
+	}
+}
+
+func TestCheckCgroupMounts(t *testing.T) {
+	v2 := "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw\n"
+	v1 := "40 30 0:35 / /sys/fs/cgroup/cpu rw shared:15 - cgroup cgroup rw,cpu\n"
+	none := "22 1 0:21 / /sys rw,nosuid - sysfs sysfs rw\n23 1 0:5 / /proc rw - proc proc rw\n"
+	for _, ok := range []string{v2, v1, none + v1} {
+		if err := checkCgroupMounts(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	err := checkCgroupMounts(none)
+	if err == nil || !strings.Contains(err.Error(), "ip netns exec") || !strings.Contains(err.Error(), "nsenter --net=") {
+		t.Errorf("no cgroup mount: %v", err)
+	}
+}
+
+func TestCheckTraversable(t *testing.T) {
+	top := t.TempDir()
+	closed := filepath.Join(top, "closed")
+	if err := os.MkdirAll(filepath.Join(closed, "planet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(top, 0o755)
+	os.Chmod(filepath.Dir(top), 0o755) // t.TempDir's own parent is 0700
+	if err := CheckTraversable(filepath.Join(closed, "planet", "nodes", "n1")); err != nil {
+		t.Fatalf("open parents: %v", err)
+	}
+	os.Chmod(closed, 0o700)
+	err := CheckTraversable(filepath.Join(closed, "planet", "nodes", "n1"))
+	if err == nil || !strings.Contains(err.Error(), closed+" has mode 0700") || !strings.Contains(err.Error(), "chmod o+x "+closed) {
+		t.Fatalf("0700 parent: %v", err)
 	}
 }
