@@ -166,8 +166,9 @@ func TestRequests(t *testing.T) {
 			request{"POST", "/api/v1/node/join", "", "", `{"node_id":4,"secret":"secret","ssh_host_key":"ssh-ed25519 AAAA"}`}},
 		{"node state", func() error { _, err := c.NodeState(ctx, nil, 4); return err },
 			request{"GET", "/api/v1/nodes/4/state", "", "Bearer tok", ""}},
-		{"report", func() error { return c.ReportNode(ctx, nil, 4, "boot", "", map[string]string{"s": "broken"}) },
-			request{"POST", "/api/v1/nodes/4/report", "", "Bearer tok", `{"run_level":"boot","sliver_errors":{"s":"broken"}}`}},
+		{"report", func() error {
+			return c.ReportNode(ctx, nil, 4, core.NodeReport{RunLevel: "boot", BootState: "boot", Version: "1.2", SliverErrors: map[string]string{"s": "broken"}})
+		}, request{"POST", "/api/v1/nodes/4/report", "", "Bearer tok", `{"run_level":"boot","boot_state":"boot","version":"1.2","sliver_errors":{"s":"broken"}}`}},
 		{"op roles: anonymous", func() error {
 			if c.OpRoles("GetSites") == nil {
 				return errors.New("no roles")
