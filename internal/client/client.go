@@ -464,9 +464,9 @@ func (c *Client) WatchNodeState(ctx context.Context, caller *core.Caller, nodeID
 }
 
 // ReportNode records what a node says about itself.
-func (c *Client) ReportNode(ctx context.Context, caller *core.Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error {
+func (c *Client) ReportNode(ctx context.Context, caller *core.Caller, nodeID int64, r core.NodeReport) error {
 	return c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/nodes/%d/report", nodeID), nil,
-		restapi.ReportRequest{RunLevel: runLevel, SSHHostKey: sshHostKey, SliverErrors: sliverErrors}, nil, "")
+		restapi.ReportRequest{RunLevel: r.RunLevel, BootState: r.BootState, SSHHostKey: r.SSHHostKey, Version: r.Version, SliverErrors: r.SliverErrors}, nil, "")
 }
 
 // do performs one API call. auth overrides the Authorization header: ""

@@ -139,7 +139,8 @@ type Registry interface {
 	// VerifyNodeHMAC authenticates a node by PLCAPI BootAuth: value must be
 	// the hex HMAC-SHA1 of message keyed with the node's key.
 	VerifyNodeHMAC(ctx context.Context, nodeID int64, value, message string) (*Caller, error)
-	// OpRoles returns the role set of a PLCAPI-named operation ("AddSlice").
+	// OpRoles returns the role set of a PLCAPI-named operation ("AddSlice"),
+	// nil for an operation the registry does not know.
 	OpRoles(op string) []string
 
 	// CreateSession starts a session for the caller; ttl 0 = the default (24 h).
@@ -188,5 +189,20 @@ type Registry interface {
 	// may differ from the given version (at once if it already does).
 	WatchNodeState(ctx context.Context, c *Caller, nodeID int64, version string) (<-chan struct{}, error)
 	// ReportNode records what a node says about itself.
-	ReportNode(ctx context.Context, c *Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error
+	ReportNode(ctx context.Context, c *Caller, nodeID int64, r NodeReport) error
+}
+
+// NodeReport is what a node says about itself (ReportRunlevel,
+// BootUpdateNode, the node API's report). Empty fields leave the node's
+// record unchanged.
+type NodeReport struct {
+	RunLevel string // run_level: boot, safeboot, failboot, reinstall
+	// BootState is the boot state the node reached ("boot": it runs
+	// normally). PLC takes it over a boot_state of reinstall or failboot
+	// (installed, or recovered); safeboot and disabled are the admin's
+	// and stay.
+	BootState    string
+	SSHHostKey   string
+	Version      string            // node manager version (nodes.version)
+	SliverErrors map[string]string // slice -> why its configuration was refused; nil = unchanged
 }

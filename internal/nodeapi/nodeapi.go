@@ -55,9 +55,10 @@ type JoinResponse struct {
 
 // Report is what a node tells PLC about itself; empty fields are unchanged.
 type Report struct {
-	RunLevel   string `json:"run_level,omitempty"` // boot, safeboot, failboot, reinstall
+	RunLevel   string `json:"run_level,omitempty"`  // boot, safeboot, failboot, reinstall
+	BootState  string `json:"boot_state,omitempty"` // the state reached: "boot" (see core.NodeReport)
 	SSHHostKey string `json:"ssh_host_key,omitempty"`
-	Version    string `json:"version,omitempty"` // node manager version
+	Version    string `json:"version,omitempty"` // node manager version, pl-node/<version>+<vcs revision>
 	// SliverErrors maps slice names to the reason their last configuration
 	// was refused (bad attribute values); cleared slices are absent.
 	SliverErrors map[string]string `json:"sliver_errors,omitempty"`

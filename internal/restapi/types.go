@@ -74,7 +74,9 @@ type RolesResponse struct {
 // ReportRequest is the body of POST /api/v1/nodes/{ref}/report.
 type ReportRequest struct {
 	RunLevel     string            `json:"run_level,omitempty"`
+	BootState    string            `json:"boot_state,omitempty"`
 	SSHHostKey   string            `json:"ssh_host_key,omitempty"`
+	Version      string            `json:"version,omitempty"`
 	SliverErrors map[string]string `json:"sliver_errors,omitempty"`
 }
 

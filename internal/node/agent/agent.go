@@ -43,7 +43,8 @@ type PLC interface {
 	Report(ctx context.Context, r nodeapi.Report) error
 }
 
-// RunLevel is what a running node manager reports.
+// RunLevel is what a running node manager reports, as run level and as
+// the boot state it reached (PLC keeps an admin's safeboot or disabled).
 const RunLevel = "boot"
 
 // Config configures the agent. Zero durations take the defaults shown.
@@ -599,7 +600,7 @@ func (m *Main) reportLoop(ctx context.Context) {
 			errs[k] = v
 		}
 		m.mu.Unlock()
-		err := m.PLC.Report(ctx, nodeapi.Report{RunLevel: RunLevel, SSHHostKey: m.SSHHostKey, Version: m.Version, SliverErrors: errs})
+		err := m.PLC.Report(ctx, nodeapi.Report{RunLevel: RunLevel, BootState: RunLevel, SSHHostKey: m.SSHHostKey, Version: m.Version, SliverErrors: errs})
 		wait := m.ReportInterval
 		if err != nil {
 			if !pending {

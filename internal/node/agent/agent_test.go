@@ -128,7 +128,7 @@ func TestMainFollowsPLC(t *testing.T) {
 	h.eventually("pl_b updated", func() bool { _, _, s, _ := h.sliver("pl_b"); return s == 2048 })
 	h.eventually("error reported", func() bool {
 		r, _ := h.plc.lastReport()
-		return strings.Contains(r.SliverErrors["pl_a"], "disk_max") && r.RunLevel == "boot" && r.SSHHostKey != ""
+		return strings.Contains(r.SliverErrors["pl_a"], "disk_max") && r.RunLevel == "boot" && r.BootState == "boot" && r.SSHHostKey != ""
 	})
 	if !h.exists("pl_a") {
 		t.Fatal("refused slice destroyed")

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ports"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/sliver"
 )
@@ -109,7 +111,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 		seen[s.Name] = true
 		cfg, err := ParseAttributes(s.Attributes, scripts)
 		if err == nil && cfg.Image != "" && env.Images != nil && !env.Images[cfg.Image] {
-			err = core.FieldErrorf(TagVref, "unknown image %q on this node", cfg.Image)
+			err = core.FieldErrorf(tags.Vref, "unknown image %q on this node", cfg.Image)
 		}
 		if err == nil {
 			err = checkKeys(s.Keys)
@@ -200,17 +202,14 @@ func checkKeys(keys []core.SliverKey) error {
 	return nil
 }
 
-// portConflict reports the first port of ports already held by an earlier
+// portConflict reports the first port of ps already held by an earlier
 // (accepted) sliver.
-func portConflict[T any](ports []netcfg.Port, earlier []T, get func(T) ([]netcfg.Port, string)) error {
-	for _, p := range ports {
+func portConflict[T any](ps []netcfg.Port, earlier []T, get func(T) ([]netcfg.Port, string)) error {
+	for _, p := range ps {
 		for _, e := range earlier {
 			theirs, owner := get(e)
-			for _, q := range theirs {
-				if p.Proto == q.Proto && p.From <= q.To && q.From <= p.To {
-					return core.Errorf(core.Conflict, "%s: reserved port %s/%d-%d overlaps %s/%d-%d of slice %q",
-						TagPorts, p.Proto, p.From, p.To, q.Proto, q.From, q.To, owner)
-				}
+			if _, q, found := ports.Conflict([]netcfg.Port{p}, theirs); found {
+				return core.Errorf(core.Conflict, "%s: reserved port %s overlaps %s of slice %q", tags.PortsTag, p, q, owner)
 			}
 		}
 	}

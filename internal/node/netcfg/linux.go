@@ -71,11 +71,11 @@ var _ Manager = (*Linux)(nil)
 // record is what the manager persists about a sliver: enough to check
 // port/xid conflicts and clean up after a restart.
 type record struct {
-	Name        string `json:"name"`
-	XID         int    `json:"xid"`
-	Ports       string `json:"ports"` // ports.Format
-	MinRateKbit int64  `json:"min_rate_kbit"`
-	MaxRateKbit int64  `json:"max_rate_kbit"`
+	Name        string     `json:"name"`
+	XID         int        `json:"xid"`
+	Ports       ports.List `json:"ports"` // canonical text in the file
+	MinRateKbit int64      `json:"min_rate_kbit"`
+	MaxRateKbit int64      `json:"max_rate_kbit"`
 }
 
 // New opens the node's namespace, fills the configuration defaults
@@ -227,9 +227,6 @@ func (m *Linux) loadRecords() error {
 		if err == nil && (r.Name != name || validXID(r.XID) != nil) {
 			err = fmt.Errorf("record names %q xid %d", r.Name, r.XID)
 		}
-		if err == nil {
-			_, err = ports.Parse(r.Ports)
-		}
 		if err != nil {
 			m.log.Warn("ignoring unreadable sliver network record", "file", e.Name(), "err", err)
 			continue
@@ -350,15 +347,8 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := validXID(s.XID); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	for i, p := range s.Ports {
-		if err := p.Validate(); err != nil {
-			return Attachment{}, wrap(core.FieldErrorf("ports", "%v", err))
-		}
-		for _, q := range s.Ports[:i] {
-			if p.Overlaps(q) {
-				return Attachment{}, wrap(core.FieldErrorf("ports", "%s overlaps %s", p, q))
-			}
-		}
+	if err := ports.List(s.Ports).Validate(); err != nil {
+		return Attachment{}, wrap(core.FieldErrorf("ports", "%v", err))
 	}
 	rateKbit, ceilKbit, err := rates(s, m.cfg.CapKbit)
 	if err != nil {
@@ -381,8 +371,7 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 		if o.XID == s.XID {
 			return Attachment{}, wrap(core.Errorf(core.Conflict, "xid %d of slice %q is already used by slice %q", s.XID, s.Name, o.Name))
 		}
-		ops, _ := ports.Parse(o.Ports)
-		if a, b, found := ports.Conflict(s.Ports, ops); found {
+		if a, b, found := ports.Conflict(s.Ports, o.Ports); found {
 			return Attachment{}, wrap(core.Errorf(core.Conflict, "port %s requested by slice %q is reserved by slice %q (%s)", a, s.Name, o.Name, b))
 		}
 	}
@@ -398,7 +387,7 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	}
 	// Record first: a crash after this point leaves a record that Remove or
 	// the next Ensure cleans up, and the ports stay reserved meanwhile.
-	rec := record{Name: s.Name, XID: s.XID, Ports: ports.Format(s.Ports), MinRateKbit: s.MinRateKbit, MaxRateKbit: s.MaxRateKbit}
+	rec := record{Name: s.Name, XID: s.XID, Ports: ports.Sorted(s.Ports), MinRateKbit: s.MinRateKbit, MaxRateKbit: s.MaxRateKbit}
 	if err := m.saveRecord(rec); err != nil {
 		return Attachment{}, wrap(err)
 	}
@@ -417,7 +406,7 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := ensureSliverClass(m.nl, m.uplinkIdx, s.XID, rateKbit, ceilKbit); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	m.log.Debug("sliver network ensured", "sliver", s.Name, "xid", s.XID, "addr", addr, "ports", rec.Ports,
+	m.log.Debug("sliver network ensured", "sliver", s.Name, "xid", s.XID, "addr", addr, "ports", rec.Ports.String(),
 		"rate_kbit", rateKbit, "ceil_kbit", ceilKbit, "took", time.Since(start))
 	return Attachment{NetNS: nsPath, Addr: addr, Gateway: gw}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -19,8 +20,34 @@ import (
 	"github.com/planetlab/pl/internal/node/sshgw"
 )
 
-// Version is the node manager version reported to PLC.
-var Version = "pl-node/1"
+// Version is the node manager version reported to PLC:
+// pl-node/<module version>+<vcs revision>[.dirty], from the build info.
+var Version = version(debug.ReadBuildInfo())
+
+func version(bi *debug.BuildInfo, ok bool) string {
+	v, rev, dirty := "devel", "", false
+	if ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	out := "pl-node/" + v
+	if rev != "" {
+		out += "+" + rev[:min(len(rev), 12)]
+		if dirty {
+			out += ".dirty"
+		}
+	}
+	return out
+}
 
 // Options configure a whole node manager (the `pl node` daemon). Zero
 // values take the documented defaults.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,25 @@ func TestPrintBench(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}}
+	if got := version(bi, true); got != "pl-node/v1.4.0+0123456789ab" {
+		t.Errorf("release build: %q", got)
+	}
+	bi.Main.Version = "(devel)"
+	bi.Settings[1].Value = "true"
+	if got := version(bi, true); got != "pl-node/devel+0123456789ab.dirty" {
+		t.Errorf("work tree build: %q", got)
+	}
+	if got := version(nil, false); got != "pl-node/devel" {
+		t.Errorf("no build info: %q", got)
+	}
+	if !strings.HasPrefix(Version, "pl-node/") {
+		t.Errorf("Version = %q", Version)
 	}
 }
 

@@ -26,8 +26,8 @@ import (
 //	          v      |
 //	[open] --+-------+-- shell | exec | subsystem --> [running] --process exits--> [exited]
 //	   |                                                  |                             |
-//	   | peer closes                                      | peer closes: SIGHUP,        | EOF, exit-status
-//	   v                                                  | then SIGKILL after a grace  | or exit-signal,
+//	   | peer closes                                      | peer closes: SIGHUP to its  | EOF, exit-status
+//	   v                                                  | group, SIGKILL after grace  | or exit-signal,
 //	[closed] <--------------------------------------------+-----------------------------+ close
 //
 // Only one process per session; requests after it started that would
@@ -255,6 +255,12 @@ func (s *session) start(what string, args []string) (bool, error) {
 			return false, fmt.Errorf("%s: %w", what, err)
 		}
 		cmd.Stdout, cmd.Stderr = outW, errW
+		// A group of its own: a hangup signals it and the process it
+		// starts, never the node manager's group.
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Setpgid = true
 	}
 	err = cmd.Start()
 	if outW != nil {
@@ -341,14 +347,19 @@ func (s *session) finish() {
 	s.ch.Close()
 }
 
-// hangup ends a session the client closed: the process gets SIGHUP (the
-// terminal closes under an interactive shell) and is killed if it does not
-// exit within hangupGrace.
+// hangup ends a session the client closed, as OpenSSH does: the process
+// group of the session's process gets SIGHUP (what a terminal's hangup
+// sends), so its children in that group end too unless they ignore it
+// (nohup) or left it (setsid, job-control jobs). The process is killed if
+// it does not exit within hangupGrace; the processes that stayed keep
+// running in the sliver.
 func (s *session) hangup() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGHUP)
+	if !hangupGroup(s.cmd.Process.Pid) {
+		s.cmd.Process.Signal(syscall.SIGHUP) // runc forwards it
+	}
 	if s.ptm != nil {
 		s.ptm.Close()
 	}

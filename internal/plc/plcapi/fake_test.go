@@ -207,8 +207,8 @@ func (f *fakeRegistry) WatchNodeState(ctx context.Context, c *core.Caller, nodeI
 	return nil, core.Errorf(core.Unimplemented, "no")
 }
 
-func (f *fakeRegistry) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error {
-	f.log("report %d %q %q", nodeID, runLevel, sshHostKey)
+func (f *fakeRegistry) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, r core.NodeReport) error {
+	f.log("report %d %q %q", nodeID, r.RunLevel, r.SSHHostKey)
 	return nil
 }
 

@@ -74,7 +74,7 @@ func nodeMethods() []*method {
 					return nil, err
 				}
 				rl := a[0].(map[string]any)["run_level"].(string)
-				return one(x, x.reg().ReportNode(x.ctx, x.caller, nid, rl, "", nil))
+				return one(x, x.reg().ReportNode(x.ctx, x.caller, nid, core.NodeReport{RunLevel: rl}))
 			},
 		},
 		{
@@ -140,7 +140,7 @@ func bootUpdateNode(x *call, a []any) (any, error) {
 	if key == "" {
 		key, _ = f["ssh_rsa_key"].(string)
 	}
-	return one(x, x.reg().ReportNode(x.ctx, x.caller, nid, "", strings.TrimSpace(key), nil))
+	return one(x, x.reg().ReportNode(x.ctx, x.caller, nid, core.NodeReport{SSHHostKey: strings.TrimSpace(key)}))
 }
 
 func bootGetNodeDetails(x *call, a []any) (any, error) {

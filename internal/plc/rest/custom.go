@@ -118,7 +118,7 @@ func (h *Handler) customRoutes() []route {
 			h: func(ctx context.Context, q *request) (result, error) {
 				roles := h.reg.OpRoles(q.path("op"))
 				if roles == nil {
-					roles = []string{}
+					return result{}, core.Errorf(core.NotFound, "no operation %q", q.path("op"))
 				}
 				return result{body: restapi.RolesResponse{Roles: roles}}, nil
 			}},
@@ -188,7 +188,7 @@ func (h *Handler) customRoutes() []route {
 				return h.watch(ctx, q, id)
 			}},
 		{method: http.MethodPost, path: p + "/nodes/{ref}/report", op: "ReportRunlevel", body: "ReportRequest",
-			summary: "Record a node's run level, ssh host key and sliver errors",
+			summary: "Record a node's run level, boot state, ssh host key, version and sliver errors",
 			h: func(ctx context.Context, q *request) (result, error) {
 				id, err := h.resolve(ctx, q, core.Node, "ref")
 				if err != nil {
@@ -198,7 +198,8 @@ func (h *Handler) customRoutes() []route {
 				if err := h.strictBody(q, &req); err != nil {
 					return result{}, err
 				}
-				return result{}, h.reg.ReportNode(ctx, q.caller, id, req.RunLevel, req.SSHHostKey, req.SliverErrors)
+				return result{}, h.reg.ReportNode(ctx, q.caller, id, core.NodeReport{RunLevel: req.RunLevel, BootState: req.BootState,
+					SSHHostKey: req.SSHHostKey, Version: req.Version, SliverErrors: req.SliverErrors})
 			}},
 		{method: http.MethodPost, path: p + "/slices/{ref}/renew", op: "UpdateSlice", body: "RenewRequest", resp: "RenewResponse",
 			summary: "Renew a slice; answers the expiry granted",

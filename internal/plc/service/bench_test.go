@@ -55,7 +55,7 @@ func benchPlanet(b *testing.B, dialect string) *planet {
 	}
 	e.add(e.admin, core.InitScriptClass, core.Record{"name": "setup", "script": "#!/bin/sh\ntrue\n"})
 	tagNames := []string{"cpu_share", "disk_max", "net_max_rate", "vref", "capabilities", "ip_addresses", "enabled", "initscript", "cpu_pct"}
-	tagValue := map[string]string{"vref": "debian", "initscript": "setup", "capabilities": "CAP_NET_RAW", "ip_addresses": "0.0.0.0", "enabled": "1"}
+	tagValue := map[string]string{"disk_max": "10000000", "vref": "debian", "initscript": "setup", "capabilities": "CAP_NET_RAW", "ip_addresses": "0.0.0.0", "enabled": "1"}
 	for i := 0; i < benchSlices; i++ {
 		site := sites[i%benchSites]
 		sid := e.slice(e.admin, fmt.Sprintf("site%d_slice%d", i%benchSites, i))

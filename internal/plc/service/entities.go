@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/plc/store"
 )
 
@@ -830,6 +831,9 @@ func (o *op) addObjectTag(t *store.Table, rec core.Record) (int64, error) {
 	if err := o.authObjectTag(t, 0, rec); err != nil {
 		return 0, err
 	}
+	if err := o.checkTagValue(i64(rec, "tag_type_id"), rec["value"]); err != nil {
+		return 0, err
+	}
 	spec := tagSpecs[t.Class]
 	var one int64
 	found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM "+spec.table+" WHERE "+spec.ownerCol+" = ? AND tag_type_id = ?", []any{rec[spec.ownerCol], rec["tag_type_id"]}, &one)
@@ -837,6 +841,36 @@ func (o *op) addObjectTag(t *store.Table, rec core.Record) (int64, error) {
 		return 0, err
 	}
 	return o.tx.InsertRecord(o.ctx, t, rec)
+}
+
+// checkTagValue refuses a value of tag type tt that the tag table
+// (core/tags) refuses.
+func (o *op) checkTagValue(tt int64, v any) error {
+	value, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	name, err := o.tagTypeName(tt)
+	if err != nil {
+		return err
+	}
+	return tags.Check(name, value)
+}
+
+// updateObjectTag checks a change of a site, person, node or interface tag.
+func (o *op) updateObjectTag(t *store.Table, id int64, rec core.Record) error {
+	if err := o.authObjectTag(t, id, nil); err != nil {
+		return err
+	}
+	v, ok := rec["value"]
+	if !ok {
+		return nil
+	}
+	cur, err := o.row(t.Class, id, "tag_type_id")
+	if err != nil {
+		return err
+	}
+	return o.checkTagValue(i64(cur, "tag_type_id"), v)
 }
 
 // putTag sets an object tag without permission checks (internal tags such
@@ -880,6 +914,9 @@ func (o *op) setTags(class core.Class, id int64, tags core.Record) error {
 		spec := tagSpecs[tc]
 		rec := core.Record{spec.ownerCol: id, "tag_type_id": tt}
 		if err := o.authObjectTag(t, 0, rec); err != nil {
+			return err
+		}
+		if err := o.checkTagValue(tt, v); err != nil {
 			return err
 		}
 		if _, err := o.tx.Exec(o.ctx, "DELETE FROM "+spec.table+" WHERE "+spec.ownerCol+" = ? AND tag_type_id = ?", id, tt); err != nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/planetlab/pl/internal/core"
 )
@@ -298,17 +299,20 @@ func (s *Service) BlacklistKey(ctx context.Context, c *core.Caller, keyID int64)
 }
 
 // ReportNode implements core.Registry.
-func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, runLevel, sshHostKey string, sliverErrors map[string]string) error {
+func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, r core.NodeReport) error {
 	if err := authorize(c, opReportRunlevel); err != nil {
 		return err
 	}
 	if isNode(c) && c.NodeID != nodeID {
 		return forbidden("Permission denied: a node may only report for itself")
 	}
-	if sshHostKey != "" {
-		if _, err := ParseSSHKey(sshHostKey); err != nil {
+	if r.SSHHostKey != "" {
+		if _, err := ParseSSHKey(r.SSHHostKey); err != nil {
 			return core.FieldErrorf("ssh_host_key", "%v", err)
 		}
+	}
+	if len(r.Version) > 64 || strings.ContainsAny(r.Version, "\x00\n") {
+		return core.FieldErrorf("version", "want at most 64 characters on one line")
 	}
 	return s.write(ctx, c, func(o *op) error {
 		if _, err := o.nodeSite(nodeID); err != nil {
@@ -316,23 +320,38 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 		}
 		q := "UPDATE nodes SET last_contact = ?"
 		args := []any{o.now}
-		if runLevel != "" {
-			found, err := o.lookupExists("boot_states", "boot_state", runLevel)
+		for _, st := range []struct{ field, value string }{{"run_level", r.RunLevel}, {"boot_state", r.BootState}} {
+			if st.value == "" {
+				continue
+			}
+			found, err := o.lookupExists("boot_states", "boot_state", st.value)
 			if err != nil {
 				return err
 			}
 			if !found {
-				return core.FieldErrorf("run_level", "unknown run level %q", runLevel)
+				return core.FieldErrorf(st.field, "unknown %s %q", strings.ReplaceAll(st.field, "_", " "), st.value)
 			}
+		}
+		if r.RunLevel != "" {
 			q += ", run_level = ?"
-			args = append(args, runLevel)
+			args = append(args, r.RunLevel)
 		}
-		if sshHostKey != "" {
+		if r.BootState != "" {
+			// Installed or recovered; safeboot and disabled are the
+			// admin's choice and stay.
+			q += ", boot_state = CASE WHEN boot_state IN ('reinstall', 'failboot') THEN ? ELSE boot_state END"
+			args = append(args, r.BootState)
+		}
+		if r.Version != "" {
+			q += ", version = ?"
+			args = append(args, r.Version)
+		}
+		if r.SSHHostKey != "" {
 			q += ", ssh_rsa_key = ?"
-			args = append(args, sshHostKey)
+			args = append(args, r.SSHHostKey)
 		}
-		if sliverErrors != nil {
-			b, _ := json.Marshal(sliverErrors)
+		if r.SliverErrors != nil {
+			b, _ := json.Marshal(r.SliverErrors)
 			q += ", sliver_errors = ?"
 			args = append(args, string(b))
 		}

@@ -62,10 +62,10 @@ func TestNodeState(t *testing.T) {
 		e.add(e.admin, core.NodeTag, core.Record{"node_id": n1, "tag_type_id": arch, "value": "aarch64"})
 		e.tag(e.admin, sid, "cpu_share", "1")
 		e.tag(e.admin, sid, "cpu_share", "5", "nodegroup_id", ng)
-		e.tag(e.admin, sid, "disk_max", "100")
-		e.tag(e.admin, sid, "disk_max", "200", "nodegroup_id", ng)
-		e.tag(e.admin, sid, "disk_max", "300", "node_id", n1)
-		e.tag(e.admin, sid, "disk_max", "999", "node_id", n2)
+		e.tag(e.admin, sid, "disk_max", "100000")
+		e.tag(e.admin, sid, "disk_max", "200000", "nodegroup_id", ng)
+		e.tag(e.admin, sid, "disk_max", "300000", "node_id", n1)
+		e.tag(e.admin, sid, "disk_max", "999000", "node_id", n2)
 		e.tag(e.admin, sid, "vsys", "a")
 		e.tag(e.admin, sid, "vsys", "b")
 		e.tag(e.admin, sid, "vref", "debian")
@@ -102,7 +102,7 @@ func TestNodeState(t *testing.T) {
 		}
 		app := sliver(t, st, "ns_app")
 		a := attrs(app)
-		if got := a["disk_max"]; len(got) != 1 || got[0] != "300" {
+		if got := a["disk_max"]; len(got) != 1 || got[0] != "300000" {
 			t.Errorf("disk_max %v (node scope wins)", got)
 		}
 		if got := a["cpu_share"]; len(got) != 1 || got[0] != "5" {
@@ -150,11 +150,28 @@ func TestNodeState(t *testing.T) {
 		_, err = e.s.NodeState(e.ctx, pi, n1)
 		wantCode(t, err, core.Forbidden, "pi calls GetSlivers")
 		// Report.
-		e.must(e.s.ReportNode(e.ctx, nc, n1, "safeboot", "", map[string]string{"ns_app": "bad"}))
+		e.must(e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{RunLevel: "safeboot", SliverErrors: map[string]string{"ns_app": "bad"}}))
 		if got := get(t, e, e.admin, core.Node, []any{n1}, "run_level"); got[0]["run_level"] != "safeboot" {
 			t.Fatalf("run_level %v", got)
 		}
-		wantCode(t, e.s.ReportNode(e.ctx, nc, n1, "dancing", "", nil), core.Invalid, "bad run level")
+		wantCode(t, e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{RunLevel: "dancing"}), core.Invalid, "bad run level")
+		wantCode(t, e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{BootState: "dancing"}), core.Invalid, "bad boot state")
+		// A new node is "reinstall" until it reports that it booted; then
+		// the node manager's version shows.
+		if got := get(t, e, e.admin, core.Node, []any{n1}, "boot_state"); got[0]["boot_state"] != "reinstall" {
+			t.Fatalf("boot_state of a new node %v", got)
+		}
+		e.must(e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{RunLevel: "boot", BootState: "boot", Version: "pl-node/v1.2.3+0123456789ab"}))
+		if got := get(t, e, e.admin, core.Node, []any{n1}, "boot_state", "run_level", "version"); got[0]["boot_state"] != "boot" ||
+			got[0]["run_level"] != "boot" || got[0]["version"] != "pl-node/v1.2.3+0123456789ab" {
+			t.Fatalf("after a boot report: %v", got)
+		}
+		// The admin's safeboot (or disabled) stays when the node reports boot.
+		e.must(e.s.Update(e.ctx, e.admin, core.Node, n1, core.Record{"boot_state": "safeboot"}))
+		e.must(e.s.ReportNode(e.ctx, nc, n1, core.NodeReport{BootState: "boot"}))
+		if got := get(t, e, e.admin, core.Node, []any{n1}, "boot_state"); got[0]["boot_state"] != "safeboot" {
+			t.Fatalf("a boot report overrode the admin's safeboot: %v", got)
+		}
 	})
 }
 

@@ -322,7 +322,7 @@ func TestRoleMatrix(t *testing.T) {
 				_, err := e.s.WatchNodeState(cctx, c, missing, "")
 				return err
 			}},
-			call{"ReportRunlevel", func(c *core.Caller) error { return e.s.ReportNode(ctx, c, missing, "", "", nil) }},
+			call{"ReportRunlevel", func(c *core.Caller) error { return e.s.ReportNode(ctx, c, missing, core.NodeReport{}) }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0

@@ -25,11 +25,14 @@ type Query struct {
 	Tags  map[string]bool
 	Where []string
 	Args  []any
+
+	dialect Dialect // set by Select
 }
 
 // Select runs a Get query.
 func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 	t := q.Table
+	q.dialect = tx.Dialect
 	fields, err := q.resolveFields()
 	if err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 				rec[f.Name] = []string{}
 			}
 		}
-		if err := tx.fillList(ctx, f, pks, index); err != nil {
+		if err := tx.fillList(ctx, f, pks, pkType(t), index); err != nil {
 			return nil, err
 		}
 	}
@@ -162,43 +165,82 @@ func colExpr(f *Field) string {
 	return "t." + f.Name
 }
 
-const listChunk = 500
-
-func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, index map[any]core.Record) error {
-	for start := 0; start < len(pks); start += listChunk {
-		chunk := pks[start:min(start+listChunk, len(pks))]
-		q := "SELECT x.o, x.m FROM (" + f.List + ") x WHERE x.o IN (" + placeholders(len(chunk)) + ") ORDER BY x.o, x.k"
-		rows, err := tx.Query(ctx, q, chunk...)
-		if err != nil {
-			return err
+// fillList fills a list field of every selected row with one query.
+func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, pkTyp Type, index map[any]core.Record) error {
+	cond, arg, err := inSet(tx.Dialect, "x.o", pks, pkTyp)
+	if err != nil {
+		return err
+	}
+	q := "SELECT x.o, x.m FROM (" + f.List + ") x WHERE " + cond + " ORDER BY x.o, x.k"
+	rows, err := tx.Query(ctx, q, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o, m any
+		if err := rows.Scan(&o, &m); err != nil {
+			return wrapDB("scan", err)
 		}
-		for rows.Next() {
-			var o, m any
-			if err := rows.Scan(&o, &m); err != nil {
-				rows.Close()
-				return wrapDB("scan", err)
-			}
-			rec := index[normalize(o, Int)]
-			if rec == nil {
-				continue
-			}
-			if f.Type == IntList {
-				rec[f.Name] = append(rec[f.Name].([]int64), normalize(m, Int).(int64))
-			} else if s, ok := normalize(m, String).(string); ok {
-				rec[f.Name] = append(rec[f.Name].([]string), s)
-			}
+		rec := index[normalize(o, Int)]
+		if rec == nil {
+			continue
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return wrapDB("rows", err)
+		if f.Type == IntList {
+			rec[f.Name] = append(rec[f.Name].([]int64), normalize(m, Int).(int64))
+		} else if s, ok := normalize(m, String).(string); ok {
+			rec[f.Name] = append(rec[f.Name].([]string), s)
 		}
 	}
-	return nil
+	return wrapDB("rows", rows.Err())
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+// inSet is the condition "expr is one of vals" with the whole list as one
+// parameter, so that lists of any length work (SQLite allows 32,766
+// parameters per statement, PostgreSQL 65,535) and the statement text does
+// not depend on the list's length: a JSON array read by json_each on
+// SQLite, an array on PostgreSQL. vals hold values of type typ (int64,
+// float64 or string, as filterValue converts them).
+func inSet(d Dialect, expr string, vals []any, typ Type) (string, any, error) {
+	if d == Postgres {
+		switch typ {
+		case Int, Bool, IntList:
+			a := make([]int64, len(vals))
+			for i, v := range vals {
+				n, ok := v.(int64)
+				if !ok {
+					return "", nil, fmt.Errorf("store: %T in an integer list", v)
+				}
+				a[i] = n
+			}
+			return expr + " = ANY(?::bigint[])", a, nil
+		case Float:
+			a := make([]float64, len(vals))
+			for i, v := range vals {
+				x, ok := v.(float64)
+				if !ok {
+					return "", nil, fmt.Errorf("store: %T in a float list", v)
+				}
+				a[i] = x
+			}
+			return expr + " = ANY(?::double precision[])", a, nil
+		default:
+			a := make([]string, len(vals))
+			for i, v := range vals {
+				x, ok := v.(string)
+				if !ok {
+					return "", nil, fmt.Errorf("store: %T in a string list", v)
+				}
+				a[i] = x
+			}
+			return expr + " = ANY(?::text[])", a, nil
+		}
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return "", nil, core.FieldErrorf("filter", "value list: %v", err)
+	}
+	return expr + " IN (SELECT value FROM json_each(?))", string(b), nil
 }
 
 // normalize converts a scanned value to the Record value of a field type.
@@ -302,19 +344,31 @@ func (q *Query) filterSQL() (string, []any, error) {
 			if t.StrPK {
 				return "", nil, core.FieldErrorf(t.PK, "integer ids do not name %s objects", t.Class)
 			}
-			parts = append(parts, "t."+t.PK+" IN ("+placeholders(len(f.IDs))+")")
-			for _, id := range f.IDs {
-				args = append(args, id)
+			ids := make([]any, len(f.IDs))
+			for i, id := range f.IDs {
+				ids[i] = id
 			}
+			s, a, err := inSet(q.dialect, "t."+t.PK, ids, Int)
+			if err != nil {
+				return "", nil, err
+			}
+			parts = append(parts, s)
+			args = append(args, a)
 		}
 		if len(f.Names) > 0 {
 			if t.Key == "" {
 				return "", nil, core.FieldErrorf("filter", "%s objects have no name; filter by id", t.Class)
 			}
-			parts = append(parts, "t."+t.Key+" IN ("+placeholders(len(f.Names))+")")
-			for _, n := range f.Names {
-				args = append(args, n)
+			names := make([]any, len(f.Names))
+			for i, n := range f.Names {
+				names[i] = n
 			}
+			s, a, err := inSet(q.dialect, "t."+t.Key, names, String)
+			if err != nil {
+				return "", nil, err
+			}
+			parts = append(parts, s)
+			args = append(args, a)
 		}
 		if len(parts) == 0 {
 			return "1 = 0", nil, nil
@@ -372,8 +426,12 @@ func (q *Query) termSQL(term core.Term) (string, []any, error) {
 			} else if len(vals) == 0 {
 				s = "1 = 0"
 			} else {
-				s = "EXISTS (SELECT 1 FROM " + src + " AND x.m IN (" + placeholders(len(vals)) + "))"
-				args = vals
+				cond, a, err := inSet(q.dialect, "x.m", vals, elem)
+				if err != nil {
+					return "", nil, err
+				}
+				s = "EXISTS (SELECT 1 FROM " + src + " AND " + cond + ")"
+				args = []any{a}
 			}
 		case core.ContainsAll:
 			distinct := map[any]bool{}
@@ -383,8 +441,12 @@ func (q *Query) termSQL(term core.Term) (string, []any, error) {
 			if len(vals) == 0 {
 				s = "1 = 1"
 			} else {
-				s = fmt.Sprintf("(SELECT COUNT(DISTINCT x.m) FROM %s AND x.m IN (%s)) = %d", src, placeholders(len(vals)), len(distinct))
-				args = vals
+				cond, a, err := inSet(q.dialect, "x.m", vals, elem)
+				if err != nil {
+					return "", nil, err
+				}
+				s = fmt.Sprintf("(SELECT COUNT(DISTINCT x.m) FROM %s AND %s) = %d", src, cond, len(distinct))
+				args = []any{a}
 			}
 		default:
 			return "", nil, core.FieldErrorf(f.Name, "comparison %s does not apply to an array field", term.Op)
@@ -415,8 +477,12 @@ func (q *Query) termSQL(term core.Term) (string, []any, error) {
 					}
 					vals = append(vals, cv)
 				}
-				s = ex + " IN (" + placeholders(len(vals)) + ")"
-				args = append(args, vals...)
+				cond, a, err := inSet(q.dialect, ex, vals, f.Type)
+				if err != nil {
+					return "", nil, err
+				}
+				s = cond
+				args = append(args, a)
 			case string:
 				if f.Type == String && strings.ContainsAny(v, "*%") {
 					s = "LOWER(" + ex + ") LIKE LOWER(?)"
@@ -562,12 +628,12 @@ func CheckValue(f *Field, v any) (any, error) {
 		if _, isFloat := v.(float64); isFloat {
 			// JSON numbers decode as float64; accept integral ones.
 			if n, ok := core.AsInt(v); ok {
-				return n, nil
+				return intRange(f, n)
 			}
 			return nil, bad()
 		}
 		if n, ok := core.AsInt(v); ok {
-			return n, nil
+			return intRange(f, n)
 		}
 		return nil, bad()
 	case Float:
@@ -601,6 +667,22 @@ func CheckValue(f *Field, v any) (any, error) {
 		return s, nil
 	}
 	return nil, core.FieldErrorf(f.Name, "is computed and cannot be set")
+}
+
+// intRange checks an integer against its field's range: 32-bit but for
+// times, non-negative for counts.
+func intRange(f *Field, n int64) (any, error) {
+	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
+	switch {
+	case f.Time:
+		return n, nil
+	case f.Count:
+		lo = 0
+	}
+	if n < lo || n > hi {
+		return nil, core.FieldErrorf(f.Name, "must be between %d and %d, got %d", lo, hi, n)
+	}
+	return n, nil
 }
 
 // InsertRecord inserts the checked fields plus extra columns and returns
