@@ -1,6 +1,7 @@
 // Package plcclient is the node side of the node API (package nodeapi): it
 // joins a node to PLC, fetches and watches the node's desired state and
-// reports the node's run level and sliver errors.
+// reports the node's run level and sliver errors; Follower follows the
+// desired state, reconnecting after an outage with jittered backoff.
 //
 // Transport security: PLC's TLS certificate is pinned by the SHA-256
 // fingerprint of its DER encoding, taken from the join token and stored by
