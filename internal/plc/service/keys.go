@@ -51,8 +51,6 @@ func ParseSSHKey(s string) (SSHKey, error) {
 		if bits := rk.N.BitLen(); bits < MinRSABits {
 			return SSHKey{}, fmt.Errorf("RSA key of %d bits is too short: at least %d bits", bits, MinRSABits)
 		}
-	case ssh.KeyAlgoDSA:
-		return SSHKey{}, fmt.Errorf("DSA (ssh-dss) keys are not accepted: use ed25519, ecdsa or rsa >= %d bits", MinRSABits)
 	default:
 		return SSHKey{}, fmt.Errorf("key type %s is not accepted: use ed25519, ecdsa or rsa >= %d bits", pub.Type(), MinRSABits)
 	}

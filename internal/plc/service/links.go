@@ -314,6 +314,9 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 	if len(r.Version) > 64 || strings.ContainsAny(r.Version, "\x00\n") {
 		return core.FieldErrorf("version", "want at most 64 characters on one line")
 	}
+	if err := r.Figures.Validate(); err != nil {
+		return err
+	}
 	return s.write(ctx, c, func(o *op) error {
 		if _, err := o.nodeSite(nodeID); err != nil {
 			return err
