@@ -40,7 +40,7 @@ func TestMonitorDownNoticePenaltyRecovery(t *testing.T) {
 		{NodeID: 2, SiteID: 10, BootState: "boot", LastContact: start.Unix()},
 		{NodeID: 3, SiteID: 20, BootState: "boot", LastContact: start.Unix()},
 		{NodeID: 4, SiteID: 20, BootState: "disabled", LastContact: start.Unix() - 86400}, // out of service: never counts
-		{NodeID: 5, SiteID: 30, BootState: "reinstall"},                                  // never reported
+		{NodeID: 5, SiteID: 30, BootState: "reinstall"},                                   // never reported
 	}}
 	m := NewMonitor(p, nil, nil)
 	step := func(want string) {
