@@ -55,12 +55,15 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 			continue
 		}
 		tagNames = append(tagNames, name)
-		sel = append(sel, t.TagSQL)
 		selArgs = append(selArgs, name)
 	}
-	// The primary key always comes first (needed for lists); it is
-	// stripped afterwards if not asked for.
+	// The columns are the primary key (needed for lists; stripped
+	// afterwards if not asked for), the scalars, then the tags: the order
+	// in which the rows are read below.
 	sel = append([]string{"t." + t.PK}, sel...)
+	for range tagNames {
+		sel = append(sel, t.TagSQL)
+	}
 	var where []string
 	var wargs []any
 	if t.SoftDelete {
