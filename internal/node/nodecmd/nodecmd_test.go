@@ -179,3 +179,21 @@ func TestCheckTraversable(t *testing.T) {
 		t.Fatalf("0700 parent: %v", err)
 	}
 }
+
+// `pl bench reconnect` at a small scale: every node reaches PLC again
+// after the outage, under both policies (issue 9.20; figures in docs/node.md).
+func TestBenchReconnectSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds")
+	}
+	res, err := BenchReconnect(context.Background(), ReconnectOptions{Nodes: 20, Outage: time.Second, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Nodes != 20 || res[1].Nodes != 20 || res[0].Max <= 0 || res[1].Max <= 0 {
+		t.Fatalf("results %+v", res)
+	}
+	var b bytes.Buffer
+	PrintReconnect(&b, time.Second, res)
+	t.Log("\n" + b.String())
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/plc/store"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/tlspin"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
-	e.fp = client.Fingerprint(e.srv.Certificate().Raw)
+	e.fp = tlspin.Fingerprint(e.srv.Certificate().Raw)
 	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp)))
 	e.admin = e.login(adminEmail, adminPW)
 	return e

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -53,12 +54,15 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 			continue
 		}
 		tagNames = append(tagNames, name)
-		sel = append(sel, t.TagSQL)
 		selArgs = append(selArgs, name)
 	}
-	// The primary key always comes first (needed for lists); it is
-	// stripped afterwards if not asked for.
+	// The columns are the primary key (needed for lists; stripped
+	// afterwards if not asked for), the scalars, then the tags: the order
+	// in which the rows are read below.
 	sel = append([]string{"t." + t.PK}, sel...)
+	for range tagNames {
+		sel = append(sel, t.TagSQL)
+	}
 	var where []string
 	var wargs []any
 	if t.SoftDelete {
@@ -117,7 +121,7 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, wrapDB("scan", err)
 		}
-		rec := core.Record{}
+		rec := make(core.Record, len(fields))
 		pk := normalize(vals[0], pkType(t))
 		for i, f := range scalars {
 			rec[f.Name] = normalize(vals[i+1], f.Type)
@@ -133,17 +137,8 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 		return nil, wrapDB("rows", err)
 	}
 	rows.Close()
-	for _, f := range lists {
-		for _, rec := range out {
-			if f.Type == IntList {
-				rec[f.Name] = []int64{}
-			} else {
-				rec[f.Name] = []string{}
-			}
-		}
-		if err := tx.fillList(ctx, f, pks, pkType(t), index); err != nil {
-			return nil, err
-		}
+	if err := tx.fillLists(ctx, lists, pks, pkType(t), index); err != nil {
+		return nil, err
 	}
 	if out == nil {
 		out = []core.Record{}
@@ -165,34 +160,101 @@ func colExpr(f *Field) string {
 	return "t." + f.Name
 }
 
-// fillList fills a list field of every selected row with one query.
-func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, pkTyp Type, index map[any]core.Record) error {
-	cond, arg, err := inSet(tx.Dialect, "x.o", pks, pkTyp)
-	if err != nil {
-		return err
-	}
-	q := "SELECT x.o, x.m FROM (" + f.List + ") x WHERE " + cond + " ORDER BY x.o, x.k"
-	rows, err := tx.Query(ctx, q, arg)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var o, m any
-		if err := rows.Scan(&o, &m); err != nil {
-			return wrapDB("scan", err)
+// fillLists fills the list fields of every selected row: one query for
+// the integer lists and one for the string lists, each a UNION ALL of the
+// lists' sources restricted to the selected rows.
+func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Type, index map[any]core.Record) error {
+	var ints, strs []*Field
+	for _, f := range lists {
+		if f.Type == IntList {
+			ints = append(ints, f)
+		} else {
+			strs = append(strs, f)
 		}
-		rec := index[normalize(o, Int)]
-		if rec == nil {
+	}
+	for _, group := range [][]*Field{ints, strs} {
+		if len(group) == 0 {
 			continue
 		}
-		if f.Type == IntList {
-			rec[f.Name] = append(rec[f.Name].([]int64), normalize(m, Int).(int64))
-		} else if s, ok := normalize(m, String).(string); ok {
-			rec[f.Name] = append(rec[f.Name].([]string), s)
+		intList := group[0].Type == IntList
+		members := make([]map[int64][]int64, len(group))
+		names := make([]map[int64][]string, len(group))
+		for i := range group {
+			members[i], names[i] = map[int64][]int64{}, map[int64][]string{}
+		}
+		if len(pks) > 0 {
+			q, arg, err := listsSQL(tx.Dialect, group, pks, pkTyp)
+			if err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, q, arg)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var f, o, k int64
+				var m int64
+				var ms sql.NullString
+				dest := []any{&f, &o, &m, &k}
+				if !intList {
+					dest[2] = &ms
+				}
+				if err := rows.Scan(dest...); err != nil {
+					rows.Close()
+					return wrapDB("scan", err)
+				}
+				if intList {
+					members[f][o] = append(members[f][o], m)
+				} else if ms.Valid {
+					names[f][o] = append(names[f][o], ms.String)
+				}
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return wrapDB("rows", err)
+			}
+		}
+		for _, pk := range pks {
+			rec := index[pk]
+			id, _ := pk.(int64)
+			for i, f := range group {
+				if intList {
+					v := members[i][id]
+					if v == nil {
+						v = []int64{}
+					}
+					rec[f.Name] = v
+				} else {
+					v := names[i][id]
+					if v == nil {
+						v = []string{}
+					}
+					rec[f.Name] = v
+				}
+			}
 		}
 	}
-	return wrapDB("rows", rows.Err())
+	return nil
+}
+
+// listsSQL is the query of fillLists: rows (field index, owner, member,
+// sort key) ordered by field, owner and key; the owners are one parameter.
+func listsSQL(d Dialect, group []*Field, pks []any, pkTyp Type) (string, any, error) {
+	src, arg, err := setSource(d, pks, pkTyp)
+	if err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	b.WriteString("WITH owners(v) AS (" + src + ")")
+	for i, f := range group {
+		if i > 0 {
+			b.WriteString(" UNION ALL")
+		}
+		fmt.Fprintf(&b, " SELECT %d AS f, x.o, x.m, x.k FROM (%s) x WHERE x.o IN (SELECT v FROM owners)", i, f.List)
+	}
+	b.WriteString(" ORDER BY 1, 2, 4")
+	return b.String(), arg, nil
 }
 
 // inSet is the condition "expr is one of vals" with the whole list as one
@@ -202,45 +264,71 @@ func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, pkTyp Type, ind
 // SQLite, an array on PostgreSQL. vals hold values of type typ (int64,
 // float64 or string, as filterValue converts them).
 func inSet(d Dialect, expr string, vals []any, typ Type) (string, any, error) {
-	if d == Postgres {
-		switch typ {
-		case Int, Bool, IntList:
-			a := make([]int64, len(vals))
-			for i, v := range vals {
-				n, ok := v.(int64)
-				if !ok {
-					return "", nil, fmt.Errorf("store: %T in an integer list", v)
-				}
-				a[i] = n
-			}
-			return expr + " = ANY(?::bigint[])", a, nil
-		case Float:
-			a := make([]float64, len(vals))
-			for i, v := range vals {
-				x, ok := v.(float64)
-				if !ok {
-					return "", nil, fmt.Errorf("store: %T in a float list", v)
-				}
-				a[i] = x
-			}
-			return expr + " = ANY(?::double precision[])", a, nil
-		default:
-			a := make([]string, len(vals))
-			for i, v := range vals {
-				x, ok := v.(string)
-				if !ok {
-					return "", nil, fmt.Errorf("store: %T in a string list", v)
-				}
-				a[i] = x
-			}
-			return expr + " = ANY(?::text[])", a, nil
-		}
-	}
-	b, err := json.Marshal(vals)
+	arg, pgType, err := setParam(d, vals, typ)
 	if err != nil {
-		return "", nil, core.FieldErrorf("filter", "value list: %v", err)
+		return "", nil, err
 	}
-	return expr + " IN (SELECT value FROM json_each(?))", string(b), nil
+	if d == Postgres {
+		return expr + " = ANY(?::" + pgType + ")", arg, nil
+	}
+	return expr + " IN (SELECT value FROM json_each(?))", arg, nil
+}
+
+// setSource is a row source of one column v holding vals, as one
+// parameter (see inSet).
+func setSource(d Dialect, vals []any, typ Type) (string, any, error) {
+	arg, pgType, err := setParam(d, vals, typ)
+	if err != nil {
+		return "", nil, err
+	}
+	if d == Postgres {
+		return "SELECT unnest(?::" + pgType + ") AS v", arg, nil
+	}
+	return "SELECT value AS v FROM json_each(?)", arg, nil
+}
+
+// setParam is the one parameter carrying vals: a typed array for
+// PostgreSQL (with its SQL type), a JSON array for SQLite.
+func setParam(d Dialect, vals []any, typ Type) (any, string, error) {
+	if d != Postgres {
+		b, err := json.Marshal(vals)
+		if err != nil {
+			return nil, "", core.FieldErrorf("filter", "value list: %v", err)
+		}
+		return string(b), "", nil
+	}
+	switch typ {
+	case Int, Bool, IntList:
+		a := make([]int64, len(vals))
+		for i, v := range vals {
+			n, ok := v.(int64)
+			if !ok {
+				return nil, "", fmt.Errorf("store: %T in an integer list", v)
+			}
+			a[i] = n
+		}
+		return a, "bigint[]", nil
+	case Float:
+		a := make([]float64, len(vals))
+		for i, v := range vals {
+			x, ok := v.(float64)
+			if !ok {
+				return nil, "", fmt.Errorf("store: %T in a float list", v)
+			}
+			a[i] = x
+		}
+		return a, "double precision[]", nil
+	default:
+		a := make([]string, len(vals))
+		for i, v := range vals {
+			x, ok := v.(string)
+			if !ok {
+				return nil, "", fmt.Errorf("store: %T in a string list", v)
+			}
+			a[i] = x
+		}
+		return a, "text[]", nil
+	}
 }
 
 // normalize converts a scanned value to the Record value of a field type.
