@@ -139,7 +139,8 @@ type Registry interface {
 	// VerifyNodeHMAC authenticates a node by PLCAPI BootAuth: value must be
 	// the hex HMAC-SHA1 of message keyed with the node's key.
 	VerifyNodeHMAC(ctx context.Context, nodeID int64, value, message string) (*Caller, error)
-	// OpRoles returns the role set of a PLCAPI-named operation ("AddSlice").
+	// OpRoles returns the role set of a PLCAPI-named operation ("AddSlice"),
+	// nil for an operation the registry does not know.
 	OpRoles(op string) []string
 
 	// CreateSession starts a session for the caller; ttl 0 = the default (24 h).
@@ -204,4 +205,7 @@ type NodeReport struct {
 	SSHHostKey   string
 	Version      string            // node manager version (nodes.version)
 	SliverErrors map[string]string // slice -> why its configuration was refused; nil = unchanged
+	// Figures is the node's sensor summary (figures.go); nil from nodes
+	// that do not send one (older node managers) and from ReportRunlevel.
+	Figures *NodeFigures
 }

@@ -124,7 +124,50 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 		},
 	}
 	f.add(c, DefaultNodes)
-	c.AddCommand(downCmd())
+	c.AddCommand(downCmd(), controlCmd("stop"), controlCmd("start"), controlCmd("status"))
+	return c
+}
+
+// controlCmd is `pl dev stop|start|status`, sent to a running pl dev over
+// its control socket.
+func controlCmd(op string) *cobra.Command {
+	var id string
+	use, short, args := op+" <plc|node>", "", cobra.ExactArgs(1)
+	switch op {
+	case "stop":
+		short = "Stop PLC or a node manager of the running pl dev (to try an outage); it stays stopped until started"
+	case "start":
+		short = "Start again PLC or a node manager stopped with pl dev stop"
+	case "status":
+		use, short, args = "status [plc|node]", "Show PLC and the node managers of the running pl dev: state, pid, restarts", cobra.MaximumNArgs(1)
+	}
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+
+pl dev supervises its pl plc and pl node processes: one that exits without
+being asked to is restarted after a backoff (0.5 s doubling up to 30 s) and
+the restart is reported on pl dev's stderr. Names are "plc" and the nodes'
+names (n1, n2, ...) as in pl dev's summary. See docs/dev.md.`,
+		Args: args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Geteuid() != 0 {
+				return errors.New("pl dev " + op + " needs root (the control socket of pl dev is root's)")
+			}
+			req := ControlRequest{Op: op}
+			if len(args) > 0 {
+				req.Name = args[0]
+			}
+			resp, err := Control(id, req)
+			if err != nil {
+				return err
+			}
+			PrintStatus(cmd.OutOrStdout(), resp.Status)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&id, "id", "", "instance id given to pl dev --id")
 	return c
 }
 

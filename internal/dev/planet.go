@@ -16,7 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetlab/pl/internal/dev/wan"
+	"github.com/planetlab/pl/internal/node/nodecmd"
 )
 
 // Config configures an emulated planet. Zero values take the defaults.
@@ -83,7 +86,9 @@ type Planet struct {
 	rec     *Record
 	invoker invoker // who ran pl dev: the printed commands are theirs
 	mu      sync.Mutex
-	procs   []*child
+	procs   []*proc       // PLC first, then the nodes
+	quit    chan struct{} // closed by Close: supervisors stop
+	ctl     net.Listener  // the control socket
 	closed  bool
 }
 
@@ -95,16 +100,7 @@ type Node struct {
 	NodeID   int64
 	StateDir string
 	Cgroup   string // cgroup parent of its slivers
-	proc     *child
-}
-
-// child is a process started by the planet.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  *os.File
+	proc     *proc
 }
 
 // Up brings a planet up. On failure everything created so far is removed.
@@ -163,6 +159,12 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	if err := reachData(&cfg, rec); err != nil {
+		if rec.TempData {
+			os.RemoveAll(cfg.DataDir)
+		}
+		return nil, err
+	}
 	rec.DataDir = cfg.DataDir
 	if err := rec.Save(); err != nil {
 		if rec.TempData {
@@ -170,7 +172,7 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		}
 		return nil, err
 	}
-	p := &Planet{Config: cfg, Plan: plan, rec: rec, invoker: currentInvoker()}
+	p := &Planet{Config: cfg, Plan: plan, rec: rec, invoker: currentInvoker(), quit: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			if cerr := p.Close(); cerr != nil {
@@ -192,6 +194,9 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		return nil, fmt.Errorf("nodes: %w", err)
 	}
 	log.Info("nodes up", "n", len(p.Nodes), "took", time.Since(start).Round(time.Millisecond))
+	if err := p.serveControl(); err != nil {
+		return nil, err
+	}
 	if !cfg.NoDemo {
 		if err := p.setupDemo(ctx); err != nil {
 			return nil, fmt.Errorf("demo slice: %w", err)
@@ -199,6 +204,50 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		log.Info("demo slice running", "slice", p.Demo.Slice, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return p, nil
+}
+
+// reachData makes the data directory reachable by the slivers' mapped
+// root users, which must traverse every directory above their root file
+// systems. When a parent of it is not searchable by others (mode 0700, as
+// `mktemp -d` makes and /root is), the directory is bind-mounted at
+// /run/pl-dev/<instance>.data, whose parents are, and the planet uses that
+// path; Down unmounts it. cfg.DataDir becomes the path to use and
+// rec.UserDataDir the one the user gave.
+func reachData(cfg *Config, rec *Record) error {
+	why := nodecmd.CheckTraversable(filepath.Join(cfg.DataDir, "nodes"))
+	if why == nil {
+		return nil
+	}
+	bind := dataBindPath(rec.Prefix)
+	fail := func(err error) error {
+		return fmt.Errorf("data directory %s: %v; bind-mounting it at %s (searchable) failed: %w. "+
+			"Give --data a directory whose parents are all searchable (chmod o+x), e.g. under /var/tmp", cfg.DataDir, why, bind, err)
+	}
+	if err := os.MkdirAll(bind, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.Chmod(RunDir, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := unix.Mount(cfg.DataDir, bind, "", unix.MS_BIND, ""); err != nil {
+		os.Remove(bind)
+		return fail(err)
+	}
+	if err := nodecmd.CheckTraversable(filepath.Join(bind, "nodes")); err != nil {
+		unix.Unmount(bind, unix.MNT_DETACH)
+		os.Remove(bind)
+		return fail(err)
+	}
+	cfg.Log.Info("a parent of the data directory is not searchable by slivers: using it through a bind mount",
+		"data", cfg.DataDir, "as", bind)
+	rec.UserDataDir, cfg.DataDir = cfg.DataDir, bind
+	return nil
+}
+
+// dataBindPath is where an instance's data directory is bind-mounted when
+// its own path is not traversable.
+func dataBindPath(prefix string) string {
+	return filepath.Join(RunDir, strings.TrimSuffix(prefix, "-")+".data")
 }
 
 func findRecord(prefix string) (*Record, error) {
@@ -231,41 +280,6 @@ func isPlDev(pid int) bool {
 // DataPath returns a path in the data directory.
 func (p *Planet) DataPath(elem ...string) string {
 	return filepath.Join(append([]string{p.DataDir}, elem...)...)
-}
-
-// start starts a child process (in netns ns unless ""), logging to logFile,
-// and records it so a killed run can be cleaned.
-func (p *Planet) start(name, ns, logFile string, args ...string) (*child, error) {
-	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(p.Binary, args...) // hostdeps: self
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = p.childEnv()
-	// Children die with us even after SIGKILL; `pl dev down` removes the rest.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	if ns == "" {
-		err = cmd.Start()
-	} else {
-		err = wan.StartIn(ns, cmd)
-	}
-	if err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{}), log: lf}
-	go func() {
-		c.err = cmd.Wait()
-		lf.Close()
-		close(c.done)
-	}()
-	p.mu.Lock()
-	p.procs = append(p.procs, c)
-	p.rec.Procs = append(p.rec.Procs, ProcInfo{Name: name, PID: cmd.Process.Pid, Start: procStart(cmd.Process.Pid)})
-	err = p.rec.Save()
-	p.mu.Unlock()
-	return c, err
 }
 
 // childEnv is the environment of children: ours, with the CLI's state kept
@@ -358,17 +372,26 @@ func (p *Planet) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.quit)
 	procs := p.procs
+	ctl := p.ctl
 	p.mu.Unlock()
+	if ctl != nil {
+		ctl.Close()
+	}
 	// Nodes in parallel, then PLC.
 	var wg sync.WaitGroup
-	for i := len(procs) - 1; i >= 1; i-- {
-		wg.Add(1)
-		go func(c *child) { defer wg.Done(); c.stop(10 * time.Second) }(procs[i])
+	for _, s := range procs {
+		if c := s.current(); c != nil && s.name != "plc" {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stop(10 * time.Second) }()
+		}
 	}
 	wg.Wait()
-	if len(procs) > 0 {
-		procs[0].stop(10 * time.Second)
+	for _, s := range procs {
+		if c := s.current(); c != nil && s.name == "plc" {
+			c.stop(10 * time.Second)
+		}
 	}
 	// Slivers (in the nodes' cgroups), mounts, namespaces, data; then the
 	// pumps, whose TUN devices vanish with them.

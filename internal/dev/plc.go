@@ -2,12 +2,8 @@ package dev
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -23,6 +19,7 @@ import (
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/server"
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 // AdminEmail is the demo PLC's administrator.
@@ -61,7 +58,8 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	} else {
 		ln.Close()
 	}
-	c, err := p.start("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
+	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
+	c, err := p.spawn(s)
 	if err != nil {
 		return err
 	}
@@ -77,7 +75,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		fp, err := certFingerprint(certFile)
 		if err == nil {
 			var got string
-			if got, err = peerFingerprint(ctx, listen); err == nil && got != fp {
+			if got, err = tlspin.Peer(ctx, listen); err == nil && got != fp {
 				err = fmt.Errorf("the server at %s presents certificate %s, not PLC's %s", listen, got, fp)
 			}
 			if err == nil {
@@ -97,29 +95,11 @@ func (p *Planet) startPLC(ctx context.Context) error {
 			return err
 		}
 	}
+	go p.supervise(s)
 	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", p.Fingerprint, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)
 	return err
 }
 
-// peerFingerprint returns the SHA-256 of the certificate the TLS server at
-// addr presents.
-func peerFingerprint(ctx context.Context, addr string) (string, error) {
-	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} // we only read the certificate
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return "", errors.New("no certificate")
-	}
-	s := sha256.Sum256(certs[0].Raw)
-	return hex.EncodeToString(s[:]), nil
-}
-
-// certFingerprint returns the hex SHA-256 of the first certificate in a
-// PEM file.
 func certFingerprint(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -129,8 +109,7 @@ func certFingerprint(path string) (string, error) {
 	if blk == nil {
 		return "", fmt.Errorf("%s: no PEM certificate", path)
 	}
-	s := sha256.Sum256(blk.Bytes)
-	return hex.EncodeToString(s[:]), nil
+	return tlspin.Fingerprint(blk.Bytes), nil
 }
 
 // AdminClient returns a PLC client logged in as the administrator.
@@ -206,13 +185,14 @@ func (p *Planet) startNodes(ctx context.Context) error {
 			if _, err := p.runIn(gctx, n.NS, p.nodeArgs(n, "join", p.PLCURL, reg.Token)...); err != nil {
 				return err
 			}
-			c, err := p.start("node "+n.Name, n.NS, filepath.Join(n.StateDir, "node.log"), p.nodeArgs(n)...)
-			if err != nil {
+			s := p.newProc(n.Name, n.NS, filepath.Join(n.StateDir, "node.log"), p.nodeArgs(n)...)
+			if _, err := p.spawn(s); err != nil {
 				return err
 			}
 			mu.Lock()
-			n.proc = c
+			n.proc = s
 			mu.Unlock()
+			go p.supervise(s)
 			return nil
 		})
 	}
@@ -251,10 +231,8 @@ func (p *Planet) waitNodesContact(ctx context.Context, reg core.Registry, timeou
 		}
 		for _, n := range p.Nodes {
 			if n.proc != nil {
-				select {
-				case <-n.proc.done:
-					return fmt.Errorf("node %s exited: %v (log %s)", n.Name, n.proc.err, n.proc.log.Name())
-				default:
+				if st := n.proc.status(); st.State != "running" {
+					return fmt.Errorf("node %s %s (log %s)", n.Name, st.LastExit, n.proc.logFile)
 				}
 			}
 		}

@@ -19,12 +19,15 @@ var RunDir = "/run/pl-dev"
 // Record is what a `pl dev` instance created, written before it creates
 // anything and updated as it goes.
 type Record struct {
-	Prefix   string     `json:"prefix"`    // name prefix of namespaces and links, e.g. "pldev-"
-	DataDir  string     `json:"data_dir"`  // data directory
-	TempData bool       `json:"temp_data"` // remove DataDir on down
-	Cgroup   string     `json:"cgroup"`    // cgroup parent of the nodes, relative to each hierarchy root
-	PID      int        `json:"pid"`       // the pl dev process
-	Procs    []ProcInfo `json:"procs"`     // children: PLC and nodes
+	Prefix  string `json:"prefix"`   // name prefix of namespaces and links, e.g. "pldev-"
+	DataDir string `json:"data_dir"` // data directory (as the planet reaches it)
+	// The data directory the user gave, when it is reached through a bind
+	// mount at DataDir (a parent of it is not searchable); "" otherwise.
+	UserDataDir string     `json:"user_data_dir,omitempty"`
+	TempData    bool       `json:"temp_data"` // remove DataDir on down
+	Cgroup      string     `json:"cgroup"`    // cgroup parent of the nodes, relative to each hierarchy root
+	PID         int        `json:"pid"`       // the pl dev process
+	Procs       []ProcInfo `json:"procs"`     // children: PLC and nodes
 }
 
 // ProcInfo identifies a child process (start time guards against pid reuse).
@@ -80,4 +83,12 @@ func LoadRecords() ([]*Record, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// userData is the data directory as the user knows it.
+func (r *Record) userData() string {
+	if r.UserDataDir != "" {
+		return r.UserDataDir
+	}
+	return r.DataDir
 }

@@ -26,6 +26,9 @@ func (p *Planet) PrintSummary(w io.Writer) {
 		keep = "removed on exit"
 	}
 	fmt.Fprintf(tw, "data\t%s\t(%s; logs: plc.log, nodes/*/node.log)\n", p.DataDir, keep)
+	if p.rec.UserDataDir != "" {
+		fmt.Fprintf(tw, "\t= %s\t(bind-mounted: a parent of it is not searchable by slivers)\n", p.rec.UserDataDir)
+	}
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nNodes (one network namespace each; the host reaches them directly):\n")

@@ -36,22 +36,87 @@ func DecodeRecord(data []byte) (core.Record, error) {
 	return rec, nil
 }
 
-// decodeJSON decodes one JSON value with json.Number for numbers and
-// refuses trailing data. An empty body decodes to nil.
+// MaxDepth is how deeply JSON arrays and objects may nest in a request.
+const MaxDepth = 64
+
+// DecodeJSON decodes one JSON value with json.Number for numbers, refuses
+// an object that names a key twice (encoding/json would keep the last
+// value silently), nesting deeper than MaxDepth and trailing data. An
+// empty body decodes to nil.
 func DecodeJSON(data []byte) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, core.FieldErrorf("body", "malformed JSON: %s", JSONErrText(err))
+	v, err := decodeValue(dec, "", 0)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, core.FieldErrorf("body", "unexpected data after the JSON value")
 	}
 	return v, nil
+}
+
+// decodeValue reads one value from dec's token stream; path names it in
+// errors.
+func decodeValue(dec *json.Decoder, path string, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, core.FieldErrorf("body", "malformed JSON: %s", JSONErrText(err))
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil // nil, bool, json.Number, string
+	}
+	if depth >= MaxDepth {
+		return nil, core.FieldErrorf("body", "JSON nested deeper than %d levels", MaxDepth)
+	}
+	switch d {
+	case '[':
+		a := []any{}
+		for dec.More() {
+			v, err := decodeValue(dec, fmt.Sprintf("%s[%d]", path, len(a)), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, core.FieldErrorf("body", "malformed JSON: %s", JSONErrText(err))
+		}
+		return a, nil
+	case '{':
+		m := map[string]any{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, core.FieldErrorf("body", "malformed JSON: %s", JSONErrText(err))
+			}
+			k, ok := tok.(string)
+			if !ok {
+				return nil, core.FieldErrorf("body", "malformed JSON: object key is not a string")
+			}
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if _, dup := m[k]; dup {
+				return nil, core.FieldErrorf(p, "given twice in one JSON object")
+			}
+			v, err := decodeValue(dec, p, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, core.FieldErrorf("body", "malformed JSON: %s", JSONErrText(err))
+		}
+		return m, nil
+	}
+	return nil, core.FieldErrorf("body", "malformed JSON: unexpected %q", rune(d))
 }
 
 // ConvertValue converts a value decoded with json.Number into registry

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -26,6 +27,14 @@ func TestDecodeRecord(t *testing.T) {
 		{`{"n":99999999999999999999}`, "n", "out of range"},
 		{`{"x":{"y":[1e999]}}`, "x.y[0]", "out of range"},
 		{`"str"`, "body", "want a JSON object"},
+		{`{"max_slices":1,"max_slices":2}`, "max_slices", "given twice"},
+		{`{"a":{"b":1,"b":1}}`, "a.b", "given twice"},
+		{`{"a":[{"b":1},{"c":1,"c":2}]}`, "a[1].c", "given twice"},
+		{`{"a":1,}`, "body", "malformed JSON"},
+		{`{"a":[1 2]}`, "body", "malformed JSON"},
+		{`{"a" 1}`, "body", "malformed JSON"},
+		{`{"a":1]`, "body", "malformed JSON"},
+		{`{"a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`, "body", "nested deeper than 64"},
 	}
 	for _, b := range bad {
 		_, err := DecodeRecord([]byte(b.in))
@@ -49,6 +58,9 @@ func FuzzDecodeRecord(f *testing.F) {
 				t.Fatalf("error %v has code %s", err, core.ErrorCode(err))
 			}
 			return
+		}
+		if len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
+			t.Fatalf("accepted invalid JSON %q", data)
 		}
 		// A decoded record re-encodes and decodes to the same record.
 		b, err := json.Marshal(rec)

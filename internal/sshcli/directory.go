@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -16,7 +17,7 @@ const DefaultPort = 22
 
 // PortTag is the node tag giving the port of the node's SSH gateway when
 // it is not 22 (emulated nodes sharing one host use it).
-const PortTag = "ssh_port"
+const PortTag = tags.SSHPort
 
 // Node is where a sliver can be reached, as PLC describes its node.
 type Node struct {
@@ -118,11 +119,11 @@ func (d RegistryDirectory) nodes(ctx context.Context, recs []core.Record) ([]Nod
 	for _, tr := range trecs {
 		nid, _ := tr["node_id"].(int64)
 		v, _ := tr["value"].(string)
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return nil, core.FieldErrorf(PortTag, "node %d: bad ssh port %q", nid, v)
+		p, err := tags.MustLookup(PortTag).Int(v)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", nid, err)
 		}
-		ports[nid] = p
+		ports[nid] = int(p)
 	}
 	out := make([]Node, 0, len(recs))
 	for i, r := range recs {

@@ -1,8 +1,11 @@
 // Package ports parses and formats port reservations: the values of the
-// slice tags that reserve TCP/UDP ports on a node ("tcp/8080",
-// "udp/5000-5010", "8080"). PLC uses it to refuse conflicting reservations
-// and the node's netcfg to forward the ports; it has no dependencies so
-// both sides can import it.
+// slice tag "ports" that reserves TCP/UDP ports on a node ("tcp/8080",
+// "udp/5000-5010", "8080"). It is the one grammar of reservations: PLC
+// checks values with it when the tag is written (through core/tags) and
+// refuses reservations colliding with another slice's (Conflict); the node
+// manager parses the tag with it and refuses collisions between slivers;
+// netcfg keeps the parsed ports (List, persisted in canonical text) and
+// forwards them. It has no dependencies so every side can import it.
 //
 // Syntax of a value: items separated by commas and/or white space; each item
 // is [proto "/"] port [ "-" port ], proto is "tcp" or "udp"
@@ -148,6 +151,41 @@ func Sorted(ps []Port) []Port {
 		return int(a.To) - int(b.To)
 	})
 	return out
+}
+
+// List is a parsed set of reservations. As text (JSON, files) it is its
+// canonical Format, so that what is stored is never parsed by hand.
+type List []Port
+
+// String returns Format(l).
+func (l List) String() string { return Format(l) }
+
+// MarshalText renders l canonically.
+func (l List) MarshalText() ([]byte, error) { return []byte(Format(l)), nil }
+
+// UnmarshalText parses text with Parse.
+func (l *List) UnmarshalText(text []byte) error {
+	ps, err := Parse(string(text))
+	if err != nil {
+		return err
+	}
+	*l = ps
+	return nil
+}
+
+// Validate reports the first malformed port of l, or two that overlap.
+func (l List) Validate() error {
+	for i, p := range l {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		for _, q := range l[:i] {
+			if p.Overlaps(q) {
+				return fmt.Errorf("port %s overlaps %s", p, q)
+			}
+		}
+	}
+	return nil
 }
 
 // Conflict returns the first pair (a from as, b from bs) that overlap.

@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -131,4 +132,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip %v -> %v", ps, again)
 		}
 	})
+}
+
+func TestListText(t *testing.T) {
+	var l List
+	if err := json.Unmarshal([]byte(`"udp/53, tcp/80-81"`), &l); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(struct{ P List }{l})
+	if err != nil || string(b) != `{"P":"tcp/80-81, udp/53"}` {
+		t.Errorf("marshal = %s %v", b, err)
+	}
+	if err := json.Unmarshal([]byte(`"tcp/0"`), &l); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("bad text accepted: %v", err)
+	}
+	if err := (List{{"tcp", 1, 10}, {"udp", 5, 5}}).Validate(); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []List{{{"tcp", 0, 0}}, {{"sctp", 1, 1}}, {{"tcp", 5, 4}}, {{"tcp", 1, 10}, {"tcp", 10, 12}}} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
 }

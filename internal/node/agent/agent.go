@@ -30,6 +30,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
@@ -59,7 +60,7 @@ type Config struct {
 
 	Parallel       int           // concurrent sliver operations; 0 = 8
 	WatchTimeout   time.Duration // server-side long-poll wait; 55s
-	PollInterval   time.Duration // longest wait between polls while the watch fails; 30s
+	PollInterval   time.Duration // longest wait between polls while PLC is unreachable; 3s
 	ResyncInterval time.Duration // local re-evaluation (expiry, retries); 10s
 	ReportInterval time.Duration // run-level reports; 15m (RunlevelAgent)
 	Version        string        // node manager version, reported
@@ -146,7 +147,7 @@ func (m *Main) setup() error {
 		}
 	}
 	def(&cfg.WatchTimeout, 55*time.Second)
-	def(&cfg.PollInterval, 30*time.Second)
+	def(&cfg.PollInterval, plcclient.ReconnectBackoff.Max)
 	def(&cfg.ResyncInterval, 10*time.Second)
 	def(&cfg.ReportInterval, 15*time.Minute)
 	if cfg.NCPU <= 0 {
@@ -278,44 +279,32 @@ func (m *Main) accept(st *core.NodeState) {
 	m.setState(st)
 }
 
-// syncLoop follows PLC: fetch the state once (so contact is recorded at
-// once), then long-poll Watch; when a call fails, poll State with
-// exponential backoff and jitter until PLC answers, then watch again.
+// syncLoop follows PLC (plcclient.Follower): fetch the state once, then
+// long-poll Watch; while PLC is unreachable, poll State after jittered
+// backoff waits (0.5 s doubling to PollInterval, 3 s) and watch again once
+// it answers.
 func (m *Main) syncLoop(ctx context.Context) {
-	backoff := time.Second
-	for ctx.Err() == nil {
-		st, err := m.PLC.State(ctx)
-		if err == nil {
-			m.contact(true)
-			m.accept(st)
-			backoff = time.Second
-			for ctx.Err() == nil {
-				version := ""
-				if cur := m.currentState(); cur != nil {
-					version = cur.Version
-				}
-				st, err = m.PLC.Watch(ctx, version, m.WatchTimeout)
-				if err != nil {
-					break
-				}
-				m.contact(true)
-				if st != nil {
-					m.accept(st)
-				}
+	b := plcclient.ReconnectBackoff
+	b.Max = m.PollInterval
+	b.Min = min(b.Min, b.Max)
+	f := &plcclient.Follower{
+		PLC: m.PLC, Backoff: b, WatchTimeout: m.WatchTimeout,
+		Version: func() string {
+			if cur := m.currentState(); cur != nil {
+				return cur.Version
 			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		m.contactFailed(err)
-		wait := backoff + rand.N(backoff/2+1)
-		backoff = min(backoff*2, m.PollInterval)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+			return ""
+		},
+		OnState: m.accept,
+		OnContact: func(err error) {
+			if err == nil {
+				m.contact(true)
+			} else {
+				m.contactFailed(err)
+			}
+		},
 	}
+	f.Run(ctx)
 }
 
 func (m *Main) contact(ok bool) {

@@ -2,59 +2,17 @@ package agent
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ports"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
 )
 
-// Slice tags the node manager understands, with their units. Defaults are
-// those of the original node manager (reference nodemanager.md §3.1) where
-// it had one. See docs/node.md for the user-facing table.
-const (
-	TagEnabled        = "enabled"         // 1 running, <=0 suspended (frozen); default 1
-	TagCPUShare       = "cpu_share"       // proportional CPU weight, 0..256; default 1 (= 1024 cpu.shares)
-	TagCPUPct         = "cpu_pct"         // guaranteed % of the node's CPU, 0..100; default 0
-	TagCPUCapPct      = "cpu_cap_pct"     // hard cap in % of one CPU (200 = two CPUs); default 0 = none
-	TagMemMax         = "mem_max"         // memory limit, KiB; default 524288 (512 MiB, the original LXC template)
-	TagMemlockHard    = "memlock_hard"    // the original LXC name of mem_max (KiB); used when mem_max is absent
-	TagNProc          = "nproc"           // process (pids) limit; default 1024; 0 = none
-	TagNProcHard      = "nproc_hard"      // the original's rlimit name of nproc; used when nproc is absent
-	TagNoFile         = "nofile"          // open files (RLIMIT_NOFILE); default 4096
-	TagNoFileHard     = "nofile_hard"     // the original's rlimit name of nofile; used when nofile is absent
-	TagDiskMax        = "disk_max"        // disk quota, KiB; default 10000000 (~9.5 GiB)
-	TagNetMinRate     = "net_min_rate"    // guaranteed egress, kbit/s; default 1
-	TagNetMaxRate     = "net_max_rate"    // egress ceiling, kbit/s; default 1000000; -1 = only the node cap
-	TagVref           = "vref"            // reference image; default "default"
-	TagInitScript     = "initscript"      // name of a PLC init script
-	TagInitScriptCode = "initscript_code" // literal init script; wins over initscript
-	TagPorts          = "ports"           // reserved TCP/UDP ports, syntax of package core/ports; repeatable
-)
-
-// Defaults of the resource tags.
-const (
-	DefaultCPUShare   = 1
-	DefaultMemMaxKiB  = 512 * 1024
-	DefaultNProc      = 1024
-	DefaultNoFile     = 4096
-	DefaultDiskMaxKiB = 10000000
-	DefaultNetMinKbit = 1
-	DefaultNetMaxKbit = 1000000
-)
-
-// Limits of accepted tag values.
-const (
-	maxCPUShare  = 256 // 256 * 1024 = 262144, the kernel's cpu.shares maximum
-	minMemMaxKiB = 4096
-	maxMemMaxKiB = 1 << 40 // 1 PiB
-	minNProc     = 16
-	maxNProc     = 1 << 22
-	maxNoFile    = 1 << 20 // the kernel's default fs.nr_open
-	maxDiskKiB   = 1 << 40
-	maxRateKbit  = 100_000_000 // 100 Gbit/s
-)
+// The slice tags the node manager understands, their ranges and defaults
+// are in package core/tags (docs/tags.md). Defaults are those of the
+// original node manager (reference nodemanager.md §3.1) where it had one.
 
 // sliceName is what a slice name must look like on a node: it becomes a
 // container id, a hostname, a Unix login and a directory name.
@@ -64,15 +22,15 @@ var sliceName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 // before node-wide CPU arbitration.
 type SliverConfig struct {
 	Enabled    bool
-	CPUShare   int // cpu_share
-	CPUPct     int // cpu_pct
-	CPUCapPct  int
-	MemKiB     int64
-	NProc      int64
-	NoFile     uint64
-	DiskKiB    int64
-	NetMinKbit int64
-	NetMaxKbit int64 // 0 = only the node cap
+	CPUShare   int    // cpu_share
+	CPUPct     int    // cpu_pct
+	CPUCapPct  int    // cpu_cap_pct
+	MemKiB     int64  // mem_max
+	NProc      int64  // nproc
+	NoFile     uint64 // nofile
+	DiskKiB    int64  // disk_max
+	NetMinKbit int64  // net_min_rate
+	NetMaxKbit int64  // net_max_rate; 0 = only the node cap
 	Image      string
 	InitScript string
 	Ports      []netcfg.Port
@@ -82,72 +40,54 @@ type SliverConfig struct {
 // node's enabled init scripts by name. The first bad value is returned as an
 // Invalid error naming the tag and value; unknown tags are ignored.
 func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (SliverConfig, error) {
-	c := SliverConfig{
-		Enabled:    true,
-		CPUShare:   DefaultCPUShare,
-		MemKiB:     DefaultMemMaxKiB,
-		NProc:      DefaultNProc,
-		NoFile:     DefaultNoFile,
-		DiskKiB:    DefaultDiskMaxKiB,
-		NetMinKbit: DefaultNetMinKbit,
-		NetMaxKbit: DefaultNetMaxKbit,
-	}
+	var c SliverConfig
 	// Single-valued tags: the last value wins. Ports accumulate.
 	last := map[string]string{}
-	var ports []string
+	var portValues []string
 	for _, a := range attrs {
-		if a.TagName == TagPorts {
-			ports = append(ports, a.Value)
+		if a.TagName == tags.PortsTag {
+			portValues = append(portValues, a.Value)
 			continue
 		}
 		last[a.TagName] = a.Value
 	}
-	var err error
-	intTag := func(tag string, lo, hi int64, dst *int64) {
-		v, ok := last[tag]
-		if !ok || err != nil {
-			return
-		}
-		n, perr := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		switch {
-		case perr != nil:
-			err = core.FieldErrorf(tag, "%q is not an integer", v)
-		case n < lo || n > hi:
-			err = core.FieldErrorf(tag, "%d is out of range %d..%d", n, lo, hi)
-		default:
-			*dst = n
-		}
-	}
-	var enabled, share, pct, capPct int64 = 1, DefaultCPUShare, 0, 0
-	intTag(TagEnabled, -1<<31, 1<<31, &enabled)
-	c.Enabled = enabled > 0
-	intTag(TagCPUShare, 0, maxCPUShare, &share)
-	intTag(TagCPUPct, 0, 100, &pct)
-	intTag(TagCPUCapPct, 0, 100*4096, &capPct)
-	c.CPUShare, c.CPUPct, c.CPUCapPct = int(share), int(pct), int(capPct)
 	// The original's names (seeded by PLC as rlimit tags) stand in for
-	// ours when ours are absent.
-	for tag, alias := range map[string]string{TagMemMax: TagMemlockHard, TagNProc: TagNProcHard, TagNoFile: TagNoFileHard} {
-		if _, ok := last[tag]; !ok {
-			if v, ok := last[alias]; ok {
-				last[tag] = v
+	// ours when ours are absent; errors name the tag that was given.
+	given := map[string]string{}
+	for _, t := range []string{tags.MemlockHard, tags.NProcHard, tags.NoFileHard} {
+		alias := tags.MustLookup(t).Alias
+		if _, ok := last[alias]; !ok {
+			if v, ok := last[t]; ok {
+				last[alias], given[alias] = v, t
 			}
 		}
 	}
-	intTag(TagMemMax, 0, maxMemMaxKiB, &c.MemKiB)
-	if err == nil && c.MemKiB != 0 && c.MemKiB < minMemMaxKiB {
-		err = core.FieldErrorf(TagMemMax, "%d KiB is below the minimum of %d KiB (0 = unlimited)", c.MemKiB, minMemMaxKiB)
+	var err error
+	intTag := func(name string) int64 {
+		v, ok := last[name]
+		if !ok || err != nil {
+			return tags.DefaultInt(name)
+		}
+		t := tags.MustLookup(name)
+		if g, ok := given[name]; ok {
+			t = tags.MustLookup(g)
+		}
+		n, perr := t.Int(v)
+		if perr != nil {
+			err = perr
+		}
+		return n
 	}
-	intTag(TagNProc, 0, maxNProc, &c.NProc)
-	if err == nil && c.NProc != 0 && c.NProc < minNProc {
-		err = core.FieldErrorf(TagNProc, "%d is below the minimum of %d (0 = unlimited)", c.NProc, minNProc)
-	}
-	var nofile int64 = DefaultNoFile
-	intTag(TagNoFile, 1, maxNoFile, &nofile)
-	c.NoFile = uint64(nofile)
-	intTag(TagDiskMax, 0, maxDiskKiB, &c.DiskKiB)
-	intTag(TagNetMinRate, 0, maxRateKbit, &c.NetMinKbit)
-	intTag(TagNetMaxRate, -1, maxRateKbit, &c.NetMaxKbit)
+	c.Enabled = intTag(tags.Enabled) > 0
+	c.CPUShare = int(intTag(tags.CPUShare))
+	c.CPUPct = int(intTag(tags.CPUPct))
+	c.CPUCapPct = int(intTag(tags.CPUCapPct))
+	c.MemKiB = intTag(tags.MemMax)
+	c.NProc = intTag(tags.NProc)
+	c.NoFile = uint64(intTag(tags.NoFile))
+	c.DiskKiB = intTag(tags.DiskMax)
+	c.NetMinKbit = intTag(tags.NetMinRate)
+	c.NetMaxKbit = intTag(tags.NetMaxRate)
 	if err != nil {
 		return SliverConfig{}, err
 	}
@@ -158,41 +98,32 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 		c.NetMinKbit = c.NetMaxKbit // as the original bwlimit.on(): min <= max
 	}
 
-	if v, ok := last[TagVref]; ok {
-		v = strings.TrimSpace(v)
-		if !imageName.MatchString(v) {
-			return SliverConfig{}, core.FieldErrorf(TagVref, "%q is not an image name", v)
+	if v, ok := last[tags.Vref]; ok {
+		if err := tags.Check(tags.Vref, v); err != nil {
+			return SliverConfig{}, err
 		}
-		if v != DefaultImage {
+		if v = strings.TrimSpace(v); v != tags.DefaultImage {
 			c.Image = v
 		}
 	}
-	if code, ok := last[TagInitScriptCode]; ok && strings.TrimSpace(code) != "" {
+	if code, ok := last[tags.InitScriptCode]; ok && strings.TrimSpace(code) != "" {
+		if err := tags.Check(tags.InitScriptCode, code); err != nil {
+			return SliverConfig{}, err
+		}
 		c.InitScript = code
-	} else if name, ok := last[TagInitScript]; ok && strings.TrimSpace(name) != "" {
+	} else if name, ok := last[tags.InitScript]; ok && strings.TrimSpace(name) != "" {
 		script, found := initscripts[strings.TrimSpace(name)]
 		if !found {
-			return SliverConfig{}, core.FieldErrorf(TagInitScript, "no enabled init script named %q", name)
+			return SliverConfig{}, core.FieldErrorf(tags.InitScript, "no enabled init script named %q", name)
 		}
 		c.InitScript = script
 	}
-	for _, p := range ports {
-		ps, perr := parsePorts(p)
+	for _, p := range portValues {
+		ps, perr := ports.Parse(p)
 		if perr != nil {
-			return SliverConfig{}, core.FieldErrorf(TagPorts, "%q: %v", p, perr)
+			return SliverConfig{}, core.FieldErrorf(tags.PortsTag, "%q: %v", p, perr)
 		}
 		c.Ports = append(c.Ports, ps...)
 	}
 	return c, nil
 }
-
-// DefaultImage is the name of the built-in reference image; vref "default"
-// and no vref both select it (Spec.Image "").
-const DefaultImage = "default"
-
-var imageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// parsePorts parses one value of the ports tag (package ports: "tcp/80",
-// "udp/5000-5010", "8080", separated by commas or spaces), the syntax PLC
-// checks too.
-var parsePorts = ports.Parse

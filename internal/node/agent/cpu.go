@@ -3,6 +3,8 @@ package agent
 import (
 	"math"
 	"sort"
+
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // CPU arbitration: turning cpu_share, cpu_pct and cpu_cap_pct of all slivers
@@ -59,10 +61,10 @@ type CPUAlloc struct {
 
 const (
 	minShares = 2
-	maxShares = 262144
+	maxShares = tags.MaxKernelShares
 )
 
-func weight(share int) float64 { return math.Max(minShares, float64(share)*1024) }
+func weight(share int) float64 { return math.Max(minShares, float64(share)*tags.SharesPerCPUShare) }
 
 // ArbitrateCPU computes every sliver's CPU weight and cap; ncpu is the
 // number of CPUs of the node. It is a pure function of its arguments.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
 )
 
@@ -125,7 +126,7 @@ func FuzzParseAttributes(f *testing.F) {
 			}
 			return
 		}
-		if c.CPUShare < 0 || c.CPUShare > maxCPUShare || c.DiskKiB < 0 || c.NProc < 0 || c.NetMinKbit < 0 || c.NetMaxKbit < 0 {
+		if c.CPUShare < 0 || c.CPUShare > tags.MaxCPUShare || c.DiskKiB < 0 || c.NProc < 0 || c.NetMinKbit < 0 || c.NetMaxKbit < 0 {
 			t.Fatalf("accepted out-of-range config %+v", c)
 		}
 		for _, p := range c.Ports {
@@ -176,7 +177,7 @@ func TestComputeIsolatesBadSlices(t *testing.T) {
 		"pl_badshare":  "cpu_share: -4 is out of range",
 		"pl_baddisk":   `disk_max: "lots" is not an integer`,
 		"pl_badvref":   `vref: unknown image "nosuch"`,
-		"pl_portclash": `overlaps tcp/80-80 of slice "pl_good"`,
+		"pl_portclash": `reserved port tcp/79-81 overlaps tcp/80 of slice "pl_good"`,
 		"Bad-Name":     "is not usable on a node",
 		"pl_badkey":    "contains a line break",
 		"pl_noxid":     "no sliver number",
@@ -281,4 +282,35 @@ func TestArbitrateCPU(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTagsAgreeWithRuntime checks, at the boundaries of every integer slice
+// tag of the table, that the node manager accepts exactly what PLC accepts
+// (tags.Check) and that an accepted value gives a spec the sliver runtime
+// accepts: a value PLC takes can never fail at every Apply.
+func TestTagsAgreeWithRuntime(t *testing.T) {
+	for _, tag := range tags.All() {
+		if tag.Kind != tags.Int || !strings.HasPrefix(tag.Category, "slice/") {
+			continue
+		}
+		for _, n := range []int64{tag.Min - 1, tag.Min, tag.Min + 1, 0, 1, tag.Max - 1, tag.Max, tag.Max + 1} {
+			v := fmt.Sprint(n)
+			want := tags.Check(tag.Name, v)
+			st := &core.NodeState{Slivers: []core.Sliver{sliverOf("s", 1, tag.Name, v)}}
+			d := Compute(st, Env{NCPU: 2, XIDs: map[string]int{"s": 1}})
+			if (d.Errors["s"] == "") != (want == nil) {
+				t.Errorf("%s = %s: PLC says %v, node manager says %q", tag.Name, v, want, d.Errors["s"])
+				continue
+			}
+			if want != nil {
+				if !strings.Contains(d.Errors["s"], tag.Name) {
+					t.Errorf("%s = %s: node error %q does not name the tag", tag.Name, v, d.Errors["s"])
+				}
+				continue
+			}
+			if err := d.Slivers["s"].Spec.Validate(); err != nil {
+				t.Errorf("%s = %s: accepted by PLC and the node manager, refused by the runtime: %v", tag.Name, v, err)
+			}
+		}
+	}
 }

@@ -2,8 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"reflect"
-	"slices"
 	"sort"
 	"strings"
 
@@ -128,8 +126,8 @@ func diffOne(st sliver.Status, hasNet bool, applied map[string]netcfg.Sliver, wa
 		why = append(why, "network missing")
 	} else if got, ok := applied[want.Spec.Name]; !ok {
 		why = append(why, "network unknown")
-	} else if !reflect.DeepEqual(normNet(got), normNet(want.Net)) {
-		why = append(why, "network "+strings.Join(netDiff(got, want.Net), ","))
+	} else if changed := netcfg.Changes(got, want.Net); len(changed) > 0 {
+		why = append(why, "network "+strings.Join(changed, ","))
 	}
 	if st.Spec == nil {
 		why = append(why, "spec unknown")
@@ -153,56 +151,12 @@ func diffOne(st sliver.Status, hasNet bool, applied map[string]netcfg.Sliver, wa
 	return op
 }
 
-func normNet(s netcfg.Sliver) netcfg.Sliver {
-	if len(s.Ports) == 0 {
-		s.Ports = nil
-	}
-	return s
-}
-
-func netDiff(a, b netcfg.Sliver) []string {
-	var out []string
-	if a.XID != b.XID {
-		out = append(out, "xid")
-	}
-	if !reflect.DeepEqual(normNet(a).Ports, normNet(b).Ports) {
-		out = append(out, "ports")
-	}
-	if a.MinRateKbit != b.MinRateKbit {
-		out = append(out, "net_min_rate")
-	}
-	if a.MaxRateKbit != b.MaxRateKbit {
-		out = append(out, "net_max_rate")
-	}
-	if a.UIDBase != b.UIDBase {
-		out = append(out, "uidbase")
-	}
-	return out
-}
-
 // specDiff names the fields of the applied spec that differ from the
-// desired one. NetNS is not compared: netcfg decides it at apply time.
+// desired one (sliver.Changes, derived from the Spec type). NetNS is not
+// compared: netcfg decides it at apply time.
 func specDiff(got, want sliver.Spec) []string {
-	var out []string
-	add := func(cond bool, name string) {
-		if cond {
-			out = append(out, name)
-		}
-	}
-	add(got.XID != want.XID, "xid")
-	add(got.UIDBase != want.UIDBase, "uidbase")
-	add(got.Image != want.Image, "image")
-	add(!slices.Equal(got.Keys, want.Keys), "keys")
-	add(got.InitScript != want.InitScript, "initscript")
-	add(got.Enabled != want.Enabled, "enabled")
-	r, w := got.Resources, want.Resources
-	add(r.CPUShares != w.CPUShares, "cpu_shares")
-	add(r.CPUCapPct != w.CPUCapPct, "cpu_cap")
-	add(r.MemoryBytes != w.MemoryBytes, "memory")
-	add(r.Pids != w.Pids, "pids")
-	add(r.NoFile != w.NoFile, "nofile")
-	add(r.DiskBytes != w.DiskBytes, "disk")
-	return out
+	got.NetNS = want.NetNS
+	return sliver.Changes(got, want)
 }
 
 // RenderPlan renders a plan as canonical text, one op per line.

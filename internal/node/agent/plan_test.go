@@ -90,6 +90,25 @@ update pl_stopped xid=5 (not running)
 	}
 }
 
+// TestPlanSeesEveryField: the change check is derived from the Spec type,
+// so a field added to it (here the host name slivers see) is compared
+// without anyone listing it.
+func TestPlanSeesEveryField(t *testing.T) {
+	compute := func(host string) Desired {
+		st := &core.NodeState{Version: "v", NodeID: 1, Hostname: host, Slivers: []core.Sliver{sliverOf("pl_a", 1, "nofile", "2048")}}
+		return Compute(st, Env{Now: 1000, XIDs: map[string]int{"pl_a": 1}, NCPU: 2})
+	}
+	old, want := compute("a.example.org"), compute("b.example.org")
+	w := want.Slivers["pl_a"]
+	w.Spec.Resources.NoFile++
+	want.Slivers["pl_a"] = w
+	actual := Actual{Slivers: []sliver.Status{status(old, "pl_a", true, false)}, Net: []string{"pl_a"},
+		NetApplied: map[string]netcfg.Sliver{"pl_a": old.Slivers["pl_a"].Net}}
+	if got := RenderPlan(Plan(actual, want)); got != "update pl_a xid=1 (nofile,hostname)\n" {
+		t.Fatalf("plan: %q", got)
+	}
+}
+
 func TestPlanNothingKnownDestroysNothingKept(t *testing.T) {
 	// A refused new slice is not created, and nothing else happens.
 	d := desiredOf(t, sliverOf("pl_bad", 1, "cpu_share", "x"))

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -71,11 +70,11 @@ var _ Manager = (*Linux)(nil)
 // record is what the manager persists about a sliver: enough to check
 // port/xid conflicts and clean up after a restart.
 type record struct {
-	Name        string `json:"name"`
-	XID         int    `json:"xid"`
-	Ports       string `json:"ports"` // ports.Format
-	MinRateKbit int64  `json:"min_rate_kbit"`
-	MaxRateKbit int64  `json:"max_rate_kbit"`
+	Name        string     `json:"name"`
+	XID         int        `json:"xid"`
+	Ports       ports.List `json:"ports"` // canonical text in the file
+	MinRateKbit int64      `json:"min_rate_kbit"`
+	MaxRateKbit int64      `json:"max_rate_kbit"`
 }
 
 // New opens the node's namespace, fills the configuration defaults
@@ -227,9 +226,6 @@ func (m *Linux) loadRecords() error {
 		if err == nil && (r.Name != name || validXID(r.XID) != nil) {
 			err = fmt.Errorf("record names %q xid %d", r.Name, r.XID)
 		}
-		if err == nil {
-			_, err = ports.Parse(r.Ports)
-		}
 		if err != nil {
 			m.log.Warn("ignoring unreadable sliver network record", "file", e.Name(), "err", err)
 			continue
@@ -250,92 +246,6 @@ func (m *Linux) saveRecord(r record) error {
 	return atomicfile.WriteFile(m.recordPath(r.Name), b, 0o600)
 }
 
-// Setup prepares the node: IPv4 forwarding, the nftables table with its
-// base chains and node-wide rules, and the HTB tree on the uplink. It is
-// idempotent, keeps existing slivers' rules and classes, and is called by
-// the first Ensure if the caller did not.
-func (m *Linux) Setup(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.setupLocked()
-}
-
-func (m *Linux) setupLocked() error {
-	start := time.Now()
-	up, err := m.nl.LinkByName(m.cfg.Uplink)
-	if err != nil {
-		return fmt.Errorf("node setup: uplink %s: %w", m.cfg.Uplink, err)
-	}
-	m.uplinkIdx = up.Attrs().Index
-	if err := inNetNS(m.nodeNS, func() error { return writeSysctl("net/ipv4/ip_forward", "1") }); err != nil {
-		return fmt.Errorf("node setup: %w", err)
-	}
-	// Table and base chains (create is a no-op when they exist).
-	m.nft.AddTable(m.table)
-	accept := nftables.ChainPolicyAccept
-	for _, bc := range baseChains {
-		m.nft.AddChain(&nftables.Chain{Name: bc.name, Table: m.table, Type: bc.typ, Hooknum: bc.hook, Priority: bc.priority, Policy: &accept})
-	}
-	if err := m.flush(); err != nil {
-		return fmt.Errorf("node setup: nftables table %s: %w", m.cfg.Table, err)
-	}
-	// Replace the node-wide rules, keep the per-sliver jumps.
-	m.jumps = map[int]bool{}
-	for _, bc := range baseChains {
-		rs, err := m.nft.GetRules(m.table, &nftables.Chain{Name: bc.name, Table: m.table})
-		if err != nil {
-			return fmt.Errorf("node setup: list chain %s: %w", bc.name, err)
-		}
-		for _, r := range rs {
-			if xid, ok := jumpXID(r); ok {
-				m.jumps[xid] = true
-				continue
-			}
-			if err := m.nft.DelRule(r); err != nil {
-				return fmt.Errorf("node setup: %w", err)
-			}
-		}
-	}
-	for _, r := range nodeRules(&m.cfg) {
-		m.nft.AddRule(m.nftRule(r))
-	}
-	if err := m.flush(); err != nil {
-		return fmt.Errorf("node setup: nftables rules: %w", err)
-	}
-	if err := setupHTB(m.nl, m.uplinkIdx, m.cfg.CapKbit); err != nil {
-		return fmt.Errorf("node setup: uplink %s: %w", m.cfg.Uplink, err)
-	}
-	m.setupDone = true
-	m.log.Info("node network set up", "uplink", m.cfg.Uplink, "node_addr", m.cfg.NodeAddr, "prefix", m.cfg.Prefix,
-		"cap_kbit", m.cfg.CapKbit, "table", m.cfg.Table, "slivers", len(m.jumps), "took", time.Since(start))
-	return nil
-}
-
-// jumpXID reports the xid a base-chain rule jumps for (from-N or ports-N).
-func jumpXID(r *nftables.Rule) (int, bool) {
-	for _, e := range r.Exprs {
-		v, ok := e.(*expr.Verdict)
-		if !ok || v.Kind != expr.VerdictJump {
-			continue
-		}
-		for _, p := range []string{"from-", "ports-"} {
-			if s, ok := strings.CutPrefix(v.Chain, p); ok {
-				if n, err := strconv.Atoi(s); err == nil {
-					return n, true
-				}
-			}
-		}
-	}
-	return 0, false
-}
-
-func (m *Linux) nftRule(r *rule) *nftables.Rule {
-	return &nftables.Rule{Table: m.table, Chain: &nftables.Chain{Name: r.chain, Table: m.table}, Exprs: r.exprs, UserData: r.userData()}
-}
-
 // Ensure creates or updates a sliver's network (see the package doc).
 // It refuses (core.Conflict) a reserved port or xid held by another sliver.
 func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
@@ -350,15 +260,8 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := validXID(s.XID); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	for i, p := range s.Ports {
-		if err := p.Validate(); err != nil {
-			return Attachment{}, wrap(core.FieldErrorf("ports", "%v", err))
-		}
-		for _, q := range s.Ports[:i] {
-			if p.Overlaps(q) {
-				return Attachment{}, wrap(core.FieldErrorf("ports", "%s overlaps %s", p, q))
-			}
-		}
+	if err := ports.List(s.Ports).Validate(); err != nil {
+		return Attachment{}, wrap(core.FieldErrorf("ports", "%v", err))
 	}
 	rateKbit, ceilKbit, err := rates(s, m.cfg.CapKbit)
 	if err != nil {
@@ -381,8 +284,7 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 		if o.XID == s.XID {
 			return Attachment{}, wrap(core.Errorf(core.Conflict, "xid %d of slice %q is already used by slice %q", s.XID, s.Name, o.Name))
 		}
-		ops, _ := ports.Parse(o.Ports)
-		if a, b, found := ports.Conflict(s.Ports, ops); found {
+		if a, b, found := ports.Conflict(s.Ports, o.Ports); found {
 			return Attachment{}, wrap(core.Errorf(core.Conflict, "port %s requested by slice %q is reserved by slice %q (%s)", a, s.Name, o.Name, b))
 		}
 	}
@@ -398,7 +300,7 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	}
 	// Record first: a crash after this point leaves a record that Remove or
 	// the next Ensure cleans up, and the ports stay reserved meanwhile.
-	rec := record{Name: s.Name, XID: s.XID, Ports: ports.Format(s.Ports), MinRateKbit: s.MinRateKbit, MaxRateKbit: s.MaxRateKbit}
+	rec := record{Name: s.Name, XID: s.XID, Ports: ports.Sorted(s.Ports), MinRateKbit: s.MinRateKbit, MaxRateKbit: s.MaxRateKbit}
 	if err := m.saveRecord(rec); err != nil {
 		return Attachment{}, wrap(err)
 	}
@@ -417,179 +319,9 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := ensureSliverClass(m.nl, m.uplinkIdx, s.XID, rateKbit, ceilKbit); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	m.log.Debug("sliver network ensured", "sliver", s.Name, "xid", s.XID, "addr", addr, "ports", rec.Ports,
+	m.log.Debug("sliver network ensured", "sliver", s.Name, "xid", s.XID, "addr", addr, "ports", rec.Ports.String(),
 		"rate_kbit", rateKbit, "ceil_kbit", ceilKbit, "took", time.Since(start))
 	return Attachment{NetNS: nsPath, Addr: addr, Gateway: gw}, nil
-}
-
-// ensureNetNS makes path a persisted network namespace. Inside a new one it
-// disables IPv6 (slivers are IPv4-only) and lets every group use ICMP echo
-// sockets, so ping works even without CAP_NET_RAW over the namespace.
-func (m *Linux) ensureNetNS(path string, uidBase uint32) error {
-	if isNetNSMount(path) {
-		return nil
-	}
-	if err := removeNetNS(path); err != nil { // a stale mount point (e.g. after reboot)
-		return err
-	}
-	sysctls := func() error {
-		return errors.Join(
-			writeSysctl("net/ipv6/conf/all/disable_ipv6", "1"),
-			writeSysctl("net/ipv6/conf/default/disable_ipv6", "1"),
-			writeSysctl("net/ipv4/ping_group_range", "0 2147483647"),
-		)
-	}
-	if m.cfg.NewNetNS == nil || uidBase == 0 {
-		return createNetNS(path, sysctls)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	if err := m.cfg.NewNetNS(path, uidBase); err != nil {
-		_ = removeNetNS(path)
-		return fmt.Errorf("create netns owned by uid %d: %w", uidBase, err)
-	}
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		_ = removeNetNS(path)
-		return fmt.Errorf("open new netns: %w", err)
-	}
-	defer ns.Close()
-	if err := inNetNS(ns, sysctls); err != nil {
-		_ = removeNetNS(path)
-		return err
-	}
-	return nil
-}
-
-func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return fmt.Errorf("open netns: %w", err)
-	}
-	defer ns.Close()
-	sh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in sliver netns: %w", err)
-	}
-	defer sh.Close()
-
-	hostName := vethName(m.cfg.VethPrefix, s.XID)
-	host, err := m.nl.LinkByName(hostName)
-	if err == nil {
-		peer, perr := sh.LinkByName(SliverIfName)
-		if perr != nil || peer.Type() != "veth" || peer.Attrs().ParentIndex != host.Attrs().Index {
-			// A veth that does not lead into this sliver's namespace.
-			// (It may vanish by itself meanwhile: the kernel deletes it when
-			// it destroys an old namespace holding the other end.)
-			if err := m.nl.LinkDel(host); err != nil && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("delete stale %s: %w", hostName, err)
-			}
-			host = nil
-		}
-	} else {
-		host = nil
-	}
-	if host == nil {
-		if old, err := sh.LinkByName(SliverIfName); err == nil {
-			if err := sh.LinkDel(old); err != nil {
-				return fmt.Errorf("delete stale %s in sliver: %w", SliverIfName, err)
-			}
-		}
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostName}, PeerName: SliverIfName, PeerNamespace: netlink.NsFd(int(ns))}
-		if err := m.nl.LinkAdd(v); err != nil {
-			return fmt.Errorf("create veth %s: %w", hostName, err)
-		}
-		if host, err = m.nl.LinkByName(hostName); err != nil {
-			return err
-		}
-	}
-	if host.Attrs().Alias != s.Name {
-		if err := m.nl.LinkSetAlias(host, s.Name); err != nil {
-			return fmt.Errorf("alias %s: %w", hostName, err)
-		}
-	}
-	if err := m.nl.AddrReplace(host, &netlink.Addr{IPNet: ipNet(gw, 30)}); err != nil {
-		return fmt.Errorf("address of %s: %w", hostName, err)
-	}
-	if err := m.nl.LinkSetUp(host); err != nil {
-		return fmt.Errorf("up %s: %w", hostName, err)
-	}
-
-	lo, err := sh.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("sliver lo: %w", err)
-	}
-	if err := sh.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("sliver lo up: %w", err)
-	}
-	eth, err := sh.LinkByName(SliverIfName)
-	if err != nil {
-		return fmt.Errorf("sliver %s: %w", SliverIfName, err)
-	}
-	if err := sh.AddrReplace(eth, &netlink.Addr{IPNet: ipNet(addr, 30)}); err != nil {
-		return fmt.Errorf("sliver address: %w", err)
-	}
-	if err := sh.LinkSetUp(eth); err != nil {
-		return fmt.Errorf("sliver %s up: %w", SliverIfName, err)
-	}
-	def := &netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Gw: gw.AsSlice()}
-	if err := sh.RouteReplace(def); err != nil {
-		return fmt.Errorf("sliver default route: %w", err)
-	}
-	m.waitOperUp(s.Name, sh, host.Attrs().Index, eth.Attrs().Index)
-	return nil
-}
-
-// waitOperUp waits until both ends of the veth are operationally up. The
-// kernel attaches a device's queueing discipline in its link-watch work,
-// which can lag up to a second behind "ip link set up" (it is shared by
-// the whole host and rate limited); until then, packets on the link are
-// dropped and the sliver's first connection stalls for an ARP retry. The
-// wait is normally well under a millisecond; after 2 s it gives up with a
-// warning rather than failing.
-func (m *Linux) waitOperUp(name string, sh *netlink.Handle, hostIdx, ethIdx int) {
-	up := func(h *netlink.Handle, idx int) bool {
-		l, err := h.LinkByIndex(idx)
-		return err == nil && l.Attrs().OperState == netlink.OperUp
-	}
-	start := time.Now()
-	for !up(m.nl, hostIdx) || !up(sh, ethIdx) {
-		if time.Since(start) > 2*time.Second {
-			m.log.Warn("sliver veth not operationally up yet", "sliver", name, "waited", time.Since(start))
-			return
-		}
-		time.Sleep(500 * time.Microsecond)
-	}
-	if d := time.Since(start); d > 50*time.Millisecond {
-		m.log.Info("slow veth link-up", "sliver", name, "waited", d)
-	}
-}
-
-func ipNet(a netip.Addr, bits int) *net.IPNet {
-	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
-}
-
-// ensureRules replaces the sliver's two chains atomically and adds its
-// jumps to the base chains if missing. Nothing else in the table changes.
-func (m *Linux) ensureRules(s Sliver, addr netip.Addr) error {
-	chains, rs := sliverRules(&m.cfg, s, addr)
-	for _, c := range chains {
-		ch := m.nft.AddChain(&nftables.Chain{Name: c, Table: m.table})
-		m.nft.FlushChain(ch)
-	}
-	for _, r := range rs {
-		if slices.Contains(chains, r.chain) {
-			m.nft.AddRule(m.nftRule(r))
-		} else if !m.jumps[s.XID] {
-			m.nft.InsertRule(m.nftRule(r))
-		}
-	}
-	if err := m.flush(); err != nil {
-		return fmt.Errorf("nftables rules: %w", err)
-	}
-	m.jumps[s.XID] = true
-	return nil
 }
 
 // Remove deletes everything Ensure created for the sliver: its jumps and
@@ -635,60 +367,6 @@ func (m *Linux) removeLocked(name string, xid int) error {
 	}
 	delete(m.slivers, name)
 	return nil
-}
-
-func (m *Linux) removeRules(xid int) error {
-	chains, err := m.tableChains()
-	if err != nil || chains == nil {
-		return err
-	}
-	for _, bc := range baseChains {
-		if !chains[bc.name] {
-			continue
-		}
-		rs, err := m.nft.GetRules(m.table, &nftables.Chain{Name: bc.name, Table: m.table})
-		if err != nil {
-			return fmt.Errorf("list chain %s: %w", bc.name, err)
-		}
-		for _, r := range rs {
-			if x, ok := jumpXID(r); ok && x == xid {
-				if err := m.nft.DelRule(r); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	for _, c := range []string{fromChain(xid), portsChain(xid)} {
-		if chains[c] {
-			ch := &nftables.Chain{Name: c, Table: m.table}
-			m.nft.FlushChain(ch)
-			m.nft.DelChain(ch)
-		}
-	}
-	if err := m.flush(); err != nil {
-		return fmt.Errorf("delete nftables rules: %w", err)
-	}
-	delete(m.jumps, xid)
-	return nil
-}
-
-// tableChains returns the chain names of the table, nil if it does not
-// exist.
-func (m *Linux) tableChains() (map[string]bool, error) {
-	cs, err := m.nft.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, fmt.Errorf("list chains: %w", err)
-	}
-	var out map[string]bool
-	for _, c := range cs {
-		if c.Table.Name == m.cfg.Table {
-			if out == nil {
-				out = map[string]bool{}
-			}
-			out[c.Name] = true
-		}
-	}
-	return out, nil
 }
 
 // List returns the names of slivers with any networking on the host:
@@ -793,20 +471,4 @@ func (m *Linux) Teardown(ctx context.Context) error {
 	}
 	m.log.Info("node network torn down", "table", m.cfg.Table, "uplink", m.cfg.Uplink)
 	return nil
-}
-
-// flush sends the queued nftables batch. After a failure the connection
-// is replaced, because the library keeps serialization errors and a
-// failed batch may leave unread acknowledgements on the socket.
-func (m *Linux) flush() error {
-	err := m.nft.Flush()
-	if err != nil {
-		_ = m.nft.CloseLasting()
-		if c, nerr := nftables.New(nftables.WithNetNSFd(int(m.nodeNS)), nftables.AsLasting()); nerr == nil {
-			m.nft = c
-		} else {
-			m.log.Error("reopen nftables connection", "err", nerr)
-		}
-	}
-	return err
 }

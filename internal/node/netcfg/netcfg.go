@@ -13,6 +13,7 @@ import (
 	"net/netip"
 
 	"github.com/planetlab/pl/internal/core/ports"
+	"github.com/planetlab/pl/internal/node/fielddiff"
 )
 
 // Port is a reserved port (or range) forwarded from the node's public
@@ -20,17 +21,23 @@ import (
 type Port = ports.Port
 
 // Sliver is the desired network configuration of one sliver.
+//
+// The diff tags (package fielddiff) name the fields in plans (Changes).
 type Sliver struct {
-	Name        string
-	XID         int
-	Ports       []Port
-	MinRateKbit int64 // guaranteed egress rate (net_min_rate)
-	MaxRateKbit int64 // egress ceiling (net_max_rate), capped by the node cap
+	Name        string `diff:"name"`
+	XID         int    `diff:"xid"`
+	Ports       []Port `diff:"ports"`
+	MinRateKbit int64  `diff:"net_min_rate"` // guaranteed egress rate (net_min_rate)
+	MaxRateKbit int64  `diff:"net_max_rate"` // egress ceiling (net_max_rate), capped by the node cap
 	// UIDBase, when non-zero, is the host uid of the sliver's root; with
 	// a Config.NewNetNS hook the namespace is then created owned by a user
 	// namespace with that mapping, so the sliver has CAP_NET_RAW in it.
-	UIDBase uint32
+	UIDBase uint32 `diff:"uidbase"`
 }
+
+// Changes names the fields in which two sliver network configurations
+// differ, in declaration order (nil and empty Ports are equal).
+func Changes(a, b Sliver) []string { return fielddiff.Names(fielddiff.Diff(a, b)) }
 
 // Attachment is what a sliver's container needs to use its network.
 type Attachment struct {

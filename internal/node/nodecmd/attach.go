@@ -25,7 +25,7 @@ func Attach(root *cobra.Command) {
 	attachDaemon(node)
 	node.AddCommand(joinCmd(), imageCmd())
 	bench := cmdtree.Sub(root, "bench", "Benchmarks")
-	bench.AddCommand(benchSliverCmd())
+	bench.AddCommand(benchSliverCmd(), benchReconnectCmd())
 }
 
 func newLogger(level string) (*slog.Logger, error) {

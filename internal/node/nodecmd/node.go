@@ -113,6 +113,14 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		return nil, err
+	} else if err := checkCgroupMounts(string(mi)); err != nil {
+		return nil, err
+	}
+	if err := CheckTraversable(opts.State); err != nil {
+		return nil, err
+	}
 	// Slivers' user namespaces traverse the state directory to reach their
 	// bundles and images: search permission for all, listing for none.
 	if err := os.MkdirAll(opts.State, 0o711); err != nil {

@@ -146,3 +146,54 @@ func TestBenchSliverShorthand(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckCgroupMounts(t *testing.T) {
+	v2 := "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw\n"
+	v1 := "40 30 0:35 / /sys/fs/cgroup/cpu rw shared:15 - cgroup cgroup rw,cpu\n"
+	none := "22 1 0:21 / /sys rw,nosuid - sysfs sysfs rw\n23 1 0:5 / /proc rw - proc proc rw\n"
+	for _, ok := range []string{v2, v1, none + v1} {
+		if err := checkCgroupMounts(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	err := checkCgroupMounts(none)
+	if err == nil || !strings.Contains(err.Error(), "ip netns exec") || !strings.Contains(err.Error(), "nsenter --net=") {
+		t.Errorf("no cgroup mount: %v", err)
+	}
+}
+
+func TestCheckTraversable(t *testing.T) {
+	top := t.TempDir()
+	closed := filepath.Join(top, "closed")
+	if err := os.MkdirAll(filepath.Join(closed, "planet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(top, 0o755)
+	os.Chmod(filepath.Dir(top), 0o755) // t.TempDir's own parent is 0700
+	if err := CheckTraversable(filepath.Join(closed, "planet", "nodes", "n1")); err != nil {
+		t.Fatalf("open parents: %v", err)
+	}
+	os.Chmod(closed, 0o700)
+	err := CheckTraversable(filepath.Join(closed, "planet", "nodes", "n1"))
+	if err == nil || !strings.Contains(err.Error(), closed+" has mode 0700") || !strings.Contains(err.Error(), "chmod o+x "+closed) {
+		t.Fatalf("0700 parent: %v", err)
+	}
+}
+
+// `pl bench reconnect` at a small scale: every node reaches PLC again
+// after the outage, under both policies (issue 9.20; figures in docs/node.md).
+func TestBenchReconnectSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds")
+	}
+	res, err := BenchReconnect(context.Background(), ReconnectOptions{Nodes: 20, Outage: time.Second, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Nodes != 20 || res[1].Nodes != 20 || res[0].Max <= 0 || res[1].Max <= 0 {
+		t.Fatalf("results %+v", res)
+	}
+	var b bytes.Buffer
+	PrintReconnect(&b, time.Second, res)
+	t.Log("\n" + b.String())
+}

@@ -128,11 +128,19 @@ func TestNodeWithRealPLC(t *testing.T) {
 		t.Fatal("tag change restarted the sliver")
 	}
 
-	// A bad value is reported back to PLC.
-	bad := p.tag(sl, "disk_max", "lots")
+	// PLC refuses a value the node would refuse (core/tags); a value that
+	// goes bad later (its init script disabled) is reported back to PLC.
+	tt, err := p.reg.Resolve(p.ctx, p.admin, core.TagType, "disk_max")
+	p.must(err)
+	if _, err := p.reg.Add(p.ctx, p.admin, core.SliceTag, core.Record{"slice_id": sl, "tag_type_id": tt, "value": "lots"}); core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != "disk_max" {
+		t.Fatalf("disk_max \"lots\" at PLC: %v", err)
+	}
+	script := p.add(core.InitScriptClass, core.Record{"name": "pt_init", "script": "#!/bin/sh\ntrue\n", "enabled": true})
+	bad := p.tag(sl, "initscript", "pt_init")
+	p.must(p.reg.Update(p.ctx, p.admin, core.InitScriptClass, script, core.Record{"enabled": false}))
 	l.eventually("sliver error reported", 30*time.Second, func() bool {
 		st := l.node.Agent.Status()
-		return strings.Contains(st.SliverErrors["pt_web"], "disk_max")
+		return strings.Contains(st.SliverErrors["pt_web"], "initscript")
 	})
 	p.must(p.reg.Delete(p.ctx, p.admin, core.SliceTag, bad))
 

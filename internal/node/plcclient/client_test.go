@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +192,95 @@ func FuzzErrorMessage(f *testing.F) {
 			t.Fatal("empty message")
 		}
 	})
+}
+
+func TestBackoff(t *testing.T) {
+	b := ReconnectBackoff
+	bounds := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}
+	for round := 0; round < 2; round++ {
+		for i, max := range bounds {
+			for j := 0; j < 50; j++ { // full jitter: in [0, bound)
+				c := b
+				if d := c.Next(); d < 0 || d >= max {
+					t.Fatalf("attempt %d: wait %v, want in [0, %v)", i+1, d, max)
+				}
+			}
+			b.Next()
+		}
+		b.Reset()
+	}
+	old := OldReconnectBackoff
+	for _, d0 := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
+		d0 *= time.Second
+		if d := old.Next(); d < d0 || d > d0+d0/2 {
+			t.Fatalf("old policy: wait %v, want in [%v, %v]", d, d0, d0+d0/2)
+		}
+	}
+}
+
+// flaky is a Source that is down for its first calls, then serves one
+// state and watches that never change.
+type flaky struct {
+	mu    sync.Mutex
+	fails int
+	calls []string
+}
+
+func (f *flaky) State(ctx context.Context) (*core.NodeState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "state")
+	if f.fails > 0 {
+		f.fails--
+		return nil, &core.Error{Code: core.Unavailable, Message: "down"}
+	}
+	return &core.NodeState{NodeID: 1, Version: "v1"}, nil
+}
+
+func (f *flaky) Watch(ctx context.Context, version string, timeout time.Duration) (*core.NodeState, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, "watch "+version)
+	f.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestFollowerReconnects(t *testing.T) {
+	src := &flaky{fails: 3}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var contacts []string
+	version := ""
+	got := make(chan struct{})
+	f := &Follower{
+		PLC: src, Backoff: Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond, FullJitter: true},
+		Version: func() string { return version },
+		OnState: func(st *core.NodeState) { version = st.Version; close(got) },
+		OnContact: func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			contacts = append(contacts, fmt.Sprint(err == nil))
+		},
+	}
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("never reconnected")
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "false false false true"; strings.Join(contacts, " ") != want {
+		t.Errorf("contacts %v, want %s", contacts, want)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if want := "state state state state watch v1"; strings.Join(src.calls, " ") != want {
+		t.Errorf("calls %q, want %s", src.calls, want)
+	}
 }

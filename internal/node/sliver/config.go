@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // Inside every sliver.
@@ -70,22 +71,9 @@ func (s Spec) Validate() error {
 	if strings.ContainsRune(s.InitScript, 0) {
 		return core.FieldErrorf("initscript", "sliver %q: initscript contains NUL", s.Name)
 	}
-	r := s.Resources
-	switch {
-	case r.CPUShares > 262144:
-		return core.FieldErrorf("cpu_share", "sliver %q: cpu shares %d above 262144", s.Name, r.CPUShares)
-	case r.CPUCapPct < 0 || r.CPUCapPct > 100*1024:
-		return core.FieldErrorf("cpu_cap", "sliver %q: cpu cap %d%% out of range", s.Name, r.CPUCapPct)
-	case r.MemoryBytes < 0 || (r.MemoryBytes > 0 && r.MemoryBytes < 4<<20):
-		return core.FieldErrorf("memory", "sliver %q: memory limit %d: want 0 (none) or at least 4 MiB", s.Name, r.MemoryBytes)
-	case r.Pids < 0 || (r.Pids > 0 && r.Pids < 8):
-		return core.FieldErrorf("pids", "sliver %q: process limit %d: want 0 (none) or at least 8", s.Name, r.Pids)
-	case r.NoFile > 1<<20:
-		return core.FieldErrorf("nofile", "sliver %q: open-file limit %d above %d", s.Name, r.NoFile, 1<<20)
-	case r.NoFile > 0 && r.NoFile < 64:
-		return core.FieldErrorf("nofile", "sliver %q: open-file limit %d: want 0 (default) or at least 64", s.Name, r.NoFile)
-	case r.DiskBytes < 0 || (r.DiskBytes > 0 && r.DiskBytes < 1<<20):
-		return core.FieldErrorf("disk_max", "sliver %q: disk limit %d: want 0 (none) or at least 1 MiB", s.Name, r.DiskBytes)
+	if err := s.Resources.validate(); err != nil {
+		e := err.(*core.Error)
+		return core.FieldErrorf(e.Field, "sliver %q: %s", s.Name, e.Message)
 	}
 	if s.Hostname != "" && !validHostname(s.Hostname) {
 		return core.FieldErrorf("hostname", "sliver %q: host name %q: want at most 64 letters, digits, '-' and '.' in dot-separated labels", s.Name, s.Hostname)
@@ -94,6 +82,43 @@ func (s Spec) Validate() error {
 		return core.FieldErrorf("netns", "sliver %q: network namespace %q is not an absolute path", s.Name, s.NetNS)
 	}
 	return nil
+}
+
+// validate checks the limits against the slice tags they come from
+// (package core/tags), so that the runtime refuses exactly what PLC and
+// the node manager refuse. Errors are Invalid *core.Error naming the tag.
+func (r Resources) validate() error {
+	if r.CPUShares > tags.MaxKernelShares {
+		return core.FieldErrorf(tags.CPUShare, "cpu shares %d above %d", r.CPUShares, tags.MaxKernelShares)
+	}
+	for _, c := range []struct {
+		tag  string
+		n    int64
+		skip bool
+	}{
+		{tags.CPUCapPct, int64(r.CPUCapPct), false},
+		{tags.MemMax, kib(r.MemoryBytes), false},
+		{tags.NProc, r.Pids, false},
+		{tags.NoFile, int64(min(r.NoFile, 1<<62)), r.NoFile == 0}, // 0: the runtime's default
+		{tags.DiskMax, kib(r.DiskBytes), false},
+	} {
+		if c.skip {
+			continue
+		}
+		if err := tags.MustLookup(c.tag).CheckInt(c.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kib converts a byte count to the KiB of a tag value, rounding down but
+// keeping a positive count positive.
+func kib(b int64) int64 {
+	if b > 0 {
+		return max(1, b/1024)
+	}
+	return b
 }
 
 // linuxResources maps Resources to the cgroup settings runc applies at

@@ -310,7 +310,7 @@ func TestDiskLimit(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	r := newTestRuntime(t)
 	a, b := testSpec(t, "isoa"), testSpec(t, "isob")
-	a.Resources.Pids, a.Resources.MemoryBytes = 64, 32<<20
+	a.Resources.Pids, a.Resources.MemoryBytes = 64, 64<<20 // room for the fork bomb below: 64 processes plus the login reserve
 	for _, s := range []Spec{a, b} {
 		apply(t, r, s)
 		destroyAtEnd(t, r, s.Name)
@@ -378,8 +378,8 @@ func TestIsolation(t *testing.T) {
 		t.Errorf("b harmed by a's fork bomb: %v %s", err, out)
 	}
 	mustRun(t, r, a.Name, true, "sh", "-c", "kill -9 -1 || true")
-	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"); err == nil {
-		t.Errorf("64 MiB buffer allowed under a 32 MiB limit: %s", out)
+	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"); err == nil {
+		t.Errorf("128 MiB buffer allowed under a 64 MiB limit: %s", out)
 	}
 	if got := mustRun(t, r, b.Name, false, "cat", "/tmp/secret-b"); got != "secret" {
 		t.Errorf("b after a's memory hog: %q", got)

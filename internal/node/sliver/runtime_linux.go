@@ -485,34 +485,21 @@ func (r *Runc) writeConfig(s Spec, userNS string, ownNet bool) error {
 
 // update changes a running (or paused, or created) sliver in place.
 func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) error {
-	prev := p.Spec
-	if prev == nil || prev.Resources.DiskBytes != s.Resources.DiskBytes {
-		if err := setDiskLimit(r.diskDir(s.Name), s.Resources.DiskBytes); err != nil {
-			return err
-		}
-	}
-	res := s.Resources
+	changed, all := changedClasses(p.Spec, s)
 	// A sliver made before the login reserve gets it here, once.
-	dir := pidsDir(r.cfg.CgroupParent, s.Name)
-	_, err := os.Stat(filepath.Join(dir, workloadCgroup))
-	noReserve := dir != "" && errors.Is(err, fs.ErrNotExist)
-	if prev == nil || noReserve || prev.Resources.CPUShares != res.CPUShares || prev.Resources.CPUCapPct != res.CPUCapPct ||
-		prev.Resources.MemoryBytes != res.MemoryBytes || prev.Resources.Pids != res.Pids {
-		if err := r.rc.update(ctx, s.Name, linuxResources(res, r.swap)); err != nil {
-			return err
-		}
-		if err := confineWorkload(r.cfg.CgroupParent, s.Name, res.Pids); err != nil {
-			return err
+	if dir := pidsDir(r.cfg.CgroupParent, s.Name); dir != "" && !all {
+		if _, err := os.Stat(filepath.Join(dir, workloadCgroup)); errors.Is(err, fs.ErrNotExist) {
+			if changed == nil {
+				changed = map[string]bool{}
+			}
+			changed[changeCgroup] = true
 		}
 	}
-	if prev == nil || prev.Resources.NoFile != res.NoFile {
-		if err := r.setNoFile(ctx, s.Name, res); err != nil {
-			return err
-		}
-	}
-	if (prev == nil || prev.utsName() != s.utsName()) && st.Pid > 0 {
-		if err := setHostname(st.Pid, s.utsName()); err != nil {
-			return err
+	for _, c := range liveChanges {
+		if all || changed[c.class] {
+			if err := c.apply(r, ctx, s, st); err != nil {
+				return err
+			}
 		}
 	}
 	userNS := ""
@@ -556,6 +543,33 @@ func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) er
 	}
 	p.Spec = &s
 	return r.save(s.Name, p)
+}
+
+// liveChanges apply, in this order, the classes of change (change.go) of
+// a running, paused or created sliver that are not handled by comparing
+// the host's state (stateChanges).
+var liveChanges = []struct {
+	class string
+	apply func(r *Runc, ctx context.Context, s Spec, st runcState) error
+}{
+	{changeQuota, func(r *Runc, _ context.Context, s Spec, _ runcState) error {
+		return setDiskLimit(r.diskDir(s.Name), s.Resources.DiskBytes)
+	}},
+	{changeCgroup, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
+		if err := r.rc.update(ctx, s.Name, linuxResources(s.Resources, r.swap)); err != nil {
+			return err
+		}
+		return confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids)
+	}},
+	{changeRlimit, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
+		return r.setNoFile(ctx, s.Name, s.Resources)
+	}},
+	{changeUTS, func(_ *Runc, _ context.Context, s Spec, st runcState) error {
+		if st.Pid > 0 {
+			return setHostname(st.Pid, s.utsName())
+		}
+		return nil
+	}},
 }
 
 // setHostname sets the host name in the UTS namespace of process pid (the

@@ -16,15 +16,19 @@ const UIDCount = 65536
 // Spec is the complete desired configuration of one sliver, computed by the
 // node agent from PLC's desired state. It is a plain value: Apply(spec)
 // makes the host match it.
+//
+// Every field's diff tag (package fielddiff) names it in plans and says
+// what a change of it takes on an existing sliver (change.go); the agent's
+// plan and the runtime's update both derive "what changed" from them.
 type Spec struct {
-	Name       string   // slice name: container id, login name, /etc/slicename
-	XID        int      // per-node sliver number, 1..4094, stable for the sliver's life
-	Image      string   // reference image name (slice tag vref; "" = default image)
-	UIDBase    uint32   // host uid (and gid) that sliver root maps to; range of UIDCount
-	Keys       []string // authorized_keys lines of the slice account
-	InitScript string   // initscript code ("" = none); re-run when it changes
-	Enabled    bool     // false: frozen (cgroup freezer), logins refused
-	Resources  Resources
+	Name       string    `diff:"name,identity"`    // slice name: container id, login name, /etc/slicename
+	XID        int       `diff:"xid,recreate"`     // per-node sliver number, 1..4094, stable for the sliver's life
+	Image      string    `diff:"image,recreate"`   // reference image name (slice tag vref; "" = default image)
+	UIDBase    uint32    `diff:"uidbase,recreate"` // host uid (and gid) that sliver root maps to; range of UIDCount
+	Keys       []string  `diff:"keys,files"`       // authorized_keys lines of the slice account
+	InitScript string    `diff:"initscript,files"` // initscript code ("" = none); re-run when it changes
+	Enabled    bool      `diff:"enabled,freezer"`  // false: frozen (cgroup freezer), logins refused
+	Resources  Resources `diff:",inline"`
 	// NetNS is the path of the network namespace the sliver joins
 	// (prepared by netcfg); "" = a new namespace with only loopback. When
 	// the namespace is owned by a user namespace mapping root to UIDBase
@@ -32,23 +36,23 @@ type Spec struct {
 	// its root has CAP_NET_RAW there (ping, traceroute, sniffing its own
 	// traffic); a namespace owned by the host's user namespace is joined
 	// as is and sliver root has no network capability in it.
-	NetNS string
+	NetNS string `diff:"netns,restart"`
 	// Hostname is what hostname and uname -n print inside: the node's host
 	// name, as in PlanetLab, so that a service can tell where it runs
 	// (/etc/slicename says the slice). "" = the slice name. Changed live.
-	Hostname string
+	Hostname string `diff:"hostname,uts"`
 }
 
 // Resources are the enforced limits of a sliver; zero means "no limit" except
 // where noted. CPU guarantees (cpu_pct) are turned into shares and caps by
-// the agent before they reach here.
+// the agent before they reach here. All are changed live.
 type Resources struct {
-	CPUShares   uint64 // relative weight; cpu_share 1 = 1024 (cgroup v1 cpu.shares; mapped to cpu.weight on v2)
-	CPUCapPct   int    // cap in percent of one CPU (200 = two CPUs); 0 = uncapped
-	MemoryBytes int64  // memory limit
-	Pids        int64  // process limit
-	NoFile      uint64 // RLIMIT_NOFILE soft and hard; 0 = 1024 soft, 524288 hard (capped by the agent's own hard limit)
-	DiskBytes   int64  // disk quota of the sliver's writable layer (btrfs qgroup limit)
+	CPUShares   uint64 `diff:"cpu_shares,cgroup"` // relative weight; cpu_share 1 = 1024 (cgroup v1 cpu.shares; mapped to cpu.weight on v2)
+	CPUCapPct   int    `diff:"cpu_cap,cgroup"`    // cap in percent of one CPU (200 = two CPUs); 0 = uncapped
+	MemoryBytes int64  `diff:"memory,cgroup"`     // memory limit
+	Pids        int64  `diff:"pids,cgroup"`       // process limit
+	NoFile      uint64 `diff:"nofile,rlimit"`     // RLIMIT_NOFILE soft and hard; 0 = 1024 soft, 524288 hard (capped by the agent's own hard limit)
+	DiskBytes   int64  `diff:"disk,quota"`        // disk quota of the sliver's writable layer (btrfs qgroup limit)
 }
 
 // Status is what exists on the host for one sliver.

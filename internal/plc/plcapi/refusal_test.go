@@ -82,6 +82,18 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("session auth: %d %q", f.Code, f.String)
 	}
 
+	// A tag value nodes would refuse is refused when written: fault 102,
+	// naming the tag and the reason (core/tags).
+	larry := map[string]any{"AuthMethod": "password", "Username": "larry@princeton.edu", "AuthString": "pw"}
+	if _, err := h.Call(ctx, "AddSlice", []any{larry, map[string]any{"name": "princeton_t", "url": "http://x", "description": "d"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Call(ctx, "AddSliceTag", []any{larry, "princeton_t", "ports", "tcp/0"})
+	f = fault(err)
+	if f.Code != faultInvalidArgument || !strings.Contains(f.String, `AddSliceTag: Invalid ports value: port "tcp/0": 0 is out of range 1-65535`) {
+		t.Errorf("bad ports value: %d %q", f.Code, f.String)
+	}
+
 	bad := map[string]any{"AuthMethod": "password", "Username": "larry@princeton.edu", "AuthString": "wrong"}
 	for i := 0; i < 6; i++ {
 		_, err = h.Call(ctx, "AuthCheck", []any{bad})

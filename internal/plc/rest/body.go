@@ -37,6 +37,11 @@ func decodeStrict(data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return core.FieldErrorf("body", "missing JSON request body")
 	}
+	// Syntax, duplicate keys and depth first: encoding/json would keep
+	// the last of two equal keys.
+	if _, err := restapi.DecodeJSON(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -118,7 +118,7 @@ func (h *Handler) customRoutes() []route {
 			h: func(ctx context.Context, q *request) (result, error) {
 				roles := h.reg.OpRoles(q.path("op"))
 				if roles == nil {
-					roles = []string{}
+					return result{}, core.Errorf(core.NotFound, "no operation %q", q.path("op"))
 				}
 				return result{body: restapi.RolesResponse{Roles: roles}}, nil
 			}},

@@ -22,6 +22,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/plc/store"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/tlspin"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
-	e.fp = client.Fingerprint(e.srv.Certificate().Raw)
+	e.fp = tlspin.Fingerprint(e.srv.Certificate().Raw)
 	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp)))
 	e.admin = e.login(adminEmail, adminPW)
 	return e
@@ -318,6 +319,13 @@ func TestAuthAndErrors(t *testing.T) {
 		{"POST", "/api/v1/slices/princeton_codeen/renew", `{}`, 400, "invalid", "expires"},
 		{"GET", "/api/v1/resolve?class=site", "", 400, "invalid", "name"},
 		{"GET", "/api/v1/nodes/node1.princeton.edu/watch?timeout=9999", "", 400, "invalid", "timeout"},
+		// issue 9.7: ranges, duplicate keys, unknown operations
+		{"POST", "/api/v1/sites", `{"login_base":"ok3","name":"n","abbreviated_name":"a","max_slices":-5}`, 400, "invalid", "max_slices"},
+		{"PATCH", "/api/v1/sites/princeton", `{"max_slices":1099511627776}`, 400, "invalid", "max_slices"},
+		{"PATCH", "/api/v1/sites/princeton", `{"max_slivers":-1}`, 400, "invalid", "max_slivers"},
+		{"POST", "/api/v1/sites", `{"login_base":"ok4","name":"n","abbreviated_name":"a","max_slices":1,"max_slices":2}`, 400, "invalid", "max_slices"},
+		{"POST", "/api/v1/sessions", `{"email":"a@b.org","email":"c@d.org","password":"x"}`, 400, "invalid", "email"},
+		{"GET", "/api/v1/op-roles/NoSuchMethod", "", 404, "not_found", ""},
 	} {
 		st, body := e.raw(tt.method, tt.path, tok, tt.body)
 		var eb restapi.ErrorBody
@@ -327,7 +335,13 @@ func TestAuthAndErrors(t *testing.T) {
 		}
 	}
 	// nothing half-done: the refused sites do not exist
-	for _, lb := range []string{"ok1", "ok2"} {
+	if st, body := e.raw("GET", "/api/v1/op-roles/AddSlice", "", ""); st != 200 || !bytes.Contains(body, []byte(`"pi"`)) {
+		t.Errorf("op-roles AddSlice: %d %s", st, body)
+	}
+	if recs, err := e.admin.Get(ctx, nil, core.Site, &core.Filter{IsList: true, IDs: []int64{site}}, []string{"max_slices"}); err != nil || recs[0]["max_slices"] != int64(10) {
+		t.Errorf("max_slices after refused updates: %v %v", recs, err)
+	}
+	for _, lb := range []string{"ok1", "ok2", "ok3", "ok4"} {
 		if _, err := e.admin.Resolve(ctx, nil, core.Site, lb); core.ErrorCode(err) != core.NotFound {
 			t.Errorf("site %s exists after a refused add: %v", lb, err)
 		}
@@ -454,6 +468,19 @@ func TestNodeAPI(t *testing.T) {
 	}
 	if st, body := e.raw("POST", nodeapi.ReportPath, auth, `{"run_level":"boot","version":"test"}`); st != 204 {
 		t.Fatalf("report: %d %s", st, body)
+	}
+	// Sensor figures: garbage is refused naming the field; a good
+	// summary is taken.
+	st, body = e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","load1":-3}}`)
+	if st != 400 || !strings.Contains(string(body), `"field":"figures.load1"`) {
+		t.Errorf("report with a negative load: %d %s", st, body)
+	}
+	st, body = e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","sliver_count":1,"slivers":[{"slice":"x","cpu_pct":101}]}}`)
+	if st != 400 || !strings.Contains(string(body), `"field":"figures.slivers[0].cpu_pct"`) {
+		t.Errorf("report with a sliver over 100%% CPU: %d %s", st, body)
+	}
+	if st, body := e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","load1":0.5,"cpus":2,"sliver_count":1,"slivers":[{"slice":"x","state":"running","cpu_pct":40}]}}`); st != 204 {
+		t.Fatalf("report with figures: %d %s", st, body)
 	}
 	recs, _ := e.admin.Get(ctx, nil, core.Node, &core.Filter{IsList: true, IDs: []int64{node}}, []string{"run_level", "last_contact"})
 	if recs[0]["run_level"] != "boot" {
@@ -665,6 +692,20 @@ func TestRefusalsSayWhy(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %q lacks %q", err, want)
 		}
+	}
+
+	// A tag value nodes would refuse is refused when written: 400, naming
+	// the tag and the reason (core/tags).
+	sl := e.must(e.svc.Add(e.ctx, admin, core.Slice, core.Record{"name": "princeton_tags", "url": "http://x", "description": "d"}))
+	tt, err := e.svc.Resolve(e.ctx, admin, core.TagType, "cpu_cap_pct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := e.raw("POST", "/api/v1/slice-tags", "Bearer "+e.admin.Token(), fmt.Sprintf(`{"slice_id":%d,"tag_type_id":%d,"value":"409600"}`, sl, tt))
+	var tb restapi.ErrorBody
+	if err := json.Unmarshal(body, &tb); err != nil || st != http.StatusBadRequest || tb.Error.Code != core.Invalid ||
+		tb.Error.Field != "cpu_cap_pct" || !strings.Contains(tb.Error.Message, "409600 is out of range 0..102400") {
+		t.Errorf("bad cpu_cap_pct over REST: %d %s", st, body)
 	}
 
 	for i := 0; i < 6; i++ {

@@ -111,16 +111,18 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.srv != nil {
 		return nil
 	}
-	m.log = m.Log
-	if m.log == nil {
-		m.log = slog.Default()
+	// Each part adds its own subsystem attribute to the root logger: one
+	// subsystem= per log line (issue 9.7).
+	root := m.Log
+	if root == nil {
+		root = slog.Default()
 	}
-	m.log = m.log.With("subsystem", "plc")
+	m.log = root.With("subsystem", "plc")
 	dir := m.dataDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	reg, closer, err := OpenRegistry(ctx, m.DSN(), m.log)
+	reg, closer, err := OpenRegistry(ctx, m.DSN(), root)
 	if err != nil {
 		return err
 	}
@@ -162,12 +164,12 @@ func (m *Main) Open(ctx context.Context) error {
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, m.log.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint))
 	mux.Handle(restapi.Prefix+"/", api)
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
 	}
-	for pattern, h := range extraHandlers(reg, m.log) {
+	for pattern, h := range extraHandlers(reg, root) {
 		if _, taken := m.Extra[pattern]; !taken {
 			mux.Handle(pattern, h)
 		}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,5 +240,67 @@ func TestDefaultDataDir(t *testing.T) {
 	}
 	if dsn := (Config{DataDir: "/d", DB: "postgres://x"}).DSN(); dsn != "postgres://x" {
 		t.Errorf("DSN %s", dsn)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestOneSubsystemPerLogLine: the server, REST and PLCAPI each name
+// themselves once per line (issue 9.7: lines said subsystem=plc
+// subsystem=rest).
+func TestOneSubsystemPerLogLine(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(context.Background(), Config{DataDir: dir}, InitOptions{Email: "admin@example.org", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	m, stop := start(t, Config{DataDir: dir, Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c, err := client.New(m.URL(), client.Options{Fingerprint: m.Fingerprint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(context.Background(), "admin@example.org", "wrong", 0); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Post(m.URL()+"/PLCAPI/", "text/xml", strings.NewReader(`<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params></params></methodCall>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if n := strings.Count(line, "subsystem="); n != 1 {
+			t.Errorf("%d subsystem attributes: %s", n, line)
+		}
+		if i := strings.Index(line, "subsystem="); i >= 0 {
+			seen[strings.Fields(line[i:])[0]] = true
+		}
+	}
+	for _, s := range []string{"subsystem=plc", "subsystem=rest", "subsystem=plcapi"} {
+		if !seen[s] {
+			t.Errorf("no line from %s in:\n%s", s, buf.String())
+		}
 	}
 }

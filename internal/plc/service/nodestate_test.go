@@ -62,10 +62,10 @@ func TestNodeState(t *testing.T) {
 		e.add(e.admin, core.NodeTag, core.Record{"node_id": n1, "tag_type_id": arch, "value": "aarch64"})
 		e.tag(e.admin, sid, "cpu_share", "1")
 		e.tag(e.admin, sid, "cpu_share", "5", "nodegroup_id", ng)
-		e.tag(e.admin, sid, "disk_max", "100")
-		e.tag(e.admin, sid, "disk_max", "200", "nodegroup_id", ng)
-		e.tag(e.admin, sid, "disk_max", "300", "node_id", n1)
-		e.tag(e.admin, sid, "disk_max", "999", "node_id", n2)
+		e.tag(e.admin, sid, "disk_max", "100000")
+		e.tag(e.admin, sid, "disk_max", "200000", "nodegroup_id", ng)
+		e.tag(e.admin, sid, "disk_max", "300000", "node_id", n1)
+		e.tag(e.admin, sid, "disk_max", "999000", "node_id", n2)
 		e.tag(e.admin, sid, "vsys", "a")
 		e.tag(e.admin, sid, "vsys", "b")
 		e.tag(e.admin, sid, "vref", "debian")
@@ -102,7 +102,7 @@ func TestNodeState(t *testing.T) {
 		}
 		app := sliver(t, st, "ns_app")
 		a := attrs(app)
-		if got := a["disk_max"]; len(got) != 1 || got[0] != "300" {
+		if got := a["disk_max"]; len(got) != 1 || got[0] != "300000" {
 			t.Errorf("disk_max %v (node scope wins)", got)
 		}
 		if got := a["cpu_share"]; len(got) != 1 || got[0] != "5" {

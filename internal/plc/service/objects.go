@@ -341,7 +341,7 @@ func (o *op) update(t *store.Table, id int64, in core.Record) error {
 	case core.Interface:
 		return o.updateInterface(t, id, rec)
 	case core.SiteTag, core.PersonTag, core.NodeTag, core.InterfaceTag:
-		if err := o.authObjectTag(t, id, nil); err != nil {
+		if err := o.updateObjectTag(t, id, rec); err != nil {
 			return err
 		}
 	case core.SliceTag:

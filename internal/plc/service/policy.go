@@ -432,7 +432,10 @@ func OpRoles(name string) []string {
 	if !ok {
 		return nil
 	}
-	return op.roles().Names()
+	if names := op.roles().Names(); names != nil {
+		return names
+	}
+	return []string{} // known, held by no role: not nil, which means unknown
 }
 
 // Ops lists the names of the operations, sorted.

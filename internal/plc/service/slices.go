@@ -2,11 +2,12 @@ package service
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ports"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/plc/store"
 )
 
@@ -332,9 +333,13 @@ func optInt(v any) *int64 {
 	return nil
 }
 
-// checkSliceTagValue validates values with meaning: initscript must name
-// an enabled init script; ports must parse and not collide.
+// checkSliceTagValue validates a slice tag's value: what the tag table
+// (core/tags) refuses, nodes would refuse; beyond it, initscript must name
+// an enabled init script and ports must not collide.
 func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64, except int64) error {
+	if err := tags.Check(tagname, value); err != nil {
+		return err
+	}
 	switch tagname {
 	case "initscript":
 		var one int64
@@ -345,12 +350,9 @@ func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64,
 		if !found {
 			return core.FieldErrorf("value", "no enabled init script is named %q", value)
 		}
-	case store.PortsTag:
-		pr, err := ParsePortRange(value)
-		if err != nil {
-			return core.FieldErrorf("value", "%v", err)
-		}
-		return o.checkPortCollision(slice, []portTag{{pr, node, except}})
+	case tags.PortsTag:
+		ps, _ := ports.Parse(value) // tags.Check parsed it
+		return o.checkPortCollision(slice, []portTag{{ps, node, except}})
 	}
 	return nil
 }
@@ -524,37 +526,9 @@ func (o *op) setSliceTagField(t *store.Table, slice, tt int64, v any) error {
 
 // --- port reservations ---
 
-// PortRange is a parsed ports tag value: "tcp/8080" or "udp/5000-5010".
-type PortRange struct {
-	Proto    string
-	From, To int
-}
-
-// ParsePortRange parses a ports slice tag value.
-func ParsePortRange(s string) (PortRange, error) {
-	proto, ports, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok || (proto != "tcp" && proto != "udp") {
-		return PortRange{}, core.Errorf(core.Invalid, "port reservation %q: want tcp/<port> or udp/<from>-<to>", s)
-	}
-	a, b, isRange := strings.Cut(ports, "-")
-	from, err1 := strconv.Atoi(a)
-	to := from
-	var err2 error
-	if isRange {
-		to, err2 = strconv.Atoi(b)
-	}
-	if err1 != nil || err2 != nil || from < 1 || to > 65535 || to < from {
-		return PortRange{}, core.Errorf(core.Invalid, "port reservation %q: ports must be 1-65535 and from <= to", s)
-	}
-	return PortRange{proto, from, to}, nil
-}
-
-func (p PortRange) overlaps(q PortRange) bool {
-	return p.Proto == q.Proto && p.From <= q.To && q.From <= p.To
-}
-
+// portTag is one value of a slice's ports tag (package core/ports syntax).
 type portTag struct {
-	r      PortRange
+	ps     []ports.Port
 	node   *int64 // sliver-scoped reservation
 	except int64  // slice_tag_id being replaced
 }
@@ -563,7 +537,7 @@ type portTag struct {
 // reservation of another live slice on a node both are on. A reservation
 // applies on every node of its slice (or on its node, when sliver-scoped).
 func (o *op) checkPortCollision(slice int64, res []portTag) error {
-	tt, err := o.tagTypeID(store.PortsTag)
+	tt, err := o.tagTypeID(tags.PortsTag)
 	if err != nil {
 		return err
 	}
@@ -584,7 +558,7 @@ func (o *op) checkPortCollision(slice int64, res []portTag) error {
 		if err := rows.Scan(&tagID, &other, &name, &value, &scoped, &node); err != nil {
 			return err
 		}
-		theirs, err := ParsePortRange(value)
+		theirs, err := ports.Parse(value)
 		if err != nil {
 			continue
 		}
@@ -592,8 +566,8 @@ func (o *op) checkPortCollision(slice int64, res []portTag) error {
 			if r.node != nil && *r.node != node {
 				continue
 			}
-			if r.r.overlaps(theirs) {
-				return &core.Error{Code: core.Conflict, Field: "value", Message: sprintf("port reservation %s/%d-%d collides with slice %s (%s) on node %d", r.r.Proto, r.r.From, r.r.To, name, value, node)}
+			if a, _, found := ports.Conflict(r.ps, theirs); found {
+				return &core.Error{Code: core.Conflict, Field: "value", Message: sprintf("port reservation %s collides with slice %s (%s) on node %d", a, name, value, node)}
 			}
 		}
 	}
@@ -603,7 +577,7 @@ func (o *op) checkPortCollision(slice int64, res []portTag) error {
 // slicePorts lists a slice's reservations (for adding it to nodes).
 func (o *op) slicePorts(slice int64) ([]portTag, error) {
 	rows, err := o.tx.Query(o.ctx, `SELECT st.value, st.node_id FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
-		WHERE st.slice_id = ? AND tt.tagname = ?`, slice, store.PortsTag)
+		WHERE st.slice_id = ? AND tt.tagname = ?`, slice, tags.PortsTag)
 	if err != nil {
 		return nil, err
 	}
@@ -615,8 +589,8 @@ func (o *op) slicePorts(slice int64) ([]portTag, error) {
 		if err := rows.Scan(&v, &node); err != nil {
 			return nil, err
 		}
-		if r, err := ParsePortRange(v); err == nil {
-			out = append(out, portTag{r: r, node: node})
+		if ps, err := ports.Parse(v); err == nil {
+			out = append(out, portTag{ps: ps, node: node})
 		}
 	}
 	return out, rows.Err()
@@ -634,7 +608,7 @@ func (o *op) checkNodePorts(slice, node int64) error {
 		JOIN slices s ON s.slice_id = st.slice_id
 		JOIN slice_node sn ON sn.slice_id = st.slice_id AND sn.node_id = ?
 		WHERE tt.tagname = ? AND st.slice_id <> ? AND s.deleted = 0 AND s.expires > ? AND (st.node_id IS NULL OR st.node_id = ?)`,
-		node, store.PortsTag, slice, o.now, node)
+		node, tags.PortsTag, slice, o.now, node)
 	if err != nil {
 		return err
 	}
@@ -645,7 +619,7 @@ func (o *op) checkNodePorts(slice, node int64) error {
 		if err := rows.Scan(&name, &v, &scoped); err != nil {
 			return err
 		}
-		theirs, err := ParsePortRange(v)
+		theirs, err := ports.Parse(v)
 		if err != nil {
 			continue
 		}
@@ -653,8 +627,8 @@ func (o *op) checkNodePorts(slice, node int64) error {
 			if m.node != nil && *m.node != node {
 				continue
 			}
-			if m.r.overlaps(theirs) {
-				return core.Errorf(core.Conflict, "node %d: port reservation %s/%d-%d of this slice collides with slice %s (%s)", node, m.r.Proto, m.r.From, m.r.To, name, v)
+			if a, _, found := ports.Conflict(m.ps, theirs); found {
+				return core.Errorf(core.Conflict, "node %d: port reservation %s of this slice collides with slice %s (%s)", node, a, name, v)
 			}
 		}
 	}

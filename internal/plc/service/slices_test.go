@@ -181,11 +181,47 @@ func TestPortReservations(t *testing.T) {
 		wantCode(t, err, core.Conflict, "overlapping range")
 		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": b, "tag_type_id": e.tagType("ports"), "value": "tcp/99999"})
 		wantCode(t, err, core.Invalid, "bad port")
+		// The grammar of core/ports: lists, bare (tcp) ports.
+		e.tag(e.admin, a, "ports", "tcp/9000, udp/9001 9100-9199")
+		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": b, "tag_type_id": e.tagType("ports"), "value": "udp/7000 9150"})
+		wantCode(t, err, core.Conflict, "bare port inside a range of a list")
+		if !strings.Contains(err.Error(), "port reservation tcp/9150 collides with slice pr_a (tcp/9000, udp/9001 9100-9199)") {
+			t.Errorf("collision message: %v", err)
+		}
 		e.tag(e.admin, b, "ports", "udp/8080") // other protocol
 		e.tag(e.admin, c, "ports", "tcp/8080") // not on a shared node
 		wantCode(t, e.s.Link(e.ctx, e.admin, core.SliceNode, c, n1, nil), core.Conflict, "adding a colliding slice to a node")
 		wantCode(t, e.s.Link(e.ctx, e.admin, core.SliceNode, a, n2, nil), core.Conflict, "a's tcp/8080 vs c's on n2")
 		e.must(e.s.Link(e.ctx, e.admin, core.SliceNode, b, n2, nil)) // udp/8080 does not collide
+	})
+}
+
+// TestTagValuesChecked: PLC refuses, when a tag is written, the values of
+// the tag table (core/tags) that nodes would refuse, naming the tag.
+func TestTagValuesChecked(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("tv", 10)
+		sid := e.slice(e.admin, "tv_a")
+		n := e.node(site, "n1.tv.org")
+		refused := func(err error, tag, what string) {
+			t.Helper()
+			wantCode(t, err, core.Invalid, what)
+			if core.ErrorField(err) != tag || !strings.Contains(err.Error(), tag) {
+				t.Errorf("%s: %v does not name the tag %s", what, err, tag)
+			}
+		}
+		_, err := e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("cpu_cap_pct"), "value": "102401"})
+		refused(err, "cpu_cap_pct", "cpu_cap_pct above 102400")
+		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("mem_max"), "value": "100", "node_id": n})
+		refused(err, "mem_max", "sliver-scoped mem_max below the minimum")
+		id := e.tag(e.admin, sid, "cpu_cap_pct", "102400")
+		refused(e.s.Update(e.ctx, e.admin, core.SliceTag, id, core.Record{"value": "lots"}), "cpu_cap_pct", "update to a non-integer")
+		refused(e.s.Update(e.ctx, e.admin, core.Slice, sid, core.Record{"nofile": "10"}), "nofile", "tag field of UpdateSlice")
+		_, err = e.s.Add(e.ctx, e.admin, core.NodeTag, core.Record{"node_id": n, "tag_type_id": e.tagType("ssh_port"), "value": "0"})
+		refused(err, "ssh_port", "node tag ssh_port 0")
+		nt := e.add(e.admin, core.NodeTag, core.Record{"node_id": n, "tag_type_id": e.tagType("ssh_port"), "value": "2222"})
+		refused(e.s.Update(e.ctx, e.admin, core.NodeTag, nt, core.Record{"value": "65536"}), "ssh_port", "node tag update")
+		refused(e.s.Update(e.ctx, e.admin, core.Node, n, core.Record{"ssh_port": "x"}), "ssh_port", "tag field of UpdateNode")
 	})
 }
 

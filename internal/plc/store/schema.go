@@ -36,6 +36,10 @@ type Field struct {
 	Required bool // must be given on Add
 	Admin    bool // returned to admins only
 	Hidden   bool // never returned (password hashes, secrets)
+	// Ints are 32-bit, as the original's int4 columns and XML-RPC's int,
+	// except times (UNIX seconds, 64-bit); counts are also non-negative.
+	Time  bool
+	Count bool
 	// Expr is the SQL expression of a computed scalar ("" = column Name of
 	// the table, aliased t).
 	Expr string
@@ -81,7 +85,7 @@ func (t *Table) FieldNames() []string {
 }
 
 // Flag letters of fld: a=add, u=update, r=required, n=nullable, A=admin
-// only, h=hidden.
+// only, h=hidden, t=time (64-bit int), c=count (non-negative int).
 func fld(name string, typ Type, max int, flags string) Field {
 	f := Field{Name: name, Type: typ, Max: max}
 	for _, c := range flags {
@@ -98,6 +102,10 @@ func fld(name string, typ Type, max int, flags string) Field {
 			f.Admin = true
 		case 'h':
 			f.Hidden = true
+		case 't':
+			f.Time = true
+		case 'c':
+			f.Count = true
 		}
 	}
 	return f
@@ -164,8 +172,8 @@ var tables = []*Table{
 		fld("url", String, 254, "aun"),
 		fld("date_created", Int, 0, ""),
 		fld("last_updated", Int, 0, ""),
-		fld("max_slices", Int, 0, "au"),
-		fld("max_slivers", Int, 0, "au"),
+		fld("max_slices", Int, 0, "auc"),
+		fld("max_slivers", Int, 0, "auc"),
 		fld("ext_consortium_id", Int, 0, "aun"),
 		expr("peer_id", Int, "NULL"),
 		expr("peer_site_id", Int, "NULL"),
@@ -281,7 +289,7 @@ var tables = []*Table{
 		fld("netmask", String, 39, "aun"),
 		fld("dns1", String, 39, "aun"),
 		fld("dns2", String, 39, "aun"),
-		fld("bwlimit", Int, 0, "aun"),
+		fld("bwlimit", Int, 0, "aunc"),
 		fld("hostname", String, 256, "aun"),
 		fld("last_updated", Int, 0, ""),
 		list("interface_tag_ids", IntList, "SELECT g.interface_id AS o, g.interface_tag_id AS m, g.interface_tag_id AS k FROM interface_tags g"),
@@ -354,10 +362,10 @@ var tables = []*Table{
 			fld("instantiation", String, 20, "au"),
 			fld("url", String, 254, "aun"),
 			fld("description", String, 2048, "aun"),
-			fld("max_nodes", Int, 0, "au"),
+			fld("max_nodes", Int, 0, "auc"),
 			fld("creator_person_id", Int, 0, "n"),
 			fld("created", Int, 0, ""),
-			fld("expires", Int, 0, "u"),
+			fld("expires", Int, 0, "ut"),
 			expr("peer_id", Int, "NULL"),
 			expr("peer_slice_id", Int, "NULL"),
 			list("node_ids", IntList, "SELECT sn.slice_id AS o, sn.node_id AS m, sn.node_id AS k FROM slice_node sn JOIN nodes n ON n.node_id = sn.node_id WHERE n.deleted = 0"),
@@ -372,8 +380,8 @@ var tables = []*Table{
 	}},
 	{Class: core.Lease, SQL: "leases", PK: "lease_id", Fields: []Field{
 		fld("lease_id", Int, 0, ""),
-		fld("t_from", Int, 0, "aur"),
-		fld("t_until", Int, 0, "aur"),
+		fld("t_from", Int, 0, "aurt"),
+		fld("t_until", Int, 0, "aurt"),
 		fld("node_id", Int, 0, "ar"),
 		fld("slice_id", Int, 0, "ar"),
 		expr("hostname", String, "(SELECT n.hostname FROM nodes n WHERE n.node_id = t.node_id)"),

@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/planetlab/pl/internal/core"
@@ -143,6 +145,10 @@ func TestCheck(t *testing.T) {
 		{core.Record{"site_id": int64(3)}, false, "site_id"},
 		{core.Record{"name": nil}, false, "name"},
 		{core.Record{"enabled": int64(1)}, false, "enabled"},
+		{core.Record{"max_slices": int64(-5)}, false, "max_slices"},
+		{core.Record{"max_slivers": int64(1) << 40}, false, "max_slivers"},
+		{core.Record{"max_slices": float64(1 << 31)}, false, "max_slices"},
+		{core.Record{"login_base": "x", "name": "n", "abbreviated_name": "a", "ext_consortium_id": int64(-1)<<31 - 1}, true, "ext_consortium_id"},
 	}
 	for _, c := range cases {
 		_, err := sites.Check(c.rec, c.add)
@@ -161,4 +167,89 @@ func TestCheck(t *testing.T) {
 	if _, err := sites.Check(core.Record{"name": long + "x"}, false); err == nil {
 		t.Fatal("255 bytes accepted")
 	}
+	// Ranges: 32-bit ints, counts from 0, times 64-bit.
+	if _, err := sites.Check(core.Record{"max_slices": int64(0), "max_slivers": int64(1)<<31 - 1, "ext_consortium_id": int64(-1) << 31}, false); err != nil {
+		t.Fatal(err)
+	}
+	slices, _ := store.TableOf(core.Slice)
+	if _, err := slices.Check(core.Record{"expires": int64(1) << 40}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sites.Check(core.Record{"max_slices": int64(-5)}, false); err == nil || !strings.Contains(err.Error(), "must be between 0 and 2147483647, got -5") {
+		t.Fatalf("max_slices -5: %v", err)
+	}
+}
+
+// TestLongLists: lists longer than any dialect's parameter limit work, as
+// in the original (issue 9.3): 40,000 ids and 100,000 names in list
+// filters, value lists of fields and of array fields, over 40,000 rows
+// with their list fields.
+func TestLongLists(t *testing.T) {
+	dialects(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const nSites, nIDs, nNames = 40000, 40000, 100000
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO sites (login_base, name, abbreviated_name, date_created, last_updated)
+				WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+				SELECT 's' || i, 'Site ' || i, 's', 1, 1 FROM n`, nSites)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO nodes (site_id, hostname, date_created, last_updated) VALUES (7, 'n7.org', 1, 1), (9, 'n9.org', 1, 1)`)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sites, _ := store.TableOf(core.Site)
+		ids := make([]any, nIDs)
+		for i := range ids {
+			ids[i] = int64(i + 1)
+		}
+		names := make([]any, nNames)
+		for i := range names {
+			names[i] = fmt.Sprintf("x%d", i) // all but the last two name no site
+		}
+		names[nNames-2], names[nNames-1] = "s5", "s40000"
+		nodeIDs := make([]any, nIDs)
+		for i := range nodeIDs {
+			nodeIDs[i] = int64(nIDs - i) // node 1 is at site 7
+		}
+		for _, c := range []struct {
+			what   string
+			filter any
+			want   int
+		}{
+			{"no filter (list fields read for every row)", nil, nSites},
+			{"40,000 ids", ids, nSites},
+			{"100,000 names", names, 2},
+			{"ids and names", append(ids[:10:10], names...), 11}, // s5 is id 5
+			{"a field's 40,000 values", map[string]any{"site_id": ids}, nSites},
+			{"a field's 100,000 values", map[string]any{"login_base": names}, 2},
+			{"an array field's 40,000 values", map[string]any{"node_ids": nodeIDs}, 2},
+			{"all of 40,000 values", map[string]any{"&node_ids": nodeIDs[nIDs-1:]}, 1},
+		} {
+			f, err := core.ParseFilter(c.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []core.Record
+			err = db.Read(ctx, func(tx *store.Tx) error {
+				var err error
+				got, err = tx.Select(ctx, store.Query{Table: sites, Filter: f, Fields: []string{"site_id", "node_ids", "person_ids"}})
+				return err
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", c.what, err)
+			}
+			if len(got) != c.want {
+				t.Fatalf("%s: %d sites, want %d", c.what, len(got), c.want)
+			}
+			for _, r := range got {
+				if n := len(r["node_ids"].([]int64)); n != map[int64]int{7: 1, 9: 1}[r["site_id"].(int64)] {
+					t.Fatalf("%s: site %v node_ids %v", c.what, r["site_id"], r["node_ids"])
+				}
+			}
+		}
+	})
 }

@@ -143,6 +143,11 @@ check(api.UpdateSite(admin, "utf", {"latitude": 10.0, "longitude": 20.0, "is_pub
 s = api.GetSites(admin, [site_id], ["latitude", "is_public"])[0]
 check(s == {"latitude": 10.0, "is_public": True}, "UpdateSite visible, return_fields honoured: %r" % s)
 check([x["login_base"] for x in api.GetSites(admin, {"login_base": "ut*"}, ["login_base"])] == ["utf"], "wildcard filter")
+# issue 9.3: long lists work as in the original
+check(site_id in [x["site_id"] for x in api.GetSites(admin, list(range(1, 40001)), ["site_id"])], "GetSites with 40,000 ids")
+names = ["nosuch%d" % i for i in range(100000)] + ["utf"]
+check([x["site_id"] for x in api.GetSites(admin, names, ["site_id"])] == [site_id], "GetSites with 100,001 names")
+check([x["site_id"] for x in api.GetSites(admin, {"login_base": names}, ["site_id"])] == [site_id], "GetSites with a 100,001-value filter")
 
 check(api.UpdateSite(admin, "utf", {"max_slices": True}) == 1 and api.GetSites(admin, ["utf"], ["max_slices"])[0]["max_slices"] == 1,
       "a boolean passes as an int (Python's bool is an int)")
