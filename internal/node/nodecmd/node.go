@@ -77,6 +77,12 @@ type Options struct {
 	Observe func(op agent.Op, err error, took time.Duration)
 	// ResyncInterval is passed to the agent.
 	ResyncInterval time.Duration
+	// GatewayCommand, when set, runs the SSH gateway as a process of its
+	// own (`pl node sshgw`; this is the program and its leading
+	// arguments), supervised, that outlives the node manager; the `pl
+	// node` daemon sets it. Unset: the gateway runs in-process (tests,
+	// benchmarks) and Node.Gateway is it.
+	GatewayCommand []string
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -93,6 +99,7 @@ type Node struct {
 	client *plcclient.Client
 	mu     sync.Mutex
 	gw     *sshgw.Gateway
+	gwSup  *gatewaySupervisor // the gateway process's, with GatewayCommand
 }
 
 // NewNode assembles a node from opts. It changes nothing that exists on the
@@ -201,6 +208,19 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			opts.Observe(op, err, took)
 		}
 	}
+	var onDir func(map[string]agent.SliceInfo)
+	if opts.SSHListen != "-" && len(opts.GatewayCommand) > 0 {
+		n.gwSup = &gatewaySupervisor{
+			opts:    GatewayOptions{State: opts.State, Listen: opts.SSHListen, CgroupParent: opts.CgroupParent},
+			command: opts.GatewayCommand,
+			log:     n.log,
+			slices:  filepath.Join(opts.State, gatewayDir, "slices.json"),
+		}
+		if err := os.MkdirAll(filepath.Join(opts.State, gatewayDir), 0o700); err != nil {
+			return nil, err
+		}
+		onDir = n.gwSup.writeSlices
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -223,11 +243,12 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		SSHHostKey:     pub,
 		Observe:        observe,
 		ResyncInterval: opts.ResyncInterval,
+		OnDirectory:    onDir,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if opts.SSHListen != "-" {
+	if opts.SSHListen != "-" && n.gwSup == nil {
 		n.Gateway, err = sshgw.New(sshgw.Config{
 			Addr:        opts.SSHListen,
 			HostKeyPath: filepath.Join(opts.State, hostKeyFileName),
@@ -251,6 +272,13 @@ func (n *Node) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	var gwErr error
+	if n.gwSup != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.gwSup.run(ctx) // leaves the gateway running when ctx ends
+		}()
+	}
 	if n.Gateway != nil {
 		wg.Add(1)
 		go func() {
