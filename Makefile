@@ -1,7 +1,7 @@
 # PlanetLab in Go. The two commands a newcomer needs on a fresh Debian machine:
 #
 #   make demo   install what is missing, build pl, run an emulated planet (pl dev)
-#   make test   install what is missing, vet, and run the whole test suite
+#   make test   install what is missing, lint, and run the whole test suite
 #
 # pl dev and most tests need root (network namespaces, cgroups, runc).
 # Options: make demo NODES=16 DEV_FLAGS="--wan 10.98.0.0/16 -v"
@@ -21,7 +21,7 @@ FUZZTIME    ?= 10s
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test build deps test-deps vet fuzz bench-planet down clean
+.PHONY: demo test build deps test-deps vet lint fuzz bench-planet down clean
 
 demo: deps build
 	@echo "make demo: starting pl dev with $(NODES) nodes (Ctrl-C stops it and cleans up)"
@@ -31,8 +31,7 @@ demo: deps build
 # require the host to be exactly as before (PL_E2E_EXCLUSIVE=1).
 E2E_PKG := ./internal/dev
 
-test: test-deps
-	$(GO) vet ./...
+test: test-deps lint
 	@echo "make test: go test -race (log: $(TEST_LOG))"
 	@status=0; : > $(TEST_LOG); \
 	run() { $(SUDO) env "PATH=$$PATH" "GOCACHE=$$($(GO) env GOCACHE)" "GOMODCACHE=$$($(GO) env GOMODCACHE)" "$$@"; }; \
@@ -57,6 +56,12 @@ test-deps:
 
 vet:
 	$(GO) vet ./...
+
+# vet, staticcheck (pinned in go.mod as a tool) and gofmt must all be clean.
+lint: vet
+	$(GO) tool staticcheck ./...
+	@unformatted=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 # A short run of every fuzz target (their seed corpora already run in `make test`).
 fuzz:

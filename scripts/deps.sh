@@ -28,6 +28,7 @@ run=(
   "libc-bin ldd"
   "util-linux nsenter"
   "xfsprogs" "e2fsprogs"
+  "bash bash" # pl bench plcapi --original runs the original's start script
   # for the commands pl dev prints for the user to try
   "iputils-ping ping" "traceroute traceroute" "curl" "ca-certificates"
 )
@@ -40,7 +41,7 @@ test=(
   "tmux tmux"                        # terminal tests of ssh sessions
   "gcc gcc" "libc6-dev"              # go test -race needs cgo
   "dash /bin/sh"                     # fake sliver runtimes run sessions on the host
-  "bash bash" "dpkg dpkg dpkg-query" # cmd/pl/hostdeps_test.go reads this table
+  "dpkg dpkg dpkg-query"             # cmd/pl/hostdeps_test.go reads this table (with bash)
 )
 
 entries=("${run[@]}")

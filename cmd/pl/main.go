@@ -10,6 +10,7 @@ import (
 	"github.com/planetlab/pl/internal/dev"
 	"github.com/planetlab/pl/internal/node/nodecmd"
 	"github.com/planetlab/pl/internal/plc/plccmd"
+	"github.com/planetlab/pl/internal/plcbench"
 	"github.com/planetlab/pl/internal/sshcli"
 )
 
@@ -19,5 +20,6 @@ func main() {
 	nodecmd.Attach(root)  // node manager: pl node (daemon), node join, node image, bench sliver
 	sshcli.Attach(root)   // slice access: ssh, exec, copy
 	dev.Attach(root)      // emulated planet: dev, dev down, bench planet
+	plcbench.Attach(root) // bench plcapi: our PLCAPI beside the original
 	os.Exit(cli.Execute(root))
 }

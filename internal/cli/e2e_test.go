@@ -125,12 +125,11 @@ func sshKey(t *testing.T, comment string) string {
 // nodeHTTP is a minimal node API client for the test: TLS pinned by the
 // join token's fingerprint, node credentials in the Authorization header.
 type nodeHTTP struct {
-	t    *testing.T
-	url  string
-	hc   *http.Client
-	id   int64
-	key  string
-	auth bool
+	t   *testing.T
+	url string
+	hc  *http.Client
+	id  int64
+	key string
 }
 
 func newNodeHTTP(t *testing.T, url, fingerprint string) *nodeHTTP {

@@ -25,18 +25,28 @@ func jsonFlag(cmd *cobra.Command) bool {
 	return v
 }
 
-// newEnv connects to the selected PLC with the stored session.
-func newEnv(cmd *cobra.Command) (*env, error) {
+// Connect returns a client of the PLC that the command's --plc flag
+// selects (or the current one), with the session stored by `pl login`.
+func Connect(cmd *cobra.Command) (*client.Client, *PLCEntry, error) {
 	cfg, err := LoadConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sel, _ := cmd.Flags().GetString("plc")
 	e, err := cfg.Select(sel)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cl, err := client.New(e.URL, client.Options{Token: e.Token, Fingerprint: e.Fingerprint, CAFile: e.CAFile})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, e, nil
+}
+
+// newEnv connects to the selected PLC with the stored session.
+func newEnv(cmd *cobra.Command) (*env, error) {
+	cl, e, err := Connect(cmd)
 	if err != nil {
 		return nil, err
 	}

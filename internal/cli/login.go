@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/tlspin"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -159,8 +159,8 @@ func isUnknownAuthority(err error) bool {
 		strings.Contains(s, "x509:")
 }
 
-// peerFingerprint connects without verification only to show the user the
-// fingerprint of the certificate PLC presents; nothing is sent.
+// peerFingerprint reads the fingerprint of the certificate PLC presents,
+// only to show it to the user; nothing is sent.
 func peerFingerprint(ctx context.Context, rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -170,19 +170,9 @@ func peerFingerprint(ctx context.Context, rawURL string) (string, error) {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
 	}
-	d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return "", errors.New("no certificate")
-	}
-	return client.Fingerprint(certs[0].Raw), nil
+	return tlspin.Peer(ctx, host)
 }
 
 // readPassword reads a password from file, the environment variable, or

@@ -12,13 +12,9 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -34,6 +30,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 // DefaultTimeout bounds one request (long polls excepted).
@@ -89,24 +86,12 @@ func New(baseURL string, opts Options) (*Client, error) {
 }
 
 func tlsConfig(opts Options) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if opts.Fingerprint != "" {
-		want, err := ParseFingerprint(opts.Fingerprint)
+		want, err := tlspin.Parse(opts.Fingerprint)
 		if err != nil {
 			return nil, err
 		}
-		cfg.InsecureSkipVerify = true // replaced by the pin check
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("PLC presented no certificate")
-			}
-			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if subtle.ConstantTimeCompare(got[:], want) != 1 {
-				return fmt.Errorf("PLC certificate fingerprint %x does not match the pinned %x", got, want)
-			}
-			return nil
-		}
-		return cfg, nil
+		return tlspin.Config(want), nil
 	}
 	pool := opts.RootCAs
 	if opts.CAFile != "" {
@@ -119,23 +104,7 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 			return nil, core.FieldErrorf("ca", "%s holds no PEM certificate", opts.CAFile)
 		}
 	}
-	cfg.RootCAs = pool
-	return cfg, nil
-}
-
-// ParseFingerprint parses a hex SHA-256 fingerprint (colons and case ignored).
-func ParseFingerprint(s string) ([]byte, error) {
-	b, err := hex.DecodeString(strings.ToLower(strings.ReplaceAll(s, ":", "")))
-	if err != nil || len(b) != sha256.Size {
-		return nil, core.FieldErrorf("fingerprint", "%q is not a hex SHA-256", s)
-	}
-	return b, nil
-}
-
-// Fingerprint returns the lowercase hex SHA-256 of a DER certificate.
-func Fingerprint(der []byte) string {
-	s := sha256.Sum256(der)
-	return hex.EncodeToString(s[:])
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
 }
 
 // URL returns the PLC base URL.

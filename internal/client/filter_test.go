@@ -113,15 +113,6 @@ func FuzzEncodeFilter(f *testing.F) {
 }
 
 func TestParseFingerprint(t *testing.T) {
-	fp := "AB:cd" + string(bytes.Repeat([]byte("00"), 30))
-	if b, err := ParseFingerprint(fp); err != nil || len(b) != 32 || b[0] != 0xab {
-		t.Errorf("ParseFingerprint(%q) = %x %v", fp, b, err)
-	}
-	for _, bad := range []string{"", "xyz", "abcd"} {
-		if _, err := ParseFingerprint(bad); core.ErrorField(err) != "fingerprint" {
-			t.Errorf("ParseFingerprint(%q): %v", bad, err)
-		}
-	}
 	if _, err := New("ftp://x", Options{}); err == nil {
 		t.Error("ftp URL accepted")
 	}

@@ -205,4 +205,7 @@ type NodeReport struct {
 	SSHHostKey   string
 	Version      string            // node manager version (nodes.version)
 	SliverErrors map[string]string // slice -> why its configuration was refused; nil = unchanged
+	// Figures is the node's sensor summary (figures.go); nil from nodes
+	// that do not send one (older node managers) and from ReportRunlevel.
+	Figures *NodeFigures
 }

@@ -33,12 +33,6 @@ func TestPct(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/tmp/a\040b\011c`); got != "/tmp/a b\tc" {
-		t.Fatalf("got %q", got)
-	}
-}
-
 func TestRecordRoundTrip(t *testing.T) {
 	old := RunDir
 	RunDir = t.TempDir()

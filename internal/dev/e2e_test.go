@@ -22,6 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/planetlab/pl/internal/dev/wan"
+	"github.com/planetlab/pl/internal/mountinfo"
 )
 
 // The end-to-end test drives real binaries only: it builds pl, runs
@@ -406,11 +407,9 @@ func snapshotHost(t *testing.T) hostSnapshot {
 		s["link"] = append(s["link"], l.Attrs().Name)
 	}
 	s["netns"], _ = wan.Leftovers("")
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 4 {
-				s["mount"] = append(s["mount"], unescapeMount(f[4]))
-			}
+	if ms, err := mountinfo.Read(); err == nil {
+		for _, m := range ms {
+			s["mount"] = append(s["mount"], m.Target)
 		}
 	}
 	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {

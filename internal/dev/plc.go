@@ -2,12 +2,8 @@ package dev
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -23,6 +19,7 @@ import (
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/server"
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 // AdminEmail is the demo PLC's administrator.
@@ -78,7 +75,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		fp, err := certFingerprint(certFile)
 		if err == nil {
 			var got string
-			if got, err = peerFingerprint(ctx, listen); err == nil && got != fp {
+			if got, err = tlspin.Peer(ctx, listen); err == nil && got != fp {
 				err = fmt.Errorf("the server at %s presents certificate %s, not PLC's %s", listen, got, fp)
 			}
 			if err == nil {
@@ -103,25 +100,6 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	return err
 }
 
-// peerFingerprint returns the SHA-256 of the certificate the TLS server at
-// addr presents.
-func peerFingerprint(ctx context.Context, addr string) (string, error) {
-	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} // we only read the certificate
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return "", errors.New("no certificate")
-	}
-	s := sha256.Sum256(certs[0].Raw)
-	return hex.EncodeToString(s[:]), nil
-}
-
-// certFingerprint returns the hex SHA-256 of the first certificate in a
-// PEM file.
 func certFingerprint(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -131,8 +109,7 @@ func certFingerprint(path string) (string, error) {
 	if blk == nil {
 		return "", fmt.Errorf("%s: no PEM certificate", path)
 	}
-	s := sha256.Sum256(blk.Bytes)
-	return hex.EncodeToString(s[:]), nil
+	return tlspin.Fingerprint(blk.Bytes), nil
 }
 
 // AdminClient returns a PLC client logged in as the administrator.

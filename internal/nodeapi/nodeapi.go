@@ -62,6 +62,10 @@ type Report struct {
 	// SliverErrors maps slice names to the reason their last configuration
 	// was refused (bad attribute values); cleared slices are absent.
 	SliverErrors map[string]string `json:"sliver_errors,omitempty"`
+	// Figures is the node's sensor summary, bounded as core.NodeFigures
+	// documents; absent from older node managers. PLC refuses a report
+	// whose figures fail core.NodeFigures.Validate (400, naming the field).
+	Figures *core.NodeFigures `json:"figures,omitempty"`
 }
 
 // State aliases core.NodeState for readers of this package.

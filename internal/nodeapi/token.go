@@ -1,10 +1,11 @@
 package nodeapi
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 const tokenPrefix = "plj1"
@@ -29,7 +30,7 @@ func ParseJoinToken(s string) (JoinToken, error) {
 	}
 	fp := strings.ToLower(parts[3])
 	if fp != "" {
-		if b, err := hex.DecodeString(fp); err != nil || len(b) != 32 {
+		if _, err := tlspin.Parse(fp); err != nil {
 			return JoinToken{}, fmt.Errorf("join token: fingerprint is not a hex SHA-256")
 		}
 	}

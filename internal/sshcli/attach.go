@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/cli"
-	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/spf13/cobra"
 )
@@ -29,16 +28,7 @@ func Attach(root *cobra.Command) {
 
 // directory connects to the PLC selected by --plc with the stored login.
 func directory(cmd *cobra.Command) (Directory, error) {
-	cfg, err := cli.LoadConfig()
-	if err != nil {
-		return nil, err
-	}
-	sel, _ := cmd.Flags().GetString("plc")
-	e, err := cfg.Select(sel)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := client.New(e.URL, client.Options{Token: e.Token, Fingerprint: e.Fingerprint, CAFile: e.CAFile})
+	cl, _, err := cli.Connect(cmd)
 	if err != nil {
 		return nil, err
 	}

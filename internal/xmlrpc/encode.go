@@ -32,12 +32,30 @@ import (
 // EncodeResponse returns a methodResponse document carrying v.
 func EncodeResponse(v any) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString("<?xml version='1.0' encoding='utf-8'?>\n<methodResponse>\n<params>\n<param>\n")
-	if err := writeValue(&b, v, 0); err != nil {
+	if err := WriteResponse(&b, v); err != nil {
 		return nil, err
 	}
-	b.WriteString("\n</param>\n</params>\n</methodResponse>\n")
 	return b.Bytes(), nil
+}
+
+// WriteResponse appends a methodResponse document carrying v to b (a
+// server can reuse its buffers); on error b holds a partial document.
+func WriteResponse(b *bytes.Buffer, v any) error {
+	b.WriteString("<?xml version='1.0' encoding='utf-8'?>\n<methodResponse>\n<params>\n<param>\n")
+	e := encoder{b: b}
+	if err := e.writeValue(v, 0); err != nil {
+		return err
+	}
+	b.WriteString("\n</param>\n</params>\n</methodResponse>\n")
+	return nil
+}
+
+// encoder writes values into b. order remembers the member order of the
+// last struct written: the records of a Get share their keys, so most
+// structs need no sort.
+type encoder struct {
+	b     *bytes.Buffer
+	order []string
 }
 
 // EncodeFault returns a methodResponse document carrying a fault.
@@ -45,7 +63,8 @@ func EncodeFault(code int, msg string) []byte {
 	var b bytes.Buffer
 	b.WriteString("<?xml version='1.0' encoding='utf-8'?>\n<methodResponse>\n<fault>\n")
 	// cannot fail: the value is a map of an int and a string
-	_ = writeValue(&b, map[string]any{"faultCode": code, "faultString": msg}, 0)
+	e := encoder{b: &b}
+	_ = e.writeValue(map[string]any{"faultCode": code, "faultString": msg}, 0)
 	b.WriteString("\n</fault>\n</methodResponse>\n")
 	return b.Bytes()
 }
@@ -56,9 +75,10 @@ func EncodeCall(method string, params ...any) ([]byte, error) {
 	b.WriteString("<?xml version='1.0'?>\n<methodCall>\n<methodName>")
 	escape(&b, method)
 	b.WriteString("</methodName>\n<params>\n")
+	e := encoder{b: &b}
 	for _, p := range params {
 		b.WriteString("<param>\n")
-		if err := writeValue(&b, p, 0); err != nil {
+		if err := e.writeValue(p, 0); err != nil {
 			return nil, err
 		}
 		b.WriteString("\n</param>\n")
@@ -69,7 +89,8 @@ func EncodeCall(method string, params ...any) ([]byte, error) {
 
 const maxEncodeDepth = 100
 
-func writeValue(b *bytes.Buffer, v any, depth int) error {
+func (e *encoder) writeValue(v any, depth int) error {
+	b := e.b
 	if depth > maxEncodeDepth {
 		return fmt.Errorf("xmlrpc: value nested deeper than %d", maxEncodeDepth)
 	}
@@ -107,15 +128,15 @@ func writeValue(b *bytes.Buffer, v any, depth int) error {
 		b.WriteString("</dateTime.iso8601>")
 	case []any:
 		b.WriteString("<array><data>\n")
-		for _, e := range v {
-			if err := writeValue(b, e, depth+1); err != nil {
+		for _, x := range v {
+			if err := e.writeValue(x, depth+1); err != nil {
 				return err
 			}
 			b.WriteByte('\n')
 		}
 		b.WriteString("</data></array>")
 	case map[string]any:
-		if err := writeStruct(b, v, depth); err != nil {
+		if err := e.writeStruct(v, depth); err != nil {
 			return err
 		}
 	case []int64:
@@ -135,7 +156,7 @@ func writeValue(b *bytes.Buffer, v any, depth int) error {
 		}
 		b.WriteString("</data></array>")
 	default:
-		if err := writeReflect(b, reflect.ValueOf(v), depth); err != nil {
+		if err := e.writeReflect(reflect.ValueOf(v), depth); err != nil {
 			return err
 		}
 	}
@@ -143,15 +164,27 @@ func writeValue(b *bytes.Buffer, v any, depth int) error {
 	return nil
 }
 
-func writeStruct(b *bytes.Buffer, v map[string]any, depth int) error {
+func (e *encoder) writeStruct(v map[string]any, depth int) error {
+	b := e.b
 	b.WriteString("<struct>\n")
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := e.order
+	same := len(keys) == len(v)
 	for _, k := range keys {
-		if err := writeMember(b, k, v[k], depth); err != nil {
+		if !same {
+			break
+		}
+		_, same = v[k]
+	}
+	if !same {
+		keys = make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		e.order = keys
+	}
+	for _, k := range keys {
+		if err := e.writeMember(k, v[k], depth); err != nil {
 			return err
 		}
 	}
@@ -161,11 +194,12 @@ func writeStruct(b *bytes.Buffer, v map[string]any, depth int) error {
 
 var mapType = reflect.TypeOf(map[string]any(nil))
 
-func writeMember(b *bytes.Buffer, k string, v any, depth int) error {
+func (e *encoder) writeMember(k string, v any, depth int) error {
+	b := e.b
 	b.WriteString("<member>\n<name>")
 	escape(b, k)
 	b.WriteString("</name>\n")
-	if err := writeValue(b, v, depth+1); err != nil {
+	if err := e.writeValue(v, depth+1); err != nil {
 		return err
 	}
 	b.WriteString("\n</member>\n")
@@ -174,16 +208,17 @@ func writeMember(b *bytes.Buffer, k string, v any, depth int) error {
 
 // writeReflect handles named and composite types (core.Record, []int64,
 // []core.Record, pointers, ...). It writes the inner part of a <value>.
-func writeReflect(b *bytes.Buffer, rv reflect.Value, depth int) error {
+func (e *encoder) writeReflect(rv reflect.Value, depth int) error {
+	b := e.b
 	switch rv.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if rv.IsNil() {
 			b.WriteString("<nil/>")
 			return nil
 		}
-		return writeInner(b, rv.Elem().Interface(), depth)
+		return e.writeInner(rv.Elem().Interface(), depth)
 	case reflect.Bool:
-		return writeInner(b, rv.Bool(), depth)
+		return e.writeInner(rv.Bool(), depth)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		writeInt(b, rv.Int())
 		return nil
@@ -197,11 +232,11 @@ func writeReflect(b *bytes.Buffer, rv reflect.Value, depth int) error {
 	case reflect.Float32, reflect.Float64:
 		return writeDouble(b, rv.Float())
 	case reflect.String:
-		return writeInner(b, rv.String(), depth)
+		return e.writeInner(rv.String(), depth)
 	case reflect.Slice, reflect.Array:
 		b.WriteString("<array><data>\n")
 		for i := 0; i < rv.Len(); i++ {
-			if err := writeValue(b, rv.Index(i).Interface(), depth+1); err != nil {
+			if err := e.writeValue(rv.Index(i).Interface(), depth+1); err != nil {
 				return err
 			}
 			b.WriteByte('\n')
@@ -210,7 +245,7 @@ func writeReflect(b *bytes.Buffer, rv reflect.Value, depth int) error {
 		return nil
 	case reflect.Map:
 		if rv.Type().ConvertibleTo(mapType) { // named map types such as core.Record
-			return writeStruct(b, rv.Convert(mapType).Interface().(map[string]any), depth)
+			return e.writeStruct(rv.Convert(mapType).Interface().(map[string]any), depth)
 		}
 		if rv.Type().Key().Kind() != reflect.String {
 			return fmt.Errorf("xmlrpc: cannot encode %s (struct keys must be strings)", rv.Type())
@@ -224,7 +259,7 @@ func writeReflect(b *bytes.Buffer, rv reflect.Value, depth int) error {
 		for _, k := range keys {
 			kv := reflect.New(rv.Type().Key()).Elem()
 			kv.SetString(k)
-			if err := writeMember(b, k, rv.MapIndex(kv).Interface(), depth); err != nil {
+			if err := e.writeMember(k, rv.MapIndex(kv).Interface(), depth); err != nil {
 				return err
 			}
 		}
@@ -235,19 +270,22 @@ func writeReflect(b *bytes.Buffer, rv reflect.Value, depth int) error {
 }
 
 // writeInner writes v without the enclosing <value> tags.
-func writeInner(b *bytes.Buffer, v any, depth int) error {
+func (e *encoder) writeInner(v any, depth int) error {
+	b := e.b
 	var tmp bytes.Buffer
-	if err := writeValue(&tmp, v, depth); err != nil {
+	inner := encoder{b: &tmp}
+	if err := inner.writeValue(v, depth); err != nil {
 		return err
 	}
-	inner := tmp.Bytes()
-	b.Write(inner[len("<value>") : len(inner)-len("</value>")])
+	out := tmp.Bytes()
+	b.Write(out[len("<value>") : len(out)-len("</value>")])
 	return nil
 }
 
 func writeInt(b *bytes.Buffer, n int64) {
+	var digits [20]byte
 	b.WriteString("<int>")
-	b.WriteString(strconv.FormatInt(n, 10))
+	b.Write(strconv.AppendInt(digits[:0], n, 10))
 	b.WriteString("</int>")
 }
 

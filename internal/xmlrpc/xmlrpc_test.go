@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand"
 	"os/exec"
@@ -347,4 +348,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the call:\n%#v\n%#v", c, c2)
 		}
 	})
+}
+
+// record is a named map type, as core.Record.
+type record map[string]any
+
+// BenchmarkEncodeRecords encodes 1,000 node-like structs of 31 fields (the
+// shape of GetNodes with every field).
+func BenchmarkEncodeRecords(b *testing.B) {
+	recs := make([]record, 1000)
+	for i := range recs {
+		r := record{}
+		for j := 0; j < 10; j++ {
+			r[fmt.Sprintf("int_field_%02d", j)] = int64(i * j)
+			r[fmt.Sprintf("str_field_%02d", j)] = fmt.Sprintf("node%04d.site%02d.example.org", i, j)
+		}
+		for j := 0; j < 6; j++ {
+			r[fmt.Sprintf("ids_field_%02d", j)] = []int64{int64(i), int64(i + 1), int64(i + 2)}
+		}
+		r["nil_a"], r["nil_b"], r["flag_a"], r["flag_b"], r["float"] = nil, nil, true, false, 1.5
+		recs[i] = r
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := EncodeResponse(recs); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

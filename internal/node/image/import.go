@@ -294,15 +294,12 @@ func extractTar(ctx context.Context, root string, r io.Reader) error {
 		if err != nil {
 			return core.FieldErrorf("source", "bad tar stream after %d entries: %v", n-1, err)
 		}
-		typ := h.Typeflag
-		if typ == tar.TypeRegA {
-			typ = tar.TypeReg
-		}
-		switch typ {
+		// tar.Reader reports the old regular-file flag '\x00' as TypeReg.
+		switch h.Typeflag {
 		case tar.TypeXGlobalHeader, tar.TypeXHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
 			continue
 		}
-		e := entry{Name: h.Name, Type: typ, Mode: h.FileInfo().Mode(), UID: h.Uid, GID: h.Gid,
+		e := entry{Name: h.Name, Type: h.Typeflag, Mode: h.FileInfo().Mode(), UID: h.Uid, GID: h.Gid,
 			ModTime: h.ModTime, Link: h.Linkname, Body: tr}
 		for k, v := range h.PAXRecords {
 			if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {

@@ -273,7 +273,7 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 		}
 		version := plc.Set(slivers)
 		if !waitFor(ctx, 10*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(created) == N }) {
-			return out, fmt.Errorf("N=%d: only %d slivers created: %v", N, len(created), n.Agent.Status().SliverErrors)
+			return out, fmt.Errorf("bench with N=%d: only %d slivers created: %v", N, len(created), n.Agent.Status().SliverErrors)
 		}
 		t0, _ := plc.Delivered(version)
 		var lat []time.Duration
@@ -296,7 +296,7 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 		fmt.Fprintf(o.Progress, "N=%d: destroying...\n", N)
 		plc.Set(nil)
 		if !waitFor(ctx, 10*time.Minute, func() bool { l, _ := n.Runtime.List(ctx); return len(l) == 0 }) {
-			return out, fmt.Errorf("N=%d: slivers not destroyed", N)
+			return out, fmt.Errorf("bench with N=%d: slivers not destroyed", N)
 		}
 		fmt.Fprintf(o.Progress, "N=%d: bare runc floor...\n", N)
 		floor, err := sliver.BenchFloor(ctx, sliver.FloorConfig{Dir: filepath.Join(o.Dir, "floor"), Rootfs: rootfs, N: N, CgroupParent: cgroupParent + "-floor"})

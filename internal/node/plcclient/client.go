@@ -18,12 +18,7 @@ package plcclient
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,6 +30,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 // DefaultTimeout bounds every request except the long poll, whose bound is
@@ -98,11 +94,11 @@ func newClient(rawURL, fingerprint string, timeout time.Duration) (*Client, erro
 	switch u.Scheme {
 	case "https":
 		if fingerprint != "" {
-			want, err := hex.DecodeString(strings.ToLower(fingerprint))
-			if err != nil || len(want) != sha256.Size {
-				return nil, core.FieldErrorf("fingerprint", "%q is not a hex SHA-256", fingerprint)
+			want, err := tlspin.Parse(fingerprint)
+			if err != nil {
+				return nil, err
 			}
-			tr.TLSClientConfig = PinnedTLS(want)
+			tr.TLSClientConfig = tlspin.Config(want)
 		}
 	case "http":
 		if fingerprint != "" {
@@ -112,25 +108,6 @@ func newClient(rawURL, fingerprint string, timeout time.Duration) (*Client, erro
 		return nil, core.FieldErrorf("plc_url", "scheme %q: want https (or http for an unpinned development PLC)", u.Scheme)
 	}
 	return &Client{base: u, timeout: timeout, hc: &http.Client{Transport: tr}}, nil
-}
-
-// PinnedTLS returns a TLS configuration that accepts exactly the server
-// certificate whose DER SHA-256 is want, whatever signed it.
-func PinnedTLS(want []byte) *tls.Config {
-	return &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: true, // replaced by the pin check below
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("PLC presented no certificate")
-			}
-			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if subtle.ConstantTimeCompare(got[:], want) != 1 {
-				return fmt.Errorf("PLC certificate fingerprint %x does not match the pinned %x", got, want)
-			}
-			return nil
-		},
-	}
 }
 
 // Join exchanges a one-time join token for the node's permanent key. plcURL

@@ -4,7 +4,6 @@ package sliver
 // the idmapped overlay root, and mount-table queries.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/mountinfo"
 )
 
 // holderBin is what the short-lived process that creates a user namespace
@@ -193,53 +193,8 @@ func mountOverlay(lower, upper, work, target string, userFD int) error {
 	return nil
 }
 
-// mountInfo is one line of /proc/self/mountinfo, reduced.
-type mountInfo struct {
-	Target, FSType, Source string
-}
-
-func mounts() ([]mountInfo, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mountInfo
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		a, b := strings.Fields(pre), strings.Fields(post)
-		if len(a) < 5 || len(b) < 2 {
-			continue
-		}
-		out = append(out, mountInfo{Target: unescapeMount(a[4]), FSType: b[0], Source: unescapeMount(b[1])})
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount undoes the octal escapes of mountinfo (\040 for space...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+// mounts returns the mount table of the node manager's mount namespace.
+func mounts() ([]mountinfo.Mount, error) { return mountinfo.Read() }
 
 func isMountType(path, fstype string) bool {
 	var st unix.Statfs_t

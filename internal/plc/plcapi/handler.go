@@ -15,6 +15,7 @@
 package plcapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -94,6 +96,19 @@ const getPage = `<html><head>
 </body></html>
 `
 
+// responseBuffers keeps response buffers between calls: a large answer
+// (GetNodes over a thousand nodes is megabytes) then costs no buffer
+// growth nor zeroing.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putResponseBuffer(b *bytes.Buffer) {
+	if b.Cap() > 64<<20 {
+		return // let a rare huge buffer go
+	}
+	b.Reset()
+	responseBuffers.Put(b)
+}
+
 // ServeHTTP answers one XML-RPC call.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -116,7 +131,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.Debug("call", "method", call.Method, "remote", r.RemoteAddr, "ok", err == nil, "dur", time.Since(start))
 	var body []byte
 	if err == nil {
-		body, err = xmlrpc.EncodeResponse(res)
+		buf := responseBuffers.Get().(*bytes.Buffer)
+		defer putResponseBuffer(buf)
+		err = xmlrpc.WriteResponse(buf, res)
+		body = buf.Bytes()
 		if err != nil {
 			err = &errUnexpected{fmt.Errorf("encode %s result: %w", call.Method, err)}
 			h.log.Error("encoding response", "method", call.Method, "err", err)

@@ -33,7 +33,6 @@ type typ struct {
 	fields   map[string]*typ // kStruct: known members (nil = any struct)
 	required []string        // kStruct: members that must be present
 	alts     []*typ          // kMixed
-	doc      string
 }
 
 func i64(n int64) *int64 { return &n }

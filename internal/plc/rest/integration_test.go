@@ -22,6 +22,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/plc/store"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/tlspin"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
-	e.fp = client.Fingerprint(e.srv.Certificate().Raw)
+	e.fp = tlspin.Fingerprint(e.srv.Certificate().Raw)
 	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp)))
 	e.admin = e.login(adminEmail, adminPW)
 	return e
@@ -467,6 +468,19 @@ func TestNodeAPI(t *testing.T) {
 	}
 	if st, body := e.raw("POST", nodeapi.ReportPath, auth, `{"run_level":"boot","version":"test"}`); st != 204 {
 		t.Fatalf("report: %d %s", st, body)
+	}
+	// Sensor figures: garbage is refused naming the field; a good
+	// summary is taken.
+	st, body = e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","load1":-3}}`)
+	if st != 400 || !strings.Contains(string(body), `"field":"figures.load1"`) {
+		t.Errorf("report with a negative load: %d %s", st, body)
+	}
+	st, body = e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","sliver_count":1,"slivers":[{"slice":"x","cpu_pct":101}]}}`)
+	if st != 400 || !strings.Contains(string(body), `"field":"figures.slivers[0].cpu_pct"`) {
+		t.Errorf("report with a sliver over 100%% CPU: %d %s", st, body)
+	}
+	if st, body := e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","load1":0.5,"cpus":2,"sliver_count":1,"slivers":[{"slice":"x","state":"running","cpu_pct":40}]}}`); st != 204 {
+		t.Fatalf("report with figures: %d %s", st, body)
 	}
 	recs, _ := e.admin.Get(ctx, nil, core.Node, &core.Filter{IsList: true, IDs: []int64{node}}, []string{"run_level", "last_contact"})
 	if recs[0]["run_level"] != "boot" {

@@ -32,14 +32,14 @@ func (h *Handler) nodeAPIRoutes() []route {
 				return h.watch(ctx, q, q.caller.NodeID)
 			}},
 		{method: http.MethodPost, path: nodeapi.ReportPath, auth: authNode, op: "ReportRunlevel", body: "Report",
-			summary: "Node API: report run level, boot state, ssh host key, version and sliver errors",
+			summary: "Node API: report run level, boot state, ssh host key, version, sliver errors and sensor figures",
 			h: func(ctx context.Context, q *request) (result, error) {
 				var rep nodeapi.Report
 				if err := h.strictBody(q, &rep); err != nil {
 					return result{}, err
 				}
 				return result{}, h.reg.ReportNode(ctx, q.caller, q.caller.NodeID, core.NodeReport{RunLevel: rep.RunLevel, BootState: rep.BootState,
-					SSHHostKey: rep.SSHHostKey, Version: rep.Version, SliverErrors: rep.SliverErrors})
+					SSHHostKey: rep.SSHHostKey, Version: rep.Version, SliverErrors: rep.SliverErrors, Figures: rep.Figures})
 			}},
 	}
 }

@@ -167,7 +167,7 @@ var schemas = map[string]any{
 	"LeasesRequest":     obj(map[string]any{"node_ids": tInts, "slice_id": tInt, "t_from": tInt, "t_until": tInt}, "node_ids", "slice_id", "t_from", "t_until"),
 	"LeasesResponse":    obj(map[string]any{"new_ids": tInts, "errors": tStrs}, "new_ids", "errors"),
 	"ReportRequest":     obj(map[string]any{"run_level": tStr, "ssh_host_key": tStr, "sliver_errors": tAnyOb}),
-	"Report":            obj(map[string]any{"run_level": tStr, "ssh_host_key": tStr, "version": tStr, "sliver_errors": tAnyOb}),
+	"Report":            obj(map[string]any{"run_level": tStr, "boot_state": tStr, "ssh_host_key": tStr, "version": tStr, "sliver_errors": tAnyOb, "figures": tAnyOb}),
 	"JoinRequest":       obj(map[string]any{"node_id": tInt, "secret": tStr, "ssh_host_key": tStr}, "node_id", "secret"),
 	"JoinResponse":      obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),
 	"NodeState": map[string]any{"type": "object", "additionalProperties": true,

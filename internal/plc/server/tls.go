@@ -4,11 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/atomicfile"
+	"github.com/planetlab/pl/internal/tlspin"
 )
 
 // Certificate file names in the data directory.
@@ -60,8 +59,7 @@ func LoadOrCreateCert(dataDir string, names []string) (cert tls.Certificate, fin
 			missing = append(missing, n)
 		}
 	}
-	sum := sha256.Sum256(leaf.Raw)
-	return cert, hex.EncodeToString(sum[:]), missing, nil
+	return cert, tlspin.Fingerprint(leaf.Raw), missing, nil
 }
 
 // DefaultNames are the certificate names of a new PLC: the host name,

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -51,8 +53,6 @@ func ParseSSHKey(s string) (SSHKey, error) {
 		if bits := rk.N.BitLen(); bits < MinRSABits {
 			return SSHKey{}, fmt.Errorf("RSA key of %d bits is too short: at least %d bits", bits, MinRSABits)
 		}
-	case ssh.KeyAlgoDSA:
-		return SSHKey{}, fmt.Errorf("DSA (ssh-dss) keys are not accepted: use ed25519, ecdsa or rsa >= %d bits", MinRSABits)
 	default:
 		return SSHKey{}, fmt.Errorf("key type %s is not accepted: use ed25519, ecdsa or rsa >= %d bits", pub.Type(), MinRSABits)
 	}
@@ -102,4 +102,78 @@ func ParsePersonKey(s string) (PersonKey, error) {
 		SSHKey: SSHKey{Type: m[1], Material: m[1] + " " + m[2], Line: line},
 		Reason: err.Error(),
 	}, nil
+}
+
+func (o *op) checkKeyMaterial(rec core.Record) error {
+	if kt, ok := rec["key_type"]; ok {
+		found, err := o.lookupExists("key_types", "key_type", kt.(string))
+		if err != nil {
+			return err
+		}
+		if !found {
+			return core.FieldErrorf("key_type", "unknown key type %q", kt)
+		}
+	}
+	k, ok := rec["key"]
+	if !ok {
+		return nil
+	}
+	parsed, err := ParsePersonKey(k.(string))
+	if err != nil {
+		return core.FieldErrorf("key", "%v", err)
+	}
+	var one int64
+	found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM keys WHERE material = ? AND is_blacklisted = 1", []any{parsed.Material}, &one)
+	if err != nil {
+		return err
+	}
+	if found {
+		return core.FieldErrorf("key", "this key is blacklisted")
+	}
+	rec["key"] = parsed.Line
+	rec["material"] = parsed.Material
+	rec["usable"] = parsed.Usable
+	rec["unusable_reason"] = nil
+	if !parsed.Usable {
+		rec["unusable_reason"] = parsed.Reason
+	}
+	return nil
+}
+
+func (o *op) addKey(t *store.Table, rec core.Record) (int64, error) {
+	pid := i64(rec, "person_id")
+	if err := o.exists(core.Person, pid); err != nil {
+		return 0, err
+	}
+	if !isAdmin(o.c) && pid != o.c.PersonID {
+		return 0, forbidden("Permission denied: you may add keys to your own account only")
+	}
+	if err := o.checkKeyMaterial(rec); err != nil {
+		return 0, err
+	}
+	if err := o.touchPerson(pid); err != nil {
+		return 0, err
+	}
+	return o.tx.InsertRecord(o.ctx, t, rec)
+}
+
+func (o *op) updateKey(t *store.Table, id int64, rec core.Record) error {
+	var pid int64
+	found, err := o.tx.QueryRow(o.ctx, "SELECT person_id FROM keys WHERE key_id = ? AND is_blacklisted = 0", []any{id}, &pid)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return notFound(core.Key, id)
+	}
+	if !isAdmin(o.c) && pid != o.c.PersonID {
+		return forbidden("Permission denied: not your key")
+	}
+	if err := o.checkKeyMaterial(rec); err != nil {
+		return err
+	}
+	if err := o.touchPerson(pid); err != nil {
+		return err
+	}
+	return o.tx.UpdateRecord(o.ctx, t, id, rec)
 }

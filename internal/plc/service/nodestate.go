@@ -105,37 +105,75 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if ntype == "reservable" {
 		st.ReservationPolicy = "lease_or_idle"
 	}
+	if st.Interfaces, err = stateInterfaces(ctx, tx, nodeID); err != nil {
+		return nil, err
+	}
+	groups, names, err := stateGroups(ctx, tx, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	st.Groups = names
+	if st.ConfFiles, err = stateConfFiles(ctx, tx, nodeID, groups); err != nil {
+		return nil, err
+	}
+	if st.InitScripts, err = stateInitScripts(ctx, tx); err != nil {
+		return nil, err
+	}
+	if st.Accounts, err = stateAccounts(ctx, tx, site); err != nil {
+		return nil, err
+	}
+	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, now, groups); err != nil {
+		return nil, err
+	}
+	if st.HRN, err = stateHRN(ctx, tx, nodeID); err != nil {
+		return nil, err
+	}
+	if ntype == "reservable" {
+		if st.Leases, err = stateLeases(ctx, tx, nodeID, now); err != nil {
+			return nil, err
+		}
+	}
+	st.Version = Version(st)
+	return st, nil
+}
 
-	// Interfaces, primary first.
+// stateInterfaces lists the node's interfaces, primary first.
+func stateInterfaces(ctx context.Context, tx *store.Tx, nodeID int64) ([]core.Record, error) {
 	it, _ := store.TableOf(core.Interface)
 	ifs, err := tx.Select(ctx, store.Query{Table: it, Admin: true, Where: []string{"t.node_id = ?"}, Args: []any{nodeID}})
 	if err != nil {
 		return nil, err
 	}
 	sort.SliceStable(ifs, func(i, j int) bool { return ifs[i]["is_primary"] == true && ifs[j]["is_primary"] != true })
-	st.Interfaces = ifs
+	return ifs, nil
+}
 
-	// Node groups.
+// stateGroups returns the node's node groups, as a set of ids and as
+// sorted names.
+func stateGroups(ctx context.Context, tx *store.Tx, nodeID int64) (map[int64]bool, []string, error) {
 	rows, err := tx.Query(ctx, `SELECT ng.nodegroup_id, ng.groupname FROM nodegroups ng
 		JOIN node_tags g ON g.tag_type_id = ng.tag_type_id AND g.value = ng.value WHERE g.node_id = ? ORDER BY ng.groupname`, nodeID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	defer rows.Close()
 	groups := map[int64]bool{}
-	st.Groups = []string{}
+	names := []string{}
 	for rows.Next() {
 		var id int64
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
-			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		groups[id] = true
-		st.Groups = append(st.Groups, name)
+		names = append(names, name)
 	}
-	rows.Close()
+	return groups, names, rows.Err()
+}
 
-	// Conf files: node > nodegroup > global per dest.
+// stateConfFiles picks one conf file per destination: one bound to the
+// node beats one bound to a node group, which beats a global one.
+func stateConfFiles(ctx context.Context, tx *store.Tx, nodeID int64, groups map[int64]bool) ([]core.Record, error) {
 	ct, _ := store.TableOf(core.ConfFile)
 	cfs, err := tx.Select(ctx, store.Query{Table: ct, Admin: true, Where: []string{"t.enabled = 1"}})
 	if err != nil {
@@ -160,28 +198,34 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 			chosen[dest] = cf
 		}
 	}
-	st.ConfFiles = []core.Record{}
+	out := []core.Record{}
 	for _, dest := range sortedKeysOf(chosen) {
-		st.ConfFiles = append(st.ConfFiles, chosen[dest])
+		out = append(out, chosen[dest])
 	}
+	return out, nil
+}
 
-	// Init scripts.
-	rows, err = tx.Query(ctx, "SELECT initscript_id, name, script FROM initscripts WHERE enabled = 1 ORDER BY initscript_id")
+// stateInitScripts lists the enabled init scripts.
+func stateInitScripts(ctx context.Context, tx *store.Tx) ([]core.InitScript, error) {
+	rows, err := tx.Query(ctx, "SELECT initscript_id, name, script FROM initscripts WHERE enabled = 1 ORDER BY initscript_id")
 	if err != nil {
 		return nil, err
 	}
-	st.InitScripts = []core.InitScript{}
+	defer rows.Close()
+	out := []core.InitScript{}
 	for rows.Next() {
 		is := core.InitScript{Enabled: true}
 		if err := rows.Scan(&is.InitScriptID, &is.Name, &is.Script); err != nil {
-			rows.Close()
 			return nil, err
 		}
-		st.InitScripts = append(st.InitScripts, is)
+		out = append(out, is)
 	}
-	rows.Close()
+	return out, rows.Err()
+}
 
-	// Accounts.
+// stateAccounts gives the node's own accounts: site_admin (the site's PIs
+// and techs) and root (admins, and PIs and techs with isrootonsite).
+func stateAccounts(ctx context.Context, tx *store.Tx, site int64) ([]core.Account, error) {
 	siteAdmin, err := tx.Strings(ctx, `SELECT k.key FROM keys k JOIN persons p ON p.person_id = k.person_id
 		WHERE p.deleted = 0 AND p.enabled = 1 AND k.is_blacklisted = 0 AND k.usable = 1
 		AND p.person_id IN (SELECT ps.person_id FROM person_site ps WHERE ps.site_id = ?)
@@ -201,11 +245,14 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if err != nil {
 		return nil, err
 	}
-	st.Accounts = []core.Account{{Name: "site_admin", Keys: nonNil(siteAdmin)}, {Name: "root", Keys: nonNil(root)}}
+	return []core.Account{{Name: "site_admin", Keys: nonNil(siteAdmin)}, {Name: "root", Keys: nonNil(root)}}, nil
+}
 
-	// Slices: attached to the node, system slices, delegated and
-	// nm-controller slices; never expired ones.
-	rows, err = tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
+// stateSlivers lists the slivers of the node: slices attached to it,
+// system slices, delegated and nm-controller slices; never expired ones.
+// Each carries its members' usable keys and its attributes merged by scope.
+func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups map[int64]bool) ([]core.Sliver, error) {
+	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
 		WHERE s.deleted = 0 AND s.expires > ? AND (
 		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
 		OR s.instantiation IN ('delegated', 'nm-controller')
@@ -268,7 +315,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		}
 		rows.Close()
 	}
-	st.Slivers = []core.Sliver{}
+	out := []core.Sliver{}
 	for _, sl := range slices {
 		attrs := mergeAttributes(tags[sl.id], nodeID, groups)
 		exp := sl.expires
@@ -279,39 +326,42 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		if k == nil {
 			k = []core.SliverKey{}
 		}
-		st.Slivers = append(st.Slivers, core.Sliver{
+		out = append(out, core.Sliver{
 			Name: sl.name, SliceID: sl.id, Instantiation: sl.inst, Expires: exp,
 			Keys: k, Attributes: attrs, GetSliceFamily: sliceFamily(attrs),
 		})
 	}
+	return out, nil
+}
 
-	// hrn, leases.
+// stateHRN is the node's hrn tag, if it has one.
+func stateHRN(ctx context.Context, tx *store.Tx, nodeID int64) (*string, error) {
 	var hrn string
-	if found, err := tx.QueryRow(ctx, `SELECT g.value FROM node_tags g JOIN tag_types tt ON tt.tag_type_id = g.tag_type_id
-		WHERE g.node_id = ? AND tt.tagname = 'hrn'`, []any{nodeID}, &hrn); err != nil {
+	found, err := tx.QueryRow(ctx, `SELECT g.value FROM node_tags g JOIN tag_types tt ON tt.tag_type_id = g.tag_type_id
+		WHERE g.node_id = ? AND tt.tagname = 'hrn'`, []any{nodeID}, &hrn)
+	if err != nil || !found {
 		return nil, err
-	} else if found {
-		st.HRN = &hrn
 	}
-	if ntype == "reservable" {
-		rows, err := tx.Query(ctx, `SELECT l.slice_id, l.t_from, l.t_until, s.name FROM leases l JOIN slices s ON s.slice_id = l.slice_id
-			WHERE l.node_id = ? AND l.t_until > ? AND l.t_from < ? AND s.deleted = 0 ORDER BY l.t_from`, nodeID, now, now+24*3600)
-		if err != nil {
+	return &hrn, nil
+}
+
+// stateLeases lists the leases of a reservable node for the next day.
+func stateLeases(ctx context.Context, tx *store.Tx, nodeID, now int64) ([]core.SliverLease, error) {
+	rows, err := tx.Query(ctx, `SELECT l.slice_id, l.t_from, l.t_until, s.name FROM leases l JOIN slices s ON s.slice_id = l.slice_id
+		WHERE l.node_id = ? AND l.t_until > ? AND l.t_from < ? AND s.deleted = 0 ORDER BY l.t_from`, nodeID, now, now+24*3600)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []core.SliverLease{}
+	for rows.Next() {
+		var l core.SliverLease
+		if err := rows.Scan(&l.SliceID, &l.TFrom, &l.TUntil, &l.Name); err != nil {
 			return nil, err
 		}
-		st.Leases = []core.SliverLease{}
-		for rows.Next() {
-			var l core.SliverLease
-			if err := rows.Scan(&l.SliceID, &l.TFrom, &l.TUntil, &l.Name); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			st.Leases = append(st.Leases, l)
-		}
-		rows.Close()
+		out = append(out, l)
 	}
-	st.Version = Version(st)
-	return st, nil
+	return out, rows.Err()
 }
 
 // mergeAttributes applies the precedence of GetSlivers per tagname: values

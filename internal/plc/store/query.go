@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -53,12 +55,15 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 			continue
 		}
 		tagNames = append(tagNames, name)
-		sel = append(sel, t.TagSQL)
 		selArgs = append(selArgs, name)
 	}
-	// The primary key always comes first (needed for lists); it is
-	// stripped afterwards if not asked for.
+	// The columns are the primary key (needed for lists; stripped
+	// afterwards if not asked for), the scalars, then the tags: the order
+	// in which the rows are read below.
 	sel = append([]string{"t." + t.PK}, sel...)
+	for range tagNames {
+		sel = append(sel, t.TagSQL)
+	}
 	var where []string
 	var wargs []any
 	if t.SoftDelete {
@@ -117,7 +122,7 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, wrapDB("scan", err)
 		}
-		rec := core.Record{}
+		rec := make(core.Record, len(fields))
 		pk := normalize(vals[0], pkType(t))
 		for i, f := range scalars {
 			rec[f.Name] = normalize(vals[i+1], f.Type)
@@ -133,17 +138,13 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 		return nil, wrapDB("rows", err)
 	}
 	rows.Close()
-	for _, f := range lists {
-		for _, rec := range out {
-			if f.Type == IntList {
-				rec[f.Name] = []int64{}
-			} else {
-				rec[f.Name] = []string{}
-			}
-		}
-		if err := tx.fillList(ctx, f, pks, pkType(t), index); err != nil {
-			return nil, err
-		}
+	// Without a filter most rows are selected: reading every list row and
+	// keeping those of selected rows is cheaper than restricting the query
+	// to a thousand owners.
+	f := q.Filter
+	everyRow := f == nil || !f.IsList && len(f.Terms) == 0 && f.Limit == 0 && f.Offset == 0
+	if err := tx.fillLists(ctx, lists, pks, pkType(t), everyRow, index); err != nil {
+		return nil, err
 	}
 	if out == nil {
 		out = []core.Record{}
@@ -165,34 +166,117 @@ func colExpr(f *Field) string {
 	return "t." + f.Name
 }
 
-// fillList fills a list field of every selected row with one query.
-func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, pkTyp Type, index map[any]core.Record) error {
-	cond, arg, err := inSet(tx.Dialect, "x.o", pks, pkTyp)
-	if err != nil {
-		return err
-	}
-	q := "SELECT x.o, x.m FROM (" + f.List + ") x WHERE " + cond + " ORDER BY x.o, x.k"
-	rows, err := tx.Query(ctx, q, arg)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var o, m any
-		if err := rows.Scan(&o, &m); err != nil {
-			return wrapDB("scan", err)
+// fillLists fills the list fields of every selected row: one query for
+// the integer lists and one for the string lists, each a UNION ALL of the
+// lists' sources restricted to the selected rows. Members are ordered by
+// their sort key here rather than by SQL (SQLite's sorter cost more than
+// the rest of the query).
+func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Type, everyRow bool, index map[any]core.Record) error {
+	var ints, strs []*Field
+	for _, f := range lists {
+		if f.Type == IntList {
+			ints = append(ints, f)
+		} else {
+			strs = append(strs, f)
 		}
-		rec := index[normalize(o, Int)]
-		if rec == nil {
+	}
+	for _, group := range [][]*Field{ints, strs} {
+		if len(group) == 0 {
 			continue
 		}
-		if f.Type == IntList {
-			rec[f.Name] = append(rec[f.Name].([]int64), normalize(m, Int).(int64))
-		} else if s, ok := normalize(m, String).(string); ok {
-			rec[f.Name] = append(rec[f.Name].([]string), s)
+		intList := group[0].Type == IntList
+		members := make([]map[int64][]listMember, len(group))
+		for i := range group {
+			members[i] = map[int64][]listMember{}
+		}
+		if len(pks) > 0 {
+			q, args, err := listsSQL(tx.Dialect, group, pks, pkTyp, everyRow)
+			if err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var f, o, k int64
+				var m int64
+				var ms sql.NullString
+				dest := []any{&f, &o, &m, &k}
+				if !intList {
+					dest[2] = &ms
+				}
+				if err := rows.Scan(dest...); err != nil {
+					rows.Close()
+					return wrapDB("scan", err)
+				}
+				if _, selected := index[o]; selected && (intList || ms.Valid) {
+					members[f][o] = append(members[f][o], listMember{k: k, n: m, s: ms.String})
+				}
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return wrapDB("rows", err)
+			}
+		}
+		for _, pk := range pks {
+			rec := index[pk]
+			id, _ := pk.(int64)
+			for i, f := range group {
+				ms := members[i][id]
+				if !slices.IsSortedFunc(ms, cmpMember) {
+					slices.SortStableFunc(ms, cmpMember)
+				}
+				if intList {
+					v := make([]int64, len(ms))
+					for j, m := range ms {
+						v[j] = m.n
+					}
+					rec[f.Name] = v
+				} else {
+					v := make([]string, len(ms))
+					for j, m := range ms {
+						v[j] = m.s
+					}
+					rec[f.Name] = v
+				}
+			}
 		}
 	}
-	return wrapDB("rows", rows.Err())
+	return nil
+}
+
+// listMember is a member of a list field with its sort key.
+type listMember struct {
+	k, n int64
+	s    string
+}
+
+func cmpMember(a, b listMember) int { return cmp.Compare(a.k, b.k) }
+
+// listsSQL is the query of fillLists: rows (field index, owner, member,
+// sort key) of the owners pks (one parameter), or of every owner.
+func listsSQL(d Dialect, group []*Field, pks []any, pkTyp Type, everyRow bool) (string, []any, error) {
+	var b strings.Builder
+	var args []any
+	where := ""
+	if !everyRow {
+		src, arg, err := setSource(d, pks, pkTyp)
+		if err != nil {
+			return "", nil, err
+		}
+		b.WriteString("WITH owners(v) AS (" + src + ")")
+		args = append(args, arg)
+		where = " WHERE x.o IN (SELECT v FROM owners)"
+	}
+	for i, f := range group {
+		if i > 0 {
+			b.WriteString(" UNION ALL")
+		}
+		fmt.Fprintf(&b, " SELECT %d AS f, x.o, x.m, x.k FROM (%s) x%s", i, f.List, where)
+	}
+	return b.String(), args, nil
 }
 
 // inSet is the condition "expr is one of vals" with the whole list as one
@@ -202,45 +286,71 @@ func (tx *Tx) fillList(ctx context.Context, f *Field, pks []any, pkTyp Type, ind
 // SQLite, an array on PostgreSQL. vals hold values of type typ (int64,
 // float64 or string, as filterValue converts them).
 func inSet(d Dialect, expr string, vals []any, typ Type) (string, any, error) {
-	if d == Postgres {
-		switch typ {
-		case Int, Bool, IntList:
-			a := make([]int64, len(vals))
-			for i, v := range vals {
-				n, ok := v.(int64)
-				if !ok {
-					return "", nil, fmt.Errorf("store: %T in an integer list", v)
-				}
-				a[i] = n
-			}
-			return expr + " = ANY(?::bigint[])", a, nil
-		case Float:
-			a := make([]float64, len(vals))
-			for i, v := range vals {
-				x, ok := v.(float64)
-				if !ok {
-					return "", nil, fmt.Errorf("store: %T in a float list", v)
-				}
-				a[i] = x
-			}
-			return expr + " = ANY(?::double precision[])", a, nil
-		default:
-			a := make([]string, len(vals))
-			for i, v := range vals {
-				x, ok := v.(string)
-				if !ok {
-					return "", nil, fmt.Errorf("store: %T in a string list", v)
-				}
-				a[i] = x
-			}
-			return expr + " = ANY(?::text[])", a, nil
-		}
-	}
-	b, err := json.Marshal(vals)
+	arg, pgType, err := setParam(d, vals, typ)
 	if err != nil {
-		return "", nil, core.FieldErrorf("filter", "value list: %v", err)
+		return "", nil, err
 	}
-	return expr + " IN (SELECT value FROM json_each(?))", string(b), nil
+	if d == Postgres {
+		return expr + " = ANY(?::" + pgType + ")", arg, nil
+	}
+	return expr + " IN (SELECT value FROM json_each(?))", arg, nil
+}
+
+// setSource is a row source of one column v holding vals, as one
+// parameter (see inSet).
+func setSource(d Dialect, vals []any, typ Type) (string, any, error) {
+	arg, pgType, err := setParam(d, vals, typ)
+	if err != nil {
+		return "", nil, err
+	}
+	if d == Postgres {
+		return "SELECT unnest(?::" + pgType + ") AS v", arg, nil
+	}
+	return "SELECT value AS v FROM json_each(?)", arg, nil
+}
+
+// setParam is the one parameter carrying vals: a typed array for
+// PostgreSQL (with its SQL type), a JSON array for SQLite.
+func setParam(d Dialect, vals []any, typ Type) (any, string, error) {
+	if d != Postgres {
+		b, err := json.Marshal(vals)
+		if err != nil {
+			return nil, "", core.FieldErrorf("filter", "value list: %v", err)
+		}
+		return string(b), "", nil
+	}
+	switch typ {
+	case Int, Bool, IntList:
+		a := make([]int64, len(vals))
+		for i, v := range vals {
+			n, ok := v.(int64)
+			if !ok {
+				return nil, "", fmt.Errorf("store: %T in an integer list", v)
+			}
+			a[i] = n
+		}
+		return a, "bigint[]", nil
+	case Float:
+		a := make([]float64, len(vals))
+		for i, v := range vals {
+			x, ok := v.(float64)
+			if !ok {
+				return nil, "", fmt.Errorf("store: %T in a float list", v)
+			}
+			a[i] = x
+		}
+		return a, "double precision[]", nil
+	default:
+		a := make([]string, len(vals))
+		for i, v := range vals {
+			x, ok := v.(string)
+			if !ok {
+				return nil, "", fmt.Errorf("store: %T in a string list", v)
+			}
+			a[i] = x
+		}
+		return a, "text[]", nil
+	}
 }
 
 // normalize converts a scanned value to the Record value of a field type.

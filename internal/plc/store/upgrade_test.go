@@ -2,62 +2,50 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
-
-	"github.com/planetlab/pl/internal/plc/store/pgtest"
 )
 
 // TestKeysUsableMigration opens a database at schema version 2 holding a
 // key, then upgrades it: the key, which passed the strict check of its
 // time, becomes usable with no reason (issue 9.1).
 func TestKeysUsableMigration(t *testing.T) {
-	for _, d := range []struct{ name, dsn string }{
-		{"sqlite", filepath.Join(t.TempDir(), "plc.db")},
-		{"postgres", ""},
-	} {
-		t.Run(d.name, func(t *testing.T) {
-			dsn := d.dsn
-			if dsn == "" {
-				dsn = pgtest.DSN(t)
-			}
-			ctx := context.Background()
-			all := migrations
-			migrations = all[:2]
-			db, err := Open(ctx, dsn)
-			migrations = all
+	eachDialect(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		all := migrations
+		migrations = all[:2]
+		db, err := Open(ctx, dsn)
+		migrations = all
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Write(ctx, func(tx *Tx) error {
+			pid, err := tx.Insert(ctx, "persons", "person_id", []string{"email", "first_name", "last_name", "date_created", "last_updated"}, []any{"a@b.org", "A", "B", 1, 1})
 			if err != nil {
-				t.Fatal(err)
-			}
-			err = db.Write(ctx, func(tx *Tx) error {
-				pid, err := tx.Insert(ctx, "persons", "person_id", []string{"email", "first_name", "last_name", "date_created", "last_updated"}, []any{"a@b.org", "A", "B", 1, 1})
-				if err != nil {
-					return err
-				}
-				_, err = tx.Insert(ctx, "keys", "key_id", []string{"person_id", "key_type", "key", "material"}, []any{pid, "ssh", "ssh-ed25519 AAAA x", "ssh-ed25519 AAAA"})
 				return err
-			})
-			db.Close()
-			if err != nil {
-				t.Fatal(err)
 			}
-			db, err = Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if v, err := db.SchemaVersion(ctx); err != nil || v != LatestVersion() || v < 3 {
-				t.Fatalf("version %d %v", v, err)
-			}
-			var usable int64
-			var reason *string
-			err = db.Read(ctx, func(tx *Tx) error {
-				_, err := tx.QueryRow(ctx, "SELECT usable, unusable_reason FROM keys", nil, &usable, &reason)
-				return err
-			})
-			if err != nil || usable != 1 || reason != nil {
-				t.Fatalf("usable %d reason %v: %v", usable, reason, err)
-			}
+			_, err = tx.Insert(ctx, "keys", "key_id", []string{"person_id", "key_type", "key", "material"}, []any{pid, "ssh", "ssh-ed25519 AAAA x", "ssh-ed25519 AAAA"})
+			return err
 		})
-	}
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err = Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if v, err := db.SchemaVersion(ctx); err != nil || v != LatestVersion() || v < 3 {
+			t.Fatalf("version %d %v", v, err)
+		}
+		var usable int64
+		var reason *string
+		err = db.Read(ctx, func(tx *Tx) error {
+			_, err := tx.QueryRow(ctx, "SELECT usable, unusable_reason FROM keys", nil, &usable, &reason)
+			return err
+		})
+		if err != nil || usable != 1 || reason != nil {
+			t.Fatalf("usable %d reason %v: %v", usable, reason, err)
+		}
+	})
 }
