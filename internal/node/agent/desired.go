@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -74,6 +75,31 @@ func expired(expires, now int64) bool { return expires > 0 && expires <= now }
 // affects the others (except that it keeps no CPU guarantee while refused).
 func Compute(st *core.NodeState, env Env) Desired {
 	d := Desired{Version: st.Version, Slivers: map[string]DesiredSliver{}, Errors: map[string]string{}}
+	ok := acceptSlivers(st, env, d.Errors)
+	reqs := make([]CPURequest, len(ok))
+	for i, p := range ok {
+		reqs[i] = CPURequest{Name: p.s.Name, Share: p.cfg.CPUShare, Pct: p.cfg.CPUPct, CapPct: p.cfg.CPUCapPct, Disabled: !p.cfg.Enabled}
+	}
+	cpu := ArbitrateCPU(reqs, env.NCPU)
+	hostname := sliver.NodeHostname(st.Hostname) // what slivers see (uname -n), as in PlanetLab
+	for _, p := range ok {
+		d.Slivers[p.s.Name] = desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
+	}
+	return d
+}
+
+// parsedSliver is a sliver PLC listed whose attributes parsed.
+type parsedSliver struct {
+	s   core.Sliver
+	cfg SliverConfig
+}
+
+// acceptSlivers returns the slivers the node will run, oldest slice first,
+// and records in errs why each other listed sliver is refused: not
+// instantiated here or expired (silently), a bad name, listed twice, bad
+// attributes, an unknown image, bad keys, no xid, or a port another slice
+// holds (the older slice keeps the port).
+func acceptSlivers(st *core.NodeState, env Env, errs map[string]string) []parsedSliver {
 	scripts := map[string]string{}
 	for _, is := range st.InitScripts {
 		if is.Enabled {
@@ -81,115 +107,97 @@ func Compute(st *core.NodeState, env Env) Desired {
 		}
 	}
 	slivers := append([]core.Sliver(nil), st.Slivers...)
-	// Older slices first: on a port conflict the older slice keeps the port.
 	sort.SliceStable(slivers, func(i, j int) bool {
 		if slivers[i].SliceID != slivers[j].SliceID {
 			return slivers[i].SliceID < slivers[j].SliceID
 		}
 		return slivers[i].Name < slivers[j].Name
 	})
-
-	type parsed struct {
-		s   core.Sliver
-		cfg SliverConfig
-	}
-	var ok []parsed
+	var ok []parsedSliver
 	seen, dups := map[string]bool{}, map[string]bool{}
 	for _, s := range slivers {
 		if !instantiated(s.Instantiation) || expired(s.Expires, env.Now) {
 			continue
 		}
 		if !sliceName.MatchString(s.Name) {
-			d.Errors[s.Name] = fmt.Sprintf("slice name %q is not usable on a node (want [a-z][a-z0-9_]{0,31})", s.Name)
+			errs[s.Name] = fmt.Sprintf("slice name %q is not usable on a node (want [a-z][a-z0-9_]{0,31})", s.Name)
 			continue
 		}
 		if seen[s.Name] {
-			d.Errors[s.Name] = fmt.Sprintf("slice %q is listed twice by PLC", s.Name)
+			errs[s.Name] = fmt.Sprintf("slice %q is listed twice by PLC", s.Name)
 			dups[s.Name] = true
 			continue
 		}
 		seen[s.Name] = true
-		cfg, err := ParseAttributes(s.Attributes, scripts)
-		if err == nil && cfg.Image != "" && env.Images != nil && !env.Images[cfg.Image] {
-			err = core.FieldErrorf(tags.Vref, "unknown image %q on this node", cfg.Image)
-		}
-		if err == nil {
-			err = checkKeys(s.Keys)
-		}
-		if err == nil {
-			if x := env.XIDs[s.Name]; x < 1 || x > MaxXID {
-				err = core.Errorf(core.Unavailable, "no sliver number (xid) available")
-			}
-		}
-		if err == nil {
-			err = portConflict(cfg.Ports, ok, func(p parsed) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name })
-		}
+		cfg, err := checkSliver(s, scripts, env, ok)
 		if err != nil {
-			d.Errors[s.Name] = err.Error()
+			errs[s.Name] = err.Error()
 			continue
 		}
-		ok = append(ok, parsed{s, cfg})
+		ok = append(ok, parsedSliver{s, cfg})
 	}
 	// The old entry for a name listed twice is refused too: we cannot know
 	// which of the two PLC meant.
-	if len(dups) > 0 {
-		kept := ok[:0]
-		for _, p := range ok {
-			if !dups[p.s.Name] {
-				kept = append(kept, p)
-			}
-		}
-		ok = kept
-	}
+	return slices.DeleteFunc(ok, func(p parsedSliver) bool { return dups[p.s.Name] })
+}
 
-	reqs := make([]CPURequest, len(ok))
-	for i, p := range ok {
-		reqs[i] = CPURequest{Name: p.s.Name, Share: p.cfg.CPUShare, Pct: p.cfg.CPUPct, CapPct: p.cfg.CPUCapPct, Disabled: !p.cfg.Enabled}
+// checkSliver parses one sliver's attributes and checks it against the
+// node (images, xids) and the slivers accepted before it (ports).
+func checkSliver(s core.Sliver, scripts map[string]string, env Env, accepted []parsedSliver) (SliverConfig, error) {
+	cfg, err := ParseAttributes(s.Attributes, scripts)
+	if err != nil {
+		return cfg, err
 	}
-	cpu := ArbitrateCPU(reqs, env.NCPU)
-	hostname := sliver.NodeHostname(st.Hostname) // what slivers see (uname -n), as in PlanetLab
+	if cfg.Image != "" && env.Images != nil && !env.Images[cfg.Image] {
+		return cfg, core.FieldErrorf(tags.Vref, "unknown image %q on this node", cfg.Image)
+	}
+	if err := checkKeys(s.Keys); err != nil {
+		return cfg, err
+	}
+	if x := env.XIDs[s.Name]; x < 1 || x > MaxXID {
+		return cfg, core.Errorf(core.Unavailable, "no sliver number (xid) available")
+	}
+	return cfg, portConflict(cfg.Ports, accepted, func(p parsedSliver) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name })
+}
 
-	for _, p := range ok {
-		xid := env.XIDs[p.s.Name]
-		var keys []string
-		for _, k := range p.s.Keys {
-			if k := strings.TrimSpace(k.Key); k != "" {
-				keys = append(keys, k)
-			}
-		}
-		c := cpu[p.s.Name]
-		d.Slivers[p.s.Name] = DesiredSliver{
-			SliceID: p.s.SliceID,
-			Expires: p.s.Expires,
-			Spec: sliver.Spec{
-				Name:       p.s.Name,
-				XID:        xid,
-				Image:      p.cfg.Image,
-				UIDBase:    UIDBase(xid),
-				Keys:       keys,
-				InitScript: p.cfg.InitScript,
-				Enabled:    p.cfg.Enabled,
-				Hostname:   hostname,
-				Resources: sliver.Resources{
-					CPUShares:   c.Shares,
-					CPUCapPct:   c.CapPct,
-					MemoryBytes: p.cfg.MemKiB * 1024,
-					Pids:        p.cfg.NProc,
-					NoFile:      p.cfg.NoFile,
-					DiskBytes:   p.cfg.DiskKiB * 1024,
-				},
-			},
-			Net: netcfg.Sliver{
-				Name:        p.s.Name,
-				XID:         xid,
-				Ports:       p.cfg.Ports,
-				MinRateKbit: p.cfg.NetMinKbit,
-				MaxRateKbit: p.cfg.NetMaxKbit,
-				UIDBase:     UIDBase(xid),
-			},
+// desiredSliver is the spec and network configuration of one accepted sliver.
+func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) DesiredSliver {
+	var keys []string
+	for _, k := range p.s.Keys {
+		if k := strings.TrimSpace(k.Key); k != "" {
+			keys = append(keys, k)
 		}
 	}
-	return d
+	return DesiredSliver{
+		SliceID: p.s.SliceID,
+		Expires: p.s.Expires,
+		Spec: sliver.Spec{
+			Name:       p.s.Name,
+			XID:        xid,
+			Image:      p.cfg.Image,
+			UIDBase:    UIDBase(xid),
+			Keys:       keys,
+			InitScript: p.cfg.InitScript,
+			Enabled:    p.cfg.Enabled,
+			Hostname:   hostname,
+			Resources: sliver.Resources{
+				CPUShares:   c.Shares,
+				CPUCapPct:   c.CapPct,
+				MemoryBytes: p.cfg.MemKiB * 1024,
+				Pids:        p.cfg.NProc,
+				NoFile:      p.cfg.NoFile,
+				DiskBytes:   p.cfg.DiskKiB * 1024,
+			},
+		},
+		Net: netcfg.Sliver{
+			Name:        p.s.Name,
+			XID:         xid,
+			Ports:       p.cfg.Ports,
+			MinRateKbit: p.cfg.NetMinKbit,
+			MaxRateKbit: p.cfg.NetMaxKbit,
+			UIDBase:     UIDBase(xid),
+		},
+	}
 }
 
 // checkKeys refuses keys that could smuggle extra authorized_keys lines.
