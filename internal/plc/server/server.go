@@ -170,6 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 	mux := http.NewServeMux()
 	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg))
 	mux.Handle(restapi.Prefix+"/", api)
+	mux.Handle(MetricsPath, metricsHandler(reg))
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
 	}
