@@ -99,4 +99,3 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
-
