@@ -415,5 +415,11 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 		return err
 	}
 	s.planet.Ingest(nodeID, at, r.Figures, r.SliverErrors, r.Version)
+	if row, _ := s.planet.Node(nodeID); !row.Up {
+		select { // RunMonitor marks it up now
+		case s.monWake <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }

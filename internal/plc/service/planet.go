@@ -122,7 +122,8 @@ func countryCode(v string) string {
 }
 
 // RunMonitor steps the monitor until ctx ends, every quarter of the
-// down-after time (at least every second, at most every 15 s).
+// down-after time (at least every second, at most every 15 s), and at
+// once when a node that is not up reports (so it shows up without delay).
 func (s *Service) RunMonitor(ctx context.Context) error {
 	every := min(max(s.MonitorPolicy().DownAfter/4, time.Second), 15*time.Second)
 	t := time.NewTicker(every)
@@ -135,6 +136,7 @@ func (s *Service) RunMonitor(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.monWake:
 		}
 	}
 }

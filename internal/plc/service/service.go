@@ -69,9 +69,10 @@ type Service struct {
 	expiry expiry
 
 	// planet is the planet table; monMu serialises monitor steps.
-	planet *planet.Table
-	monMu  sync.Mutex
-	mon    *planet.Monitor
+	planet  *planet.Table
+	monMu   sync.Mutex
+	mon     *planet.Monitor
+	monWake chan struct{}
 }
 
 var _ core.Registry = (*Service)(nil)
@@ -101,6 +102,7 @@ func New(db *store.DB, opts Options) *Service {
 	s.contacts = map[int64]int64{}
 	s.armExpiry(context.Background())
 	s.planet = planet.NewTable()
+	s.monWake = make(chan struct{}, 1)
 	s.mon = planet.NewMonitor(opts.Monitor, nil, nil)
 	if err := s.loadPlanet(context.Background()); err != nil {
 		s.log.Error("planet table: loading the stored reports", "err", err)
