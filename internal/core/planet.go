@@ -1,5 +1,7 @@
 package core
 
+import "context"
+
 // The planet table (CoMon's modern form): one NodeRow per node and one
 // SliceRow per slice, kept current at PLC from the nodes' reports
 // (NodeFigures) and served by REST (/api/v1/top/...), the CLI (pl top)
@@ -125,4 +127,29 @@ type Notice struct {
 	Recipients []string `json:"recipients"`
 	Subject    string   `json:"subject"`
 	Body       string   `json:"body"`
+}
+
+// Planet is PLC's monitoring service: the planet table, node selection,
+// the monitor's log and admin suspension. The PLC service implements it,
+// the REST client speaks it remotely (like Registry).
+type Planet interface {
+	// TopNodes returns node rows (public).
+	TopNodes(ctx context.Context, c *Caller, q TopQuery) ([]NodeRow, error)
+	// TopSlices returns the rows of the slices the caller may read:
+	// members, PIs of the slice's site, admins.
+	TopSlices(ctx context.Context, c *Caller, q TopQuery) ([]SliceRow, error)
+	// SelectNodes chooses nodes by sel and, unless sel.DryRun, adds the
+	// slice to them (with AddSliceToNodes' rules).
+	SelectNodes(ctx context.Context, c *Caller, sliceID int64, sel NodeSelection) ([]Selected, error)
+	// MonitorActions lists recorded actions after id since, oldest first,
+	// at most limit (0: 1000). Admins only.
+	MonitorActions(ctx context.Context, c *Caller, since int64, limit int) ([]MonitorAction, error)
+	// Notices lists recorded notices after id since (admins: all; PIs and
+	// techs: their sites').
+	Notices(ctx context.Context, c *Caller, since int64, limit int) ([]Notice, error)
+	// SuspendSlice stops a slice everywhere (slice tag enabled=0) with a
+	// reason; ResumeSlice lifts every suspension of it. Admins only;
+	// both are recorded as monitor actions.
+	SuspendSlice(ctx context.Context, c *Caller, sliceID int64, reason string) error
+	ResumeSlice(ctx context.Context, c *Caller, sliceID int64, reason string) error
 }

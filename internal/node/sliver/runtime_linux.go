@@ -419,7 +419,16 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 		}
 		st.Status = ""
 	}
-	if st.Status == "" {
+	switch {
+	case st.Status == "" && s.Enabled:
+		// The common case, in one runc process.
+		if err := r.rc.runDetached(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log")); err != nil {
+			return err
+		}
+		step("runc-run")
+		p.Spec = &s
+		return r.save(s.Name, p)
+	case st.Status == "":
 		if err := r.rc.create(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log")); err != nil {
 			return err
 		}
