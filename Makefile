@@ -4,7 +4,7 @@
 #   make test   install what is missing, lint, and run the whole test suite
 #
 # pl dev and most tests need root (network namespaces, cgroups, runc).
-# Options: make demo NODES=16 DEV_FLAGS="--wan 10.98.0.0/16 -v"
+# Options: make demo NODES=16 DEV_FLAGS="--wan 10.98.0.0/16 -v"; make bench-planet BENCH_FLAGS=--trace
 
 SHELL       := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -12,6 +12,7 @@ GO          ?= go
 BIN         := bin/pl
 NODES       ?= 4
 DEV_FLAGS   ?=
+BENCH_FLAGS ?=
 # Packages run in parallel; root integration tests use unique names, so they
 # do not collide. Two at a time fits two cores.
 TEST_P      ?= 2
@@ -72,7 +73,7 @@ fuzz:
 	done
 
 bench-planet: build
-	$(SUDO) ./$(BIN) bench planet --nodes 16 --reps 20
+	$(SUDO) ./$(BIN) bench planet --nodes 16 --reps 20 $(BENCH_FLAGS)
 
 down: build
 	$(SUDO) ./$(BIN) dev down --all

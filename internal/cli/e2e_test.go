@@ -527,6 +527,59 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	// 14b. The report's figures fill the planet table (issue 11): the
+	// node is up at once, public rows answer queries, bad queries are
+	// refused with their position, selection chooses by measurement.
+	figs := &core.NodeFigures{Time: time.Now(), Load1: 0.25, CPUs: 2, MemTotal: 4 << 30, MemUsed: 1 << 30,
+		DiskTotal: 100 << 30, DiskUsed: 30 << 30, SliverCount: 1,
+		Slivers: []core.SliverFigures{{Slice: "princeton_codeen", State: "running", CPUPct: 12.5}}}
+	if st, body := node1.do("POST", nodeapi.ReportPath, nodeapi.Report{BootState: "boot", Figures: figs}); st != 204 {
+		t.Fatalf("report with figures: %d %s", st, body)
+	}
+	var rows []core.NodeRow
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		user.json(&rows, "top", "nodes", "--where", `up && load < 1 && disk_free_gb > 50`)
+		if len(rows) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(rows) != 1 || rows[0].Hostname != "node1.princeton.edu" || rows[0].TopCPU[0] != "princeton_codeen" {
+		t.Fatalf("pl top nodes: %+v", rows)
+	}
+	if out := user.ok("top", "nodes", "--sort", "-load"); !strings.Contains(out, "node1.princeton.edu") || !strings.Contains(out, "TOP_CPU") {
+		t.Errorf("pl top nodes table:\n%s", out)
+	}
+	r = user.fails(5, "top", "nodes", "--where", "load < ")
+	if !strings.Contains(r.errOut, "line 1, column 8") {
+		t.Errorf("bad query: %s", r.errOut)
+	}
+	var srows []core.SliceRow
+	pi.json(&srows, "top", "slices")
+	if len(srows) != 1 || srows[0].Name != "princeton_codeen" || srows[0].MaxCPU != 12.5 {
+		t.Errorf("pl top slices: %+v", srows)
+	}
+	var chosen []core.Selected
+	pi.json(&chosen, "slice", "add-nodes", "princeton_codeen", "--where", "load < 1", "--near", "40.35,-74.66", "--count", "1")
+	if len(chosen) != 1 || chosen[0].Hostname != "node1.princeton.edu" {
+		t.Errorf("selection: %+v", chosen)
+	}
+	if sliver(node1.state(), "princeton_codeen") == nil {
+		t.Error("selected node does not host the slice")
+	}
+	admin.ok("slice", "suspend", "princeton_codeen", "--reason", "test suspension")
+	if a := attr(sliver(node1.state(), "princeton_codeen"), "enabled"); len(a) != 1 || a[0] != "0" {
+		t.Errorf("suspended slice's enabled: %v", a)
+	}
+	admin.fails(5, "slice", "resume", "princeton_codeen")
+	admin.ok("slice", "resume", "princeton_codeen", "--reason", "done")
+	var acts []core.MonitorAction
+	admin.json(&acts, "monitor", "actions")
+	if len(acts) != 2 || acts[0].Kind != "slice_suspend" || acts[0].Reason != "test suspension" || acts[1].Kind != "slice_resume" {
+		t.Errorf("monitor actions: %+v", acts)
+	}
+	pi.fails(4, "monitor", "actions")
+
 	// 15. Logout forgets the session; JSON errors carry the code.
 	user.ok("logout")
 	r = user.fails(4, "slice", "list", "--json")

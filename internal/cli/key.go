@@ -15,6 +15,12 @@ var keyCols = []string{"key_id", "person_id", "key_type", "key", "usable"}
 
 func keyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "SSH public keys of persons"}
+	cmd.AddCommand(keyAddCmd(), keyListCmd(), keyBlacklistCmd(), deleteCmd(core.Key, "<key_id>"))
+	return cmd
+}
+
+// keyAddCmd is "pl key add": it says why a stored key is not usable.
+func keyAddCmd() *cobra.Command {
 	var keyType string
 	add := &cobra.Command{
 		Use:   "add <person> <public-key-file|->",
@@ -67,6 +73,11 @@ why, and "pl key list" shows it.`,
 		},
 	}
 	add.Flags().StringVar(&keyType, "type", "ssh", "key type")
+	return add
+}
+
+// keyListCmd is "pl key list", with each key's usability and reason.
+func keyListCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [<person>]",
 		Short: "List keys (yours, or a person's)",
@@ -107,6 +118,11 @@ why, and "pl key list" shows it.`,
 			return printTable(e.out, recs, keyCols)
 		},
 	}
+	return list
+}
+
+// keyBlacklistCmd is "pl key blacklist" (admins).
+func keyBlacklistCmd() *cobra.Command {
 	blacklist := &cobra.Command{
 		Use:   "blacklist <key_id>",
 		Short: "Blacklist a key's material everywhere (admin)",
@@ -126,6 +142,5 @@ why, and "pl key list" shows it.`,
 			return e.done("key " + args[0] + " blacklisted")
 		},
 	}
-	cmd.AddCommand(add, list, blacklist, deleteCmd(core.Key, "<key_id>"))
-	return cmd
+	return blacklist
 }

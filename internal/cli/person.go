@@ -18,7 +18,20 @@ var personCols = []string{"person_id", "email", "first_name", "last_name", "enab
 
 func personCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "person", Short: "Persons: accounts, roles and site membership"}
+	cmd.AddCommand(personAddCmd(), personUpdateCmd(),
+		listCmd("list", "List persons", core.Person, personCols, "site_ids"),
+		showCmd(core.Person, "<person>"),
+		deleteCmd(core.Person, "<person>"),
+		setFieldCmd("enable", "Enable a person's account (admin, or pi of a shared site)", core.Person, "enabled", true),
+		setFieldCmd("disable", "Disable a person's account", core.Person, "enabled", false),
+		relationCmd("role", "Grant or revoke roles", core.PersonRole, core.Person, core.Role, "<person> <role>"),
+		personSiteCmd(),
+	)
+	return cmd
+}
 
+// personAddCmd is "pl person add".
+func personAddCmd() *cobra.Command {
 	var passwordFile string
 	var sites, roles []string
 	add := &cobra.Command{
@@ -93,7 +106,11 @@ func personCmd() *cobra.Command {
 		}
 		return e.created(core.Person, args[0], id)
 	}
+	return add
+}
 
+// personUpdateCmd is "pl person update", with --password-file.
+func personUpdateCmd() *cobra.Command {
 	update := &cobra.Command{Use: "update <person> [flags]", Short: "Change fields of a person", Args: cobra.ExactArgs(1)}
 	updFields := addFieldFlags(update, append(personFieldFlags, fieldFlag{"email", "email", "new email", kString})...)
 	var newPasswordFile string
@@ -108,17 +125,7 @@ func personCmd() *cobra.Command {
 		}
 		return updateRunE(core.Person, updFields)(cmd, args)
 	}
-
-	cmd.AddCommand(add, update,
-		listCmd("list", "List persons", core.Person, personCols, "site_ids"),
-		showCmd(core.Person, "<person>"),
-		deleteCmd(core.Person, "<person>"),
-		setFieldCmd("enable", "Enable a person's account (admin, or pi of a shared site)", core.Person, "enabled", true),
-		setFieldCmd("disable", "Disable a person's account", core.Person, "enabled", false),
-		relationCmd("role", "Grant or revoke roles", core.PersonRole, core.Person, core.Role, "<person> <role>"),
-		personSiteCmd(),
-	)
-	return cmd
+	return update
 }
 
 // setFieldCmd sets one field of an object to a fixed value.

@@ -48,7 +48,7 @@ func sliceCmd() *cobra.Command {
 	cmd.AddCommand(create, update, sliceRenewCmd(), sliceShowCmd(), sliceSetCmd(), sliceUnsetCmd(),
 		listCmd("list", "List slices", core.Slice, sliceCols, "site_id"),
 		deleteCmd(core.Slice, "<slice>"),
-		membersCmd("add-nodes", "Add nodes to a slice", core.SliceNode, core.Node, true, "<slice> <node>..."),
+		sliceAddNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true),
 		membersCmd("remove-nodes", "Remove nodes from a slice", core.SliceNode, core.Node, false, "<slice> <node>..."),
 		membersCmd("add-users", "Add users to a slice (admin, pi)", core.SlicePerson, core.Person, true, "<slice> <person>..."),
 		membersCmd("remove-users", "Remove users from a slice (admin, pi)", core.SlicePerson, core.Person, false, "<slice> <person>..."),

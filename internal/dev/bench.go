@@ -7,6 +7,7 @@ import (
 func benchPlanetCmd() *cobra.Command {
 	var f planetFlags
 	var reps int
+	var trace bool
 	c := &cobra.Command{
 		Use:   "planet",
 		Short: "Time from adding a slice to every node of a pl dev planet until its slivers run and accept ssh",
@@ -17,10 +18,11 @@ func benchPlanetCmd() *cobra.Command {
 				return err
 			}
 			cfg.NoDemo = true
-			return BenchPlanet(cmd.Context(), cfg, reps, cmd.OutOrStdout())
+			return BenchPlanet(cmd.Context(), cfg, reps, trace, cmd.OutOrStdout())
 		},
 	}
 	f.add(c, 16)
 	c.Flags().IntVar(&reps, "reps", 20, "repetitions")
+	c.Flags().BoolVar(&trace, "trace", false, "print each repetition's phases (PLC call, notification and fetch, planning, network and runc, init to first answer), from the node managers' debug logs")
 	return c
 }

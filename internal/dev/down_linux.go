@@ -41,6 +41,36 @@ func cgroupDirs(rel string) []string {
 	return out
 }
 
+// weighCgroup creates the planet's cgroup parent in every hierarchy and
+// gives it the CPU weight of n processes of the host rather than one: the
+// slivers of all n emulated nodes (and runc's container setup, which runs
+// in the sliver's cgroup) live below it, and at the default weight they
+// would share one process's CPU against everything else on the host
+// (cgroup v1 cpu.shares 1024 per node; v2 cpu.weight 100 per node).
+func weighCgroup(rel string, n int) error {
+	for _, d := range cgroupDirs(rel) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		for file, per := range map[string]int{"cpu.shares": 1024, "cpu.weight": 100} {
+			path := filepath.Join(d, file)
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			w := per * n
+			if file == "cpu.weight" {
+				w = min(w, 10000)
+			} else {
+				w = min(w, 262144)
+			}
+			if err := os.WriteFile(path, []byte(strconv.Itoa(w)), 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // removeCgroups kills every process in the cgroup subtree rel (in every
 // hierarchy) and removes its directories, deepest first.
 func removeCgroups(rel string) error {

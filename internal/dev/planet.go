@@ -34,7 +34,9 @@ type Config struct {
 	Binary   string        // the pl binary run for PLC and nodes; default this executable
 	PLCPort  int           // default 8443
 	NoDemo   bool          // do not create the demo slice
-	Log      *slog.Logger
+	// NodeLogLevel is the node managers' --log-level ("" = their default).
+	NodeLogLevel string
+	Log          *slog.Logger
 }
 
 // DefaultNodes is the default number of emulated nodes.
@@ -181,6 +183,9 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		}
 	}()
 	log := cfg.Log
+	if err := weighCgroup(rec.Cgroup, cfg.Nodes); err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", rec.Cgroup, err)
+	}
 	start := time.Now()
 	if p.WAN, err = wan.Up(ctx, plan, log.With("part", "wan")); err != nil {
 		return nil, err

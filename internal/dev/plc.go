@@ -208,6 +208,9 @@ func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 	args = append(args, "--state", n.StateDir)
 	if len(sub) == 0 { // the daemon
 		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"))
+		if p.NodeLogLevel != "" {
+			args = append(args, "--log-level", p.NodeLogLevel)
+		}
 	}
 	return args
 }

@@ -126,3 +126,19 @@ type ErrorDetail struct {
 	Message    string    `json:"message"`
 	RetryAfter int64     `json:"retry_after,omitempty"`
 }
+
+// Paths of monitoring (docs/monitoring.md), relative to the PLC base URL.
+const (
+	TopNodesPath       = Prefix + "/top/nodes"       // GET ?where=&sort=&limit= -> []core.NodeRow
+	TopSlicesPath      = Prefix + "/top/slices"      // GET ?where=&sort=&limit= -> []core.SliceRow
+	MonitorActionsPath = Prefix + "/monitor/actions" // GET ?since=&limit= -> []core.MonitorAction
+	NoticesPath        = Prefix + "/monitor/notices" // GET ?since=&limit= -> []core.Notice
+	SelectNodesSuffix  = "/nodes/select"             // POST /slices/{ref}/nodes/select core.NodeSelection -> []core.Selected
+	SuspendSuffix      = "/suspend"                  // POST /slices/{ref}/suspend ReasonRequest -> 204
+	ResumeSuffix       = "/resume"                   // POST /slices/{ref}/resume ReasonRequest -> 204
+)
+
+// ReasonRequest is the body of a slice suspend or resume.
+type ReasonRequest struct {
+	Reason string `json:"reason"`
+}

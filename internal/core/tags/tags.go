@@ -73,6 +73,7 @@ const (
 	PortsTag       = "ports"
 	System         = "system"
 	SSHPort        = "ssh_port"
+	Country        = "country"
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -172,6 +173,7 @@ var table = []Tag{
 	{Name: "showconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI settings"},
 	{Name: "advanced", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI advanced mode"},
 	{Name: "disabled_registration", Category: "site/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "site refuses registrations"},
+	{Name: Country, Category: "site/location", Kind: Text, Roles: []string{core.RolePI}, Doc: "ISO 3166-1 alpha-2 code of the site's country (US, JP, BR): the planet table's country column"},
 }
 
 // rlimits are the original's per-sliver rlimit tags (<name>_{min,soft,hard});

@@ -23,8 +23,9 @@
 package wan
 
 import (
-	"math"
 	"time"
+
+	"github.com/planetlab/pl/internal/core/geo"
 )
 
 // Location is a point on Earth in decimal degrees.
@@ -33,7 +34,7 @@ type Location struct {
 }
 
 // EarthRadius is the mean radius of the Earth in metres.
-const EarthRadius = 6371e3
+const EarthRadius = geo.EarthRadius
 
 // FibreSpeed is the speed of light in optical fibre, in metres per second
 // (about two thirds of c).
@@ -42,12 +43,7 @@ const FibreSpeed = 2e8
 // Distance returns the great-circle distance between a and b in metres
 // (haversine formula).
 func Distance(a, b Location) float64 {
-	rad := math.Pi / 180
-	dLat := (b.Lat - a.Lat) * rad
-	dLon := (b.Lon - a.Lon) * rad
-	h := math.Sin(dLat/2)*math.Sin(dLat/2) +
-		math.Cos(a.Lat*rad)*math.Cos(b.Lat*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
-	return 2 * EarthRadius * math.Asin(math.Min(1, math.Sqrt(h)))
+	return geo.Distance(a.Lat, a.Lon, b.Lat, b.Lon)
 }
 
 // OneWayDelay is the emulated one-way latency between a and b: propagation

@@ -306,11 +306,14 @@ func (m *Main) accept(st *core.NodeState) {
 	if cur := m.currentState(); cur != nil && cur.Version == st.Version {
 		return
 	}
+	m.log.Info("new desired state from PLC", "version", st.Version, "slivers", len(st.Slivers))
+	// Act first, then cache: the cache's fsyncs (tens to hundreds of
+	// milliseconds on a busy disk) need not delay the slivers. A crash in
+	// between leaves the older cache, used only until PLC answers again.
+	m.setState(st)
 	if err := SaveCache(m.cachePath(), st); err != nil {
 		m.log.Error("cannot cache desired state (acting on it anyway)", "err", err)
 	}
-	m.log.Info("new desired state from PLC", "version", st.Version, "slivers", len(st.Slivers))
-	m.setState(st)
 }
 
 // syncLoop follows PLC (plcclient.Follower): fetch the state once, then

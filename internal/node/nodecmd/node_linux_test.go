@@ -310,7 +310,7 @@ func TestNodeLifecycle(t *testing.T) {
 	l.eventually("memory limit", 10*time.Second, func() bool {
 		return l.cgroupFile("memory", "pltest_a", "memory.limit_in_bytes") == fmt.Sprint(262144*1024)
 	})
-	l.eventually("pids limit", 10*time.Second, func() bool { return l.cgroupFile("pids", "pltest_a", "pids.max") == "77" })
+	l.eventually("pids limit", 10*time.Second, func() bool { return l.cgroupFile("pids", "pltest_a/sliver", "pids.max") == "77" })
 	if got := l.initPID("pltest_a"); got != pidA {
 		t.Fatalf("init pid changed %s -> %s: a live change restarted the sliver", pidA, got)
 	}

@@ -65,34 +65,10 @@ func BenchReconnect(ctx context.Context, o ReconnectOptions) ([]ReconnectResult,
 		stop()
 		return nil, err
 	}
-	fmt.Fprintf(o.Progress, "registering %d nodes...\n", o.Nodes)
-	site, err := reg.Add(ctx, admin, core.Site, core.Record{"login_base": "bench", "name": "Bench", "abbreviated_name": "bench", "max_slices": int64(10)})
+	nodes, err := registerBenchNodes(ctx, reg, admin, o)
 	if err != nil {
 		stop()
 		return nil, err
-	}
-	type node struct {
-		id  int64
-		key string
-	}
-	nodes := make([]node, o.Nodes)
-	for i := range nodes {
-		id, err := reg.Add(ctx, admin, core.Node, core.Record{"site_id": site, "hostname": fmt.Sprintf("n%d.bench.test", i+1)})
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		secret, err := reg.IssueJoinToken(ctx, admin, id)
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		key, err := reg.JoinNode(ctx, id, secret, "")
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		nodes[i] = node{id, key}
 	}
 	fp := plc.Fingerprint()
 	var out []ReconnectResult
@@ -103,110 +79,176 @@ func BenchReconnect(ctx context.Context, o ReconnectOptions) ([]ReconnectResult,
 		{"0.5s doubling to 3s, full jitter (now)", plcclient.ReconnectBackoff},
 		{"1s doubling to 30s, +50% jitter (before)", plcclient.OldReconnectBackoff},
 	} {
-		fmt.Fprintf(o.Progress, "%s: %d nodes watching...\n", pol.name, o.Nodes)
-		var mu sync.Mutex
-		var back time.Time // PLC listening again; zero while up or down
-		down := false
-		attempts := 0
-		first := make([]time.Time, len(nodes))
-		connected := 0
-		fctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		for i, n := range nodes {
-			c, err := plcclient.New(plcclient.Config{URL: plc.URL(), NodeID: n.id, NodeKey: n.key, Fingerprint: fp})
-			if err != nil {
-				cancel()
-				stop()
-				return out, err
-			}
-			version := ""
-			f := &plcclient.Follower{
-				PLC: c, Backoff: pol.b, WatchTimeout: 30 * time.Second,
-				Version: func() string { return version },
-				OnState: func(st *core.NodeState) { version = st.Version },
-				OnContact: func(err error) {
-					mu.Lock()
-					defer mu.Unlock()
-					if down || !back.IsZero() {
-						attempts++
-					}
-					switch {
-					case err == nil && !back.IsZero() && first[i].IsZero():
-						first[i] = time.Now()
-					case err == nil && back.IsZero() && !down && first[i].IsZero():
-						first[i] = time.Now() // first contact before the outage
-						connected++
-					}
-				},
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); f.Run(fctx); c.CloseIdleConnections() }()
-		}
-		waitCond := func(limit time.Duration, cond func() bool) bool {
-			end := time.Now().Add(limit)
-			for time.Now().Before(end) {
-				mu.Lock()
-				ok := cond()
-				mu.Unlock()
-				if ok {
-					return true
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			return false
-		}
-		if !waitCond(2*time.Minute, func() bool { return connected == len(nodes) }) {
-			cancel()
-			stop()
-			return out, fmt.Errorf("only %d of %d nodes reached PLC", connected, len(nodes))
-		}
-		time.Sleep(time.Second) // all in their long polls
-		fmt.Fprintf(o.Progress, "%s: PLC down for %v...\n", pol.name, o.Outage)
-		mu.Lock()
-		down = true
-		for i := range first {
-			first[i] = time.Time{}
-		}
-		mu.Unlock()
-		stop()
-		time.Sleep(o.Outage)
-		// Timed from just before PLC opens its listener (a node answered
-		// before that instant would be lost to the measurement).
-		mu.Lock()
-		down, back = false, time.Now()
-		mu.Unlock()
-		plc, stop, err = runPLC(ctx, cfg)
+		r := reconnectRun{o: o, cfg: cfg, nodes: nodes, fp: fp, name: pol.name, backoff: pol.b, plc: plc, stop: stop}
+		res, err := r.run(ctx)
+		plc, stop = r.plc, r.stop
 		if err != nil {
-			cancel()
-			return out, fmt.Errorf("restart PLC: %w", err)
-		}
-		ok := waitCond(5*time.Minute, func() bool {
-			for _, t := range first {
-				if t.IsZero() {
-					return false
-				}
+			if stop != nil {
+				stop()
 			}
-			return true
-		})
-		cancel()
-		wg.Wait()
-		if !ok {
-			stop()
-			return out, fmt.Errorf("%s: not every node reconnected within 5 minutes", pol.name)
+			return out, err
 		}
-		var lat []time.Duration
-		for _, t := range first {
-			lat = append(lat, t.Sub(back))
-		}
-		q := func(ds []time.Duration, p int) time.Duration {
-			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-			return ds[max((len(ds)*p+99)/100-1, 0)]
-		}
-		out = append(out, ReconnectResult{Policy: pol.name, Nodes: len(nodes),
-			P50: q(lat, 50), P99: q(lat, 99), Max: q(lat, 100), Attempts: attempts})
+		out = append(out, res)
 	}
 	stop()
 	return out, nil
+}
+
+type benchNode struct {
+	id  int64
+	key string
+}
+
+// registerBenchNodes adds o.Nodes nodes at one site and joins each.
+func registerBenchNodes(ctx context.Context, reg core.Registry, admin *core.Caller, o ReconnectOptions) ([]benchNode, error) {
+	fmt.Fprintf(o.Progress, "registering %d nodes...\n", o.Nodes)
+	site, err := reg.Add(ctx, admin, core.Site, core.Record{"login_base": "bench", "name": "Bench", "abbreviated_name": "bench", "max_slices": int64(10)})
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]benchNode, o.Nodes)
+	for i := range nodes {
+		id, err := reg.Add(ctx, admin, core.Node, core.Record{"site_id": site, "hostname": fmt.Sprintf("n%d.bench.test", i+1)})
+		if err != nil {
+			return nil, err
+		}
+		secret, err := reg.IssueJoinToken(ctx, admin, id)
+		if err != nil {
+			return nil, err
+		}
+		key, err := reg.JoinNode(ctx, id, secret, "")
+		if err != nil {
+			return nil, err
+		}
+		nodes[i] = benchNode{id, key}
+	}
+	return nodes, nil
+}
+
+// reconnectRun measures one backoff policy: all nodes watch, PLC goes
+// down for o.Outage and comes back on the same address; the time from its
+// return to each node's first answer is the result. plc and stop follow
+// the restarted PLC.
+type reconnectRun struct {
+	o       ReconnectOptions
+	cfg     server.Config
+	nodes   []benchNode
+	fp      string
+	name    string
+	backoff plcclient.Backoff
+	plc     *server.Main
+	stop    func()
+}
+
+func (r *reconnectRun) run(ctx context.Context) (ReconnectResult, error) {
+	o, nodes, fp, cfg := r.o, r.nodes, r.fp, r.cfg
+	pol := struct {
+		name string
+		b    plcclient.Backoff
+	}{r.name, r.backoff}
+	plc, stop := r.plc, r.stop
+	defer func() { r.plc, r.stop = plc, stop }()
+	var out ReconnectResult
+	fmt.Fprintf(o.Progress, "%s: %d nodes watching...\n", pol.name, o.Nodes)
+	var mu sync.Mutex
+	var back time.Time // PLC listening again; zero while up or down
+	down := false
+	attempts := 0
+	first := make([]time.Time, len(nodes))
+	connected := 0
+	fctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		c, err := plcclient.New(plcclient.Config{URL: plc.URL(), NodeID: n.id, NodeKey: n.key, Fingerprint: fp})
+		if err != nil {
+			cancel()
+			return out, err
+		}
+		version := ""
+		f := &plcclient.Follower{
+			PLC: c, Backoff: pol.b, WatchTimeout: 30 * time.Second,
+			Version: func() string { return version },
+			OnState: func(st *core.NodeState) { version = st.Version },
+			OnContact: func(err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if down || !back.IsZero() {
+					attempts++
+				}
+				switch {
+				case err == nil && !back.IsZero() && first[i].IsZero():
+					first[i] = time.Now()
+				case err == nil && back.IsZero() && !down && first[i].IsZero():
+					first[i] = time.Now() // first contact before the outage
+					connected++
+				}
+			},
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Run(fctx); c.CloseIdleConnections() }()
+	}
+	waitCond := func(limit time.Duration, cond func() bool) bool {
+		end := time.Now().Add(limit)
+		for time.Now().Before(end) {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return false
+	}
+	if !waitCond(2*time.Minute, func() bool { return connected == len(nodes) }) {
+		cancel()
+		return out, fmt.Errorf("only %d of %d nodes reached PLC", connected, len(nodes))
+	}
+	time.Sleep(time.Second) // all in their long polls
+	fmt.Fprintf(o.Progress, "%s: PLC down for %v...\n", pol.name, o.Outage)
+	mu.Lock()
+	down = true
+	for i := range first {
+		first[i] = time.Time{}
+	}
+	mu.Unlock()
+	stop()
+	time.Sleep(o.Outage)
+	// Timed from just before PLC opens its listener (a node answered
+	// before that instant would be lost to the measurement).
+	mu.Lock()
+	down, back = false, time.Now()
+	mu.Unlock()
+	var err error
+	plc, stop, err = runPLC(ctx, cfg)
+	if err != nil {
+		stop = nil
+		cancel()
+		return out, fmt.Errorf("restart PLC: %w", err)
+	}
+	ok := waitCond(5*time.Minute, func() bool {
+		for _, t := range first {
+			if t.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	wg.Wait()
+	if !ok {
+		return out, fmt.Errorf("%s: not every node reconnected within 5 minutes", pol.name)
+	}
+	var lat []time.Duration
+	for _, t := range first {
+		lat = append(lat, t.Sub(back))
+	}
+	q := func(ds []time.Duration, p int) time.Duration {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[max((len(ds)*p+99)/100-1, 0)]
+	}
+	return ReconnectResult{Policy: pol.name, Nodes: len(nodes),
+		P50: q(lat, 50), P99: q(lat, 99), Max: q(lat, 100), Attempts: attempts}, nil
 }
 
 // runPLC starts PLC's server and returns it with a function that kills it

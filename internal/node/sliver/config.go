@@ -140,7 +140,7 @@ func linuxResources(r Resources, swap bool) *specs.LinuxResources {
 	}
 	pids := int64(-1)
 	if r.Pids > 0 {
-		pids = r.Pids
+		pids = r.Pids + LoginReserve // the workload's own limit is on its child cgroup
 	}
 	out := &specs.LinuxResources{
 		CPU:    &specs.LinuxCPU{Shares: &shares, Quota: &quota, Period: &period},

@@ -54,7 +54,7 @@ func TestValidate(t *testing.T) {
 func TestLinuxResources(t *testing.T) {
 	r := linuxResources(Resources{CPUShares: 512, CPUCapPct: 150, MemoryBytes: 64 << 20, Pids: 100}, true)
 	if *r.CPU.Shares != 512 || *r.CPU.Quota != 150000 || *r.CPU.Period != 100000 || *r.Memory.Limit != 64<<20 ||
-		*r.Memory.Swap != 64<<20 || *r.Pids.Limit != 100 {
+		*r.Memory.Swap != 64<<20 || *r.Pids.Limit != 100+LoginReserve {
 		t.Errorf("limits: %+v %+v %+v", *r.CPU, *r.Memory, *r.Pids)
 	}
 	r = linuxResources(Resources{}, false)

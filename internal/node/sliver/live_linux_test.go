@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,8 +74,12 @@ func TestLiveUpdateFreezeInitscript(t *testing.T) {
 	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != strconv.Itoa(256<<20) {
 		t.Errorf("memory limit = %s", got)
 	}
-	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "256" {
+	if got := cgroupValue(t, s.Name+"/"+workloadCgroup, "pids/pids.max"); got != "256" {
 		t.Errorf("pids.max = %s", got)
+	}
+	// The sliver's own cgroup keeps a reserve for logins (issue 9.14).
+	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != strconv.Itoa(256+LoginReserve) {
+		t.Errorf("pids.max of the sliver's cgroup = %s, want the limit plus the login reserve", got)
 	}
 	waitFor(t, func() bool {
 		out, _ := run(t, r, s.Name, false, "cat", "/tmp/init.out")
@@ -104,7 +109,7 @@ func TestLiveUpdateFreezeInitscript(t *testing.T) {
 	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != strconv.Itoa(128<<20) {
 		t.Errorf("memory limit = %s", got)
 	}
-	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "100" {
+	if got := cgroupValue(t, s.Name+"/"+workloadCgroup, "pids/pids.max"); got != "100" {
 		t.Errorf("pids.max = %s", got)
 	}
 	// The running init and new processes have the new open-file limit.
@@ -155,7 +160,7 @@ func TestLiveUpdateFreezeInitscript(t *testing.T) {
 	// Lifting limits.
 	s.Resources = Resources{}
 	apply(t, r, s)
-	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "max" {
+	if got := cgroupValue(t, s.Name+"/"+workloadCgroup, "pids/pids.max"); got != "max" {
 		t.Errorf("pids.max after lifting = %s", got)
 	}
 	if _, limit, _ := diskUsage(r.diskDir(s.Name)); limit != 0 && limit < 1<<62 {
@@ -202,7 +207,7 @@ func TestAdoptionAfterRestart(t *testing.T) {
 	if p := initPid(t, r2, s.Name); p != pid {
 		t.Fatalf("re-Apply after restart restarted the sliver: pid %d -> %d", pid, p)
 	}
-	if got := cgroupValue(t, s.Name, "pids/pids.max"); got != "99" {
+	if got := cgroupValue(t, s.Name+"/"+workloadCgroup, "pids/pids.max"); got != "99" {
 		t.Errorf("pids.max = %s", got)
 	}
 }
@@ -305,7 +310,7 @@ func TestDiskLimit(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	r := newTestRuntime(t)
 	a, b := testSpec(t, "isoa"), testSpec(t, "isob")
-	a.Resources.Pids, a.Resources.MemoryBytes = 64, 32<<20
+	a.Resources.Pids, a.Resources.MemoryBytes = 64, 64<<20 // room for the fork bomb below: 64 processes plus the login reserve
 	for _, s := range []Spec{a, b} {
 		apply(t, r, s)
 		destroyAtEnd(t, r, s.Name)
@@ -363,8 +368,9 @@ func TestIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Run()
-	if got, _ := strconv.Atoi(cgroupValue(t, a.Name, "pids/pids.current")); got > 64 {
-		t.Errorf("pids.current = %d above the limit", got)
+	// Run through runc exec (a login), it may use the login reserve too.
+	if got, _ := strconv.Atoi(cgroupValue(t, a.Name, "pids/pids.current")); got > 64+LoginReserve {
+		t.Errorf("pids.current = %d above the limit and the login reserve", got)
 	}
 	// Memory hog: killed by the memory limit.
 	out, err := run(t, r, b.Name, false, "true")
@@ -372,8 +378,8 @@ func TestIsolation(t *testing.T) {
 		t.Errorf("b harmed by a's fork bomb: %v %s", err, out)
 	}
 	mustRun(t, r, a.Name, true, "sh", "-c", "kill -9 -1 || true")
-	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"); err == nil {
-		t.Errorf("64 MiB buffer allowed under a 32 MiB limit: %s", out)
+	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"); err == nil {
+		t.Errorf("128 MiB buffer allowed under a 64 MiB limit: %s", out)
 	}
 	if got := mustRun(t, r, b.Name, false, "cat", "/tmp/secret-b"); got != "secret" {
 		t.Errorf("b after a's memory hog: %q", got)
@@ -600,4 +606,83 @@ func TestDestroyAfterLostRuncState(t *testing.T) {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 		return err != nil
 	}, "the orphaned init to die")
+}
+
+// TestProcessLimitLoginReserve: a sliver whose workload is at its process
+// limit can still be entered (runc exec joins the sliver's cgroup, which
+// has LoginReserve more); when the reserve is used up too, Command says so
+// in one line instead of runc's crash dump (issue 9.14).
+func TestProcessLimitLoginReserve(t *testing.T) {
+	r := newTestRuntime(t)
+	s := testSpec(t, "nproc")
+	s.Resources.Pids = 20
+	// Start processes until the limit, and keep trying (a fork that fails
+	// while a short-lived process holds a slot is retried); the wait is
+	// the shell's own read, which needs no process.
+	fill := func(fifo string) string {
+		return "mkfifo " + fifo + "; while :; do sleep 1000 2>/dev/null & read -t 0.1 x <>" + fifo + "; done"
+	}
+	s.InitScript = "#!/bin/sh\n" + fill("/tmp/init.fifo") + "\n"
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	workload := s.Name + "/" + workloadCgroup
+	waitFor(t, func() bool { return cgroupValue(t, workload, "pids/pids.current") == "20" }, "the workload at its limit of 20")
+
+	// The owner gets in and can clean up.
+	if got := mustRun(t, r, s.Name, false, "echo", "in"); got != "in" {
+		t.Fatalf("login with the workload at its limit: %q", got)
+	}
+	// It lands in the sliver's cgroup (the root of its cgroup namespace),
+	// not in the workload's.
+	for _, l := range strings.Split(mustRun(t, r, s.Name, false, "cat", "/proc/self/cgroup"), "\n") {
+		if (strings.Contains(l, ":pids:") || strings.HasPrefix(l, "0::")) && strings.HasSuffix(l, "/"+workloadCgroup) {
+			t.Errorf("a login landed in the workload's cgroup: %s", l)
+		}
+	}
+
+	// A login uses up the reserve as well.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hog, err := r.Command(ctx, s.Name, Process{Args: []string{"sh", "-c", fill("/tmp/hog.fifo")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		mustKillCgroupProcs(t, s.Name)
+		hog.Wait()
+	}()
+	// Its fill loop keeps the sliver within a process or two of the top.
+	waitFor(t, func() bool {
+		n, _ := strconv.Atoi(cgroupValue(t, s.Name, "pids/pids.current"))
+		return n >= 20+LoginReserve-2
+	}, "the sliver at its limit plus the reserve")
+	_, err = r.Command(context.Background(), s.Name, Process{Args: []string{"true"}})
+	if core.ErrorCode(err) != core.Unavailable || err.Error() != "the sliver is at its process limit of 20" {
+		t.Fatalf("Command at the limit: %v, want Unavailable \"the sliver is at its process limit of 20\"", err)
+	}
+	// Killing the hog (from the host, as the node would not) frees it.
+	cancel()
+	mustKillCgroupProcs(t, s.Name)
+	hog.Wait()
+	waitFor(t, func() bool { _, err := run(t, r, s.Name, false, "true"); return err == nil }, "logins again after the hog is gone")
+}
+
+// mustKillCgroupProcs SIGKILLs the processes of the sliver's own cgroup
+// that are not in its workload child (the logins').
+func mustKillCgroupProcs(t *testing.T, name string) {
+	t.Helper()
+	dir := pidsDir(testCgroupParent, name)
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,7 +91,13 @@ func (r *runcCLI) state(ctx context.Context, id string) (runcState, error) {
 }
 
 func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
-	if _, err := os.Stat(r.root); errors.Is(err, os.ErrNotExist) {
+	// runc keeps one directory per container under its root: with none,
+	// spare the fork and exec (the agent lists before every pass).
+	ents, err := os.ReadDir(r.root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err == nil && !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.IsDir() }) {
 		return nil, nil
 	}
 	out, err := r.run(ctx, nil, "list", "--format", "json")
@@ -109,13 +116,22 @@ func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
 // create runs `runc create`. The container's init inherits runc's stdio,
 // so it gets /dev/null; runc's own errors go to logFile.
 func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string) error {
+	return r.start(ctx, logFile, "create", "--bundle", bundle, id)
+}
+
+// runDetached runs `runc run --detach`: create and start in one runc
+// process, one fork and exec fewer than create then start.
+func (r *runcCLI) runDetached(ctx context.Context, id, bundle, logFile string) error {
+	return r.start(ctx, logFile, "run", "--detach", "--bundle", bundle, id)
+}
+
+func (r *runcCLI) start(ctx context.Context, logFile string, args ...string) error {
 	os.Remove(logFile)
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, r.bin, "--root", r.root, "--log", logFile, "--log-format", "json", // hostdeps: runc
-		"create", "--bundle", bundle, id)
+	c := exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root, "--log", logFile, "--log-format", "json"}, args...)...) // hostdeps: runc
 	if err := c.Run(); err != nil {
-		return fmt.Errorf("runc create %s: %v: %s", id, err, lastLogError(logFile))
+		return fmt.Errorf("runc %s %s: %v: %s", args[0], args[len(args)-1], err, lastLogError(logFile))
 	}
 	return nil
 }

@@ -391,12 +391,24 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 		}
 		st.Status = ""
 	}
-	if st.Status == "" {
+	switch {
+	case st.Status == "" && s.Enabled:
+		// The common case, in one runc process.
+		if err := r.rc.runDetached(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log")); err != nil {
+			return err
+		}
+		step("runc-run")
+		p.Spec = &s
+		return r.save(s.Name, p)
+	case st.Status == "":
 		if err := r.rc.create(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log")); err != nil {
 			return err
 		}
 	}
 	step("runc-create")
+	if err := confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids); err != nil {
+		return err
+	}
 	if err := r.rc.simple(ctx, "start", s.Name); err != nil {
 		return err
 	}
@@ -483,6 +495,15 @@ func (r *Runc) writeConfig(s Spec, userNS string, ownNet bool) error {
 // update changes a running (or paused, or created) sliver in place.
 func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) error {
 	changed, all := changedClasses(p.Spec, s)
+	// A sliver made before the login reserve gets it here, once.
+	if dir := pidsDir(r.cfg.CgroupParent, s.Name); dir != "" && !all {
+		if _, err := os.Stat(filepath.Join(dir, workloadCgroup)); errors.Is(err, fs.ErrNotExist) {
+			if changed == nil {
+				changed = map[string]bool{}
+			}
+			changed[changeCgroup] = true
+		}
+	}
 	for _, c := range liveChanges {
 		if all || changed[c.class] {
 			if err := c.apply(r, ctx, s, st); err != nil {
@@ -544,7 +565,10 @@ var liveChanges = []struct {
 		return setDiskLimit(r.diskDir(s.Name), s.Resources.DiskBytes)
 	}},
 	{changeCgroup, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
-		return r.rc.update(ctx, s.Name, linuxResources(s.Resources, r.swap))
+		if err := r.rc.update(ctx, s.Name, linuxResources(s.Resources, r.swap)); err != nil {
+			return err
+		}
+		return confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids)
 	}},
 	{changeRlimit, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
 		return r.setNoFile(ctx, s.Name, s.Resources)
@@ -678,6 +702,97 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 		os.RemoveAll(filepath.Join(r.rc.root, name))
 	}
 	return nil
+}
+
+// LoginReserve is how many processes (tasks) beyond its limit a sliver's
+// cgroup admits, for logins: the sliver's init and everything it starts live
+// in the child cgroup <sliver>/sliver, limited to Resources.Pids, while
+// runc exec (ssh logins, pl exec) joins the sliver's own cgroup, limited to
+// Pids+LoginReserve. A sliver whose workload is at its limit can still be
+// entered to clean up. (The original PlanetLab reserved nothing.)
+const LoginReserve = 16
+
+// execTasks is about how many tasks runc exec needs in the sliver's cgroup
+// to start a process (its runc init is multithreaded until it execs).
+const execTasks = 8
+
+// workloadCgroup is the child cgroup of the sliver's workload.
+const workloadCgroup = "sliver"
+
+// pidsDir returns the sliver's cgroup directory in the hierarchy that has
+// the pids controller ("" when none does).
+func pidsDir(parent, name string) string {
+	roots, err := cgroupMounts()
+	if err != nil {
+		return ""
+	}
+	for _, root := range roots {
+		d := filepath.Join(root, parent, name)
+		if _, err := os.Stat(filepath.Join(d, "pids.max")); err == nil {
+			return d
+		}
+	}
+	return ""
+}
+
+// confineWorkload makes the child cgroup of the sliver's workload, limited
+// to limit processes (0: none), and moves the sliver's processes into it
+// when it is new: at creation only the waiting init is there; a sliver
+// made before the reserve existed gets all its processes moved once.
+func confineWorkload(parent, name string, limit int64) error {
+	dir := pidsDir(parent, name)
+	if dir == "" {
+		return nil // no pids controller: no limit to reserve from
+	}
+	w := filepath.Join(dir, workloadCgroup)
+	// cgroup v2: let the child have its own pids limit (pids is a
+	// threaded controller: the parent may keep processes, the logins).
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.subtree_control")); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+pids"), 0); err != nil {
+			return fmt.Errorf("enable pids below %s: %w", dir, err)
+		}
+	}
+	created := true
+	if err := os.Mkdir(w, 0o755); errors.Is(err, fs.ErrExist) {
+		created = false
+	} else if err != nil {
+		return fmt.Errorf("workload cgroup: %w", err)
+	}
+	max := "max"
+	if limit > 0 {
+		max = strconv.FormatInt(limit, 10)
+	}
+	if err := os.WriteFile(filepath.Join(w, "pids.max"), []byte(max), 0); err != nil {
+		return fmt.Errorf("workload process limit: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	for _, pid := range strings.Fields(string(b)) {
+		err := os.WriteFile(filepath.Join(w, "cgroup.procs"), []byte(pid), 0)
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("move process %s into the workload cgroup: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// atProcessLimit reports whether the sliver's cgroup lacks room for runc
+// exec to start a process.
+func atProcessLimit(parent, name string) bool {
+	dir := pidsDir(parent, name)
+	if dir == "" {
+		return false
+	}
+	max, err1 := os.ReadFile(filepath.Join(dir, "pids.max"))
+	cur, err2 := os.ReadFile(filepath.Join(dir, "pids.current"))
+	m, err3 := strconv.ParseInt(strings.TrimSpace(string(max)), 10, 64)
+	c, err4 := strconv.ParseInt(strings.TrimSpace(string(cur)), 10, 64)
+	return errors.Join(err1, err2, err3, err4) == nil && c+execTasks > m
 }
 
 // waitCgroupEmpty waits until the sliver's cgroups hold no process.
@@ -893,6 +1008,13 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 		return nil, core.Errorf(core.Unavailable, "sliver %q is frozen", name)
 	default:
 		return nil, core.Errorf(core.NotFound, "sliver %q is not running", name)
+	}
+	if atProcessLimit(r.cfg.CgroupParent, name) {
+		n := int64(0)
+		if ps, err := r.load(name); err == nil && ps.Spec != nil {
+			n = ps.Spec.Resources.Pids
+		}
+		return nil, core.Errorf(core.Unavailable, "the sliver is at its process limit of %d", n)
 	}
 	uid, home, user := accountUID, "/home/"+name, name
 	if p.Root {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planetlab/pl/internal/core"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -37,6 +38,28 @@ func TestExecExitStatusAndStderr(t *testing.T) {
 	out, _, code = e.ssh(testSlice, "pwd")
 	if code != 0 || strings.TrimSpace(out) != e.rt.home(testSlice) {
 		t.Errorf("pwd = %q (code %d), want %q", out, code, e.rt.home(testSlice))
+	}
+}
+
+// A sliver that cannot take a process says why in one line (issue 9.14);
+// other runtime errors are not shown to the user.
+func TestRuntimeRefusalOneLine(t *testing.T) {
+	requireTool(t, "ssh")
+	e := newEnv(t, nil)
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{core.Errorf(core.Unavailable, "the sliver is at its process limit of 20"), "pl: the sliver is at its process limit of 20\n"},
+		{errors.New("runc: exec failed: secret detail"), "pl: cannot start a process in the sliver\n"},
+	} {
+		e.rt.mu.Lock()
+		e.rt.fail = c.err
+		e.rt.mu.Unlock()
+		_, errOut, code := e.ssh(testSlice, "true")
+		if code != 1 || errOut != c.want {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", c.err, code, errOut, c.want)
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ type fakeRuntime struct {
 	root string
 	mu   sync.Mutex
 	runs []sliver.Process
+	fail error // returned by Command when set
 }
 
 func (f *fakeRuntime) home(name string) string { return filepath.Join(f.root, name) }
@@ -38,7 +39,11 @@ func (f *fakeRuntime) home(name string) string { return filepath.Join(f.root, na
 func (f *fakeRuntime) Command(ctx context.Context, name string, p sliver.Process) (*exec.Cmd, error) {
 	f.mu.Lock()
 	f.runs = append(f.runs, p)
+	fail := f.fail
 	f.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
 	home := f.home(name)
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		return nil, err

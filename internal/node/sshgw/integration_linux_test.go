@@ -145,7 +145,8 @@ func (r *runtimeSlices) Lookup(name string) (SliceAccess, bool) {
 // sliverInit returns the host pid of the sliver's init (pid 1 inside).
 func sliverInit(t testing.TB) string {
 	t.Helper()
-	procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", realCgroupParent, realSliceName, "cgroup.procs"))
+	// The init lives in the workload's child cgroup (see sliver.LoginReserve).
+	procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", realCgroupParent, realSliceName, "sliver", "cgroup.procs"))
 	if err != nil {
 		t.Fatalf("sliver cgroup: %v", err)
 	}

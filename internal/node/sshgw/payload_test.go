@@ -160,8 +160,12 @@ func FuzzSessionRequests(f *testing.F) {
 		defer s.cleanup()
 		for i := 0; i < 2; i++ { // twice: repeated requests take other paths
 			ok, _ := s.dispatch(&ssh.Request{Type: typ, Payload: payload})
-			if ok && (typ == "exec" || typ == "shell" || typ == "subsystem") {
-				t.Fatalf("%s started with a failing runtime", typ)
+			if s.cmd != nil {
+				t.Fatalf("%s started a process with a failing runtime", typ)
+			}
+			// Accepted only to end with the reason (see session.failed).
+			if ok && (typ == "exec" || typ == "shell" || typ == "subsystem") && s.failed == "" {
+				t.Fatalf("%s accepted with a failing runtime and no reason for the user", typ)
 			}
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"golang.org/x/crypto/ssh"
 )
@@ -59,6 +60,7 @@ type session struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process exited and output is flushed
 	waitErr error
+	failed  string // why the process could not start, for the user
 }
 
 func newSession(ctx context.Context, c *conn, ch ssh.Channel) *session {
@@ -78,6 +80,18 @@ func (s *session) run(reqs <-chan *ssh.Request) {
 				return
 			}
 			s.handle(req)
+			if s.failed != "" {
+				eol := "\n"
+				if s.ptm != nil {
+					eol = "\r\n"
+				}
+				fmt.Fprintf(s.ch.Stderr(), "pl: %s%s", s.failed, eol)
+				s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: 1}))
+				s.ch.CloseWrite()
+				s.ch.Close()
+				go ssh.DiscardRequests(reqs)
+				return
+			}
 			if s.done != nil {
 				done = s.done
 			}
@@ -223,8 +237,19 @@ func (s *session) start(what string, args []string) (bool, error) {
 	p := sliver.Process{Args: args, Env: s.environ(), TTY: s.ptm != nil}
 	cmd, err := g.cfg.Runtime.Command(s.ctx, s.c.slice, p)
 	if err != nil {
-		fmt.Fprintf(s.ch.Stderr(), "pl: cannot start a process in the sliver\r\n")
-		return false, fmt.Errorf("%s: %w", what, err)
+		// Unavailable says why in words meant for the user (the sliver
+		// is frozen, or at its process limit); anything else stays in
+		// the node's log.
+		msg := "cannot start a process in the sliver"
+		if core.ErrorCode(err) == core.Unavailable {
+			msg = core.PublicMessage(err)
+		}
+		// Accepted, then ended with the reason and status 1, as sshd
+		// does when it cannot run the command: OpenSSH's client drops
+		// the stderr of a refused request.
+		s.log.Info("ssh session could not start", "what", what, "err", err)
+		s.failed = msg
+		return true, nil
 	}
 	var stdin io.WriteCloser
 	var outW, errW *os.File

@@ -15,8 +15,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/planetlab/pl/internal/cli"
+	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/server"
 	"github.com/spf13/cobra"
 )
@@ -39,6 +41,7 @@ func Attach(root *cobra.Command) {
 func plcCmd() *cobra.Command {
 	var sf serverFlags
 	var listen, logLevel string
+	var downAfter, siteGrace, suspendAfter time.Duration
 	var plainHTTP bool
 	var maxConns int
 	var sans []string
@@ -64,7 +67,8 @@ at once.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
-			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns}}
+			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns,
+				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -83,6 +87,9 @@ at once.`,
 	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
+	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")
+	cmd.Flags().DurationVar(&suspendAfter, "monitor-suspend-after", planet.DefaultSuspendAfter, "a site whose nodes are all down this long has its slices suspended")
 	cmd.AddCommand(plcInitCmd())
 	return cmd
 }

@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -10,7 +11,14 @@ import (
 	"github.com/planetlab/pl/internal/restapi"
 )
 
+// customRoutes are the routes beyond one class's CRUD.
 func (h *Handler) customRoutes() []route {
+	return slices.Concat(h.sessionRoutes(), h.personRoutes(), h.nodeSliceRoutes())
+}
+
+// sessionRoutes: log in and out, tokens, who am I, name resolution, the
+// role sets of operations.
+func (h *Handler) sessionRoutes() []route {
 	p := restapi.Prefix
 	return []route{
 		{method: http.MethodPost, path: p + "/sessions", auth: authNone, op: "GetSession", body: "SessionRequest", resp: "SessionResponse",
@@ -122,6 +130,13 @@ func (h *Handler) customRoutes() []route {
 				}
 				return result{body: restapi.RolesResponse{Roles: roles}}, nil
 			}},
+	}
+}
+
+// personRoutes: keys and primary sites of persons, the key blacklist.
+func (h *Handler) personRoutes() []route {
+	p := restapi.Prefix
+	return []route{
 		{method: http.MethodGet, path: p + "/persons/{ref}/keys", op: "GetKeys", list: true, resp: "RecordList",
 			summary: "List a person's keys",
 			h: func(ctx context.Context, q *request) (result, error) {
@@ -154,6 +169,14 @@ func (h *Handler) customRoutes() []route {
 				}
 				return result{}, h.reg.BlacklistKey(ctx, q.caller, id)
 			}},
+	}
+}
+
+// nodeSliceRoutes: joining, state, watch and reports of nodes; renewal and
+// tags of slices; leases.
+func (h *Handler) nodeSliceRoutes() []route {
+	p := restapi.Prefix
+	return []route{
 		{method: http.MethodPost, path: p + "/nodes/{ref}/join-token", op: "AddNode", resp: "JoinTokenResponse",
 			summary: "Issue a one-time join token for a node (replaces earlier ones)",
 			h: func(ctx context.Context, q *request) (result, error) {

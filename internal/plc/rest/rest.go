@@ -38,6 +38,7 @@ type Handler struct {
 	reg         core.Registry
 	log         *slog.Logger
 	fingerprint string
+	planet      core.Planet
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -29,6 +29,7 @@ func (h *Handler) buildRoutes() []route {
 	}
 	rs = append(rs, h.customRoutes()...)
 	rs = append(rs, h.nodeAPIRoutes()...)
+	rs = append(rs, h.planetRoutes()...)
 	return rs
 }
 

@@ -15,14 +15,18 @@ import (
 // OpenRegistry opens (and migrates) the store at dsn and returns the
 // registry service over it; closing the closer closes the store.
 func OpenRegistry(ctx context.Context, dsn string, log *slog.Logger) (*service.Service, io.Closer, error) {
-	if log == nil {
-		log = slog.Default()
+	return openRegistry(ctx, dsn, service.Options{Log: log})
+}
+
+func openRegistry(ctx context.Context, dsn string, opts service.Options) (*service.Service, io.Closer, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
 	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the registry store: %w", err)
 	}
-	return service.New(db, service.Options{Log: log}), db, nil
+	return service.New(db, opts), db, nil
 }
 
 // extraHandlers returns the handlers mounted besides /api/v1: PLCAPI

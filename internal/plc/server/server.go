@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/restapi"
@@ -50,6 +51,9 @@ type Config struct {
 	// 0 = DefaultMaxConnsPerSource, negative = no limit.
 	MaxConnsPerSource int
 	Log               *slog.Logger
+	// Monitor is the monitor's policy (zero fields: the defaults of
+	// package planet; docs/monitoring.md).
+	Monitor planet.Policy
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -122,7 +126,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	reg, closer, err := OpenRegistry(ctx, m.DSN(), root)
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor})
 	if err != nil {
 		return err
 	}
@@ -164,8 +168,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg))
 	mux.Handle(restapi.Prefix+"/", api)
+	mux.Handle(MetricsPath, metricsHandler(reg))
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
 	}
@@ -220,6 +225,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.log.Info("PLC serving", "url", m.url, "fingerprint", m.fingerprint, "data", m.dataDir())
+	mctx, stopMonitor := context.WithCancel(ctx)
+	monitorDone := make(chan struct{})
+	go func() { defer close(monitorDone); m.reg.RunMonitor(mctx) }()
+	defer func() { stopMonitor(); <-monitorDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {

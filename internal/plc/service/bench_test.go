@@ -25,14 +25,14 @@ const (
 	benchMembersPerSl = 3
 )
 
-type planet struct {
+type benchWorld struct {
 	e      *env
 	nodes  []int64
 	slices []int64
 	site   int64
 }
 
-func benchPlanet(b *testing.B, dialect string) *planet {
+func benchPlanet(b *testing.B, dialect string) *benchWorld {
 	var dsn string
 	if dialect == "sqlite" {
 		dsn = filepath.Join(b.TempDir(), "plc.db")
@@ -44,7 +44,7 @@ func benchPlanet(b *testing.B, dialect string) *planet {
 	// The fake clock starts at a fixed time; slices must not expire
 	// during the run, which the 2-week lifetime guarantees.
 	rng := rand.New(rand.NewSource(1))
-	p := &planet{e: e}
+	p := &benchWorld{e: e}
 	var sites []int64
 	for i := 0; i < benchSites; i++ {
 		sites = append(sites, e.site(fmt.Sprintf("site%d", i), 1000))
@@ -122,7 +122,7 @@ func BenchmarkPLC(b *testing.B) {
 }
 
 // benchNodeState measures GetSlivers (NodeState) latency as a node.
-func benchNodeState(b *testing.B, p *planet) {
+func benchNodeState(b *testing.B, p *benchWorld) {
 	{
 		callers := map[int64]*core.Caller{}
 		for _, n := range p.nodes[:50] {
@@ -150,7 +150,7 @@ func benchNodeState(b *testing.B, p *planet) {
 
 // benchNodeStateParallel measures NodeState throughput with
 // concurrent fetches (GOMAXPROCS goroutines x 4).
-func benchNodeStateParallel(b *testing.B, p *planet) {
+func benchNodeStateParallel(b *testing.B, p *benchWorld) {
 	{
 		b.SetParallelism(4)
 		start := time.Now()
@@ -176,7 +176,7 @@ func benchNodeStateParallel(b *testing.B, p *planet) {
 // node), the time from the start of "add 100 nodes to a slice" (100
 // links, each its own transaction) to each affected watcher's wake-up,
 // and checks that no unaffected watcher wakes.
-func benchWatchNotify(b *testing.B, p *planet) {
+func benchWatchNotify(b *testing.B, p *benchWorld) {
 	{
 		e := p.e
 		var fromStart []time.Duration

@@ -363,7 +363,8 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 	if err := r.Figures.Validate(); err != nil {
 		return err
 	}
-	return s.write(ctx, c, func(o *op) error {
+	var at int64
+	err := s.write(ctx, c, func(o *op) error {
 		if _, err := o.nodeSite(nodeID); err != nil {
 			return err
 		}
@@ -404,7 +405,21 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 			q += ", sliver_errors = ?"
 			args = append(args, string(b))
 		}
-		_, err := o.tx.Exec(ctx, q+" WHERE node_id = ?", append(args, nodeID)...)
-		return err
+		if _, err := o.tx.Exec(ctx, q+" WHERE node_id = ?", append(args, nodeID)...); err != nil {
+			return err
+		}
+		at = o.now
+		return o.storeFigures(nodeID, r.Figures)
 	})
+	if err != nil {
+		return err
+	}
+	s.planet.Ingest(nodeID, at, r.Figures, r.SliverErrors, r.Version)
+	if row, _ := s.planet.Node(nodeID); !row.Up {
+		select { // RunMonitor marks it up now
+		case s.monWake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }

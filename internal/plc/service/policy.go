@@ -239,6 +239,15 @@ const (
 	// Operations of this implementation without a PLCAPI method.
 	opIssueJoinToken
 	opWatchNodeState
+	// Monitoring (planet.go): the planet table, node selection, the
+	// monitor's log and admin suspension.
+	opGetPlanetNodes
+	opGetPlanetSlices
+	opSelectNodes
+	opGetMonitorActions
+	opGetNotices
+	opSuspendSlice
+	opResumeSlice
 	numOps
 )
 
@@ -399,6 +408,15 @@ var ops = [numOps]struct {
 	// Operations of this implementation without a PLCAPI method.
 	opIssueJoinToken: {"IssueJoinToken", rA | rP | rT},
 	opWatchNodeState: {"WatchNodeState", rA | rN},
+	// Monitoring: node rows are public as CoMon's were; slice rows are
+	// filtered to the slices the caller may read.
+	opGetPlanetNodes:    {"GetPlanetNodes", rA | rP | rU | rT | rN | rAn},
+	opGetPlanetSlices:   {"GetPlanetSlices", rA | rP | rU | rT},
+	opSelectNodes:       {"SelectNodes", rA | rP | rU},
+	opGetMonitorActions: {"GetMonitorActions", rA},
+	opGetNotices:        {"GetNotices", rA | rP | rT},
+	opSuspendSlice:      {"SuspendSlice", rA},
+	opResumeSlice:       {"ResumeSlice", rA},
 }
 
 // opByName indexes ops by name.

@@ -154,6 +154,13 @@ GetSlivers A N
 GetPlcRelease A P U T N an
 IssueJoinToken A P T               # ours: pl node register (pi/tech of the node's site)
 WatchNodeState A N                 # ours: GetSlivers long poll
+GetPlanetNodes A P U T N an        # ours: the planet table's node rows (public, as CoMon)
+GetPlanetSlices A P U T            # ours: slice rows, filtered to readable slices
+SelectNodes A P U                  # ours: add nodes chosen by measurement (as AddSliceToNodes)
+GetMonitorActions A                # ours: the monitor's log
+GetNotices A P T                   # ours: notices to sites (pi/tech: their own sites)
+SuspendSlice A                     # ours: first-class enabled=0 with a reason
+ResumeSlice A
 `
 
 func parseExpected(t *testing.T) map[string][]string {
@@ -323,6 +330,16 @@ func TestRoleMatrix(t *testing.T) {
 				return err
 			}},
 			call{"ReportRunlevel", func(c *core.Caller) error { return e.s.ReportNode(ctx, c, missing, core.NodeReport{}) }},
+			call{"GetPlanetNodes", func(c *core.Caller) error { _, err := e.s.TopNodes(ctx, c, core.TopQuery{}); return err }},
+			call{"GetPlanetSlices", func(c *core.Caller) error { _, err := e.s.TopSlices(ctx, c, core.TopQuery{}); return err }},
+			call{"SelectNodes", func(c *core.Caller) error {
+				_, err := e.s.SelectNodes(ctx, c, missing, core.NodeSelection{})
+				return err
+			}},
+			call{"GetMonitorActions", func(c *core.Caller) error { _, err := e.s.MonitorActions(ctx, c, 0, 0); return err }},
+			call{"GetNotices", func(c *core.Caller) error { _, err := e.s.Notices(ctx, c, 0, 0); return err }},
+			call{"SuspendSlice", func(c *core.Caller) error { return e.s.SuspendSlice(ctx, c, missing, "test") }},
+			call{"ResumeSlice", func(c *core.Caller) error { return e.s.ResumeSlice(ctx, c, missing, "test") }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0

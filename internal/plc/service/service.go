@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/store"
 )
 
@@ -43,6 +44,11 @@ type Options struct {
 	// and 10,000 entries; a negative TTL disables the cache.
 	PasswordCacheTTL  time.Duration
 	PasswordCacheSize int
+	// Monitor is the monitor's policy (zero fields: planet's defaults).
+	Monitor planet.Policy
+	// Notifier also delivers the monitor's notices (nil: recorded and
+	// logged only).
+	Notifier Notifier
 }
 
 // Service is the PLC registry.
@@ -61,6 +67,12 @@ type Service struct {
 	contacts  map[int64]int64
 
 	expiry expiry
+
+	// planet is the planet table; monMu serialises monitor steps.
+	planet  *planet.Table
+	monMu   sync.Mutex
+	mon     *planet.Monitor
+	monWake chan struct{}
 }
 
 var _ core.Registry = (*Service)(nil)
@@ -89,6 +101,12 @@ func New(db *store.DB, opts Options) *Service {
 	s.pwCache = newPasswordCache(opts.PasswordCacheTTL, opts.PasswordCacheSize, opts.Now)
 	s.contacts = map[int64]int64{}
 	s.armExpiry(context.Background())
+	s.planet = planet.NewTable()
+	s.monWake = make(chan struct{}, 1)
+	s.mon = planet.NewMonitor(opts.Monitor, nil, nil)
+	if err := s.loadPlanet(context.Background()); err != nil {
+		s.log.Error("planet table: loading the stored reports", "err", err)
+	}
 	return s
 }
 

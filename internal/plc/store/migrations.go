@@ -312,6 +312,69 @@ var upgrades = []string{
 ALTER TABLE keys ADD COLUMN usable INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE keys ADD COLUMN unusable_reason TEXT
 `,
+	// 4: monitoring (issue 11, docs/monitoring.md). node_reports keeps
+	// each node's latest sensor summary (JSON core.NodeFigures) so that a
+	// restarted PLC starts with a full planet table; monitor_nodes and
+	// monitor_sites are the monitor's memory (planet.NodeState,
+	// planet.SiteState); monitor_actions and notices its log;
+	// slice_suspensions the reasons a slice is suspended (slice tag
+	// enabled=0 while any remains). The site tag type "country" is new in
+	// core/tags (databases seeded before it get it here).
+	`
+CREATE TABLE node_reports (
+	node_id BIGINT PRIMARY KEY REFERENCES nodes (node_id),
+	received BIGINT NOT NULL,
+	figures TEXT
+);
+CREATE TABLE monitor_nodes (
+	node_id BIGINT PRIMARY KEY,
+	status TEXT NOT NULL,
+	since BIGINT NOT NULL
+);
+CREATE TABLE monitor_sites (
+	site_id BIGINT PRIMARY KEY,
+	down_since BIGINT NOT NULL,
+	level BIGINT NOT NULL,
+	disabled_site INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE monitor_actions (
+	action_id {{ID}},
+	at BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	node_id BIGINT,
+	site_id BIGINT,
+	slice_id BIGINT,
+	level BIGINT NOT NULL DEFAULT 0,
+	actor TEXT NOT NULL,
+	reason TEXT NOT NULL
+);
+CREATE INDEX monitor_actions_at ON monitor_actions (at);
+CREATE TABLE notices (
+	notice_id {{ID}},
+	at BIGINT NOT NULL,
+	site_id BIGINT NOT NULL,
+	node_id BIGINT,
+	kind TEXT NOT NULL,
+	recipients TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	body TEXT NOT NULL
+);
+CREATE INDEX notices_site ON notices (site_id, at);
+CREATE TABLE slice_suspensions (
+	slice_id BIGINT NOT NULL REFERENCES slices (slice_id),
+	source TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	since BIGINT NOT NULL,
+	PRIMARY KEY (slice_id, source)
+);
+INSERT INTO tag_types (tagname, category, description)
+	SELECT 'country', 'site/location', 'ISO 3166-1 alpha-2 code of the site''s country'
+	WHERE NOT EXISTS (SELECT 1 FROM tag_types WHERE tagname = 'country');
+INSERT INTO tag_type_role (tag_type_id, role_id)
+	SELECT tag_type_id, r.role_id FROM tag_types, roles r WHERE tagname = 'country' AND r.role_id IN (10, 20)
+	AND NOT EXISTS (SELECT 1 FROM tag_type_role x WHERE x.tag_type_id = tag_types.tag_type_id AND x.role_id = r.role_id)
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -137,7 +138,12 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 		return nil, wrapDB("rows", err)
 	}
 	rows.Close()
-	if err := tx.fillLists(ctx, lists, pks, pkType(t), index); err != nil {
+	// Without a filter most rows are selected: reading every list row and
+	// keeping those of selected rows is cheaper than restricting the query
+	// to a thousand owners.
+	f := q.Filter
+	everyRow := f == nil || !f.IsList && len(f.Terms) == 0 && f.Limit == 0 && f.Offset == 0
+	if err := tx.fillLists(ctx, lists, pks, pkType(t), everyRow, index); err != nil {
 		return nil, err
 	}
 	if out == nil {
@@ -162,8 +168,10 @@ func colExpr(f *Field) string {
 
 // fillLists fills the list fields of every selected row: one query for
 // the integer lists and one for the string lists, each a UNION ALL of the
-// lists' sources restricted to the selected rows.
-func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Type, index map[any]core.Record) error {
+// lists' sources restricted to the selected rows. Members are ordered by
+// their sort key here rather than by SQL (SQLite's sorter cost more than
+// the rest of the query).
+func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Type, everyRow bool, index map[any]core.Record) error {
 	var ints, strs []*Field
 	for _, f := range lists {
 		if f.Type == IntList {
@@ -177,17 +185,16 @@ func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Ty
 			continue
 		}
 		intList := group[0].Type == IntList
-		members := make([]map[int64][]int64, len(group))
-		names := make([]map[int64][]string, len(group))
+		members := make([]map[int64][]listMember, len(group))
 		for i := range group {
-			members[i], names[i] = map[int64][]int64{}, map[int64][]string{}
+			members[i] = map[int64][]listMember{}
 		}
 		if len(pks) > 0 {
-			q, arg, err := listsSQL(tx.Dialect, group, pks, pkTyp)
+			q, args, err := listsSQL(tx.Dialect, group, pks, pkTyp, everyRow)
 			if err != nil {
 				return err
 			}
-			rows, err := tx.Query(ctx, q, arg)
+			rows, err := tx.Query(ctx, q, args...)
 			if err != nil {
 				return err
 			}
@@ -203,10 +210,8 @@ func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Ty
 					rows.Close()
 					return wrapDB("scan", err)
 				}
-				if intList {
-					members[f][o] = append(members[f][o], m)
-				} else if ms.Valid {
-					names[f][o] = append(names[f][o], ms.String)
+				if _, selected := index[o]; selected && (intList || ms.Valid) {
+					members[f][o] = append(members[f][o], listMember{k: k, n: m, s: ms.String})
 				}
 			}
 			err = rows.Err()
@@ -219,16 +224,20 @@ func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Ty
 			rec := index[pk]
 			id, _ := pk.(int64)
 			for i, f := range group {
+				ms := members[i][id]
+				if !slices.IsSortedFunc(ms, cmpMember) {
+					slices.SortStableFunc(ms, cmpMember)
+				}
 				if intList {
-					v := members[i][id]
-					if v == nil {
-						v = []int64{}
+					v := make([]int64, len(ms))
+					for j, m := range ms {
+						v[j] = m.n
 					}
 					rec[f.Name] = v
 				} else {
-					v := names[i][id]
-					if v == nil {
-						v = []string{}
+					v := make([]string, len(ms))
+					for j, m := range ms {
+						v[j] = m.s
 					}
 					rec[f.Name] = v
 				}
@@ -238,23 +247,36 @@ func (tx *Tx) fillLists(ctx context.Context, lists []*Field, pks []any, pkTyp Ty
 	return nil
 }
 
+// listMember is a member of a list field with its sort key.
+type listMember struct {
+	k, n int64
+	s    string
+}
+
+func cmpMember(a, b listMember) int { return cmp.Compare(a.k, b.k) }
+
 // listsSQL is the query of fillLists: rows (field index, owner, member,
-// sort key) ordered by field, owner and key; the owners are one parameter.
-func listsSQL(d Dialect, group []*Field, pks []any, pkTyp Type) (string, any, error) {
-	src, arg, err := setSource(d, pks, pkTyp)
-	if err != nil {
-		return "", nil, err
-	}
+// sort key) of the owners pks (one parameter), or of every owner.
+func listsSQL(d Dialect, group []*Field, pks []any, pkTyp Type, everyRow bool) (string, []any, error) {
 	var b strings.Builder
-	b.WriteString("WITH owners(v) AS (" + src + ")")
+	var args []any
+	where := ""
+	if !everyRow {
+		src, arg, err := setSource(d, pks, pkTyp)
+		if err != nil {
+			return "", nil, err
+		}
+		b.WriteString("WITH owners(v) AS (" + src + ")")
+		args = append(args, arg)
+		where = " WHERE x.o IN (SELECT v FROM owners)"
+	}
 	for i, f := range group {
 		if i > 0 {
 			b.WriteString(" UNION ALL")
 		}
-		fmt.Fprintf(&b, " SELECT %d AS f, x.o, x.m, x.k FROM (%s) x WHERE x.o IN (SELECT v FROM owners)", i, f.List)
+		fmt.Fprintf(&b, " SELECT %d AS f, x.o, x.m, x.k FROM (%s) x%s", i, f.List, where)
 	}
-	b.WriteString(" ORDER BY 1, 2, 4")
-	return b.String(), arg, nil
+	return b.String(), args, nil
 }
 
 // inSet is the condition "expr is one of vals" with the whole list as one

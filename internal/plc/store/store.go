@@ -78,7 +78,7 @@ func open(dsn string) (*DB, error) {
 	if path == "" || path == ":memory:" {
 		// A private in-memory database lives in one connection, shared by
 		// reads and writes.
-		m, err := sql.Open("sqlite", "file::memory:?"+pragmas)
+		m, err := openSQLite("file::memory:?" + pragmas)
 		if err != nil {
 			return nil, fmt.Errorf("store: open sqlite memory: %w", err)
 		}
@@ -94,12 +94,12 @@ func open(dsn string) (*DB, error) {
 		sep = "&"
 	}
 	pragmas += "&_pragma=journal_mode(WAL)"
-	w, err := sql.Open("sqlite", base+sep+pragmas+"&_txlock=immediate")
+	w, err := openSQLite(base + sep + pragmas + "&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", base+sep+pragmas)
+	r, err := openSQLite(base + sep + pragmas)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)

@@ -220,6 +220,7 @@ func TestLongLists(t *testing.T) {
 			filter any
 			want   int
 		}{
+			{"no filter (list fields read for every row)", nil, nSites},
 			{"40,000 ids", ids, nSites},
 			{"100,000 names", names, 2},
 			{"ids and names", append(ids[:10:10], names...), 11}, // s5 is id 5

@@ -41,7 +41,7 @@ func ParseOrder[T any](spec string) (*Order[T], error) {
 		name := strings.TrimLeft(part, "+-")
 		c, ok := cols[name]
 		if !ok {
-			return nil, fmt.Errorf("sort: unknown column %q (columns: %s)", name, strings.Join(names, ", "))
+			return nil, fmt.Errorf("unknown column %q (columns: %s)", name, strings.Join(names, ", "))
 		}
 		o.keys = append(o.keys, sortKey{index: c.Index, desc: desc})
 	}

@@ -1,0 +1,165 @@
+package netcfg
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// The link side of the network manager: each sliver's network namespace, veth pair and addresses.
+
+// ensureNetNS makes path a persisted network namespace. Inside a new one it
+// disables IPv6 (slivers are IPv4-only) and lets every group use ICMP echo
+// sockets, so ping works even without CAP_NET_RAW over the namespace.
+func (m *Linux) ensureNetNS(path string, uidBase uint32) error {
+	if isNetNSMount(path) {
+		return nil
+	}
+	if err := removeNetNS(path); err != nil { // a stale mount point (e.g. after reboot)
+		return err
+	}
+	sysctls := func() error {
+		return errors.Join(
+			writeSysctl("net/ipv6/conf/all/disable_ipv6", "1"),
+			writeSysctl("net/ipv6/conf/default/disable_ipv6", "1"),
+			writeSysctl("net/ipv4/ping_group_range", "0 2147483647"),
+		)
+	}
+	if m.cfg.NewNetNS == nil || uidBase == 0 {
+		return createNetNS(path, sysctls)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := m.cfg.NewNetNS(path, uidBase); err != nil {
+		_ = removeNetNS(path)
+		return fmt.Errorf("create netns owned by uid %d: %w", uidBase, err)
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		_ = removeNetNS(path)
+		return fmt.Errorf("open new netns: %w", err)
+	}
+	defer ns.Close()
+	if err := inNetNS(ns, sysctls); err != nil {
+		_ = removeNetNS(path)
+		return err
+	}
+	return nil
+}
+
+func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("open netns: %w", err)
+	}
+	defer ns.Close()
+	sh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in sliver netns: %w", err)
+	}
+	defer sh.Close()
+
+	hostName := vethName(m.cfg.VethPrefix, s.XID)
+	host, err := m.nl.LinkByName(hostName)
+	if err == nil {
+		peer, perr := sh.LinkByName(SliverIfName)
+		if perr != nil || peer.Type() != "veth" || peer.Attrs().ParentIndex != host.Attrs().Index {
+			// A veth that does not lead into this sliver's namespace.
+			// (It may vanish by itself meanwhile: the kernel deletes it when
+			// it destroys an old namespace holding the other end.)
+			if err := m.nl.LinkDel(host); err != nil && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("delete stale %s: %w", hostName, err)
+			}
+			host = nil
+		}
+	} else {
+		host = nil
+	}
+	if host == nil {
+		if old, err := sh.LinkByName(SliverIfName); err == nil {
+			if err := sh.LinkDel(old); err != nil {
+				return fmt.Errorf("delete stale %s in sliver: %w", SliverIfName, err)
+			}
+		}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostName}, PeerName: SliverIfName, PeerNamespace: netlink.NsFd(int(ns))}
+		if err := m.nl.LinkAdd(v); err != nil {
+			return fmt.Errorf("create veth %s: %w", hostName, err)
+		}
+		if host, err = m.nl.LinkByName(hostName); err != nil {
+			return err
+		}
+	}
+	if host.Attrs().Alias != s.Name {
+		if err := m.nl.LinkSetAlias(host, s.Name); err != nil {
+			return fmt.Errorf("alias %s: %w", hostName, err)
+		}
+	}
+	if err := m.nl.AddrReplace(host, &netlink.Addr{IPNet: ipNet(gw, 30)}); err != nil {
+		return fmt.Errorf("address of %s: %w", hostName, err)
+	}
+	if err := m.nl.LinkSetUp(host); err != nil {
+		return fmt.Errorf("up %s: %w", hostName, err)
+	}
+
+	lo, err := sh.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("sliver lo: %w", err)
+	}
+	if err := sh.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("sliver lo up: %w", err)
+	}
+	eth, err := sh.LinkByName(SliverIfName)
+	if err != nil {
+		return fmt.Errorf("sliver %s: %w", SliverIfName, err)
+	}
+	if err := sh.AddrReplace(eth, &netlink.Addr{IPNet: ipNet(addr, 30)}); err != nil {
+		return fmt.Errorf("sliver address: %w", err)
+	}
+	if err := sh.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("sliver %s up: %w", SliverIfName, err)
+	}
+	def := &netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Gw: gw.AsSlice()}
+	if err := sh.RouteReplace(def); err != nil {
+		return fmt.Errorf("sliver default route: %w", err)
+	}
+	m.waitOperUp(s.Name, sh, host.Attrs().Index, eth.Attrs().Index)
+	return nil
+}
+
+// waitOperUp waits until both ends of the veth are operationally up. The
+// kernel attaches a device's queueing discipline in its link-watch work,
+// which can lag up to a second behind "ip link set up" (it is shared by
+// the whole host and rate limited); until then, packets on the link are
+// dropped and the sliver's first connection stalls for an ARP retry. The
+// wait is normally well under a millisecond; after 2 s it gives up with a
+// warning rather than failing.
+func (m *Linux) waitOperUp(name string, sh *netlink.Handle, hostIdx, ethIdx int) {
+	up := func(h *netlink.Handle, idx int) bool {
+		l, err := h.LinkByIndex(idx)
+		return err == nil && l.Attrs().OperState == netlink.OperUp
+	}
+	start := time.Now()
+	for !up(m.nl, hostIdx) || !up(sh, ethIdx) {
+		if time.Since(start) > 2*time.Second {
+			m.log.Warn("sliver veth not operationally up yet", "sliver", name, "waited", time.Since(start))
+			return
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		m.log.Info("slow veth link-up", "sliver", name, "waited", d)
+	}
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
+}
