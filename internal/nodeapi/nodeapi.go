@@ -27,6 +27,12 @@ const (
 	ReportPath = "/api/v1/node/report" // POST Report -> 204
 )
 
+// TimeHeader carries PLC's clock (RFC 3339 with nanoseconds, UTC) on every
+// authenticated node API answer, set when PLC starts handling the request.
+// Nodes estimate their clock offset from it on short calls (state,
+// report): offset = midpoint of the call on the node's clock - PLC's time.
+const TimeHeader = "PL-Time"
+
 // AuthScheme is the Authorization scheme of node credentials.
 const AuthScheme = "PLNode"
 

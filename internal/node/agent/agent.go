@@ -62,9 +62,16 @@ type Config struct {
 	WatchTimeout   time.Duration // server-side long-poll wait; 55s
 	PollInterval   time.Duration // longest wait between polls while PLC is unreachable; 3s
 	ResyncInterval time.Duration // local re-evaluation (expiry, retries); 10s
-	ReportInterval time.Duration // run-level reports; 15m (RunlevelAgent)
+	// ReportInterval is the period of reports to PLC (run level, host
+	// key, sliver errors and the sensor figures); 15s, so that PLC's
+	// planet table follows load within one interval (RunlevelAgent
+	// reported every 15 min; CoMon refreshed every 5).
+	ReportInterval time.Duration
 	Version        string        // node manager version, reported
 	SSHHostKey     string        // the node's public host key, reported
+	// Figures, if set, collects the sensor summary each report carries
+	// (package sensors); a failure is logged and the report goes without.
+	Figures func() (*core.NodeFigures, error)
 	Now            func() time.Time
 
 	// Observe, if set, is called after each sliver operation (benchmarks,
@@ -99,6 +106,33 @@ type Main struct {
 	done     chan struct{}
 	initOnce sync.Once
 	initErr  error
+}
+
+// SliverErrors returns the current sliver errors (slice -> why its last
+// configuration was refused); the sensors report them per sliver.
+func (m *Main) SliverErrors() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]string, len(m.errs))
+	for k, v := range m.errs {
+		out[k] = v
+	}
+	return out
+}
+
+// Slivers returns the names of the slivers the agent keeps (those with an
+// xid), sorted.
+func (m *Main) Slivers() []string {
+	if m.init() != nil {
+		return nil
+	}
+	x := m.xids.Snapshot()
+	out := make([]string, 0, len(x))
+	for n := range x {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SliceInfo is what the SSH gateway needs to know about a slice.
@@ -153,7 +187,7 @@ func (m *Main) setup() error {
 	def(&cfg.WatchTimeout, 55*time.Second)
 	def(&cfg.PollInterval, plcclient.ReconnectBackoff.Max)
 	def(&cfg.ResyncInterval, 10*time.Second)
-	def(&cfg.ReportInterval, 15*time.Minute)
+	def(&cfg.ReportInterval, 15*time.Second)
 	if cfg.NCPU <= 0 {
 		cfg.NCPU = runtime.NumCPU()
 	}
@@ -591,8 +625,9 @@ func (m *Main) Status() Status {
 	return s
 }
 
-// reportLoop tells PLC the run level, host key and sliver errors: at first
-// contact, whenever the errors change and every ReportInterval.
+// reportLoop tells PLC the run level, host key, sliver errors and sensor
+// figures: at first contact, whenever the errors change and every
+// ReportInterval.
 func (m *Main) reportLoop(ctx context.Context) {
 	var pending bool
 	retry := time.NewTimer(m.ReportInterval)
@@ -610,7 +645,17 @@ func (m *Main) reportLoop(ctx context.Context) {
 			errs[k] = v
 		}
 		m.mu.Unlock()
-		err := m.PLC.Report(ctx, nodeapi.Report{RunLevel: RunLevel, BootState: RunLevel, SSHHostKey: m.SSHHostKey, Version: m.Version, SliverErrors: errs})
+		rep := nodeapi.Report{RunLevel: RunLevel, BootState: RunLevel, SSHHostKey: m.SSHHostKey, Version: m.Version, SliverErrors: errs}
+		if m.Figures != nil {
+			f, err := m.Figures()
+			if err != nil {
+				m.log.Warn("sensor figures not collected; reporting without", "err", err)
+			} else {
+				f.Bound()
+				rep.Figures = f
+			}
+		}
+		err := m.PLC.Report(ctx, rep)
 		wait := m.ReportInterval
 		if err != nil {
 			if !pending {

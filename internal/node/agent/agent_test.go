@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,6 +30,9 @@ type harness struct {
 	clock *clock
 	m     *Main
 	done  chan error
+	// figures, if set before start, is the agent's Figures hook.
+	figures func() (*core.NodeFigures, error)
+	report  time.Duration // ReportInterval; 0 = default
 }
 
 func newHarness(t *testing.T, st *core.NodeState) *harness {
@@ -43,6 +49,7 @@ func (h *harness) start() {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
+		Figures: h.figures, ReportInterval: h.report,
 	}}
 	if err := m.init(); err != nil {
 		h.t.Fatal(err)
@@ -224,5 +231,47 @@ func TestMainDirectory(t *testing.T) {
 	}
 	if _, ok := h.m.LookupSlice("pl_nope"); ok {
 		t.Fatal("unknown slice found")
+	}
+}
+
+// TestReportCarriesFigures: each periodic report carries the sensor
+// summary, cut to its bounds; a collection failure sends the report
+// without figures.
+func TestReportCarriesFigures(t *testing.T) {
+	h := newHarness(t, &core.NodeState{Version: "v0", NodeID: 1})
+	var calls atomic.Int32
+	h.figures = func() (*core.NodeFigures, error) {
+		n := calls.Add(1)
+		if n == 2 {
+			return nil, errors.New("sensor broke")
+		}
+		f := &core.NodeFigures{Time: time.Now(), Load1: float64(n)}
+		for i := range core.MaxSliverFigures + 1 {
+			f.Slivers = append(f.Slivers, core.SliverFigures{Slice: fmt.Sprintf("pl_%d", i), LastError: strings.Repeat("x", 500)})
+		}
+		return f, nil
+	}
+	h.report = 50 * time.Millisecond
+	h.start()
+	h.eventually("three reports", func() bool { _, n := h.plc.lastReport(); return n >= 3 })
+	h.plc.mu.Lock()
+	reps := slices.Clone(h.plc.reports)
+	h.plc.mu.Unlock()
+	withFigures, without := 0, 0
+	for _, r := range reps {
+		if r.Figures == nil {
+			without++
+			continue
+		}
+		withFigures++
+		if err := r.Figures.Validate(); err != nil {
+			t.Fatalf("reported figures invalid: %v", err)
+		}
+		if len(r.Figures.Slivers) != core.MaxSliverFigures || r.Figures.SliverCount != core.MaxSliverFigures+1 {
+			t.Fatalf("figures not bounded: %d slivers of %d", len(r.Figures.Slivers), r.Figures.SliverCount)
+		}
+	}
+	if withFigures < 2 || without != 1 {
+		t.Fatalf("%d reports with figures, %d without; want >= 2 and exactly 1", withFigures, without)
 	}
 }

@@ -472,3 +472,37 @@ func (m *Linux) Teardown(ctx context.Context) error {
 	m.log.Info("node network torn down", "table", m.cfg.Table, "uplink", m.cfg.Uplink)
 	return nil
 }
+
+// LinkCounters are one link's traffic counters in the node's namespace.
+type LinkCounters struct {
+	Name      string
+	Alias     string // the sliver name on sliver veths
+	RxBytes   uint64
+	TxBytes   uint64
+	RxPackets uint64
+	TxPackets uint64
+	RxDrops   uint64
+	TxDrops   uint64
+}
+
+// Counters returns the counters of every link in the node's namespace
+// (netlink; sliver veths carry their sliver's name as Alias). The sensors
+// read them: a sliver's traffic is its veth's, seen from the node side.
+// Safe to call concurrently with other operations (the netlink socket is
+// locked per request).
+func (m *Linux) Counters() ([]LinkCounters, error) {
+	links, err := m.nl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out := make([]LinkCounters, 0, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		c := LinkCounters{Name: a.Name, Alias: a.Alias}
+		if s := a.Statistics; s != nil {
+			c.RxBytes, c.TxBytes, c.RxPackets, c.TxPackets, c.RxDrops, c.TxDrops = s.RxBytes, s.TxBytes, s.RxPackets, s.TxPackets, s.RxDropped, s.TxDropped
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

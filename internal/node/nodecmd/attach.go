@@ -7,6 +7,7 @@ package nodecmd
 import (
 	"context"
 	"fmt"
+	"github.com/planetlab/pl/internal/node/sensors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -74,6 +75,8 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "cgroup under which slivers live (default /pl)")
 	f.StringVar(&o.DiskDir, "disk-dir", "", "btrfs directory for sliver writable layers with qgroup quotas (default: a loop-mounted btrfs image in the state directory)")
 	f.IntVar(&o.Parallel, "parallel", 8, "sliver operations run concurrently")
+	f.StringVar(&o.SensorAddr, "sensor-addr", sensors.DefaultAddr, "sensor server address: JSON sensors, SSE streams, Prometheus /metrics (\"-\" = none)")
+	f.StringVar((*string)(&o.SensorSlivers), "sensor-slivers", string(sensors.Local), "who may read per-sliver figures on the sensor server: local (loopback clients) or public")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	node.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

@@ -221,7 +221,7 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	var opTimes []time.Duration
 	destroyed := 0
 	n, err := NewNode(ctx, Options{
-		State: o.Dir, SSHListen: "-", NetNS: sb.NetNS, Uplink: sb.Uplink, NodeAddr: sb.NodeAddr,
+		State: o.Dir, SSHListen: "-", SensorAddr: "-", NetNS: sb.NetNS, Uplink: sb.Uplink, NodeAddr: sb.NodeAddr,
 		NFTable: "plbench", VethPrefix: "plb", CgroupParent: cgroupParent, Parallel: o.Parallel,
 		Logger: o.Log, PLC: plc, ResyncInterval: time.Hour,
 		Observe: func(op agent.Op, err error, took time.Duration) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
+	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/node/sshgw"
 )
@@ -71,11 +73,15 @@ type Options struct {
 	Parallel int // concurrent sliver operations
 	Logger   *slog.Logger
 
+	// Sensors (package sensors; docs/monitoring.md).
+	SensorAddr    string             // sensor server address; sensors.DefaultAddr (:3100); "-" = none
+	SensorSlivers sensors.Visibility // who may read per-sliver figures; sensors.Local
+
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
 	// Observe is passed to the agent (benchmarks).
 	Observe func(op agent.Op, err error, took time.Duration)
-	// ResyncInterval is passed to the agent.
+	// ResyncInterval and ReportInterval are passed to the agent.
 	ResyncInterval time.Duration
 	// GatewayCommand, when set, runs the SSH gateway as a process of its
 	// own (`pl node sshgw`; this is the program and its leading
@@ -83,6 +89,7 @@ type Options struct {
 	// node` daemon sets it. Unset: the gateway runs in-process (tests,
 	// benchmarks) and Node.Gateway is it.
 	GatewayCommand []string
+	ReportInterval time.Duration
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -94,6 +101,11 @@ type Node struct {
 	Net     *netcfg.Linux
 	Images  *image.Store
 	Gateway *sshgw.Gateway // nil when SSHListen is "-"
+	Sensors *sensors.Collector
+	// SensorListener is the sensor server's listener (nil when
+	// SensorAddr is "-"); Run serves it.
+	SensorListener net.Listener
+	sensorVis      sensors.Visibility
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -110,6 +122,15 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if opts.SSHListen == "" {
 		opts.SSHListen = ":22"
+	}
+	if opts.SensorAddr == "" {
+		opts.SensorAddr = sensors.DefaultAddr
+	}
+	if opts.SensorSlivers == "" {
+		opts.SensorSlivers = sensors.Local
+	}
+	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -221,6 +242,37 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		onDir = n.gwSup.writeSlices
 	}
+	var clock func() (int64, bool)
+	if n.client != nil {
+		clock = n.client.ClockOffset
+	}
+	n.Sensors, err = sensors.New(sensors.Config{
+		CgroupParent: opts.CgroupParent,
+		StoreDir:     n.Runtime.Store(),
+		VethPrefix:   n.Net.Config().VethPrefix,
+		Disk:         n.Runtime.DiskUsage,
+		Links: func() ([]sensors.Link, error) {
+			cs, err := n.Net.Counters()
+			out := make([]sensors.Link, len(cs))
+			for i, c := range cs {
+				out[i] = sensors.Link(c)
+			}
+			return out, err
+		},
+		Slivers: func() []sensors.Sliver {
+			errs := n.Agent.SliverErrors()
+			names := n.Agent.Slivers()
+			out := make([]sensors.Sliver, 0, len(names))
+			for _, name := range names {
+				out = append(out, sensors.Sliver{Name: name, LastError: errs[name]})
+			}
+			return out
+		},
+		Clock: clock,
+	})
+	if err != nil {
+		return nil, err
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -244,6 +296,8 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Observe:        observe,
 		ResyncInterval: opts.ResyncInterval,
 		OnDirectory:    onDir,
+		ReportInterval: opts.ReportInterval,
+		Figures:        n.Sensors.Collect,
 	})
 	if err != nil {
 		return nil, err
@@ -262,6 +316,12 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.mu.Lock()
 		n.gw = n.Gateway
 		n.mu.Unlock()
+	}
+	if opts.SensorAddr != "-" {
+		if n.SensorListener, err = net.Listen("tcp", opts.SensorAddr); err != nil {
+			return nil, fmt.Errorf("sensor server: %w", err)
+		}
+		n.sensorVis = opts.SensorSlivers
 	}
 	return n, nil
 }
@@ -290,13 +350,25 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 		n.log.Info("ssh gateway listening", "addr", n.Gateway.Addr().String())
 	}
+	var sensErr error
+	if n.SensorListener != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sensors.Serve(ctx, n.SensorListener, sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors"))); err != nil && ctx.Err() == nil {
+				sensErr = err
+				n.log.Error("sensor server stopped", "err", err)
+			}
+		}()
+		n.log.Info("sensor server listening", "addr", n.SensorListener.Addr().String(), "slivers", n.sensorVis)
+	}
 	err := n.Agent.Run(ctx)
 	cancel()
 	if n.Gateway != nil {
 		n.Gateway.Close()
 	}
 	wg.Wait()
-	return errors.Join(err, gwErr)
+	return errors.Join(err, gwErr, sensErr)
 }
 
 // Close releases the node's handles. Slivers keep running.
@@ -307,6 +379,9 @@ func (n *Node) Close() error {
 	}
 	if n.Gateway != nil {
 		errs = append(errs, n.Gateway.Close())
+	}
+	if n.SensorListener != nil {
+		n.SensorListener.Close() // closed already when Run served it
 	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())

@@ -20,6 +20,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -33,6 +34,7 @@ type liveNode struct {
 	sb     *Sandbox
 	plc    agent.PLC
 	parent string
+	report time.Duration // agent report interval; 0 = default
 	node   *Node
 	cancel context.CancelFunc
 	done   chan error
@@ -110,9 +112,9 @@ func (l *liveNode) options() Options {
 		listen = l.sshAddr
 	}
 	return Options{
-		State: l.state, SSHListen: listen, GatewayCommand: l.gateway, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
+		State: l.state, SSHListen: listen, GatewayCommand: l.gateway, SensorAddr: "127.0.0.1:0", SensorSlivers: sensors.Public, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
 		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
-		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond,
+		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report,
 		Observe: func(op agent.Op, err error, took time.Duration) {
 			l.mu.Lock()
 			defer l.mu.Unlock()

@@ -177,7 +177,7 @@ func TestHelperDaemon(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &d); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{State: d.State, SSHListen: d.SSHListen, NetNS: d.NetNS, Uplink: d.Uplink, NodeAddr: d.NodeAddr,
+	o := Options{State: d.State, SSHListen: d.SSHListen, SensorAddr: "127.0.0.1:0", NetNS: d.NetNS, Uplink: d.Uplink, NodeAddr: d.NodeAddr,
 		NFTable: d.NFTable, VethPrefix: d.VethPrefix, CgroupParent: d.CgroupParent, Prefix: d.Prefix, Logger: testLogger()}
 	n, err := NewNode(context.Background(), o)
 	if err != nil {

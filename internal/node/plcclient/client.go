@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -57,6 +58,37 @@ type Client struct {
 	key     string
 	timeout time.Duration
 	hc      *http.Client
+
+	clockMu    sync.Mutex
+	clockMs    int64 // node clock minus PLC clock, last measurement
+	clockKnown bool
+}
+
+// maxClockRTT bounds the round trip of a call used to measure the clock
+// offset: the estimate is off by at most half of it.
+const maxClockRTT = 2 * time.Second
+
+// ClockOffset returns the node's clock minus PLC's in milliseconds, as
+// measured on the last short call (state, report) whose answer carried
+// nodeapi.TimeHeader with a round trip under 2 s; known is false until
+// then.
+func (c *Client) ClockOffset() (ms int64, known bool) {
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	return c.clockMs, c.clockKnown
+}
+
+// measureClock estimates the offset from PLC's time stamp and the call's
+// start and end on the node's clock.
+func (c *Client) measureClock(hdr string, start, end time.Time) {
+	plc, err := time.Parse(time.RFC3339Nano, hdr)
+	if err != nil || end.Sub(start) > maxClockRTT {
+		return
+	}
+	mid := start.Add(end.Sub(start) / 2)
+	c.clockMu.Lock()
+	c.clockMs, c.clockKnown = mid.Sub(plc).Milliseconds(), true
+	c.clockMu.Unlock()
 }
 
 // New returns a client for cfg, validating the URL and fingerprint.
@@ -236,11 +268,15 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if auth {
 		req.Header.Set("Authorization", fmt.Sprintf("%s %d:%s", nodeapi.AuthScheme, c.nodeID, c.key))
 	}
+	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: PLC unreachable", method, path), Err: err}
 	}
 	defer resp.Body.Close()
+	if h := resp.Header.Get(nodeapi.TimeHeader); h != "" && path != nodeapi.WatchPath {
+		c.measureClock(h, start, time.Now())
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: reading answer", method, path), Err: err}

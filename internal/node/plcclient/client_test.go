@@ -22,6 +22,7 @@ type fakePLC struct {
 	t       *testing.T
 	version string
 	reports []map[string]any
+	skew    time.Duration // added to PLC's clock in nodeapi.TimeHeader
 }
 
 func (f *fakePLC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +30,9 @@ func (f *fakePLC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "unauthenticated", "message": "bad node key"}})
 		return
+	}
+	if f.skew != 0 {
+		w.Header().Set(nodeapi.TimeHeader, time.Now().Add(f.skew).UTC().Format(time.RFC3339Nano))
 	}
 	switch r.URL.Path {
 	case nodeapi.JoinPath:
@@ -282,5 +286,41 @@ func TestFollowerReconnects(t *testing.T) {
 	defer src.mu.Unlock()
 	if want := "state state state state watch v1"; strings.Join(src.calls, " ") != want {
 		t.Errorf("calls %q, want %s", src.calls, want)
+	}
+}
+
+// TestClockOffset: the node's clock offset is measured from PLC's time
+// stamp on short calls; a watch (long poll) does not count.
+func TestClockOffset(t *testing.T) {
+	f := &fakePLC{t: t, version: "v1", skew: -3 * time.Second}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL, NodeID: 7, NodeKey: "k3y", Fingerprint: fingerprint(srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, known := c.ClockOffset(); known {
+		t.Fatal("clock known before any call")
+	}
+	ctx := context.Background()
+	if _, err := c.State(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// PLC's clock is 3 s behind: the node is 3 s ahead (within the RTT).
+	if ms, known := c.ClockOffset(); !known || ms < 2500 || ms > 3500 {
+		t.Fatalf("offset %d ms (known %v), want about +3000", ms, known)
+	}
+	f.skew = 10 * time.Second
+	if _, err := c.Watch(ctx, "v0", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := c.ClockOffset(); ms < 2500 || ms > 3500 {
+		t.Fatalf("a watch changed the offset to %d ms", ms)
+	}
+	if err := c.Report(ctx, nodeapi.Report{RunLevel: "boot"}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := c.ClockOffset(); ms > -9500 || ms < -10500 {
+		t.Fatalf("offset after a report %d ms, want about -10000", ms)
 	}
 }

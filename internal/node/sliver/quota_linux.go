@@ -290,3 +290,24 @@ func quotaEnabled(dir string) bool {
 	_, err = os.Stat(filepath.Join("/sys/fs/btrfs", fsid, "qgroups"))
 	return err == nil
 }
+
+// DiskUsage returns the bytes used by sliver name's writable layer and its
+// quota (0 = none), from its btrfs qgroup; an error when the sliver has
+// no subvolume (not created, or quotas unavailable).
+func (r *Runc) DiskUsage(name string) (used, quota uint64, err error) {
+	if err := ValidName(name); err != nil {
+		return 0, 0, err
+	}
+	u, l, err := diskUsage(r.diskDir(name))
+	if err != nil {
+		return 0, 0, err
+	}
+	if l >= 1<<62 {
+		l = 0
+	}
+	return uint64(max(u, 0)), uint64(max(l, 0)), nil
+}
+
+// Store returns the directory holding the slivers' writable layers (the
+// btrfs filesystem whose size and use are the node's disk figures).
+func (r *Runc) Store() string { return r.cfg.DiskDir }

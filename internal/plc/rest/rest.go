@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
@@ -106,6 +107,9 @@ func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
 		ctx := r.Context()
+		if rt.auth == authNode {
+			w.Header().Set(nodeapi.TimeHeader, time.Now().UTC().Format(time.RFC3339Nano))
+		}
 		if rt.auth != authNone {
 			cred, err := credentials(r, rt.auth)
 			if err != nil {
