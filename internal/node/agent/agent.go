@@ -78,6 +78,10 @@ type Config struct {
 	// and the SSH gateway, which drops sessions of destroyed or suspended
 	// slivers).
 	Observe func(op Op, err error, took time.Duration)
+	// OnDirectory, if set, is called with the slice directory (see
+	// LookupSlice) each time the agent refreshes it: the node manager
+	// hands it to the SSH gateway's process.
+	OnDirectory func(dir map[string]SliceInfo)
 }
 
 // Main is the node manager core: Run it, Close it.
@@ -584,6 +588,9 @@ func (m *Main) refreshDirectory(sts []sliver.Status, desired map[string]DesiredS
 	m.mu.Lock()
 	m.dir = dir
 	m.mu.Unlock()
+	if m.OnDirectory != nil {
+		m.OnDirectory(dir) // the agent never changes dir after this
+	}
 }
 
 // LookupSlice implements SliceDirectory from what runs on the host: the

@@ -18,13 +18,14 @@ import (
 	"github.com/planetlab/pl/internal/cmdtree"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Attach adds this package's commands to the pl command tree.
 func Attach(root *cobra.Command) {
 	node := cmdtree.Sub(root, "node", "Node manager and nodes")
 	attachDaemon(node)
-	node.AddCommand(joinCmd(), imageCmd())
+	node.AddCommand(joinCmd(), imageCmd(), gatewayCmd())
 	bench := cmdtree.Sub(root, "bench", "Benchmarks")
 	bench.AddCommand(benchSliverCmd(), benchReconnectCmd())
 }
@@ -86,6 +87,12 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 			return err
 		}
 		o.Logger = log
+		// The SSH gateway runs as `pl node sshgw`, supervised (gateway.go).
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.GatewayCommand = []string{exe, "node", "sshgw", "--log-level", logLevel}
 		ctx, stop := signalContext()
 		defer stop()
 		n, err := NewNode(ctx, o)
@@ -98,6 +105,40 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 		log.Info("node manager stopped; slivers keep running")
 		return err
 	}
+}
+
+// gatewayFlags binds the gateway process's flags to o.
+func gatewayFlags(f *pflag.FlagSet, o *GatewayOptions) {
+	f.StringVar(&o.State, "state", DefaultStateDir, "the node manager's state directory")
+	f.StringVar(&o.Listen, "listen", ":22", "listen address")
+	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "the slivers' cgroup parent (default /pl); the gateway runs in <parent>/pl-sshgw")
+}
+
+func gatewayCmd() *cobra.Command {
+	var o GatewayOptions
+	var logLevel string
+	c := &cobra.Command{
+		Use:   "sshgw",
+		Short: "Run the SSH gateway process (started and supervised by the node manager)",
+		Long: `Serve ssh into slivers from <state>/sshgw/slices.json, which the node manager
+keeps up to date. The node manager starts this process, restarts it when it
+dies and adopts it across its own restarts, so that logins survive the node
+manager being down; there is no need to run it by hand.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			ctx, stop := signalContext()
+			defer stop()
+			return RunGateway(ctx, o)
+		},
+	}
+	gatewayFlags(c.Flags(), &o)
+	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return c
 }
 
 func joinCmd() *cobra.Command {

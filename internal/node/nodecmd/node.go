@@ -83,6 +83,12 @@ type Options struct {
 	Observe func(op agent.Op, err error, took time.Duration)
 	// ResyncInterval and ReportInterval are passed to the agent.
 	ResyncInterval time.Duration
+	// GatewayCommand, when set, runs the SSH gateway as a process of its
+	// own (`pl node sshgw`; this is the program and its leading
+	// arguments), supervised, that outlives the node manager; the `pl
+	// node` daemon sets it. Unset: the gateway runs in-process (tests,
+	// benchmarks) and Node.Gateway is it.
+	GatewayCommand []string
 	ReportInterval time.Duration
 }
 
@@ -105,6 +111,7 @@ type Node struct {
 	client *plcclient.Client
 	mu     sync.Mutex
 	gw     *sshgw.Gateway
+	gwSup  *gatewaySupervisor // the gateway process's, with GatewayCommand
 }
 
 // NewNode assembles a node from opts. It changes nothing that exists on the
@@ -222,6 +229,19 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			opts.Observe(op, err, took)
 		}
 	}
+	var onDir func(map[string]agent.SliceInfo)
+	if opts.SSHListen != "-" && len(opts.GatewayCommand) > 0 {
+		n.gwSup = &gatewaySupervisor{
+			opts:    GatewayOptions{State: opts.State, Listen: opts.SSHListen, CgroupParent: opts.CgroupParent},
+			command: opts.GatewayCommand,
+			log:     n.log,
+			slices:  filepath.Join(opts.State, gatewayDir, "slices.json"),
+		}
+		if err := os.MkdirAll(filepath.Join(opts.State, gatewayDir), 0o700); err != nil {
+			return nil, err
+		}
+		onDir = n.gwSup.writeSlices
+	}
 	var clock func() (int64, bool)
 	if n.client != nil {
 		clock = n.client.ClockOffset
@@ -275,13 +295,14 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		SSHHostKey:     pub,
 		Observe:        observe,
 		ResyncInterval: opts.ResyncInterval,
+		OnDirectory:    onDir,
 		ReportInterval: opts.ReportInterval,
 		Figures:        n.Sensors.Collect,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if opts.SSHListen != "-" {
+	if opts.SSHListen != "-" && n.gwSup == nil {
 		n.Gateway, err = sshgw.New(sshgw.Config{
 			Addr:        opts.SSHListen,
 			HostKeyPath: filepath.Join(opts.State, hostKeyFileName),
@@ -311,6 +332,13 @@ func (n *Node) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	var gwErr error
+	if n.gwSup != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.gwSup.run(ctx) // leaves the gateway running when ctx ends
+		}()
+	}
 	if n.Gateway != nil {
 		wg.Add(1)
 		go func() {

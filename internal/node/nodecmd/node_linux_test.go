@@ -38,6 +38,10 @@ type liveNode struct {
 	node   *Node
 	cancel context.CancelFunc
 	done   chan error
+	// gateway and sshAddr, when set, run the SSH gateway as a process of
+	// its own listening on sshAddr (Options.GatewayCommand).
+	gateway []string
+	sshAddr string
 
 	mu  sync.Mutex
 	ops []string // ops observed, "kind name"
@@ -103,8 +107,12 @@ func (l *liveNode) newNode() (*Node, error) {
 }
 
 func (l *liveNode) options() Options {
+	listen := "127.0.0.1:0"
+	if l.sshAddr != "" {
+		listen = l.sshAddr
+	}
 	return Options{
-		State: l.state, SSHListen: "127.0.0.1:0", SensorAddr: "127.0.0.1:0", SensorSlivers: sensors.Public, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
+		State: l.state, SSHListen: listen, GatewayCommand: l.gateway, SensorAddr: "127.0.0.1:0", SensorSlivers: sensors.Public, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
 		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
 		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report,
 		Observe: func(op agent.Op, err error, took time.Duration) {
@@ -437,7 +445,11 @@ func (l *liveNode) ssh(slice string, signer ssh.Signer, cmd string) (string, err
 	if err != nil {
 		return "", err
 	}
-	c, err := ssh.Dial("tcp", l.node.Gateway.Addr().String(), &ssh.ClientConfig{
+	addr := l.sshAddr
+	if addr == "" {
+		addr = l.node.Gateway.Addr().String()
+	}
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
 		User: slice, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(hk), Timeout: 10 * time.Second,
 	})
 	if err != nil {

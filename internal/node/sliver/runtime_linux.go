@@ -157,6 +157,34 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 	return r, nil
 }
 
+// OpenExec returns a runtime over an existing state directory that only
+// runs processes in slivers (Command): the SSH gateway's process uses it.
+// It prepares nothing and needs no image store; Apply, Destroy and List
+// are the node manager's.
+func OpenExec(cfg Config) (*Runc, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("sliver: StateDir is required")
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/pl"
+	}
+	if cfg.Runc == "" {
+		cfg.Runc = "runc"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if _, err := exec.LookPath(cfg.Runc); err != nil { // hostdeps: runc
+		return nil, fmt.Errorf("sliver: %w", err)
+	}
+	return &Runc{
+		cfg:   cfg,
+		rc:    runcCLI{bin: cfg.Runc, root: filepath.Join(cfg.StateDir, "runc")},
+		log:   cfg.Logger.With("subsystem", "sliver"),
+		locks: map[string]*sync.Mutex{},
+	}, nil
+}
+
 // swapAccounting reports whether cgroups can limit memory+swap.
 func swapAccounting() bool {
 	for _, p := range []string{"/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max"} {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,6 +169,71 @@ func FuzzSessionRequests(f *testing.F) {
 			if ok && (typ == "exec" || typ == "shell" || typ == "subsystem") && s.failed == "" {
 				t.Fatalf("%s accepted with a failing runtime and no reason for the user", typ)
 			}
+		}
+	})
+}
+
+func TestSliceFile(t *testing.T) {
+	in := map[string]SliceAccess{
+		"pl_a": {Keys: []string{"ssh-ed25519 AAAA a@x"}, Enabled: true, Running: true, Expires: time.Unix(2000000000, 0).UTC(), NetNS: "/run/netns/a"},
+		"pl_b": {Enabled: false},
+	}
+	b, err := EncodeSlices(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := EncodeSlices(in)
+	if string(again) != string(b) {
+		t.Error("encoding is not deterministic")
+	}
+	out, err := DecodeSlices(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || !out["pl_a"].Expires.Equal(in["pl_a"].Expires) || out["pl_a"].NetNS != "/run/netns/a" || out["pl_b"].Enabled {
+		t.Errorf("round trip: %+v", out)
+	}
+	for _, bad := range []string{``, `{}`, `{"slices":{},"extra":1}`, `{"slices":{"a":{"keys":"x"}}}`, `{"slices":{}} {}`} {
+		if _, err := DecodeSlices([]byte(bad)); err == nil {
+			t.Errorf("DecodeSlices(%q) accepted", bad)
+		}
+	}
+	// FileSlices keeps the last good view.
+	path := filepath.Join(t.TempDir(), "slices.json")
+	fs := NewFileSlices(path)
+	if err := WriteSliceFile(path, in); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := fs.Reload(); err != nil || old == nil {
+		t.Fatalf("first reload: %v %v", old, err)
+	}
+	if old, err := fs.Reload(); err != nil || old != nil {
+		t.Fatalf("unchanged reload: %v %v", old, err)
+	}
+	os.WriteFile(path, []byte("{broken"), 0o600)
+	if _, err := fs.Reload(); err == nil {
+		t.Fatal("broken file accepted")
+	}
+	if a, ok := fs.Lookup("pl_a"); !ok || !a.Running {
+		t.Errorf("after a broken file, pl_a = %+v %v; want the last good view", a, ok)
+	}
+}
+
+func FuzzDecodeSlices(f *testing.F) {
+	b, _ := EncodeSlices(map[string]SliceAccess{"pl_a": {Keys: []string{"k"}, Enabled: true}})
+	f.Add(b)
+	f.Add([]byte(`{"slices":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeSlices(data)
+		if err != nil {
+			return
+		}
+		enc, err := EncodeSlices(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeSlices(enc); err != nil {
+			t.Fatalf("re-encoded file does not decode: %v", err)
 		}
 	})
 }

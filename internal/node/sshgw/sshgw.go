@@ -38,16 +38,16 @@ type SliceAccess struct {
 	// Keys are the ssh public keys of the slice's enabled members, in
 	// authorized_keys format (PLC's key strings). Unparseable lines are
 	// ignored (and logged).
-	Keys []string
+	Keys []string `json:"keys"`
 	// Enabled is false when the slice is suspended (enabled=0).
-	Enabled bool
+	Enabled bool `json:"enabled"`
 	// Running is true when the sliver exists and its init is alive.
-	Running bool
+	Running bool `json:"running"`
 	// Expires is the slice's expiry; zero means unknown/never.
-	Expires time.Time
+	Expires time.Time `json:"expires,omitzero"`
 	// NetNS is the path of the sliver's network namespace, used to dial
 	// forwarded ports; "" disables port forwarding for the slice.
-	NetNS string
+	NetNS string `json:"netns,omitempty"`
 }
 
 // refusal returns why logins to the slice are refused, or "" if they are

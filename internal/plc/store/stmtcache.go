@@ -111,10 +111,7 @@ func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (drive
 	if bt, ok := c.Conn.(driver.ConnBeginTx); ok {
 		return bt.BeginTx(ctx, opts)
 	}
-	if opts.ReadOnly || opts.Isolation != 0 {
-		return nil, errors.New("store: transaction options not supported by the driver")
-	}
-	return c.Conn.Begin() //nolint:staticcheck // fallback for drivers without BeginTx
+	return nil, errors.New("store: the SQL driver does not implement BeginTx")
 }
 
 func (c *cachingConn) Ping(ctx context.Context) error {

@@ -18,7 +18,7 @@ type row struct {
 }
 
 var rows = []row{
-	{Host: "a.jp", Load: 1, Disk: 10, Country: "JP", Up: true, Slivers: 3, Top: []string{"x"}},
+	{Host: "a.jp", Load: 1, Disk: 10, Country: "JP", Up: true, Slivers: 3, Top: []string{"x"}, hidden: 1},
 	{Host: "b.br", Load: 3, Disk: 10, Country: "BR", Up: true, Slivers: 1},
 	{Host: "c.ch", Load: 0.5, Disk: 2, Country: "CH", Up: false, Slivers: 0},
 	{Host: "d.br", Load: 0.1, Disk: 50, Country: "BR", Up: true, Slivers: 7, Top: []string{"y", "x"}},
