@@ -426,6 +426,9 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 			return err
 		}
 		step("runc-run")
+		if err := confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, true); err != nil {
+			return err
+		}
 		p.Spec = &s
 		return r.save(s.Name, p)
 	case st.Status == "":
@@ -434,7 +437,7 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 		}
 	}
 	step("runc-create")
-	if err := confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids); err != nil {
+	if err := confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, true); err != nil {
 		return err
 	}
 	if err := r.rc.simple(ctx, "start", s.Name); err != nil {
@@ -596,7 +599,7 @@ var liveChanges = []struct {
 		if err := r.rc.update(ctx, s.Name, linuxResources(s.Resources, r.swap)); err != nil {
 			return err
 		}
-		return confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids)
+		return confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, false)
 	}},
 	{changeRlimit, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
 		return r.setNoFile(ctx, s.Name, s.Resources)
@@ -765,9 +768,11 @@ func pidsDir(parent, name string) string {
 
 // confineWorkload makes the child cgroup of the sliver's workload, limited
 // to limit processes (0: none), and moves the sliver's processes into it
-// when it is new: at creation only the waiting init is there; a sliver
-// made before the reserve existed gets all its processes moved once.
-func confineWorkload(parent, name string, limit int64) error {
+// when it is new or move is set: at creation the init and what it started
+// so far (runc run --detach) or only the waiting init (runc create); a
+// sliver made before the reserve existed gets all its processes moved
+// once. A process forked while its parent moves is moved in the next round.
+func confineWorkload(parent, name string, limit int64, move bool) error {
 	dir := pidsDir(parent, name)
 	if dir == "" {
 		return nil // no pids controller: no limit to reserve from
@@ -793,20 +798,26 @@ func confineWorkload(parent, name string, limit int64) error {
 	if err := os.WriteFile(filepath.Join(w, "pids.max"), []byte(max), 0); err != nil {
 		return fmt.Errorf("workload process limit: %w", err)
 	}
-	if !created {
+	if !created && !move {
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return err
-	}
-	for _, pid := range strings.Fields(string(b)) {
-		err := os.WriteFile(filepath.Join(w, "cgroup.procs"), []byte(pid), 0)
-		if err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("move process %s into the workload cgroup: %w", pid, err)
+	for round := 0; round < 100; round++ {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			return err
+		}
+		pids := strings.Fields(string(b))
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			err := os.WriteFile(filepath.Join(w, "cgroup.procs"), []byte(pid), 0)
+			if err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("move process %s into the workload cgroup: %w", pid, err)
+			}
 		}
 	}
-	return nil
+	return fmt.Errorf("workload cgroup: processes keep appearing in %s", dir)
 }
 
 // atProcessLimit reports whether the sliver's cgroup lacks room for runc
