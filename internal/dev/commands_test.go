@@ -2,6 +2,7 @@ package dev
 
 import (
 	"bytes"
+	"github.com/planetlab/pl/internal/node/sensors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -87,6 +88,9 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 	for _, np := range plan.NodePlans {
 		p.Nodes = append(p.Nodes, &Node{NodePlan: np, Hostname: np.Name + ".example.org"})
 	}
+	if ":"+SensorPort != sensors.DefaultAddr {
+		t.Errorf("dev sensor port %s is not the node's default %s", SensorPort, sensors.DefaultAddr)
+	}
 	var b bytes.Buffer
 	p.PrintSummary(&b)
 	out := b.String()
@@ -98,6 +102,7 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\n  /home/u/src/pl/bin/pl exec princeton_demo -i /tmp/pl-dev-1/id_ed25519 -- uname -a\n",
 		"\n  sudo ip netns exec ",
 		"\n  ssh -i /tmp/pl-dev-1/id_ed25519 ",
+		"\n  curl http://" + p.Nodes[0].Addr.String() + ":3100/node/load\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)

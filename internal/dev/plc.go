@@ -207,7 +207,9 @@ func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 	args := append([]string{"node"}, sub...)
 	args = append(args, "--state", n.StateDir)
 	if len(sub) == 0 { // the daemon
-		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"))
+		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"),
+			// A dev planet shows every sliver's figures to anyone.
+			"--sensor-addr", net.JoinHostPort(n.Addr.String(), SensorPort), "--sensor-slivers", "public")
 		if p.NodeLogLevel != "" {
 			args = append(args, "--log-level", p.NodeLogLevel)
 		}

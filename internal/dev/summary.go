@@ -3,11 +3,16 @@ package dev
 import (
 	"fmt"
 	"io"
+	"net"
 	"text/tabwriter"
 	"time"
 
 	"github.com/planetlab/pl/internal/dev/wan"
 )
+
+// SensorPort is the port of every dev node's sensor server (the node's
+// default, sensors.DefaultAddr).
+const SensorPort = "3100"
 
 // PrintSummary prints, plainly, what is running and how to use it.
 func (p *Planet) PrintSummary(w io.Writer) {
@@ -40,6 +45,12 @@ func (p *Planet) PrintSummary(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s (%.2f, %.2f)\t%v\t%s\n", n.Name, n.Addr, n.Hostname, s.Site.Name, s.Site.Lat, s.Site.Lon, rtt.Round(time.Millisecond), n.NS)
 	}
 	tw.Flush()
+	if len(p.Nodes) > 0 {
+		n0 := p.Nodes[0]
+		fmt.Fprintf(w, "\nSensors on every node at http://<ADDRESS>:%s/ (JSON /node, /node/load, /slivers, /slivers/<slice>/cpu; ?interval=2s streams; Prometheus /metrics), e.g.\n", SensorPort)
+		fmt.Fprintf(w, "  curl http://%s/node/load\n", net.JoinHostPort(n0.Addr.String(), SensorPort))
+		fmt.Fprintf(w, "  curl -N 'http://%s/slivers?interval=2s'\n", net.JoinHostPort(n0.Addr.String(), SensorPort))
+	}
 	if len(p.Plan.SitePlans) > 1 {
 		fmt.Fprintf(w, "\nOne-way delays between sites (great circle / 2e8 m/s + %v):\n", p.Overhead)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)

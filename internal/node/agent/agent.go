@@ -67,12 +67,12 @@ type Config struct {
 	// planet table follows load within one interval (RunlevelAgent
 	// reported every 15 min; CoMon refreshed every 5).
 	ReportInterval time.Duration
-	Version        string        // node manager version, reported
-	SSHHostKey     string        // the node's public host key, reported
+	Version        string // node manager version, reported
+	SSHHostKey     string // the node's public host key, reported
 	// Figures, if set, collects the sensor summary each report carries
 	// (package sensors); a failure is logged and the report goes without.
 	Figures func() (*core.NodeFigures, error)
-	Now            func() time.Time
+	Now     func() time.Time
 
 	// Observe, if set, is called after each sliver operation (benchmarks,
 	// and the SSH gateway, which drops sessions of destroyed or suspended

@@ -21,7 +21,7 @@ var (
 		{d("pl_node_load5", "5-minute load average."), func(f *core.NodeFigures) float64 { return f.Load5 }},
 		{d("pl_node_load15", "15-minute load average."), func(f *core.NodeFigures) float64 { return f.Load15 }},
 		{d("pl_node_cpus", "Online CPUs."), func(f *core.NodeFigures) float64 { return float64(f.CPUs) }},
-		{d("pl_node_cpu_busy_percent", "Busy share of all CPUs (100 = all busy) over the last collection window."), func(f *core.NodeFigures) float64 { return f.CPUPct }},
+		{d("pl_node_cpu_busy_ratio", "Busy share of all CPUs (1 = all busy) over the last collection window."), func(f *core.NodeFigures) float64 { return f.CPUPct / 100 }},
 		{d("pl_node_memory_total_bytes", "Physical memory."), func(f *core.NodeFigures) float64 { return float64(f.MemTotal) }},
 		{d("pl_node_memory_used_bytes", "Memory in use (total minus available)."), func(f *core.NodeFigures) float64 { return float64(f.MemUsed) }},
 		{d("pl_node_swap_total_bytes", "Swap space."), func(f *core.NodeFigures) float64 { return float64(f.SwapTotal) }},
@@ -46,15 +46,15 @@ var (
 
 	sliverGauges = []struct {
 		desc *prometheus.Desc
-		val  func(s *core.SliverFigures) float64
+		val  func(f *core.NodeFigures, s *core.SliverFigures) float64
 	}{
-		{ds("pl_sliver_cpu_percent", "The sliver's share of the node's CPUs (100 = all) over the last collection window."), func(s *core.SliverFigures) float64 { return s.CPUPct }},
-		{ds("pl_sliver_memory_used_bytes", "Memory charged to the sliver's cgroup."), func(s *core.SliverFigures) float64 { return float64(s.MemUsed) }},
-		{ds("pl_sliver_memory_limit_bytes", "The sliver's memory limit (0 = none)."), func(s *core.SliverFigures) float64 { return float64(s.MemLimit) }},
-		{ds("pl_sliver_processes", "Processes (tasks) in the sliver."), func(s *core.SliverFigures) float64 { return float64(s.Procs) }},
-		{ds("pl_sliver_disk_used_bytes", "Bytes of the sliver's writable layer."), func(s *core.SliverFigures) float64 { return float64(s.DiskUsed) }},
-		{ds("pl_sliver_disk_quota_bytes", "The sliver's disk quota (0 = none)."), func(s *core.SliverFigures) float64 { return float64(s.DiskQuota) }},
-		{ds("pl_sliver_error", "1 when the sliver's last configuration was refused (see the sensor /slivers/<slice>/state)."), func(s *core.SliverFigures) float64 { return b2f(s.LastError != "") }},
+		{ds("pl_sliver_cpu_cores", "CPUs the sliver kept busy (2 = two whole CPUs) over the last collection window."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return s.CPUPct / 100 * float64(f.CPUs) }},
+		{ds("pl_sliver_memory_used_bytes", "Memory charged to the sliver's cgroup."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return float64(s.MemUsed) }},
+		{ds("pl_sliver_memory_limit_bytes", "The sliver's memory limit (0 = none)."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return float64(s.MemLimit) }},
+		{ds("pl_sliver_processes", "Processes (tasks) in the sliver."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return float64(s.Procs) }},
+		{ds("pl_sliver_disk_used_bytes", "Bytes of the sliver's writable layer."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return float64(s.DiskUsed) }},
+		{ds("pl_sliver_disk_quota_bytes", "The sliver's disk quota (0 = none)."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return float64(s.DiskQuota) }},
+		{ds("pl_sliver_error", "1 when the sliver's last configuration was refused (see the sensor /slivers/<slice>/state)."), func(f *core.NodeFigures, s *core.SliverFigures) float64 { return b2f(s.LastError != "") }},
 	}
 	sliverCPU      = ds("pl_sliver_cpu_seconds_total", "CPU time used by the sliver's processes.")
 	sliverCounters = []struct {
@@ -129,7 +129,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		s := &f.Slivers[i]
 		site := Site(s.Slice)
 		for _, g := range sliverGauges {
-			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.val(s), s.Slice, site)
+			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.val(f, s), s.Slice, site)
 		}
 		for _, c := range sliverCounters {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.val(s)), s.Slice, site)
@@ -142,14 +142,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 // DocumentedSeries lists every series /metrics exposes, as
 // docs/monitoring.md documents them (a test holds the two together).
 var DocumentedSeries = []string{
-	"pl_node_load1", "pl_node_load5", "pl_node_load15", "pl_node_cpus", "pl_node_cpu_busy_percent",
+	"pl_node_load1", "pl_node_load5", "pl_node_load15", "pl_node_cpus", "pl_node_cpu_busy_ratio",
 	"pl_node_memory_total_bytes", "pl_node_memory_used_bytes", "pl_node_swap_total_bytes", "pl_node_swap_used_bytes",
 	"pl_node_disk_total_bytes", "pl_node_disk_used_bytes", "pl_node_uptime_seconds", "pl_node_slivers",
 	"pl_node_network_receive_bytes_total", "pl_node_network_transmit_bytes_total",
 	"pl_node_network_receive_packets_total", "pl_node_network_transmit_packets_total",
 	"pl_node_network_receive_drops_total", "pl_node_network_transmit_drops_total",
 	"pl_node_clock_offset_seconds",
-	"pl_sliver_cpu_seconds_total", "pl_sliver_cpu_percent", "pl_sliver_memory_used_bytes", "pl_sliver_memory_limit_bytes",
+	"pl_sliver_cpu_seconds_total", "pl_sliver_cpu_cores", "pl_sliver_memory_used_bytes", "pl_sliver_memory_limit_bytes",
 	"pl_sliver_processes", "pl_sliver_disk_used_bytes", "pl_sliver_disk_quota_bytes", "pl_sliver_error", "pl_sliver_state",
 	"pl_sliver_network_receive_bytes_total", "pl_sliver_network_transmit_bytes_total",
 	"pl_sliver_network_receive_packets_total", "pl_sliver_network_transmit_packets_total",

@@ -482,6 +482,19 @@ func TestNodeAPI(t *testing.T) {
 	if st, body := e.raw("POST", nodeapi.ReportPath, auth, `{"figures":{"time":"2025-01-01T00:00:00Z","load1":0.5,"cpus":2,"sliver_count":1,"slivers":[{"slice":"x","state":"running","cpu_pct":40}]}}`); st != 204 {
 		t.Fatalf("report with figures: %d %s", st, body)
 	}
+	// Node API answers carry PLC's clock for the node's offset estimate.
+	req, _ := http.NewRequest("GET", e.srv.URL+nodeapi.StatePath, nil)
+	req.Header.Set("Authorization", auth)
+	before := time.Now()
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	plcTime, err := time.Parse(time.RFC3339Nano, resp.Header.Get(nodeapi.TimeHeader))
+	if err != nil || plcTime.Before(before.Add(-time.Second)) || plcTime.After(time.Now().Add(time.Second)) {
+		t.Errorf("%s header %q: %v", nodeapi.TimeHeader, resp.Header.Get(nodeapi.TimeHeader), err)
+	}
 	recs, _ := e.admin.Get(ctx, nil, core.Node, &core.Filter{IsList: true, IDs: []int64{node}}, []string{"run_level", "last_contact"})
 	if recs[0]["run_level"] != "boot" {
 		t.Errorf("run_level after report: %v", recs[0])
