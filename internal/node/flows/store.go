@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/nodeapi"
 )
 
 // The store is one bbolt file (go.etcd.io/bbolt, the B+tree store of etcd:
@@ -393,13 +394,13 @@ func (s *Store) Slices() (map[int]SliceRef, error) {
 
 // Query limits.
 const (
-	DefaultLimit = 100
-	MaxLimit     = 1000
+	DefaultLimit = nodeapi.FlowLimitDefault
+	MaxLimit     = nodeapi.FlowLimitMax
 	// MaxScan bounds the index entries one query examines; a query that
 	// reaches it answers with what it found and a cursor to go on.
 	MaxScan = 200_000
 	// MaxWindow is the longest time window a query may ask for.
-	MaxWindow = 400 * 24 * time.Hour
+	MaxWindow = nodeapi.FlowWindowMax
 )
 
 // Query selects flows with one remote address.
@@ -429,7 +430,7 @@ func (q *Query) Validate(now time.Time) error {
 		return core.FieldErrorf("since", "%s is not before until %s", q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
 	}
 	if q.Until.Sub(q.Since) > MaxWindow {
-		return core.FieldErrorf("since", "window of %s is longer than the %d days records are ever kept", q.Until.Sub(q.Since).Round(time.Hour), int(MaxWindow.Hours()/24))
+		return core.FieldErrorf("since", "a window of %s is longer than %d days", q.Until.Sub(q.Since).Round(time.Hour), int(MaxWindow.Hours()/24))
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit

@@ -159,7 +159,7 @@ func TestStoreQueryErrors(t *testing.T) {
 	}{
 		{Query{}, "addr: is required"},
 		{Query{Remote: netip.MustParseAddr("192.0.2.9"), Since: t0, Until: t0.Add(-time.Hour)}, "is not before until"},
-		{Query{Remote: netip.MustParseAddr("192.0.2.9"), Since: t0.Add(-3 * 365 * 24 * time.Hour)}, "longer than the 400 days"},
+		{Query{Remote: netip.MustParseAddr("192.0.2.9"), Since: t0.Add(-3 * 365 * 24 * time.Hour)}, "longer than 92 days"},
 		{Query{Remote: netip.MustParseAddr("192.0.2.9"), Limit: 5000}, "limit: 5000 is not between 1 and 1000"},
 	} {
 		if _, err := s.Query(tc.q); err == nil || !strings.Contains(err.Error(), tc.want) {
