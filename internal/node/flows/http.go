@@ -26,7 +26,7 @@ type HandlerConfig struct {
 	Logger *slog.Logger
 }
 
-// NewHandler serves nodeapi.FlowsPath: GET with nodeapi.ParseFlowQuery's
+// NewHandler serves nodeapi.FlowsPath: GET with core.ParseFlowQuery's
 // parameters, signed by PLC, answering a nodeapi.FlowPage.
 func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.Now == nil {
@@ -62,7 +62,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, err.Error())
 		return
 	}
-	q, err := nodeapi.ParseFlowQuery(r.URL.Query(), now)
+	q, err := core.ParseFlowQuery(r.URL.Query(), now)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
@@ -100,7 +100,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "flow store failed")
 		return
 	}
-	out := nodeapi.FlowPage{Flows: make([]nodeapi.Flow, len(page.Records)), Next: page.Next}
+	out := nodeapi.FlowPage{Flows: make([]core.Flow, len(page.Records)), Next: page.Next}
 	for i, rec := range page.Records {
 		out.Flows[i] = Wire(rec)
 	}
@@ -109,8 +109,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Wire converts a record to its wire form.
-func Wire(r Record) nodeapi.Flow {
-	return nodeapi.Flow{Start: r.Start, End: r.End, Open: r.Open(), Lost: r.Flags&FlagLost != 0, Proto: r.Proto, Dir: r.Dir.String(),
+func Wire(r Record) core.Flow {
+	return core.Flow{Start: r.Start, End: r.End, Open: r.Open(), Lost: r.Flags&FlagLost != 0, Proto: r.Proto, Dir: r.Dir.String(),
 		Inside: r.Inside, Public: r.Public, Remote: r.Remote,
 		BytesSent: r.BytesSent, PacketsSent: r.PacketsSent, BytesReceived: r.BytesReceived, PacketsReceived: r.PacketsReceived,
 		XID: r.XID, Slice: r.Slice, SliceID: r.SliceID}

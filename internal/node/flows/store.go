@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
-	"github.com/planetlab/pl/internal/nodeapi"
 )
 
 // The store is one bbolt file (go.etcd.io/bbolt, the B+tree store of etcd:
@@ -394,13 +393,13 @@ func (s *Store) Slices() (map[int]SliceRef, error) {
 
 // Query limits.
 const (
-	DefaultLimit = nodeapi.FlowLimitDefault
-	MaxLimit     = nodeapi.FlowLimitMax
+	DefaultLimit = core.FlowLimitDefault
+	MaxLimit     = core.FlowLimitMax
 	// MaxScan bounds the index entries one query examines; a query that
 	// reaches it answers with what it found and a cursor to go on.
 	MaxScan = 200_000
 	// MaxWindow is the longest time window a query may ask for.
-	MaxWindow = nodeapi.FlowWindowMax
+	MaxWindow = core.FlowWindowMax
 )
 
 // Query selects flows with one remote address.
