@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -177,4 +178,54 @@ type Flow struct {
 	XID             int            `json:"xid"`
 	Slice           string         `json:"slice"` // "" with xid 0: the node itself
 	SliceID         int64          `json:"slice_id,omitempty"`
+}
+
+// Contact is a person answering for a slice or a site.
+type Contact struct {
+	PersonID int64  `json:"person_id"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+}
+
+// AuditFlow is a flow with who answers for it.
+type AuditFlow struct {
+	Flow
+	NodeID   int64  `json:"node_id"`
+	Hostname string `json:"hostname"`
+	// Site is the site that answers: the slice's, or the node's for the
+	// node's own flows.
+	SiteID   int64  `json:"site_id,omitempty"`
+	SiteName string `json:"site_name,omitempty"`
+	// SliceGone: the slice no longer exists at PLC; its site is found by
+	// the slice name's prefix (the site's login base).
+	SliceGone bool      `json:"slice_gone,omitempty"`
+	PIs       []Contact `json:"pis"`
+}
+
+// NodeFailure is a node that did not answer a flow query.
+type NodeFailure struct {
+	NodeID   int64  `json:"node_id"`
+	Hostname string `json:"hostname"`
+	Error    string `json:"error"`
+}
+
+// AuditAnswer is PLC's answer to "who sent this?".
+type AuditAnswer struct {
+	Flows []AuditFlow `json:"flows"`
+	// NotAnswering lists nodes that were asked and did not answer (down,
+	// too slow, no flow log): their flows are unknown, not absent.
+	NotAnswering []NodeFailure `json:"not_answering"`
+	Asked        int           `json:"asked"` // nodes asked
+	// More: some node has more matching flows than the limit; narrow the
+	// window or raise the limit.
+	More bool `json:"more,omitempty"`
+}
+
+// Auditor answers flow queries at PLC. The PLC service implements it; the
+// REST client speaks it remotely.
+type Auditor interface {
+	// AuditWho asks every node for the flows with q.Addr and returns
+	// those the caller may see: admins all, a site's PI those of the
+	// site's slices and nodes, other users those of their own slices.
+	AuditWho(ctx context.Context, c *Caller, q FlowQuery) (*AuditAnswer, error)
 }
