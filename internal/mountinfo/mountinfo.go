@@ -16,7 +16,11 @@ type Mount struct {
 	Target string // mount point
 	FSType string // filesystem type (overlay, tmpfs, ext4, ...)
 	Source string // mount source ("none", a device, ...)
+	Super  string // super options, comma-separated (for cgroup v1: its controllers)
 }
+
+// IsCgroup reports whether m is a cgroup file system (v1 or v2).
+func (m Mount) IsCgroup() bool { return m.FSType == "cgroup" || m.FSType == "cgroup2" }
 
 // Read returns the mount table of the calling process, in the kernel's
 // order (parents before children).
@@ -45,7 +49,11 @@ func Parse(r io.Reader) ([]Mount, error) {
 		if len(a) < 5 || len(b) < 2 {
 			continue
 		}
-		out = append(out, Mount{Target: unescape(a[4]), FSType: b[0], Source: unescape(b[1])})
+		m := Mount{Target: unescape(a[4]), FSType: b[0], Source: unescape(b[1])}
+		if len(b) > 2 {
+			m.Super = b[2]
+		}
+		out = append(out, m)
 	}
 	return out, sc.Err()
 }

@@ -11,6 +11,7 @@ func TestParse(t *testing.T) {
 36 22 0:32 / /tmp/a\040b\011c rw,nosuid master:3 shared:7 - tmpfs none\134x rw
 37 22 0:33 / /x rw - overlay
 bad line
+39 22 0:35 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 38 22 0:34 / /var/lib/pl/slivers/s1/rootfs rw,relatime - overlay overlay rw,lowerdir=/a
 `
 	got, err := Parse(strings.NewReader(table))
@@ -18,12 +19,22 @@ bad line
 		t.Fatal(err)
 	}
 	want := []Mount{
-		{Target: "/", FSType: "ext4", Source: "/dev/sda1"},
-		{Target: "/tmp/a b\tc", FSType: "tmpfs", Source: `none\x`},
-		{Target: "/var/lib/pl/slivers/s1/rootfs", FSType: "overlay", Source: "overlay"},
+		{Target: "/", FSType: "ext4", Source: "/dev/sda1", Super: "rw"},
+		{Target: "/tmp/a b\tc", FSType: "tmpfs", Source: `none\x`, Super: "rw"},
+		{Target: "/sys/fs/cgroup/cpu,cpuacct", FSType: "cgroup", Source: "cgroup", Super: "rw,cpu,cpuacct"},
+		{Target: "/var/lib/pl/slivers/s1/rootfs", FSType: "overlay", Source: "overlay", Super: "rw,lowerdir=/a"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	var cg []string
+	for _, m := range got {
+		if m.IsCgroup() {
+			cg = append(cg, m.Target)
+		}
+	}
+	if !reflect.DeepEqual(cg, []string{"/sys/fs/cgroup/cpu,cpuacct"}) {
+		t.Errorf("cgroup mounts %q", cg)
 	}
 }
 

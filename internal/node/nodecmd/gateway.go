@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/planetlab/pl/internal/mountinfo"
+
 	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -145,19 +147,17 @@ func RunGateway(ctx context.Context, o GatewayOptions) error {
 
 // joinCgroup moves this process into cgroup rel in every hierarchy.
 func joinCgroup(rel string) error {
-	ms, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	self := []byte(strconv.Itoa(os.Getpid()))
-	for _, line := range strings.Split(string(ms), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 1 || (g[0] != "cgroup" && g[0] != "cgroup2") {
+	for _, m := range ms {
+		if !m.IsCgroup() {
 			continue
 		}
-		d := filepath.Join(f[4], rel)
+		d := filepath.Join(m.Target, rel)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			errs = append(errs, err)
 			continue

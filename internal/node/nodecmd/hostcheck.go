@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/planetlab/pl/internal/mountinfo"
 )
 
 // Checks of the host a node manager starts on, so that a misplaced start
@@ -14,16 +17,10 @@ import (
 
 // checkCgroupMounts fails when no cgroup file system is mounted in this
 // mount namespace. mountinfo is the text of /proc/self/mountinfo.
-func checkCgroupMounts(mountinfo string) error {
-	for _, line := range strings.Split(mountinfo, "\n") {
-		// Fields after " - " are: fs type, source, super options.
-		_, after, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		if f := strings.Fields(after); len(f) > 0 && (f[0] == "cgroup" || f[0] == "cgroup2") {
-			return nil
-		}
+func checkCgroupMounts(table string) error {
+	ms, _ := mountinfo.Parse(strings.NewReader(table)) // lines it cannot read are skipped
+	if slices.ContainsFunc(ms, mountinfo.Mount.IsCgroup) {
+		return nil
 	}
 	return errors.New("no cgroup file system is mounted here (none in /proc/self/mountinfo), so slivers cannot be created. " +
 		"`ip netns exec` remounts /sys and hides /sys/fs/cgroup: enter only the network namespace instead, " +

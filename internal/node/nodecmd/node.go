@@ -117,23 +117,8 @@ type Node struct {
 // NewNode assembles a node from opts. It changes nothing that exists on the
 // host: slivers keep running and are adopted by Run.
 func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
-	if opts.State == "" {
-		opts.State = DefaultStateDir
-	}
-	if opts.SSHListen == "" {
-		opts.SSHListen = ":22"
-	}
-	if opts.SensorAddr == "" {
-		opts.SensorAddr = sensors.DefaultAddr
-	}
-	if opts.SensorSlivers == "" {
-		opts.SensorSlivers = sensors.Local
-	}
-	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
+	if err := opts.setDefaults(); err != nil {
 		return nil, err
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
 	}
 	n := &Node{log: opts.Logger.With("subsystem", "node")}
 	defer func() {
@@ -141,77 +126,21 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
-	if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
-		return nil, err
-	} else if err := checkCgroupMounts(string(mi)); err != nil {
+	if err := prepareState(opts.State); err != nil {
 		return nil, err
 	}
-	if err := CheckTraversable(opts.State); err != nil {
+	plc, err := n.openPLC(opts)
+	if err != nil {
 		return nil, err
-	}
-	// Slivers' user namespaces traverse the state directory to reach their
-	// bundles and images: search permission for all, listing for none.
-	if err := os.MkdirAll(opts.State, 0o711); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(opts.State, 0o711); err != nil {
-		return nil, err
-	}
-	plc := opts.PLC
-	if plc == nil {
-		nf, err := LoadNodeFile(opts.State)
-		if err != nil {
-			return nil, err
-		}
-		n.client, err = plcclient.New(plcclient.Config{URL: nf.PLCURL, NodeID: nf.NodeID, NodeKey: nf.NodeKey, Fingerprint: nf.Fingerprint})
-		if err != nil {
-			return nil, fmt.Errorf("node.json: %w", err)
-		}
-		plc = n.client
 	}
 	pub, err := HostKey(opts.State)
 	if err != nil {
 		return nil, err
 	}
-	if n.Images, err = image.Open(filepath.Join(opts.State, "images")); err != nil {
+	if err := n.openRuntime(ctx, opts); err != nil {
 		return nil, err
 	}
-	if err := n.Images.EnsureDefault(ctx); err != nil {
-		return nil, fmt.Errorf("built-in image: %w", err)
-	}
-	n.Runtime, err = sliver.New(ctx, sliver.Config{
-		StateDir:     filepath.Join(opts.State, "slivers"),
-		Images:       n.Images,
-		CgroupParent: opts.CgroupParent,
-		DiskDir:      opts.DiskDir,
-		Logger:       opts.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ncfg := netcfg.Config{
-		StateDir:   filepath.Join(opts.State, "net"),
-		NetNS:      opts.NetNS,
-		Uplink:     opts.Uplink,
-		CapKbit:    opts.CapKbit,
-		Table:      opts.NFTable,
-		VethPrefix: opts.VethPrefix,
-		// Sliver namespaces owned by the sliver's user namespace: sliver
-		// root holds CAP_NET_RAW (ping, traceroute, sniffers) there only.
-		NewNetNS: sliver.NewNetNS,
-		Logger:   opts.Logger,
-	}
-	if opts.NodeAddr != "" {
-		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
-			return nil, fmt.Errorf("--node-addr: %w", err)
-		}
-	}
-	if opts.Prefix != "" {
-		if ncfg.Prefix, err = netip.ParsePrefix(opts.Prefix); err != nil {
-			return nil, fmt.Errorf("--prefix: %w", err)
-		}
-	}
-	if n.Net, err = netcfg.New(ncfg); err != nil {
+	if n.Net, err = openNet(opts); err != nil {
 		return nil, err
 	}
 	observe := func(op agent.Op, err error, took time.Duration) {
@@ -242,35 +171,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		onDir = n.gwSup.writeSlices
 	}
-	var clock func() (int64, bool)
-	if n.client != nil {
-		clock = n.client.ClockOffset
-	}
-	n.Sensors, err = sensors.New(sensors.Config{
-		CgroupParent: opts.CgroupParent,
-		StoreDir:     n.Runtime.Store(),
-		VethPrefix:   n.Net.Config().VethPrefix,
-		Disk:         n.Runtime.DiskUsage,
-		Links: func() ([]sensors.Link, error) {
-			cs, err := n.Net.Counters()
-			out := make([]sensors.Link, len(cs))
-			for i, c := range cs {
-				out[i] = sensors.Link(c)
-			}
-			return out, err
-		},
-		Slivers: func() []sensors.Sliver {
-			errs := n.Agent.SliverErrors()
-			names := n.Agent.Slivers()
-			out := make([]sensors.Sliver, 0, len(names))
-			for _, name := range names {
-				out = append(out, sensors.Sliver{Name: name, LastError: errs[name]})
-			}
-			return out
-		},
-		Clock: clock,
-	})
-	if err != nil {
+	if err := n.openSensors(opts); err != nil {
 		return nil, err
 	}
 	n.Agent, err = agent.New(agent.Config{
@@ -324,6 +225,154 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.sensorVis = opts.SensorSlivers
 	}
 	return n, nil
+}
+
+// setDefaults fills in the options left empty and checks the sensor
+// visibility.
+func (opts *Options) setDefaults() error {
+	if opts.State == "" {
+		opts.State = DefaultStateDir
+	}
+	if opts.SSHListen == "" {
+		opts.SSHListen = ":22"
+	}
+	if opts.SensorAddr == "" {
+		opts.SensorAddr = sensors.DefaultAddr
+	}
+	if opts.SensorSlivers == "" {
+		opts.SensorSlivers = sensors.Local
+	}
+	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
+		return err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return nil
+}
+
+// prepareState checks the host (cgroups mounted, state directory
+// traversable) and makes the state directory.
+func prepareState(state string) error {
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		return err
+	} else if err := checkCgroupMounts(string(mi)); err != nil {
+		return err
+	}
+	if err := CheckTraversable(state); err != nil {
+		return err
+	}
+	// Slivers' user namespaces traverse the state directory to reach their
+	// bundles and images: search permission for all, listing for none.
+	if err := os.MkdirAll(state, 0o711); err != nil {
+		return err
+	}
+	if err := os.Chmod(state, 0o711); err != nil {
+		return err
+	}
+	return nil
+}
+
+// openPLC returns opts.PLC or, without one, a client of the PLC this node
+// joined (node.json).
+func (n *Node) openPLC(opts Options) (agent.PLC, error) {
+	if opts.PLC != nil {
+		return opts.PLC, nil
+	}
+	nf, err := LoadNodeFile(opts.State)
+	if err != nil {
+		return nil, err
+	}
+	if n.client, err = plcclient.New(plcclient.Config{URL: nf.PLCURL, NodeID: nf.NodeID, NodeKey: nf.NodeKey, Fingerprint: nf.Fingerprint}); err != nil {
+		return nil, fmt.Errorf("node.json: %w", err)
+	}
+	return n.client, nil
+}
+
+// openRuntime opens the image store (with the built-in image) and the
+// sliver runtime.
+func (n *Node) openRuntime(ctx context.Context, opts Options) (err error) {
+	if n.Images, err = image.Open(filepath.Join(opts.State, "images")); err != nil {
+		return err
+	}
+	if err := n.Images.EnsureDefault(ctx); err != nil {
+		return fmt.Errorf("built-in image: %w", err)
+	}
+	n.Runtime, err = sliver.New(ctx, sliver.Config{
+		StateDir:     filepath.Join(opts.State, "slivers"),
+		Images:       n.Images,
+		CgroupParent: opts.CgroupParent,
+		DiskDir:      opts.DiskDir,
+		Logger:       opts.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// openNet opens the network manager.
+func openNet(opts Options) (_ *netcfg.Linux, err error) {
+	ncfg := netcfg.Config{
+		StateDir:   filepath.Join(opts.State, "net"),
+		NetNS:      opts.NetNS,
+		Uplink:     opts.Uplink,
+		CapKbit:    opts.CapKbit,
+		Table:      opts.NFTable,
+		VethPrefix: opts.VethPrefix,
+		// Sliver namespaces owned by the sliver's user namespace: sliver
+		// root holds CAP_NET_RAW (ping, traceroute, sniffers) there only.
+		NewNetNS: sliver.NewNetNS,
+		Logger:   opts.Logger,
+	}
+	if opts.NodeAddr != "" {
+		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
+			return nil, fmt.Errorf("--node-addr: %w", err)
+		}
+	}
+	if opts.Prefix != "" {
+		if ncfg.Prefix, err = netip.ParsePrefix(opts.Prefix); err != nil {
+			return nil, fmt.Errorf("--prefix: %w", err)
+		}
+	}
+	return netcfg.New(ncfg)
+}
+
+// openSensors sets up the node's sensors over the runtime, the network
+// manager and the agent (read when collecting, after the agent exists).
+func (n *Node) openSensors(opts Options) (err error) {
+	var clock func() (int64, bool)
+	if n.client != nil {
+		clock = n.client.ClockOffset
+	}
+	n.Sensors, err = sensors.New(sensors.Config{
+		CgroupParent: opts.CgroupParent,
+		StoreDir:     n.Runtime.Store(),
+		VethPrefix:   n.Net.Config().VethPrefix,
+		Disk:         n.Runtime.DiskUsage,
+		Links: func() ([]sensors.Link, error) {
+			cs, err := n.Net.Counters()
+			out := make([]sensors.Link, len(cs))
+			for i, c := range cs {
+				out[i] = sensors.Link(c)
+			}
+			return out, err
+		},
+		Slivers: func() []sensors.Sliver {
+			errs := n.Agent.SliverErrors()
+			names := n.Agent.Slivers()
+			out := make([]sensors.Sliver, 0, len(names))
+			for _, name := range names {
+				out = append(out, sensors.Sliver{Name: name, LastError: errs[name]})
+			}
+			return out
+		},
+		Clock: clock,
+	})
+	if err != nil {
+		return err
+	}
+	return nil
 }
 
 // Run runs the agent and the SSH gateway until ctx is cancelled.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/planetlab/pl/internal/mountinfo"
 )
 
 // The parsers below read the kernel's text files. Each takes the file's
@@ -165,54 +167,25 @@ func parseNetDev(b []byte) ([]Link, error) {
 // "freezer") and of the v2 hierarchy (key "").
 func parseCgroupMounts(b []byte) map[string]string {
 	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 {
-			continue
-		}
-		mp := unescapeMount(pf[4])
-		switch qf[0] {
+	ms, _ := mountinfo.Parse(bytes.NewReader(b)) // lines it cannot read are skipped
+	for _, m := range ms {
+		switch m.FSType {
 		case "cgroup2":
 			if _, ok := out[""]; !ok {
-				out[""] = mp
+				out[""] = m.Target
 			}
 		case "cgroup":
-			for _, o := range strings.Split(qf[2], ",") {
+			for _, o := range strings.Split(m.Super, ",") {
 				switch o {
 				case "cpuacct", "memory", "pids", "freezer":
 					if _, ok := out[o]; !ok {
-						out[o] = mp
+						out[o] = m.Target
 					}
 				}
 			}
 		}
 	}
 	return out
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // parseUint reads a file holding one unsigned number ("max" reads as 0,

@@ -33,69 +33,96 @@ type Query struct {
 
 // Select runs a Get query.
 func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
-	t := q.Table
 	q.dialect = tx.Dialect
 	fields, err := q.resolveFields()
 	if err != nil {
 		return nil, err
 	}
-	var sel []string
-	var selArgs []any
-	var scalars []*Field
-	var tagNames []string
-	var lists []*Field
+	cols := q.columns(fields)
+	query, args, err := q.selectSQL(cols)
+	if err != nil {
+		return nil, err
+	}
+	out, pks, index, err := tx.readRows(ctx, q.Table, cols, len(fields), query, args)
+	if err != nil {
+		return nil, err
+	}
+	// Without a filter most rows are selected: reading every list row and
+	// keeping those of selected rows is cheaper than restricting the query
+	// to a thousand owners.
+	f := q.Filter
+	everyRow := f == nil || !f.IsList && len(f.Terms) == 0 && f.Limit == 0 && f.Offset == 0
+	if err := tx.fillLists(ctx, cols.lists, pks, pkType(q.Table), everyRow, index); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// selectCols are the parts of a selection: the SQL of the columns read
+// (the primary key, needed for lists and stripped afterwards if not asked
+// for; the scalars; then the tags, in that order), the tags' names (also
+// the arguments of their SQL), and the list fields, read by fillLists.
+type selectCols struct {
+	sel      []string
+	scalars  []*Field
+	tagNames []string
+	lists    []*Field
+}
+
+func (q *Query) columns(fields []string) selectCols {
+	t := q.Table
+	var c selectCols
 	for _, name := range fields {
 		if f, ok := t.byName[name]; ok {
 			if f.IsList() {
-				lists = append(lists, f)
+				c.lists = append(c.lists, f)
 				continue
 			}
-			scalars = append(scalars, f)
-			sel = append(sel, colExpr(f))
+			c.scalars = append(c.scalars, f)
+			c.sel = append(c.sel, colExpr(f))
 			continue
 		}
-		tagNames = append(tagNames, name)
-		selArgs = append(selArgs, name)
+		c.tagNames = append(c.tagNames, name)
 	}
-	// The columns are the primary key (needed for lists; stripped
-	// afterwards if not asked for), the scalars, then the tags: the order
-	// in which the rows are read below.
-	sel = append([]string{"t." + t.PK}, sel...)
-	for range tagNames {
-		sel = append(sel, t.TagSQL)
+	c.sel = append([]string{"t." + t.PK}, c.sel...)
+	for range c.tagNames {
+		c.sel = append(c.sel, t.TagSQL)
 	}
+	return c
+}
+
+// selectSQL is the SELECT of cols with the query's conditions, filter,
+// order and page.
+func (q *Query) selectSQL(cols selectCols) (string, []any, error) {
+	t := q.Table
 	var where []string
-	var wargs []any
+	args := make([]any, 0, len(cols.tagNames)+len(q.Args))
+	for _, name := range cols.tagNames {
+		args = append(args, name)
+	}
 	if t.SoftDelete {
 		where = append(where, "t.deleted = 0")
 	}
 	where = append(where, q.Where...)
-	wargs = append(wargs, q.Args...)
+	args = append(args, q.Args...)
 	if q.Filter != nil {
 		w, a, err := q.filterSQL()
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		if w != "" {
 			where = append(where, w)
-			wargs = append(wargs, a...)
+			args = append(args, a...)
 		}
 	}
 	var b strings.Builder
-	b.WriteString("SELECT ")
-	for i, s := range sel {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(s)
-	}
-	b.WriteString(" FROM " + t.SQL + " t")
+	b.WriteString("SELECT " + strings.Join(cols.sel, ", ") + " FROM " + t.SQL + " t")
 	if len(where) > 0 {
 		b.WriteString(" WHERE (" + strings.Join(where, ") AND (") + ")")
 	}
 	order, err := q.orderSQL()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	b.WriteString(" ORDER BY " + order)
 	if f := q.Filter; f != nil && (f.Limit > 0 || f.Offset > 0) {
@@ -105,51 +132,45 @@ func (tx *Tx) Select(ctx context.Context, q Query) ([]core.Record, error) {
 		}
 		b.WriteString(fmt.Sprintf(" LIMIT %d OFFSET %d", limit, f.Offset))
 	}
-	rows, err := tx.Query(ctx, b.String(), append(selArgs, wargs...)...)
+	return b.String(), args, nil
+}
+
+// readRows runs the selection and returns its records in order, their
+// primary keys, and the records by primary key (for the lists).
+func (tx *Tx) readRows(ctx context.Context, t *Table, cols selectCols, nfields int, query string, args []any) ([]core.Record, []any, map[any]core.Record, error) {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	defer rows.Close()
-	var out []core.Record
+	out := []core.Record{}
 	var pks []any
 	index := map[any]core.Record{}
 	for rows.Next() {
-		vals := make([]any, len(sel))
-		ptrs := make([]any, len(sel))
+		vals := make([]any, len(cols.sel))
+		ptrs := make([]any, len(cols.sel))
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, wrapDB("scan", err)
+			return nil, nil, nil, wrapDB("scan", err)
 		}
-		rec := make(core.Record, len(fields))
+		rec := make(core.Record, nfields)
 		pk := normalize(vals[0], pkType(t))
-		for i, f := range scalars {
+		for i, f := range cols.scalars {
 			rec[f.Name] = normalize(vals[i+1], f.Type)
 		}
-		for i, name := range tagNames {
-			rec[name] = normalize(vals[len(scalars)+1+i], String)
+		for i, name := range cols.tagNames {
+			rec[name] = normalize(vals[len(cols.scalars)+1+i], String)
 		}
 		out = append(out, rec)
 		pks = append(pks, pk)
 		index[pk] = rec
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrapDB("rows", err)
+		return nil, nil, nil, wrapDB("rows", err)
 	}
-	rows.Close()
-	// Without a filter most rows are selected: reading every list row and
-	// keeping those of selected rows is cheaper than restricting the query
-	// to a thousand owners.
-	f := q.Filter
-	everyRow := f == nil || !f.IsList && len(f.Terms) == 0 && f.Limit == 0 && f.Offset == 0
-	if err := tx.fillLists(ctx, lists, pks, pkType(t), everyRow, index); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		out = []core.Record{}
-	}
-	return out, nil
+	return out, pks, index, nil
 }
 
 func pkType(t *Table) Type {
@@ -513,117 +534,135 @@ func (q *Query) termSQL(term core.Term) (string, []any, error) {
 	var s string
 	var args []any
 	if f.IsList() {
-		elem := Int
-		if f.Type == StrList {
-			elem = String
-		}
-		vals, _ := term.Value.([]any)
-		if term.Value != nil && vals == nil {
-			vals = []any{term.Value}
-		}
-		for i, v := range vals {
-			cv, err := filterValue(f.Name, v, elem)
-			if err != nil {
-				return "", nil, err
-			}
-			vals[i] = cv
-		}
-		src := "(" + f.List + ") x WHERE x.o = t." + q.Table.PK
-		switch term.Op {
-		case core.Eq, core.ContainsAny:
-			if term.Value == nil {
-				s = "NOT EXISTS (SELECT 1 FROM " + src + ")"
-			} else if len(vals) == 0 {
-				s = "1 = 0"
-			} else {
-				cond, a, err := inSet(q.dialect, "x.m", vals, elem)
-				if err != nil {
-					return "", nil, err
-				}
-				s = "EXISTS (SELECT 1 FROM " + src + " AND " + cond + ")"
-				args = []any{a}
-			}
-		case core.ContainsAll:
-			distinct := map[any]bool{}
-			for _, v := range vals {
-				distinct[v] = true
-			}
-			if len(vals) == 0 {
-				s = "1 = 1"
-			} else {
-				cond, a, err := inSet(q.dialect, "x.m", vals, elem)
-				if err != nil {
-					return "", nil, err
-				}
-				s = fmt.Sprintf("(SELECT COUNT(DISTINCT x.m) FROM %s AND %s) = %d", src, cond, len(distinct))
-				args = []any{a}
-			}
-		default:
-			return "", nil, core.FieldErrorf(f.Name, "comparison %s does not apply to an array field", term.Op)
-		}
+		s, args, err = q.listTermSQL(term, f)
 	} else {
-		args = append(args, exArgs...)
-		switch term.Op {
-		case core.ContainsAll, core.ContainsAny:
-			return "", nil, core.FieldErrorf(f.Name, "%s applies to array fields only", term.Op)
-		case core.Eq:
-			switch v := term.Value.(type) {
-			case nil:
-				s = ex + " IS NULL"
-			case []any:
-				if len(v) == 0 {
-					s = "1 = 0"
-					args = nil
-					break
-				}
-				var vals []any
-				for _, e := range v {
-					if e == nil {
-						return "", nil, core.FieldErrorf(f.Name, "nil inside a value list")
-					}
-					cv, err := filterValue(f.Name, e, f.Type)
-					if err != nil {
-						return "", nil, err
-					}
-					vals = append(vals, cv)
-				}
-				cond, a, err := inSet(q.dialect, ex, vals, f.Type)
-				if err != nil {
-					return "", nil, err
-				}
-				s = cond
-				args = append(args, a)
-			case string:
-				if f.Type == String && strings.ContainsAny(v, "*%") {
-					s = "LOWER(" + ex + ") LIKE LOWER(?)"
-					args = append(args, strings.ReplaceAll(v, "*", "%"))
-					break
-				}
-				cv, err := filterValue(f.Name, v, f.Type)
-				if err != nil {
-					return "", nil, err
-				}
-				s = ex + " = ?"
-				args = append(args, cv)
-			default:
-				cv, err := filterValue(f.Name, v, f.Type)
-				if err != nil {
-					return "", nil, err
-				}
-				s = ex + " = ?"
-				args = append(args, cv)
-			}
-		default:
-			cv, err := filterValue(f.Name, term.Value, f.Type)
-			if err != nil {
-				return "", nil, err
-			}
-			s = ex + " " + string(term.Op) + " ?"
-			args = append(args, cv)
-		}
+		s, args, err = q.scalarTermSQL(term, f, ex, exArgs)
+	}
+	if err != nil {
+		return "", nil, err
 	}
 	if term.Not {
 		s = "NOT (" + s + ")"
+	}
+	return s, args, nil
+}
+
+// listTermSQL is the condition of a term on an array field (node_ids,
+// ...): equal to or containing any of a set of members, or all of them.
+func (q *Query) listTermSQL(term core.Term, f *Field) (s string, args []any, err error) {
+	elem := Int
+	if f.Type == StrList {
+		elem = String
+	}
+	vals, _ := term.Value.([]any)
+	if term.Value != nil && vals == nil {
+		vals = []any{term.Value}
+	}
+	for i, v := range vals {
+		cv, err := filterValue(f.Name, v, elem)
+		if err != nil {
+			return "", nil, err
+		}
+		vals[i] = cv
+	}
+	src := "(" + f.List + ") x WHERE x.o = t." + q.Table.PK
+	switch term.Op {
+	case core.Eq, core.ContainsAny:
+		if term.Value == nil {
+			s = "NOT EXISTS (SELECT 1 FROM " + src + ")"
+		} else if len(vals) == 0 {
+			s = "1 = 0"
+		} else {
+			cond, a, err := inSet(q.dialect, "x.m", vals, elem)
+			if err != nil {
+				return "", nil, err
+			}
+			s = "EXISTS (SELECT 1 FROM " + src + " AND " + cond + ")"
+			args = []any{a}
+		}
+	case core.ContainsAll:
+		distinct := map[any]bool{}
+		for _, v := range vals {
+			distinct[v] = true
+		}
+		if len(vals) == 0 {
+			s = "1 = 1"
+		} else {
+			cond, a, err := inSet(q.dialect, "x.m", vals, elem)
+			if err != nil {
+				return "", nil, err
+			}
+			s = fmt.Sprintf("(SELECT COUNT(DISTINCT x.m) FROM %s AND %s) = %d", src, cond, len(distinct))
+			args = []any{a}
+		}
+	default:
+		return "", nil, core.FieldErrorf(f.Name, "comparison %s does not apply to an array field", term.Op)
+	}
+	return s, args, nil
+}
+
+// scalarTermSQL is the condition of a term on a column or tag (expression
+// ex with its arguments exArgs): equality (NULL, a value list, a wildcard
+// pattern) or a comparison.
+func (q *Query) scalarTermSQL(term core.Term, f *Field, ex string, exArgs []any) (s string, args []any, err error) {
+	args = append(args, exArgs...)
+	switch term.Op {
+	case core.ContainsAll, core.ContainsAny:
+		return "", nil, core.FieldErrorf(f.Name, "%s applies to array fields only", term.Op)
+	case core.Eq:
+		switch v := term.Value.(type) {
+		case nil:
+			s = ex + " IS NULL"
+		case []any:
+			if len(v) == 0 {
+				s = "1 = 0"
+				args = nil
+				break
+			}
+			var vals []any
+			for _, e := range v {
+				if e == nil {
+					return "", nil, core.FieldErrorf(f.Name, "nil inside a value list")
+				}
+				cv, err := filterValue(f.Name, e, f.Type)
+				if err != nil {
+					return "", nil, err
+				}
+				vals = append(vals, cv)
+			}
+			cond, a, err := inSet(q.dialect, ex, vals, f.Type)
+			if err != nil {
+				return "", nil, err
+			}
+			s = cond
+			args = append(args, a)
+		case string:
+			if f.Type == String && strings.ContainsAny(v, "*%") {
+				s = "LOWER(" + ex + ") LIKE LOWER(?)"
+				args = append(args, strings.ReplaceAll(v, "*", "%"))
+				break
+			}
+			cv, err := filterValue(f.Name, v, f.Type)
+			if err != nil {
+				return "", nil, err
+			}
+			s = ex + " = ?"
+			args = append(args, cv)
+		default:
+			cv, err := filterValue(f.Name, v, f.Type)
+			if err != nil {
+				return "", nil, err
+			}
+			s = ex + " = ?"
+			args = append(args, cv)
+		}
+	default:
+		cv, err := filterValue(f.Name, term.Value, f.Type)
+		if err != nil {
+			return "", nil, err
+		}
+		s = ex + " " + string(term.Op) + " ?"
+		args = append(args, cv)
 	}
 	return s, args, nil
 }
