@@ -171,7 +171,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	for pattern, h := range m.Extra {

@@ -248,6 +248,8 @@ const (
 	opGetNotices
 	opSuspendSlice
 	opResumeSlice
+	// Accountability (audit.go): who sent packets to an address.
+	opAuditWho
 	numOps
 )
 
@@ -417,6 +419,9 @@ var ops = [numOps]struct {
 	opGetNotices:        {"GetNotices", rA | rP | rT},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
+	// Accountability: admins see every flow, PIs their sites', others
+	// their own slices' (audit.go).
+	opAuditWho: {"AuditWho", rA | rP | rU | rT},
 }
 
 // opByName indexes ops by name.

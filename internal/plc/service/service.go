@@ -55,6 +55,8 @@ type Options struct {
 	// Notifier also delivers the monitor's notices (nil: recorded and
 	// logged only).
 	Notifier Notifier
+	// Audit configures how PLC asks nodes for flows (audit.go).
+	Audit AuditOptions
 }
 
 // Service is the PLC registry.
