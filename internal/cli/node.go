@@ -268,7 +268,9 @@ func printNodeLive(w io.Writer, r *core.NodeRow, now time.Time) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	line := func(k, format string, args ...any) { fmt.Fprintf(tw, "  %s:\t"+format+"\n", append([]any{k}, args...)...) }
+	line := func(k, format string, args ...any) {
+		fmt.Fprintf(tw, "  %s:\t"+format+"\n", append([]any{k}, args...)...)
+	}
 	line("status", "%s", r.Status)
 	line("last contact", "%s ago", ago(now, r.LastContact))
 	if r.LastReport == 0 {
