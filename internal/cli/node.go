@@ -285,6 +285,7 @@ func printNodeLive(w io.Writer, r *core.NodeRow, now time.Time) error {
 	line("disk free", "%.1f GB (%.0f%% used)", r.DiskFreeGB, r.DiskPct)
 	line("network", "%.0f kbit/s in, %.0f kbit/s out, %d drops", r.RxKbps, r.TxKbps, r.Drops)
 	line("slivers", "%d (%d with errors)", r.Slivers, r.Errors)
+	line("ssh gateway", "%s", r.SSH)
 	line("top cpu", "%s", orDash(strings.Join(r.TopCPU, ", ")))
 	line("top bandwidth", "%s", orDash(strings.Join(r.TopBW, ", ")))
 	clock := "not measured"

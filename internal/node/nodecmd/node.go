@@ -368,11 +368,29 @@ func (n *Node) openSensors(opts Options) (err error) {
 			return out
 		},
 		Clock: clock,
+		SSH:   n.sshProbe(opts).State,
 	})
 	if err != nil {
 		return err
 	}
 	return nil
+}
+
+// sshProbe reports on the node's gateway: the process's (with
+// GatewayCommand) or the in-process one.
+func (n *Node) sshProbe(opts Options) *sshProbe {
+	state := ""
+	if n.gwSup != nil {
+		state = opts.State
+	}
+	return newSSHProbe(opts.SSHListen, state, func() net.Addr {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.gw == nil {
+			return nil
+		}
+		return n.gw.Addr()
+	})
 }
 
 // Run runs the agent and the SSH gateway until ctx is cancelled.
