@@ -245,6 +245,9 @@ func (opts *Options) setDefaults() error {
 	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
 		return err
 	}
+	if opts.ReportInterval != 0 && (opts.ReportInterval < time.Second || opts.ReportInterval > time.Hour) {
+		return fmt.Errorf("--report-interval %v: want 1s..1h", opts.ReportInterval)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +73,20 @@ func TestSSHProbe(t *testing.T) {
 	addr = &net.TCPAddr{IP: net.IPv6unspecified, Port: 4022}
 	if got := q.State(); got != core.SSHUp || len(probed) != 1 || probed[0] != "[::1]:4022" {
 		t.Errorf("in-process gateway: %q, probed %v", got, probed)
+	}
+}
+
+// TestReportIntervalBounds: --report-interval outside 1s..1h is refused
+// with the flag's name; 0 takes the agent's default.
+func TestReportIntervalBounds(t *testing.T) {
+	for _, c := range []struct {
+		d  time.Duration
+		ok bool
+	}{{0, true}, {time.Second, true}, {5 * time.Second, true}, {time.Hour, true}, {500 * time.Millisecond, false}, {-time.Second, false}, {2 * time.Hour, false}} {
+		o := Options{State: t.TempDir(), ReportInterval: c.d}
+		err := o.setDefaults()
+		if (err == nil) != c.ok || err != nil && !strings.Contains(err.Error(), "--report-interval") {
+			t.Errorf("%v: %v", c.d, err)
+		}
 	}
 }
