@@ -113,7 +113,9 @@ func (p *Planet) SSHCommand(n *Node) []string {
 // go down and come back (docs/monitoring.md).
 func (p *Planet) printMonitoring(w io.Writer) {
 	iv := p.invoker
-	pl := func(args ...string) string { return iv.command(true, p.cliEnv(), append([]string{p.Binary}, args...)...) }
+	pl := func(args ...string) string {
+		return iv.command(true, p.cliEnv(), append([]string{p.Binary}, args...)...)
+	}
 	dev := func(args ...string) string {
 		argv := append([]string{p.Binary, "dev"}, args...)
 		if p.ID != "" {
