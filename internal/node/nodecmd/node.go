@@ -276,6 +276,9 @@ func (opts *Options) setDefaults() error {
 	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
 		return err
 	}
+	if opts.ReportInterval != 0 && (opts.ReportInterval < time.Second || opts.ReportInterval > time.Hour) {
+		return fmt.Errorf("--report-interval %v: want 1s..1h", opts.ReportInterval)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -399,6 +402,7 @@ func (n *Node) openSensors(opts Options) (err error) {
 			return out
 		},
 		Clock: clock,
+		SSH:   n.sshProbe(opts).State,
 	})
 	if err != nil {
 		return err
@@ -433,6 +437,23 @@ func (n *Node) sensorHandler() http.Handler {
 	mux.Handle(nodeapi.FlowsPath, flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log}))
 	mux.Handle("/", h)
 	return mux
+}
+
+// sshProbe reports on the node's gateway: the process's (with
+// GatewayCommand) or the in-process one.
+func (n *Node) sshProbe(opts Options) *sshProbe {
+	state := ""
+	if n.gwSup != nil {
+		state = opts.State
+	}
+	return newSSHProbe(opts.SSHListen, state, func() net.Addr {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.gw == nil {
+			return nil
+		}
+		return n.gw.Addr()
+	})
 }
 
 // Run runs the agent and the SSH gateway until ctx is cancelled.
