@@ -303,6 +303,9 @@ func (opts *Options) setDefaults() error {
 	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
 		return err
 	}
+	if opts.ReportInterval != 0 && (opts.ReportInterval < time.Second || opts.ReportInterval > time.Hour) {
+		return fmt.Errorf("--report-interval %v: want 1s..1h", opts.ReportInterval)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -426,6 +429,7 @@ func (n *Node) openSensors(opts Options) (err error) {
 			return out
 		},
 		Clock: clock,
+		SSH:   n.sshProbe(opts).State,
 	})
 	if err != nil {
 		return err
@@ -478,6 +482,23 @@ func (n *Node) sensorHandler() http.Handler {
 
 // BwmonPath serves bwmon's state and events (JSON) on the sensor listener.
 const BwmonPath = "/bwmon"
+
+// sshProbe reports on the node's gateway: the process's (with
+// GatewayCommand) or the in-process one.
+func (n *Node) sshProbe(opts Options) *sshProbe {
+	state := ""
+	if n.gwSup != nil {
+		state = opts.State
+	}
+	return newSSHProbe(opts.SSHListen, state, func() net.Addr {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.gw == nil {
+			return nil
+		}
+		return n.gw.Addr()
+	})
+}
 
 // Run runs the agent and the SSH gateway until ctx is cancelled.
 func (n *Node) Run(ctx context.Context) error {
