@@ -35,7 +35,7 @@ const (
 	testXID  = 7
 )
 
-func newNamedNS(t *testing.T, name string) string {
+func newNamedNS(t testing.TB, name string) string {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -56,7 +56,9 @@ func newNamedNS(t *testing.T, name string) string {
 	return filepath.Join("/run/netns", name)
 }
 
-func newFlowNet(t *testing.T) *flowNet {
+func newFlowNet(t *testing.T) *flowNet { return newFlowNetB(t) }
+
+func newFlowNetB(t testing.TB) *flowNet {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, veths, nftables tables and reads conntrack")

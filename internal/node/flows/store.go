@@ -171,8 +171,12 @@ func (s *Store) Put(recs []Record) error {
 			if err != nil {
 				return err
 			}
+			// Keys mostly grow (start times): full pages, not the default
+			// half-full splits, halve the file.
+			rb := db.Bucket(bRecs)
+			rb.FillPercent = 0.95
 			// bbolt keeps keys and values until the commit: one buffer each.
-			if err := db.Bucket(bRecs).Put(r.Key[:], r.encode(nil)); err != nil {
+			if err := rb.Put(r.Key[:], r.encode(nil)); err != nil {
 				return err
 			}
 			if r.Remote.Addr().IsValid() {
