@@ -122,6 +122,10 @@ type SessionInfo struct {
 	Expires int64 // UNIX seconds; 0 = never (node sessions)
 }
 
+// MaxRenewal is how far from now a non-admin may renew a slice (the
+// original's 8 weeks); RenewSlice lowers a later expiry to it.
+const MaxRenewal = 8 * 7 * 24 * time.Hour
+
 // Registry is PLC's service: every registry operation, with the original's
 // policy and authorization enforced here and nowhere else. It is implemented
 // by the PLC service (in-process) and by the REST client (remote); the REST
@@ -173,7 +177,9 @@ type Registry interface {
 
 	SetPersonPrimarySite(ctx context.Context, c *Caller, personID, siteID int64) error
 	BlacklistKey(ctx context.Context, c *Caller, keyID int64) error
-	// RenewSlice sets a slice's expiry and returns the expiry granted.
+	// RenewSlice sets a slice's expiry and returns the expiry granted:
+	// for non-admins at most MaxRenewal from now (a later wish is
+	// lowered to it).
 	RenewSlice(ctx context.Context, c *Caller, sliceID, expires int64) (int64, error)
 	// AddLeases reserves nodes for a slice; times are rounded to the lease
 	// granularity. It returns the new lease ids and per-node errors.

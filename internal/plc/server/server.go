@@ -1,7 +1,7 @@
 // Package server runs PLC (`pl plc`): it opens the registry store in a data
 // directory (SQLite by default, PostgreSQL when given a DSN), keeps PLC's
 // self-signed TLS certificate there, and serves the REST and node APIs at
-// /api/v1 and PLCAPI XML-RPC at /PLCAPI/ over HTTPS (plain HTTP only when
+// /api/v1, PLCAPI XML-RPC at /PLCAPI/ and the web portal at / over HTTPS (plain HTTP only when
 // asked).
 //
 // Main is the program as a value: tests start it in-process on port 0 with a
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/plc/planet"
+	"github.com/planetlab/pl/internal/plc/portal"
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/restapi"
@@ -174,6 +175,9 @@ func (m *Main) Open(ctx context.Context) error {
 	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
+	if _, taken := m.Extra["/"]; !taken {
+		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
+	}
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
 	}

@@ -113,6 +113,18 @@ func TestServeHTTPSAndRestart(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("GetSlivers")) {
 		t.Fatalf("PLCAPI: %d %.300s", resp.StatusCode, body)
 	}
+	// The portal is mounted at / beside them; unknown API paths stay the API's.
+	for path, want := range map[string]string{"/login": "<h1>Log in</h1>", "/static/style.css": ".exp-warn", "/api/v1/nowhere": `"code"`} {
+		resp, err := hc.Get(m.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(body, []byte(want)) {
+			t.Fatalf("GET %s: %d %.300s, want %q", path, resp.StatusCode, body, want)
+		}
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

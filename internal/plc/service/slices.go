@@ -21,7 +21,7 @@ import (
 // Slice lifetimes of the original.
 const (
 	DefaultSliceLifetime = 14 * 24 * time.Hour // new slices expire in 2 weeks
-	MaxRenewal           = 8 * 7 * 24 * time.Hour
+	MaxRenewal           = core.MaxRenewal
 )
 
 type sliceInfo struct {
