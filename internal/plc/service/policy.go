@@ -248,6 +248,8 @@ const (
 	opGetNotices
 	opSuspendSlice
 	opResumeSlice
+	// Accounts (signup.go).
+	opRegisterPerson
 	numOps
 )
 
@@ -417,6 +419,7 @@ var ops = [numOps]struct {
 	opGetNotices:        {"GetNotices", rA | rP | rT},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
+	opRegisterPerson:    {"RegisterPerson", rAn},
 }
 
 // opByName indexes ops by name.

@@ -161,6 +161,7 @@ GetMonitorActions A                # ours: the monitor's log
 GetNotices A P T                   # ours: notices to sites (pi/tech: their own sites)
 SuspendSlice A                     # ours: first-class enabled=0 with a reason
 ResumeSlice A
+RegisterPerson an                  # ours: sign-up (the account stays disabled until approved)
 `
 
 func parseExpected(t *testing.T) map[string][]string {
@@ -340,6 +341,10 @@ func TestRoleMatrix(t *testing.T) {
 			call{"GetNotices", func(c *core.Caller) error { _, err := e.s.Notices(ctx, c, 0, 0); return err }},
 			call{"SuspendSlice", func(c *core.Caller) error { return e.s.SuspendSlice(ctx, c, missing, "test") }},
 			call{"ResumeSlice", func(c *core.Caller) error { return e.s.ResumeSlice(ctx, c, missing, "test") }},
+			call{"RegisterPerson", func(c *core.Caller) error {
+				_, err := e.s.RegisterPerson(ctx, c, core.Registration{Site: "no-such-site", Password: "long-enough"})
+				return err
+			}},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0
