@@ -550,6 +550,21 @@ func TestEndToEnd(t *testing.T) {
 	if out := user.ok("top", "nodes", "--sort", "-load"); !strings.Contains(out, "node1.princeton.edu") || !strings.Contains(out, "TOP_CPU") {
 		t.Errorf("pl top nodes table:\n%s", out)
 	}
+	// pl node show carries the live row (issue 11).
+	var shownNode struct {
+		Hostname string        `json:"hostname"`
+		Live     *core.NodeRow `json:"live"`
+	}
+	user.json(&shownNode, "node", "show", "node1.princeton.edu")
+	if shownNode.Hostname != "node1.princeton.edu" || shownNode.Live == nil || shownNode.Live.Status != "up" ||
+		shownNode.Live.Load != 0.25 || shownNode.Live.DiskFreeGB != 70 || shownNode.Live.Slivers != 1 || shownNode.Live.LastContact == 0 {
+		t.Errorf("pl node show --json: %+v live %+v", shownNode, shownNode.Live)
+	}
+	if out := user.ok("node", "show", "node1.princeton.edu"); !strings.Contains(out, "live (planet table):") ||
+		!regexp.MustCompile(`status:\s+up`).MatchString(out) || !regexp.MustCompile(`load:\s+0\.25 `).MatchString(out) ||
+		!regexp.MustCompile(`disk free:\s+70\.0 GB`).MatchString(out) || !regexp.MustCompile(`slivers:\s+1 `).MatchString(out) {
+		t.Errorf("pl node show:\n%s", out)
+	}
 	r = user.fails(5, "top", "nodes", "--where", "load < ")
 	if !strings.Contains(r.errOut, "line 1, column 8") {
 		t.Errorf("bad query: %s", r.errOut)

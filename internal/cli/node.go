@@ -2,8 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/spf13/cobra"
@@ -16,7 +19,7 @@ var nodeCols = []string{"node_id", "hostname", "site_id", "node_type", "boot_sta
 func addNodeCommands(node *cobra.Command) {
 	node.AddCommand(nodeRegisterCmd(), nodeTokenCmd(), nodeStateCmd(),
 		listCmd("list", "List nodes", core.Node, nodeCols, "site_id"),
-		showCmd(core.Node, "<node>"),
+		nodeShowCmd(),
 		deleteCmd(core.Node, "<node>"),
 	)
 	update := &cobra.Command{Use: "update <node> [flags]", Short: "Change fields of a node", Args: cobra.ExactArgs(1)}
@@ -209,4 +212,88 @@ func nodeStateCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// nodeShowCmd is `pl node show <node>`: the registry record and, below it,
+// the node's live row of the planet table (status, last contact, load,
+// CPU, memory, disk, slivers, version; docs/monitoring.md). With --json
+// the record carries the row as "live" (null when PLC has no row).
+func nodeShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show <node>",
+		Short: "Show one node, with its live figures from the planet table",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := newEnv(cmd)
+			if err != nil {
+				return err
+			}
+			rec, err := e.get(core.Node, args[0])
+			if err != nil {
+				return err
+			}
+			id, ok := core.AsInt(rec["node_id"])
+			if !ok {
+				return fmt.Errorf("node %s: record without node_id", args[0])
+			}
+			rows, err := e.cl.TopNodes(e.ctx, nil, core.TopQuery{Where: fmt.Sprintf("node_id == %d", id)})
+			if err != nil {
+				return err
+			}
+			var live *core.NodeRow
+			if len(rows) == 1 {
+				live = &rows[0]
+			}
+			if e.json {
+				out := core.Record{}
+				for k, v := range rec {
+					out[k] = v
+				}
+				out["live"] = live
+				return printJSON(e.out, out)
+			}
+			if err := printRecord(e.out, rec); err != nil {
+				return err
+			}
+			return printNodeLive(e.out, live, time.Now())
+		},
+	}
+}
+
+// printNodeLive prints a node's planet-table row as `pl node show` does.
+func printNodeLive(w io.Writer, r *core.NodeRow, now time.Time) error {
+	fmt.Fprintln(w, "\nlive (planet table):")
+	if r == nil {
+		_, err := fmt.Fprintln(w, "  no row: PLC has not seen this node yet")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(k, format string, args ...any) {
+		fmt.Fprintf(tw, "  %s:\t"+format+"\n", append([]any{k}, args...)...)
+	}
+	line("status", "%s", r.Status)
+	line("last contact", "%s ago", ago(now, r.LastContact))
+	if r.LastReport == 0 {
+		line("figures", "none reported yet")
+		line("version", "%s", orDash(r.Version))
+		return tw.Flush()
+	}
+	line("last report", "%s ago", ago(now, r.LastReport))
+	line("load", "%.2f (5 min %.2f, %d CPUs)", r.Load, r.Load5, r.CPUs)
+	line("cpu busy", "%.0f%%", r.CPUPct)
+	line("memory", "%.0f%% used, %.1f GB free (swap %.0f%% used)", r.MemPct, r.MemFreeGB, r.SwapPct)
+	line("disk free", "%.1f GB (%.0f%% used)", r.DiskFreeGB, r.DiskPct)
+	line("network", "%.0f kbit/s in, %.0f kbit/s out, %d drops", r.RxKbps, r.TxKbps, r.Drops)
+	line("slivers", "%d (%d with errors)", r.Slivers, r.Errors)
+	line("ssh gateway", "%s", r.SSH)
+	line("top cpu", "%s", orDash(strings.Join(r.TopCPU, ", ")))
+	line("top bandwidth", "%s", orDash(strings.Join(r.TopBW, ", ")))
+	clock := "not measured"
+	if r.ClockKnown {
+		clock = fmt.Sprintf("%d ms", r.ClockOffsetMs)
+	}
+	line("clock offset", "%s", clock)
+	line("uptime", "%.1f h", r.UptimeHours)
+	line("version", "%s", orDash(r.Version))
+	return tw.Flush()
 }

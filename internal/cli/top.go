@@ -77,14 +77,14 @@ func ago(now time.Time, t int64) string {
 
 func printNodeRows(w io.Writer, rows []core.NodeRow, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOSTNAME\tSITE\tCC\tSTATUS\tCONTACT\tLOAD\tCPU%\tMEM%\tDISK_FREE_GB\tSLIVERS\tTOP_CPU\tTOP_BW\tCLOCK_MS\tVERSION")
+	fmt.Fprintln(tw, "HOSTNAME\tSITE\tCC\tSTATUS\tCONTACT\tLOAD\tCPU%\tMEM%\tDISK_FREE_GB\tSLIVERS\tSSH\tTOP_CPU\tTOP_BW\tCLOCK_MS\tVERSION")
 	for _, r := range rows {
 		clock := "-"
 		if r.ClockKnown {
 			clock = strconv.FormatInt(r.ClockOffsetMs, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.1f\t%d\t%s\t%s\t%s\t%s\n", r.Hostname, orDash(r.Site), orDash(r.Country),
-			r.Status, ago(now, r.LastContact), r.Load, r.CPUPct, r.MemPct, r.DiskFreeGB, r.Slivers,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Hostname, orDash(r.Site), orDash(r.Country),
+			r.Status, ago(now, r.LastContact), r.Load, r.CPUPct, r.MemPct, r.DiskFreeGB, r.Slivers, r.SSH,
 			orDash(strings.Join(r.TopCPU, ",")), orDash(strings.Join(r.TopBW, ",")), clock, orDash(r.Version))
 	}
 	return tw.Flush()

@@ -59,8 +59,19 @@ type NodeFigures struct {
 	TxPackets     uint64          `json:"tx_packets"`      //
 	RxDrops       uint64          `json:"rx_drops"`        //
 	TxDrops       uint64          `json:"tx_drops"`        //
+	SSH           string          `json:"ssh,omitempty"`   // the node's ssh gateway: SSHUp, SSHDown, SSHOff; "" = not reported (an older node)
 	Slivers       []SliverFigures `json:"slivers"`
 }
+
+// States of a node's ssh gateway (NodeFigures.SSH): up means its process
+// runs and its port answers with an SSH banner; down means it is
+// configured but not running or not answering; off means the node runs
+// without one (`pl node --ssh-listen -`).
+const (
+	SSHUp   = "up"
+	SSHDown = "down"
+	SSHOff  = "off"
+)
 
 // SliverFigures are the figures of one sliver.
 type SliverFigures struct {
@@ -133,6 +144,11 @@ func (f *NodeFigures) Validate() error {
 		if c.v > MaxFigure {
 			return bad(c.name, "want at most 2^62, got %d", c.v)
 		}
+	}
+	switch f.SSH {
+	case "", SSHUp, SSHDown, SSHOff:
+	default:
+		return bad("ssh", "want %s, %s or %s, got %q", SSHUp, SSHDown, SSHOff, truncateText(f.SSH, 32))
 	}
 	if len(f.Slivers) > MaxSliverFigures {
 		return bad("slivers", "%d slivers; at most %d", len(f.Slivers), MaxSliverFigures)

@@ -13,7 +13,7 @@ func goodFigures() *NodeFigures {
 	return &NodeFigures{
 		Time: time.Unix(1700000000, 0).UTC(), Load1: 0.5, Load5: 0.4, Load15: 0.3, CPUs: 2, CPUPct: 12.5,
 		MemTotal: 4 << 30, MemUsed: 1 << 30, SwapTotal: 1 << 30, DiskTotal: 100 << 30, DiskUsed: 10 << 30,
-		UptimeSec: 3600, ClockOffsetMs: -12, ClockKnown: true, SliverCount: 2, RxBytes: 1000, TxBytes: 2000,
+		UptimeSec: 3600, ClockOffsetMs: -12, ClockKnown: true, SliverCount: 2, RxBytes: 1000, TxBytes: 2000, SSH: SSHUp,
 		Slivers: []SliverFigures{
 			{Slice: "pl_a", State: "running", CPUSeconds: 10, CPUPct: 5, MemUsed: 1 << 20, MemLimit: 1 << 30, Procs: 3},
 			{Slice: "pl_b", State: "frozen", LastError: "bad vsys"},
@@ -24,6 +24,13 @@ func goodFigures() *NodeFigures {
 func TestFiguresValidate(t *testing.T) {
 	if err := goodFigures().Validate(); err != nil {
 		t.Fatalf("good figures refused: %v", err)
+	}
+	for _, ssh := range []string{"", SSHUp, SSHDown, SSHOff} { // "": an older node without the field
+		f := goodFigures()
+		f.SSH = ssh
+		if err := f.Validate(); err != nil {
+			t.Errorf("ssh %q refused: %v", ssh, err)
+		}
 	}
 	var nilF *NodeFigures
 	if err := nilF.Validate(); err != nil {
@@ -44,6 +51,8 @@ func TestFiguresValidate(t *testing.T) {
 		{"figures.mem_used", func(f *NodeFigures) { f.MemUsed = f.MemTotal + 1 }},
 		{"figures.disk_total", func(f *NodeFigures) { f.DiskTotal = math.MaxUint64; f.DiskUsed = 0 }},
 		{"figures.rx_drops", func(f *NodeFigures) { f.RxDrops = MaxFigure + 1 }},
+		{"figures.ssh", func(f *NodeFigures) { f.SSH = "listening" }},
+		{"figures.ssh", func(f *NodeFigures) { f.SSH = "UP" }},
 		{"figures.slivers[1].slice", func(f *NodeFigures) { f.Slivers[1].Slice = "" }},
 		{"figures.slivers[1].slice", func(f *NodeFigures) { f.Slivers[1].Slice = "pl_a" }},
 		{"figures.slivers[0].slice", func(f *NodeFigures) { f.Slivers[0].Slice = strings.Repeat("x", MaxSliceName+1) }},
@@ -119,6 +128,7 @@ func FuzzFigures(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"time":"2024-01-01T00:00:00Z","slivers":[{"slice":"a"},{"slice":"a"}],"sliver_count":2}`))
 	f.Add([]byte(`{"load1":1e309}`))
+	f.Add([]byte(`{"time":"2024-01-01T00:00:00Z","ssh":"up\u0000"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var nf NodeFigures
 		if json.Unmarshal(data, &nf) != nil {

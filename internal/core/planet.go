@@ -39,6 +39,8 @@ type NodeRow struct {
 	RxKbps        float64  `json:"rx_kbps" expr:"rx_kbps"` // between the last two reports
 	TxKbps        float64  `json:"tx_kbps" expr:"tx_kbps"`
 	Drops         uint64   `json:"drops" expr:"drops"`     // dropped packets, in and out, since boot
+	SSH           string   `json:"ssh" expr:"ssh"`         // the ssh gateway as last reported: up, down, off (none), unknown (not reported)
+	SSHOK         bool     `json:"ssh_ok" expr:"ssh_ok"`   // the node is up and its ssh gateway answered at its last report
 	Slivers       int      `json:"slivers" expr:"slivers"` // sliver count
 	Errors        int      `json:"errors" expr:"errors"`   // slivers with an error
 	TopCPU        []string `json:"top_cpu" expr:"top_cpu"` // busiest slices by CPU, at most 3

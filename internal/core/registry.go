@@ -158,6 +158,8 @@ type Registry interface {
 
 	// Get lists objects matching f (nil = all) with the given fields (nil =
 	// every native field, no tags), filtered by what the caller may see.
+	// The records may be shared with other callers (PLC's read cache):
+	// callers must not modify them.
 	Get(ctx context.Context, c *Caller, class Class, f *Filter, fields []string) ([]Record, error)
 	// Add creates an object and returns its id. Parent references are fields
 	// (site_id of a node, node_id of an interface, person_id of a key,

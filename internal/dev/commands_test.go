@@ -103,6 +103,14 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\n  sudo ip netns exec ",
 		"\n  ssh -i /tmp/pl-dev-1/id_ed25519 ",
 		"\n  curl http://" + p.Nodes[0].Addr.String() + ":3100/node/load\n",
+		// The planet table and an outage to try (issue 11).
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl top nodes\n",
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl node show " + p.Nodes[0].Hostname + "\n",
+		"\n  sudo /home/u/src/pl/bin/pl dev stop " + p.Nodes[1].Name + " --id t1\n",
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl top nodes --where '!up'\n",
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl monitor notices\n",
+		"\n  sudo /home/u/src/pl/bin/pl dev start " + p.Nodes[1].Name + " --id t1   # it reports again and is up\n",
+		"after 20s without a report",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)

@@ -58,7 +58,8 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	} else {
 		ln.Close()
 	}
-	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen)
+	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen,
+		"--monitor-down-after", DownAfter.String())
 	c, err := p.spawn(s)
 	if err != nil {
 		return err
@@ -209,7 +210,8 @@ func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 	if len(sub) == 0 { // the daemon
 		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"),
 			// A dev planet shows every sliver's figures to anyone.
-			"--sensor-addr", net.JoinHostPort(n.Addr.String(), SensorPort), "--sensor-slivers", "public")
+			"--sensor-addr", net.JoinHostPort(n.Addr.String(), SensorPort), "--sensor-slivers", "public",
+			"--report-interval", ReportInterval.String())
 		if p.NodeLogLevel != "" {
 			args = append(args, "--log-level", p.NodeLogLevel)
 		}

@@ -14,6 +14,16 @@ import (
 // default, sensors.DefaultAddr).
 const SensorPort = "3100"
 
+// The planet's monitoring pace: its nodes report every ReportInterval
+// (`pl node --report-interval`; 15 s by default) and PLC's monitor marks a
+// node down after DownAfter without a report (`pl plc
+// --monitor-down-after`; 2 min by default), so that stopping a node shows
+// in `pl top nodes` within half a minute.
+const (
+	ReportInterval = 5 * time.Second
+	DownAfter      = 20 * time.Second
+)
+
 // PrintSummary prints, plainly, what is running and how to use it.
 func (p *Planet) PrintSummary(w io.Writer) {
 	iv := p.invoker
@@ -51,6 +61,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 		fmt.Fprintf(w, "  curl http://%s/node/load\n", net.JoinHostPort(n0.Addr.String(), SensorPort))
 		fmt.Fprintf(w, "  curl -N 'http://%s/slivers?interval=2s'\n", net.JoinHostPort(n0.Addr.String(), SensorPort))
 	}
+	p.printMonitoring(w)
 	if len(p.Plan.SitePlans) > 1 {
 		fmt.Fprintf(w, "\nOne-way delays between sites (great circle / 2e8 m/s + %v):\n", p.Overhead)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -96,4 +107,36 @@ func (p *Planet) SSHCommand(n *Node) []string {
 		args = append(args, "-i", p.Demo.KeyFile)
 	}
 	return append(args, "-o", "UserKnownHostsFile="+p.KnownHosts(), p.Demo.Slice+"@"+n.Addr.String())
+}
+
+// printMonitoring tells where the planet table is and how to watch a node
+// go down and come back (docs/monitoring.md).
+func (p *Planet) printMonitoring(w io.Writer) {
+	iv := p.invoker
+	pl := func(args ...string) string {
+		return iv.command(true, p.cliEnv(), append([]string{p.Binary}, args...)...)
+	}
+	dev := func(args ...string) string {
+		argv := append([]string{p.Binary, "dev"}, args...)
+		if p.ID != "" {
+			argv = append(argv, "--id", p.ID)
+		}
+		return iv.command(true, nil, argv...)
+	}
+	fmt.Fprintf(w, "\nThe planet table (nodes report every %v; PLC's monitor marks a node down after %v without a report):\n", ReportInterval, DownAfter)
+	fmt.Fprintf(w, "  %s\n", pl("top", "nodes"))
+	fmt.Fprintf(w, "  %s\n", pl("top", "slices"))
+	if len(p.Nodes) > 0 {
+		fmt.Fprintf(w, "  %s\n", pl("node", "show", p.Nodes[0].Hostname))
+	}
+	fmt.Fprintf(w, "  %s   # Prometheus\n", iv.command(false, nil, "curl", "-sk", p.PLCURL+"/metrics"))
+	if len(p.Nodes) < 2 {
+		return
+	}
+	n := p.Nodes[1]
+	fmt.Fprintf(w, "Try an outage: stop node %s's node manager; within %v it is down and its site is notified:\n", n.Name, DownAfter+DownAfter/4+ReportInterval)
+	fmt.Fprintf(w, "  %s\n", dev("stop", n.Name))
+	fmt.Fprintf(w, "  %s\n", pl("top", "nodes", "--where", "!up"))
+	fmt.Fprintf(w, "  %s\n", pl("monitor", "notices"))
+	fmt.Fprintf(w, "  %s   # it reports again and is up\n", dev("start", n.Name))
 }

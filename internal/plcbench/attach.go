@@ -19,7 +19,9 @@ PostgreSQL and python3-lxml), populate both with the same registry through
 the same XML-RPC calls, and time AuthCheck, GetNodes (100 and all nodes,
 every field) and GetSlices (every field) with password authentication and
 one sequential client. Prints p50, p99 and calls/s side by side, and a floor:
-the same client against a canned answer.`,
+the same client against a canned answer. With SQLite, ours runs twice: with
+its read cache (the repeated calls are served from it) and without
+("no-cache": every call reads the store).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Out = cmd.OutOrStdout()

@@ -10,7 +10,9 @@
 // nodes with the PI as member. Then each case (AuthCheck, GetNodes over 100
 // and all nodes with every field, GetSlices with every field) is called
 // sequentially by one client on each server in turn, and p50, p99 and
-// calls/s are printed side by side. A "floor" row is the same client
+// calls/s are printed side by side. With SQLite, ours runs twice: with its
+// read cache (the timed calls repeat one read, so they are served from
+// it) and with the cache off ("no-cache": every call reads the store). A "floor" row is the same client
 // against a server that answers a canned response: what the client and
 // HTTP cost by themselves.
 package plcbench
@@ -87,12 +89,23 @@ func Run(ctx context.Context, o Options) error {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
-	ours, err := startOurs(ctx, o.DB)
+	ours, err := startOurs(ctx, "ours", o.DB, false)
 	if err != nil {
 		return err
 	}
 	defer ours.close()
 	targets := []*target{ours}
+	if o.DB == "" {
+		// The same server with its read cache off, on a store of its own:
+		// what every read costs when it goes to the store (as the first
+		// read after a write does).
+		plain, err := startOurs(ctx, "no-cache", "", true)
+		if err != nil {
+			return err
+		}
+		defer plain.close()
+		targets = append(targets, plain)
+	}
 	if o.Original != "" {
 		orig, err := startOriginal(ctx, o.Original)
 		if err != nil {
@@ -143,8 +156,13 @@ func Run(ctx context.Context, o Options) error {
 	for _, t := range targets {
 		header += fmt.Sprintf(" | %-8s %9s %9s %9s", t.name, "p50 ms", "p99 ms", "calls/s")
 	}
-	if len(targets) == 2 {
+	orig := -1
+	if o.Original != "" {
+		orig = len(targets) - 1
 		header += " | speedup"
+		for _, t := range targets[:orig] {
+			header += " " + t.name
+		}
 	}
 	fmt.Fprintln(o.Out, header)
 	if o.CPUProfile != "" {
@@ -176,8 +194,11 @@ func Run(ctx context.Context, o Options) error {
 			line += fmt.Sprintf(" | %-8s %9.2f %9.2f %9.1f", "", ms(r.p50), ms(r.p99), r.rate)
 			rates = append(rates, r.rate)
 		}
-		if len(rates) == 2 {
-			line += fmt.Sprintf(" | %6.1fx", rates[0]/rates[1])
+		if orig >= 0 {
+			line += " |"
+			for _, r := range rates[:orig] {
+				line += fmt.Sprintf(" %6.1fx", r/rates[orig])
+			}
 		}
 		fmt.Fprintln(o.Out, line)
 	}
@@ -420,30 +441,30 @@ func sshKey() (string, error) {
 }
 
 // startOurs runs our PLC in this process on plain HTTP (as the original
-// serves), with an admin.
-func startOurs(ctx context.Context, dsn string) (*target, error) {
+// serves), with an admin; noCache turns its read cache off.
+func startOurs(ctx context.Context, name, dsn string, noCache bool) (*target, error) {
 	dir, err := os.MkdirTemp("", "pl-bench-plcapi-")
 	if err != nil {
 		return nil, err
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	cfg := server.Config{DataDir: dir, DB: dsn, Listen: "127.0.0.1:0", HTTP: true, Log: quiet}
+	cfg := server.Config{DataDir: dir, DB: dsn, Listen: "127.0.0.1:0", HTTP: true, Log: quiet, NoReadCache: noCache}
 	const admin, adminPW = "admin@bench.example.org", "admin-password"
 	if _, err := server.Init(ctx, cfg, server.InitOptions{Email: admin, Password: adminPW}); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("ours: init: %w", err)
+		return nil, fmt.Errorf("%s: init: %w", name, err)
 	}
 	m := &server.Main{Config: cfg}
 	runCtx, cancel := context.WithCancel(ctx)
 	if err := m.Open(runCtx); err != nil {
 		cancel()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("ours: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()
 	return &target{
-		name:   "ours",
+		name:   name,
 		url:    m.URL() + "/PLCAPI/",
 		admin:  map[string]any{"AuthMethod": "password", "Username": admin, "AuthString": adminPW},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},

@@ -143,6 +143,8 @@ type SliceInfo struct {
 	Running bool      // the sliver exists and its init runs
 	Expires time.Time // zero: unknown or never
 	NetNS   string    // the sliver's network namespace ("" = unknown)
+	XID     int       // the sliver's number (its conntrack mark)
+	SliceID int64     // PLC's slice id (0 = unknown)
 }
 
 // SliceDirectory is a live view of the slices on this node. *Main
@@ -574,14 +576,17 @@ func opKey(op Op) string { return fmt.Sprintf("%s %+v %+v", op.Kind, op.Spec, op
 func (m *Main) refreshDirectory(sts []sliver.Status, desired map[string]DesiredSliver) {
 	dir := make(map[string]SliceInfo, len(sts))
 	for _, s := range sts {
-		info := SliceInfo{Name: s.Name, Running: s.Running, Enabled: !s.Frozen}
+		info := SliceInfo{Name: s.Name, Running: s.Running, Enabled: !s.Frozen, XID: s.XID}
 		if s.Spec != nil {
 			info.Keys = append([]string(nil), s.Spec.Keys...)
 			info.Enabled = info.Enabled && s.Spec.Enabled
 			info.NetNS = s.Spec.NetNS
 		}
-		if d, ok := desired[s.Name]; ok && d.Expires > 0 {
-			info.Expires = time.Unix(d.Expires, 0)
+		if d, ok := desired[s.Name]; ok {
+			info.SliceID = d.SliceID
+			if d.Expires > 0 {
+				info.Expires = time.Unix(d.Expires, 0)
+			}
 		}
 		dir[s.Name] = info
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,12 +15,14 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/planetlab/pl/internal/node/flows"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/node/sshgw"
+	"github.com/planetlab/pl/internal/nodeapi"
 )
 
 // Version is the node manager version reported to PLC:
@@ -77,6 +80,12 @@ type Options struct {
 	SensorAddr    string             // sensor server address; sensors.DefaultAddr (:3100); "-" = none
 	SensorSlivers sensors.Visibility // who may read per-sliver figures; sensors.Local
 
+	// NoFlows turns the flow log off (package flows; docs/audit.md). On,
+	// the node records every flow of its slivers and itself from
+	// conntrack into <state>/flows/flows.db and answers PLC's signed
+	// queries at nodeapi.FlowsPath on the sensor listener.
+	NoFlows bool
+
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
 	// Observe is passed to the agent (benchmarks).
@@ -106,6 +115,10 @@ type Node struct {
 	// SensorAddr is "-"); Run serves it.
 	SensorListener net.Listener
 	sensorVis      sensors.Visibility
+	// Flows and FlowStore are the flow log (nil with NoFlows).
+	Flows     *flows.Recorder
+	FlowStore *flows.Store
+	flowKey   func() (int64, string, bool)
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -173,6 +186,24 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if err := n.openSensors(opts); err != nil {
 		return nil, err
+	}
+	if err := n.openFlows(opts); err != nil {
+		return nil, err
+	}
+	if n.Flows != nil {
+		gwDir := onDir
+		onDir = func(dir map[string]agent.SliceInfo) {
+			m := make(map[int]flows.SliceRef, len(dir))
+			for _, info := range dir {
+				if info.XID != 0 && info.SliceID != 0 {
+					m[info.XID] = flows.SliceRef{Name: info.Name, SliceID: info.SliceID}
+				}
+			}
+			n.Flows.SetSlices(m)
+			if gwDir != nil {
+				gwDir(dir)
+			}
+		}
 	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
@@ -244,6 +275,9 @@ func (opts *Options) setDefaults() error {
 	}
 	if _, err := sensors.ParseVisibility(string(opts.SensorSlivers)); err != nil {
 		return err
+	}
+	if opts.ReportInterval != 0 && (opts.ReportInterval < time.Second || opts.ReportInterval > time.Hour) {
+		return fmt.Errorf("--report-interval %v: want 1s..1h", opts.ReportInterval)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -368,6 +402,7 @@ func (n *Node) openSensors(opts Options) (err error) {
 			return out
 		},
 		Clock: clock,
+		SSH:   n.sshProbe(opts).State,
 	})
 	if err != nil {
 		return err
@@ -375,11 +410,67 @@ func (n *Node) openSensors(opts Options) (err error) {
 	return nil
 }
 
+// openFlows opens the flow store and recorder (unless opts.NoFlows).
+func (n *Node) openFlows(opts Options) (err error) {
+	n.flowKey = func() (int64, string, bool) { return 0, "", false }
+	if nf, err := LoadNodeFile(opts.State); err == nil {
+		n.flowKey = func() (int64, string, bool) { return nf.NodeID, nf.NodeKey, true }
+	}
+	if opts.NoFlows {
+		return nil
+	}
+	if n.FlowStore, err = flows.OpenStore(flows.StoreConfig{Path: filepath.Join(opts.State, "flows", "flows.db"), Logger: opts.Logger}); err != nil {
+		return err
+	}
+	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, Logger: opts.Logger})
+	return err
+}
+
+// sensorHandler serves the sensors and, with the flow log, PLC's flow
+// queries.
+func (n *Node) sensorHandler() http.Handler {
+	h := sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors"))
+	if n.FlowStore == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle(nodeapi.FlowsPath, flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log}))
+	mux.Handle("/", h)
+	return mux
+}
+
+// sshProbe reports on the node's gateway: the process's (with
+// GatewayCommand) or the in-process one.
+func (n *Node) sshProbe(opts Options) *sshProbe {
+	state := ""
+	if n.gwSup != nil {
+		state = opts.State
+	}
+	return newSSHProbe(opts.SSHListen, state, func() net.Addr {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.gw == nil {
+			return nil
+		}
+		return n.gw.Addr()
+	})
+}
+
 // Run runs the agent and the SSH gateway until ctx is cancelled.
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	if n.Flows != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The node works without its flow log; the error says why not.
+			if err := n.Flows.Run(ctx); err != nil {
+				n.log.Error("flow recorder stopped: flows are not recorded", "err", err)
+			}
+		}()
+	}
 	var gwErr error
 	if n.gwSup != nil {
 		wg.Add(1)
@@ -404,7 +495,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := sensors.Serve(ctx, n.SensorListener, sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors"))); err != nil && ctx.Err() == nil {
+			if err := sensors.Serve(ctx, n.SensorListener, n.sensorHandler()); err != nil && ctx.Err() == nil {
 				sensErr = err
 				n.log.Error("sensor server stopped", "err", err)
 			}
@@ -434,6 +525,9 @@ func (n *Node) Close() error {
 	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())
+	}
+	if n.FlowStore != nil {
+		errs = append(errs, n.FlowStore.Close())
 	}
 	if n.client != nil {
 		n.client.CloseIdleConnections()

@@ -61,6 +61,9 @@ func TestSensorsLive(t *testing.T) {
 			if err := r.Figures.Validate(); err != nil {
 				t.Fatalf("node reported invalid figures: %v", err)
 			}
+			if r.Figures.SSH != core.SSHUp {
+				t.Errorf("report's ssh gateway state %q, want up (the gateway serves)", r.Figures.SSH)
+			}
 			s := slices.Clone(r.Figures.Slivers)
 			slices.SortFunc(s, func(a, b core.SliverFigures) int { return int(b.CPUPct*1000 - a.CPUPct*1000) })
 			top = s[0].Slice

@@ -43,6 +43,7 @@ var (
 		{d("pl_node_network_transmit_drops_total", "Packets dropped on sending."), func(f *core.NodeFigures) uint64 { return f.TxDrops }},
 	}
 	clockOffset = d("pl_node_clock_offset_seconds", "Node clock minus PLC clock, as last measured (absent until measured).")
+	sshUp       = d("pl_node_ssh_up", "1 when the node's ssh gateway runs and answers, 0 when it does not (absent when the node runs none).")
 
 	sliverGauges = []struct {
 		desc *prometheus.Desc
@@ -94,6 +95,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- c.desc
 	}
 	ch <- clockOffset
+	ch <- sshUp
 	if !m.slivers {
 		return
 	}
@@ -122,6 +124,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if f.ClockKnown {
 		ch <- prometheus.MustNewConstMetric(clockOffset, prometheus.GaugeValue, float64(f.ClockOffsetMs)/1000)
 	}
+	if f.SSH == core.SSHUp || f.SSH == core.SSHDown {
+		ch <- prometheus.MustNewConstMetric(sshUp, prometheus.GaugeValue, b2f(f.SSH == core.SSHUp))
+	}
 	if !m.slivers {
 		return
 	}
@@ -148,7 +153,7 @@ var DocumentedSeries = []string{
 	"pl_node_network_receive_bytes_total", "pl_node_network_transmit_bytes_total",
 	"pl_node_network_receive_packets_total", "pl_node_network_transmit_packets_total",
 	"pl_node_network_receive_drops_total", "pl_node_network_transmit_drops_total",
-	"pl_node_clock_offset_seconds",
+	"pl_node_clock_offset_seconds", "pl_node_ssh_up",
 	"pl_sliver_cpu_seconds_total", "pl_sliver_cpu_cores", "pl_sliver_memory_used_bytes", "pl_sliver_memory_limit_bytes",
 	"pl_sliver_processes", "pl_sliver_disk_used_bytes", "pl_sliver_disk_quota_bytes", "pl_sliver_error", "pl_sliver_state",
 	"pl_sliver_network_receive_bytes_total", "pl_sliver_network_transmit_bytes_total",

@@ -67,7 +67,10 @@ type Config struct {
 	// Clock returns the node's clock offset to PLC in milliseconds, and
 	// whether it has been measured (plcclient).
 	Clock func() (offsetMs int64, known bool)
-	Now   func() time.Time
+	// SSH returns the state of the node's ssh gateway (core.SSHUp,
+	// SSHDown, SSHOff). nil = not reported.
+	SSH func() string
+	Now func() time.Time
 }
 
 // Collector reads the node's figures. Safe for concurrent use.
@@ -164,6 +167,9 @@ func (c *Collector) Collect() (*core.NodeFigures, error) {
 	if c.cfg.Clock != nil {
 		f.ClockOffsetMs, f.ClockKnown = c.cfg.Clock()
 		f.ClockOffsetMs = max(-core.MaxClockOffsetMs, min(core.MaxClockOffsetMs, f.ClockOffsetMs))
+	}
+	if c.cfg.SSH != nil {
+		f.SSH = c.cfg.SSH()
 	}
 	links, err := c.links()
 	if err != nil {

@@ -74,6 +74,7 @@ var (
 		"uptime":  {"uptime_sec"},
 		"clock":   {"clock_offset_ms", "clock_known"},
 		"slivers": {"sliver_count"},
+		"ssh":     {"ssh"},
 	}
 	sliverSensors = map[string][]string{
 		"cpu":   {"cpu_seconds", "cpu_pct"},
@@ -89,7 +90,7 @@ var (
 //
 //	GET /                          the sensor names
 //	GET /node                      every node figure
-//	GET /node/<sensor>             load cpu mem disk net uptime clock slivers
+//	GET /node/<sensor>             load cpu mem disk net uptime clock slivers ssh
 //	GET /slivers                   every sliver's figures
 //	GET /slivers/<slice>           one sliver's figures
 //	GET /slivers/<slice>/<sensor>  cpu mem procs disk net state
@@ -310,7 +311,7 @@ func pick(v any, keys []string) map[string]any {
 		if x, ok := all[k]; ok {
 			out[k] = x
 		} else if k != "time" {
-			out[k] = "" // omitted empty string (last_error)
+			out[k] = "" // omitted empty string (last_error, ssh)
 		}
 	}
 	return out

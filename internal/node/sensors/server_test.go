@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/planetlab/pl/internal/core"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +23,10 @@ func serve(t *testing.T, vis Visibility) (*fakeNode, string) {
 	n := newFakeNode(t)
 	n.setSliver("pl_busy", 5e9, 100<<20, 1<<30, 4, false)
 	n.setSliver("ple_idle", 1e9, 10<<20, 0, 1, false)
-	c := n.collector(Config{Slivers: func() []Sliver { return []Sliver{{Name: "pl_busy"}, {Name: "ple_idle", LastError: "bad value"}} }})
+	c := n.collector(Config{
+		Slivers: func() []Sliver { return []Sliver{{Name: "pl_busy"}, {Name: "ple_idle", LastError: "bad value"}} },
+		SSH:     func() string { return core.SSHUp },
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +67,7 @@ func TestServerSensors(t *testing.T) {
 		{"/node/disk", 200, "disk_total disk_used time"},
 		{"/node/net", 200, "rx_bytes rx_drops rx_packets time tx_bytes tx_drops tx_packets"},
 		{"/node/clock", 200, "clock_known clock_offset_ms time"},
+		{"/node/ssh", 200, "ssh time"},
 		{"/slivers/pl_busy/cpu", 200, "cpu_pct cpu_seconds time"},
 		{"/slivers/ple_idle/state", 200, "last_error state time"},
 		{"/slivers/pl_busy/state", 200, "last_error state time"},
@@ -221,6 +226,9 @@ func TestMetrics(t *testing.T) {
 		if !slices.Contains(DocumentedSeries, name) {
 			t.Errorf("series %s is not in DocumentedSeries (docs/monitoring.md)", name)
 		}
+	}
+	if v := fams["pl_node_ssh_up"]; v == nil || v.Metric[0].GetGauge().GetValue() != 1 {
+		t.Errorf("pl_node_ssh_up: %v", v)
 	}
 	if v := fams["pl_sliver_cpu_seconds_total"].Metric[0].GetCounter().GetValue(); v != 5 {
 		t.Errorf("pl_busy cpu seconds %g", v)

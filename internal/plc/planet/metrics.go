@@ -3,6 +3,8 @@ package planet
 import (
 	"strconv"
 
+	"github.com/planetlab/pl/internal/core"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,6 +35,7 @@ var (
 	mClock      = prometheus.NewDesc("pl_node_clock_offset_seconds", "Node clock minus PLC clock (absent until measured).", nodeLabels, nil)
 	mRx         = prometheus.NewDesc("pl_node_receive_bits_per_second", "Received bits per second between the last two reports.", nodeLabels, nil)
 	mTx         = prometheus.NewDesc("pl_node_transmit_bits_per_second", "Sent bits per second between the last two reports.", nodeLabels, nil)
+	mSSH        = prometheus.NewDesc("pl_node_ssh_up", "1 when the node is up and its ssh gateway answered at its last report, else 0 (absent when the node reports none).", nodeLabels, nil)
 	mSCPU       = prometheus.NewDesc("pl_slice_cpu_cores", "CPUs the slice keeps busy, summed over its slivers.", sliceLabels, nil)
 	mSMem       = prometheus.NewDesc("pl_slice_memory_bytes", "Memory used by the slice's slivers.", sliceLabels, nil)
 	mSNodes     = prometheus.NewDesc("pl_slice_slivers", "Nodes reporting a sliver of the slice.", sliceLabels, nil)
@@ -43,7 +46,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mUp, mContact, mLoad, mCPU, mMem, mDiskFree, mSlivers, mErrors, mClock, mRx, mTx} {
+	for _, d := range []*prometheus.Desc{mUp, mContact, mLoad, mCPU, mMem, mDiskFree, mSlivers, mErrors, mClock, mRx, mTx, mSSH} {
 		ch <- d
 	}
 	if c.slices {
@@ -77,6 +80,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		g(mDiskFree, r.DiskFreeGB*gb, l...)
 		g(mRx, r.RxKbps*1000, l...)
 		g(mTx, r.TxKbps*1000, l...)
+		if r.SSH == core.SSHUp || r.SSH == core.SSHDown {
+			ok := 0.0
+			if r.SSHOK {
+				ok = 1
+			}
+			g(mSSH, ok, l...)
+		}
 		if r.ClockKnown {
 			g(mClock, float64(r.ClockOffsetMs)/1000, l...)
 		}

@@ -16,7 +16,12 @@ import (
 func TestMetrics(t *testing.T) {
 	tb := testTable()
 	now := time.Unix(1_700_000_000, 0)
-	tb.Ingest(1, now.Unix(), figures(now, 1.5, 40, 0, core.SliverFigures{Slice: "princeton_burn", State: "running", CPUPct: 50}), nil, "")
+	f := figures(now, 1.5, 40, 0, core.SliverFigures{Slice: "princeton_burn", State: "running", CPUPct: 50})
+	f.SSH = core.SSHUp
+	tb.Ingest(1, now.Unix(), f, nil, "")
+	f = figures(now, 1, 40, 0)
+	f.SSH = core.SSHOff
+	tb.Ingest(2, now.Unix(), f, nil, "")
 	for _, withSlices := range []bool{false, true} {
 		c := NewCollector(tb, withSlices)
 		reg := prometheus.NewRegistry()
@@ -43,6 +48,10 @@ func TestMetrics(t *testing.T) {
 		}
 		if !strings.Contains(buf.String(), `pl_node_load1{country="US",node="n1.princeton.edu",site="princeton"} 1.5`) {
 			t.Errorf("load series missing:\n%s", buf.String())
+		}
+		if ssh := parsed["pl_node_ssh_up"]; ssh == nil || len(ssh.Metric) != 1 ||
+			!strings.Contains(buf.String(), `pl_node_ssh_up{country="US",node="n1.princeton.edu",site="princeton"} 1`) {
+			t.Errorf("pl_node_ssh_up: only node 1 reports a gateway (node 2's is off):\n%s", buf.String())
 		}
 		_, hasSlice := parsed["pl_slice_cpu_cores"]
 		if hasSlice != withSlices {

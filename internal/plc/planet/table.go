@@ -169,7 +169,7 @@ func (t *Table) rebuild(id int64) {
 	}
 	row := &core.NodeRow{NodeID: id, Hostname: info.Hostname, SiteID: info.SiteID, Site: info.Site, Country: info.Country,
 		BootState: info.BootState, LastContact: info.LastContact, Version: info.Version, Status: t.status[id],
-		TopCPU: []string{}, TopBW: []string{}}
+		SSH: "unknown", TopCPU: []string{}, TopBW: []string{}}
 	if row.Status == "" {
 		row.Status = "unknown"
 	}
@@ -193,6 +193,10 @@ func (t *Table) rebuild(id int64) {
 			row.ClockOffsetMs, row.ClockKnown = f.ClockOffsetMs, f.ClockKnown
 			row.RxKbps, row.TxKbps = r.rx, r.tx
 			row.Drops = f.RxDrops + f.TxDrops
+			if f.SSH != "" {
+				row.SSH = f.SSH
+			}
+			row.SSHOK = row.Up && f.SSH == core.SSHUp
 			row.Slivers = f.SliverCount
 			for _, s := range f.Slivers {
 				if s.LastError != "" && r.errs[s.Slice] == "" {

@@ -107,6 +107,38 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// TestSSHColumn: the ssh gateway's reported state is the ssh column
+// (unknown until reported, or from an older node), and ssh_ok holds only
+// while the node is up and its gateway answered.
+func TestSSHColumn(t *testing.T) {
+	tb := testTable()
+	now := time.Unix(1_700_000_000, 0)
+	for id, ssh := range map[int64]string{1: core.SSHUp, 2: core.SSHDown, 4: core.SSHUp} {
+		f := figures(now, 1, 50, 0)
+		f.SSH = ssh
+		tb.Ingest(id, now.Unix(), f, nil, "")
+	}
+	tb.Ingest(3, now.Unix(), figures(now, 1, 50, 0), nil, "") // an older node: no ssh field
+	want := map[int64]struct {
+		ssh string
+		ok  bool
+	}{1: {"up", true}, 2: {"down", false}, 3: {"unknown", false}, 4: {"up", false}} // 4 is down
+	for _, r := range tb.Nodes() {
+		if w := want[r.NodeID]; r.SSH != w.ssh || r.SSHOK != w.ok {
+			t.Errorf("node %d: ssh %q ssh_ok %v, want %q %v", r.NodeID, r.SSH, r.SSHOK, w.ssh, w.ok)
+		}
+	}
+	rows, err := Filter(tb.Nodes(), core.TopQuery{Where: `ssh_ok || ssh == "down"`, Sort: "node_id"})
+	if err != nil || len(rows) != 2 || rows[0].NodeID != 1 || rows[1].NodeID != 2 {
+		t.Errorf("query on ssh: %v %+v", err, rows)
+	}
+	// A node that comes back up with its gateway answering is ssh_ok again.
+	tb.SetStatus(map[int64]string{4: "up"})
+	if r, _ := tb.Node(4); !r.SSHOK {
+		t.Errorf("node 4 up again: %+v", r)
+	}
+}
+
 func TestSelect(t *testing.T) {
 	tb := testTable()
 	now := time.Unix(1_700_000_000, 0)

@@ -53,6 +53,7 @@ type Handler struct {
 	log     *slog.Logger
 	methods map[string]*method
 	names   []string // sorted method names
+	answers *answerMemo
 }
 
 // NewHandler returns the PLCAPI handler over reg. Mount it at /PLCAPI/
@@ -72,6 +73,7 @@ func newHandler(reg core.Registry, opts Options) *Handler {
 		opts.LeaseGranularity = 3600
 	}
 	h := &Handler{reg: reg, opts: opts, log: opts.Logger.With("subsystem", "plcapi"), methods: map[string]*method{}}
+	h.answers = newAnswerMemo(64, 64<<20)
 	for _, m := range methodTable() {
 		if _, dup := h.methods[m.name]; dup {
 			panic("plcapi: duplicate method " + m.name)
@@ -130,11 +132,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Call(ctx, call.Method, call.Params)
 	h.log.Debug("call", "method", call.Method, "remote", r.RemoteAddr, "ok", err == nil, "dur", time.Since(start))
 	var body []byte
-	if err == nil {
+	recs, _ := res.([]core.Record)
+	if err == nil && h.answers != nil {
+		body = h.answers.lookup(recs)
+	}
+	if err == nil && body == nil {
 		buf := responseBuffers.Get().(*bytes.Buffer)
 		defer putResponseBuffer(buf)
 		err = xmlrpc.WriteResponse(buf, res)
 		body = buf.Bytes()
+		if err == nil && h.answers != nil {
+			h.answers.encoded(recs, body)
+		}
 		if err != nil {
 			err = &errUnexpected{fmt.Errorf("encode %s result: %w", call.Method, err)}
 			h.log.Error("encoding response", "method", call.Method, "err", err)

@@ -42,7 +42,7 @@ func plcCmd() *cobra.Command {
 	var sf serverFlags
 	var listen, logLevel string
 	var downAfter, siteGrace, suspendAfter time.Duration
-	var plainHTTP bool
+	var plainHTTP, readCache bool
 	var maxConns int
 	var sans []string
 	cmd := &cobra.Command{
@@ -67,7 +67,7 @@ at once.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
-			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns,
+			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
 				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}}}
 			if err := m.Open(ctx); err != nil {
 				return err
@@ -86,6 +86,7 @@ at once.`,
 	cmd.Flags().BoolVar(&plainHTTP, "http", false, "serve plain HTTP instead of HTTPS (development only)")
 	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
+	cmd.Flags().BoolVar(&readCache, "read-cache", true, "keep answers of reads until a write changes them (SQLite store only; --read-cache=false reads the store every time)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
 	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")

@@ -52,6 +52,9 @@ type Config struct {
 	// 0 = DefaultMaxConnsPerSource, negative = no limit.
 	MaxConnsPerSource int
 	Log               *slog.Logger
+	// NoReadCache turns off the cache of Get answers (service.Options
+	// ReadCacheSize; docs/plcapi.md).
+	NoReadCache bool
 	// Monitor is the monitor's policy (zero fields: the defaults of
 	// package planet; docs/monitoring.md).
 	Monitor planet.Policy
@@ -127,7 +130,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor})
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache)})
 	if err != nil {
 		return err
 	}
@@ -169,7 +172,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAccounts(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	if _, taken := m.Extra["/"]; !taken {
@@ -309,3 +312,11 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// readCacheSize is the service's ReadCacheSize for Config.NoReadCache.
+func readCacheSize(off bool) int {
+	if off {
+		return -1
+	}
+	return 0
+}

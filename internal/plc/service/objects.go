@@ -65,8 +65,29 @@ func (s *Service) Get(ctx context.Context, c *core.Caller, class core.Class, f *
 			return nil, err
 		}
 	}
+	var key string
+	var gen uint64
+	cached := false
+	if s.rcache != nil {
+		if key, cached = cacheKey(c, class, f, fields); cached {
+			if gen, cached = s.db.Generation(ctx); cached {
+				if recs, hit := s.rcache.get(key, gen, s.now()); hit {
+					return recs, nil
+				}
+			}
+		}
+	}
 	var out []core.Record
+	var now, until int64
 	err = s.read(ctx, c, func(o *op) error {
+		now = o.now
+		if cached && timeBound(class) {
+			// The answer holds until the next slice expiry (visibility).
+			var err error
+			if until, err = o.tx.Int(ctx, "SELECT COALESCE(MIN(expires), 0) FROM slices WHERE deleted = 0 AND expires > ?", o.now); err != nil {
+				return err
+			}
+		}
 		q := store.Query{Table: t, Filter: f, Fields: fields, Admin: isAdmin(o.c)}
 		if t.TagSQL != "" && (fields != nil || f != nil && len(f.Terms)+len(f.Sort) > 0) {
 			names, err := o.tagNames()
@@ -80,7 +101,25 @@ func (s *Service) Get(ctx context.Context, c *core.Caller, class core.Class, f *
 		out, err = o.tx.Select(ctx, q)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out = out[:len(out):len(out)] // an append by a caller never writes into a shared array
+	if cached {
+		if s.rcache.afterRead != nil {
+			s.rcache.afterRead()
+		}
+		if g, ok := s.db.Generation(ctx); ok && g == gen {
+			s.rcache.put(key, &cacheEntry{gen: gen, recs: out, now: now, until: until})
+		}
+	}
+	return out, nil
+}
+
+// timeBound reports whether Get answers of class change with time alone:
+// expired slices (and their tags and leases) are not visible (visibility).
+func timeBound(class core.Class) bool {
+	return class == core.Slice || class == core.SliceTag || class == core.Lease
 }
 
 // visibility adds the non-admin result filtering of the original (§2.3).

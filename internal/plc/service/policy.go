@@ -248,6 +248,8 @@ const (
 	opGetNotices
 	opSuspendSlice
 	opResumeSlice
+	// Accountability (audit.go): who sent packets to an address.
+	opAuditWho
 	// Accounts (signup.go).
 	opRegisterPerson
 	numOps
@@ -419,7 +421,10 @@ var ops = [numOps]struct {
 	opGetNotices:        {"GetNotices", rA | rP | rT},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
-	opRegisterPerson:    {"RegisterPerson", rAn},
+	// Accountability: admins see every flow, PIs their sites', others
+	// their own slices' (audit.go).
+	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
+	opRegisterPerson: {"RegisterPerson", rAn},
 }
 
 // opByName indexes ops by name.

@@ -44,11 +44,19 @@ type Options struct {
 	// and 10,000 entries; a negative TTL disables the cache.
 	PasswordCacheTTL  time.Duration
 	PasswordCacheSize int
+	// ReadCacheSize and ReadCacheBytes bound the cache of Get answers
+	// (readcache.go) in entries and approximate bytes; defaults 1,024
+	// entries and 64 MiB; a negative size disables the cache. It only ever
+	// holds answers with a SQLite store (store.DB.Generation).
+	ReadCacheSize  int
+	ReadCacheBytes int64
 	// Monitor is the monitor's policy (zero fields: planet's defaults).
 	Monitor planet.Policy
 	// Notifier also delivers the monitor's notices (nil: recorded and
 	// logged only).
 	Notifier Notifier
+	// Audit configures how PLC asks nodes for flows (audit.go).
+	Audit AuditOptions
 }
 
 // Service is the PLC registry.
@@ -59,6 +67,7 @@ type Service struct {
 	hub     *hub
 	limiter *limiter
 	pwCache *passwordCache
+	rcache  *readCache // nil: disabled
 	// checkPassword is the bcrypt verification (tests count its calls).
 	checkPassword func(hash, pw string) bool
 
@@ -100,6 +109,9 @@ func New(db *store.DB, opts Options) *Service {
 	s.checkPassword = checkPassword
 	s.pwCache = newPasswordCache(opts.PasswordCacheTTL, opts.PasswordCacheSize, opts.Now)
 	s.contacts = map[int64]int64{}
+	if db.Dialect == store.SQLite {
+		s.rcache = newReadCache(opts.ReadCacheSize, opts.ReadCacheBytes)
+	}
 	s.armExpiry(context.Background())
 	s.planet = planet.NewTable()
 	s.monWake = make(chan struct{}, 1)

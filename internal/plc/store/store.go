@@ -45,6 +45,7 @@ type DB struct {
 	Dialect Dialect
 	w       *sql.DB // writes
 	r       *sql.DB // reads (== w for PostgreSQL)
+	gen     generation
 }
 
 // Open opens (and migrates) a store. dsn is "" or a file path or
@@ -86,7 +87,9 @@ func open(dsn string) (*DB, error) {
 		m.SetMaxIdleConns(1)
 		m.SetConnMaxLifetime(0)
 		m.SetConnMaxIdleTime(0)
-		return &DB{Dialect: SQLite, w: m, r: m}, nil
+		db := &DB{Dialect: SQLite, w: m, r: m}
+		db.gen.dv = -1
+		return db, nil
 	}
 	base := "file:" + path
 	sep := "?"
@@ -110,12 +113,29 @@ func open(dsn string) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
-	return &DB{Dialect: SQLite, w: w, r: r}, nil
+	// The change detector of generation.go: one connection that only
+	// runs PRAGMA data_version.
+	watch, err := openSQLite(base + sep + pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+	watch.SetMaxOpenConns(1)
+	watch.SetMaxIdleConns(1)
+	watch.SetConnMaxLifetime(0)
+	watch.SetConnMaxIdleTime(0)
+	db := &DB{Dialect: SQLite, w: w, r: r}
+	db.gen.watch, db.gen.dv = watch, -1
+	return db, nil
 }
 
 // Close closes the store.
 func (db *DB) Close() error {
 	err := db.w.Close()
+	if db.gen.watch != nil {
+		db.gen.watch.Close()
+	}
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {
 			err = e
@@ -159,6 +179,13 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, write bool, fn func(*Tx) er
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
+	}
+	if write {
+		db.gen.beforeCommit()
+		defer db.gen.afterCommit()
+		if h := commitHook.Load(); h != nil {
+			(*h)()
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return wrapDB("commit", err)

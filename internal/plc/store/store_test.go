@@ -253,3 +253,48 @@ func TestLongLists(t *testing.T) {
 		}
 	})
 }
+
+// TestGenerationSeesOtherWriters: a write through another handle on the
+// same SQLite file (another process: `pl plc init` while PLC runs) moves
+// the generation; PostgreSQL never offers one (other PLC processes may
+// write it unseen).
+func TestGenerationSeesOtherWriters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "plc.db")
+	a, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g0, ok := a.Generation(ctx)
+	if !ok {
+		t.Fatal("generation not usable")
+	}
+	if g, _ := a.Generation(ctx); g != g0 {
+		t.Fatalf("generation moved without a write: %d then %d", g0, g)
+	}
+	if err := b.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO roles (role_id, name) VALUES (?, ?)", 78, "other-writer")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g1, ok := a.Generation(ctx); !ok || g1 == g0 {
+		t.Fatalf("after another handle's write: generation %d (usable %v), before %d", g1, ok, g0)
+	}
+	t.Run("postgres", func(t *testing.T) {
+		db, err := store.Open(ctx, pgtest.DSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, ok := db.Generation(ctx); ok {
+			t.Fatal("PostgreSQL offered a usable generation")
+		}
+	})
+}
