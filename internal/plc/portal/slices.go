@@ -232,7 +232,7 @@ func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, 
 
 // sliceNodes builds the node table of a slice: the registry's node
 // records, the planet table's health when there is one, and the ssh
-// command of each sliver (sshcli's directory: primary IP, ssh_port tag).
+// command of each sliver (slicedir's directory, as pl ssh: primary IP, ssh_port tag).
 func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []int64) ([]nodeRow, bool, error) {
 	ctx := r.Context()
 	recs, err := h.reg.Get(ctx, s.caller, core.Node, &core.Filter{IsList: true, IDs: ids}, []string{"node_id", "hostname", "site_id", "boot_state", "last_contact"})
