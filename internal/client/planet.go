@@ -85,3 +85,12 @@ func (c *Client) SuspendSlice(ctx context.Context, caller *core.Caller, sliceID 
 func (c *Client) ResumeSlice(ctx context.Context, caller *core.Caller, sliceID int64, reason string) error {
 	return c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/slices/%d%s", sliceID, restapi.ResumeSuffix), nil, restapi.ReasonRequest{Reason: reason}, nil, "")
 }
+
+var _ core.Accounts = (*Client)(nil)
+
+// RegisterPerson implements core.Accounts (no credentials are sent).
+func (c *Client) RegisterPerson(ctx context.Context, caller *core.Caller, r core.Registration) (int64, error) {
+	var out restapi.Created
+	err := c.do(ctx, caller, http.MethodPost, rel(restapi.RegisterPath), nil, r, &out, "-")
+	return out.ID, err
+}

@@ -139,6 +139,10 @@ const (
 	ResumeSuffix       = "/resume"                   // POST /slices/{ref}/resume ReasonRequest -> 204
 )
 
+// RegisterPath is where a person signs up (core.Accounts): POST
+// core.Registration, anonymous, -> 201 Created with the new person's id.
+const RegisterPath = Prefix + "/register"
+
 // ReasonRequest is the body of a slice suspend or resume.
 type ReasonRequest struct {
 	Reason string `json:"reason"`

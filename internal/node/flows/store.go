@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
@@ -136,7 +137,7 @@ func (s *Store) open() (*bolt.DB, error) {
 	if err == nil {
 		return db, nil
 	}
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("flow store %s is in use by another process", s.cfg.Path)
 	}
 	aside := fmt.Sprintf("%s.corrupt-%d", s.cfg.Path, s.cfg.Now().Unix())

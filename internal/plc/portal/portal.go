@@ -51,6 +51,8 @@ type Options struct {
 	// Planet, when set, gives each node's state and health (the planet
 	// table); without it the node tables show last contact and boot state.
 	Planet core.Planet
+	// Accounts serves sign-up; without it the sign-up form is refused.
+	Accounts core.Accounts
 	// InsecureCookies leaves the Secure flag off the cookies: only for
 	// PLC serving plain HTTP (pl plc --http), where browsers would drop
 	// Secure cookies.
@@ -91,6 +93,10 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("GET /keys", h.withSession(h.keysPage))
 	h.mux.HandleFunc("POST /keys", h.withSession(h.addKey))
 	h.mux.HandleFunc("POST /keys/{id}/delete", h.withSession(h.deleteKey))
+	h.mux.HandleFunc("GET /signup", h.signupPage)
+	h.mux.HandleFunc("POST /signup", h.signup)
+	h.mux.HandleFunc("GET /pending", h.withSession(h.pendingPage))
+	h.mux.HandleFunc("POST /pending/{id}/{verb}", h.withSession(h.decide))
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
@@ -273,6 +279,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case core.RateLimited:
 		return http.StatusTooManyRequests
+	case core.Unimplemented:
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }

@@ -49,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, ctx: ctx, svc: svc}
 	e.admin, err = svc.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPW}, nil)
 	e.must(err)
-	h := portal.New(svc, portal.Options{Planet: svc})
+	h := portal.New(svc, portal.Options{Planet: svc, Accounts: svc})
 	// As PLC's server does: the service learns each request's source.
 	e.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(service.WithRemoteAddr(r.Context(), "192.0.2.7")))
@@ -400,6 +400,7 @@ func TestKeys(t *testing.T) {
 		wantBody(t, "delete key", body, "Key deleted.")
 	}
 	resp, body = b.get("/keys")
+	wantStatus(t, "keys page", resp, body, 200)
 	wantBody(t, "no keys", body, "You have no keys")
 	resp, body = b.post("/keys/1/delete", url.Values{})
 	wantStatus(t, "delete without CSRF token", resp, body, http.StatusForbidden)
@@ -438,5 +439,110 @@ func TestStaticEmbedded(t *testing.T) {
 	wantStatus(t, "style", resp, body, 200)
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") || !strings.Contains(body, ".exp-warn") {
 		t.Fatalf("style.css: %s\n%s", resp.Header.Get("Content-Type"), body)
+	}
+}
+
+func TestSignupAndApproval(t *testing.T) {
+	e := newEnv(t)
+	e.person("pi@princeton.edu", 20)
+	e.person("user@princeton.edu", 30)
+	e.add(core.Site, core.Record{"login_base": "mit", "name": "MIT", "abbreviated_name": "mit"})
+	b := e.browser()
+	resp, body := b.get("/signup")
+	wantStatus(t, "sign-up page", resp, body, 200)
+	wantBody(t, "sign-up page", body, `<option value="princeton">Princeton (princeton)</option>`, `<option value="mit">MIT (mit)</option>`)
+	tok := csrfRE.FindStringSubmatch(body)[1]
+
+	const evil = `<script>alert(1)</script>" onfocus="x`
+	form := func(edit func(url.Values)) url.Values {
+		v := url.Values{"csrf": {tok}, "first_name": {"Ada"}, "last_name": {evil}, "email": {"ada@princeton.edu"}, "site": {"princeton"},
+			"password": {"long-enough"}, "password2": {"long-enough"}}
+		if edit != nil {
+			edit(v)
+		}
+		return v
+	}
+	resp, body = b.post("/signup", form(func(v url.Values) { v.Del("csrf") }))
+	wantStatus(t, "sign-up without CSRF token", resp, body, http.StatusForbidden)
+	for _, tc := range []struct {
+		name, field, msg string
+		edit             func(url.Values)
+	}{
+		{"short password", "password", "must have at least 8 characters", func(v url.Values) { v.Set("password", "short"); v.Set("password2", "short") }},
+		{"passwords differ", "password2", "the two passwords differ", func(v url.Values) { v.Set("password2", "other-one") }},
+		{"bad key", "key", "", func(v url.Values) { v.Set("key", "ssh-ed25519 not-base64!") }},
+		{"taken email", "email", "already registered", func(v url.Values) { v.Set("email", "pi@princeton.edu") }},
+		{"no site", "site", "choose the site", func(v url.Values) { v.Set("site", "") }},
+		{"bad email", "email", "not a valid e-mail address", func(v url.Values) { v.Set("email", evil) }},
+	} {
+		resp, body = b.post("/signup", form(tc.edit))
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusConflict {
+			t.Fatalf("%s: status %d\n%s", tc.name, resp.StatusCode, body)
+		}
+		wantBody(t, tc.name, body, `<p class="field-error" id="`+tc.field+`-error">`, html.EscapeString(tc.msg), `aria-describedby="`+tc.field+`-error"`)
+		if strings.Contains(body, "<script>") || strings.Contains(body, `" onfocus="`) {
+			t.Fatalf("%s: input rendered unescaped:\n%s", tc.name, body)
+		}
+		if strings.Contains(body, "long-enough") {
+			t.Fatalf("%s: the password is echoed back", tc.name)
+		}
+	}
+	resp, body = b.post("/signup", form(nil))
+	wantStatus(t, "sign-up", resp, body, 200)
+	wantBody(t, "sign-up", body, "awaits the approval of a PI of your site (princeton)")
+
+	// Pending: no login yet.
+	resp, body = b.post("/login", url.Values{"csrf": {b.csrf("/login")}, "email": {"ada@princeton.edu"}, "password": {"long-enough"}})
+	wantStatus(t, "pending login", resp, body, http.StatusUnauthorized)
+
+	// A user is no PI: no queue, no link, and the action is refused.
+	u := e.browser()
+	u.login("user@princeton.edu", "pw-user@princeton.edu")
+	_, body = u.get("/slices")
+	if strings.Contains(body, `href="/pending"`) {
+		t.Fatal("a user is shown the pending accounts link")
+	}
+	resp, body = u.get("/pending")
+	wantStatus(t, "user's pending page", resp, body, http.StatusForbidden)
+	recs, err := e.svc.Get(e.ctx, e.admin, core.Person, &core.Filter{IsList: true, Names: []string{"ada@princeton.edu"}}, []string{"person_id"})
+	e.must(err)
+	ada := itoa(recs[0]["person_id"].(int64))
+	resp, body = u.post("/pending/"+ada+"/approve", url.Values{"csrf": {u.csrf("/slices")}})
+	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a user approves: %d\n%s", resp.StatusCode, body)
+	}
+
+	pi := e.browser()
+	pi.login("pi@princeton.edu", "pw-pi@princeton.edu")
+	resp, body = pi.get("/pending")
+	wantStatus(t, "PI's pending page", resp, body, 200)
+	wantBody(t, "PI's pending page", body, "ada@princeton.edu", html.EscapeString(evil), `action="/pending/`+ada+`/approve"`)
+	resp, body = pi.post("/pending/"+ada+"/approve", url.Values{})
+	wantStatus(t, "approve without CSRF token", resp, body, http.StatusForbidden)
+	_, body = pi.get("/pending")
+	piTok := csrfRE.FindStringSubmatch(body)[1]
+	resp, body = pi.post("/pending/"+ada+"/approve", url.Values{"csrf": {piTok}})
+	wantStatus(t, "approve", resp, body, 200)
+	wantBody(t, "approve", body, "Approved ada@princeton.edu.", "No account awaits approval.")
+	resp, body = pi.post("/pending/"+ada+"/approve", url.Values{"csrf": {piTok}})
+	wantStatus(t, "approve again", resp, body, 200)
+	wantBody(t, "approve again", body, "ada@princeton.edu is already approved.")
+
+	a := e.browser()
+	a.login("ada@princeton.edu", "long-enough")
+
+	// Reject: the account is deleted.
+	resp, body = b.post("/signup", form(func(v url.Values) { v.Set("email", "eve@princeton.edu") }))
+	wantStatus(t, "second sign-up", resp, body, 200)
+	recs, err = e.svc.Get(e.ctx, e.admin, core.Person, &core.Filter{IsList: true, Names: []string{"eve@princeton.edu"}}, []string{"person_id"})
+	e.must(err)
+	eve := itoa(recs[0]["person_id"].(int64))
+	resp, body = pi.post("/pending/"+eve+"/reject", url.Values{"csrf": {piTok}})
+	wantStatus(t, "reject", resp, body, 200)
+	wantBody(t, "reject", body, "Rejected eve@princeton.edu: the account is deleted.")
+	recs, err = e.svc.Get(e.ctx, e.admin, core.Person, &core.Filter{IsList: true, Names: []string{"eve@princeton.edu"}}, []string{"person_id"})
+	e.must(err)
+	if len(recs) != 0 {
+		t.Fatalf("a rejected account remains: %v", recs)
 	}
 }

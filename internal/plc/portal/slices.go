@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
-	"github.com/planetlab/pl/internal/sshcli"
+	"github.com/planetlab/pl/internal/slicedir"
 )
 
 // Expiry thresholds of the colour coding.
@@ -232,7 +232,7 @@ func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, 
 
 // sliceNodes builds the node table of a slice: the registry's node
 // records, the planet table's health when there is one, and the ssh
-// command of each sliver (sshcli's directory: primary IP, ssh_port tag).
+// command of each sliver (slicedir's directory, as pl ssh: primary IP, ssh_port tag).
 func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []int64) ([]nodeRow, bool, error) {
 	ctx := r.Context()
 	recs, err := h.reg.Get(ctx, s.caller, core.Node, &core.Filter{IsList: true, IDs: ids}, []string{"node_id", "hostname", "site_id", "boot_state", "last_contact"})
@@ -256,7 +256,7 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 		}
 	}
 	addrs := map[string]string{}
-	dir := sshcli.RegistryDirectory{Reg: boundRegistry{Registry: h.reg, c: s.caller}}
+	dir := slicedir.RegistryDirectory{Reg: boundRegistry{Registry: h.reg, c: s.caller}}
 	if ns, err := dir.SliceNodes(ctx, slice); err == nil {
 		for _, n := range ns {
 			addrs[n.Hostname] = n.Addr
@@ -290,13 +290,13 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 // with -p when the node's gateway is not on port 22 and the node's
 // address (host:port from the directory) when it has one.
 func sshCommand(slice, hostname, addr string) string {
-	host, port := hostname, strconv.Itoa(sshcli.DefaultPort)
+	host, port := hostname, strconv.Itoa(slicedir.DefaultPort)
 	if addr != "" {
 		if h, p, err := net.SplitHostPort(addr); err == nil {
 			host, port = h, p
 		}
 	}
-	if port != strconv.Itoa(sshcli.DefaultPort) {
+	if port != strconv.Itoa(slicedir.DefaultPort) {
 		return fmt.Sprintf("ssh -p %s %s@%s", port, slice, host)
 	}
 	return fmt.Sprintf("ssh %s@%s", slice, host)

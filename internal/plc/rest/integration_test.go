@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	e.fp = tlspin.Fingerprint(e.srv.Certificate().Raw)
-	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp)))
+	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp), rest.WithAccounts(svc)))
 	e.admin = e.login(adminEmail, adminPW)
 	return e
 }
@@ -773,4 +773,29 @@ func TestKeyWarnings(t *testing.T) {
 			t.Errorf("key %d: %d %s", c.ID, st, body)
 		}
 	}
+}
+
+// TestRegisterOverREST: sign-up is served to anonymous callers; the new
+// account is disabled until enabled.
+func TestRegisterOverREST(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.Add(e.ctx, nil, core.Site, core.Record{"login_base": "princeton", "name": "P", "abbreviated_name": "P"}); err != nil {
+		t.Fatal(err)
+	}
+	anon := e.client("")
+	_, err := anon.RegisterPerson(e.ctx, nil, core.Registration{FirstName: "A", LastName: "L", Email: "a@example.org", Site: "princeton", Password: "short"})
+	if core.ErrorCode(err) != core.Invalid || core.ErrorField(err) != "password" {
+		t.Fatalf("short password: %v", err)
+	}
+	id, err := anon.RegisterPerson(e.ctx, nil, core.Registration{FirstName: "A", LastName: "L", Email: "a@example.org", Site: "princeton", Password: "long-enough"})
+	if err != nil || id <= 0 {
+		t.Fatalf("register: %d %v", id, err)
+	}
+	if _, err := e.client("").Login(e.ctx, "a@example.org", "long-enough", 0); err == nil {
+		t.Fatal("a pending account logs in")
+	}
+	if err := e.admin.Update(e.ctx, nil, core.Person, id, core.Record{"enabled": true}); err != nil {
+		t.Fatal(err)
+	}
+	e.login("a@example.org", "long-enough")
 }

@@ -171,6 +171,7 @@ var schemas = map[string]any{
 	"AuditAnswer":       map[string]any{"type": "object", "description": "flows with the remote address, their slice, site and PIs, and the nodes that did not answer (core.AuditAnswer; docs/audit.md)"},
 	"NodeRows":          map[string]any{"type": "array", "items": tAnyOb, "description": "planet table node rows (core.NodeRow; docs/monitoring.md)"},
 	"SliceRows":         map[string]any{"type": "array", "items": tAnyOb, "description": "planet table slice rows (core.SliceRow)"},
+	"Registration":      obj(map[string]any{"first_name": tStr, "last_name": tStr, "email": tStr, "site": tStr, "password": tStr, "key": tStr}, "first_name", "last_name", "email", "site", "password"),
 	"NodeSelection":     obj(map[string]any{"where": tStr, "per_site": tInt, "count": tInt, "near": tStr, "dry_run": map[string]any{"type": "boolean"}}),
 	"SelectedNodes":     map[string]any{"type": "array", "items": obj(map[string]any{"node_id": tInt, "hostname": tStr, "site": tStr, "distance_km": map[string]any{"type": "number"}, "load": map[string]any{"type": "number"}})},
 	"ReasonRequest":     obj(map[string]any{"reason": tStr}, "reason"),

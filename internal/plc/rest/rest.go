@@ -39,6 +39,7 @@ type Handler struct {
 	log         *slog.Logger
 	fingerprint string
 	planet      core.Planet
+	accounts    core.Accounts
 	auditor     core.Auditor
 	mux         *http.ServeMux
 	routes      []route

@@ -172,11 +172,11 @@ func (m *Main) Open(ctx context.Context) error {
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	if _, taken := m.Extra["/"]; !taken {
-		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
+		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
 	}
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)

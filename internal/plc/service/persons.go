@@ -147,7 +147,21 @@ func (o *op) updatePerson(t *store.Table, id int64, rec core.Record) error {
 	}
 	o.s.pwCache.forget(id) // a new password, email or enabled flag
 	rec["last_updated"] = o.now
-	return o.tx.UpdateRecord(o.ctx, t, id, rec)
+	approved := false
+	if en, _ := rec["enabled"].(bool); en {
+		var was bool
+		if _, err := o.tx.QueryRow(o.ctx, "SELECT enabled FROM persons WHERE person_id = ?", []any{id}, &was); err != nil {
+			return err
+		}
+		approved = !was
+	}
+	if err := o.tx.UpdateRecord(o.ctx, t, id, rec); err != nil {
+		return err
+	}
+	if approved {
+		return o.approvedNotice(id) // signup.go
+	}
+	return nil
 }
 
 func (o *op) deletePerson(id int64) error {

@@ -250,6 +250,8 @@ const (
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
 	opAuditWho
+	// Accounts (signup.go).
+	opRegisterPerson
 	numOps
 )
 
@@ -421,7 +423,8 @@ var ops = [numOps]struct {
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others
 	// their own slices' (audit.go).
-	opAuditWho: {"AuditWho", rA | rP | rU | rT},
+	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
+	opRegisterPerson: {"RegisterPerson", rAn},
 }
 
 // opByName indexes ops by name.

@@ -164,6 +164,7 @@ GetNotices A P T                   # ours: notices to sites (pi/tech: their own 
 SuspendSlice A                     # ours: first-class enabled=0 with a reason
 ResumeSlice A
 AuditWho A P U T                   # ours: flows with an address (PIs: their sites'; others: their slices')
+RegisterPerson an                  # ours: sign-up (the account stays disabled until approved)
 `
 
 func parseExpected(t *testing.T) map[string][]string {
@@ -345,6 +346,10 @@ func TestRoleMatrix(t *testing.T) {
 			call{"ResumeSlice", func(c *core.Caller) error { return e.s.ResumeSlice(ctx, c, missing, "test") }},
 			call{"AuditWho", func(c *core.Caller) error {
 				_, err := e.s.AuditWho(ctx, c, core.FlowQuery{Addr: netip.MustParseAddr("192.0.2.9"), Since: time.Unix(1, 0), Until: time.Unix(2, 0), Limit: 1})
+				return err
+			}},
+			call{"RegisterPerson", func(c *core.Caller) error {
+				_, err := e.s.RegisterPerson(ctx, c, core.Registration{Site: "no-such-site", Password: "long-enough"})
 				return err
 			}},
 		)

@@ -142,6 +142,8 @@ type op struct {
 	c   *core.Caller
 	now int64
 	ch  changes
+	// notices recorded by the transaction, sent once it commits.
+	notices []core.Notice
 }
 
 // changes records which nodes' desired state a transaction may affect.
@@ -163,6 +165,7 @@ func (c *changes) addNodes(ids ...int64) {
 // watchers of affected nodes.
 func (s *Service) write(ctx context.Context, c *core.Caller, fn func(o *op) error) error {
 	var ch changes
+	var notices []core.Notice
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		o := &op{ctx: ctx, s: s, tx: tx, c: c, now: s.now()}
 		if err := o.refreshCaller(); err != nil {
@@ -171,13 +174,16 @@ func (s *Service) write(ctx context.Context, c *core.Caller, fn func(o *op) erro
 		if err := fn(o); err != nil {
 			return err
 		}
-		ch = o.ch
+		ch, notices = o.ch, o.notices
 		return nil
 	})
 	if err != nil {
 		return s.mapErr(err)
 	}
 	s.hub.notify(ch)
+	for _, n := range notices {
+		s.sendNotice(ctx, n)
+	}
 	s.armExpiry(ctx)
 	return nil
 }

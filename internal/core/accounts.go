@@ -1,0 +1,33 @@
+package core
+
+import "context"
+
+// Registration is what a person gives to sign up (the portal's sign-up
+// form, POST /api/v1/register).
+type Registration struct {
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Email     string `json:"email"`
+	Site      string `json:"site"` // the site's login_base
+	Password  string `json:"password"`
+	Key       string `json:"key,omitempty"` // an ssh public key; optional
+}
+
+// MinPasswordLength bounds the passwords people choose when they sign up.
+const MinPasswordLength = 8
+
+// Accounts is self-service account management. The PLC service
+// implements it, the REST client speaks it remotely (like Registry).
+//
+// A sign-up's life: RegisterPerson creates the person disabled, at the
+// site, with role user (and the key, if given), and sends the site's PIs a
+// notice (kind signup_pending). A PI of the site or an admin then approves
+// (Registry.Update enabled=true; the person is sent a notice, kind
+// account_approved) or rejects (Registry.Delete) the account. The pending
+// queue is the disabled persons of the PI's sites (Get persons with
+// enabled=false).
+type Accounts interface {
+	// RegisterPerson signs a person up; anonymous callers may. It returns
+	// the new person's id.
+	RegisterPerson(ctx context.Context, c *Caller, r Registration) (int64, error)
+}
