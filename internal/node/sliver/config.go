@@ -239,7 +239,7 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 	ns := []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 		{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-		{Type: specs.UserNamespace, Path: p.UserNS},
+		{Type: specs.UserNamespace, Path: userNSPath(s, p)},
 		{Type: specs.NetworkNamespace, Path: s.NetNS},
 	}
 	sys := specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
@@ -297,6 +297,17 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 }
 
 func intp(i int) *int { return &i }
+
+// userNSPath is the user namespace a sliver's container joins ("" = a new
+// one with the spec's mappings). runsc cannot join one by path (its gofer,
+// a Go program, fails setns of a user namespace with EINVAL): a gVisor
+// sliver gets a new one with the same mappings.
+func userNSPath(s Spec, p ociParams) string {
+	if s.Runtime == RuntimeGVisor {
+		return ""
+	}
+	return p.UserNS
+}
 
 // seccomp is a small deny list on top of the capability set, for kernel
 // interfaces that user namespaces do not contain: keyrings are not

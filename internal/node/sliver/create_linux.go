@@ -91,7 +91,7 @@ func (r *Runc) create(ctx context.Context, rc *runcCLI, s Spec, want layout, p p
 	switch {
 	case st.Status == "" && s.Enabled:
 		// The common case, in one runc process.
-		if err := rc.runDetached(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log"), startFlags(s)...); err != nil {
+		if err := rc.runDetached(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log"), startOptions(s)); err != nil {
 			return err
 		}
 		step("runc-run")
@@ -101,7 +101,7 @@ func (r *Runc) create(ctx context.Context, rc *runcCLI, s Spec, want layout, p p
 		p.Spec = &s
 		return r.save(s.Name, p)
 	case st.Status == "":
-		if err := rc.create(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log"), startFlags(s)...); err != nil {
+		if err := rc.create(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log"), startOptions(s)); err != nil {
 			return err
 		}
 	}
@@ -122,16 +122,16 @@ func (r *Runc) create(ctx context.Context, rc *runcCLI, s Spec, want layout, p p
 	return r.save(s.Name, p)
 }
 
-// startFlags are the runtime's global flags for starting the sliver of s.
-// gVisor's sentry brings its own network stack up on the interfaces of
-// the sliver's network namespace (netcfg's veth, whose addresses and
-// routes it takes over); a sliver without one gets --network=none: the
-// sentry's loopback only, as runc's new namespace.
-func startFlags(s Spec) []string {
+// startOptions are how the runtime starts the sliver of s. gVisor's
+// sentry brings its own network stack up on the interfaces of the
+// sliver's network namespace (netcfg's veth, whose addresses and routes
+// it takes over); a sliver without one gets --network=none: the sentry's
+// loopback only, as runc's new namespace.
+func startOptions(s Spec) startOpts {
 	if s.Runtime == RuntimeGVisor && s.NetNS == "" {
-		return []string{"--network=none"}
+		return startOpts{flags: []string{"--network=none"}}
 	}
-	return nil
+	return startOpts{}
 }
 
 // confine moves a runc sliver's workload into its child cgroup and limits

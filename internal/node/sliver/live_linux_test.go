@@ -234,7 +234,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 			if err := r.rc.remove(ctx, s.Name); err != nil {
 				return err
 			}
-			return r.rc.create(ctx, s.Name, r.bundle(s.Name), filepath.Join(r.bundle(s.Name), "runc.log"))
+			return r.rc.create(ctx, s.Name, r.bundle(s.Name), filepath.Join(r.bundle(s.Name), "runc.log"), startOpts{})
 		}},
 		{"stopped", func(s Spec) error {
 			if err := r.Apply(ctx, s); err != nil {

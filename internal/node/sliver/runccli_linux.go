@@ -16,6 +16,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/planetlab/pl/internal/core"
 )
 
 // runcCLI runs an OCI runtime's command line (runc, or runsc which takes
@@ -128,28 +130,41 @@ func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
 
 // create runs `runc create`. The container's init inherits runc's stdio,
 // so it gets /dev/null; runc's own errors go to logFile.
-func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string, global ...string) error {
-	return r.start(ctx, logFile, global, "create", "--bundle", bundle, id)
+func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string, o startOpts) error {
+	return r.start(ctx, logFile, o, "create", "--bundle", bundle, id)
 }
 
 // runDetached runs `runc run --detach`: create and start in one runc
 // process, one fork and exec fewer than create then start.
-func (r *runcCLI) runDetached(ctx context.Context, id, bundle, logFile string, global ...string) error {
-	return r.start(ctx, logFile, global, "run", "--detach", "--bundle", bundle, id)
+func (r *runcCLI) runDetached(ctx context.Context, id, bundle, logFile string, o startOpts) error {
+	return r.start(ctx, logFile, o, "run", "--detach", "--bundle", bundle, id)
 }
 
-// start runs a command that starts a container; global are more global
-// flags (runsc's --network).
-func (r *runcCLI) start(ctx context.Context, logFile string, global []string, args ...string) error {
+// startOpts are what starting one container takes beyond its bundle.
+type startOpts struct {
+	flags []string // more global flags (runsc's --network)
+}
+
+// start runs a command that starts a container.
+func (r *runcCLI) start(ctx context.Context, logFile string, o startOpts, args ...string) error {
 	os.Remove(logFile)
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, r.bin, r.args(append(append(global, "--log", logFile, "--log-format", "json"), args...)...)...) // hostdeps: runc runsc
+	c := exec.CommandContext(ctx, r.bin, r.args(append(append(o.flags, "--log", logFile, "--log-format", "json"), args...)...)...) // hostdeps: runc runsc
 	if err := c.Run(); err != nil {
-		return fmt.Errorf("%s %s %s: %v: %s", r.name, args[0], args[len(args)-1], err, lastLogError(logFile))
+		msg := lastLogError(logFile)
+		if r.gvisor() && strings.Contains(msg, gvisorRootNetNS) {
+			return core.Errorf(core.Unimplemented, "%s %s %s: %s: this runsc takes every network namespace for the host's on this kernel "+
+				"(it looks for /proc/sys/net/core/rmem_default, which Linux now shows in every namespace), so gVisor slivers cannot have a network here", r.name, args[0], args[len(args)-1], msg)
+		}
+		return fmt.Errorf("%s %s %s: %v: %s", r.name, args[0], args[len(args)-1], err, msg)
 	}
 	return nil
 }
+
+// gvisorRootNetNS is runsc's refusal to bring its network stack up in
+// what it takes for the host's network namespace.
+const gvisorRootNetNS = "cannot run with network enabled in root network namespace"
 
 // lastLogError returns the last error message of a runc json log.
 func lastLogError(file string) string {
