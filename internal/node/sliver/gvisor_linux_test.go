@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
@@ -79,6 +80,41 @@ func TestGVisorSliver(t *testing.T) {
 	if !found {
 		t.Errorf("List does not show %s running under gVisor: %+v", s.Name, l)
 	}
+	// A restarted node manager adopts it: listed with its spec, and a
+	// re-Apply changes it in place.
+	st0, err := r.gv.state(context.Background(), s.Name)
+	if err != nil || st0.Status != stRunning {
+		t.Fatalf("runsc state: %+v %v", st0, err)
+	}
+	r2 := newTestRuntime(t)
+	l, err = r2.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, st := range l {
+		found = found || (st.Name == s.Name && st.Running && st.Spec != nil && st.Spec.Runtime == RuntimeGVisor && st.XID == s.XID)
+	}
+	if !found {
+		t.Errorf("a new runtime does not list %s running under gVisor: %+v", s.Name, l)
+	}
+	s.Resources.MemoryBytes = 192 << 20
+	apply(t, r2, s)
+	if st1, _ := r2.gv.state(context.Background(), s.Name); st1.Pid != st0.Pid {
+		t.Errorf("re-Apply after restart restarted the gVisor sliver: pid %d -> %d", st0.Pid, st1.Pid)
+	}
+	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != "201326592" {
+		t.Errorf("memory limit after the change by the new runtime = %s, want 201326592", got)
+	}
+	// Frozen and thawed (slice disabled, enabled).
+	s.Enabled = false
+	apply(t, r, s)
+	if _, err := r.Command(context.Background(), s.Name, Process{Args: []string{"true"}}); core.ErrorCode(err) != core.Unavailable {
+		t.Errorf("Command in a frozen gVisor sliver: %v, want Unavailable", err)
+	}
+	s.Enabled = true
+	apply(t, r, s)
+	mustRun(t, r, s.Name, false, "true")
 
 	// Back to runc: re-created on the host's kernel.
 	s.Runtime = RuntimeRunc
@@ -176,4 +212,50 @@ func TestGVisorCreateTime(t *testing.T) {
 	gvT, gvM := measure(RuntimeGVisor)
 	t.Logf("sliver create p50 of %d: runc %v, runsc %v (%.1fx); memory after start: runc %d KiB, runsc %d KiB",
 		n, rcT.Round(time.Millisecond), gvT.Round(time.Millisecond), float64(gvT)/float64(rcT), rcM>>10, gvM>>10)
+}
+
+// TestGVisorCommandTTY: a terminal session in a gVisor sliver (what ssh
+// with a pty runs) has a terminal of the caller's size on stdin. (It has
+// no name inside: it is the host's pty, passed through, so tty(1) says
+// "not a tty" although isatty holds.)
+func TestGVisorCommandTTY(t *testing.T) {
+	needGVisor(t)
+	r := newTestRuntime(t)
+	s := testSpec(t, "gvtty")
+	s.Runtime = RuntimeGVisor
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	ptm, pts, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	if err := pty.Setsize(ptm, &pty.Winsize{Rows: 33, Cols: 99}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd, err := r.Command(ctx, s.Name, Process{Args: []string{"sh", "-c", "test -t 0 && echo isatty; stty size; id -u"}, TTY: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pts.Close()
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := ptm.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	cmd.Wait()
+	got := out.String()
+	if !strings.Contains(got, "isatty") || !strings.Contains(got, "33 99") || !strings.Contains(got, "1000") {
+		t.Errorf("tty session output under gVisor = %q", got)
+	}
 }

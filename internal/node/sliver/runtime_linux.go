@@ -42,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
@@ -234,6 +235,34 @@ func (r *Runc) cli(rt string) (*runcCLI, error) {
 		return r.gv, nil
 	}
 	return nil, core.FieldErrorf("runtime", "unknown runtime %q", rt)
+}
+
+// gvisorTTYProcess returns a memfd holding the OCI process description of
+// a terminal session for runsc exec --process.
+func gvisorTTYProcess(uid uint32, dir string, env, argv []string, root bool) (*os.File, error) {
+	proc := specs.Process{Terminal: true, User: specs.User{UID: uid, GID: uid}, Cwd: dir, Env: env, Args: argv}
+	if root {
+		caps := append([]string(nil), capabilities...)
+		proc.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	}
+	b, err := json.Marshal(proc)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.MemfdCreate("pl-exec", 0)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "pl-exec")
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // clis are the command lines of the runtimes installed.
@@ -598,29 +627,41 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 	if dir == "" {
 		dir = home
 	}
-	args := rc.args("exec")
-	if p.TTY {
-		if rc.gvisor() {
-			return nil, core.Errorf(core.Unimplemented, "sliver %q runs under gVisor: terminals in runsc exec are not supported yet", name)
-		}
-		args = append(args, "-t")
-	}
-	args = append(args, "--user", fmt.Sprintf("%d:%d", uid, uid), "--cwd", dir)
 	env := append([]string{defaultPATH}, p.Env...)
 	env = append(env, "HOME="+home, "USER="+user, "LOGNAME="+user, "SHELL=/bin/sh")
 	for _, e := range env {
 		if strings.ContainsRune(e, 0) || !strings.Contains(e, "=") {
 			return nil, core.FieldErrorf("env", "bad environment entry %q", e)
 		}
-		args = append(args, "--env", e)
 	}
-	args = append(args, name)
-	if len(p.Args) == 0 {
-		args = append(args, "/bin/sh", "-l")
+	argv := p.Args
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh", "-l"}
+	}
+	args := rc.args("exec")
+	var extra []*os.File
+	if p.TTY && rc.gvisor() {
+		// runsc exec has no -t: a process description with a terminal
+		// makes it hand its stdin (the caller's pty slave) to the
+		// sandbox as the process's terminal.
+		f, err := gvisorTTYProcess(uint32(uid), dir, env, argv, p.Root)
+		if err != nil {
+			return nil, fmt.Errorf("sliver %q: %w", name, err)
+		}
+		extra = append(extra, f)
+		args = append(args, "--process", "/dev/fd/3", name)
 	} else {
-		args = append(args, p.Args...)
+		if p.TTY {
+			args = append(args, "-t")
+		}
+		args = append(args, "--user", fmt.Sprintf("%d:%d", uid, uid), "--cwd", dir)
+		for _, e := range env {
+			args = append(args, "--env", e)
+		}
+		args = append(append(args, name), argv...)
 	}
 	cmd := exec.CommandContext(ctx, rc.bin, args...) // hostdeps: runc runsc
+	cmd.ExtraFiles = extra
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGHUP) }
 	cmd.WaitDelay = 5 * time.Second
 	if p.TTY {
