@@ -59,6 +59,14 @@ func TestGVisorSliver(t *testing.T) {
 	if got := mustRun(t, r, s.Name, false, "cat", "/etc/slicename"); got != s.Name {
 		t.Errorf("slicename = %q", got)
 	}
+	// gVisor's own user namespace: sliver root is root there, the image's
+	// files are root's, and its memory is the limit.
+	if got := mustRun(t, r, s.Name, true, "sh", "-c", "id -u; stat -c %u /etc/passwd; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping"); got != "0\n0\nping" {
+		t.Errorf("as sliver root: id -u, owner of /etc/passwd, ping = %q, want 0, 0, ping", got)
+	}
+	if got := mustRun(t, r, s.Name, false, "sh", "-c", "grep MemTotal /proc/meminfo"); !strings.Contains(got, " 262144 kB") {
+		t.Errorf("MemTotal under gVisor = %q, want the 256 MiB limit", got)
+	}
 	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != "268435456" {
 		t.Errorf("memory limit = %s, want 268435456", got)
 	}

@@ -210,8 +210,10 @@ func gvisorCLI(cfg Config) *runcCLI {
 	if _, err := exec.LookPath(bin); err != nil { // hostdeps: runsc
 		return nil
 	}
+	// --net-raw: sliver root keeps CAP_NET_RAW (raw sockets of the
+	// sentry's network stack), as under runc.
 	return &runcCLI{bin: bin, root: filepath.Join(cfg.StateDir, "runsc"), name: "runsc",
-		flags: []string{"--platform=" + platform}}
+		flags: []string{"--platform=" + platform, "--net-raw"}}
 }
 
 // Runtimes returns the OCI runtimes this node can run slivers under
