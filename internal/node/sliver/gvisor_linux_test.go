@@ -67,6 +67,17 @@ func TestGVisorSliver(t *testing.T) {
 	if got := mustRun(t, r, s.Name, false, "sh", "-c", "grep MemTotal /proc/meminfo"); !strings.Contains(got, " 262144 kB") {
 		t.Errorf("MemTotal under gVisor = %q, want the 256 MiB limit", got)
 	}
+	// Writes land in the writable layer (under the disk quota), and files
+	// the runtime rewrites from the host are seen at once.
+	mustRun(t, r, s.Name, false, "sh", "-c", "echo hello > ~/written")
+	if b, err := os.ReadFile(filepath.Join(r.diskDir(s.Name), "upper", "home", s.Name, "written")); err != nil || string(b) != "hello\n" {
+		t.Errorf("a file written in the gVisor sliver is not in its writable layer: %q %v", b, err)
+	}
+	s.Keys = append(s.Keys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAISecondKeyForTests second@pl")
+	apply(t, r, s)
+	if got := mustRun(t, r, s.Name, false, "cat", ".ssh/authorized_keys"); !strings.Contains(got, "second@pl") {
+		t.Errorf("authorized_keys in the running gVisor sliver after a key change = %q", got)
+	}
 	if got := cgroupValue(t, s.Name, "memory/memory.limit_in_bytes"); got != "268435456" {
 		t.Errorf("memory limit = %s, want 268435456", got)
 	}
@@ -265,5 +276,66 @@ func TestGVisorCommandTTY(t *testing.T) {
 	got := out.String()
 	if !strings.Contains(got, "isatty") || !strings.Contains(got, "33 99") || !strings.Contains(got, "1000") {
 		t.Errorf("tty session output under gVisor = %q", got)
+	}
+}
+
+// TestGVisorHostileRoot: TestHostileRoot against a gVisor sliver.
+func TestGVisorHostileRoot(t *testing.T) {
+	needGVisor(t)
+	hostileRoot(t, RuntimeGVisor)
+}
+
+// TestGVisorIsolation: what TestIsolation asks of runc slivers, under
+// gVisor: no sight of another sliver's processes or files, sliver root
+// cannot reach the node's kernel interfaces, and a memory hog is stopped
+// by the memory limit without harming the other sliver. (The fork bomb is
+// left out: gVisor slivers have no process limit, see slivers.md.)
+func TestGVisorIsolation(t *testing.T) {
+	needGVisor(t)
+	r := newTestRuntime(t)
+	a, b := testSpec(t, "gvisoa"), testSpec(t, "gvisob")
+	a.Resources.MemoryBytes = 64 << 20
+	for _, s := range []*Spec{&a, &b} {
+		s.Runtime = RuntimeGVisor
+		apply(t, r, *s)
+		destroyAtEnd(t, r, s.Name)
+	}
+	mustRun(t, r, b.Name, false, "sh", "-c", "echo secret > /tmp/secret-b; (sleep 777 >/dev/null 2>&1 &)")
+	ps := mustRun(t, r, a.Name, true, "ps", "-o", "pid,args")
+	if strings.Contains(ps, "sleep 777") || strings.Count(ps, "\n") > 4 {
+		t.Errorf("a sees foreign processes:\n%s", ps)
+	}
+	if out, err := run(t, r, a.Name, true, "sh", "-c", "cat /tmp/secret-b || ls /proc/*/root/tmp/secret-b"); err == nil {
+		t.Errorf("a read b's file: %s", out)
+	}
+	denied := map[string]string{
+		"mount":       "mount -t tmpfs none /mnt",
+		"module":      "head -c 64 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko",
+		"time":        "date -s 2001-01-01 && [ $(date +%Y) = 2001 ]",
+		"network":     "ip link set lo down",
+		"hostname":    "hostname other",
+		"raw devices": "cat /dev/sda",
+	}
+	for what, cmd := range denied {
+		if out, err := run(t, r, a.Name, true, "sh", "-c", cmd); err == nil && !strings.Contains(out, "not permitted") {
+			t.Errorf("%s allowed in gVisor sliver (%s): %s", what, cmd, out)
+		}
+	}
+	// /proc/sys is the sentry's: a write there changes the sliver's own
+	// network stack at most, never the node's.
+	hostFwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := map[string]string{"0\n": "1", "1\n": "0"}[string(hostFwd)]
+	run(t, r, a.Name, true, "sh", "-c", "echo "+flip+" > /proc/sys/net/ipv4/ip_forward")
+	if now, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(now) != string(hostFwd) {
+		t.Errorf("sliver root changed the node's ip_forward: %q -> %q", hostFwd, now)
+	}
+	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"); err == nil {
+		t.Errorf("128 MiB buffer allowed under a 64 MiB limit: %s", out)
+	}
+	if got := mustRun(t, r, b.Name, false, "cat", "/tmp/secret-b"); got != "secret" {
+		t.Errorf("b after a's memory hog: %q", got)
 	}
 }

@@ -211,9 +211,13 @@ func gvisorCLI(cfg Config) *runcCLI {
 		return nil
 	}
 	// --net-raw: sliver root keeps CAP_NET_RAW (raw sockets of the
-	// sentry's network stack), as under runc.
+	// sentry's network stack), as under runc. --file-access=shared: the
+	// runtime rewrites files of a running sliver from the host (keys,
+	// accounts, initscript), which the sentry must not cache past.
+	// --overlay2=none: writes go to the sliver's writable layer (its disk
+	// quota), not to the sentry's memory.
 	return &runcCLI{bin: bin, root: filepath.Join(cfg.StateDir, "runsc"), name: "runsc",
-		flags: []string{"--platform=" + platform, "--net-raw"}}
+		flags: []string{"--platform=" + platform, "--net-raw", "--file-access=shared", "--overlay2=none"}}
 }
 
 // Runtimes returns the OCI runtimes this node can run slivers under
