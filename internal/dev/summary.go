@@ -134,7 +134,7 @@ func (p *Planet) printMonitoring(w io.Writer) {
 		return
 	}
 	n := p.Nodes[1]
-	fmt.Fprintf(w, "Try an outage: stop node %s's node manager; within %v it is down and its site is notified:\n", n.Name, DownAfter+DownAfter/4+ReportInterval)
+	fmt.Fprintf(w, "\nTry an outage: stop node %s's node manager; within %v it is down and its site is notified:\n", n.Name, DownAfter+DownAfter/4+ReportInterval)
 	fmt.Fprintf(w, "  %s\n", dev("stop", n.Name))
 	fmt.Fprintf(w, "  %s\n", pl("top", "nodes", "--where", "!up"))
 	fmt.Fprintf(w, "  %s\n", pl("monitor", "notices"))

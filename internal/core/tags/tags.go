@@ -67,6 +67,8 @@ const (
 	DiskMax        = "disk_max"
 	NetMinRate     = "net_min_rate"
 	NetMaxRate     = "net_max_rate"
+	NetMaxKByte    = "net_max_kbyte"
+	NetThreshKByte = "net_thresh_kbyte"
 	Vref           = "vref"
 	InitScript     = "initscript"
 	InitScriptCode = "initscript_code"
@@ -118,6 +120,10 @@ var table = []Tag{
 		Doc: "guaranteed egress (HTB rate), lowered to net_max_rate when above it"},
 	{Name: NetMaxRate, Category: "slice/rspec", Kind: Int, Min: -1, Max: 100_000_000, Default: "1000000", Unit: "kbit/s",
 		Doc: "egress ceiling (HTB ceil), never above the node cap, -1 = only the node cap"},
+	{Name: NetMaxKByte, Category: "slice/rspec", Kind: Int, Min: 0, Max: 1 << 40, ZeroMeans: "no daily budget", Unit: "KiB per day",
+		Doc: "daily egress budget on each node (bwmon): past it the sliver's ceiling drops to its net_min_rate (at least the node's floor) until the day ends. Absent: the node's default (10546875 KiB, about 10.8 GB, as the original)"},
+	{Name: NetThreshKByte, Category: "slice/rspec", Kind: Int, Min: 0, Max: 1 << 40, ZeroMeans: "80% of net_max_kbyte", Default: "0", Unit: "KiB per day",
+		Doc: "where bwmon starts slowing the sliver: its ceiling becomes what spreads the rest of the budget over the rest of the day"},
 	{Name: PortsTag, Category: "slice/network", Kind: Ports, Roles: member, Multi: true,
 		Doc: "reserved TCP/UDP ports forwarded from the node's address (tcp/80, udp/5000-5010, 8080), refused when they collide with another slice's"},
 	{Name: Vref, Category: "slice/config", Kind: Image, Default: DefaultImage, Roles: []string{core.RolePI, core.RoleUser, core.RoleNode},
@@ -182,7 +188,7 @@ var rlimits = []string{"as", "core", "cpu", "data", "fsize", "locks", "memlock",
 
 // bandwidth are the original's bandwidth tags not (yet) applied by nodes.
 var bandwidth = []string{"net_i2_min_rate", "net_i2_max_rate", "net_share", "net_i2_share",
-	"net_max_kbyte", "net_thresh_kbyte", "net_i2_max_kbyte", "net_i2_thresh_kbyte"}
+	"net_i2_max_kbyte", "net_i2_thresh_kbyte"}
 
 var byName = map[string]*Tag{}
 

@@ -145,6 +145,11 @@ type SliceInfo struct {
 	NetNS   string    // the sliver's network namespace ("" = unknown)
 	XID     int       // the sliver's number (its conntrack mark)
 	SliceID int64     // PLC's slice id (0 = unknown)
+	// Daily egress budget (bwmon), from the desired state: KiB, -1 = the
+	// node's default, 0 = none; MinRateKbit is the throttled floor.
+	MaxKByte    int64
+	ThreshKByte int64
+	MinRateKbit int64
 }
 
 // SliceDirectory is a live view of the slices on this node. *Main
@@ -582,8 +587,10 @@ func (m *Main) refreshDirectory(sts []sliver.Status, desired map[string]DesiredS
 			info.Enabled = info.Enabled && s.Spec.Enabled
 			info.NetNS = s.Spec.NetNS
 		}
+		info.MaxKByte = -1
 		if d, ok := desired[s.Name]; ok {
 			info.SliceID = d.SliceID
+			info.MaxKByte, info.ThreshKByte, info.MinRateKbit = d.MaxKByte, d.ThreshKByte, d.Net.MinRateKbit
 			if d.Expires > 0 {
 				info.Expires = time.Unix(d.Expires, 0)
 			}

@@ -31,9 +31,13 @@ type SliverConfig struct {
 	DiskKiB    int64  // disk_max
 	NetMinKbit int64  // net_min_rate
 	NetMaxKbit int64  // net_max_rate; 0 = only the node cap
-	Image      string
-	InitScript string
-	Ports      []netcfg.Port
+	// Daily egress budget (bwmon): net_max_kbyte (-1 = absent: the
+	// node's default; 0 = none) and net_thresh_kbyte (0 = 80%).
+	NetMaxKByte    int64
+	NetThreshKByte int64
+	Image          string
+	InitScript     string
+	Ports          []netcfg.Port
 }
 
 // ParseAttributes turns a sliver's tags into a SliverConfig. initscripts are the
@@ -88,6 +92,11 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 	c.DiskKiB = intTag(tags.DiskMax)
 	c.NetMinKbit = intTag(tags.NetMinRate)
 	c.NetMaxKbit = intTag(tags.NetMaxRate)
+	c.NetMaxKByte = -1
+	if _, ok := last[tags.NetMaxKByte]; ok {
+		c.NetMaxKByte = intTag(tags.NetMaxKByte)
+	}
+	c.NetThreshKByte = intTag(tags.NetThreshKByte)
 	if err != nil {
 		return SliverConfig{}, err
 	}

@@ -17,8 +17,11 @@ import (
 type DesiredSliver struct {
 	SliceID int64
 	Expires int64 // UNIX seconds; 0 = never
-	Spec    sliver.Spec
-	Net     netcfg.Sliver
+	// Daily egress budget, KiB (bwmon): -1 = the node's default, 0 = none.
+	MaxKByte    int64
+	ThreshKByte int64
+	Spec        sliver.Spec
+	Net         netcfg.Sliver
 }
 
 // Desired is the node's desired state as the host should realise it.
@@ -169,8 +172,10 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 		}
 	}
 	return DesiredSliver{
-		SliceID: p.s.SliceID,
-		Expires: p.s.Expires,
+		SliceID:     p.s.SliceID,
+		Expires:     p.s.Expires,
+		MaxKByte:    p.cfg.NetMaxKByte,
+		ThreshKByte: p.cfg.NetThreshKByte,
 		Spec: sliver.Spec{
 			Name:       p.s.Name,
 			XID:        xid,

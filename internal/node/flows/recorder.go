@@ -219,6 +219,20 @@ func (t *table) resume(open []Record, flows []conntrack.Flow) {
 	}
 }
 
+// keepLive queues every followed flow not already queued as an open
+// record (at shutdown).
+func (t *table) keepLive() {
+	queued := map[Key]bool{}
+	for _, r := range t.out {
+		queued[r.Key] = true
+	}
+	for _, l := range t.live {
+		if !queued[l.rec.Key] {
+			t.out = append(t.out, l.rec)
+		}
+	}
+}
+
 // take returns and clears the pending records.
 func (t *table) take() []Record {
 	out := t.out

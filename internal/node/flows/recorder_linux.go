@@ -326,6 +326,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 			if err := dump(); err != nil {
 				r.log.Warn("flow recorder: last read", "err", err)
 			}
+			// Every followed flow is written as open: the next start
+			// resumes it or closes it as lost.
+			r.tab.keepLive()
 			r.flush()
 			return nil
 		case e := <-ev:

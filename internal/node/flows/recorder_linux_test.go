@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +37,7 @@ const (
 	testXID  = 7
 )
 
-func newNamedNS(t *testing.T, name string) string {
+func newNamedNS(t testing.TB, name string) string {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -56,7 +58,9 @@ func newNamedNS(t *testing.T, name string) string {
 	return filepath.Join("/run/netns", name)
 }
 
-func newFlowNet(t *testing.T) *flowNet {
+func newFlowNet(t *testing.T) *flowNet { return newFlowNetB(t) }
+
+func newFlowNetB(t testing.TB) *flowNet {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, veths, nftables tables and reads conntrack")
@@ -125,26 +129,45 @@ func in(t *testing.T, path string, fn func() error) {
 	}
 }
 
-// ipCounters returns the IP-level bytes and packets the peer received:
-// its eth0 counters less the Ethernet headers.
+// ipCounters returns the IPv4 bytes and packets the peer namespace
+// received (IpExt InOctets and Ip InReceives: other frames on the link,
+// ARP or IPv6, are not counted).
 func ipCounters(t *testing.T, peer string) (bytes, packets uint64) {
 	t.Helper()
-	ns, err := netns.GetFromPath(peer)
-	if err != nil {
-		t.Fatal(err)
+	field := func(text, section, name string) uint64 {
+		var header []string
+		for _, line := range strings.Split(text, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != section+":" {
+				continue
+			}
+			if header == nil {
+				header = f
+				continue
+			}
+			for i, h := range header {
+				if h == name && i < len(f) {
+					n, _ := strconv.ParseUint(f[i], 10, 64)
+					return n
+				}
+			}
+		}
+		t.Fatalf("no %s %s in /proc/net", section, name)
+		return 0
 	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := l.Attrs().Statistics
-	return s.RxBytes - 14*s.RxPackets, s.RxPackets
+	in(t, peer, func() error {
+		ns, err := os.ReadFile("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		snmp, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		bytes, packets = field(string(ns), "IpExt", "InOctets"), field(string(snmp), "Ip", "InReceives")
+		return nil
+	})
+	return bytes, packets
 }
 
 func within1pct(got, want uint64) bool {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
@@ -136,7 +137,7 @@ func (s *Store) open() (*bolt.DB, error) {
 	if err == nil {
 		return db, nil
 	}
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("flow store %s is in use by another process", s.cfg.Path)
 	}
 	aside := fmt.Sprintf("%s.corrupt-%d", s.cfg.Path, s.cfg.Now().Unix())
@@ -171,8 +172,12 @@ func (s *Store) Put(recs []Record) error {
 			if err != nil {
 				return err
 			}
+			// Keys mostly grow (start times): full pages, not the default
+			// half-full splits, halve the file.
+			rb := db.Bucket(bRecs)
+			rb.FillPercent = 0.95
 			// bbolt keeps keys and values until the commit: one buffer each.
-			if err := db.Bucket(bRecs).Put(r.Key[:], r.encode(nil)); err != nil {
+			if err := rb.Put(r.Key[:], r.encode(nil)); err != nil {
 				return err
 			}
 			if r.Remote.Addr().IsValid() {

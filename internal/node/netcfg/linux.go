@@ -63,6 +63,7 @@ type Linux struct {
 	setupDone bool
 	jumps     map[int]bool      // xids whose jump rules are in the base chains
 	slivers   map[string]record // last successful Ensure per sliver (persisted)
+	ceilings  map[int]int64     // xid -> ceiling override (bwmon), kbit/s
 }
 
 var _ Manager = (*Linux)(nil)
@@ -88,7 +89,7 @@ func New(cfg Config) (*Linux, error) {
 	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
 		return nil, err
 	}
-	m := &Linux{cfg: cfg, log: cfg.Logger.With("subsystem", "netcfg"), jumps: map[int]bool{}, slivers: map[string]record{}}
+	m := &Linux{cfg: cfg, log: cfg.Logger.With("subsystem", "netcfg"), jumps: map[int]bool{}, slivers: map[string]record{}, ceilings: map[int]int64{}}
 	if cfg.NetNS != "" {
 		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
 	} else {
@@ -316,6 +317,10 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := m.ensureRules(s, addr); err != nil {
 		return Attachment{}, wrap(err)
 	}
+	if ov, ok := m.ceilings[s.XID]; ok && ov < ceilKbit {
+		ceilKbit = ov
+		rateKbit = min(rateKbit, ceilKbit)
+	}
 	if err := ensureSliverClass(m.nl, m.uplinkIdx, s.XID, rateKbit, ceilKbit); err != nil {
 		return Attachment{}, wrap(err)
 	}
@@ -503,6 +508,62 @@ func (m *Linux) Counters() ([]LinkCounters, error) {
 			c.RxBytes, c.TxBytes, c.RxPackets, c.TxPackets, c.RxDrops, c.TxDrops = s.RxBytes, s.TxBytes, s.RxPackets, s.TxPackets, s.RxDropped, s.TxDropped
 		}
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// SetCeiling lowers the HTB ceiling of the sliver with xid to kbit (bwmon's
+// daily budget); 0 restores its configured ceiling. The override holds
+// across Ensure until lifted; it is not persisted (bwmon sets it again
+// after a restart). A sliver without networking is an error.
+func (m *Linux) SetCeiling(xid int, kbit int64) error {
+	if kbit < 0 {
+		return core.FieldErrorf("ceiling", "%d kbit/s is negative", kbit)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rec *record
+	for _, r := range m.slivers {
+		if r.XID == xid {
+			rec = &r
+			break
+		}
+	}
+	if rec == nil {
+		delete(m.ceilings, xid)
+		return core.Errorf(core.NotFound, "no sliver network with xid %d", xid)
+	}
+	rateKbit, ceilKbit, err := rates(Sliver{MinRateKbit: rec.MinRateKbit, MaxRateKbit: rec.MaxRateKbit}, m.cfg.CapKbit)
+	if err != nil {
+		return err
+	}
+	if kbit == 0 {
+		delete(m.ceilings, xid)
+	} else {
+		kbit = max(kbit, MinRateFloorKbit)
+		m.ceilings[xid] = kbit
+		ceilKbit = min(ceilKbit, kbit)
+		rateKbit = min(rateKbit, ceilKbit)
+	}
+	return ensureSliverClass(m.nl, m.uplinkIdx, xid, rateKbit, ceilKbit)
+}
+
+// ClassBytes returns the bytes sent through each sliver's HTB class, by
+// xid (bwmon's counters, as the original's). They restart from zero when
+// a class is created again.
+func (m *Linux) ClassBytes() (map[int]uint64, error) {
+	classes, err := m.nl.ClassList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: m.uplinkIdx}}, htbHandle(htbNodeMinor))
+	if err != nil {
+		return nil, fmt.Errorf("list htb classes: %w", err)
+	}
+	out := map[int]uint64{}
+	for _, c := range classes {
+		a := c.Attrs()
+		_, minor := netlink.MajorMinor(a.Handle)
+		if minor&0xf000 != 0x1000 || a.Parent != htbHandle(htbNodeMinor) || a.Statistics == nil || a.Statistics.Basic == nil {
+			continue
+		}
+		out[int(minor&0x0fff)] = a.Statistics.Basic.Bytes
 	}
 	return out, nil
 }

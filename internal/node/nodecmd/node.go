@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/planetlab/pl/internal/node/bwmon"
 	"github.com/planetlab/pl/internal/node/flows"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
@@ -85,6 +86,9 @@ type Options struct {
 	// conntrack into <state>/flows/flows.db and answers PLC's signed
 	// queries at nodeapi.FlowsPath on the sensor listener.
 	NoFlows bool
+	// DailyKByte is the daily egress budget of slices without
+	// net_max_kbyte (bwmon; 0 = bwmon.DefaultMaxKByte, -1 = none).
+	DailyKByte int64
 
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
@@ -119,6 +123,9 @@ type Node struct {
 	Flows     *flows.Recorder
 	FlowStore *flows.Store
 	flowKey   func() (int64, string, bool)
+	// Bwmon holds slices to their daily byte budgets.
+	Bwmon *bwmon.Monitor
+	dir   map[string]agent.SliceInfo // the agent's last slice directory
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -188,6 +195,26 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.openFlows(opts); err != nil {
+		return nil, err
+	}
+	{
+		next := onDir
+		onDir = func(dir map[string]agent.SliceInfo) {
+			n.mu.Lock()
+			n.dir = dir
+			n.mu.Unlock()
+			if next != nil {
+				next(dir)
+			}
+		}
+	}
+	if n.Bwmon, err = bwmon.New(bwmon.Config{
+		Shaper:    n.Net,
+		Slivers:   n.bwmonSlivers,
+		StatePath: filepath.Join(opts.State, "bwmon.json"),
+		Policy:    bwmon.Policy{DefaultMaxKByte: opts.DailyKByte},
+		Logger:    opts.Logger,
+	}); err != nil {
 		return nil, err
 	}
 	if n.Flows != nil {
@@ -426,18 +453,35 @@ func (n *Node) openFlows(opts Options) (err error) {
 	return err
 }
 
-// sensorHandler serves the sensors and, with the flow log, PLC's flow
-// queries.
-func (n *Node) sensorHandler() http.Handler {
-	h := sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors"))
-	if n.FlowStore == nil {
-		return h
+// bwmonSlivers lists the slivers with networking for bwmon, from the
+// agent's last directory.
+func (n *Node) bwmonSlivers() []bwmon.Sliver {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]bwmon.Sliver, 0, len(n.dir))
+	for _, info := range n.dir {
+		if info.XID != 0 {
+			out = append(out, bwmon.Sliver{Name: info.Name, XID: info.XID, SliceID: info.SliceID,
+				MaxKByte: info.MaxKByte, ThreshKByte: info.ThreshKByte, MinRateKbit: info.MinRateKbit})
+		}
 	}
+	return out
+}
+
+// sensorHandler serves the sensors, bwmon's state (/bwmon) and, with the
+// flow log, PLC's flow queries.
+func (n *Node) sensorHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(nodeapi.FlowsPath, flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log}))
-	mux.Handle("/", h)
+	if n.FlowStore != nil {
+		mux.Handle(nodeapi.FlowsPath, flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log}))
+	}
+	mux.Handle(BwmonPath, n.Bwmon)
+	mux.Handle("/", sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors")))
 	return mux
 }
+
+// BwmonPath serves bwmon's state and events (JSON) on the sensor listener.
+const BwmonPath = "/bwmon"
 
 // sshProbe reports on the node's gateway: the process's (with
 // GatewayCommand) or the in-process one.
@@ -461,6 +505,11 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.Bwmon.Run(ctx)
+	}()
 	if n.Flows != nil {
 		wg.Add(1)
 		go func() {

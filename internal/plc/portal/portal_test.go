@@ -400,6 +400,7 @@ func TestKeys(t *testing.T) {
 		wantBody(t, "delete key", body, "Key deleted.")
 	}
 	resp, body = b.get("/keys")
+	wantStatus(t, "keys page", resp, body, 200)
 	wantBody(t, "no keys", body, "You have no keys")
 	resp, body = b.post("/keys/1/delete", url.Values{})
 	wantStatus(t, "delete without CSRF token", resp, body, http.StatusForbidden)
