@@ -26,7 +26,7 @@ const adminEmail, adminPW = "admin@example.org", "admin-password"
 
 // env is the real service over SQLite with the portal over TLS.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	svc   *service.Service
 	admin *core.Caller
@@ -34,7 +34,7 @@ type env struct {
 	site  int64
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "plc.db"))
