@@ -93,7 +93,8 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	logout := func() {
 		t.Helper()
-		run("log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+		// Wait for the login page: the page before may show a .flash too.
+		run("log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
 	}
 
 	// Sign up.
