@@ -64,11 +64,12 @@ type Options struct {
 
 // Handler serves the portal.
 type Handler struct {
-	reg  core.Registry
-	opts Options
-	log  *slog.Logger
-	tmpl map[string]*template.Template
-	mux  *http.ServeMux
+	reg     core.Registry
+	opts    Options
+	log     *slog.Logger
+	tmpl    map[string]*template.Template
+	mux     *http.ServeMux
+	handler http.Handler // mux, compressed (gzip.go)
 }
 
 // New returns the portal over reg.
@@ -93,11 +94,14 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("GET /keys", h.withSession(h.keysPage))
 	h.mux.HandleFunc("POST /keys", h.withSession(h.addKey))
 	h.mux.HandleFunc("POST /keys/{id}/delete", h.withSession(h.deleteKey))
+	h.mux.HandleFunc("GET /account", h.withSession(h.accountPage))
+	h.mux.HandleFunc("POST /account/password", h.withSession(h.changePassword))
 	h.mux.HandleFunc("GET /signup", h.signupPage)
 	h.mux.HandleFunc("POST /signup", h.signup)
 	h.mux.HandleFunc("GET /pending", h.withSession(h.pendingPage))
 	h.mux.HandleFunc("POST /pending/{id}/{verb}", h.withSession(h.decide))
 	h.mux.HandleFunc("/", h.notFound)
+	h.handler = compress(h.mux)
 	return h
 }
 
@@ -106,7 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
-	h.mux.ServeHTTP(w, r)
+	h.handler.ServeHTTP(w, r)
 }
 
 func cacheStatic(h http.Handler) http.Handler {
