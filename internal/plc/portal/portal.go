@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -352,9 +353,11 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/login?out=1", http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect target on this site.
+// safeNext keeps a redirect target on this site: a path, not "//host"
+// nor "/\\host", and without control characters (browsers drop tabs and
+// line breaks from URLs, so "/\t/host" would become "//host").
 func safeNext(next string) string {
-	if len(next) < 2 || next[0] != '/' || next[1] == '/' || next[1] == '\\' {
+	if len(next) < 2 || next[0] != '/' || next[1] == '/' || next[1] == '\\' || strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/slices"
 	}
 	return next
