@@ -15,6 +15,7 @@ set -euo pipefail
 # "package program-or-path ...": what pl dev and pl node run.
 run=(
   "runc runc"
+  "runsc runsc" # gVisor slivers (slice tag runtime=runsc)
   "nftables nft"
   "iproute2 ip tc"
   "openssh-client ssh scp sftp"
