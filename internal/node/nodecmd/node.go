@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/bwmon"
 	"github.com/planetlab/pl/internal/node/flows"
@@ -257,6 +258,9 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		OnDirectory:    onDir,
 		ReportInterval: opts.ReportInterval,
 		Figures:        n.Sensors.Collect,
+		BwmonEvents: func(after time.Time) []core.BwmonEvent {
+			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
+		},
 	})
 	if err != nil {
 		return nil, err

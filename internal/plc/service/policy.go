@@ -418,7 +418,7 @@ var ops = [numOps]struct {
 	opGetPlanetSlices:   {"GetPlanetSlices", rA | rP | rU | rT},
 	opSelectNodes:       {"SelectNodes", rA | rP | rU},
 	opGetMonitorActions: {"GetMonitorActions", rA},
-	opGetNotices:        {"GetNotices", rA | rP | rT},
+	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others
