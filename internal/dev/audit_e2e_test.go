@@ -29,8 +29,9 @@ import (
 //   - `pl audit who <address> --since 10m` as the admin names, for each,
 //     the slice, the node that sent it, the slice's site and its PI; the
 //     delay from the end of the send to the answer is logged;
-//   - the demo user (a member of the slice) sees the flows; a user of
-//     another slice sees none of them;
+//   - the demo user (a member of the slice) sees the flows, and `pl audit
+//     slice` names the destination and the node; a user of another slice
+//     sees none of them and may not ask for the slice's traffic;
 //   - BENCH: one planet-wide `pl audit who` beside one `pl top nodes`
 //     (the same CLI and PLC round trip without the fan-out), p50 of a few
 //     calls each.
@@ -233,6 +234,20 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Errorf("the slice's member does not see its flows: %+v", a.Flows)
 	}
 
+	// The member's traffic summary of the slice names the destination and
+	// the sending node.
+	var tr core.SliceTraffic
+	if out := user.run("audit", "slice", slice, "--since", "10m", "--json"); json.Unmarshal([]byte(out), &tr) != nil {
+		t.Fatalf("pl audit slice --json:\n%s", out)
+	}
+	if len(tr.Top) == 0 || !slices.ContainsFunc(tr.Top, func(d core.TrafficDest) bool { return d.Remote.String() == to && d.Flows >= 2 && d.BytesSent > 0 }) ||
+		!slices.ContainsFunc(tr.Nodes, func(n core.TrafficNode) bool { return n.Hostname == fromHost }) || tr.Asked != nodes || len(tr.Days) == 0 {
+		t.Errorf("pl audit slice %s: %+v", slice, tr)
+	}
+	if table := user.run("audit", "slice", slice, "--since", "10m"); !strings.Contains(table, to) || !strings.Contains(table, fromHost) {
+		t.Errorf("pl audit slice's table lacks the destination or the node:\n%s", table)
+	}
+
 	// A user of another slice sees nothing of them.
 	other := "other@" + site + ".example.org"
 	admin.run("person", "add", other, "--first", "Otto", "--last", "Ther", "--site", site, "--role", "user", "--password-file", pw)
@@ -243,6 +258,11 @@ func TestAuditEndToEnd(t *testing.T) {
 	stranger.run("login", plcURL, "--fingerprint", fp, "--email", other, "--password-file", pw)
 	if a := who(stranger); len(a.Flows) != 0 {
 		t.Errorf("a user of another slice sees %d flows: %+v", len(a.Flows), a.Flows)
+	}
+	cmd := exec.Command(pl, "audit", "slice", slice, "--since", "10m") // hostdeps: self
+	cmd.Env = append(os.Environ(), stranger.env...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "only the slice's members") {
+		t.Errorf("a user of another slice asks for the slice's traffic: %v\n%s", err, out)
 	}
 
 	// BENCH: the planet-wide query beside one call without the fan-out.

@@ -477,7 +477,9 @@ func (n *Node) bwmonSlivers() []bwmon.Sliver {
 func (n *Node) sensorHandler() http.Handler {
 	mux := http.NewServeMux()
 	if n.FlowStore != nil {
-		mux.Handle(nodeapi.FlowsPath, flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log}))
+		fh := flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log})
+		mux.Handle(nodeapi.FlowsPath, fh)
+		mux.Handle(nodeapi.FlowSummaryPath, fh)
 	}
 	mux.Handle(BwmonPath, n.Bwmon)
 	mux.Handle("/", sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors")))

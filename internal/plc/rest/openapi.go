@@ -168,6 +168,7 @@ var schemas = map[string]any{
 	"LeasesResponse":    obj(map[string]any{"new_ids": tInts, "errors": tStrs}, "new_ids", "errors"),
 	"ReportRequest":     obj(map[string]any{"run_level": tStr, "ssh_host_key": tStr, "sliver_errors": tAnyOb}),
 	"Report":            obj(map[string]any{"run_level": tStr, "boot_state": tStr, "ssh_host_key": tStr, "version": tStr, "sliver_errors": tAnyOb, "figures": tAnyOb, "bwmon_events": map[string]any{"type": "array", "items": tAnyOb}}),
+	"SliceTraffic":      map[string]any{"type": "object", "description": "a slice's traffic on every node: totals, bytes per day, top destinations, the nodes with traffic and those that did not answer (core.SliceTraffic; docs/audit.md)"},
 	"AuditAnswer":       map[string]any{"type": "object", "description": "flows with the remote address, their slice, site and PIs, and the nodes that did not answer (core.AuditAnswer; docs/audit.md)"},
 	"NodeRows":          map[string]any{"type": "array", "items": tAnyOb, "description": "planet table node rows (core.NodeRow; docs/monitoring.md)"},
 	"SliceRows":         map[string]any{"type": "array", "items": tAnyOb, "description": "planet table slice rows (core.SliceRow)"},

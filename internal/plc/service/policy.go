@@ -250,6 +250,7 @@ const (
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
 	opAuditWho
+	opAuditSlice
 	// Accounts (signup.go).
 	opRegisterPerson
 	numOps
@@ -424,6 +425,7 @@ var ops = [numOps]struct {
 	// Accountability: admins see every flow, PIs their sites', others
 	// their own slices' (audit.go).
 	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
+	opAuditSlice:     {"AuditSlice", rA | rP | rU | rT},
 	opRegisterPerson: {"RegisterPerson", rAn},
 }
 

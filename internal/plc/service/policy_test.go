@@ -164,6 +164,7 @@ GetNotices A P U T                 # ours: notices to sites (pi/tech: their own 
 SuspendSlice A                     # ours: first-class enabled=0 with a reason
 ResumeSlice A
 AuditWho A P U T                   # ours: flows with an address (PIs: their sites'; others: their slices')
+AuditSlice A P U T                 # ours: a slice's traffic summary (members, its site's PIs, admins)
 RegisterPerson an                  # ours: sign-up (the account stays disabled until approved)
 `
 
