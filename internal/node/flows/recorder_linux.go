@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	vnl "github.com/vishvananda/netlink"
@@ -170,31 +170,7 @@ func inNetNS(path string, fn func() error) error {
 		return fmt.Errorf("node netns: %w", err)
 	}
 	defer ns.Close()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		err = fn()
-		if serr := netns.Set(orig); serr != nil {
-			// The thread stays locked and dies with this goroutine.
-			done <- errors.Join(err, serr)
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
+	return netcfg.InNetNS(ns, fn)
 }
 
 // localAddrs returns a test of the node namespace's own addresses.

@@ -109,7 +109,7 @@ func in(t testing.TB, path string, fn func() error) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if err := inNetNS(h, fn); err != nil {
+	if err := InNetNS(h, fn); err != nil {
 		t.Fatal(err)
 	}
 }

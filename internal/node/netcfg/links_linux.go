@@ -49,7 +49,7 @@ func (m *Linux) ensureNetNS(path string, uidBase uint32) error {
 		return fmt.Errorf("open new netns: %w", err)
 	}
 	defer ns.Close()
-	if err := inNetNS(ns, sysctls); err != nil {
+	if err := InNetNS(ns, sysctls); err != nil {
 		_ = removeNetNS(path)
 		return err
 	}

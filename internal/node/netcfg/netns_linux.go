@@ -78,9 +78,9 @@ func createNetNS(path string, setup func() error) (err error) {
 	return <-done
 }
 
-// inNetNS runs fn on a locked OS thread switched into ns. fn must not start
+// InNetNS runs fn on a locked OS thread switched into ns. fn must not start
 // goroutines that depend on the namespace.
-func inNetNS(ns netns.NsHandle, fn func() error) error {
+func InNetNS(ns netns.NsHandle, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

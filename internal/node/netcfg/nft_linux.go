@@ -35,7 +35,7 @@ func (m *Linux) setupLocked() error {
 		return fmt.Errorf("node setup: uplink %s: %w", m.cfg.Uplink, err)
 	}
 	m.uplinkIdx = up.Attrs().Index
-	if err := inNetNS(m.nodeNS, func() error { return writeSysctl("net/ipv4/ip_forward", "1") }); err != nil {
+	if err := InNetNS(m.nodeNS, func() error { return writeSysctl("net/ipv4/ip_forward", "1") }); err != nil {
 		return fmt.Errorf("node setup: %w", err)
 	}
 	// Table and base chains (create is a no-op when they exist).
