@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,10 @@ import (
 //   - the demo user (a member of the slice) sees the flows, and `pl audit
 //     slice` names the destination and the node; a user of another slice
 //     sees none of them and may not ask for the slice's traffic;
+//   - bwmon: with a daily budget of 16 KiB (net_max_kbyte), the sliver
+//     serves its page to the host until past it; the slice's member reads
+//     "slice X throttled on node Y: daily budget 16 KiB exceeded" in `pl
+//     monitor notices`;
 //   - BENCH: one planet-wide `pl audit who` beside one `pl top nodes`
 //     (the same CLI and PLC round trip without the fan-out), p50 of a few
 //     calls each.
@@ -280,6 +285,42 @@ func TestAuditEndToEnd(t *testing.T) {
 	topTime := timeIt("top", "nodes", "--json")
 	t.Logf("BENCH pl audit who on %d nodes: p50 %v (target < 3s on 16); baseline pl top nodes (no fan-out) p50 %v; 5 calls each",
 		nodes, whoTime.Round(time.Millisecond), topTime.Round(time.Millisecond))
+
+	// bwmon: a daily budget of 16 KiB; the host fetches the demo page from
+	// the sliver on the sending node a hundred times at a time (each
+	// answer, ~500 bytes with TCP's, is the sliver's egress), past the
+	// budget. The throttle reaches the slice's member as a notice.
+	admin.run("slice", "set", slice, "net_max_kbyte", "16")
+	wantSubject := fmt.Sprintf("slice %s throttled on node %s: daily budget 16 KiB exceeded", slice, fromHost)
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	served := time.Now()
+	lastGet := time.Time{}
+	waitFor(t, 2*time.Minute, "a bwmon_throttled notice to the slice's member", func() error {
+		if time.Since(lastGet) > 10*time.Second { // until the node has the tag
+			lastGet = time.Now()
+			for range 100 {
+				if resp, err := hc.Get(fmt.Sprintf("http://%s:%d/", fromAddr, DemoPort)); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}
+		var ns []core.Notice
+		if err := json.Unmarshal([]byte(user.run("monitor", "notices", "--json")), &ns); err != nil {
+			return err
+		}
+		for _, n := range ns {
+			if n.Kind == "bwmon_throttled" && n.Subject == wantSubject {
+				if !slices.Contains(n.Recipients, member) {
+					t.Errorf("notice recipients %v lack the member %s", n.Recipients, member)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%d notices, none %q", len(ns), wantSubject)
+	})
+	t.Logf("BENCH budget exceeded -> notice: %v from the first download until the member's pl monitor notices showed %q (bwmon reads every %v, reports every %v)",
+		time.Since(served).Round(100*time.Millisecond), wantSubject, ReportInterval, ReportInterval)
 
 	stopDev()
 	if t.Failed() {

@@ -90,6 +90,8 @@ type Options struct {
 	// DailyKByte is the daily egress budget of slices without
 	// net_max_kbyte (bwmon; 0 = bwmon.DefaultMaxKByte, -1 = none).
 	DailyKByte int64
+	// BwmonInterval is how often bwmon reads the counters (0 = 30 s).
+	BwmonInterval time.Duration
 
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
@@ -214,6 +216,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Slivers:   n.bwmonSlivers,
 		StatePath: filepath.Join(opts.State, "bwmon.json"),
 		Policy:    bwmon.Policy{DefaultMaxKByte: opts.DailyKByte},
+		Interval:  opts.BwmonInterval,
 		Logger:    opts.Logger,
 	}); err != nil {
 		return nil, err
@@ -309,6 +312,9 @@ func (opts *Options) setDefaults() error {
 	}
 	if opts.ReportInterval != 0 && (opts.ReportInterval < time.Second || opts.ReportInterval > time.Hour) {
 		return fmt.Errorf("--report-interval %v: want 1s..1h", opts.ReportInterval)
+	}
+	if opts.BwmonInterval != 0 && (opts.BwmonInterval < time.Second || opts.BwmonInterval > time.Hour) {
+		return fmt.Errorf("--bwmon-interval %v: want 1s..1h", opts.BwmonInterval)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
