@@ -498,12 +498,17 @@ func (s *Service) Notices(ctx context.Context, c *core.Caller, since int64, limi
 	}
 	var out []core.Notice
 	err := s.read(ctx, c, func(o *op) error {
+		// Admins: all; PIs and techs: their sites'; everyone: those
+		// addressed to them (e.g. a slice's throttle, bwmon.go).
 		var sites []int64
 		if !isAdmin(o.c) {
-			sites = append([]int64{}, o.c.SiteIDs...)
+			sites = []int64{}
+			if o.c.HasRole(core.RolePI) || o.c.HasRole(core.RoleTech) {
+				sites = append(sites, o.c.SiteIDs...)
+			}
 		}
 		var err error
-		out, err = o.tx.Notices(ctx, since, limit, sites)
+		out, err = o.tx.Notices(ctx, since, limit, sites, o.c.Email)
 		return err
 	})
 	return out, err
