@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/rest"
 )
 
 //go:embed templates/*.html
@@ -269,25 +270,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	h.render(w, st, "error", p.withError(core.PublicMessage(err)))
 }
 
-// statusOf maps error codes to HTTP statuses as the REST API does.
+// statusOf is the HTTP status of an error: the REST API's mapping.
 func statusOf(err error) int {
-	switch core.ErrorCode(err) {
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Invalid:
-		return http.StatusBadRequest
-	case core.Conflict:
-		return http.StatusConflict
-	case core.Unauthenticated:
-		return http.StatusUnauthorized
-	case core.Forbidden:
-		return http.StatusForbidden
-	case core.RateLimited:
-		return http.StatusTooManyRequests
-	case core.Unimplemented:
-		return http.StatusNotImplemented
-	}
-	return http.StatusInternalServerError
+	status, _ := rest.StatusOf(err)
+	return status
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
