@@ -13,8 +13,8 @@ import (
 	"github.com/planetlab/pl/internal/core"
 )
 
-// auditCmd is `pl audit who`: which slice sent packets to an address, and
-// who answers for it (docs/audit.md).
+// auditCmd is `pl audit who` (which slice sent packets to an address, and
+// who answers for it) and `pl audit slice` (docs/audit.md).
 func auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Accountability: which slice exchanged traffic with an address, and who answers for it"}
 	var port, proto, since, until string
@@ -60,8 +60,83 @@ users their own slices'.`,
 	who.Flags().StringVar(&since, "since", "", "start of the window: a duration before now (2h, 30m, 7d) or a time (RFC 3339); default 24h")
 	who.Flags().StringVar(&until, "until", "", "end of the window (same forms); default now")
 	who.Flags().IntVar(&limit, "limit", 0, fmt.Sprintf("at most this many flows (default %d, at most %d)", core.FlowLimitDefault, core.FlowLimitMax))
-	cmd.AddCommand(who)
+	cmd.AddCommand(who, auditSliceCmd())
 	return cmd
+}
+
+// auditSliceCmd is `pl audit slice`: a slice's traffic summary.
+func auditSliceCmd() *cobra.Command {
+	var since, until string
+	var top int
+	c := &cobra.Command{
+		Use:   "slice <slice> [--since 24h|<RFC 3339>] [--until ...] [--top N]",
+		Short: "A slice's traffic on every node: bytes per day and top destinations",
+		Long: `Ask every node for the slice's flows in the window (default: the last 24
+hours) and sum them: per UTC day of the flows' start, per destination (the
+top N by bytes) and per node. Nodes that did not answer are listed. For the
+slice's members, its site's PIs and admins.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := url.Values{"slice": {args[0]}}
+			for k, s := range map[string]string{"since": since, "until": until} {
+				if s != "" {
+					v.Set(k, s)
+				}
+			}
+			if top != 0 {
+				v.Set("top", fmt.Sprint(top))
+			}
+			q, err := core.ParseTrafficQuery(v, time.Now())
+			if err != nil {
+				return err
+			}
+			e, err := newEnv(cmd)
+			if err != nil {
+				return err
+			}
+			ans, err := e.cl.AuditSlice(e.ctx, nil, q)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return printJSON(e.out, ans)
+			}
+			return printTraffic(e.out, ans)
+		}}
+	c.Flags().StringVar(&since, "since", "", "start of the window: a duration before now (24h, 7d) or a time (RFC 3339); default 24h")
+	c.Flags().StringVar(&until, "until", "", "end of the window (same forms); default now")
+	c.Flags().IntVar(&top, "top", 0, fmt.Sprintf("destinations listed (default %d, at most %d)", core.TrafficTopDefault, core.TrafficTopMax))
+	return c
+}
+
+func printTraffic(w io.Writer, a *core.SliceTraffic) error {
+	fmt.Fprintf(w, "Slice %s, %s to %s: %d flows, %d bytes sent, %d received\n", a.Slice,
+		a.Since.Local().Format("2006-01-02 15:04"), a.Until.Local().Format("2006-01-02 15:04"), a.Total.Flows, a.Total.BytesSent, a.Total.BytesReceived)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nDAY (UTC)\tFLOWS\tSENT\tRECEIVED")
+	for _, d := range a.Days {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", d.Day, d.Flows, d.BytesSent, d.BytesReceived)
+	}
+	fmt.Fprintln(tw, "\nDESTINATION\tFLOWS\tSENT\tRECEIVED")
+	for _, d := range a.Top {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", d.Remote, d.Flows, d.BytesSent, d.BytesReceived)
+	}
+	fmt.Fprintln(tw, "\nNODE\tFLOWS\tSENT\tRECEIVED")
+	for _, n := range a.Nodes {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", n.Hostname, n.Flows, n.BytesSent, n.BytesReceived)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d nodes asked", a.Asked)
+	if a.Partial {
+		fmt.Fprint(w, "; partial: a node had more records in the window than it reads for a summary (narrow the window)")
+	}
+	fmt.Fprintln(w)
+	for _, n := range a.NotAnswering {
+		fmt.Fprintf(w, "not answering: %s: %s\n", n.Hostname, n.Error)
+	}
+	return nil
 }
 
 var protoName = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}

@@ -18,3 +18,12 @@ func (c *Client) AuditWho(ctx context.Context, caller *core.Caller, q core.FlowQ
 	}
 	return &out, nil
 }
+
+// AuditSlice implements core.Auditor.
+func (c *Client) AuditSlice(ctx context.Context, caller *core.Caller, q core.TrafficQuery) (*core.SliceTraffic, error) {
+	var out core.SliceTraffic
+	if err := c.do(ctx, caller, http.MethodGet, rel(restapi.AuditSlicePath), q.Values(), nil, &out, ""); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

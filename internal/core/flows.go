@@ -228,4 +228,7 @@ type Auditor interface {
 	// those the caller may see: admins all, a site's PI those of the
 	// site's slices and nodes, other users those of their own slices.
 	AuditWho(ctx context.Context, c *Caller, q FlowQuery) (*AuditAnswer, error)
+	// AuditSlice asks every node for the slice's traffic in the window:
+	// for the slice's members, its site's PIs and admins.
+	AuditSlice(ctx context.Context, c *Caller, q TrafficQuery) (*SliceTraffic, error)
 }

@@ -216,4 +216,8 @@ type NodeReport struct {
 	// Figures is the node's sensor summary (figures.go); nil from nodes
 	// that do not send one (older node managers) and from ReportRunlevel.
 	Figures *NodeFigures
+	// BwmonEvents are the node's bwmon events since its last accepted
+	// report (at most MaxBwmonEvents; ValidateBwmonEvents). PLC records a
+	// notice to the slice's members for each throttle, once.
+	BwmonEvents []BwmonEvent
 }

@@ -96,7 +96,23 @@ func (p *Planet) PrintSummary(w io.Writer) {
 		fmt.Fprintf(w, "  %s   # the WAN between two sites, from node %s\n",
 			iv.command(true, nil, "ip", "netns", "exec", p.Nodes[0].NS, "traceroute", "-n", n.Addr.String()), p.Nodes[0].Name)
 	}
+	p.printAudit(w)
 	fmt.Fprintln(w)
+}
+
+// printAudit tells how to try accountability (docs/audit.md): the demo
+// sliver on the last node sends TCP and UDP to the first node's address,
+// and `pl audit who` at PLC names the slice, its node, site and PIs.
+func (p *Planet) printAudit(w io.Writer) {
+	if len(p.Nodes) < 2 {
+		return
+	}
+	iv := p.invoker
+	from, to := p.Nodes[len(p.Nodes)-1], p.Nodes[0]
+	send := fmt.Sprintf("busybox wget -q -O - http://%s:%d/; busybox nslookup pl-audit.example %s", to.Addr, p.Demo.Port, to.Addr)
+	fmt.Fprintf(w, "\nTry accountability: the demo sliver on %s sends TCP and UDP to %s; PLC names the slice, node, site and PIs:\n", from.Name, to.Addr)
+	fmt.Fprintf(w, "  %s '%s'\n", iv.command(false, nil, p.SSHCommand(from)...), send)
+	fmt.Fprintf(w, "  %s\n", iv.command(true, p.cliEnv(), p.Binary, "audit", "who", to.Addr.String(), "--since", "10m"))
 }
 
 // SSHCommand is the stock OpenSSH command line that logs into the demo

@@ -23,9 +23,13 @@ import (
 // follows PLC's); within that time a captured request could be replayed,
 // which reveals nothing its first answer did not.
 const (
-	FlowsPath     = "/flows"
-	PLCAuthScheme = "PLC"
-	SignatureSkew = 5 * time.Minute
+	FlowsPath = "/flows"
+	// FlowSummaryPath answers one slice's traffic summary
+	// (core.ParseTrafficQuery's parameters; a core.TrafficSummary), signed
+	// as FlowsPath.
+	FlowSummaryPath = "/flows/summary"
+	PLCAuthScheme   = "PLC"
+	SignatureSkew   = 5 * time.Minute
 )
 
 // SignPLC returns the Authorization header value PLC sends to node nodeID.

@@ -72,6 +72,9 @@ type Report struct {
 	// documents; absent from older node managers. PLC refuses a report
 	// whose figures fail core.NodeFigures.Validate (400, naming the field).
 	Figures *core.NodeFigures `json:"figures,omitempty"`
+	// BwmonEvents are bwmon's events since the last accepted report
+	// (core.ValidateBwmonEvents); absent from older node managers.
+	BwmonEvents []core.BwmonEvent `json:"bwmon_events,omitempty"`
 }
 
 // State aliases core.NodeState for readers of this package.

@@ -134,6 +134,7 @@ const (
 	MonitorActionsPath = Prefix + "/monitor/actions" // GET ?since=&limit= -> []core.MonitorAction
 	NoticesPath        = Prefix + "/monitor/notices" // GET ?since=&limit= -> []core.Notice
 	AuditWhoPath       = Prefix + "/audit/who"       // GET ?addr=&port=&proto=&since=&until=&limit= -> core.AuditAnswer
+	AuditSlicePath     = Prefix + "/audit/slice"     // GET ?slice=&since=&until=&top= -> core.SliceTraffic
 	SelectNodesSuffix  = "/nodes/select"             // POST /slices/{ref}/nodes/select core.NodeSelection -> []core.Selected
 	SuspendSuffix      = "/suspend"                  // POST /slices/{ref}/suspend ReasonRequest -> 204
 	ResumeSuffix       = "/resume"                   // POST /slices/{ref}/resume ReasonRequest -> 204

@@ -75,7 +75,11 @@ type Config struct {
 	// Figures, if set, collects the sensor summary each report carries
 	// (package sensors); a failure is logged and the report goes without.
 	Figures func() (*core.NodeFigures, error)
-	Now     func() time.Time
+	// BwmonEvents, if set, returns bwmon's events later than after (at
+	// most core.MaxBwmonEvents); each report carries those since the
+	// last event of an accepted report.
+	BwmonEvents func(after time.Time) []core.BwmonEvent
+	Now         func() time.Time
 
 	// Observe, if set, is called after each sliver operation (benchmarks,
 	// and the SSH gateway, which drops sessions of destroyed or suspended
@@ -651,6 +655,7 @@ func (m *Main) Status() Status {
 // ReportInterval.
 func (m *Main) reportLoop(ctx context.Context) {
 	var pending bool
+	var bwmonSent time.Time // the last bwmon event PLC accepted
 	retry := time.NewTimer(m.ReportInterval)
 	defer retry.Stop()
 	for {
@@ -676,8 +681,17 @@ func (m *Main) reportLoop(ctx context.Context) {
 				rep.Figures = f
 			}
 		}
+		if m.BwmonEvents != nil {
+			rep.BwmonEvents = m.BwmonEvents(bwmonSent)
+		}
 		err := m.PLC.Report(ctx, rep)
 		wait := m.ReportInterval
+		if err == nil && len(rep.BwmonEvents) > 0 {
+			bwmonSent = rep.BwmonEvents[len(rep.BwmonEvents)-1].At
+			for _, e := range rep.BwmonEvents {
+				m.log.Info("reported bwmon event to PLC", "slice", e.Slice, "kind", e.Kind)
+			}
+		}
 		if err != nil {
 			if !pending {
 				m.log.Warn("report to PLC failed; will retry", "err", err)

@@ -32,7 +32,8 @@ type harness struct {
 	done  chan error
 	// figures, if set before start, is the agent's Figures hook.
 	figures func() (*core.NodeFigures, error)
-	report  time.Duration // ReportInterval; 0 = default
+	bwmon   func(after time.Time) []core.BwmonEvent // BwmonEvents hook
+	report  time.Duration                           // ReportInterval; 0 = default
 }
 
 func newHarness(t *testing.T, st *core.NodeState) *harness {
@@ -49,7 +50,7 @@ func (h *harness) start() {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
-		Figures: h.figures, ReportInterval: h.report,
+		Figures: h.figures, ReportInterval: h.report, BwmonEvents: h.bwmon,
 	}}
 	if err := m.init(); err != nil {
 		h.t.Fatal(err)
@@ -273,5 +274,43 @@ func TestReportCarriesFigures(t *testing.T) {
 	}
 	if withFigures < 2 || without != 1 {
 		t.Fatalf("%d reports with figures, %d without; want >= 2 and exactly 1", withFigures, without)
+	}
+}
+
+// TestReportCarriesBwmonEvents: reports carry bwmon's events after the
+// last event of an accepted report, so that each reaches PLC once.
+func TestReportCarriesBwmonEvents(t *testing.T) {
+	h := newHarness(t, &core.NodeState{Version: "v0", NodeID: 1})
+	t0 := time.Unix(1_800_000_000, 0)
+	var evs []core.BwmonEvent
+	for i, k := range []string{core.BwmonCapped, core.BwmonThrottled, core.BwmonReset} {
+		evs = append(evs, core.BwmonEvent{At: t0.Add(time.Duration(i) * time.Minute), Slice: "pl_a", SliceID: 5, Kind: k, Until: t0.Add(time.Hour)})
+	}
+	h.bwmon = func(after time.Time) []core.BwmonEvent {
+		var out []core.BwmonEvent
+		for _, e := range evs {
+			if e.At.After(after) && len(out) < 2 {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	h.report = 30 * time.Millisecond
+	h.start()
+	h.eventually("four reports", func() bool { _, n := h.plc.lastReport(); return n >= 4 })
+	h.plc.mu.Lock()
+	reps := slices.Clone(h.plc.reports)
+	h.plc.mu.Unlock()
+	var got []string
+	for _, r := range reps {
+		for _, e := range r.BwmonEvents {
+			got = append(got, e.Kind)
+		}
+	}
+	if strings.Join(got, " ") != "capped throttled reset" {
+		t.Fatalf("reports carried %v, want each event once, in order", got)
+	}
+	if len(reps[0].BwmonEvents) != 2 {
+		t.Errorf("first report carried %d events, want the hook's 2", len(reps[0].BwmonEvents))
 	}
 }

@@ -112,6 +112,31 @@ func TestDailyBudget(t *testing.T) {
 	if evs[1].Until != t0.Add(time.Hour) {
 		t.Errorf("throttled until %v, want the end of the day %v", evs[1].Until, t0.Add(time.Hour))
 	}
+	// What the reports carry to PLC: after the last accepted one, at
+	// most max, oldest first; nothing older than a day.
+	after := func(at time.Time, max int) string {
+		var k []string
+		for _, e := range m.EventsAfter(at, max) {
+			k = append(k, e.Kind)
+			if e.SliceID != 50 || e.Slice != "pl_a" {
+				t.Errorf("event %+v", e)
+			}
+		}
+		return strings.Join(k, " ")
+	}
+	if got := after(time.Time{}, 2); got != "capped throttled" {
+		t.Errorf("first report: %q", got)
+	}
+	if got := after(evs[1].At, 64); got != "reset" {
+		t.Errorf("after the throttle: %q", got)
+	}
+	if got := after(evs[2].At, 64); got != "" {
+		t.Errorf("after the last: %q", got)
+	}
+	now = now.Add(25 * time.Hour)
+	if got := after(time.Time{}, 64); got != "" {
+		t.Errorf("a day later: %q", got)
+	}
 }
 
 func TestNoBudget(t *testing.T) {

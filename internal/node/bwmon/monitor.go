@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/atomicfile"
+	"github.com/planetlab/pl/internal/core"
 )
 
 // Shaper reads the slivers' class counters and sets their ceilings
@@ -135,6 +136,31 @@ func (m *Monitor) Snapshot() State {
 	for k, v := range m.st.Slices {
 		c := *v
 		out.Slices[k] = &c
+	}
+	return out
+}
+
+// EventsAfter returns, oldest first, at most max events later than after
+// and younger than one day, as the node's reports carry them to PLC
+// (core.NodeReport.BwmonEvents): the reporter passes the time of the last
+// event PLC accepted, so that PLC hears of each event (PLC also ignores
+// one it recorded already, e.g. after a node manager restart).
+func (m *Monitor) EventsAfter(after time.Time, max int) []core.BwmonEvent {
+	if old := m.cfg.Now().Add(-24 * time.Hour); after.Before(old) {
+		after = old
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []core.BwmonEvent
+	for _, e := range m.st.Events {
+		if len(out) == max {
+			break
+		}
+		if !e.At.After(after) || e.SliceID <= 0 {
+			continue
+		}
+		out = append(out, core.BwmonEvent{At: e.At, Slice: e.Slice, SliceID: e.SliceID, Kind: e.Kind,
+			UsedBytes: e.UsedBytes, LimitBytes: e.Limit, CeilKbit: e.CeilKbit, Until: e.Until})
 	}
 	return out
 }

@@ -26,8 +26,10 @@ type HandlerConfig struct {
 	Logger *slog.Logger
 }
 
-// NewHandler serves nodeapi.FlowsPath: GET with core.ParseFlowQuery's
-// parameters, signed by PLC, answering a nodeapi.FlowPage.
+// NewHandler serves nodeapi.FlowsPath (GET with core.ParseFlowQuery's
+// parameters, answering a nodeapi.FlowPage) and nodeapi.FlowSummaryPath
+// (core.ParseTrafficQuery's, answering a core.TrafficSummary), signed by
+// PLC.
 func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -62,6 +64,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	if r.URL.Path == nodeapi.FlowSummaryPath {
+		h.summary(w, r, now)
+		return
+	}
 	q, err := core.ParseFlowQuery(r.URL.Query(), now)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
@@ -74,21 +80,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.cfg.Recorder != nil {
-		h.mu.Lock()
-		stale := now.Sub(h.lastSync) > syncEvery
-		if stale {
-			h.lastSync = now
-		}
-		h.mu.Unlock()
-		if stale {
-			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-			if err := h.cfg.Recorder.Sync(ctx); err != nil {
-				h.cfg.Logger.Warn("flow query: could not read the kernel's table first", "err", err)
-			}
-			cancel()
-		}
-	}
+	h.sync(r.Context(), now)
 	page, err := h.cfg.Store.Query(fq)
 	if err != nil {
 		var ce *core.Error
@@ -106,6 +98,44 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// sync reads the kernel's table first (at most every syncEvery), so open
+// flows carry fresh counters.
+func (h *handler) sync(ctx context.Context, now time.Time) {
+	if h.cfg.Recorder != nil {
+		h.mu.Lock()
+		stale := now.Sub(h.lastSync) > syncEvery
+		if stale {
+			h.lastSync = now
+		}
+		h.mu.Unlock()
+		if stale {
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			if err := h.cfg.Recorder.Sync(ctx); err != nil {
+				h.cfg.Logger.Warn("flow query: could not read the kernel's table first", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// summary answers nodeapi.FlowSummaryPath.
+func (h *handler) summary(w http.ResponseWriter, r *http.Request, now time.Time) {
+	q, err := core.ParseTrafficQuery(r.URL.Query(), now)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	h.sync(r.Context(), now)
+	sum, err := h.cfg.Store.Summary(q.Slice, q.Since, q.Until, q.Top)
+	if err != nil {
+		h.cfg.Logger.Error("flow summary", "err", err)
+		writeErr(w, http.StatusInternalServerError, "flow store failed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(sum)
 }
 
 // Wire converts a record to its wire form.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
 
@@ -44,6 +45,21 @@ func TestHandler(t *testing.T) {
 	}
 	if w := get(nodeapi.FlowsPath+"?addr=nonsense", "nodekey"); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "is not an IPv4 or IPv6 address") {
 		t.Fatalf("bad address: %d %s", w.Code, w.Body)
+	}
+	// The slice summary, same signature.
+	w = get(nodeapi.FlowSummaryPath+"?slice=pl_a&since=2h&top=5", "nodekey")
+	var sum core.TrafficSummary
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &sum) != nil {
+		t.Fatalf("summary: %d %s", w.Code, w.Body)
+	}
+	if sum.Total.Flows != 1 || sum.Total.BytesSent != 1000 || len(sum.Top) != 1 || sum.Top[0].Remote != netip.MustParseAddr("203.0.113.7") {
+		t.Fatalf("summary %+v", sum)
+	}
+	if w := get(nodeapi.FlowSummaryPath+"?slice=pl_a&top=0", "nodekey"); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "top") {
+		t.Fatalf("bad top: %d %s", w.Code, w.Body)
+	}
+	if w := get(nodeapi.FlowSummaryPath+"?slice=pl_a", "wrongkey"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("summary, wrong key: %d %s", w.Code, w.Body)
 	}
 	req := httptest.NewRequest("GET", nodeapi.FlowsPath+"?addr=203.0.113.7", nil)
 	w = httptest.NewRecorder()

@@ -78,6 +78,7 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.SensorAddr, "sensor-addr", sensors.DefaultAddr, "sensor server address: JSON sensors, SSE streams, Prometheus /metrics (\"-\" = none)")
 	f.StringVar((*string)(&o.SensorSlivers), "sensor-slivers", string(sensors.Local), "who may read per-sliver figures on the sensor server: local (loopback clients) or public")
 	f.Int64Var(&o.DailyKByte, "net-max-kbyte", 0, "daily egress budget in KiB of slices without the net_max_kbyte tag (0 = 10546875, as the original; -1 = none)")
+	f.DurationVar(&o.BwmonInterval, "bwmon-interval", 30*time.Second, "how often bwmon reads the slivers' byte counters against their daily budgets, 1s..1h")
 	f.BoolVar(&o.NoFlows, "no-flows", false, "do not record flows (the accountability log, docs/audit.md); PLC then cannot tell which slice sent what from this node")
 	f.DurationVar(&o.ReportInterval, "report-interval", 15*time.Second, "period of the reports to PLC (run level, sliver errors, sensor figures), 1s..1h")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/bwmon"
 	"github.com/planetlab/pl/internal/node/flows"
@@ -89,6 +90,8 @@ type Options struct {
 	// DailyKByte is the daily egress budget of slices without
 	// net_max_kbyte (bwmon; 0 = bwmon.DefaultMaxKByte, -1 = none).
 	DailyKByte int64
+	// BwmonInterval is how often bwmon reads the counters (0 = 30 s).
+	BwmonInterval time.Duration
 
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
@@ -213,6 +216,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Slivers:   n.bwmonSlivers,
 		StatePath: filepath.Join(opts.State, "bwmon.json"),
 		Policy:    bwmon.Policy{DefaultMaxKByte: opts.DailyKByte},
+		Interval:  opts.BwmonInterval,
 		Logger:    opts.Logger,
 	}); err != nil {
 		return nil, err
@@ -258,6 +262,9 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		OnDirectory:    onDir,
 		ReportInterval: opts.ReportInterval,
 		Figures:        n.Sensors.Collect,
+		BwmonEvents: func(after time.Time) []core.BwmonEvent {
+			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -306,6 +313,9 @@ func (opts *Options) setDefaults() error {
 	}
 	if opts.ReportInterval != 0 && (opts.ReportInterval < time.Second || opts.ReportInterval > time.Hour) {
 		return fmt.Errorf("--report-interval %v: want 1s..1h", opts.ReportInterval)
+	}
+	if opts.BwmonInterval != 0 && (opts.BwmonInterval < time.Second || opts.BwmonInterval > time.Hour) {
+		return fmt.Errorf("--bwmon-interval %v: want 1s..1h", opts.BwmonInterval)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -474,7 +484,9 @@ func (n *Node) bwmonSlivers() []bwmon.Sliver {
 func (n *Node) sensorHandler() http.Handler {
 	mux := http.NewServeMux()
 	if n.FlowStore != nil {
-		mux.Handle(nodeapi.FlowsPath, flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log}))
+		fh := flows.NewHandler(flows.HandlerConfig{Store: n.FlowStore, Recorder: n.Flows, Key: n.flowKey, Logger: n.log})
+		mux.Handle(nodeapi.FlowsPath, fh)
+		mux.Handle(nodeapi.FlowSummaryPath, fh)
 	}
 	mux.Handle(BwmonPath, n.Bwmon)
 	mux.Handle("/", sensors.NewHandler(n.Sensors, n.sensorVis, n.log.With("subsystem", "sensors")))

@@ -207,7 +207,6 @@ func TestGVisorCreateTime(t *testing.T) {
 	needGVisor(t)
 	r := newTestRuntime(t)
 	const n = 5
-	type fig struct{ p50, mem time.Duration }
 	measure := func(rt string) (time.Duration, int64) {
 		var ds []time.Duration
 		var mem int64

@@ -9,7 +9,8 @@ import (
 	"github.com/planetlab/pl/internal/restapi"
 )
 
-// WithAuditor serves "who sent this?" (GET AuditWhoPath) over a.
+// WithAuditor serves "who sent this?" (GET AuditWhoPath) and slice
+// traffic summaries (GET AuditSlicePath) over a.
 func WithAuditor(a core.Auditor) Option { return func(h *Handler) { h.auditor = a } }
 
 func (h *Handler) auditRoutes() []route {
@@ -25,6 +26,16 @@ func (h *Handler) auditRoutes() []route {
 					return result{}, err
 				}
 				ans, err := h.auditor.AuditWho(ctx, q.caller, fq)
+				return result{body: ans}, err
+			}},
+		{method: http.MethodGet, path: restapi.AuditSlicePath, op: "AuditSlice", resp: "SliceTraffic",
+			summary: "A slice's traffic on every node: bytes per day and top destinations: ?slice=&since=24h&until=&top= (docs/audit.md)",
+			h: func(ctx context.Context, q *request) (result, error) {
+				tq, err := core.ParseTrafficQuery(q.r.URL.Query(), time.Now())
+				if err != nil {
+					return result{}, err
+				}
+				ans, err := h.auditor.AuditSlice(ctx, q.caller, tq)
 				return result{body: ans}, err
 			}},
 	}

@@ -39,7 +39,8 @@ func (h *Handler) nodeAPIRoutes() []route {
 					return result{}, err
 				}
 				return result{}, h.reg.ReportNode(ctx, q.caller, q.caller.NodeID, core.NodeReport{RunLevel: rep.RunLevel, BootState: rep.BootState,
-					SSHHostKey: rep.SSHHostKey, Version: rep.Version, SliverErrors: rep.SliverErrors, Figures: rep.Figures})
+					SSHHostKey: rep.SSHHostKey, Version: rep.Version, SliverErrors: rep.SliverErrors, Figures: rep.Figures,
+					BwmonEvents: rep.BwmonEvents})
 			}},
 	}
 }

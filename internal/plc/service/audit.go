@@ -151,28 +151,37 @@ func (s *Service) auditNodes(ctx context.Context) ([]auditNode, error) {
 	return out, nil
 }
 
-// askNode asks one node, signed with its key.
+// askNode asks one node for its flows, signed with its key.
 func (s *Service) askNode(ctx context.Context, opts AuditOptions, n auditNode, q core.FlowQuery) (*nodeapi.FlowPage, error) {
-	if n.key == "" {
-		return nil, fmt.Errorf("has no key (never joined)")
+	var page nodeapi.FlowPage
+	if err := s.getNode(ctx, opts, n, nodeapi.FlowsPath+"?"+q.Values().Encode(), &page); err != nil {
+		return nil, err
 	}
-	uri := nodeapi.FlowsPath + "?" + q.Values().Encode()
+	return &page, nil
+}
+
+// getNode GETs uri from a node's sensor listener, signed with its key,
+// and decodes the JSON answer into out.
+func (s *Service) getNode(ctx context.Context, opts AuditOptions, n auditNode, uri string, out any) error {
+	if n.key == "" {
+		return fmt.Errorf("has no key (never joined)")
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(n.addr, opts.Port)+uri, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Authorization", nodeapi.SignPLC(n.key, n.id, http.MethodGet, uri, s.opts.Now()))
 	resp, err := opts.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("no answer within %s", opts.Timeout)
+			return fmt.Errorf("no answer within %s", opts.Timeout)
 		}
-		return nil, fmt.Errorf("not answering: %v", err)
+		return fmt.Errorf("not answering: %v", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading its answer: %v", err)
+		return fmt.Errorf("reading its answer: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
@@ -180,15 +189,14 @@ func (s *Service) askNode(ctx context.Context, opts AuditOptions, n auditNode, q
 		}
 		_ = json.Unmarshal(body, &e)
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("keeps no flow log (404)")
+			return fmt.Errorf("keeps no flow log (404)")
 		}
-		return nil, fmt.Errorf("answered %d: %s", resp.StatusCode, e.Error)
+		return fmt.Errorf("answered %d: %s", resp.StatusCode, e.Error)
 	}
-	var page nodeapi.FlowPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("answered malformed JSON: %v", err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("answered malformed JSON: %v", err)
 	}
-	return &page, nil
+	return nil
 }
 
 // joinAudit fills slice, site and PIs and drops what the caller may not see.

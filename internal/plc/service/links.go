@@ -363,10 +363,25 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 	if err := r.Figures.Validate(); err != nil {
 		return err
 	}
+	if err := core.ValidateBwmonEvents(r.BwmonEvents); err != nil {
+		return err
+	}
 	var at int64
+	var notices []core.Notice
+	var skipped []string
 	err := s.write(ctx, c, func(o *op) error {
 		if _, err := o.nodeSite(nodeID); err != nil {
 			return err
+		}
+		if len(r.BwmonEvents) > 0 {
+			var host string
+			if _, err := o.tx.QueryRow(ctx, "SELECT hostname FROM nodes WHERE node_id = ?", []any{nodeID}, &host); err != nil {
+				return err
+			}
+			var err error
+			if notices, skipped, err = o.recordBwmon(nodeID, host, r.BwmonEvents); err != nil {
+				return err
+			}
 		}
 		q := "UPDATE nodes SET last_contact = ?"
 		args := []any{o.now}
@@ -414,6 +429,7 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 	if err != nil {
 		return err
 	}
+	s.tellBwmon(ctx, nodeID, notices, skipped)
 	s.planet.Ingest(nodeID, at, r.Figures, r.SliverErrors, r.Version)
 	if row, _ := s.planet.Node(nodeID); !row.Up {
 		select { // RunMonitor marks it up now

@@ -344,8 +344,11 @@ func (o *op) applyMonitorAction(a planet.Action) (*core.Notice, error) {
 	}
 	n.Body = fmt.Sprintf("%s\n\nSite: %s\nWhen: %s\nReason: %s\n", n.Subject, lb, time.Unix(a.At, 0).UTC().Format(time.RFC3339), a.Reason)
 	id, err := o.tx.InsertNotice(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	n.NoticeID = id
-	return &n, err
+	return &n, o.mailNotice(n) // outbox.go
 }
 
 // ingestReport persists a report's figures in the report's transaction.
@@ -495,12 +498,17 @@ func (s *Service) Notices(ctx context.Context, c *core.Caller, since int64, limi
 	}
 	var out []core.Notice
 	err := s.read(ctx, c, func(o *op) error {
+		// Admins: all; PIs and techs: their sites'; everyone: those
+		// addressed to them (e.g. a slice's throttle, bwmon.go).
 		var sites []int64
 		if !isAdmin(o.c) {
-			sites = append([]int64{}, o.c.SiteIDs...)
+			sites = []int64{}
+			if o.c.HasRole(core.RolePI) || o.c.HasRole(core.RoleTech) {
+				sites = append(sites, o.c.SiteIDs...)
+			}
 		}
 		var err error
-		out, err = o.tx.Notices(ctx, since, limit, sites)
+		out, err = o.tx.Notices(ctx, since, limit, sites, o.c.Email)
 		return err
 	})
 	return out, err

@@ -250,6 +250,7 @@ const (
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
 	opAuditWho
+	opAuditSlice
 	// Accounts (signup.go).
 	opRegisterPerson
 	numOps
@@ -418,12 +419,13 @@ var ops = [numOps]struct {
 	opGetPlanetSlices:   {"GetPlanetSlices", rA | rP | rU | rT},
 	opSelectNodes:       {"SelectNodes", rA | rP | rU},
 	opGetMonitorActions: {"GetMonitorActions", rA},
-	opGetNotices:        {"GetNotices", rA | rP | rT},
+	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others
 	// their own slices' (audit.go).
 	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
+	opAuditSlice:     {"AuditSlice", rA | rP | rU | rT},
 	opRegisterPerson: {"RegisterPerson", rAn},
 }
 

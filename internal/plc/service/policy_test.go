@@ -160,10 +160,11 @@ GetPlanetNodes A P U T N an        # ours: the planet table's node rows (public,
 GetPlanetSlices A P U T            # ours: slice rows, filtered to readable slices
 SelectNodes A P U                  # ours: add nodes chosen by measurement (as AddSliceToNodes)
 GetMonitorActions A                # ours: the monitor's log
-GetNotices A P T                   # ours: notices to sites (pi/tech: their own sites)
+GetNotices A P U T                 # ours: notices to sites (pi/tech: their own sites) and to the caller
 SuspendSlice A                     # ours: first-class enabled=0 with a reason
 ResumeSlice A
 AuditWho A P U T                   # ours: flows with an address (PIs: their sites'; others: their slices')
+AuditSlice A P U T                 # ours: a slice's traffic summary (members, its site's PIs, admins)
 RegisterPerson an                  # ours: sign-up (the account stays disabled until approved)
 `
 

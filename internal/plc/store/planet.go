@@ -230,19 +230,28 @@ func (t *Tx) InsertNotice(ctx context.Context, n core.Notice) (int64, error) {
 		[]any{n.At, n.SiteID, nullID(n.NodeID), n.Kind, strings.Join(n.Recipients, ","), n.Subject, n.Body})
 }
 
-// Notices lists notices with id > since, oldest first; sites limits them
-// to those sites (nil: all).
-func (t *Tx) Notices(ctx context.Context, since int64, limit int, sites []int64) ([]core.Notice, error) {
+// Notices lists notices with id > since, oldest first. sites nil lists
+// all; otherwise only those to these sites or, when email is not empty,
+// with email among their recipients.
+func (t *Tx) Notices(ctx context.Context, since int64, limit int, sites []int64, email string) ([]core.Notice, error) {
 	q := `SELECT notice_id, at, site_id, COALESCE(node_id, 0), kind, recipients, subject, body FROM notices WHERE notice_id > ?`
 	args := []any{since}
 	if sites != nil {
-		if len(sites) == 0 {
+		var or []string
+		if len(sites) > 0 {
+			or = append(or, `site_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(sites)), ", ")+`)`)
+			for _, s := range sites {
+				args = append(args, s)
+			}
+		}
+		if email != "" && !strings.Contains(email, ",") {
+			or = append(or, `(',' || recipients || ',') LIKE ? ESCAPE '\'`)
+			args = append(args, "%,"+likeEscaper.Replace(email)+",%")
+		}
+		if len(or) == 0 {
 			return []core.Notice{}, nil
 		}
-		q += ` AND site_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(sites)), ", ") + `)`
-		for _, s := range sites {
-			args = append(args, s)
-		}
+		q += ` AND (` + strings.Join(or, " OR ") + `)`
 	}
 	rows, err := t.Query(ctx, q+` ORDER BY notice_id LIMIT ?`, append(args, limit)...)
 	if err != nil {
@@ -263,6 +272,21 @@ func (t *Tx) Notices(ctx context.Context, since int64, limit int, sites []int64)
 		out = append(out, n)
 	}
 	return out, wrapDB("rows", rows.Err())
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// NoticeExists tells whether a notice of this kind, node, time and
+// subject is recorded (a node may report an event again).
+func (t *Tx) NoticeExists(ctx context.Context, kind string, nodeID, at int64, subject string) (bool, error) {
+	n, err := t.Int(ctx, `SELECT COUNT(*) FROM notices WHERE kind = ? AND node_id = ? AND at = ? AND subject = ?`, kind, nodeID, at, subject)
+	return n > 0, err
+}
+
+// SliceUsers returns the emails of a slice's enabled members, sorted.
+func (t *Tx) SliceUsers(ctx context.Context, sliceID int64) ([]string, error) {
+	return t.Strings(ctx, `SELECT p.email FROM persons p JOIN slice_person sp ON sp.person_id = p.person_id
+		WHERE sp.slice_id = ? AND p.enabled = 1 AND p.deleted = 0 ORDER BY p.email`, sliceID)
 }
 
 // SiteSliceUsers returns the emails of the enabled members of a site's
