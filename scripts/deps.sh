@@ -15,6 +15,7 @@ set -euo pipefail
 # "package program-or-path ...": what pl dev and pl node run.
 run=(
   "runc runc"
+  "runsc runsc" # gVisor slivers (slice tag runtime=runsc)
   "nftables nft"
   "iproute2 ip tc"
   "openssh-client ssh scp sftp"
@@ -42,6 +43,7 @@ test=(
   "gcc gcc" "libc6-dev"              # go test -race needs cgo
   "dash /bin/sh"                     # fake sliver runtimes run sessions on the host
   "dpkg dpkg dpkg-query"             # cmd/pl/hostdeps_test.go reads this table (with bash)
+  "chromium chromium"                # the portal's browser test (chromedp)
 )
 
 entries=("${run[@]}")

@@ -60,6 +60,8 @@ func (t Tag) valueDoc() string {
 		return "ports: `tcp/80`, `udp/5000-5010`, `8080` (tcp), comma or space separated, at most 64"
 	case Image:
 		return "image name"
+	case Enum:
+		return "one of " + strings.Join(t.Values, ", ")
 	}
 	return "text"
 }

@@ -17,6 +17,7 @@ package tags
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,7 @@ const (
 	Int   Kind = "integer" // decimal integer in [Min, Max] (or 0 when ZeroMeans is set)
 	Ports Kind = "ports"   // port reservations, syntax of package core/ports
 	Image Kind = "image"   // reference image name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+	Enum  Kind = "one of"  // one of Values
 )
 
 // Tag describes one tag.
@@ -45,6 +47,7 @@ type Tag struct {
 	Min, Max  int64
 	ZeroMeans string
 	Unit      string   // of an Int value: "KiB", "kbit/s", "%", ...
+	Values    []string // the values of an Enum
 	Default   string   // what the node assumes when the tag is absent; "" = none
 	Roles     []string // non-admin roles that may set it (admin always may)
 	Alias     string   // the tag this one stands in for when that one is absent; same kind and range
@@ -72,6 +75,7 @@ const (
 	Vref           = "vref"
 	InitScript     = "initscript"
 	InitScriptCode = "initscript_code"
+	Runtime        = "runtime"
 	PortsTag       = "ports"
 	System         = "system"
 	SSHPort        = "ssh_port"
@@ -128,6 +132,8 @@ var table = []Tag{
 		Doc: "reserved TCP/UDP ports forwarded from the node's address (tcp/80, udp/5000-5010, 8080), refused when they collide with another slice's"},
 	{Name: Vref, Category: "slice/config", Kind: Image, Default: DefaultImage, Roles: []string{core.RolePI, core.RoleUser, core.RoleNode},
 		Doc: "reference image of the sliver, unknown on the node = refused"},
+	{Name: Runtime, Category: "slice/config", Kind: Enum, Values: []string{"runc", "runsc"}, Default: "runc", Roles: member,
+		Doc: "OCI runtime of the sliver: runc (a container on the node's kernel) or runsc (gVisor: a user-space kernel in front of the node's, stronger isolation, slower system calls, see slivers.md), refused by a node without it. A change re-creates the sliver"},
 	{Name: InitScript, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "name of an enabled PLC init script run at sliver start"},
 	{Name: InitScriptCode, Category: "slice/config", Kind: Text, Roles: member,
@@ -271,6 +277,10 @@ func (t Tag) Check(value string) error {
 	case Image:
 		if v := strings.TrimSpace(value); !imageName.MatchString(v) {
 			return core.FieldErrorf(t.Name, "%q is not an image name: want 1-64 of [A-Za-z0-9._-], starting with a letter or digit", v)
+		}
+	case Enum:
+		if v := strings.TrimSpace(value); !slices.Contains(t.Values, v) {
+			return core.FieldErrorf(t.Name, "unknown value %q: want one of %s", v, strings.Join(t.Values, ", "))
 		}
 	}
 	return nil

@@ -55,8 +55,11 @@ type Config struct {
 	Net      netcfg.Manager
 	// Images lists the reference images present; nil = vref is not checked.
 	Images func(ctx context.Context) ([]string, error)
-	NCPU   int // 0 = runtime.NumCPU()
-	Logger *slog.Logger
+	// Runtimes lists the sliver runtimes the node has (sliver.Spec.Runtime
+	// values); nil = runtime is not checked.
+	Runtimes []string
+	NCPU     int // 0 = runtime.NumCPU()
+	Logger   *slog.Logger
 
 	Parallel       int           // concurrent sliver operations; 0 = 8
 	WatchTimeout   time.Duration // server-side long-poll wait; 55s
@@ -437,6 +440,12 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		m.log.Error("xid allocation", "err", err)
 	}
 	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU}
+	if m.Runtimes != nil {
+		env.Runtimes = map[string]bool{}
+		for _, rt := range m.Runtimes {
+			env.Runtimes[rt] = true
+		}
+	}
 	if m.Images != nil {
 		names, err := m.Images(ctx)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/planetlab/pl/internal/core/ports"
 	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/sliver"
 )
 
 // The slice tags the node manager understands, their ranges and defaults
@@ -36,6 +37,7 @@ type SliverConfig struct {
 	NetMaxKByte    int64
 	NetThreshKByte int64
 	Image          string
+	Runtime        string // sliver.Spec.Runtime: "" (runc) or "runsc"
 	InitScript     string
 	Ports          []netcfg.Port
 }
@@ -113,6 +115,14 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 		}
 		if v = strings.TrimSpace(v); v != tags.DefaultImage {
 			c.Image = v
+		}
+	}
+	if v, ok := last[tags.Runtime]; ok {
+		if err := tags.Check(tags.Runtime, v); err != nil {
+			return SliverConfig{}, err
+		}
+		if v = strings.TrimSpace(v); v == sliver.RuntimeGVisor {
+			c.Runtime = v
 		}
 	}
 	if code, ok := last[tags.InitScriptCode]; ok && strings.TrimSpace(code) != "" {

@@ -40,7 +40,10 @@ type Env struct {
 	Now    int64           // UNIX seconds, for expiry
 	XIDs   map[string]int  // allocated sliver numbers (see XIDs)
 	Images map[string]bool // known reference images; nil = do not check
-	NCPU   int             // CPUs of the node, for cpu_pct
+	// Runtimes are the sliver runtimes the node has (sliver.Spec.Runtime
+	// values); nil = do not check.
+	Runtimes map[string]bool
+	NCPU     int // CPUs of the node, for cpu_pct
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -154,6 +157,9 @@ func checkSliver(s core.Sliver, scripts map[string]string, env Env, accepted []p
 	if cfg.Image != "" && env.Images != nil && !env.Images[cfg.Image] {
 		return cfg, core.FieldErrorf(tags.Vref, "unknown image %q on this node", cfg.Image)
 	}
+	if env.Runtimes != nil && !env.Runtimes[cfg.Runtime] {
+		return cfg, core.FieldErrorf(tags.Runtime, "runtime %q is not installed on this node", cfg.Runtime)
+	}
 	if err := checkKeys(s.Keys); err != nil {
 		return cfg, err
 	}
@@ -180,6 +186,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 			Name:       p.s.Name,
 			XID:        xid,
 			Image:      p.cfg.Image,
+			Runtime:    p.cfg.Runtime,
 			UIDBase:    UIDBase(xid),
 			Keys:       keys,
 			InitScript: p.cfg.InitScript,

@@ -100,6 +100,7 @@ func TestParseAttributesErrors(t *testing.T) {
 		{attrs("ports", "tcp/70000"), "ports", "out of range"},
 		{attrs("ports", "sctp/80"), "ports", "not tcp or udp"},
 		{attrs("vref", "../etc"), "vref", "not an image name"},
+		{attrs("runtime", "kata"), "runtime", `unknown value "kata": want one of runc, runsc`},
 		{attrs("initscript", "nosuch"), "initscript", `no enabled init script named "nosuch"`},
 	}
 	for _, tc := range tests {
@@ -312,5 +313,27 @@ func TestTagsAgreeWithRuntime(t *testing.T) {
 				t.Errorf("%s = %s: accepted by PLC and the node manager, refused by the runtime: %v", tag.Name, v, err)
 			}
 		}
+	}
+}
+
+// TestComputeRuntime: the runtime tag selects the sliver's runtime; a node
+// without runsc refuses a gVisor sliver with a reason and runs the others.
+func TestComputeRuntime(t *testing.T) {
+	st := &core.NodeState{Hostname: "n1.example.org", Slivers: []core.Sliver{
+		sliverOf("pl_gv", 1, "runtime", "runsc"),
+		sliverOf("pl_rc", 2, "runtime", "runc"),
+		sliverOf("pl_plain", 3),
+	}}
+	xids := map[string]int{"pl_gv": 1, "pl_rc": 2, "pl_plain": 3}
+	without := Compute(st, Env{XIDs: xids, NCPU: 2, Runtimes: map[string]bool{"": true}})
+	if e := without.Errors["pl_gv"]; !strings.Contains(e, `runtime: runtime "runsc" is not installed on this node`) {
+		t.Errorf("pl_gv on a node without runsc: error %q", e)
+	}
+	if len(without.Slivers) != 2 || without.Slivers["pl_rc"].Spec.Runtime != "" || without.Slivers["pl_plain"].Spec.Runtime != "" {
+		t.Errorf("runc slivers on a node without runsc: %+v", without.Slivers)
+	}
+	with := Compute(st, Env{XIDs: xids, NCPU: 2, Runtimes: map[string]bool{"": true, "runsc": true}})
+	if len(with.Errors) != 0 || with.Slivers["pl_gv"].Spec.Runtime != "runsc" || with.Slivers["pl_rc"].Spec.Runtime != "" {
+		t.Errorf("node with runsc: errors %v, slivers %+v", with.Errors, with.Slivers)
 	}
 }

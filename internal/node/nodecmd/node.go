@@ -240,6 +240,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
 		Runtime:  n.Runtime,
+		Runtimes: n.Runtime.Runtimes(),
 		Net:      n.Net,
 		Images: func(ctx context.Context) ([]string, error) {
 			infos, err := n.Images.List()

@@ -43,7 +43,7 @@ func BenchFloor(ctx context.Context, c FloorConfig) ([]time.Duration, error) {
 	if c.CgroupParent == "" {
 		c.CgroupParent = "/pl-bench"
 	}
-	rc := runcCLI{bin: c.Runc, root: filepath.Join(c.Dir, "runc")}
+	rc := runcCLI{bin: c.Runc, root: filepath.Join(c.Dir, "runc"), name: "runc"}
 	if err := os.MkdirAll(rc.root, 0o700); err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func BenchFloor(ctx context.Context, c FloorConfig) ([]time.Duration, error) {
 			return nil, err
 		}
 		t0 := time.Now()
-		if err := rc.create(ctx, id, bundle, filepath.Join(bundle, "runc.log")); err != nil {
+		if err := rc.create(ctx, id, bundle, filepath.Join(bundle, "runc.log"), startOpts{}); err != nil {
 			return nil, err
 		}
 		ids = append(ids, id)

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -217,4 +220,66 @@ func describeProcs(dir string) string {
 		out = append(out, pid+":"+strings.TrimSpace(string(comm))+":"+state)
 	}
 	return strings.Join(out, " ")
+}
+
+// setGVisorCgroup writes the limits of a gVisor sliver's sandbox cgroup
+// (runsc has no update command). cgroup v1 hierarchies are written; on
+// the unified hierarchy it refuses, naming what is missing.
+func setGVisorCgroup(parent, name string, res *specs.LinuxResources) error {
+	roots, err := cgroupMounts()
+	if err != nil {
+		return err
+	}
+	rel := filepath.Join(parent, name)
+	files := map[string]string{}
+	if res.Memory != nil && res.Memory.Limit != nil {
+		files["memory/memory.limit_in_bytes"] = strconv.FormatInt(*res.Memory.Limit, 10)
+		if res.Memory.Swap != nil {
+			files["memory/memory.memsw.limit_in_bytes"] = strconv.FormatInt(*res.Memory.Swap, 10)
+		}
+	}
+	if c := res.CPU; c != nil {
+		files["cpu/cpu.shares"] = strconv.FormatUint(*c.Shares, 10)
+		files["cpu/cpu.cfs_period_us"] = strconv.FormatUint(*c.Period, 10)
+		files["cpu/cpu.cfs_quota_us"] = strconv.FormatInt(*c.Quota, 10)
+	}
+	// Lowering memory+swap below memory, or raising memory above
+	// memory+swap, fails in one order: what failed is tried once more.
+	var failed []string
+	for _, pass := range []int{1, 2} {
+		todo := slices.Sorted(maps.Keys(files))
+		if pass == 2 {
+			todo, failed = failed, nil
+		}
+		for _, f := range todo {
+			if err := writeCgroupFile(roots, rel, f, files[f]); err != nil {
+				if pass == 2 || !strings.HasPrefix(f, "memory/") {
+					return fmt.Errorf("gVisor sliver %q: %w", name, err)
+				}
+				failed = append(failed, f)
+			}
+		}
+	}
+	return nil
+}
+
+// writeCgroupFile writes v to <ctrl>/<file> (f) of cgroup rel in the v1
+// hierarchy that has controller ctrl.
+func writeCgroupFile(roots []string, rel, f, v string) error {
+	{
+		ctrl, file, _ := strings.Cut(f, "/")
+		dir := ""
+		for _, root := range roots {
+			if slices.Contains(strings.Split(filepath.Base(root), ","), ctrl) {
+				dir = filepath.Join(root, rel)
+			}
+		}
+		if dir == "" {
+			return fmt.Errorf("no cgroup v1 %s hierarchy to set %s in (live limit changes of gVisor slivers need cgroup v1)", ctrl, file)
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0); err != nil {
+			return fmt.Errorf("set %s: %w", file, err)
+		}
+	}
+	return nil
 }

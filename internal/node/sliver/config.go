@@ -78,6 +78,9 @@ func (s Spec) Validate() error {
 	if s.Hostname != "" && !validHostname(s.Hostname) {
 		return core.FieldErrorf("hostname", "sliver %q: host name %q: want at most 64 letters, digits, '-' and '.' in dot-separated labels", s.Name, s.Hostname)
 	}
+	if s.Runtime != RuntimeRunc && s.Runtime != RuntimeGVisor {
+		return core.FieldErrorf("runtime", "sliver %q: unknown runtime %q: want \"\" (runc) or %q", s.Name, s.Runtime, RuntimeGVisor)
+	}
 	if s.NetNS != "" && !strings.HasPrefix(s.NetNS, "/") {
 		return core.FieldErrorf("netns", "sliver %q: network namespace %q is not an absolute path", s.Name, s.NetNS)
 	}
@@ -175,6 +178,7 @@ type layout struct {
 	UIDBase uint32 `json:"uid_base"`
 	NetNS   string `json:"netns"`
 	XID     int    `json:"xid"`
+	Runtime string `json:"runtime,omitempty"` // Spec.Runtime
 }
 
 // hostnameRE is a host name the kernel takes as a UTS name (at most 64
@@ -216,6 +220,17 @@ type ociParams struct {
 	NoFileMax    uint64 // the runtime's own RLIMIT_NOFILE hard limit
 }
 
+// ociResources are the cgroup settings of a sliver's container. Under
+// gVisor the cgroup holds the sandbox (the sentry's and the gofer's host
+// threads), not the sliver's processes, so it gets no process limit.
+func ociResources(s Spec, swap bool) *specs.LinuxResources {
+	r := linuxResources(s.Resources, swap)
+	if s.Runtime == RuntimeGVisor {
+		r.Pids = nil
+	}
+	return r
+}
+
 // ociConfig builds the runc config.json of a sliver. It is pure.
 func ociConfig(s Spec, p ociParams) *specs.Spec {
 	soft, hard := noFile(s.Resources, p.NoFileMax)
@@ -224,7 +239,7 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 	ns := []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 		{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-		{Type: specs.UserNamespace, Path: p.UserNS},
+		{Type: specs.UserNamespace, Path: userNSPath(s, p)},
 		{Type: specs.NetworkNamespace, Path: s.NetNS},
 	}
 	sys := specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
@@ -267,7 +282,7 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 			Namespaces:  ns,
 			CgroupsPath: strings.TrimSuffix(p.CgroupParent, "/") + "/" + s.Name,
 			Resources: func() *specs.LinuxResources {
-				r := linuxResources(s.Resources, p.Swap)
+				r := ociResources(s, p.Swap)
 				r.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
 				return r
 			}(),
@@ -282,6 +297,17 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 }
 
 func intp(i int) *int { return &i }
+
+// userNSPath is the user namespace a sliver's container joins ("" = a new
+// one with the spec's mappings). runsc cannot join one by path (its gofer,
+// a Go program, fails setns of a user namespace with EINVAL): a gVisor
+// sliver gets a new one with the same mappings.
+func userNSPath(s Spec, p ociParams) string {
+	if s.Runtime == RuntimeGVisor {
+		return ""
+	}
+	return p.UserNS
+}
 
 // seccomp is a small deny list on top of the capability set, for kernel
 // interfaces that user namespaces do not contain: keyrings are not

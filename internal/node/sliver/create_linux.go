@@ -14,7 +14,7 @@ import (
 // Creating a sliver: the overlay root, its files, the OCI config, runc run.
 
 // create builds whatever is missing and starts the sliver.
-func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st runcState) error {
+func (r *Runc) create(ctx context.Context, rc *runcCLI, s Spec, want layout, p persisted, st runcState) error {
 	t0 := time.Now()
 	var steps []any // step name, time since t0: logged at debug level
 	step := func(name string) { steps = append(steps, name, time.Since(t0).Round(time.Microsecond).String()) }
@@ -83,7 +83,7 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 		// The init is dead; let the kernel finish killing the rest
 		// before runc tears the container down.
 		waitCgroupEmpty(r.cfg.CgroupParent, s.Name, 5*time.Second)
-		if err := r.rc.remove(ctx, s.Name); err != nil {
+		if err := rc.remove(ctx, s.Name); err != nil {
 			return err
 		}
 		st.Status = ""
@@ -91,35 +91,57 @@ func (r *Runc) create(ctx context.Context, s Spec, want layout, p persisted, st 
 	switch {
 	case st.Status == "" && s.Enabled:
 		// The common case, in one runc process.
-		if err := r.rc.runDetached(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log")); err != nil {
+		if err := rc.runDetached(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log"), startOptions(s)); err != nil {
 			return err
 		}
 		step("runc-run")
-		if err := confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, true); err != nil {
+		if err := r.confine(s); err != nil {
 			return err
 		}
 		p.Spec = &s
 		return r.save(s.Name, p)
 	case st.Status == "":
-		if err := r.rc.create(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log")); err != nil {
+		if err := rc.create(ctx, s.Name, bundle, filepath.Join(bundle, "runc.log"), startOptions(s)); err != nil {
 			return err
 		}
 	}
 	step("runc-create")
-	if err := confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, true); err != nil {
+	if err := r.confine(s); err != nil {
 		return err
 	}
-	if err := r.rc.simple(ctx, "start", s.Name); err != nil {
+	if err := rc.simple(ctx, "start", s.Name); err != nil {
 		return err
 	}
 	step("runc-start")
 	if !s.Enabled {
-		if err := r.rc.simple(ctx, "pause", s.Name); err != nil {
+		if err := rc.simple(ctx, "pause", s.Name); err != nil {
 			return err
 		}
 	}
 	p.Spec = &s
 	return r.save(s.Name, p)
+}
+
+// startOptions are how the runtime starts the sliver of s. gVisor's
+// sentry brings its own network stack up on the interfaces of the
+// sliver's network namespace (netcfg's veth, whose addresses and routes
+// it takes over); a sliver without one gets --network=none: the sentry's
+// loopback only, as runc's new namespace.
+func startOptions(s Spec) startOpts {
+	if s.Runtime == RuntimeGVisor && s.NetNS == "" {
+		return startOpts{flags: []string{"--network=none"}}
+	}
+	return startOpts{}
+}
+
+// confine moves a runc sliver's workload into its child cgroup and limits
+// its processes there (LoginReserve). A gVisor sliver's cgroup holds the
+// sandbox, whose host threads are not the sliver's processes: nothing to do.
+func (r *Runc) confine(s Spec) error {
+	if s.Runtime == RuntimeGVisor {
+		return nil
+	}
+	return confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, true)
 }
 
 // mountRoot mounts the sliver's overlay root unless it is mounted, and

@@ -31,8 +31,12 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := r.rc.remove(ctx, name); err != nil {
-		return err
+	// The container may exist under either runtime (a state file lost
+	// in a crash says nothing): remove it from both.
+	for _, rc := range r.clis() {
+		if err := rc.remove(ctx, name); err != nil {
+			return err
+		}
 	}
 	step("runc-delete")
 	if err := removeCgroups(r.cfg.CgroupParent, name); err != nil {

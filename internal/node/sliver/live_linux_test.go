@@ -48,7 +48,15 @@ func cgroupValue(t *testing.T, name, v1 string) string {
 
 func initPid(t *testing.T, r *Runc, name string) int {
 	t.Helper()
-	st, err := r.rc.state(context.Background(), name)
+	p, err := r.load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := r.cli(p.runtime())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rc.state(context.Background(), name)
 	if err != nil || st.Pid == 0 {
 		t.Fatalf("state of %s: %+v %v", name, st, err)
 	}
@@ -234,7 +242,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 			if err := r.rc.remove(ctx, s.Name); err != nil {
 				return err
 			}
-			return r.rc.create(ctx, s.Name, r.bundle(s.Name), filepath.Join(r.bundle(s.Name), "runc.log"))
+			return r.rc.create(ctx, s.Name, r.bundle(s.Name), filepath.Join(r.bundle(s.Name), "runc.log"), startOpts{})
 		}},
 		{"stopped", func(s Spec) error {
 			if err := r.Apply(ctx, s); err != nil {
@@ -513,9 +521,14 @@ func TestCommandCancel(t *testing.T) {
 // TestHostileRoot: sliver root plants a FIFO, symlinks and deletes the
 // runtime's state; Apply neither hangs, nor writes outside the sliver,
 // nor restarts it.
-func TestHostileRoot(t *testing.T) {
+func TestHostileRoot(t *testing.T) { hostileRoot(t, RuntimeRunc) }
+
+// hostileRoot: sliver root plants a FIFO and symlinks out of the sliver
+// where the runtime writes files; Apply neither hangs nor writes outside.
+func hostileRoot(t *testing.T, runtime string) {
 	r := newTestRuntime(t)
 	s := testSpec(t, "hostile")
+	s.Runtime = runtime
 	apply(t, r, s)
 	destroyAtEnd(t, r, s.Name)
 	pid := initPid(t, r, s.Name)

@@ -16,12 +16,24 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/planetlab/pl/internal/core"
 )
 
-// runcCLI runs the runc binary with the node's state root.
+// runcCLI runs an OCI runtime's command line (runc, or runsc which takes
+// the same commands) with the node's state root for that runtime.
 type runcCLI struct {
-	bin  string
-	root string
+	bin   string
+	root  string
+	name  string   // "runc" or "runsc": in errors
+	flags []string // global flags after --root (runsc: --platform, ...)
+}
+
+// gvisor says whether this is runsc.
+func (r *runcCLI) gvisor() bool { return r.name == "runsc" }
+
+func (r *runcCLI) args(args ...string) []string {
+	return append(append([]string{"--root", r.root}, r.flags...), args...)
 }
 
 // runc container states as `runc state` reports them.
@@ -40,7 +52,7 @@ type runcState struct {
 }
 
 func (r *runcCLI) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root}, args...)...) // hostdeps: runc
+	return exec.CommandContext(ctx, r.bin, r.args(args...)...) // hostdeps: runc runsc
 }
 
 // runTimeout bounds every runc command but exec: none should take long,
@@ -55,7 +67,7 @@ func (r *runcCLI) run(ctx context.Context, stdin io.Reader, args ...string) ([]b
 	var out, errb capped
 	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
 	if err := c.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("runc %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
+		return out.Bytes(), fmt.Errorf("%s %s: %v: %s", r.name, args[0], err, strings.TrimSpace(errb.String()))
 	}
 	return out.Bytes(), nil
 }
@@ -73,7 +85,9 @@ func (c *capped) Write(p []byte) (int, error) {
 
 // state returns the container's state, or "" when runc does not know it.
 func (r *runcCLI) state(ctx context.Context, id string) (runcState, error) {
-	if _, err := os.Stat(filepath.Join(r.root, id)); errors.Is(err, os.ErrNotExist) {
+	// runc keeps a directory per container; runsc keeps files named
+	// after the container and its sandbox.
+	if m, _ := filepath.Glob(filepath.Join(r.root, id+"*")); len(m) == 0 {
 		return runcState{}, nil
 	}
 	out, err := r.run(ctx, nil, "state", id)
@@ -85,19 +99,20 @@ func (r *runcCLI) state(ctx context.Context, id string) (runcState, error) {
 	}
 	var st runcState
 	if err := json.Unmarshal(out, &st); err != nil {
-		return runcState{}, fmt.Errorf("runc state %s: %w", id, err)
+		return runcState{}, fmt.Errorf("%s state %s: %w", r.name, id, err)
 	}
 	return st, nil
 }
 
 func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
-	// runc keeps one directory per container under its root: with none,
-	// spare the fork and exec (the agent lists before every pass).
+	// runc keeps one directory per container under its root, runsc a
+	// state file: with neither, spare the fork and exec (the agent lists
+	// before every pass).
 	ents, err := os.ReadDir(r.root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	if err == nil && !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.IsDir() }) {
+	if err == nil && !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.IsDir() || strings.HasSuffix(e.Name(), ".state") }) {
 		return nil, nil
 	}
 	out, err := r.run(ctx, nil, "list", "--format", "json")
@@ -107,7 +122,7 @@ func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
 	var l []runcState
 	if s := bytes.TrimSpace(out); len(s) > 0 && !bytes.Equal(s, []byte("null")) {
 		if err := json.Unmarshal(s, &l); err != nil {
-			return nil, fmt.Errorf("runc list: %w", err)
+			return nil, fmt.Errorf("%s list: %w", r.name, err)
 		}
 	}
 	return l, nil
@@ -115,26 +130,41 @@ func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
 
 // create runs `runc create`. The container's init inherits runc's stdio,
 // so it gets /dev/null; runc's own errors go to logFile.
-func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string) error {
-	return r.start(ctx, logFile, "create", "--bundle", bundle, id)
+func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string, o startOpts) error {
+	return r.start(ctx, logFile, o, "create", "--bundle", bundle, id)
 }
 
 // runDetached runs `runc run --detach`: create and start in one runc
 // process, one fork and exec fewer than create then start.
-func (r *runcCLI) runDetached(ctx context.Context, id, bundle, logFile string) error {
-	return r.start(ctx, logFile, "run", "--detach", "--bundle", bundle, id)
+func (r *runcCLI) runDetached(ctx context.Context, id, bundle, logFile string, o startOpts) error {
+	return r.start(ctx, logFile, o, "run", "--detach", "--bundle", bundle, id)
 }
 
-func (r *runcCLI) start(ctx context.Context, logFile string, args ...string) error {
+// startOpts are what starting one container takes beyond its bundle.
+type startOpts struct {
+	flags []string // more global flags (runsc's --network)
+}
+
+// start runs a command that starts a container.
+func (r *runcCLI) start(ctx context.Context, logFile string, o startOpts, args ...string) error {
 	os.Remove(logFile)
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, r.bin, append([]string{"--root", r.root, "--log", logFile, "--log-format", "json"}, args...)...) // hostdeps: runc
+	c := exec.CommandContext(ctx, r.bin, r.args(append(append(o.flags, "--log", logFile, "--log-format", "json"), args...)...)...) // hostdeps: runc runsc
 	if err := c.Run(); err != nil {
-		return fmt.Errorf("runc %s %s: %v: %s", args[0], args[len(args)-1], err, lastLogError(logFile))
+		msg := lastLogError(logFile)
+		if r.gvisor() && strings.Contains(msg, gvisorRootNetNS) {
+			return core.Errorf(core.Unimplemented, "%s %s %s: %s: this runsc takes every network namespace for the host's on this kernel "+
+				"(it looks for /proc/sys/net/core/rmem_default, which Linux now shows in every namespace), so gVisor slivers cannot have a network here", r.name, args[0], args[len(args)-1], msg)
+		}
+		return fmt.Errorf("%s %s %s: %v: %s", r.name, args[0], args[len(args)-1], err, msg)
 	}
 	return nil
 }
+
+// gvisorRootNetNS is runsc's refusal to bring its network stack up in
+// what it takes for the host's network namespace.
+const gvisorRootNetNS = "cannot run with network enabled in root network namespace"
 
 // lastLogError returns the last error message of a runc json log.
 func lastLogError(file string) string {

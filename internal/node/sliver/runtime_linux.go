@@ -42,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
@@ -66,6 +67,14 @@ type Config struct {
 	DiskImageSize int64 // default 64 GiB (sparse: costs only what is used)
 	// Runc is the runc binary. Default "runc".
 	Runc string
+	// Runsc is gVisor's runsc binary, for slivers whose Spec.Runtime is
+	// RuntimeGVisor. Default "runsc"; when it is not installed those
+	// slivers are refused (Unavailable) and runc slivers are unaffected.
+	Runsc string
+	// RunscPlatform is gVisor's platform (runsc --platform): how the
+	// sentry intercepts system calls. Default "ptrace", which needs no
+	// hardware virtualization ("kvm" needs /dev/kvm).
+	RunscPlatform string
 	// Init is a static init for PID 1 in slivers, bind-mounted read-only.
 	// Default /usr/bin/tini-static (Debian package tini).
 	Init   string
@@ -76,6 +85,7 @@ type Config struct {
 type Runc struct {
 	cfg  Config
 	rc   runcCLI
+	gv   *runcCLI // runsc; nil when it is not installed
 	log  *slog.Logger
 	swap bool
 	// nofileMax is the runtime's own open-file hard limit: the default
@@ -135,15 +145,18 @@ func New(ctx context.Context, cfg Config) (*Runc, error) {
 			return nil, fmt.Errorf("sliver state: %w", err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "runc"), 0o700); err != nil {
-		return nil, fmt.Errorf("sliver state: %w", err)
+	for _, d := range []string{"runc", "runsc"} {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("sliver state: %w", err)
+		}
 	}
 	if err := ensureDisk(ctx, cfg.DiskDir, filepath.Join(cfg.StateDir, "disk.btrfs"), cfg.DiskImageSize); err != nil {
 		return nil, err
 	}
 	r := &Runc{
 		cfg:   cfg,
-		rc:    runcCLI{bin: cfg.Runc, root: filepath.Join(cfg.StateDir, "runc")},
+		rc:    runcCLI{bin: cfg.Runc, root: filepath.Join(cfg.StateDir, "runc"), name: "runc"},
+		gv:    gvisorCLI(cfg),
 		log:   cfg.Logger.With("subsystem", "sliver"),
 		locks: map[string]*sync.Mutex{},
 	}
@@ -177,10 +190,104 @@ func OpenExec(cfg Config) (*Runc, error) {
 	}
 	return &Runc{
 		cfg:   cfg,
-		rc:    runcCLI{bin: cfg.Runc, root: filepath.Join(cfg.StateDir, "runc")},
+		rc:    runcCLI{bin: cfg.Runc, root: filepath.Join(cfg.StateDir, "runc"), name: "runc"},
+		gv:    gvisorCLI(cfg),
 		log:   cfg.Logger.With("subsystem", "sliver"),
 		locks: map[string]*sync.Mutex{},
 	}, nil
+}
+
+// gvisorCLI returns runsc's command line, or nil when runsc is not
+// installed.
+func gvisorCLI(cfg Config) *runcCLI {
+	bin, platform := cfg.Runsc, cfg.RunscPlatform
+	if bin == "" {
+		bin = "runsc"
+	}
+	if platform == "" {
+		platform = "ptrace"
+	}
+	if _, err := exec.LookPath(bin); err != nil { // hostdeps: runsc
+		return nil
+	}
+	// --net-raw: sliver root keeps CAP_NET_RAW (raw sockets of the
+	// sentry's network stack), as under runc. --file-access=shared: the
+	// runtime rewrites files of a running sliver from the host (keys,
+	// accounts, initscript), which the sentry must not cache past.
+	// --overlay2=none: writes go to the sliver's writable layer (its disk
+	// quota), not to the sentry's memory.
+	return &runcCLI{bin: bin, root: filepath.Join(cfg.StateDir, "runsc"), name: "runsc",
+		flags: []string{"--platform=" + platform, "--net-raw", "--file-access=shared", "--overlay2=none"}}
+}
+
+// Runtimes returns the OCI runtimes this node can run slivers under
+// (Spec.Runtime values).
+func (r *Runc) Runtimes() []string {
+	if r.gv != nil {
+		return []string{RuntimeRunc, RuntimeGVisor}
+	}
+	return []string{RuntimeRunc}
+}
+
+// cli returns the command line of runtime rt (Spec.Runtime).
+func (r *Runc) cli(rt string) (*runcCLI, error) {
+	switch rt {
+	case RuntimeRunc:
+		return &r.rc, nil
+	case RuntimeGVisor:
+		if r.gv == nil {
+			return nil, core.Errorf(core.Unavailable, "runtime runsc (gVisor) is not installed on this node (Debian package runsc)")
+		}
+		return r.gv, nil
+	}
+	return nil, core.FieldErrorf("runtime", "unknown runtime %q", rt)
+}
+
+// gvisorTTYProcess returns a memfd holding the OCI process description of
+// a terminal session for runsc exec --process.
+func gvisorTTYProcess(uid uint32, dir string, env, argv []string, root bool) (*os.File, error) {
+	proc := specs.Process{Terminal: true, User: specs.User{UID: uid, GID: uid}, Cwd: dir, Env: env, Args: argv}
+	if root {
+		caps := append([]string(nil), capabilities...)
+		proc.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	}
+	b, err := json.Marshal(proc)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.MemfdCreate("pl-exec", 0)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "pl-exec")
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// clis are the command lines of the runtimes installed.
+func (r *Runc) clis() []*runcCLI {
+	if r.gv != nil {
+		return []*runcCLI{&r.rc, r.gv}
+	}
+	return []*runcCLI{&r.rc}
+}
+
+// runtime is the runtime a sliver was built for: its layout's.
+func (p persisted) runtime() string {
+	if p.Layout != nil {
+		return p.Layout.Runtime
+	}
+	if p.Spec != nil {
+		return p.Spec.Runtime
+	}
+	return RuntimeRunc
 }
 
 // swapAccounting reports whether cgroups can limit memory+swap.
@@ -299,21 +406,25 @@ func (r *Runc) Apply(ctx context.Context, s Spec) error {
 	if err != nil {
 		return err
 	}
-	want := layout{Image: img, UIDBase: s.UIDBase, NetNS: s.NetNS, XID: s.XID}
-	if l := p.Layout; l != nil && (l.Image != want.Image || l.UIDBase != want.UIDBase || l.XID != want.XID) {
-		r.log.Info("re-creating sliver", "sliver", s.Name, "image", img, "old_image", l.Image)
+	want := layout{Image: img, UIDBase: s.UIDBase, NetNS: s.NetNS, XID: s.XID, Runtime: s.Runtime}
+	rc, err := r.cli(s.Runtime)
+	if err != nil {
+		return fmt.Errorf("sliver %q: %w", s.Name, err)
+	}
+	if l := p.Layout; l != nil && (l.Image != want.Image || l.UIDBase != want.UIDBase || l.XID != want.XID || l.Runtime != want.Runtime) {
+		r.log.Info("re-creating sliver", "sliver", s.Name, "image", img, "old_image", l.Image, "runtime", rc.name)
 		if err := r.destroy(ctx, s.Name); err != nil {
 			return fmt.Errorf("sliver %q: re-create: %w", s.Name, err)
 		}
 		p = persisted{}
 	}
-	st, err := r.rc.state(ctx, s.Name)
+	st, err := rc.state(ctx, s.Name)
 	if err != nil {
 		return fmt.Errorf("sliver %q: %w", s.Name, err)
 	}
 	if l := p.Layout; l != nil && l.NetNS != want.NetNS && st.Status != "" {
 		r.log.Info("restarting sliver in a new network namespace", "sliver", s.Name, "netns", s.NetNS)
-		if err := r.rc.remove(ctx, s.Name); err != nil {
+		if err := rc.remove(ctx, s.Name); err != nil {
 			return fmt.Errorf("sliver %q: %w", s.Name, err)
 		}
 		st = runcState{}
@@ -329,12 +440,12 @@ func (r *Runc) Apply(ctx context.Context, s Spec) error {
 			}
 		}
 		if p.Layout.NetNS == want.NetNS {
-			err = r.update(ctx, s, p, st)
+			err = r.update(ctx, rc, s, p, st)
 			break
 		}
 		fallthrough
 	default:
-		err = r.create(ctx, s, want, p, st)
+		err = r.create(ctx, rc, s, want, p, st)
 	}
 	if err != nil {
 		return fmt.Errorf("sliver %q: %w", s.Name, err)
@@ -347,21 +458,35 @@ func (r *Runc) Apply(ctx context.Context, s Spec) error {
 // the host's state (stateChanges).
 var liveChanges = []struct {
 	class string
-	apply func(r *Runc, ctx context.Context, s Spec, st runcState) error
+	apply func(r *Runc, ctx context.Context, rc *runcCLI, s Spec, st runcState) error
 }{
-	{changeQuota, func(r *Runc, _ context.Context, s Spec, _ runcState) error {
+	{changeQuota, func(r *Runc, _ context.Context, _ *runcCLI, s Spec, _ runcState) error {
 		return setDiskLimit(r.diskDir(s.Name), s.Resources.DiskBytes)
 	}},
-	{changeCgroup, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
-		if err := r.rc.update(ctx, s.Name, linuxResources(s.Resources, r.swap)); err != nil {
+	{changeCgroup, func(r *Runc, ctx context.Context, rc *runcCLI, s Spec, _ runcState) error {
+		if rc.gvisor() {
+			// runsc has no update command: write the sandbox's cgroup.
+			return setGVisorCgroup(r.cfg.CgroupParent, s.Name, ociResources(s, r.swap))
+		}
+		if err := rc.update(ctx, s.Name, linuxResources(s.Resources, r.swap)); err != nil {
 			return err
 		}
 		return confineWorkload(r.cfg.CgroupParent, s.Name, s.Resources.Pids, false)
 	}},
-	{changeRlimit, func(r *Runc, ctx context.Context, s Spec, _ runcState) error {
+	{changeRlimit, func(r *Runc, ctx context.Context, rc *runcCLI, s Spec, _ runcState) error {
+		if rc.gvisor() {
+			// The sentry keeps its tasks' rlimits: a new limit applies
+			// to processes started after it (config.json).
+			return nil
+		}
 		return r.setNoFile(ctx, s.Name, s.Resources)
 	}},
-	{changeUTS, func(_ *Runc, _ context.Context, s Spec, st runcState) error {
+	{changeUTS, func(_ *Runc, _ context.Context, rc *runcCLI, s Spec, st runcState) error {
+		if rc.gvisor() {
+			// The sentry keeps its own UTS name, out of reach of
+			// setns: it changes when the sliver restarts.
+			return nil
+		}
 		if st.Pid > 0 {
 			return setHostname(st.Pid, s.utsName())
 		}
@@ -389,6 +514,13 @@ func (r *Runc) List(ctx context.Context) ([]Status, error) {
 	rl, err := r.rc.list(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if r.gv != nil {
+		gl, err := r.gv.list(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rl = append(rl, gl...)
 	}
 	byName := map[string]runcState{}
 	for _, c := range rl {
@@ -467,7 +599,15 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	st, err := r.rc.state(ctx, name)
+	ps, err := r.load(name)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := r.cli(ps.runtime())
+	if err != nil {
+		return nil, fmt.Errorf("sliver %q: %w", name, err)
+	}
+	st, err := rc.state(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("sliver %q: %w", name, err)
 	}
@@ -478,9 +618,9 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 	default:
 		return nil, core.Errorf(core.NotFound, "sliver %q is not running", name)
 	}
-	if atProcessLimit(r.cfg.CgroupParent, name) {
+	if !rc.gvisor() && atProcessLimit(r.cfg.CgroupParent, name) {
 		n := int64(0)
-		if ps, err := r.load(name); err == nil && ps.Spec != nil {
+		if ps.Spec != nil {
 			n = ps.Spec.Resources.Pids
 		}
 		return nil, core.Errorf(core.Unavailable, "the sliver is at its process limit of %d", n)
@@ -493,26 +633,41 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 	if dir == "" {
 		dir = home
 	}
-	args := []string{"--root", r.rc.root, "exec"}
-	if p.TTY {
-		args = append(args, "-t")
-	}
-	args = append(args, "--user", fmt.Sprintf("%d:%d", uid, uid), "--cwd", dir)
 	env := append([]string{defaultPATH}, p.Env...)
 	env = append(env, "HOME="+home, "USER="+user, "LOGNAME="+user, "SHELL=/bin/sh")
 	for _, e := range env {
 		if strings.ContainsRune(e, 0) || !strings.Contains(e, "=") {
 			return nil, core.FieldErrorf("env", "bad environment entry %q", e)
 		}
-		args = append(args, "--env", e)
 	}
-	args = append(args, name)
-	if len(p.Args) == 0 {
-		args = append(args, "/bin/sh", "-l")
+	argv := p.Args
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh", "-l"}
+	}
+	args := rc.args("exec")
+	var extra []*os.File
+	if p.TTY && rc.gvisor() {
+		// runsc exec has no -t: a process description with a terminal
+		// makes it hand its stdin (the caller's pty slave) to the
+		// sandbox as the process's terminal.
+		f, err := gvisorTTYProcess(uint32(uid), dir, env, argv, p.Root)
+		if err != nil {
+			return nil, fmt.Errorf("sliver %q: %w", name, err)
+		}
+		extra = append(extra, f)
+		args = append(args, "--process", "/dev/fd/3", name)
 	} else {
-		args = append(args, p.Args...)
+		if p.TTY {
+			args = append(args, "-t")
+		}
+		args = append(args, "--user", fmt.Sprintf("%d:%d", uid, uid), "--cwd", dir)
+		for _, e := range env {
+			args = append(args, "--env", e)
+		}
+		args = append(append(args, name), argv...)
 	}
-	cmd := exec.CommandContext(ctx, r.rc.bin, args...) // hostdeps: runc
+	cmd := exec.CommandContext(ctx, rc.bin, args...) // hostdeps: runc runsc
+	cmd.ExtraFiles = extra
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGHUP) }
 	cmd.WaitDelay = 5 * time.Second
 	if p.TTY {

@@ -41,7 +41,18 @@ type Spec struct {
 	// name, as in PlanetLab, so that a service can tell where it runs
 	// (/etc/slicename says the slice). "" = the slice name. Changed live.
 	Hostname string `diff:"hostname,uts"`
+	// Runtime is the OCI runtime that runs the sliver: "" (runc: a
+	// container on the node's kernel) or RuntimeGVisor (runsc: gVisor's
+	// user-space kernel in front of the node's). A change re-creates the
+	// sliver under the other runtime. Slice tag "runtime".
+	Runtime string `diff:"runtime,recreate"`
 }
+
+// The OCI runtimes a sliver can run under (Spec.Runtime).
+const (
+	RuntimeRunc   = ""      // runc, the default
+	RuntimeGVisor = "runsc" // gVisor
+)
 
 // Resources are the enforced limits of a sliver; zero means "no limit" except
 // where noted. CPU guarantees (cpu_pct) are turned into shares and caps by

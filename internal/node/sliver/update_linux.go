@@ -16,7 +16,7 @@ import (
 // Updating a running sliver in place: quota, cgroup limits, rlimits, host name.
 
 // update changes a running (or paused, or created) sliver in place.
-func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) error {
+func (r *Runc) update(ctx context.Context, rc *runcCLI, s Spec, p persisted, st runcState) error {
 	changed, all := changedClasses(p.Spec, s)
 	// A sliver made before the login reserve gets it here, once.
 	if dir := pidsDir(r.cfg.CgroupParent, s.Name); dir != "" && !all {
@@ -29,7 +29,7 @@ func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) er
 	}
 	for _, c := range liveChanges {
 		if all || changed[c.class] {
-			if err := c.apply(r, ctx, s, st); err != nil {
+			if err := c.apply(r, ctx, rc, s, st); err != nil {
 				return err
 			}
 		}
@@ -47,29 +47,29 @@ func (r *Runc) update(ctx context.Context, s Spec, p persisted, st runcState) er
 	}
 	status := st.Status
 	if status == stCreated {
-		if err := r.rc.simple(ctx, "start", s.Name); err != nil {
+		if err := rc.simple(ctx, "start", s.Name); err != nil {
 			return err
 		}
 		status = stRunning
 	}
 	if initChanged {
 		if status == stPaused {
-			if err := r.rc.simple(ctx, "resume", s.Name); err != nil {
+			if err := rc.simple(ctx, "resume", s.Name); err != nil {
 				return err
 			}
 			status = stRunning
 		}
-		if _, err := r.rc.run(ctx, nil, "exec", "--user", "0:0", s.Name, "/bin/sh", initctl, "restart"); err != nil {
+		if _, err := rc.run(ctx, nil, "exec", "--user", "0:0", s.Name, "/bin/sh", initctl, "restart"); err != nil {
 			return fmt.Errorf("restart initscript: %w", err)
 		}
 	}
 	switch {
 	case s.Enabled && status == stPaused:
-		if err := r.rc.simple(ctx, "resume", s.Name); err != nil {
+		if err := rc.simple(ctx, "resume", s.Name); err != nil {
 			return err
 		}
 	case !s.Enabled && status == stRunning:
-		if err := r.rc.simple(ctx, "pause", s.Name); err != nil {
+		if err := rc.simple(ctx, "pause", s.Name); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/cli"
+	"github.com/planetlab/pl/internal/plc/mail"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/server"
 	"github.com/spf13/cobra"
@@ -45,12 +46,17 @@ func plcCmd() *cobra.Command {
 	var plainHTTP, readCache bool
 	var maxConns int
 	var sans []string
+	var smtp mail.Config
 	cmd := &cobra.Command{
 		Use:   "plc",
 		Short: "Run PLC, the central registry server",
 		Long: `Run PlanetLab Central: the registry (sites, persons, nodes, slices, ...),
 its REST API at /api/v1 (OpenAPI at /api/v1/openapi.json), the node API,
-and PLCAPI XML-RPC at /PLCAPI/.
+PLCAPI XML-RPC at /PLCAPI/ and the web portal at /.
+
+Mail (notices, sign-up, slice expiry warnings) goes through an outbox to
+the SMTP relay given by --smtp-relay (password in $PL_SMTP_PASSWORD);
+without one it goes to the log.
 
 PLC needs no configuration: on an empty data directory it creates its
 SQLite store and a self-signed TLS certificate, and prints the certificate's
@@ -67,7 +73,12 @@ at once.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
-			m := &server.Main{Config: server.Config{DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
+			var mailCfg *mail.Config
+			if smtp.Relay != "" {
+				smtp.Password = os.Getenv("PL_SMTP_PASSWORD")
+				mailCfg = &smtp
+			}
+			m := &server.Main{Config: server.Config{Mail: mailCfg, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
 				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}}}
 			if err := m.Open(ctx); err != nil {
 				return err
@@ -88,6 +99,10 @@ at once.`,
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
 	cmd.Flags().BoolVar(&readCache, "read-cache", true, "keep answers of reads until a write changes them (SQLite store only; --read-cache=false reads the store every time)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&smtp.Relay, "smtp-relay", "", "SMTP relay host:port for PLC's mail (default: mail goes to the log)")
+	cmd.Flags().StringVar(&smtp.From, "smtp-from", "planetlab@localhost", "sender address of PLC's mail")
+	cmd.Flags().StringVar(&smtp.Username, "smtp-user", "", "SMTP user name (password in $PL_SMTP_PASSWORD)")
+	cmd.Flags().StringVar(&smtp.TLS, "smtp-tls", mail.TLSStartTLS, "starttls, tls (implicit, port 465) or none")
 	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
 	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")
 	cmd.Flags().DurationVar(&suspendAfter, "monitor-suspend-after", planet.DefaultSuspendAfter, "a site whose nodes are all down this long has its slices suspended")

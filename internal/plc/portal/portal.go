@@ -25,9 +25,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/rest"
 )
 
 //go:embed templates/*.html
@@ -64,11 +66,12 @@ type Options struct {
 
 // Handler serves the portal.
 type Handler struct {
-	reg  core.Registry
-	opts Options
-	log  *slog.Logger
-	tmpl map[string]*template.Template
-	mux  *http.ServeMux
+	reg     core.Registry
+	opts    Options
+	log     *slog.Logger
+	tmpl    map[string]*template.Template
+	mux     *http.ServeMux
+	handler http.Handler // mux, compressed (gzip.go)
 }
 
 // New returns the portal over reg.
@@ -93,11 +96,14 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("GET /keys", h.withSession(h.keysPage))
 	h.mux.HandleFunc("POST /keys", h.withSession(h.addKey))
 	h.mux.HandleFunc("POST /keys/{id}/delete", h.withSession(h.deleteKey))
+	h.mux.HandleFunc("GET /account", h.withSession(h.accountPage))
+	h.mux.HandleFunc("POST /account/password", h.withSession(h.changePassword))
 	h.mux.HandleFunc("GET /signup", h.signupPage)
 	h.mux.HandleFunc("POST /signup", h.signup)
 	h.mux.HandleFunc("GET /pending", h.withSession(h.pendingPage))
 	h.mux.HandleFunc("POST /pending/{id}/{verb}", h.withSession(h.decide))
 	h.mux.HandleFunc("/", h.notFound)
+	h.handler = compress(h.mux)
 	return h
 }
 
@@ -106,7 +112,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
-	h.mux.ServeHTTP(w, r)
+	h.handler.ServeHTTP(w, r)
 }
 
 func cacheStatic(h http.Handler) http.Handler {
@@ -264,25 +270,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	h.render(w, st, "error", p.withError(core.PublicMessage(err)))
 }
 
-// statusOf maps error codes to HTTP statuses as the REST API does.
+// statusOf is the HTTP status of an error: the REST API's mapping.
 func statusOf(err error) int {
-	switch core.ErrorCode(err) {
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Invalid:
-		return http.StatusBadRequest
-	case core.Conflict:
-		return http.StatusConflict
-	case core.Unauthenticated:
-		return http.StatusUnauthorized
-	case core.Forbidden:
-		return http.StatusForbidden
-	case core.RateLimited:
-		return http.StatusTooManyRequests
-	case core.Unimplemented:
-		return http.StatusNotImplemented
-	}
-	return http.StatusInternalServerError
+	status, _ := rest.StatusOf(err)
+	return status
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
@@ -348,9 +339,11 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/login?out=1", http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect target on this site.
+// safeNext keeps a redirect target on this site: a path, not "//host"
+// nor "/\\host", and without control characters (browsers drop tabs and
+// line breaks from URLs, so "/\t/host" would become "//host").
 func safeNext(next string) string {
-	if len(next) < 2 || next[0] != '/' || next[1] == '/' || next[1] == '\\' {
+	if len(next) < 2 || next[0] != '/' || next[1] == '/' || next[1] == '\\' || strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/slices"
 	}
 	return next

@@ -1,6 +1,8 @@
 package portal_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"html"
 	"io"
@@ -26,7 +28,7 @@ const adminEmail, adminPW = "admin@example.org", "admin-password"
 
 // env is the real service over SQLite with the portal over TLS.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	svc   *service.Service
 	admin *core.Caller
@@ -34,7 +36,7 @@ type env struct {
 	site  int64
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "plc.db"))
@@ -544,5 +546,75 @@ func TestSignupAndApproval(t *testing.T) {
 	e.must(err)
 	if len(recs) != 0 {
 		t.Fatalf("a rejected account remains: %v", recs)
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	e := newEnv(t)
+	e.person("user@example.org", 30)
+	b := e.browser()
+	b.login("user@example.org", "pw-user@example.org")
+	tok := b.csrf("/account")
+	for _, tc := range []struct {
+		name, field, msg string
+		st               int
+		form             url.Values
+	}{
+		{"short", "new", "must have at least 8 characters", 400, url.Values{"current": {"pw-user@example.org"}, "new": {"short"}, "new2": {"short"}}},
+		{"differ", "new2", "the two passwords differ", 400, url.Values{"current": {"pw-user@example.org"}, "new": {"long-enough"}, "new2": {"long-enougH"}}},
+		{"wrong current", "current", "this is not your current password", 403, url.Values{"current": {"guess"}, "new": {"long-enough"}, "new2": {"long-enough"}}},
+	} {
+		tc.form.Set("csrf", tok)
+		resp, body := b.post("/account/password", tc.form)
+		wantStatus(t, tc.name, resp, body, tc.st)
+		wantBody(t, tc.name, body, `<p class="field-error" id="`+tc.field+`-error">`+tc.msg)
+	}
+	resp, body := b.post("/account/password", url.Values{"current": {"pw-user@example.org"}, "new": {"long-enough"}, "new2": {"long-enough"}})
+	wantStatus(t, "without CSRF token", resp, body, http.StatusForbidden)
+	resp, body = b.post("/account/password", url.Values{"csrf": {tok}, "current": {"pw-user@example.org"}, "new": {"long-enough"}, "new2": {"long-enough"}})
+	wantStatus(t, "change", resp, body, 200)
+	wantBody(t, "change", body, "Password changed.")
+	e.browser().login("user@example.org", "long-enough")
+	if _, err := e.svc.Authenticate(e.ctx, core.Credentials{Method: "password", Username: "user@example.org", Password: "pw-user@example.org"}, nil); err == nil {
+		t.Fatal("the old password still works")
+	}
+}
+
+func TestCompression(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		ae   string
+		gzip bool
+	}{{"gzip", true}, {"br, gzip;q=0.5", true}, {"gzip;q=0", false}, {"", false}, {"identity", false}} {
+		req, err := http.NewRequest("GET", e.srv.URL+"/static/style.css", nil)
+		e.must(err)
+		if tc.ae != "" {
+			req.Header.Set("Accept-Encoding", tc.ae)
+		}
+		// A transport of its own: the default one would ask for gzip itself
+		// and hide the encoding.
+		tr := e.srv.Client().Transport.(*http.Transport).Clone()
+		tr.DisableCompression = true
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		e.must(err)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		e.must(err)
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tc.gzip {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q", tc.ae, resp.Header.Get("Content-Encoding"))
+		}
+		body := raw
+		if tc.gzip {
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			e.must(err)
+			body, err = io.ReadAll(zr)
+			e.must(err)
+			if len(raw) >= len(body) {
+				t.Fatalf("gzip did not shrink the stylesheet: %d >= %d", len(raw), len(body))
+			}
+		}
+		if !bytes.Contains(body, []byte(".exp-warn")) {
+			t.Fatalf("Accept-Encoding %q: body %.100q", tc.ae, body)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/plc/mail"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/portal"
 	"github.com/planetlab/pl/internal/plc/rest"
@@ -58,6 +59,8 @@ type Config struct {
 	// Monitor is the monitor's policy (zero fields: the defaults of
 	// package planet; docs/monitoring.md).
 	Monitor planet.Policy
+	// Mail is the SMTP relay of PLC's outbox (nil: mail goes to the log).
+	Mail *mail.Config
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -109,6 +112,7 @@ type Main struct {
 	url         string
 	fingerprint string
 	stopBase    context.CancelFunc
+	sender      mail.Sender // the outbox's
 
 	closeOnce sync.Once
 }
@@ -129,6 +133,14 @@ func (m *Main) Open(ctx context.Context) error {
 	dir := m.dataDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	m.sender = mail.Log{Log: root.With("subsystem", "mail")}
+	if m.Mail != nil {
+		smtp, err := mail.NewSMTP(*m.Mail)
+		if err != nil {
+			return err
+		}
+		m.sender = smtp
 	}
 	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache)})
 	if err != nil {
@@ -236,6 +248,9 @@ func (m *Main) Run(ctx context.Context) error {
 	monitorDone := make(chan struct{})
 	go func() { defer close(monitorDone); m.reg.RunMonitor(mctx) }()
 	defer func() { stopMonitor(); <-monitorDone }()
+	mailDone := make(chan struct{})
+	go func() { defer close(mailDone); m.reg.RunMail(mctx, m.sender, 0) }()
+	defer func() { stopMonitor(); <-mailDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {

@@ -344,8 +344,11 @@ func (o *op) applyMonitorAction(a planet.Action) (*core.Notice, error) {
 	}
 	n.Body = fmt.Sprintf("%s\n\nSite: %s\nWhen: %s\nReason: %s\n", n.Subject, lb, time.Unix(a.At, 0).UTC().Format(time.RFC3339), a.Reason)
 	id, err := o.tx.InsertNotice(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	n.NoticeID = id
-	return &n, err
+	return &n, o.mailNotice(n) // outbox.go
 }
 
 // ingestReport persists a report's figures in the report's transaction.

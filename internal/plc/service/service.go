@@ -52,9 +52,12 @@ type Options struct {
 	ReadCacheBytes int64
 	// Monitor is the monitor's policy (zero fields: planet's defaults).
 	Monitor planet.Policy
-	// Notifier also delivers the monitor's notices (nil: recorded and
-	// logged only).
+	// Notifier is also handed every notice once recorded (nil: none; the
+	// notices' mail goes through the outbox either way: outbox.go).
 	Notifier Notifier
+	// ExpiryWarnings are the lead times of slice expiry warnings (nil:
+	// DefaultExpiryWarnings, 7 days and 1 day; empty: none).
+	ExpiryWarnings []time.Duration
 	// Audit configures how PLC asks nodes for flows (audit.go).
 	Audit AuditOptions
 }
@@ -66,8 +69,10 @@ type Service struct {
 	log     *slog.Logger
 	hub     *hub
 	limiter *limiter
-	pwCache *passwordCache
-	rcache  *readCache // nil: disabled
+	// mailPoke wakes RunMail when a message is queued (outbox.go).
+	mailPoke chan struct{}
+	pwCache  *passwordCache
+	rcache   *readCache // nil: disabled
 	// checkPassword is the bcrypt verification (tests count its calls).
 	checkPassword func(hash, pw string) bool
 
@@ -106,6 +111,7 @@ func New(db *store.DB, opts Options) *Service {
 	s := &Service{db: db, opts: opts, log: opts.Log.With("subsystem", "plc-service")}
 	s.hub = newHub()
 	s.limiter = newLimiter(opts.Logins, opts.Now)
+	s.mailPoke = make(chan struct{}, 1)
 	s.checkPassword = checkPassword
 	s.pwCache = newPasswordCache(opts.PasswordCacheTTL, opts.PasswordCacheSize, opts.Now)
 	s.contacts = map[int64]int64{}

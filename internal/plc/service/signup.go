@@ -99,8 +99,7 @@ func (s *Service) RegisterPerson(ctx context.Context, c *core.Caller, r core.Reg
 			notice.Recipients = []string{}
 		}
 		notice.Body = fmt.Sprintf("%s <%s> signed up for an account at site %s.\n\nApprove or reject it on the portal's page of pending accounts (/pending).\n", name, strings.ToLower(strings.TrimSpace(r.Email)), lb)
-		notice.NoticeID, err = o.tx.InsertNotice(ctx, notice)
-		o.notices = append(o.notices, notice)
+		_, err = o.recordNotice(notice) // outbox.go
 		return err
 	})
 	return id, err
@@ -121,12 +120,12 @@ func (o *op) approvedNotice(id int64) error {
 	n := core.Notice{At: o.now, SiteID: site, Kind: NoticeAccountApproved, Recipients: []string{email},
 		Subject: "PlanetLab: your account is approved"}
 	n.Body = fmt.Sprintf("Dear %s,\n\nyour PlanetLab account %s is approved: you can log in now.\n", oneLine(first+" "+last), email)
-	n.NoticeID, err = o.tx.InsertNotice(o.ctx, n)
-	o.notices = append(o.notices, n)
+	_, err = o.recordNotice(n)
 	return err
 }
 
-// sendNotice logs a recorded notice and hands it to the Notifier.
+// sendNotice logs a recorded notice and hands it to the Notifier (its mail
+// is in the outbox already: outbox.go).
 func (s *Service) sendNotice(ctx context.Context, n core.Notice) {
 	s.log.Info("notice", "kind", n.Kind, "site", n.SiteID, "to", strings.Join(n.Recipients, ","), "subject", n.Subject)
 	if s.opts.Notifier != nil {

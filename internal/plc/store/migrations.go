@@ -375,6 +375,25 @@ INSERT INTO tag_type_role (tag_type_id, role_id)
 	SELECT tag_type_id, r.role_id FROM tag_types, roles r WHERE tagname = 'country' AND r.role_id IN (10, 20)
 	AND NOT EXISTS (SELECT 1 FROM tag_type_role x WHERE x.tag_type_id = tag_types.tag_type_id AND x.role_id = r.role_id)
 `,
+	// The mail outbox (outbox.go): every message PLC sends, kept until
+	// delivered and after; key makes a message that must go once (a
+	// slice's expiry warning) go once.
+	`
+CREATE TABLE outbox (
+	mail_id {{ID}},
+	key TEXT UNIQUE,
+	created BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	recipients TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	body TEXT NOT NULL,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	next_try BIGINT NOT NULL,
+	sent_at BIGINT,
+	last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_due ON outbox (sent_at, next_try);
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }

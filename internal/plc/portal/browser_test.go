@@ -1,0 +1,185 @@
+package portal_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/mail"
+	"github.com/planetlab/pl/internal/plc/mail/mailtest"
+)
+
+// chromium finds Debian's chromium (scripts/deps.sh test installs it).
+func chromium(t *testing.T) string {
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Skip("chromium is not installed (scripts/deps.sh test installs it): no browser test")
+	return ""
+}
+
+// TestBrowserJourney drives the portal in a real headless Chromium: sign
+// up, PI approval, log in, add a key, see the expiry colour, get the
+// expiry warning mail from a real SMTP server, renew, log out; a user who
+// is no PI does not see the approval queue and is refused at its URL.
+// Screenshots of the page are saved when it fails.
+func TestBrowserJourney(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.person("pi@princeton.edu", 20)
+	smtp := mailtest.Start(t, "")
+	sender, err := mail.NewSMTP(mail.Config{Relay: smtp.Addr, From: "plc@example.org", TLS: mail.TLSNone})
+	e.must(err)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Flag("ignore-certificate-errors", true), // httptest's certificate
+		chromedp.NoSandbox,                               // root in CI
+		chromedp.WindowSize(412, 915),                    // a phone
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+	step := "start"
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		sctx, c := context.WithTimeout(ctx, 5*time.Second)
+		defer c()
+		if png, err := chromedp.Run(sctx, chromedp.FullScreenshot(80)); err == nil {
+			dir := os.Getenv("PL_TEST_ARTIFACTS")
+			if dir == "" {
+				dir = os.TempDir()
+			}
+			p := filepath.Join(dir, "portal-"+strings.ReplaceAll(step, " ", "-")+".jpg")
+			if os.WriteFile(p, png, 0o644) == nil {
+				t.Logf("screenshot of the failed step %q: %s", step, p)
+			}
+		}
+	})
+	u := e.srv.URL
+	run := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		step = name
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	login := func(email, pw string) {
+		t.Helper()
+		run("log in "+email,
+			chromedp.Navigate(u+"/login"),
+			chromedp.SendKeys(chromedp.ID("email"), email),
+			chromedp.SendKeys(chromedp.ID("password"), pw+"\n"),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)))
+	}
+	logout := func() {
+		t.Helper()
+		// Wait for the login page: the page before may show a .flash too.
+		run("log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
+	}
+
+	// Sign up.
+	run("sign up",
+		chromedp.Navigate(u+"/signup"),
+		chromedp.SendKeys(chromedp.ID("first_name"), "Ada"),
+		chromedp.SendKeys(chromedp.ID("last_name"), "Lovelace"),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@princeton.edu"),
+		chromedp.SetValue(chromedp.ID("site"), "princeton"),
+		chromedp.SendKeys(chromedp.ID("password"), "long-enough"),
+		chromedp.SendKeys(chromedp.ID("password2"), "long-enough"),
+		chromedp.Click(chromedp.CSS(`form[action="/signup"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if s := text(".flash"); !strings.Contains(s, "awaits the approval of a PI") {
+		t.Fatalf("after sign-up: %q", s)
+	}
+
+	// The PI approves with one click.
+	login("pi@princeton.edu", "pw-pi@princeton.edu")
+	run("pending", chromedp.Navigate(u+"/pending"), chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Approve ada@princeton.edu"]`)),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Approve ada@princeton.edu"]`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if s := text(".flash"); s != "Approved ada@princeton.edu." {
+		t.Fatalf("after approval: %q", s)
+	}
+	logout()
+
+	// Ada logs in and adds a key; a bad one first.
+	login("ada@princeton.edu", "long-enough")
+	run("bad key", chromedp.Navigate(u+"/keys"),
+		chromedp.SendKeys(chromedp.ID("key"), "ssh-ed25519 not-base64!"),
+		chromedp.Click(chromedp.CSS(`form[action="/keys"] button`)),
+		chromedp.WaitVisible(chromedp.ID("key-error")))
+	if s := text("#key-error"); !strings.Contains(s, "key") {
+		t.Fatalf("bad key error: %q", s)
+	}
+	run("good key",
+		chromedp.SetValue(chromedp.ID("key"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ada@laptop"),
+		chromedp.Click(chromedp.CSS(`form[action="/keys"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if s := text(".flash"); s != "Key added." {
+		t.Fatalf("after adding a key: %q", s)
+	}
+
+	// A PI made her a slice that expires in 3 days: amber, and a warning mail.
+	recs, err := e.svc.Get(e.ctx, e.admin, core.Person, &core.Filter{IsList: true, Names: []string{"ada@princeton.edu"}}, []string{"person_id"})
+	e.must(err)
+	e.slice("princeton_ada", "Ada's experiment", 3*24*time.Hour, recs[0]["person_id"].(int64))
+	e.must(e.svc.QueueExpiryWarnings(e.ctx))
+	_, err = e.svc.DeliverMail(e.ctx, sender)
+	e.must(err)
+	var warning *mailtest.Message
+	for _, m := range smtp.Wait(3, 5*time.Second) {
+		if strings.Contains(m.Subject, "slice princeton_ada expires") && strings.Contains(strings.Join(m.To, ","), "ada@princeton.edu") {
+			warning = &m
+		}
+	}
+	if warning == nil {
+		t.Fatalf("no expiry warning mail to ada: %+v", smtp.Messages())
+	}
+	run("slices", chromedp.Navigate(u+"/slices"), chromedp.WaitVisible(chromedp.CSS(`a[href="/slices/princeton_ada"]`)))
+	class, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`tbody tr td:nth-child(2)`), "class"))
+	if err != nil || class.Value != "exp-warn" {
+		t.Fatalf("a slice expiring in 3 days has class %q (%v), want exp-warn", class.Value, err)
+	}
+	run("renew", chromedp.Click(chromedp.CSS(`a[href="/slices/princeton_ada"]`)),
+		chromedp.WaitVisible(chromedp.ID("for")),
+		chromedp.SetValue(chromedp.ID("for"), "max"),
+		chromedp.Click(chromedp.CSS(`form[action="/slices/princeton_ada/renew"] button`)),
+		chromedp.WaitVisible(chromedp.ID("granted")))
+	if s := text("#granted"); !strings.Contains(s, "in 56 days") {
+		t.Fatalf("granted: %q", s)
+	}
+
+	// Ada is no PI: no queue in the menu, and its URL refuses her.
+	nav := text("nav")
+	if strings.Contains(nav, "Pending") {
+		t.Fatalf("a user's menu offers the approval queue: %q", nav)
+	}
+	run("pending as a user", chromedp.Navigate(u+"/pending"), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if s := text(".error"); !strings.Contains(s, "only PIs and admins") {
+		t.Fatalf("a user at /pending: %q", s)
+	}
+	logout()
+	if s := text(".flash"); s != "You are logged out." {
+		t.Fatalf("after logout: %q", s)
+	}
+	run("slices after logout", chromedp.Navigate(u+"/slices"), chromedp.WaitVisible(chromedp.ID("password")))
+}
