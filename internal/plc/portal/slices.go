@@ -170,6 +170,10 @@ type nodeRow struct {
 	Status      string // from the planet table: up, down, unknown; "" without it
 	Load        string
 	SSH         string // the copy-paste command
+	// Where the node is on the world map (map.go); OnMap is false when
+	// its site has no location.
+	OnMap bool
+	X, Y  string
 }
 
 type sliceData struct {
@@ -178,8 +182,10 @@ type sliceData struct {
 	Members []memberRow
 	Nodes   []nodeRow
 	Health  bool // the planet table gave node health
-	Choices []renewChoice
-	Granted *expiry // after a renewal
+	// Unplaced counts the nodes the map cannot show (no site location).
+	Unplaced int
+	Choices  []renewChoice
+	Granted  *expiry // after a renewal
 }
 
 func (h *Handler) slicePage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -224,6 +230,11 @@ func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, 
 			h.fail(w, r, s, err)
 			return
 		}
+		for _, n := range d.Nodes {
+			if !n.OnMap {
+				d.Unplaced++
+			}
+		}
 	}
 	p := s.page("Slice "+d.Slice.Name, d)
 	p.Error = errMsg
@@ -240,10 +251,16 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 		return nil, false, err
 	}
 	sites := map[int64]string{}
-	if srecs, err := h.reg.Get(ctx, s.caller, core.Site, nil, []string{"site_id", "login_base"}); err == nil {
+	locs := map[int64][2]float64{}
+	if srecs, err := h.reg.Get(ctx, s.caller, core.Site, nil, []string{"site_id", "login_base", "latitude", "longitude"}); err == nil {
 		for _, sr := range srecs {
 			id, _ := sr["site_id"].(int64)
 			sites[id] = str(sr, "login_base")
+			lat, ok1 := sr["latitude"].(float64)
+			lon, ok2 := sr["longitude"].(float64)
+			if ok1 && ok2 {
+				locs[id] = [2]float64{lat, lon}
+			}
 		}
 	}
 	health := map[int64]core.NodeRow{}
@@ -280,6 +297,10 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 			}
 		}
 		row.SSH = sshCommand(slice, host, addrs[host])
+		if ll, ok := locs[site]; ok {
+			row.OnMap = true
+			row.X, row.Y = mapXY(ll[0], ll[1])
+		}
 		out = append(out, row)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
