@@ -163,6 +163,7 @@ type memberRow struct {
 }
 
 type nodeRow struct {
+	ID          int64
 	Hostname    string
 	Site        string
 	BootState   string
@@ -190,6 +191,18 @@ type sliceData struct {
 
 func (h *Handler) slicePage(w http.ResponseWriter, r *http.Request, s *session) {
 	h.showSlice(w, r, s, http.StatusOK, "", nil)
+}
+
+// changeFlash is the notice after adding or removing nodes (nodes.go
+// redirects here with ?added=N or ?removed=N).
+func changeFlash(r *http.Request) string {
+	q := r.URL.Query()
+	for _, k := range []string{"added", "removed"} {
+		if n, err := strconv.Atoi(q.Get(k)); err == nil && n >= 0 {
+			return fmt.Sprintf("%s %d node%s.", map[string]string{"added": "Added", "removed": "Removed"}[k], n, map[bool]string{true: "s"}[n != 1])
+		}
+	}
+	return ""
 }
 
 func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, st int, errMsg string, granted *expiry) {
@@ -238,6 +251,9 @@ func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	p := s.page("Slice "+d.Slice.Name, d)
 	p.Error = errMsg
+	if r.Method == http.MethodGet {
+		p.Flash = changeFlash(r)
+	}
 	h.render(w, st, "slice", p)
 }
 
@@ -286,7 +302,7 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 		id, _ := rec["node_id"].(int64)
 		site, _ := rec["site_id"].(int64)
 		host := str(rec, "hostname")
-		row := nodeRow{Hostname: host, Site: sites[site], BootState: str(rec, "boot_state"), LastContact: "never"}
+		row := nodeRow{ID: id, Hostname: host, Site: sites[site], BootState: str(rec, "boot_state"), LastContact: "never"}
 		if lc, _ := rec["last_contact"].(int64); lc > 0 {
 			row.LastContact = span(h.opts.Now().Sub(time.Unix(lc, 0))) + " ago"
 		}
