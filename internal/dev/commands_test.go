@@ -81,7 +81,7 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		Config: Config{Binary: "/home/u/src/pl/bin/pl", DataDir: "/tmp/pl-dev-1", ID: "t1"},
 		Plan:   plan,
 		PLCURL: "https://10.99.0.1:8443", Fingerprint: "ab12", AdminEmail: AdminEmail, AdminPWFile: "/tmp/pl-dev-1/admin-password",
-		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
+		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PI: "pi@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
 		rec:     &Record{TempData: true},
 		invoker: invoker{uid: 1000, gid: 1000, sudo: true},
 	}
@@ -111,6 +111,9 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl monitor notices\n",
 		"\n  sudo /home/u/src/pl/bin/pl dev start " + p.Nodes[1].Name + " --id t1   # it reports again and is up\n",
 		"after 20s without a report",
+		// The portal and the demo login (issue 13).
+		"\nportal     https://10.99.0.1:8443/  ",
+		"\nPortal: log in at https://10.99.0.1:8443/login as user@princeton.example.org (or the site's PI pi@princeton.example.org) with the password in /tmp/pl-dev-1/demo-password;\n  the demo slice and its nodes on the world map: https://10.99.0.1:8443/slices/princeton_demo\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)
