@@ -9,7 +9,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 )
 
-var dotRE = regexp.MustCompile(`<a href="#node-([^"]+)"><circle class="dot st-(\w+)" cx="(\d+)" cy="(\d+)" r="22"><title>([^<]*)</title></circle></a>`)
+var dotRE = regexp.MustCompile(`<a href="#node-([^"]+)"><circle class="dot st-(\w+)" cx="(\d+)" cy="(\d+)" r="32"><title>([^<]*)</title></circle></a>`)
 
 func TestSliceMap(t *testing.T) {
 	e := newEnv(t)
