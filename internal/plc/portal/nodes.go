@@ -11,7 +11,9 @@ import (
 )
 
 // Adding nodes to a slice and removing them. The add page offers the
-// nodes of every site as checkboxes (a site's whole set with one box) and
+// nodes of every site as checkboxes (a site's whole set with one box),
+// reached also from a world map of the sites (a dot per site, linking to
+// its boxes: choosing on the map needs no script), and
 // the node-selection filter of core.Planet (SelectNodes, as `pl slice
 // select` and REST POST /api/v1/slices/{ref}/nodes/select): the filter is
 // first run as a dry run and its choice shown; confirming posts exactly
@@ -28,6 +30,9 @@ type siteNodes struct {
 	Name      string
 	Nodes     []siteNode
 	Free      int // nodes not yet in the slice
+	// Where the site is on the map (map.go): its dot links to its boxes.
+	OnMap bool
+	X, Y  string
 }
 
 type siteNode struct {
@@ -92,7 +97,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request, s *session, st
 		return
 	}
 	d.Slice = r.PathValue("name")
-	srecs, err := h.reg.Get(ctx, s.caller, core.Site, nil, []string{"site_id", "login_base", "name"})
+	srecs, err := h.reg.Get(ctx, s.caller, core.Site, nil, []string{"site_id", "login_base", "name", "latitude", "longitude"})
 	if err != nil {
 		h.fail(w, r, s, err)
 		return
@@ -105,7 +110,14 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request, s *session, st
 	bySite := map[int64]*siteNodes{}
 	for _, sr := range srecs {
 		id, _ := sr["site_id"].(int64)
-		bySite[id] = &siteNodes{ID: id, LoginBase: str(sr, "login_base"), Name: str(sr, "name")}
+		sn := &siteNodes{ID: id, LoginBase: str(sr, "login_base"), Name: str(sr, "name")}
+		lat, ok1 := sr["latitude"].(float64)
+		lon, ok2 := sr["longitude"].(float64)
+		if ok1 && ok2 {
+			sn.OnMap = true
+			sn.X, sn.Y = mapXY(lat, lon)
+		}
+		bySite[id] = sn
 	}
 	for _, nr := range nrecs {
 		sid, _ := nr["site_id"].(int64)

@@ -257,3 +257,31 @@ func TestNodesCSRF(t *testing.T) {
 		t.Fatalf("a form without its token changed the slice's nodes: %q", got)
 	}
 }
+
+var siteDotRE = regexp.MustCompile(`<a href="#site-(\w+)"><circle class="dot (free|full)" cx="(\d+)" cy="(\d+)" r="32"><title>([^<]*)</title></circle></a>`)
+
+// The add page's map: a dot per located site with nodes, linking to its
+// boxes, blue while it has nodes not in the slice.
+func TestAddPageMap(t *testing.T) {
+	n := newNodesEnv(t)
+	n.must(n.svc.Link(n.ctx, n.admin, core.SliceNode, n.slice, n.e1, nil))
+	n.must(n.svc.Link(n.ctx, n.admin, core.SliceNode, n.slice, n.e2, nil))
+	b := n.browser()
+	b.login(n.userEmail, n.userPass)
+	_, body := b.get("/slices/princeton_sel/add")
+	dots := siteDotRE.FindAllStringSubmatch(body, -1)
+	if len(dots) != 2 {
+		t.Fatalf("%d site dots, want 2:\n%s", len(dots), body)
+	}
+	want := map[string][]string{
+		"eth":       {"full", "1886", "426", "ETH &lt;Zürich&gt; (eth): 2 nodes, 0 not in the slice"},
+		"princeton": {"free", "1054", "497", "Princeton (princeton): 2 nodes, 2 not in the slice"},
+	}
+	for _, d := range dots {
+		w := want[d[1]]
+		if w == nil || d[2] != w[0] || d[3] != w[1] || d[4] != w[2] || d[5] != w[3] {
+			t.Errorf("dot %q, want %q", d[1:], w)
+		}
+		wantBody(t, "site box", body, `<fieldset class="site" id="site-`+d[1]+`">`)
+	}
+}
