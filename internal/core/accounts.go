@@ -30,4 +30,14 @@ type Accounts interface {
 	// RegisterPerson signs a person up; anonymous callers may. It returns
 	// the new person's id.
 	RegisterPerson(ctx context.Context, c *Caller, r Registration) (int64, error)
+	// RequestPasswordReset mails a one-time reset link to the enabled,
+	// non-admin account of email; it answers nil whether or not there is
+	// one (a refusal is only ever RateLimited or a bad address).
+	RequestPasswordReset(ctx context.Context, c *Caller, email string) error
+	// CompletePasswordReset sets the password of the person whose reset
+	// link token is; the link then ends.
+	CompletePasswordReset(ctx context.Context, c *Caller, token, password string) error
+	// ConfirmEmail marks the address of the person whose verification
+	// link token is as verified (the link ends) and returns the address.
+	ConfirmEmail(ctx context.Context, c *Caller, token string) (string, error)
 }
