@@ -65,6 +65,10 @@ func storedToken(purpose, raw string) string {
 	return purpose + ":" + hex.EncodeToString(h[:])
 }
 
+// SetPortalURL sets Options.PortalURL; call it before serving (pl plc
+// learns its URL once it listens).
+func (s *Service) SetPortalURL(u string) { s.opts.PortalURL = u }
+
 // linkURL is the portal page path with the token, under Options.PortalURL.
 func (s *Service) linkURL(path, raw string) string {
 	return strings.TrimRight(s.opts.PortalURL, "/") + path + "?token=" + url.QueryEscape(raw)
