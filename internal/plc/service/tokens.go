@@ -406,7 +406,7 @@ func (s *Service) NotifySupport(ctx context.Context, c *core.Caller, subject, bo
 		return err
 	}
 	if s.opts.SupportEmail == "" {
-		return core.Errorf(core.Unavailable, "no support address configured (pl plc --support-email)")
+		return core.Errorf(core.Unimplemented, "no support address configured (pl plc --support-email)")
 	}
 	return s.write(ctx, c, func(o *op) error {
 		return o.mailTo(MailNotifySupport, []string{s.opts.SupportEmail}, subject, body)
