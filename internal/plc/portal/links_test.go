@@ -67,9 +67,9 @@ func TestForgotAndResetPassword(t *testing.T) {
 	mb := e.mailbox()
 	b := e.browser()
 
-	resp, body := b.get("/login")
+	_, body := b.get("/login")
 	wantBody(t, "login page", body, `href="/forgot"`)
-	resp, body = b.post("/forgot", url.Values{"email": {"user@example.org"}})
+	resp, body := b.post("/forgot", url.Values{"email": {"user@example.org"}})
 	wantStatus(t, "forgot without CSRF", resp, body, http.StatusForbidden)
 	if n := len(mb.to("user@example.org")); n != 0 {
 		t.Fatalf("a refused form sent %d mails", n)
