@@ -200,3 +200,25 @@ type SliceTraffic struct {
 	Asked        int           `json:"asked"`
 	NotAnswering []NodeFailure `json:"not_answering"`
 }
+
+// Validate refuses a node's summary with more days than a window can span
+// or more destinations than a query lists, or malformed days.
+func (s *TrafficSummary) Validate() error {
+	if n := len(s.Days); n > int(FlowWindowMax/(24*time.Hour))+1 {
+		return FieldErrorf("days", "%d days, more than a window spans", n)
+	}
+	if n := len(s.Top); n > TrafficTopMax {
+		return FieldErrorf("top", "%d destinations, more than %d", n, TrafficTopMax)
+	}
+	for i, d := range s.Days {
+		if _, err := time.Parse(time.DateOnly, d.Day); err != nil {
+			return FieldErrorf("days", "day %d: %q is not YYYY-MM-DD", i, d.Day)
+		}
+	}
+	for i, d := range s.Top {
+		if !d.Remote.IsValid() {
+			return FieldErrorf("top", "destination %d has no address", i)
+		}
+	}
+	return nil
+}

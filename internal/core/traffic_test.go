@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -72,4 +73,51 @@ func TestTrafficMerge(t *testing.T) {
 	if got := fmt.Sprint(s.Top); got != "[{198.51.100.1 {25 2 2}} {203.0.113.7 {20 1 1}}]" {
 		t.Errorf("top %s", got)
 	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("a merged summary: %v", err)
+	}
+	for name, bad := range map[string]TrafficSummary{
+		"days": {Days: []TrafficDay{{Day: "yesterday"}}},
+		"top":  {Top: make([]TrafficDest, TrafficTopMax+1)},
+		"top ": {Top: []TrafficDest{{}}},
+	} {
+		if err := bad.Validate(); err == nil || !strings.HasPrefix(err.Error(), strings.TrimSpace(name)+":") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// FuzzTrafficSummary: whatever a node answers, decoding and validating it
+// does not panic, and an accepted summary merges within the bounds.
+func FuzzTrafficSummary(f *testing.F) {
+	f.Add(`{"total":{"bytes_sent":1,"bytes_received":2,"flows":1},"days":[{"day":"2026-12-02","bytes_sent":1,"flows":1}],"top":[{"remote":"203.0.113.7","bytes_sent":1,"flows":1}]}`)
+	f.Add(`{"days":[{"day":"yesterday"}],"top":[{}]}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		var s TrafficSummary
+		if json.Unmarshal([]byte(raw), &s) != nil || s.Validate() != nil {
+			return
+		}
+		var m TrafficSummary
+		m.Merge(s, 3)
+		m.Merge(s, 3)
+		if len(m.Top) > 3 || len(m.Days) > len(s.Days) {
+			t.Fatalf("merged %+v from %+v", m, s)
+		}
+	})
+}
+
+func FuzzValidateBwmonEvents(f *testing.F) {
+	f.Add(`[{"at":"2026-12-02T10:00:00Z","slice":"aa_exp","slice_id":5,"kind":"throttled","used_bytes":2048,"limit_bytes":1024,"ceil_kbit":64,"until":"2026-12-03T00:00:00Z"}]`)
+	f.Add(`[{"kind":"burst"}]`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		var evs []BwmonEvent
+		if json.Unmarshal([]byte(raw), &evs) != nil || ValidateBwmonEvents(evs) != nil {
+			return
+		}
+		for _, e := range evs {
+			if e.Slice == "" || e.SliceID <= 0 || len(e.Slice) > MaxSliceName || e.CeilKbit < 0 {
+				t.Fatalf("accepted %+v", e)
+			}
+		}
+	})
 }

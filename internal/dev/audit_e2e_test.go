@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/node/nodecmd"
+	"github.com/planetlab/pl/internal/nodeapi"
 )
 
 // TestAuditEndToEnd runs `pl dev` (2 nodes; PL_AUDIT_NODES=16 for the
@@ -282,9 +286,37 @@ func TestAuditEndToEnd(t *testing.T) {
 		return ds[len(ds)/2]
 	}
 	whoTime := timeIt("audit", "who", to, "--since", "10m", "--json")
+	sliceTime := timeIt("audit", "slice", slice, "--since", "10m", "--json")
 	topTime := timeIt("top", "nodes", "--json")
-	t.Logf("BENCH pl audit who on %d nodes: p50 %v (target < 3s on 16); baseline pl top nodes (no fan-out) p50 %v; 5 calls each",
-		nodes, whoTime.Round(time.Millisecond), topTime.Round(time.Millisecond))
+	// The one-node query: the sending node's /flows asked directly,
+	// signed with its key as PLC signs.
+	dataDir, _ := match1(t, sum, `(?m)^data\s+(\S+)()`)
+	fromName, _ := match1(t, sum, `(?m)^\s+(n\d+)\s+`+regexp.QuoteMeta(fromAddr)+`\s()`)
+	nf, err := nodecmd.LoadNodeFile(filepath.Join(dataDir, "nodes", fromName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one []time.Duration
+	for range 5 {
+		uri := nodeapi.FlowsPath + "?" + url.Values{"addr": {to}, "since": {"10m"}}.Encode()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+net.JoinHostPort(fromAddr, SensorPort)+uri, nil)
+		req.Header.Set("Authorization", nodeapi.SignPLC(nf.NodeKey, nf.NodeID, http.MethodGet, uri, time.Now()))
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page nodeapi.FlowPage
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		one = append(one, time.Since(start))
+		if err != nil || resp.StatusCode != http.StatusOK || len(page.Flows) == 0 {
+			t.Fatalf("asking %s directly: %d %v %+v", fromName, resp.StatusCode, err, page)
+		}
+	}
+	slices.Sort(one)
+	t.Logf("BENCH pl audit who on %d nodes: p50 %v (target < 3s on 16); pl audit slice p50 %v; baselines: pl top nodes (CLI and PLC, no fan-out) p50 %v, one node's /flows asked directly p50 %v; 5 calls each",
+		nodes, whoTime.Round(time.Millisecond), sliceTime.Round(time.Millisecond), topTime.Round(time.Millisecond), one[len(one)/2].Round(100*time.Microsecond))
 
 	// bwmon: a daily budget of 16 KiB; the host fetches the demo page from
 	// the sliver on the sending node a hundred times at a time (each

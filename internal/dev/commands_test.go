@@ -111,6 +111,10 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl monitor notices\n",
 		"\n  sudo /home/u/src/pl/bin/pl dev start " + p.Nodes[1].Name + " --id t1   # it reports again and is up\n",
 		"after 20s without a report",
+		// Accountability to try (issue 12).
+		"\nTry accountability: the demo sliver on " + p.Nodes[len(p.Nodes)-1].Name + " sends TCP and UDP to " + p.Nodes[0].Addr.String() + ";",
+		"@" + p.Nodes[len(p.Nodes)-1].Addr.String() + " 'busybox wget -q -O - http://" + p.Nodes[0].Addr.String() + ":8080/; busybox nslookup pl-audit.example " + p.Nodes[0].Addr.String() + "'\n",
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl audit who " + p.Nodes[0].Addr.String() + " --since 10m\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/nodeapi"
@@ -180,6 +181,7 @@ type BenchOptions struct {
 	Ns       []int
 	Dir      string // scratch state directory (removed afterwards)
 	Parallel int
+	Runtime  string // slice tag runtime of the slivers ("" = the default, runc)
 	Log      *slog.Logger
 	Progress io.Writer
 }
@@ -268,11 +270,21 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 		memBefore := memAvailable()
 		var slivers []core.Sliver
 		for i := 1; i <= N; i++ {
+			attrs := []core.Attribute{{TagName: tags.DiskMax, Value: "1000000"}}
+			if o.Runtime != "" {
+				attrs = append(attrs, core.Attribute{TagName: tags.Runtime, Value: o.Runtime})
+			}
 			slivers = append(slivers, core.Sliver{Name: fmt.Sprintf("bench_s%d", i), SliceID: int64(i), Instantiation: "plc-instantiated",
-				Attributes: []core.Attribute{{TagName: "disk_max", Value: "1000000"}}})
+				Attributes: attrs})
 		}
 		version := plc.Set(slivers)
-		if !waitFor(ctx, 10*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(created) == N }) {
+		// Done when every sliver is created, or refused (a runtime the
+		// node cannot run): a refusal ends the bench with its reason.
+		if !waitFor(ctx, 10*time.Minute, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(created) == N || len(created)+len(n.Agent.Status().SliverErrors) >= N
+		}) || len(created) < N {
 			return out, fmt.Errorf("bench with N=%d: only %d slivers created: %v", N, len(created), n.Agent.Status().SliverErrors)
 		}
 		t0, _ := plc.Delivered(version)
@@ -365,6 +377,7 @@ func benchSliverCmd() *cobra.Command {
 	var ns string
 	var dir string
 	var parallel int
+	var runtime string
 	c := &cobra.Command{
 		Use:   "sliver",
 		Short: "Measure sliver creation latency and idle memory (root)",
@@ -372,7 +385,9 @@ func benchSliverCmd() *cobra.Command {
 (agent, runc runtime and networking, in a private network namespace) and
 report p50/p99 of the time from desired state received to the sliver's init
 running, beside bare 'runc create' + 'runc start' of the same root
-filesystem, the memory per idle sliver and the resulting capacity estimate.`,
+filesystem, the memory per idle sliver and the resulting capacity estimate.
+With --runtime runsc the slivers run under gVisor (slice tag runtime); the
+bare floor stays runc's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var list []int
@@ -383,6 +398,11 @@ filesystem, the memory per idle sliver and the resulting capacity estimate.`,
 				}
 				list = append(list, v)
 			}
+			if runtime != "" {
+				if err := tags.Check(tags.Runtime, runtime); err != nil {
+					return fmt.Errorf("--runtime: %w", err)
+				}
+			}
 			if os.Geteuid() != 0 {
 				return fmt.Errorf("pl bench sliver needs root")
 			}
@@ -391,7 +411,7 @@ filesystem, the memory per idle sliver and the resulting capacity estimate.`,
 			if dir == "" {
 				dir = filepath.Join(os.TempDir(), fmt.Sprintf("pl-bench-sliver-%d", os.Getpid()))
 			}
-			res, err := BenchSliver(ctx, BenchOptions{Ns: list, Dir: dir, Parallel: parallel, Progress: cmd.ErrOrStderr()})
+			res, err := BenchSliver(ctx, BenchOptions{Ns: list, Dir: dir, Parallel: parallel, Runtime: runtime, Progress: cmd.ErrOrStderr()})
 			PrintBench(cmd.OutOrStdout(), res)
 			return err
 		},
@@ -399,6 +419,7 @@ filesystem, the memory per idle sliver and the resulting capacity estimate.`,
 	c.Flags().StringVarP(&ns, "n", "n", "1,10,100", "comma-separated numbers of slivers (-n or --n)")
 	c.Flags().StringVar(&dir, "dir", "", "scratch state directory (default a new one under $TMPDIR)")
 	c.Flags().IntVar(&parallel, "parallel", 8, "concurrent sliver operations")
+	c.Flags().StringVar(&runtime, "runtime", "", "sliver runtime (slice tag runtime): runc or runsc")
 	return c
 }
 

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -11,16 +10,17 @@ import (
 
 // Daily byte budgets at PLC (docs/audit.md): a node's report carries the
 // events of its bwmon (core.NodeReport.BwmonEvents); each throttle becomes
-// a notice to the slice's members (table notices, `pl monitor notices`),
-// once, also when the node reports it again.
+// a notice to the slice's members (table notices, `pl monitor notices`)
+// and its mail (the outbox), once, also when the node reports it again.
 
 // NoticeBwmonThrottled is the kind of the notice of a throttled slice.
 const NoticeBwmonThrottled = "bwmon_throttled"
 
-// recordBwmon records a notice for each throttle among a node's events and
-// returns the new ones. An event naming a slice PLC does not know under
-// that id and name is skipped (logged by the caller).
-func (o *op) recordBwmon(nodeID int64, hostname string, evs []core.BwmonEvent) (notices []core.Notice, skipped []string, err error) {
+// recordBwmon records a notice for each throttle among a node's events
+// (o.recordNotice: with its mail; write hands it to the Notifier). An event
+// naming a slice PLC does not know under that id and name is skipped and
+// returned (logged by the caller).
+func (o *op) recordBwmon(nodeID int64, hostname string, evs []core.BwmonEvent) (skipped []string, err error) {
 	for _, e := range evs {
 		if e.Kind != core.BwmonThrottled {
 			continue
@@ -29,7 +29,7 @@ func (o *op) recordBwmon(nodeID int64, hostname string, evs []core.BwmonEvent) (
 		var siteID int64
 		found, err := o.tx.QueryRow(o.ctx, "SELECT name, site_id FROM slices WHERE slice_id = ?", []any{e.SliceID}, &name, &siteID)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if !found || name != e.Slice {
 			skipped = append(skipped, fmt.Sprintf("%s (id %d)", e.Slice, e.SliceID))
@@ -38,19 +38,18 @@ func (o *op) recordBwmon(nodeID int64, hostname string, evs []core.BwmonEvent) (
 		n := bwmonNotice(e, nodeID, siteID, hostname)
 		if dup, err := o.tx.NoticeExists(o.ctx, n.Kind, nodeID, n.At, n.Subject); err != nil || dup {
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			continue
 		}
 		if n.Recipients, err = o.tx.SliceUsers(o.ctx, e.SliceID); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if n.NoticeID, err = o.tx.InsertNotice(o.ctx, n); err != nil {
-			return nil, nil, err
+		if _, err = o.recordNotice(n); err != nil { // and its mail (outbox.go)
+			return nil, err
 		}
-		notices = append(notices, n)
 	}
-	return notices, skipped, nil
+	return skipped, nil
 }
 
 // bwmonNotice is the notice of a throttle (without recipients).
@@ -78,17 +77,10 @@ func kib(b uint64) string {
 	}
 }
 
-// tellBwmon logs and sends notices recorded from a report.
-func (s *Service) tellBwmon(ctx context.Context, nodeID int64, notices []core.Notice, skipped []string) {
+// logSkippedBwmon logs the events of slices PLC does not know (the
+// recorded notices are logged and handed to the Notifier by write).
+func (s *Service) logSkippedBwmon(nodeID int64, skipped []string) {
 	for _, sl := range skipped {
 		s.log.Warn("bwmon event of an unknown slice ignored", "node", nodeID, "slice", sl)
-	}
-	for _, n := range notices {
-		s.log.Info("bwmon notice", "node", nodeID, "to", strings.Join(n.Recipients, ","), "subject", n.Subject)
-		if s.opts.Notifier != nil {
-			if err := s.opts.Notifier.Notify(ctx, n); err != nil {
-				s.log.Warn("bwmon notice not sent", "notice", n.NoticeID, "err", err)
-			}
-		}
 	}
 }

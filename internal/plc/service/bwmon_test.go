@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
 )
 
-// TestBwmonNotices: a node's report of a throttle becomes one notice to the
-// slice's members, which they (and the site's PI) read with Notices and a
+// TestBwmonNotices: a node's report of a throttle becomes one notice (and
+// one mail in the outbox) to the slice's members, which they (and the site's PI) read with Notices and a
 // user of another slice does not; the same event reported again records
 // nothing new; resets and caps record nothing; an event of an unknown
 // slice is skipped; malformed events refuse the report, naming the field.
@@ -52,6 +53,22 @@ func TestBwmonNotices(t *testing.T) {
 				strings.Join(n.Recipients, ",") != "user@aa.test" || !strings.Contains(n.Body, "held at 64 kbit/s") {
 				t.Errorf("%s: notice %+v", c.Email, n)
 			}
+		}
+		// Its mail is in the outbox, once.
+		var due []store.Mail
+		e.must(e.s.db.Read(ctx, func(tx *store.Tx) error {
+			var err error
+			due, err = tx.DueMail(ctx, e.s.now()+3600, 1000)
+			return err
+		}))
+		var mails []store.Mail
+		for _, m := range due {
+			if m.Kind == NoticeBwmonThrottled {
+				mails = append(mails, m)
+			}
+		}
+		if len(mails) != 1 || strings.Join(mails[0].Recipients, ",") != "user@aa.test" || mails[0].Subject != want {
+			t.Errorf("outbox: %+v", mails)
 		}
 		if ns, err := e.s.Notices(ctx, stranger, 0, 0); err != nil || len(ns) != 0 {
 			t.Errorf("a user of another slice reads %+v (%v)", ns, err)

@@ -367,7 +367,6 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 		return err
 	}
 	var at int64
-	var notices []core.Notice
 	var skipped []string
 	err := s.write(ctx, c, func(o *op) error {
 		if _, err := o.nodeSite(nodeID); err != nil {
@@ -379,7 +378,7 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 				return err
 			}
 			var err error
-			if notices, skipped, err = o.recordBwmon(nodeID, host, r.BwmonEvents); err != nil {
+			if skipped, err = o.recordBwmon(nodeID, host, r.BwmonEvents); err != nil {
 				return err
 			}
 		}
@@ -429,7 +428,7 @@ func (s *Service) ReportNode(ctx context.Context, c *core.Caller, nodeID int64, 
 	if err != nil {
 		return err
 	}
-	s.tellBwmon(ctx, nodeID, notices, skipped)
+	s.logSkippedBwmon(nodeID, skipped)
 	s.planet.Ingest(nodeID, at, r.Figures, r.SliverErrors, r.Version)
 	if row, _ := s.planet.Node(nodeID); !row.Up {
 		select { // RunMonitor marks it up now

@@ -121,6 +121,14 @@ func TestSliceNodesAndTags(t *testing.T) {
 		wantCode(t, err, core.Forbidden, "non-member writes tag")
 		_, err = e.s.Add(e.ctx, pi, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("initscript"), "value": "nope"})
 		wantCode(t, err, core.Invalid, "initscript must exist")
+		// The runtime tag: a member chooses gVisor; an unknown runtime is
+		// refused naming the valid ones.
+		e.tag(user, sid, "runtime", "runsc")
+		_, err = e.s.Add(e.ctx, user, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("runtime"), "value": "kata"})
+		wantCode(t, err, core.Invalid, "unknown runtime")
+		if err == nil || !strings.Contains(err.Error(), "want one of runc, runsc") {
+			t.Errorf("unknown runtime refused with %v, want the valid ones named", err)
+		}
 		e.add(e.admin, core.InitScriptClass, core.Record{"name": "boot", "script": "#!/bin/sh\n"})
 		e.tag(pi, sid, "initscript", "boot")
 		// A node writes sliver tags for itself only, on slices it hosts.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 
@@ -63,6 +64,11 @@ func (s *Service) AuditSlice(ctx context.Context, c *core.Caller, q core.Traffic
 			defer func() { <-sem }()
 			var sum core.TrafficSummary
 			err := s.getNode(ctx, opts, n, uri, &sum)
+			if err == nil {
+				if verr := sum.Validate(); verr != nil {
+					err = fmt.Errorf("answered a malformed summary: %v", verr)
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // migrations are applied in order and recorded in schema_migrations. The
@@ -394,6 +396,9 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (sent_at, next_try);
 `,
+	// The slice tag type "runtime" (gVisor slivers, issue 17) for
+	// databases seeded before it.
+	tagTypeSQL(tags.Runtime),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }

@@ -32,15 +32,31 @@ func seedSQL() string {
 	for _, v := range []string{"Personal", "Shipping", "Billing"} {
 		w("INSERT INTO address_types (name, description) VALUES (%s, %s)", q(v), q(v+" address"))
 	}
-	roleID := map[string]int{"pi": 20, "user": 30, "tech": 40, "node": 50}
 	// The tag types: every tag of the table in core/tags, the one list
 	// (its texts contain no ';', on which migrations are split).
 	for _, t := range tags.All() {
-		w("INSERT INTO tag_types (tagname, category, description) VALUES (%s, %s, %s)", q(t.Name), q(t.Category), q(t.Doc))
-		w("INSERT INTO tag_type_role (tag_type_id, role_id) SELECT tag_type_id, 10 FROM tag_types WHERE tagname = %s", q(t.Name))
-		for _, r := range t.Roles {
-			w("INSERT INTO tag_type_role (tag_type_id, role_id) SELECT tag_type_id, %d FROM tag_types WHERE tagname = %s", roleID[r], q(t.Name))
-		}
+		b.WriteString(tagTypeSQL(t.Name))
+	}
+	return b.String()
+}
+
+// tagTypeSQL inserts the tag type of the tag name of core/tags and its
+// roles (admin and the tag's Roles), unless they exist: the seed, and the
+// upgrade (migrations.go) of a database seeded before the tag was added
+// to the table.
+func tagTypeSQL(name string) string {
+	t := tags.MustLookup(name)
+	roleID := map[string]int{"pi": 20, "user": 30, "tech": 40, "node": 50}
+	var b strings.Builder
+	fmt.Fprintf(&b, "INSERT INTO tag_types (tagname, category, description) SELECT %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM tag_types WHERE tagname = %s);\n",
+		q(t.Name), q(t.Category), q(t.Doc), q(t.Name))
+	ids := []int{10} // admin
+	for _, r := range t.Roles {
+		ids = append(ids, roleID[r])
+	}
+	for _, r := range ids {
+		fmt.Fprintf(&b, "INSERT INTO tag_type_role (tag_type_id, role_id) SELECT tag_type_id, %d FROM tag_types WHERE tagname = %s "+
+			"AND NOT EXISTS (SELECT 1 FROM tag_type_role x WHERE x.tag_type_id = tag_types.tag_type_id AND x.role_id = %d);\n", r, q(t.Name), r)
 	}
 	return b.String()
 }

@@ -49,3 +49,42 @@ func TestKeysUsableMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestRuntimeTagMigration: a database seeded before the slice tag runtime
+// existed gets its tag type, with the roles of core/tags, on upgrade.
+func TestRuntimeTagMigration(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		all := migrations
+		migrations = all[:2]
+		db, err := Open(ctx, dsn)
+		migrations = all
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Write(ctx, func(tx *Tx) error {
+			if _, err := tx.Exec(ctx, "DELETE FROM tag_type_role WHERE tag_type_id IN (SELECT tag_type_id FROM tag_types WHERE tagname = 'runtime')"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "DELETE FROM tag_types WHERE tagname = 'runtime'")
+			return err
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err = Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var roles int64
+		err = db.Read(ctx, func(tx *Tx) error {
+			_, err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM tag_type_role r JOIN tag_types t ON t.tag_type_id = r.tag_type_id WHERE t.tagname = 'runtime' AND r.role_id IN (10, 20, 30)", nil, &roles)
+			return err
+		})
+		if err != nil || roles != 3 {
+			t.Fatalf("runtime tag type roles after the upgrade: %d (want admin, pi, user) %v", roles, err)
+		}
+	})
+}
