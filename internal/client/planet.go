@@ -94,3 +94,19 @@ func (c *Client) RegisterPerson(ctx context.Context, caller *core.Caller, r core
 	err := c.do(ctx, caller, http.MethodPost, rel(restapi.RegisterPath), nil, r, &out, "-")
 	return out.ID, err
 }
+
+// RequestPasswordReset implements core.Accounts (no credentials are sent).
+func (c *Client) RequestPasswordReset(ctx context.Context, caller *core.Caller, email string) error {
+	return c.do(ctx, caller, http.MethodPost, rel(restapi.PasswordResetPath), nil, restapi.ResetRequest{Email: email}, nil, "-")
+}
+
+// CompletePasswordReset implements core.Accounts (no credentials are sent).
+func (c *Client) CompletePasswordReset(ctx context.Context, caller *core.Caller, token, password string) error {
+	return c.do(ctx, caller, http.MethodPost, rel(restapi.ResetCompletePath), nil, restapi.ResetComplete{Token: token, Password: password}, nil, "-")
+}
+
+// ConfirmEmail implements core.Accounts (no credentials are sent); the
+// REST answer carries no address, so it returns "".
+func (c *Client) ConfirmEmail(ctx context.Context, caller *core.Caller, token string) (string, error) {
+	return "", c.do(ctx, caller, http.MethodPost, rel(restapi.VerifyEmailPath), nil, restapi.LinkToken{Token: token}, nil, "-")
+}

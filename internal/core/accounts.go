@@ -30,4 +30,30 @@ type Accounts interface {
 	// RegisterPerson signs a person up; anonymous callers may. It returns
 	// the new person's id.
 	RegisterPerson(ctx context.Context, c *Caller, r Registration) (int64, error)
+	// RequestPasswordReset mails a one-time reset link to the enabled,
+	// non-admin account of email; it answers nil whether or not there is
+	// one (a refusal is only ever RateLimited or a bad address).
+	RequestPasswordReset(ctx context.Context, c *Caller, email string) error
+	// CompletePasswordReset sets the password of the person whose reset
+	// link token is; the link then ends.
+	CompletePasswordReset(ctx context.Context, c *Caller, token, password string) error
+	// ConfirmEmail marks the address of the person whose verification
+	// link token is as verified (the link ends) and returns the address.
+	ConfirmEmail(ctx context.Context, c *Caller, token string) (string, error)
+}
+
+// Mailer is the original PLCAPI's mail methods, served by the PLC
+// service through its outbox. who is a person id (int64) or e-mail
+// (string); an empty key asks for a link, a key uses it.
+type Mailer interface {
+	// VerifyPerson mails a disabled person a verification link, or
+	// checks its key.
+	VerifyPerson(ctx context.Context, c *Caller, who any, key string, expires int64) error
+	// ResetPassword mails an enabled non-admin person a reset link, or
+	// checks its key and mails a new random password.
+	ResetPassword(ctx context.Context, c *Caller, who any, key string, expires int64) error
+	// NotifyPersons mails the persons f selects.
+	NotifyPersons(ctx context.Context, c *Caller, f *Filter, subject, body string) error
+	// NotifySupport mails the support address.
+	NotifySupport(ctx context.Context, c *Caller, subject, body string) error
 }

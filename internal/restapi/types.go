@@ -144,6 +144,30 @@ const (
 // core.Registration, anonymous, -> 201 Created with the new person's id.
 const RegisterPath = Prefix + "/register"
 
+// Paths of the mailed one-time links (core.Accounts), all anonymous POSTs
+// answered 204.
+const (
+	PasswordResetPath = Prefix + "/password-reset"          // ResetRequest: mail a reset link (same answer for any address)
+	ResetCompletePath = Prefix + "/password-reset/complete" // ResetComplete: set the password with the link's token
+	VerifyEmailPath   = Prefix + "/verify-email"            // LinkToken: confirm the address with the link's token
+)
+
+// ResetRequest asks for a password reset link.
+type ResetRequest struct {
+	Email string `json:"email"`
+}
+
+// ResetComplete sets a new password with a reset link's token.
+type ResetComplete struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+// LinkToken carries a verification link's token.
+type LinkToken struct {
+	Token string `json:"token"`
+}
+
 // ReasonRequest is the body of a slice suspend or resume.
 type ReasonRequest struct {
 	Reason string `json:"reason"`

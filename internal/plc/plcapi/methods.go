@@ -36,6 +36,34 @@ func one(x *call, err error) (any, error) {
 
 // --- generic builders -----------------------------------------------------
 
+// mailer is the registry's core.Mailer, if it serves mail.
+func (x *call) mailer() (core.Mailer, error) {
+	m, ok := x.reg().(core.Mailer)
+	if !ok {
+		return nil, core.Errorf(core.Unimplemented, "this PLC sends no mail")
+	}
+	return m, nil
+}
+
+// mailM is VerifyPerson or ResetPassword(auth, person_id_or_email,
+// [verification_key], [verification_expires]) -> 1 (admin).
+func mailM(name, help string, fn func(x *call, m core.Mailer, who any, key string, exp int64) error) *method {
+	return &method{
+		name: name, roles: adminOnly, returns: tInt,
+		params: []param{p("person_id_or_email", tIDOrName), opt("verification_key", str(254)), opt("verification_expires", tInt)},
+		help:   help,
+		fn: func(x *call, a []any) (any, error) {
+			m, err := x.mailer()
+			if err != nil {
+				return nil, err
+			}
+			key, _ := a[1].(string)
+			exp, _ := asInt(a[2])
+			return one(x, fn(x, m, a[0], key, exp))
+		},
+	}
+}
+
 // getM is Get<Objs>(auth, [filter], [return_fields]).
 func getM(name string, class core.Class, r []string, filterName string, bare bool) *method {
 	return &method{
@@ -321,6 +349,44 @@ func methodTable() []*method {
 			fn: func(x *call, a []any) (any, error) {
 				id, _ := asInt(a[0])
 				return one(x, x.reg().BlacklistKey(x.ctx, x.caller, id))
+			},
+		},
+
+		// Mail (served when the registry is a core.Mailer: the service)
+		mailM("VerifyPerson", "Without verification_key, mails a new (disabled) person a link to verify the address (one pending at a time, 24 hours or until verification_expires); with it, checks the key and ends the link. An expired key gets a new link mailed and a fault. Returns 1 if the key is valid.",
+			func(x *call, m core.Mailer, who any, key string, exp int64) error {
+				return m.VerifyPerson(x.ctx, x.caller, who, key, exp)
+			}),
+		mailM("ResetPassword", "Without verification_key, mails an enabled non-admin person a link to reset the password (one pending at a time); with it, checks the key, sets a new random password and mails it. Returns 1 if successful.",
+			func(x *call, m core.Mailer, who any, key string, exp int64) error {
+				return m.ResetPassword(x.ctx, x.caller, who, key, exp)
+			}),
+		{
+			name: "NotifyPersons", roles: roles(rA, rN), returns: tInt,
+			params: []param{p("person_filter", filterT(false)), p("subject", tStr), p("body", tStr)},
+			help:   "Sends an e-mail message to the persons the filter selects (ids, e-mails or a struct of fields). Returns 1 if successful.",
+			fn: func(x *call, a []any) (any, error) {
+				m, err := x.mailer()
+				if err != nil {
+					return nil, err
+				}
+				f, err := core.ParseFilter(a[0])
+				if err != nil {
+					return nil, err
+				}
+				return one(x, m.NotifyPersons(x.ctx, x.caller, f, a[1].(string), a[2].(string)))
+			},
+		},
+		{
+			name: "NotifySupport", roles: adminOnly, returns: tInt,
+			params: []param{p("subject", tStr), p("body", tStr)},
+			help:   "Sends an e-mail message to the configured support address. Returns 1 if successful.",
+			fn: func(x *call, a []any) (any, error) {
+				m, err := x.mailer()
+				if err != nil {
+					return nil, err
+				}
+				return one(x, m.NotifySupport(x.ctx, x.caller, a[0].(string), a[1].(string)))
 			},
 		},
 

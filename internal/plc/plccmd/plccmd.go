@@ -47,6 +47,7 @@ func plcCmd() *cobra.Command {
 	var maxConns int
 	var sans []string
 	var smtp mail.Config
+	var supportEmail, portalURL string
 	cmd := &cobra.Command{
 		Use:   "plc",
 		Short: "Run PLC, the central registry server",
@@ -78,7 +79,7 @@ at once.`,
 				smtp.Password = os.Getenv("PL_SMTP_PASSWORD")
 				mailCfg = &smtp
 			}
-			m := &server.Main{Config: server.Config{Mail: mailCfg, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
+			m := &server.Main{Config: server.Config{Mail: mailCfg, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
 				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}}}
 			if err := m.Open(ctx); err != nil {
 				return err
@@ -103,6 +104,8 @@ at once.`,
 	cmd.Flags().StringVar(&smtp.From, "smtp-from", "planetlab@localhost", "sender address of PLC's mail")
 	cmd.Flags().StringVar(&smtp.Username, "smtp-user", "", "SMTP user name (password in $PL_SMTP_PASSWORD)")
 	cmd.Flags().StringVar(&smtp.TLS, "smtp-tls", mail.TLSStartTLS, "starttls, tls (implicit, port 465) or none")
+	cmd.Flags().StringVar(&supportEmail, "support-email", "", "support address PLCAPI's NotifySupport mails (default: NotifySupport is refused)")
+	cmd.Flags().StringVar(&portalURL, "portal-url", "", "public base URL of the portal in mailed links (default: the URL PLC serves at)")
 	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
 	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")
 	cmd.Flags().DurationVar(&suspendAfter, "monitor-suspend-after", planet.DefaultSuspendAfter, "a site whose nodes are all down this long has its slices suspended")

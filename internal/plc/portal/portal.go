@@ -104,6 +104,12 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /account/password", h.withSession(h.changePassword))
 	h.mux.HandleFunc("GET /signup", h.signupPage)
 	h.mux.HandleFunc("POST /signup", h.signup)
+	h.mux.HandleFunc("GET /forgot", h.forgotPage) // links.go
+	h.mux.HandleFunc("POST /forgot", h.forgot)
+	h.mux.HandleFunc("GET /reset", h.resetPage)
+	h.mux.HandleFunc("POST /reset", h.reset)
+	h.mux.HandleFunc("GET /verify", h.verifyPage)
+	h.mux.HandleFunc("POST /verify", h.verify)
 	h.mux.HandleFunc("GET /pending", h.withSession(h.pendingPage))
 	h.mux.HandleFunc("POST /pending/{id}/{verb}", h.withSession(h.decide))
 	h.mux.HandleFunc("/", h.notFound)

@@ -37,7 +37,10 @@ type env struct {
 	site  int64
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvClock(t, nil) }
+
+// newEnvClock is newEnv with the service's clock now (nil: time.Now).
+func newEnvClock(t testing.TB, now func() time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "plc.db"))
@@ -45,7 +48,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Now: now})
 	if _, err := svc.Init(ctx, adminEmail, adminPW); err != nil {
 		t.Fatal(err)
 	}

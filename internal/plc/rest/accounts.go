@@ -29,5 +29,33 @@ func (h *Handler) accountRoutes() []route {
 				}
 				return result{status: http.StatusCreated, body: restapi.Created{ID: id}}, nil
 			}},
+		{method: http.MethodPost, path: restapi.PasswordResetPath, op: "RequestPasswordReset", body: "ResetRequest",
+			summary: "Mail a one-time password reset link to an account's address; the same answer whether or not the account exists",
+			h: func(ctx context.Context, q *request) (result, error) {
+				var req restapi.ResetRequest
+				if err := h.strictBody(q, &req); err != nil {
+					return result{}, err
+				}
+				return result{}, h.accounts.RequestPasswordReset(ctx, q.caller, req.Email)
+			}},
+		{method: http.MethodPost, path: restapi.ResetCompletePath, op: "CompletePasswordReset", body: "ResetComplete",
+			summary: "Set a new password with the token of a mailed reset link (works once, for 24 hours)",
+			h: func(ctx context.Context, q *request) (result, error) {
+				var req restapi.ResetComplete
+				if err := h.strictBody(q, &req); err != nil {
+					return result{}, err
+				}
+				return result{}, h.accounts.CompletePasswordReset(ctx, q.caller, req.Token, req.Password)
+			}},
+		{method: http.MethodPost, path: restapi.VerifyEmailPath, op: "ConfirmEmail", body: "LinkToken",
+			summary: "Confirm an e-mail address with the token of a mailed verification link (works once, for 24 hours)",
+			h: func(ctx context.Context, q *request) (result, error) {
+				var req restapi.LinkToken
+				if err := h.strictBody(q, &req); err != nil {
+					return result{}, err
+				}
+				_, err := h.accounts.ConfirmEmail(ctx, q.caller, req.Token)
+				return result{}, err
+			}},
 	}
 }

@@ -61,6 +61,11 @@ type Config struct {
 	Monitor planet.Policy
 	// Mail is the SMTP relay of PLC's outbox (nil: mail goes to the log).
 	Mail *mail.Config
+	// SupportEmail is where PLCAPI's NotifySupport mails ("": refused).
+	SupportEmail string
+	// PortalURL is the portal's public base URL in mailed links ("": the
+	// URL PLC serves at).
+	PortalURL string
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -142,7 +147,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.sender = smtp
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache)})
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL})
 	if err != nil {
 		return err
 	}
@@ -182,6 +187,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.ln = ln
 	m.url = scheme + "://" + urlHost(ln.Addr().(*net.TCPAddr))
+	if m.PortalURL == "" {
+		m.reg.SetPortalURL(m.url)
+	}
 
 	mux := http.NewServeMux()
 	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg))

@@ -253,6 +253,14 @@ const (
 	opAuditSlice
 	// Accounts (signup.go).
 	opRegisterPerson
+	// One-time links and mail (tokens.go).
+	opRequestPasswordReset
+	opCompletePasswordReset
+	opConfirmEmail
+	opVerifyPerson
+	opResetPassword
+	opNotifyPersons
+	opNotifySupport
 	numOps
 )
 
@@ -427,6 +435,16 @@ var ops = [numOps]struct {
 	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
 	opAuditSlice:     {"AuditSlice", rA | rP | rU | rT},
 	opRegisterPerson: {"RegisterPerson", rAn},
+	// The portal's forgot-password form and mailed links are used without
+	// logging in (the link's token is the credential); the PLCAPI
+	// methods are the original's.
+	opRequestPasswordReset:  {"RequestPasswordReset", rA | rP | rU | rT | rAn},
+	opCompletePasswordReset: {"CompletePasswordReset", rA | rP | rU | rT | rAn},
+	opConfirmEmail:          {"ConfirmEmail", rA | rP | rU | rT | rAn},
+	opVerifyPerson:          {"VerifyPerson", rA},
+	opResetPassword:         {"ResetPassword", rA},
+	opNotifyPersons:         {"NotifyPersons", rA | rN},
+	opNotifySupport:         {"NotifySupport", rA},
 }
 
 // opByName indexes ops by name.

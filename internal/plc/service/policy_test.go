@@ -166,6 +166,13 @@ ResumeSlice A
 AuditWho A P U T                   # ours: flows with an address (PIs: their sites'; others: their slices')
 AuditSlice A P U T                 # ours: a slice's traffic summary (members, its site's PIs, admins)
 RegisterPerson an                  # ours: sign-up (the account stays disabled until approved)
+RequestPasswordReset A P U T an    # ours: the portal's forgot-password form (same answer for any address)
+CompletePasswordReset A P U T an   # ours: the mailed reset link (its token is the credential)
+ConfirmEmail A P U T an            # ours: the mailed verification link
+VerifyPerson A
+ResetPassword A
+NotifyPersons A N
+NotifySupport A
 `
 
 func parseExpected(t *testing.T) map[string][]string {
@@ -353,6 +360,15 @@ func TestRoleMatrix(t *testing.T) {
 				_, err := e.s.RegisterPerson(ctx, c, core.Registration{Site: "no-such-site", Password: "long-enough"})
 				return err
 			}},
+			call{"RequestPasswordReset", func(c *core.Caller) error { return e.s.RequestPasswordReset(ctx, c, "") }},
+			call{"CompletePasswordReset", func(c *core.Caller) error { return e.s.CompletePasswordReset(ctx, c, "t", "") }},
+			call{"ConfirmEmail", func(c *core.Caller) error { _, err := e.s.ConfirmEmail(ctx, c, "no-such-token"); return err }},
+			call{"VerifyPerson", func(c *core.Caller) error { return e.s.VerifyPerson(ctx, c, missing, "", 0) }},
+			call{"ResetPassword", func(c *core.Caller) error { return e.s.ResetPassword(ctx, c, missing, "", 0) }},
+			call{"NotifyPersons", func(c *core.Caller) error {
+				return e.s.NotifyPersons(ctx, c, &core.Filter{IsList: true, IDs: []int64{missing}}, "s", "b")
+			}},
+			call{"NotifySupport", func(c *core.Caller) error { return e.s.NotifySupport(ctx, c, "s", "b") }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0

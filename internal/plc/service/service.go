@@ -60,6 +60,12 @@ type Options struct {
 	ExpiryWarnings []time.Duration
 	// Audit configures how PLC asks nodes for flows (audit.go).
 	Audit AuditOptions
+	// PortalURL prefixes the portal paths of mailed links (tokens.go),
+	// e.g. https://plc.example.org; "" leaves them relative.
+	PortalURL string
+	// SupportEmail is where NotifySupport mails ("": NotifySupport is
+	// refused).
+	SupportEmail string
 }
 
 // Service is the PLC registry.

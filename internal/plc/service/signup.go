@@ -14,6 +14,7 @@ import (
 // of the site or an admin enables or deletes the account.
 //
 //	RegisterPerson ──> disabled, role user, at the site ── notice signup_pending to the site's PIs
+//	                     │                                 └─ verification link mailed to the person (tokens.go)
 //	                     ├── Update enabled=true (PI of the site, admin) ──> enabled ── notice account_approved
 //	                     └── Delete (PI of the site, admin) ──> deleted
 
@@ -82,6 +83,13 @@ func (s *Service) RegisterPerson(ctx context.Context, c *core.Caller, r core.Reg
 			}
 		}
 		if err := o.touchPerson(id); err != nil {
+			return err
+		}
+		p, _, err := o.findPerson(id)
+		if err != nil {
+			return err
+		}
+		if err := o.mailVerifyLink(p, 0); err != nil { // tokens.go
 			return err
 		}
 		pis, err := o.tx.SiteRoleHolders(ctx, site, core.RolePI)
