@@ -81,7 +81,7 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		Config: Config{Binary: "/home/u/src/pl/bin/pl", DataDir: "/tmp/pl-dev-1", ID: "t1"},
 		Plan:   plan,
 		PLCURL: "https://10.99.0.1:8443", Fingerprint: "ab12", AdminEmail: AdminEmail, AdminPWFile: "/tmp/pl-dev-1/admin-password",
-		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
+		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PI: "pi@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
 		rec:     &Record{TempData: true},
 		invoker: invoker{uid: 1000, gid: 1000, sudo: true},
 	}
@@ -115,6 +115,9 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\nTry accountability: the demo sliver on " + p.Nodes[len(p.Nodes)-1].Name + " sends TCP and UDP to " + p.Nodes[0].Addr.String() + ";",
 		"@" + p.Nodes[len(p.Nodes)-1].Addr.String() + " 'busybox wget -q -O - http://" + p.Nodes[0].Addr.String() + ":8080/; busybox nslookup pl-audit.example " + p.Nodes[0].Addr.String() + "'\n",
 		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl audit who " + p.Nodes[0].Addr.String() + " --since 10m\n",
+		// The portal and the demo login (issue 13).
+		"\nportal     https://10.99.0.1:8443/  ",
+		"\nPortal: log in at https://10.99.0.1:8443/login as user@princeton.example.org (or the site's PI pi@princeton.example.org) with the password in /tmp/pl-dev-1/demo-password;\n  the demo slice and its nodes on the world map: https://10.99.0.1:8443/slices/princeton_demo\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)

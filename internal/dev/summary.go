@@ -34,6 +34,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	fmt.Fprintf(w, "\nAn emulated planet is running. Ctrl-C (or `%s`) removes it.\n\n", iv.command(true, nil, down...))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "PLC\t%s\t(certificate sha256 %s)\n", p.PLCURL, p.Fingerprint)
+	fmt.Fprintf(tw, "portal\t%s/\t(in a browser; the certificate is self-signed: compare its sha256 above)\n", p.PLCURL)
 	fmt.Fprintf(tw, "admin\t%s\tpassword in %s\n", p.AdminEmail, p.AdminPWFile)
 	fmt.Fprintf(tw, "admin CLI\t%s\t(already logged in)\n", iv.command(true, p.cliEnv(), p.Binary, "slice", "list"))
 	keep := "kept"
@@ -86,7 +87,12 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	n := p.Nodes[len(p.Nodes)-1]
 	ssh := p.SSHCommand(n)
 	fmt.Fprintf(w, "\nDemo slice %s on every node, member %s (password in %s), ssh key %s.\n", d.Slice, d.User, d.PWFile, d.KeyFile)
-	fmt.Fprintf(w, "Its initscript serves HTTP on the reserved port %d of every node.\n\nTry:\n", d.Port)
+	fmt.Fprintf(w, "Its initscript serves HTTP on the reserved port %d of every node.\n", d.Port)
+	fmt.Fprintf(w, "Portal: log in at %s/login as %s", p.PLCURL, d.User)
+	if d.PI != "" {
+		fmt.Fprintf(w, " (or the site's PI %s)", d.PI)
+	}
+	fmt.Fprintf(w, " with the password in %s;\n  the demo slice and its nodes on the world map: %s/slices/%s\n\nTry:\n", d.PWFile, p.PLCURL, d.Slice)
 	fmt.Fprintf(w, "  %s 'hostname; cat /etc/slicename; ps'\n", iv.command(false, nil, ssh...))
 	fmt.Fprintf(w, "  curl http://%s:%d/\n", n.Addr, d.Port)
 	for _, l := range p.cliHints() {

@@ -26,7 +26,8 @@ func chromium(t *testing.T) string {
 
 // TestBrowserJourney drives the portal in a real headless Chromium: sign
 // up, PI approval, log in, add a key, see the expiry colour, get the
-// expiry warning mail from a real SMTP server, renew, log out; a user who
+// expiry warning mail from a real SMTP server, renew, add a node by the
+// selection filter and see it on the world map, log out; a user who
 // is no PI does not see the approval queue and is refused at its URL.
 // Screenshots of the page are saved when it fails.
 func TestBrowserJourney(t *testing.T) {
@@ -166,6 +167,35 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("granted")))
 	if s := text("#granted"); !strings.Contains(s, "in 56 days") {
 		t.Fatalf("granted: %q", s)
+	}
+
+	// Two located nodes report; Ada adds the least loaded by the filter,
+	// previewed first, and sees it on the slice's world map.
+	e.must(e.svc.Update(e.ctx, e.admin, core.Site, e.site, core.Record{"latitude": 40.35, "longitude": -74.65}))
+	for host, load := range map[string]float64{"pl1.princeton.edu": 0.3, "pl2.princeton.edu": 2.5} {
+		e.up(e.add(core.Node, core.Record{"site_id": e.site, "hostname": host}), load)
+	}
+	e.must(e.svc.MonitorStep(e.ctx))
+	run("preview by filter", chromedp.Navigate(u+"/slices/princeton_ada/add"),
+		chromedp.SendKeys(chromedp.ID("where"), "load < 1"),
+		chromedp.Click(chromedp.CSS(`form[action="/slices/princeton_ada/nodes/select"] button`)),
+		chromedp.WaitVisible(chromedp.ID("preview")))
+	if s := text("#preview"); s != "The filter chooses 1 node (1 not in the slice yet)" {
+		t.Fatalf("preview: %q", s)
+	}
+	run("confirm", chromedp.Click(chromedp.CSS(`#preview-section form button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if s := text(".flash"); s != "Added 1 node." {
+		t.Fatalf("after confirming: %q", s)
+	}
+	dots, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`figure.map svg circle.dot`)))
+	if err != nil || len(dots) != 1 || !strings.Contains(dots[0].AttributeValue("class"), "st-up") {
+		t.Fatalf("map dots %v (%v), want one up node", dots, err)
+	}
+	if title, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`figure.map svg circle.dot title`))); err != nil || title != "pl1.princeton.edu (princeton): up" {
+		t.Fatalf("dot title %q (%v)", title, err)
+	}
+	if png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("figure.map"))); err == nil && os.Getenv("PL_TEST_ARTIFACTS") != "" {
+		os.WriteFile(filepath.Join(os.Getenv("PL_TEST_ARTIFACTS"), "portal-map.png"), png, 0o644)
 	}
 
 	// Ada is no PI: no queue in the menu, and its URL refuses her.

@@ -31,6 +31,7 @@ type env struct {
 	t     testing.TB
 	ctx   context.Context
 	svc   *service.Service
+	db    *store.DB
 	admin *core.Caller
 	srv   *httptest.Server
 	site  int64
@@ -51,7 +52,7 @@ func newEnvClock(t testing.TB, now func() time.Time) *env {
 	if _, err := svc.Init(ctx, adminEmail, adminPW); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, svc: svc}
+	e := &env{t: t, ctx: ctx, svc: svc, db: db}
 	e.admin, err = svc.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPW}, nil)
 	e.must(err)
 	h := portal.New(svc, portal.Options{Planet: svc, Accounts: svc})

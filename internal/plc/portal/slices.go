@@ -163,6 +163,7 @@ type memberRow struct {
 }
 
 type nodeRow struct {
+	ID          int64
 	Hostname    string
 	Site        string
 	BootState   string
@@ -170,6 +171,10 @@ type nodeRow struct {
 	Status      string // from the planet table: up, down, unknown; "" without it
 	Load        string
 	SSH         string // the copy-paste command
+	// Where the node is on the world map (map.go); OnMap is false when
+	// its site has no location.
+	OnMap bool
+	X, Y  string
 }
 
 type sliceData struct {
@@ -178,12 +183,26 @@ type sliceData struct {
 	Members []memberRow
 	Nodes   []nodeRow
 	Health  bool // the planet table gave node health
-	Choices []renewChoice
-	Granted *expiry // after a renewal
+	// Unplaced counts the nodes the map cannot show (no site location).
+	Unplaced int
+	Choices  []renewChoice
+	Granted  *expiry // after a renewal
 }
 
 func (h *Handler) slicePage(w http.ResponseWriter, r *http.Request, s *session) {
 	h.showSlice(w, r, s, http.StatusOK, "", nil)
+}
+
+// changeFlash is the notice after adding or removing nodes (nodes.go
+// redirects here with ?added=N or ?removed=N).
+func changeFlash(r *http.Request) string {
+	q := r.URL.Query()
+	for _, k := range []string{"added", "removed"} {
+		if n, err := strconv.Atoi(q.Get(k)); err == nil && n >= 0 {
+			return fmt.Sprintf("%s %d node%s.", map[string]string{"added": "Added", "removed": "Removed"}[k], n, map[bool]string{true: "s"}[n != 1])
+		}
+	}
+	return ""
 }
 
 func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, st int, errMsg string, granted *expiry) {
@@ -224,9 +243,17 @@ func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, 
 			h.fail(w, r, s, err)
 			return
 		}
+		for _, n := range d.Nodes {
+			if !n.OnMap {
+				d.Unplaced++
+			}
+		}
 	}
 	p := s.page("Slice "+d.Slice.Name, d)
 	p.Error = errMsg
+	if r.Method == http.MethodGet {
+		p.Flash = changeFlash(r)
+	}
 	h.render(w, st, "slice", p)
 }
 
@@ -240,10 +267,16 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 		return nil, false, err
 	}
 	sites := map[int64]string{}
-	if srecs, err := h.reg.Get(ctx, s.caller, core.Site, nil, []string{"site_id", "login_base"}); err == nil {
+	locs := map[int64][2]float64{}
+	if srecs, err := h.reg.Get(ctx, s.caller, core.Site, nil, []string{"site_id", "login_base", "latitude", "longitude"}); err == nil {
 		for _, sr := range srecs {
 			id, _ := sr["site_id"].(int64)
 			sites[id] = str(sr, "login_base")
+			lat, ok1 := sr["latitude"].(float64)
+			lon, ok2 := sr["longitude"].(float64)
+			if ok1 && ok2 {
+				locs[id] = [2]float64{lat, lon}
+			}
 		}
 	}
 	health := map[int64]core.NodeRow{}
@@ -269,7 +302,7 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 		id, _ := rec["node_id"].(int64)
 		site, _ := rec["site_id"].(int64)
 		host := str(rec, "hostname")
-		row := nodeRow{Hostname: host, Site: sites[site], BootState: str(rec, "boot_state"), LastContact: "never"}
+		row := nodeRow{ID: id, Hostname: host, Site: sites[site], BootState: str(rec, "boot_state"), LastContact: "never"}
 		if lc, _ := rec["last_contact"].(int64); lc > 0 {
 			row.LastContact = span(h.opts.Now().Sub(time.Unix(lc, 0))) + " ago"
 		}
@@ -280,6 +313,10 @@ func (h *Handler) sliceNodes(r *http.Request, s *session, slice string, ids []in
 			}
 		}
 		row.SSH = sshCommand(slice, host, addrs[host])
+		if ll, ok := locs[site]; ok {
+			row.OnMap = true
+			row.X, row.Y = mapXY(ll[0], ll[1])
+		}
 		out = append(out, row)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
