@@ -50,7 +50,7 @@ func (x *call) mailer() (core.Mailer, error) {
 func mailM(name, help string, fn func(x *call, m core.Mailer, who any, key string, exp int64) error) *method {
 	return &method{
 		name: name, roles: adminOnly, returns: tInt,
-		params: []param{p("person_id_or_email", tIDOrName), opt("verification_key", str(254)), opt("verification_expires", tInt)},
+		params: []param{p("person_id_or_email", tIDOrName), opt("verification_key", null(str(254))), opt("verification_expires", null(tInt))},
 		help:   help,
 		fn: func(x *call, a []any) (any, error) {
 			m, err := x.mailer()

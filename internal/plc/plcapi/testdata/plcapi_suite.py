@@ -203,6 +203,16 @@ api.AddRoleToPerson(pi, "user", user_id)
 api.UpdatePerson(pi, user_id, {"enabled": True})
 user = password(user_email, "user-pw")
 fault(108, api.AddRoleToPerson, pi, "admin", user_id)       # a PI cannot grant admin
+# Mail methods (their mail goes to the outbox; mail_test.go follows it to a real SMTP server).
+check(api.ResetPassword(admin, user_email) == 1, "ResetPassword mails a reset link")
+fault(108, api.ResetPassword, admin, user_id, None, None, contains="pending")  # one pending at a time
+fault(108, api.ResetPassword, admin, user_id, "not-the-key")  # a wrong key
+fault(102, api.ResetPassword, admin, os.environ["PLC_ADMIN"])  # never for admins
+fault(103, api.ResetPassword, user, user_email)               # admin only (the role gate)
+fault(102, api.VerifyPerson, admin, user_email)               # only new (disabled) accounts
+check(api.NotifyPersons(admin, [user_email], "Hello", "a message") == 1, "NotifyPersons")
+fault(102, api.NotifyPersons, admin, [987654], "s", "b")       # nobody selected
+fault(109, api.NotifySupport, admin, "s", "b")                 # no support address configured here
 
 KEY = ssh_rsa_key("user@host", 1)
 key_id = api.AddPersonKey(user, user_email, {"key_type": "ssh", "key": KEY})
