@@ -1,7 +1,6 @@
 package dev
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,62 +69,9 @@ func TestAuditEndToEnd(t *testing.T) {
 	before := snapshotHost(t)
 
 	dev := exec.Command(pl, "dev", "--nodes", strconv.Itoa(nodes), "--id", id, "--wan", "10.85.0.0/16", "--plc-port", "18447") // hostdeps: self
-	devOut, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var devErr, summary lockedBuffer
-	dev.Stderr = &devErr
 	started := time.Now()
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	devDone := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(devOut)
-		signalled := false
-		for sc.Scan() {
-			summary.WriteString(sc.Text() + "\n")
-			if !signalled && strings.HasPrefix(sc.Text(), "Try accountability:") {
-				signalled = true
-				close(ready)
-			}
-		}
-		io.Copy(io.Discard, devOut)
-		devDone <- dev.Wait()
-	}()
-	stopped := false
-	stopDev := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		dev.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-devDone:
-			if err != nil {
-				t.Errorf("pl dev exited with %v\nstderr:\n%s", err, devErr.String())
-			}
-		case <-time.After(3 * time.Minute):
-			dev.Process.Kill()
-			t.Errorf("pl dev did not stop within 3 minutes after SIGINT")
-		}
-	}
-	t.Cleanup(func() {
-		stopDev()
-		exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
-	})
-	select {
-	case <-ready:
-	case err := <-devDone:
-		stopped = true
-		t.Fatalf("pl dev exited before it was ready: %v\nstdout:\n%s\nstderr:\n%s", err, summary.String(), devErr.String())
-	case <-time.After(time.Duration(5+nodes) * time.Minute):
-		t.Fatalf("pl dev not ready after %d minutes\nstdout:\n%s\nstderr:\n%s", 5+nodes, summary.String(), devErr.String())
-	}
-	time.Sleep(500 * time.Millisecond) // the rest of the summary
-	sum := summary.String()
+	d := startDev(t, dev, id, "Try accountability:", time.Duration(5+nodes)*time.Minute, 3*time.Minute)
+	sum := d.summary.String()
 	t.Logf("pl dev --nodes %d ready in %v; summary:\n%s", nodes, time.Since(started).Round(time.Second), sum)
 
 	cfgDir, _ := match1(t, sum, `(?m)^admin CLI\s+.*?PL_CONFIG_DIR=(\S+) ()`)
@@ -354,9 +299,9 @@ func TestAuditEndToEnd(t *testing.T) {
 	t.Logf("BENCH budget exceeded -> notice: %v from the first download until the member's pl monitor notices showed %q (bwmon reads every %v, reports every %v)",
 		time.Since(served).Round(100*time.Millisecond), wantSubject, ReportInterval, ReportInterval)
 
-	stopDev()
+	d.stop()
 	if t.Failed() {
-		t.Logf("pl dev stderr:\n%s", devErr.String())
+		t.Logf("pl dev stderr:\n%s", d.stderr.String())
 	}
 	compareSnapshots(t, before, snapshotHost(t), pl)
 }

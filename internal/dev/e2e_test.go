@@ -66,62 +66,8 @@ func TestEndToEnd(t *testing.T) {
 	defer cancel()
 	// A PLC port of its own: other tests may run a PLC on :8443.
 	dev := exec.Command(pl, "dev", "--nodes", "4", "--id", e2eID, "--wan", e2eWAN, "--plc-port", "18443", "-v") // hostdeps: self
-	devOut, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var devErr lockedBuffer
-	dev.Stderr = &devErr
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	devDone := make(chan error, 1)
-	var summary lockedBuffer
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(devOut)
-		signalled := false
-		for sc.Scan() {
-			summary.WriteString(sc.Text() + "\n")
-			if !signalled && strings.HasPrefix(sc.Text(), "Try:") {
-				signalled = true
-				close(ready)
-			}
-		}
-		io.Copy(io.Discard, devOut)
-		devDone <- dev.Wait()
-	}()
-	stopped := false
-	stopDev := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		dev.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-devDone:
-			if err != nil {
-				t.Errorf("pl dev exited with %v\nstderr:\n%s", err, devErr.String())
-			}
-		case <-time.After(2 * time.Minute):
-			dev.Process.Kill()
-			t.Errorf("pl dev did not stop within 2 minutes after SIGINT")
-		}
-	}
-	t.Cleanup(func() {
-		stopDev()
-		exec.Command(pl, "dev", "down", "--id", e2eID).Run() // hostdeps: self
-	})
-	select {
-	case <-ready:
-	case err := <-devDone:
-		stopped = true
-		t.Fatalf("pl dev exited before it was ready: %v\nstdout:\n%s\nstderr:\n%s", err, summary.String(), devErr.String())
-	case <-time.After(10 * time.Minute):
-		t.Fatalf("pl dev not ready after 10 minutes\nstdout:\n%s\nstderr:\n%s", summary.String(), devErr.String())
-	}
-	time.Sleep(200 * time.Millisecond) // the rest of the summary
-	sum := summary.String()
+	d := startDev(t, dev, e2eID, "Try:", 10*time.Minute, 2*time.Minute)
+	sum := d.summary.String()
 	t.Logf("pl dev summary:\n%s", sum)
 
 	// What the summary tells a user.
@@ -290,9 +236,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Tear down and check the host.
-	stopDev()
+	d.stop()
 	if t.Failed() {
-		t.Logf("pl dev stderr:\n%s", devErr.String())
+		t.Logf("pl dev stderr:\n%s", d.stderr.String())
 	}
 	after := snapshotHost(t)
 	compareSnapshots(t, before, after, pl)

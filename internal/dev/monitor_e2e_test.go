@@ -1,19 +1,16 @@
 package dev
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,61 +54,8 @@ func TestMonitorEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	dev := exec.Command(pl, "dev", "--nodes", "3", "--id", id, "--wan", "10.86.0.0/16", "--plc-port", "18446") // hostdeps: self
-	devOut, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var devErr, summary lockedBuffer
-	dev.Stderr = &devErr
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	devDone := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(devOut)
-		signalled := false
-		for sc.Scan() {
-			summary.WriteString(sc.Text() + "\n")
-			if !signalled && strings.HasPrefix(sc.Text(), "Try:") {
-				signalled = true
-				close(ready)
-			}
-		}
-		io.Copy(io.Discard, devOut)
-		devDone <- dev.Wait()
-	}()
-	stopped := false
-	stopDev := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		dev.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-devDone:
-			if err != nil {
-				t.Errorf("pl dev exited with %v\nstderr:\n%s", err, devErr.String())
-			}
-		case <-time.After(2 * time.Minute):
-			dev.Process.Kill()
-			t.Errorf("pl dev did not stop within 2 minutes after SIGINT")
-		}
-	}
-	t.Cleanup(func() {
-		stopDev()
-		exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
-	})
-	select {
-	case <-ready:
-	case err := <-devDone:
-		stopped = true
-		t.Fatalf("pl dev exited before it was ready: %v\nstdout:\n%s\nstderr:\n%s", err, summary.String(), devErr.String())
-	case <-time.After(10 * time.Minute):
-		t.Fatalf("pl dev not ready after 10 minutes\nstdout:\n%s\nstderr:\n%s", summary.String(), devErr.String())
-	}
-	time.Sleep(200 * time.Millisecond) // the rest of the summary
-	sum := summary.String()
+	d := startDev(t, dev, id, "Try:", 10*time.Minute, 2*time.Minute)
+	sum := d.summary.String()
 	t.Logf("pl dev summary:\n%s", sum)
 
 	// The summary's monitoring lines, and the admin session they use.
@@ -287,9 +231,9 @@ func TestMonitorEndToEnd(t *testing.T) {
 		t.Errorf("no node_up notice for node %d: %+v", r.NodeID, notices)
 	}
 
-	stopDev()
+	d.stop()
 	if t.Failed() {
-		t.Logf("pl dev stderr:\n%s", devErr.String())
+		t.Logf("pl dev stderr:\n%s", d.stderr.String())
 	}
 	compareSnapshots(t, before, snapshotHost(t), pl)
 }
