@@ -125,23 +125,8 @@ func ParseFlowQuery(v url.Values, now time.Time) (FlowQuery, error) {
 			return q, err
 		}
 	}
-	q.Until = now
-	if s := v.Get("until"); s != "" {
-		if q.Until, err = ParseFlowTime("until", s, now); err != nil {
-			return q, err
-		}
-	}
-	q.Since = q.Until.Add(-24 * time.Hour)
-	if s := v.Get("since"); s != "" {
-		if q.Since, err = ParseFlowTime("since", s, now); err != nil {
-			return q, err
-		}
-	}
-	if !q.Since.Before(q.Until) {
-		return q, FieldErrorf("since", "%s is not before until (%s)", q.Since.UTC().Format(time.RFC3339), q.Until.UTC().Format(time.RFC3339))
-	}
-	if w := q.Until.Sub(q.Since); w > FlowWindowMax {
-		return q, FieldErrorf("since", "a window of %d days is longer than %d days (records are kept 30 days by default)", int(w.Hours()/24), int(FlowWindowMax.Hours()/24))
+	if q.Since, q.Until, err = parseFlowWindow(v, now); err != nil {
+		return q, err
 	}
 	q.Limit = FlowLimitDefault
 	if s := v.Get("limit"); s != "" {
@@ -231,4 +216,28 @@ type Auditor interface {
 	// AuditSlice asks every node for the slice's traffic in the window:
 	// for the slice's members, its site's PIs and admins.
 	AuditSlice(ctx context.Context, c *Caller, q TrafficQuery) (*SliceTraffic, error)
+}
+
+// parseFlowWindow reads the since and until parameters of a flow query
+// (default: the last day before now) and checks the window.
+func parseFlowWindow(v url.Values, now time.Time) (since, until time.Time, err error) {
+	until = now
+	if s := v.Get("until"); s != "" {
+		if until, err = ParseFlowTime("until", s, now); err != nil {
+			return since, until, err
+		}
+	}
+	since = until.Add(-24 * time.Hour)
+	if s := v.Get("since"); s != "" {
+		if since, err = ParseFlowTime("since", s, now); err != nil {
+			return since, until, err
+		}
+	}
+	if !since.Before(until) {
+		return since, until, FieldErrorf("since", "%s is not before until (%s)", since.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+	}
+	if w := until.Sub(since); w > FlowWindowMax {
+		return since, until, FieldErrorf("since", "a window of %d days is longer than %d days (records are kept 30 days by default)", int(w.Hours()/24), int(FlowWindowMax.Hours()/24))
+	}
+	return since, until, nil
 }

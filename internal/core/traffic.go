@@ -63,23 +63,8 @@ func ParseTrafficQuery(v url.Values, now time.Time) (TrafficQuery, error) {
 		return q, FieldErrorf("slice", "%q is not a slice name (<login base>_<name>, at most %d characters)", q.Slice, MaxSliceName)
 	}
 	var err error
-	q.Until = now
-	if s := v.Get("until"); s != "" {
-		if q.Until, err = ParseFlowTime("until", s, now); err != nil {
-			return q, err
-		}
-	}
-	q.Since = q.Until.Add(-24 * time.Hour)
-	if s := v.Get("since"); s != "" {
-		if q.Since, err = ParseFlowTime("since", s, now); err != nil {
-			return q, err
-		}
-	}
-	if !q.Since.Before(q.Until) {
-		return q, FieldErrorf("since", "%s is not before until (%s)", q.Since.UTC().Format(time.RFC3339), q.Until.UTC().Format(time.RFC3339))
-	}
-	if w := q.Until.Sub(q.Since); w > FlowWindowMax {
-		return q, FieldErrorf("since", "a window of %d days is longer than %d days (records are kept 30 days by default)", int(w.Hours()/24), int(FlowWindowMax.Hours()/24))
+	if q.Since, q.Until, err = parseFlowWindow(v, now); err != nil {
+		return q, err
 	}
 	q.Top = TrafficTopDefault
 	if s := v.Get("top"); s != "" {
