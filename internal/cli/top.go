@@ -216,10 +216,10 @@ func monitorCmd() *cobra.Command {
 				return err
 			}
 			acts, err := e.cl.MonitorActions(e.ctx, nil, since, limit)
-			if err != nil || e.json {
-				if err != nil {
-					return err
-				}
+			if err != nil {
+				return err
+			}
+			if e.json {
 				return printJSON(e.out, nonNilSlice(acts))
 			}
 			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
@@ -236,10 +236,10 @@ func monitorCmd() *cobra.Command {
 				return err
 			}
 			ns, err := e.cl.Notices(e.ctx, nil, since, limit)
-			if err != nil || e.json {
-				if err != nil {
-					return err
-				}
+			if err != nil {
+				return err
+			}
+			if e.json {
 				return printJSON(e.out, nonNilSlice(ns))
 			}
 			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
