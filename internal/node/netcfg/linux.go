@@ -552,7 +552,10 @@ func (m *Linux) SetCeiling(xid int, kbit int64) error {
 // xid (bwmon's counters, as the original's). They restart from zero when
 // a class is created again.
 func (m *Linux) ClassBytes() (map[int]uint64, error) {
-	classes, err := m.nl.ClassList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: m.uplinkIdx}}, htbHandle(htbNodeMinor))
+	m.mu.Lock()
+	uplink := m.uplinkIdx // the first Ensure's setup may be writing it
+	m.mu.Unlock()
+	classes, err := m.nl.ClassList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: uplink}}, htbHandle(htbNodeMinor))
 	if err != nil {
 		return nil, fmt.Errorf("list htb classes: %w", err)
 	}
