@@ -8,8 +8,9 @@
 // PLCAPI method (policy.go, one table) and the ownership rules of each
 // object (own site, own slice, own keys; objects.go, slices.go).
 //
-// The watch hub is in-process: several PLC processes on one PostgreSQL
-// would not see each other's changes (out of scope for now).
+// The watch hub is in-process; on PostgreSQL, several PLC processes
+// ("replicas") tell each other their changes with NOTIFY (replicas.go,
+// RunChanges; docs/replicas.md).
 package service
 
 import (
@@ -70,10 +71,16 @@ type Options struct {
 
 // Service is the PLC registry.
 type Service struct {
-	db      *store.DB
-	opts    Options
-	log     *slog.Logger
-	hub     *hub
+	db   *store.DB
+	opts Options
+	log  *slog.Logger
+	hub  *hub
+	// origin names this replica in its change notifications; repl is
+	// RunChanges' state (replicas.go).
+	origin string
+	repl   replicaState
+	// jobs counts the passes of the background jobs (replicas.go).
+	jobs    jobCounts
 	limiter *limiter
 	// mailPoke wakes RunMail when a message is queued (outbox.go).
 	mailPoke chan struct{}
@@ -116,7 +123,12 @@ func New(db *store.DB, opts Options) *Service {
 	}
 	s := &Service{db: db, opts: opts, log: opts.Log.With("subsystem", "plc-service")}
 	s.hub = newHub()
+	s.origin = newOrigin()
+	s.repl.pend = newPending(MaxPendingNodes)
 	s.limiter = newLimiter(opts.Logins, opts.Now)
+	if db.Dialect == store.Postgres {
+		s.limiter.db, s.limiter.log = db, s.log
+	}
 	s.mailPoke = make(chan struct{}, 1)
 	s.checkPassword = checkPassword
 	s.pwCache = newPasswordCache(opts.PasswordCacheTTL, opts.PasswordCacheSize, opts.Now)
@@ -187,7 +199,7 @@ func (s *Service) write(ctx context.Context, c *core.Caller, fn func(o *op) erro
 			return err
 		}
 		ch, notices = o.ch, o.notices
-		return nil
+		return s.notifyReplicas(ctx, tx, ch)
 	})
 	if err != nil {
 		return s.mapErr(err)

@@ -399,6 +399,18 @@ CREATE INDEX outbox_due ON outbox (sent_at, next_try);
 	// The slice tag type "runtime" (gVisor slivers, issue 17) for
 	// databases seeded before it.
 	tagTypeSQL(tags.Runtime),
+	// The login backoff shared by PLC replicas (backoff.go,
+	// docs/replicas.md): one row per failing (account, source) pair or
+	// source, times in UNIX milliseconds.
+	`
+CREATE TABLE login_backoff (
+	key TEXT PRIMARY KEY,
+	fails BIGINT NOT NULL,
+	last_ms BIGINT NOT NULL,
+	until_ms BIGINT NOT NULL
+);
+CREATE INDEX login_backoff_last ON login_backoff (last_ms);
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }

@@ -46,6 +46,10 @@ type DB struct {
 	w       *sql.DB // writes
 	r       *sql.DB // reads (== w for PostgreSQL)
 	gen     generation
+	// pgDSN is the PostgreSQL DSN ("" for SQLite): the change listener
+	// and the job locks open dedicated connections with it (notify.go,
+	// jobs.go).
+	pgDSN string
 }
 
 // Open opens (and migrates) a store. dsn is "" or a file path or
@@ -72,7 +76,7 @@ func open(dsn string) (*DB, error) {
 		}
 		p.SetMaxOpenConns(16)
 		p.SetMaxIdleConns(16)
-		return &DB{Dialect: Postgres, w: p, r: p}, nil
+		return &DB{Dialect: Postgres, w: p, r: p, pgDSN: dsn}, nil
 	}
 	path := strings.TrimPrefix(dsn, "sqlite:")
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
