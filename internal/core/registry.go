@@ -35,7 +35,7 @@ const (
 	Lease              Class = "lease"
 	Ilink              Class = "ilink"
 	Session            Class = "session"
-	Peer               Class = "peer" // a peering PLC (federation.go, docs/federation.md)
+	Peer               Class = "peer"                // a peering PLC (federation.go, docs/federation.md)
 	BootState          Class = "boot_state"          // lookup table: name only
 	NodeType           Class = "node_type"           // lookup table
 	NetworkType        Class = "network_type"        // lookup table
