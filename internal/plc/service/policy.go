@@ -270,6 +270,9 @@ const (
 	opRefreshPeer
 	opGetPeerData
 	opRefuseSlice
+	// The GENI slice authority (geni.go).
+	opGENICertificate
+	opGENICredential
 	numOps
 )
 
@@ -444,6 +447,10 @@ var ops = [numOps]struct {
 	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
 	opAuditSlice:     {"AuditSlice", rA | rP | rU | rT},
 	opRegisterPerson: {"RegisterPerson", rAn},
+	// The GENI slice authority certifies persons' keys and signs their
+	// credentials (slice ownership is checked in geni.go).
+	opGENICertificate: {"GENICertificate", rA | rP | rU | rT},
+	opGENICredential:  {"GENICredential", rA | rP | rU | rT},
 	// The portal's forgot-password form and mailed links are used without
 	// logging in (the link's token is the credential); the PLCAPI
 	// methods are the original's.

@@ -180,6 +180,8 @@ DeletePeer A
 RefreshPeer A
 GetPeerData A pe                   # pe: a peering PLC, by its Ed25519 signature (the original: GPG)
 RefuseSlice A                      # ours: an admin refuses a peer's slice on local nodes
+GENICertificate A P U T            # ours: the GENI slice authority certifies a person's key
+GENICredential A P U T             # ours: ... and signs their user and slice credentials (slice: as UpdateSlice)
 `
 
 func parseExpected(t *testing.T) map[string][]string {
@@ -376,6 +378,8 @@ func TestRoleMatrix(t *testing.T) {
 				return e.s.NotifyPersons(ctx, c, &core.Filter{IsList: true, IDs: []int64{missing}}, "s", "b")
 			}},
 			call{"NotifySupport", func(c *core.Caller) error { return e.s.NotifySupport(ctx, c, "s", "b") }},
+			call{"GENICertificate", func(c *core.Caller) error { _, err := e.s.GENICertificate(ctx, c, "x"); return err }},
+			call{"GENICredential", func(c *core.Caller) error { _, err := e.s.GENICredential(ctx, c, "x", ""); return err }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0
