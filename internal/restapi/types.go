@@ -172,3 +172,32 @@ type LinkToken struct {
 type ReasonRequest struct {
 	Reason string `json:"reason"`
 }
+
+// Paths of the GENI slice authority (core.SliceAuthority; docs/geni.md).
+const (
+	GENICertificatePath = Prefix + "/geni/certificate" // POST GENICertificateRequest -> GENICertificateResponse
+	GENICredentialPath  = Prefix + "/geni/credential"  // POST GENICredentialRequest -> GENICredentialResponse
+)
+
+// GENICertificateRequest asks the slice authority to certify a key.
+type GENICertificateRequest struct {
+	PublicKey string `json:"public_key"` // PEM PUBLIC KEY
+}
+
+// GENICertificateResponse carries the user's certificate, then the
+// authority's (PEM).
+type GENICertificateResponse struct {
+	Certificate string `json:"certificate"`
+}
+
+// GENICredentialRequest asks for a credential owned by Certificate: for
+// Slice (a name), or the user's own when Slice is "".
+type GENICredentialRequest struct {
+	Certificate string `json:"certificate"`
+	Slice       string `json:"slice,omitempty"`
+}
+
+// GENICredentialResponse carries a signed SFA credential (XML).
+type GENICredentialResponse struct {
+	Credential string `json:"credential"`
+}

@@ -41,6 +41,7 @@ type Handler struct {
 	planet      core.Planet
 	accounts    core.Accounts
 	auditor     core.Auditor
+	sa          core.SliceAuthority
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/store"
+	"github.com/planetlab/pl/internal/sfa"
 )
 
 // Options configure a Service; zero values are the defaults.
@@ -32,6 +33,9 @@ type Options struct {
 	Now func() time.Time
 	// PasswordCost is the bcrypt cost; default bcrypt.DefaultCost.
 	PasswordCost int
+	// GENI is the slice authority of GENICertificate and GENICredential
+	// (nil: they are refused as not supported).
+	GENI *sfa.Authority
 	// HRNRoot prefixes hrn tags (PLC_HRN_ROOT); default "plc".
 	HRNRoot string
 	// LeaseGranularity in seconds; default 3600.
