@@ -260,8 +260,16 @@ func (o *op) personSites(pid int64) ([]int64, error) {
 	return o.tx.Ints(o.ctx, "SELECT ps.site_id FROM person_site ps JOIN sites s ON s.site_id = ps.site_id WHERE ps.person_id = ? AND s.deleted = 0 ORDER BY ps.is_primary DESC, ps.site_id", pid)
 }
 
+// ErrDBUnavailable is the message of calls refused while the registry
+// database cannot be reached.
+const ErrDBUnavailable = "the registry database is unreachable: this PLC accepts no changes until it is back; retry (or use another PLC replica)"
+
 // mapErr turns store failures into domain errors: unique violations are
 // conflicts, other database errors internal (logged, never shown).
+//
+// A database that cannot be reached is Unavailable (HTTP 503), with
+// ErrDBUnavailable: this PLC accepts no change until it is back, and
+// clients of several replicas go on to the next (docs/replicas.md).
 func (s *Service) mapErr(err error) error {
 	if err == nil {
 		return nil
@@ -275,6 +283,10 @@ func (s *Service) mapErr(err error) error {
 	}
 	if store.IsUniqueViolation(err) {
 		return &core.Error{Code: core.Conflict, Message: "an object with that name already exists", Err: err}
+	}
+	if store.IsUnavailable(err) {
+		s.log.Warn("registry database unreachable", "err", err)
+		return &core.Error{Code: core.Unavailable, Message: ErrDBUnavailable, Err: err}
 	}
 	s.log.Error("registry failure", "err", err)
 	return &core.Error{Code: core.Internal, Message: "database error", Err: err}
