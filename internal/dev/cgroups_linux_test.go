@@ -14,7 +14,7 @@ func TestCgroupDirsLayouts(t *testing.T) {
 	old := cgroupMounts
 	defer func() { cgroupMounts = old }()
 	for table, want := range map[string][]string{
-		"cgroup2-debian12.mountinfo":  {"/sys/fs/cgroup/pldev/n1"},
+		"cgroup2-debian12.mountinfo": {"/sys/fs/cgroup/pldev/n1"},
 		"hybrid-buildhost.mountinfo": {"/sys/fs/cgroup/blkio/pldev/n1", "/sys/fs/cgroup/cpu/pldev/n1"},
 	} {
 		f, err := os.Open(filepath.Join("..", "mountinfo", "testdata", table))
