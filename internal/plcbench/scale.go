@@ -187,7 +187,7 @@ func scaleCase(ctx context.Context, o ScaleOptions, name, dsn string, replicas i
 		stdin, stdout = inW, outR
 		defer func() { inW.Close(); <-done }()
 	} else {
-		child := exec.CommandContext(ctx, exe, "bench", "scale-nodes", specFile)
+		child := exec.CommandContext(ctx, exe, "bench", "scale-nodes", specFile) // hostdeps: self
 		child.Stderr = os.Stderr
 		stdin, _ = child.StdinPipe()
 		stdout, _ = child.StdoutPipe()
