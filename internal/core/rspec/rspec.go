@@ -20,8 +20,10 @@ package rspec
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // RSpec is one slice's resources on a node. The JSON names are the slice
@@ -248,4 +250,44 @@ func Effective(holdings map[string]RSpec, loans []Loan, now int64) (map[string]R
 // String renders r compactly for logs.
 func (r RSpec) String() string {
 	return fmt.Sprintf("cpu_share=%d cpu_pct=%d net_min_rate=%d net_max_rate=%d mem_max=%d", r.CPUShare, r.CPUPct, r.NetMinKbit, r.NetMaxKbit, r.MemKiB)
+}
+
+// FromAttributes reads the rspec from a sliver's tags (last value wins;
+// absent tags take the tag table's defaults); net_max_rate -1 (shaping
+// off) reads as 0, the node cap.
+func FromAttributes(attrs []core.Attribute) (RSpec, error) {
+	last := map[string]string{}
+	for _, a := range attrs {
+		last[a.TagName] = a.Value
+	}
+	var r RSpec
+	for _, n := range Names {
+		v := tags.DefaultInt(n)
+		if s, ok := last[n]; ok {
+			var err error
+			if v, err = tags.MustLookup(n).Int(s); err != nil {
+				return RSpec{}, err
+			}
+		}
+		*r.ptr(n) = v
+	}
+	if r.NetMaxKbit < 0 {
+		r.NetMaxKbit = 0
+	}
+	return r, nil
+}
+
+// Attributes returns attrs with the rspec's tags replaced by r's values
+// (what a ticket or a loan makes of a sliver's tags).
+func (r RSpec) Attributes(attrs []core.Attribute) []core.Attribute {
+	out := make([]core.Attribute, 0, len(attrs)+len(Names))
+	for _, a := range attrs {
+		if r.ptr(a.TagName) == nil {
+			out = append(out, a)
+		}
+	}
+	for _, n := range Names {
+		out = append(out, core.Attribute{TagName: n, Value: strconv.FormatInt(r.Get(n), 10)})
+	}
+	return out
 }

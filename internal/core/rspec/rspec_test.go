@@ -166,3 +166,26 @@ func TestLoansNeverCreate(t *testing.T) {
 		}
 	}
 }
+
+func TestAttributesRoundTrip(t *testing.T) {
+	def, err := FromAttributes(nil)
+	if err != nil || def.CPUShare != 1 || def.CPUPct != 0 {
+		t.Fatalf("defaults %v %v", def, err)
+	}
+	attrs := []core.Attribute{{TagName: "vref", Value: "default"}, {TagName: "cpu_share", Value: "2"}, {TagName: "cpu_share", Value: "5"}, {TagName: "net_max_rate", Value: "-1"}}
+	r, err := FromAttributes(attrs)
+	if err != nil || r.CPUShare != 5 || r.NetMaxKbit != 0 {
+		t.Fatalf("%v %v", r, err)
+	}
+	want := RSpec{CPUShare: 3, CPUPct: 20, NetMinKbit: 100, NetMaxKbit: 2000, MemKiB: 1 << 20}
+	out := want.Attributes(attrs)
+	if out[0].TagName != "vref" || len(out) != 1+len(Names) {
+		t.Fatalf("attributes %v", out)
+	}
+	if got, err := FromAttributes(out); err != nil || got != want {
+		t.Fatalf("round trip %v %v", got, err)
+	}
+	if _, err := FromAttributes([]core.Attribute{{TagName: "cpu_pct", Value: "lots"}}); core.ErrorField(err) != "cpu_pct" {
+		t.Errorf("bad value: %v", err)
+	}
+}

@@ -21,6 +21,7 @@ package ticket
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,6 +31,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/rspec"
@@ -199,21 +201,14 @@ func Verify(wire string, trusted map[string]ed25519.PublicKey) (*Ticket, error) 
 	return t, nil
 }
 
-// PublicKey is a trusted signer as PLC distributes it in nodes' state.
-type PublicKey struct {
-	ID     string `json:"id"`     // KeyID
-	Key    string `json:"key"`    // base64 (standard) of the 32-byte public key
-	Issuer string `json:"issuer"` // "plc" or the broker's name
-}
-
-// NewPublicKey describes pub.
-func NewPublicKey(pub ed25519.PublicKey, issuer string) PublicKey {
-	return PublicKey{ID: KeyID(pub), Key: base64.StdEncoding.EncodeToString(pub), Issuer: issuer}
+// NewPublicKey describes pub for nodes' state.
+func NewPublicKey(pub ed25519.PublicKey, issuer string) core.TicketKey {
+	return core.TicketKey{ID: KeyID(pub), Key: base64.StdEncoding.EncodeToString(pub), Issuer: issuer}
 }
 
 // Trusted turns distributed keys into a verification set; a key whose id
 // does not match its bytes is refused.
-func Trusted(keys []PublicKey) (map[string]ed25519.PublicKey, error) {
+func Trusted(keys []core.TicketKey) (map[string]ed25519.PublicKey, error) {
 	out := map[string]ed25519.PublicKey{}
 	for _, k := range keys {
 		b, err := base64.StdEncoding.DecodeString(k.Key)
@@ -226,4 +221,28 @@ func Trusted(keys []PublicKey) (map[string]ed25519.PublicKey, error) {
 		out[k.ID] = b
 	}
 	return out, nil
+}
+
+// Request asks PLC for a ticket (GetSliceTicket).
+type Request struct {
+	SliceID int64
+	// NodeIDs are the nodes the ticket is for; empty = the slice's nodes.
+	NodeIDs []int64
+	// Duration of validity from now; 0 = DefaultDuration. The ticket
+	// never outlives the slice.
+	Duration time.Duration
+	// RSpec, if set, is what the ticket grants (admins only); nil = what
+	// the slice's tags say on the first node.
+	RSpec *rspec.RSpec
+}
+
+// DefaultDuration and MaxDuration bound a ticket's validity.
+const (
+	DefaultDuration = 24 * time.Hour
+	MaxDuration     = 30 * 24 * time.Hour
+)
+
+// Issuer issues tickets (PLC's service; the REST client).
+type Issuer interface {
+	SliceTicket(ctx context.Context, c *core.Caller, r Request) (string, error)
 }

@@ -120,12 +120,12 @@ func TestRefusals(t *testing.T) {
 func TestTrusted(t *testing.T) {
 	pub := goldenKey().Public().(ed25519.PublicKey)
 	k := NewPublicKey(pub, "plc")
-	m, err := Trusted([]PublicKey{k})
+	m, err := Trusted([]core.TicketKey{k})
 	if err != nil || !m[k.ID].Equal(pub) {
 		t.Fatalf("%v %v", m, err)
 	}
 	k.ID = "ed25519:0000000000000000"
-	if _, err := Trusted([]PublicKey{k}); err == nil || !strings.Contains(err.Error(), "its bytes say") {
+	if _, err := Trusted([]core.TicketKey{k}); err == nil || !strings.Contains(err.Error(), "its bytes say") {
 		t.Errorf("mismatched id accepted: %v", err)
 	}
 }

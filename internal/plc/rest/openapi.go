@@ -166,6 +166,8 @@ var schemas = map[string]any{
 	"JoinTokenResponse": obj(map[string]any{"node_id": tInt, "secret": tStr, "token": tStr}, "node_id", "secret", "token"),
 	"LeasesRequest":     obj(map[string]any{"node_ids": tInts, "slice_id": tInt, "t_from": tInt, "t_until": tInt}, "node_ids", "slice_id", "t_from", "t_until"),
 	"LeasesResponse":    obj(map[string]any{"new_ids": tInts, "errors": tStrs}, "new_ids", "errors"),
+	"TicketRequest":     obj(map[string]any{"node_ids": tInts, "duration": tInt, "rspec": tAnyOb}),
+	"TicketResponse":    obj(map[string]any{"ticket": tStr}, "ticket"),
 	"ReportRequest":     obj(map[string]any{"run_level": tStr, "ssh_host_key": tStr, "sliver_errors": tAnyOb}),
 	"Report":            obj(map[string]any{"run_level": tStr, "boot_state": tStr, "ssh_host_key": tStr, "version": tStr, "sliver_errors": tAnyOb, "figures": tAnyOb, "bwmon_events": map[string]any{"type": "array", "items": tAnyOb}}),
 	"SliceTraffic":      map[string]any{"type": "object", "description": "a slice's traffic on every node: totals, bytes per day, top destinations, the nodes with traffic and those that did not answer (core.SliceTraffic; docs/audit.md)"},
