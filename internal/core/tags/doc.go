@@ -60,6 +60,8 @@ func (t Tag) valueDoc() string {
 		return "ports: `tcp/80`, `udp/5000-5010`, `8080` (tcp), comma or space separated, at most 64"
 	case Image:
 		return "image name"
+	case Topology:
+		return "topology: `prefix 10.200.0.0/24; ab n1.org n2.org rate=20mbit delay=10ms loss=0.5%`, statements separated by `;` or new lines"
 	case Enum:
 		return "one of " + strings.Join(t.Values, ", ")
 	}
