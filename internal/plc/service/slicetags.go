@@ -81,6 +81,8 @@ func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64,
 	case tags.PortsTag:
 		ps, _ := ports.Parse(value) // tags.Check parsed it
 		return o.checkPortCollision(slice, []portTag{{ps, node, except}})
+	case tags.VLinks:
+		return o.checkVLinks(value, slice, node, except)
 	}
 	return nil
 }
