@@ -116,6 +116,9 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, had := m.ends[sliver]; !had && len(links) == 0 {
+		return nil // the common case: a sliver without links stays so
+	}
 	ends := make([]vlinks.End, 0, len(links))
 	names := map[string]bool{}
 	for _, l := range links {
