@@ -140,6 +140,10 @@ const (
 	ResumeSuffix       = "/resume"                   // POST /slices/{ref}/resume ReasonRequest -> 204
 )
 
+// OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
+// -> []core.OutboxMail, newest first (admins; anyone under pl dev).
+const OutboxPath = Prefix + "/outbox"
+
 // RegisterPath is where a person signs up (core.Accounts): POST
 // core.Registration, anonymous, -> 201 Created with the new person's id.
 const RegisterPath = Prefix + "/register"

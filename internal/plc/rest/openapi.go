@@ -180,6 +180,7 @@ var schemas = map[string]any{
 	"ResetComplete":     obj(map[string]any{"token": tStr, "password": tStr}, "token", "password"),
 	"LinkToken":         obj(map[string]any{"token": tStr}, "token"),
 	"MonitorActions":    map[string]any{"type": "array", "items": obj(map[string]any{"action_id": tInt, "at": tInt, "kind": tStr, "node_id": tInt, "site_id": tInt, "slice_id": tInt, "level": tInt, "actor": tStr, "reason": tStr})},
+	"Outbox":            map[string]any{"type": "array", "items": obj(map[string]any{"mail_id": tInt, "created": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr, "state": tStr, "attempts": tInt, "next_try": tInt, "sent_at": tInt, "last_error": tStr})},
 	"Notices":           map[string]any{"type": "array", "items": obj(map[string]any{"notice_id": tInt, "at": tInt, "site_id": tInt, "node_id": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr})},
 	"JoinRequest":       obj(map[string]any{"node_id": tInt, "secret": tStr, "ssh_host_key": tStr}, "node_id", "secret"),
 	"JoinResponse":      obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),

@@ -40,6 +40,7 @@ type Handler struct {
 	fingerprint string
 	planet      core.Planet
 	accounts    core.Accounts
+	outbox      core.Outbox
 	auditor     core.Auditor
 	mux         *http.ServeMux
 	routes      []route
