@@ -41,6 +41,7 @@ type Handler struct {
 	fingerprint string
 	planet      core.Planet
 	accounts    core.Accounts
+	outbox      core.Outbox
 	auditor     core.Auditor
 	sa          core.SliceAuthority
 	tickets     ticket.Issuer

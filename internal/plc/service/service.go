@@ -74,6 +74,10 @@ type Options struct {
 	// TicketBrokers are other signers whose tickets nodes honour; they
 	// are distributed with every node's state.
 	TicketBrokers []core.TicketKey
+	// OpenOutbox lets every caller, anonymous too, read the mail outbox
+	// (Outbox): `pl dev`'s mailbox, where mail only goes to the log. Off,
+	// only admins may.
+	OpenOutbox bool
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
@@ -148,8 +152,14 @@ func New(db *store.DB, opts Options) *Service {
 // DB returns the store.
 func (s *Service) DB() *store.DB { return s.db }
 
-// OpRoles implements core.Registry.
-func (s *Service) OpRoles(op string) []string { return OpRoles(op) }
+// OpRoles implements core.Registry. Under Options.OpenOutbox GetOutbox is
+// open to every role, anonymous too (outbox.go).
+func (s *Service) OpRoles(op string) []string {
+	if op == opGetOutbox.String() && s.opts.OpenOutbox {
+		return openOutboxRoles.Names()
+	}
+	return OpRoles(op)
+}
 
 // LeaseGranularity returns the lease granularity in seconds.
 func (s *Service) LeaseGranularity() int64 { return s.opts.LeaseGranularity }
