@@ -292,6 +292,15 @@ func TestEndToEnd(t *testing.T) {
 	if out := admin.ok("whoami"); !strings.Contains(out, "admin@example.org") || !strings.Contains(out, "admin") {
 		t.Fatalf("whoami: %s", out)
 	}
+	// Replicas (docs/replicas.md): the first URL refuses connections;
+	// login and later commands go on to the next.
+	dead := "https://127.0.0.1:1"
+	admin.ok("login", dead, "--replica", url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
+	if out := admin.ok("whoami"); !strings.Contains(out, "admin@example.org") {
+		t.Fatalf("whoami through a replica list: %s", out)
+	}
+	admin.fails(2, "login", url+","+url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
+	admin.ok("login", url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
 
 	// 4. A site.
 	admin.ok("site", "add", "princeton", "--name", "Princeton University", "--abbrev", "Princeton",

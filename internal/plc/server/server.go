@@ -279,6 +279,14 @@ func (m *Main) Run(ctx context.Context) error {
 	mailDone := make(chan struct{})
 	go func() { defer close(mailDone); m.reg.RunMail(mctx, m.sender, 0) }()
 	defer func() { stopMonitor(); <-mailDone }()
+	changesDone := make(chan struct{})
+	go func() {
+		defer close(changesDone)
+		if err := m.reg.RunChanges(mctx); err != nil {
+			m.log.Error("replica change listener stopped", "err", err)
+		}
+	}()
+	defer func() { stopMonitor(); <-changesDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {
