@@ -62,6 +62,10 @@ type Config struct {
 	Monitor planet.Policy
 	// Mail is the SMTP relay of PLC's outbox (nil: mail goes to the log).
 	Mail *mail.Config
+	// DevMailbox (pl dev, without Mail) opens the outbox to everyone: the
+	// portal's /mailbox and GET /api/v1/outbox show what would have been
+	// sent.
+	DevMailbox bool
 	// SupportEmail is where PLCAPI's NotifySupport mails ("": refused).
 	SupportEmail string
 	// PortalURL is the portal's public base URL in mailed links ("": the
@@ -159,7 +163,11 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("GENI slice authority: %w", err)
 		}
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa})
+	tkey, err := LoadOrCreateTicketKey(dir)
+	if err != nil {
+		return err
+	}
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, OpenOutbox: m.DevMailbox && m.Mail == nil})
 	if err != nil {
 		return err
 	}
@@ -204,11 +212,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg), rest.WithTickets(reg), rest.WithOutbox(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	if _, taken := m.Extra["/"]; !taken {
-		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
+		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, Outbox: reg, Mailbox: m.DevMailbox && m.Mail == nil, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
 	}
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)

@@ -443,6 +443,9 @@ CREATE TABLE refused_slices (
 	since BIGINT NOT NULL
 );
 `,
+	// The slice tag type "vlinks" (virtual links, issue 16) for databases
+	// seeded before it.
+	tagTypeSQL(tags.VLinks),
 	// The login backoff shared by PLC replicas (backoff.go,
 	// docs/replicas.md): one row per failing (account, source) pair or
 	// source, times in UNIX milliseconds.
