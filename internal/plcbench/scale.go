@@ -100,6 +100,8 @@ func Scale(ctx context.Context, o ScaleOptions) ([]ScaleResult, error) {
 			return out, err
 		}
 		out = append(out, r)
+		PrintScale(o.Out, out) // this case's figures at once: the next takes long
+		fmt.Fprintf(o.Out, "load: %s\n\n", loadavg())
 	}
 	if o.DB != "" {
 		r, err := scaleCase(ctx, o, "2 replicas, PostgreSQL", o.DB, 2)
