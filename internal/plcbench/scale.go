@@ -282,8 +282,8 @@ func scaleCase(ctx context.Context, o ScaleOptions, name, dsn string, replicas i
 		return res, err
 	}
 	// The herd: every node fetches its new state; wait until all watch
-	// again (at most 5 minutes).
-	rewatched(5 * time.Minute)
+	// again (at most 2 minutes).
+	rewatched(2 * time.Minute)
 	res.AllDrain = time.Duration(time.Now().UnixNano() - tAll)
 	send("dump")
 	d, err := next("wakes")
