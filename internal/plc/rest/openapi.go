@@ -157,6 +157,7 @@ var schemas = map[string]any{
 	}, "code", "message")}, "error"),
 	"SessionRequest":    obj(map[string]any{"email": tStr, "password": tStr, "ttl": tInt}, "email", "password"),
 	"TokenRequest":      obj(map[string]any{"ttl": tInt}),
+	"RefusalRequest":    obj(map[string]any{"reason": tStr}, "reason"),
 	"SessionResponse":   obj(map[string]any{"token": tStr, "expires": tInt}, "token", "expires"),
 	"Whoami":            obj(map[string]any{"kind": tStr, "person_id": tInt, "email": tStr, "roles": tStrs, "site_ids": tInts, "node_id": tInt}, "kind"),
 	"ResolveResponse":   obj(map[string]any{"id": tInt}, "id"),

@@ -41,6 +41,7 @@ type Handler struct {
 	planet      core.Planet
 	accounts    core.Accounts
 	auditor     core.Auditor
+	peering     core.Peering
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -32,6 +32,7 @@ func (h *Handler) buildRoutes() []route {
 	rs = append(rs, h.planetRoutes()...)
 	rs = append(rs, h.accountRoutes()...)
 	rs = append(rs, h.auditRoutes()...)
+	rs = append(rs, h.peerRoutes()...)
 	return rs
 }
 

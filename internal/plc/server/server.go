@@ -201,7 +201,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithPeering(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	mux.Handle("/"+peering.PathPrefix, peering.Handler(reg, peerKey, root.With("subsystem", "peering"), time.Now))
