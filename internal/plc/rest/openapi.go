@@ -187,6 +187,8 @@ var schemas = map[string]any{
 	"Notices":                 map[string]any{"type": "array", "items": obj(map[string]any{"notice_id": tInt, "at": tInt, "site_id": tInt, "node_id": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr})},
 	"JoinRequest":             obj(map[string]any{"node_id": tInt, "secret": tStr, "ssh_host_key": tStr}, "node_id", "secret"),
 	"JoinResponse":            obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),
+	"TicketRequest":           obj(map[string]any{"node_ids": tInts, "duration": tInt, "rspec": tAnyOb}),
+	"TicketResponse":          obj(map[string]any{"ticket": tStr}, "ticket"),
 	"NodeState": map[string]any{"type": "object", "additionalProperties": true,
 		"description": "GetSlivers content (core.NodeState)",
 		"properties": map[string]any{"version": tStr, "timestamp": tInt, "node_id": tInt, "hostname": tStr,

@@ -33,6 +33,7 @@ func (h *Handler) buildRoutes() []route {
 	rs = append(rs, h.accountRoutes()...)
 	rs = append(rs, h.auditRoutes()...)
 	rs = append(rs, h.geniRoutes()...)
+	rs = append(rs, h.ticketRoutes()...)
 	return rs
 }
 

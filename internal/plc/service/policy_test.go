@@ -173,12 +173,19 @@ VerifyPerson A
 ResetPassword A
 NotifyPersons A N
 NotifySupport A
+AddPeer A
+GetPeers A P U N
+UpdatePeer A
+DeletePeer A
+RefreshPeer A
+GetPeerData A pe                   # pe: a peering PLC, by its Ed25519 signature (the original: GPG)
+RefuseSlice A                      # ours: an admin refuses a peer's slice on local nodes
 GENICertificate A P U T            # ours: the GENI slice authority certifies a person's key
 GENICredential A P U T             # ours: ... and signs their user and slice credentials (slice: as UpdateSlice)
 `
 
 func parseExpected(t *testing.T) map[string][]string {
-	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous}
+	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous, "pe": core.RolePeer}
 	out := map[string][]string{}
 	for _, line := range strings.Split(expectedRoles, "\n") {
 		line, _, _ = strings.Cut(line, "#")
@@ -253,8 +260,8 @@ func TestOpsTable(t *testing.T) {
 			t.Errorf("%s: opByName %d, String %q", name, int(opByName[name]), op.String())
 		}
 	}
-	if got := RolesOf(core.RolePI, core.RoleAdmin, "peer"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
-		t.Errorf("RolesOf(pi, admin, peer) = %b", got)
+	if got := RolesOf(core.RolePI, core.RoleAdmin, "bogus"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
+		t.Errorf("RolesOf(pi, admin, bogus) = %b", got)
 	}
 	if n := (rA | rN | rAn).Names(); strings.Join(n, ",") != "admin,node,anonymous" {
 		t.Errorf("Names = %v", n)

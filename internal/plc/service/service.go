@@ -14,6 +14,7 @@ package service
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"log/slog"
 	"sync"
@@ -67,6 +68,12 @@ type Options struct {
 	// PortalURL prefixes the portal paths of mailed links (tokens.go),
 	// e.g. https://plc.example.org; "" leaves them relative.
 	PortalURL string
+	// TicketKey signs slice tickets (tickets.go); nil: GetSliceTicket is
+	// refused as not supported.
+	TicketKey ed25519.PrivateKey
+	// TicketBrokers are other signers whose tickets nodes honour; they
+	// are distributed with every node's state.
+	TicketBrokers []core.TicketKey
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
