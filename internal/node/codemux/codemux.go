@@ -19,10 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +59,12 @@ type Config struct {
 	MaxHeader     int           // bytes of a request head; 16 KiB
 	MaxConns      int           // open client connections per listener; 4096
 	DialTimeout   time.Duration // to reach a sliver; 5s
-	Logger        *slog.Logger
+	// Dial connects to slivers; it must dial from the node's network
+	// namespace (the listeners' may be elsewhere: `pl node --netns`).
+	// Default: a net.Dialer in the calling thread's namespace, i.e. the
+	// process's.
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger *slog.Logger
 }
 
 // Mux is the demultiplexer of one node.
@@ -71,14 +73,12 @@ type Mux struct {
 	log    *slog.Logger
 	routes atomic.Pointer[map[string]Backend]
 	node   atomic.Pointer[string]
-	proxy  *httputil.ReverseProxy
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	mu      sync.Mutex
-	servers []*http.Server
-	lns     []net.Listener
+	mu    sync.Mutex
+	lns   []net.Listener
+	conns map[net.Conn]bool // HTTP client connections, cut by Close
 }
-
-type ctxKey struct{}
 
 // New returns a Mux with an empty table.
 func New(cfg Config) *Mux {
@@ -104,54 +104,17 @@ func New(cfg Config) *Mux {
 	empty := map[string]Backend{}
 	m.routes.Store(&empty)
 	m.node.Store(&cfg.Node)
-	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	pooled := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-		ResponseHeaderTimeout: 0, DisableCompression: true}
-	// A PROXY header names one client, so such connections are never
-	// shared: one per request.
-	proxied := &http.Transport{DisableKeepAlives: true, DisableCompression: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			client, _ := ctx.Value(clientKey{}).(net.Addr)
-			local, _ := ctx.Value(localKey{}).(net.Addr)
-			if _, err := io.WriteString(c, proxyHeader(client, local)); err != nil {
-				c.Close()
-				return nil, err
-			}
-			return c, nil
-		}}
-	m.proxy = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			b := pr.In.Context().Value(ctxKey{}).(Backend)
-			pr.SetURL(&url.URL{Scheme: "http", Host: netip.AddrPortFrom(b.Addr, b.Port).String()})
-			pr.Out.Host = pr.In.Host // the sliver sees the name it serves
-			pr.SetXForwarded()
-		},
-		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-			if b := r.Context().Value(ctxKey{}).(Backend); b.Proxy {
-				return proxied.RoundTrip(r)
-			}
-			return pooled.RoundTrip(r)
-		}),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			b := r.Context().Value(ctxKey{}).(Backend)
-			m.log.Debug("sliver unreachable", "slice", b.Slice, "host", r.Host, "err", err)
-			page(w, http.StatusBadGateway, fmt.Sprintf("The site %s of slice %s on node %s does not answer.", r.Host, b.Slice, *m.node.Load()))
-		},
-		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+		defer cancel()
+		return cfg.Dial(ctx, network, addr)
+	}
+	m.dial = dial
 	return m
 }
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-type clientKey struct{}
-type localKey struct{}
 
 // SetNode changes the node name of the pages codemux answers itself.
 func (m *Mux) SetNode(name string) { m.node.Store(&name) }
@@ -225,53 +188,6 @@ func HostOf(v string) (string, bool) {
 	return h, true
 }
 
-// ServeHTTP is the HTTP demultiplexer: by Host to the slice's sliver, or
-// the unknown-host page.
-func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, ok := m.Lookup(r.Host)
-	if !ok {
-		page(w, http.StatusNotFound, fmt.Sprintf("No slice serves %q on node %s.", r.Host, *m.node.Load()))
-		return
-	}
-	ctx := context.WithValue(r.Context(), ctxKey{}, b)
-	if b.Proxy {
-		client, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
-		ctx = context.WithValue(ctx, clientKey{}, net.Addr(client))
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			ctx = context.WithValue(ctx, localKey{}, la)
-		}
-	}
-	m.proxy.ServeHTTP(w, r.WithContext(ctx))
-}
-
-// page writes the small text page codemux answers with itself.
-func page(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	io.WriteString(w, msg+"\n(PlanetLab CoDemux)\n")
-}
-
-// ServeHTTPOn serves HTTP on ln until Close.
-func (m *Mux) ServeHTTPOn(ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           m,
-		ReadHeaderTimeout: m.cfg.HeaderTimeout,
-		IdleTimeout:       m.cfg.IdleTimeout,
-		MaxHeaderBytes:    m.cfg.MaxHeader,
-		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
-	}
-	ln = netutil.LimitListener(ln, m.cfg.MaxConns)
-	m.mu.Lock()
-	m.servers = append(m.servers, srv)
-	m.mu.Unlock()
-	err := srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
 // ServeTLSOn passes TLS connections on ln through to slivers by SNI until
 // Close. A connection without a known server name gets a TLS alert
 // (unrecognized_name) and is closed.
@@ -316,7 +232,7 @@ func (m *Mux) passTLS(c net.Conn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	s, err := net.DialTimeout("tcp", netip.AddrPortFrom(b.Addr, b.TLSPort).String(), m.cfg.DialTimeout)
+	s, err := m.dial(context.Background(), "tcp", netip.AddrPortFrom(b.Addr, b.TLSPort).String())
 	if err != nil {
 		m.log.Debug("tls: sliver unreachable", "slice", b.Slice, "err", err)
 		return
@@ -371,14 +287,15 @@ func proxyHeader(src, dst net.Addr) string {
 	return fmt.Sprintf("PROXY %s %s %s %d %d\r\n", fam, sa, da, s.Port, d.Port)
 }
 
-// Close stops the listeners and the HTTP connections; TLS connections
-// already passed through go on until one of their ends closes.
+// Close stops the listeners and cuts the HTTP connections; TLS
+// connections already passed through go on until one of their ends
+// closes.
 func (m *Mux) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
-	for _, s := range m.servers {
-		errs = append(errs, s.Close())
+	for c := range m.conns {
+		c.Close()
 	}
 	for _, l := range m.lns {
 		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

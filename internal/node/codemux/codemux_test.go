@@ -251,16 +251,7 @@ func (l *proxyListener) Accept() (net.Conn, error) {
 // its certificate pool lets clients verify it.
 func tlsBackend(t testing.TB, name, host string, proxy bool) (netip.AddrPort, *x509.CertPool) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	cfg, pool := selfSigned(t, host)
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +261,7 @@ func tlsBackend(t testing.TB, name, host string, proxy bool) (netip.AddrPort, *x
 	if proxy {
 		inner = &proxyListener{tcp}
 	}
-	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	ln := tls.NewListener(inner, cfg)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -451,4 +442,21 @@ func TestUnreachableSliver(t *testing.T) {
 	if code, body := get(t, httpAddr, "www.example.org"); code != 502 || !strings.Contains(body, "slice a_www on node n1 does not answer") {
 		t.Errorf("dead sliver: %d %q", code, body)
 	}
+}
+
+// selfSigned returns a server configuration with a fresh self-signed
+// certificate for host and the pool that trusts it.
+func selfSigned(t testing.TB, host string) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
 }

@@ -1,6 +1,7 @@
 package nodecmd
 
 import (
+	"context"
 	"fmt"
 	"net"
 
@@ -19,15 +20,25 @@ var CodemuxPorts = []netcfg.Port{{Proto: "tcp", From: 80, To: 80}, {Proto: "tcp"
 // namespace) for the port demultiplexer.
 func (n *Node) openCodemux(opts Options) error {
 	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error) // default: ours
 	if opts.NetNS != "" {
+		// Listen on, and dial the slivers from, the node's namespace.
 		h, err := netns.GetFromPath(opts.NetNS)
 		if err != nil {
 			return fmt.Errorf("codemux: node netns: %w", err)
 		}
-		defer h.Close()
+		n.codemuxNS = &h
 		listen = func(addr string) (l net.Listener, err error) {
 			err = netcfg.InNetNS(h, func() error { l, err = net.Listen("tcp", addr); return err })
 			return l, err
+		}
+		dial = func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = netcfg.InNetNS(h, func() error {
+				var d net.Dialer
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
 		}
 	}
 	var err error
@@ -38,7 +49,7 @@ func (n *Node) openCodemux(opts Options) error {
 		n.codemuxHTTP.Close()
 		return fmt.Errorf("codemux: %w", err)
 	}
-	n.Codemux = codemux.New(codemux.Config{Logger: opts.Logger})
+	n.Codemux = codemux.New(codemux.Config{Logger: opts.Logger, Dial: dial})
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/vishvananda/netns"
+
 	"github.com/planetlab/pl/internal/node/bwmon"
 	"github.com/planetlab/pl/internal/node/codemux"
 	"github.com/planetlab/pl/internal/node/flows"
@@ -139,7 +141,8 @@ type Node struct {
 	// Options.Codemux); Run serves its listeners.
 	Codemux                 *codemux.Mux
 	codemuxHTTP, codemuxTLS net.Listener
-	dir   map[string]agent.SliceInfo // the agent's last slice directory
+	codemuxNS               *netns.NsHandle            // with --netns: the node's, where codemux dials
+	dir                     map[string]agent.SliceInfo // the agent's last slice directory
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -636,6 +639,9 @@ func (n *Node) Close() error {
 		errs = append(errs, n.Codemux.Close())
 		n.codemuxHTTP.Close()
 		n.codemuxTLS.Close()
+	}
+	if n.codemuxNS != nil {
+		n.codemuxNS.Close()
 	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())
