@@ -23,6 +23,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ports"
+	"github.com/planetlab/pl/internal/core/vlinks"
 )
 
 // Kind is the kind of a tag's value.
@@ -36,6 +37,8 @@ const (
 	Image Kind = "image"   // reference image name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
 	Enum  Kind = "one of"  // one of Values
 	Host  Kind = "route"   // a codemux route: <host>,<port>[,tls=<port>][,proxy] (ParseRoute)
+	// Topology is a slice's virtual links, syntax of package core/vlinks.
+	Topology Kind = "topology"
 )
 
 // Tag describes one tag.
@@ -82,6 +85,7 @@ const (
 	SSHPort        = "ssh_port"
 	Country        = "country"
 	Codemux        = "codemux"
+	VLinks         = vlinks.Tag
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -132,6 +136,8 @@ var table = []Tag{
 		Doc: "where bwmon starts slowing the sliver: its ceiling becomes what spreads the rest of the budget over the rest of the day"},
 	{Name: PortsTag, Category: "slice/network", Kind: Ports, Roles: member, Multi: true,
 		Doc: "reserved TCP/UDP ports forwarded from the node's address (tcp/80, udp/5000-5010, 8080), refused when they collide with another slice's"},
+	{Name: VLinks, Category: "slice/network", Kind: Topology, Roles: member,
+		Doc: "virtual links between the slice's slivers (VINI, see networks.md): a private range and named point-to-point links with rate, delay and loss. Refused when it names nodes the slice is not on or its range overlaps another slice's"},
 	{Name: Vref, Category: "slice/config", Kind: Image, Default: DefaultImage, Roles: []string{core.RolePI, core.RoleUser, core.RoleNode},
 		Doc: "reference image of the sliver, unknown on the node = refused"},
 	{Name: Runtime, Category: "slice/config", Kind: Enum, Values: []string{"runc", "runsc"}, Default: "runc", Roles: member,
@@ -279,6 +285,10 @@ func (t Tag) Check(value string) error {
 		}
 	case Host:
 		if _, err := ParseRoute(value); err != nil {
+			return err
+		}
+	case Topology:
+		if _, err := vlinks.Parse(value); err != nil {
 			return err
 		}
 	case Image:

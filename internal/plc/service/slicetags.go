@@ -78,6 +78,8 @@ func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64,
 		if !found {
 			return core.FieldErrorf("value", "no enabled init script is named %q", value)
 		}
+	case tags.VLinks:
+		return o.checkVLinks(value, slice, node, except)
 	}
 	if e, ok := exclusive(tagname); ok {
 		return o.checkExclusive(e, slice, []tagValue{{value, node}})

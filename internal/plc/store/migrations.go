@@ -443,6 +443,9 @@ CREATE TABLE refused_slices (
 	since BIGINT NOT NULL
 );
 `,
+	// The slice tag type "vlinks" (virtual links, issue 16) for databases
+	// seeded before it.
+	tagTypeSQL(tags.VLinks),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
