@@ -460,3 +460,86 @@ func selfSigned(t testing.TB, host string) (*tls.Config, *x509.CertPool) {
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
 }
+
+// TestKeepAliveAndUpgrade: several requests on one connection (pipelined)
+// each reach the sliver with X-Forwarded-For; a request for another site
+// on it ends the connection after the answers already due; an upgraded
+// connection carries the sliver's own protocol both ways.
+func TestKeepAliveAndUpgrade(t *testing.T) {
+	a := backend(t, "slice-a", false)
+	other := backend(t, "slice-o", false)
+	ws, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ws.Close()
+	go func() { // a minimal upgrading server: 101, then echo in upper case
+		c, err := ws.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\nX-Seen-XFF: %s\r\n\r\n", req.Header.Get("Upgrade"), req.Header.Get("X-Forwarded-For"))
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			io.WriteString(c, strings.ToUpper(line))
+		}
+	}()
+	wsAddr := netip.MustParseAddrPort(ws.Addr().String())
+	m := New(Config{Node: "n1"})
+	route := func(s string, ap netip.AddrPort, host string) Claim {
+		c := claim(s, ap.Addr().String(), host+",1")
+		c.Route.Port = ap.Port()
+		return c
+	}
+	m.Set([]Claim{route("a_www", a, "www.example.org"), route("o_www", other, "other.example.org"), route("w_ws", wsAddr, "ws.example.org")})
+	httpAddr, _ := startMux(t, m)
+
+	c, err := net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: www.example.org\r\n\r\nGET /2 HTTP/1.1\r\nHost: www.example.org\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"+
+		"GET /3 HTTP/1.1\r\nHost: other.example.org\r\n\r\n")
+	r := bufio.NewReader(c)
+	for i := 1; i <= 2; i++ {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.HasPrefix(string(body), "slice-a host=www.example.org xff=127.0.0.1 ") {
+			t.Errorf("answer %d: %q", i, body)
+		}
+	}
+	if _, err := http.ReadResponse(r, nil); err == nil {
+		t.Errorf("a request for another site was answered on the same connection")
+	}
+
+	u, err := net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(u, "GET /chat HTTP/1.1\r\nHost: ws.example.org\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello\n")
+	ur := bufio.NewReader(u)
+	resp, err := http.ReadResponse(ur, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("X-Seen-XFF") != "127.0.0.1" {
+		t.Fatalf("upgrade: %v %+v", err, resp)
+	}
+	if line, _ := ur.ReadString('\n'); line != "HELLO\n" {
+		t.Errorf("upgraded stream: %q", line)
+	}
+	io.WriteString(u, "again\n")
+	if line, _ := ur.ReadString('\n'); line != "AGAIN\n" {
+		t.Errorf("upgraded stream, second line: %q", line)
+	}
+}

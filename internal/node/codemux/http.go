@@ -179,17 +179,10 @@ func (m *Mux) serveHTTPConn(c net.Conn) {
 				backend.Write(buf)
 			}
 			io.Copy(backend, c)
-			closeWrite(backend)
-			<-upstream
-			backend.Close()
-			backend = nil
-			return
+			return // the deferred close lets the sliver finish, for IdleTimeout at most
 		}
 		if req.Close {
-			<-upstream
-			backend.Close()
-			backend = nil
-			return
+			return // likewise
 		}
 	}
 }
