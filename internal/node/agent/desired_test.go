@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -343,5 +344,25 @@ func TestComputeRuntime(t *testing.T) {
 	with := Compute(st, Env{XIDs: xids, NCPU: 2, Runtimes: map[string]bool{"": true, "runsc": true}})
 	if len(with.Errors) != 0 || with.Slivers["pl_gv"].Spec.Runtime != "runsc" || with.Slivers["pl_rc"].Spec.Runtime != "" {
 		t.Errorf("node with runsc: errors %v, slivers %+v", with.Errors, with.Slivers)
+	}
+}
+
+// TestCodemuxRoutes: the routes handed to codemux are those of enabled
+// slivers, sorted, each with its sliver's xid.
+func TestCodemuxRoutes(t *testing.T) {
+	st := &core.NodeState{Version: "v1", Hostname: "n1.example.org", Slivers: []core.Sliver{
+		sliverOf("pl_b", 2, "codemux", "b.example.org,80", "codemux", "a.example.org,81"),
+		sliverOf("pl_a", 1, "codemux", "www.example.org,8080,tls=8443"),
+		sliverOf("pl_off", 3, "codemux", "off.example.org,80", "enabled", "0"),
+	}}
+	d := Compute(st, Env{Now: 1500, XIDs: map[string]int{"pl_a": 11, "pl_b": 12, "pl_off": 13}, NCPU: 2})
+	got := codemuxRoutes(d)
+	want := []CodemuxRoute{
+		{Slice: "pl_a", XID: 11, Route: tags.Route{Host: "www.example.org", Port: 8080, TLSPort: 8443}},
+		{Slice: "pl_b", XID: 12, Route: tags.Route{Host: "a.example.org", Port: 81}},
+		{Slice: "pl_b", XID: 12, Route: tags.Route{Host: "b.example.org", Port: 80}},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("routes %+v\nwant %+v", got, want)
 	}
 }
