@@ -137,7 +137,7 @@ func TestTracerouteTutorial(t *testing.T) {
 	dead := netip.MustParsePrefix(wan).Addr().Next().String() // the host: 10.81.0.1
 	var out string
 	waitFor(t, 2*time.Minute, "every server answers", func() error {
-		cmd := exec.Command(clnt, "-p", port, "--tree", "--slice", slice, "--pl", pl, "--timeout", "20s", target.String(), dead)
+		cmd := exec.Command(clnt, "-p", port, "--tree", "--slice", slice, "--pl", pl, "--timeout", "20s", target.String(), dead) // hostdeps: self
 		cmd.Env = append(os.Environ(), user.env...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -144,6 +144,7 @@ GetLeases A P U N an
 UpdateLeases A P T U
 DeleteLeases A P T U
 GetLeaseGranularity A P U T N an
+GetSliceTicket A P U                 # as the original; the ticket is Ed25519-signed (core/ticket)
 AuthCheck A P U T N
 GetSession A P U T N
 DeleteSession A P U T N
