@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rspec"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -85,6 +86,10 @@ type Config struct {
 	// and the SSH gateway, which drops sessions of destroyed or suspended
 	// slivers).
 	Observe func(op Op, err error, took time.Duration)
+	// Capacity is what the node can promise slivers (tickets are refused
+	// beyond it: tickets.go); a zero CPUPct means MaxReservedPct.
+	Capacity rspec.Capacity
+
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager
 	// hands it to the SSH gateway's process.
@@ -111,6 +116,8 @@ type Main struct {
 	passes   int
 	cancel   context.CancelFunc
 	done     chan struct{}
+	tickets  *ticketBook
+	redeemMu sync.Mutex // one redemption at a time
 	initOnce sync.Once
 	initErr  error
 }
@@ -224,6 +231,10 @@ func (m *Main) setup() error {
 		m.log.Error("xid allocation file unreadable; starting empty and re-adopting xids from the host", "err", err)
 	}
 	m.xids = xids
+	m.tickets, err = loadTicketBook(filepath.Join(cfg.StateDir, "tickets.json"))
+	if err != nil {
+		m.log.Error("ticket book unreadable; redeemed tickets are forgotten", "err", err)
+	}
 	rec, err := loadNetRecord(filepath.Join(cfg.StateDir, "net.json"))
 	if err != nil {
 		m.log.Warn("network record unreadable", "err", err)
@@ -436,6 +447,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		return time.Time{}
 	}
 	now := m.Now()
+	st = m.effectiveState(st, now.Unix())
 	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
 		m.log.Error("xid allocation", "err", err)
 	}

@@ -570,3 +570,7 @@ func (m *Linux) ClassBytes() (map[int]uint64, error) {
 	}
 	return out, nil
 }
+
+// CapKbit is the node-wide egress cap in kbit/s (what rates are promised
+// against).
+func (l *Linux) CapKbit() int64 { return l.cfg.CapKbit }
