@@ -410,7 +410,7 @@ func (m *Main) Online() bool {
 }
 
 // reconcileLoop runs a pass on every new state, every ResyncInterval, and
-// at the next sliver expiry.
+// at the next sliver expiry or lease boundary.
 func (m *Main) reconcileLoop(ctx context.Context) {
 	timer := time.NewTimer(m.ResyncInterval)
 	defer timer.Stop()
@@ -440,7 +440,7 @@ func (m *Main) reconcileLoop(ctx context.Context) {
 
 // Reconcile runs one pass: compute, plan, execute. It does nothing before a
 // desired state is known. It returns the time of the next sliver expiry
-// (zero if none).
+// or lease boundary (zero if none).
 func (m *Main) Reconcile(ctx context.Context) time.Time {
 	st := m.currentState()
 	if st == nil {
@@ -537,6 +537,9 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	}
 
 	var next time.Time
+	if b := NextBoundary(st, now.Unix()); b > 0 {
+		next = time.Unix(b, 0)
+	}
 	for _, s := range d.Slivers {
 		if s.Expires > 0 {
 			if t := time.Unix(s.Expires, 0); next.IsZero() || t.Before(next) {

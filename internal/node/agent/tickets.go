@@ -187,9 +187,10 @@ func (m *Main) capacity() rspec.Capacity {
 	return c
 }
 
-// effectiveState is the desired state with tickets applied.
+// effectiveState is the desired state with tickets, then leases,
+// applied.
 func (m *Main) effectiveState(st *core.NodeState, now int64) *core.NodeState {
-	return WithTickets(st, m.tickets.active(now), now)
+	return WithLeases(WithTickets(st, m.tickets.active(now), now), now)
 }
 
 // RedeemTicket verifies and honours a ticket (the checks are listed
