@@ -80,6 +80,8 @@ const (
 	System         = "system"
 	SSHPort        = "ssh_port"
 	Country        = "country"
+	NMAPI          = "nm_api"
+	Delegations    = "delegations"
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -136,6 +138,8 @@ var table = []Tag{
 		Doc: "OCI runtime of the sliver: runc (a container on the node's kernel) or runsc (gVisor: a user-space kernel in front of the node's, stronger isolation, slower system calls, see slivers.md), refused by a node without it. A change re-creates the sliver"},
 	{Name: InitScript, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "name of an enabled PLC init script run at sliver start"},
+	{Name: NMAPI, Category: "slice/config", Kind: Int, Min: 0, Max: 1, Default: "0",
+		Doc: "1: the node manager's local API socket is at /run/pl/api.sock in the sliver (brokering.md), the caller known by its uid. A change re-creates the sliver"},
 	{Name: InitScriptCode, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "literal init script, wins over initscript"},
 	// The original's names of the limits above (seeded by PLC as rlimit
@@ -157,7 +161,7 @@ var table = []Tag{
 	{Name: "vsys", Category: "slice/vsys", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Multi: true, Doc: "one vsys script per tag"},
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
 	{Name: "codemux", Category: "slice/network", Kind: Text, Doc: "codemux host and port"},
-	{Name: "delegations", Category: "slice/config", Kind: Text, Roles: member, Doc: "delegated slice names"},
+	{Name: Delegations, Category: "slice/config", Kind: Text, Roles: member, Doc: "slices that may control this slice's slivers through the node manager's local API (names, comma or space separated, see brokering.md)"},
 	{Name: "rawdisk", Category: "slice/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "raw disk access"},
 	{Name: "isolate_loopback", Category: "slice/network", Kind: Text, Doc: "private loopback"},
 	{Name: "drl", Category: "slice/network", Kind: Text, Doc: "distributed rate limiting"},

@@ -89,6 +89,9 @@ type Config struct {
 	// Capacity is what the node can promise slivers (tickets are refused
 	// beyond it: tickets.go); a zero CPUPct means MaxReservedPct.
 	Capacity rspec.Capacity
+	// APISocket is the local API socket's host path, bound into slivers
+	// with nm_api=1 ("" = none).
+	APISocket string
 
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager
@@ -117,6 +120,7 @@ type Main struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	tickets  *ticketBook
+	control  *control
 	redeemMu sync.Mutex // one redemption at a time
 	initOnce sync.Once
 	initErr  error
@@ -234,6 +238,10 @@ func (m *Main) setup() error {
 	m.tickets, err = loadTicketBook(filepath.Join(cfg.StateDir, "tickets.json"))
 	if err != nil {
 		m.log.Error("ticket book unreadable; redeemed tickets are forgotten", "err", err)
+	}
+	m.control, err = loadControl(filepath.Join(cfg.StateDir, "control.json"))
+	if err != nil {
+		m.log.Error("local API decisions unreadable; delegated creates, stops and loans are forgotten", "err", err)
 	}
 	rec, err := loadNetRecord(filepath.Join(cfg.StateDir, "net.json"))
 	if err != nil {
@@ -451,7 +459,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
 		m.log.Error("xid allocation", "err", err)
 	}
-	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU}
+	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket}
 	if m.Runtimes != nil {
 		env.Runtimes = map[string]bool{}
 		for _, rt := range m.Runtimes {

@@ -40,6 +40,7 @@ type SliverConfig struct {
 	Runtime        string // sliver.Spec.Runtime: "" (runc) or "runsc"
 	InitScript     string
 	Ports          []netcfg.Port
+	NMAPI          bool // nm_api: the local API socket in the sliver
 }
 
 // ParseAttributes turns a sliver's tags into a SliverConfig. initscripts are the
@@ -99,6 +100,7 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 		c.NetMaxKByte = intTag(tags.NetMaxKByte)
 	}
 	c.NetThreshKByte = intTag(tags.NetThreshKByte)
+	c.NMAPI = intTag(tags.NMAPI) > 0
 	if err != nil {
 		return SliverConfig{}, err
 	}

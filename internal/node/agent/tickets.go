@@ -187,10 +187,12 @@ func (m *Main) capacity() rspec.Capacity {
 	return c
 }
 
-// effectiveState is the desired state with tickets, then leases,
+// effectiveState is the desired state with tickets, then what slices
+// decided through the local API (creates, stops, loans), then leases,
 // applied.
 func (m *Main) effectiveState(st *core.NodeState, now int64) *core.NodeState {
-	return WithLeases(WithTickets(st, m.tickets.active(now), now), now)
+	st, _ = WithControl(WithTickets(st, m.tickets.active(now), now), m.control.snapshot(), now)
+	return WithLeases(st, now)
 }
 
 // RedeemTicket verifies and honours a ticket (the checks are listed
@@ -257,4 +259,30 @@ func (m *Main) redeem(wire string) (*ticket.Ticket, error) {
 		return t, core.Errorf(core.Internal, "%v", err)
 	}
 	return t, nil
+}
+
+// drop forgets the ticket of slice name (its nonce stays: no replay).
+func (b *ticketBook) drop(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := bookFile{Nonces: b.f.Nonces}
+	var live []ticket.Ticket
+	for i, x := range b.live {
+		if x.Sliver.Name != name {
+			f.Tickets = append(f.Tickets, b.f.Tickets[i])
+			live = append(live, x)
+		}
+	}
+	if len(live) == len(b.live) {
+		return nil
+	}
+	data, err := json.MarshalIndent(f, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(b.path, data, 0o600); err != nil {
+		return fmt.Errorf("save ticket book: %w", err)
+	}
+	b.f, b.live = f, live
+	return nil
 }

@@ -168,7 +168,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			code := core.ErrorCode(err)
 			w.WriteHeader(status(code))
-			json.NewEncoder(w).Encode(ErrorBody{Code: code, Field: core.ErrorField(err), Message: core.PublicMessage(err)})
+			field := core.ErrorField(err)
+			msg := strings.TrimPrefix(core.PublicMessage(err), field+": ") // the field goes apart
+			json.NewEncoder(w).Encode(ErrorBody{Code: code, Field: field, Message: msg})
 			return
 		}
 		json.NewEncoder(w).Encode(v)
@@ -253,14 +255,20 @@ func Decode(args json.RawMessage, v any) error {
 // Call calls method on the API at socket with args and decodes the
 // result into out (nil: ignored). A refusal is returned as a *core.Error.
 func Call(ctx context.Context, socket, method string, args, out any) error {
+	return CallWith(ctx, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}, method, args, out)
+}
+
+// CallWith is Call over connections from dial.
+func CallWith(ctx context.Context, dial func(ctx context.Context) (net.Conn, error), method string, args, out any) error {
+	socket := "the node manager's socket"
 	body, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socket)
-	}}
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://nm/"+method, bytes.NewReader(body))
 	if err != nil {

@@ -244,6 +244,13 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 		}
 	}
+	apiSocket := opts.APISocket
+	switch apiSocket {
+	case "":
+		apiSocket = filepath.Join(opts.State, APISocketName)
+	case "-":
+		apiSocket = ""
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -273,17 +280,14 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		BwmonEvents: func(after time.Time) []core.BwmonEvent {
 			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
 		},
-		Capacity: rspec.Capacity{NetKbit: n.Net.CapKbit(), MemKiB: sliverMemKiB()},
+		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
+		APISocket: apiSocket,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if opts.APISocket != "-" {
-		path := opts.APISocket
-		if path == "" {
-			path = filepath.Join(opts.State, APISocketName)
-		}
-		if n.APIListener, err = nmapi.Listen(path); err != nil {
+	if apiSocket != "" {
+		if n.APIListener, err = nmapi.Listen(apiSocket); err != nil {
 			return nil, fmt.Errorf("local API: %w", err)
 		}
 	}

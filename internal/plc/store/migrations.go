@@ -399,6 +399,9 @@ CREATE INDEX outbox_due ON outbox (sent_at, next_try);
 	// The slice tag type "runtime" (gVisor slivers, issue 17) for
 	// databases seeded before it.
 	tagTypeSQL(tags.Runtime),
+	// The slice tag type "nm_api" (the node manager's local API in
+	// slivers, issue 14) for databases seeded before it.
+	tagTypeSQL(tags.NMAPI),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
