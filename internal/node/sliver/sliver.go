@@ -46,7 +46,14 @@ type Spec struct {
 	// user-space kernel in front of the node's). A change re-creates the
 	// sliver under the other runtime. Slice tag "runtime".
 	Runtime string `diff:"runtime,recreate"`
+	// APISocket is the host path of the node manager's local API socket
+	// (package nmapi), bound into the sliver at APISocketPath; "" = none
+	// (slice tag nm_api). A change re-creates the sliver.
+	APISocket string `diff:"api_socket,recreate"`
 }
+
+// APISocketPath is where a sliver allowed the local API finds its socket.
+const APISocketPath = "/run/pl/api.sock"
 
 // The OCI runtimes a sliver can run under (Spec.Runtime).
 const (
