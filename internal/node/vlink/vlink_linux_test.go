@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -359,7 +358,7 @@ func TestLinks(t *testing.T) {
 	}
 
 	// Rate: a TCP stream across a's link, measured where it arrives.
-	got := throughput(t, a1, a2, "10.200.0.2:7100", 3*time.Second)
+	got := throughput(t, a1, a2, "ab", "10.200.0.2:7100", 3*time.Second)
 	want := float64(rateKbit) * 1000
 	t.Logf("link rate %d kbit/s: measured %.0f kbit/s (%.1f%%)", rateKbit, got/1000, 100*(got-want)/want)
 	if got < want*0.95 || got > want*1.05 {
@@ -382,9 +381,9 @@ func addAddr(t testing.TB, ns, dev string, a netip.Addr) {
 
 // throughput sends a TCP stream from namespace from to a server at addr in
 // namespace to for d and returns the rate, in bit/s, at which frames
-// arrived on the receiving sliver's link interface "ab" after the first
+// arrived on the receiving sliver's link interface ifname after the first
 // half second (the interface counts Ethernet frames, as the shaper does).
-func throughput(t testing.TB, from, to, addr string, d time.Duration) float64 {
+func throughput(t testing.TB, from, to, ifname, addr string, d time.Duration) float64 {
 	t.Helper()
 	var l net.Listener
 	in(t, to, func() (err error) { l, err = net.Listen("tcp4", addr); return err })
@@ -411,16 +410,15 @@ func throughput(t testing.TB, from, to, addr string, d time.Duration) float64 {
 		c.Close()
 	}()
 	time.Sleep(500 * time.Millisecond)
-	b0, t0 := rxBytes(t, to, "ab"), time.Now()
+	b0, t0 := rxBytes(t, to, ifname), time.Now()
 	time.Sleep(time.Until(stop) - 100*time.Millisecond)
-	b1, t1 := rxBytes(t, to, "ab"), time.Now()
+	b1, t1 := rxBytes(t, to, ifname), time.Now()
 	return float64(b1-b0) * 8 / t1.Sub(t0).Seconds()
 }
 
-// TestLinkChanges: loss is applied, a delay this kernel cannot enforce is
-// reported (and the link still works), links removed from the desired
-// state and removed slivers leave no device, and a restarted manager
-// keeps every sliver's ends.
+// TestLinkChanges: loss and delay are applied, links removed from the
+// desired state and removed slivers leave no device, and a restarted
+// manager keeps every sliver's ends.
 func TestLinkChanges(t *testing.T) {
 	n1, n2 := newPair(t)
 	a1, a2 := n1.sliver(t, "hva", 11), n2.sliver(t, "hva", 11)
@@ -453,25 +451,51 @@ func TestLinkChanges(t *testing.T) {
 		t.Errorf("%d of %d arrived through a 20%% loss link", n, sent)
 	}
 
-	// A delay: enforced with netem where the kernel has it, else refused
-	// precisely while the rest of the link works.
-	slow := end("slow", 67, "10.200.0.9/30", "10.200.0.10", n2.addr, 100_000)
-	slow.DelayUS = 20_000
-	err := n1.vl.Ensure(ctx, "hva", a1, append(n1.vl.Ends("hva"), slow))
-	if err != nil {
-		if core.ErrorCode(err) != core.Unimplemented || !strings.Contains(err.Error(), "link slow: delay 20ms not enforced: this node's kernel has no netem qdisc") {
-			t.Fatalf("delay: %v", err)
+	// A delay, on both ends: each node delays what it sends (netem where
+	// the kernel has it, else the relay), so a round trip takes twice the
+	// delay; the fastest of 20 is within 2 ms of that.
+	const delay = 10 * time.Millisecond
+	slow := end("slow", 67, "10.200.0.9/30", "", n2.addr, 100_000)
+	slow.DelayUS = delay.Microseconds()
+	link(t, n1, n2, a1, a2, "hva", end("ab", 65, "10.200.0.1/30", "", n2.addr, 100_000), lossy, slow)
+	es := udpListen(t, a2, "10.200.0.10:7002")
+	go echo(es)
+	best := time.Hour
+	for range 20 {
+		d, err := rtt(t, a1, "10.200.0.10:7002")
+		if err != nil {
+			t.Fatalf("delayed link: %v", err)
 		}
-		t.Logf("as expected on this kernel: %v", err)
+		best = min(best, d)
 	}
-	if !hasLink(t, a1, "slow") {
-		t.Fatal("the delayed link was not built")
+	t.Logf("delay %v each way: fastest round trip %v", delay, best)
+	if best < 2*delay || best > 2*delay+2*time.Millisecond {
+		t.Errorf("round trip %v over a link delayed %v each way, want %v..%v", best, delay, 2*delay, 2*delay+2*time.Millisecond)
+	}
+	// A restarted node manager restarts the relays (they die with it).
+	n2.vl.Close()
+	var err error
+	n2.vl, err = New(Config{NetNS: n2.ns, StateDir: n2.vl.cfg.StateDir, LocalAddr: n2.addr, Table: "hvvl"}, nil)
+	must(t, err)
+	if d, err := rtt(t, a1, "10.200.0.10:7002"); err != nil || d < 2*delay {
+		t.Fatalf("delayed link after a restart: %v %v", d, err)
+	}
+	// The rate applies on a delayed link too.
+	slow.RateKbit = 5000
+	link(t, n1, n2, a1, a2, "hva", end("ab", 65, "10.200.0.1/30", "", n2.addr, 100_000), lossy, slow)
+	got := throughput(t, a1, a2, "slow", "10.200.0.10:7100", 3*time.Second)
+	t.Logf("delayed link at 5000 kbit/s: measured %.0f kbit/s", got/1000)
+	if got < 5e6*0.95 || got > 5e6*1.05 {
+		t.Errorf("delayed link: measured %.0f bit/s, want 5000000 ± 5%%", got)
 	}
 
 	// Dropping links from the desired state deletes them.
 	must(t, n1.vl.Ensure(ctx, "hva", a1, n1.vl.Ends("hva")[:1]))
 	if hasLink(t, a1, "lossy") || hasLink(t, a1, "slow") || hasLink(t, n1.ns, "vlx66") || hasLink(t, n1.ns, "vlb67") {
 		t.Fatal("removed links still have devices")
+	}
+	if len(n1.vl.relays) != 0 {
+		t.Fatalf("relays left: %v", n1.vl.relays)
 	}
 	// A restarted manager knows the ends; Remove deletes them all.
 	again, err := New(Config{NetNS: n1.ns, StateDir: n1.vl.cfg.StateDir, Table: "hvvl"}, nil)

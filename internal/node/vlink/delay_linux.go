@@ -1,0 +1,152 @@
+package vlink
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/planetlab/pl/internal/core/vlinks"
+	"github.com/planetlab/pl/internal/node/netcfg"
+)
+
+// Delay without netem. A kernel without the netem qdisc (this project's
+// machines) cannot hold packets back, so a delayed link sends through a
+// relay of the node manager: a TAP device <p>t<V> in the link's bridge,
+// read by the relay, which holds each frame for the link's delay, puts the
+// VXLAN header on it and sends it from the node's own address to the
+// peer's VXLAN port, where it is an ordinary tunnel packet (the isolation
+// rules see it as such). The link's kernel tunnel then only receives: it
+// has no remote, and the bridge does not learn addresses on it, so frames
+// toward the peer reach the TAP. (A tunnel cannot send to a local relay
+// socket instead: for a local destination VXLAN skips the encapsulation
+// and looks for a local tunnel with that VNI.) The peer delays what it
+// sends, so each direction gets the delay once. A link's delay is
+// constant, so the queue is FIFO; it holds at most relayQueue frames.
+//
+// The relay lives in the node manager's process and the TAP dies with it:
+// while it is stopped, a delayed link sends nothing (links without delay
+// are kernel state and keep working); New restarts the relays of the
+// recorded links.
+
+const relayQueue = 4096
+
+type relay struct {
+	tap   *os.File
+	out   *net.UDPConn
+	peer  *net.UDPAddr
+	vni   uint32
+	delay time.Duration
+	q     chan held
+	wg    sync.WaitGroup
+}
+
+type held struct {
+	at  time.Time
+	pkt []byte
+}
+
+// startRelay opens a relay for link e: its TAP joins the bridge br.
+func (m *Manager) startRelay(e vlinks.End, br netlink.Link) (*relay, error) {
+	r := &relay{peer: &net.UDPAddr{IP: e.Peer.AsSlice(), Port: int(m.cfg.Port)}, vni: e.VNI,
+		delay: time.Duration(e.DelayUS) * time.Microsecond, q: make(chan held, relayQueue)}
+	name := m.cfg.devName('t', e.VNI)
+	err := netcfg.InNetNS(m.nodeNS, func() error {
+		_ = netlink.LinkDel(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}}) // a leftover
+		t := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: m.cfg.MTU}, Mode: netlink.TUNTAP_MODE_TAP,
+			Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_ONE_QUEUE, NonPersist: true, Queues: 1}
+		if err := netlink.LinkAdd(t); err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		r.tap = t.Fds[0]
+		var laddr *net.UDPAddr
+		if m.cfg.LocalAddr.IsValid() {
+			laddr = &net.UDPAddr{IP: m.cfg.LocalAddr.AsSlice()}
+		}
+		var err error
+		if r.out, err = net.ListenUDP("udp4", laddr); err != nil {
+			r.tap.Close()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delay relay: %w", err)
+	}
+	tap, err := m.nl.LinkByName(name)
+	if err == nil {
+		err = m.nl.LinkSetMaster(tap, br)
+	}
+	if err == nil {
+		err = m.nl.LinkSetUp(tap)
+	}
+	if err != nil {
+		r.tap.Close()
+		r.out.Close()
+		return nil, fmt.Errorf("delay relay %s: %w", name, err)
+	}
+	r.wg.Add(2)
+	go r.receive()
+	go r.send()
+	return r, nil
+}
+
+func (r *relay) receive() {
+	defer r.wg.Done()
+	defer close(r.q)
+	buf := make([]byte, 65536)
+	hdr := []byte{0x08, 0, 0, 0, byte(r.vni >> 16), byte(r.vni >> 8), byte(r.vni), 0}
+	for {
+		n, err := r.tap.Read(buf)
+		if err != nil {
+			return
+		}
+		select {
+		case r.q <- held{at: time.Now().Add(r.delay), pkt: append(append(make([]byte, 0, len(hdr)+n), hdr...), buf[:n]...)}:
+		default: // full: dropped
+		}
+	}
+}
+
+func (r *relay) send() {
+	defer r.wg.Done()
+	for h := range r.q {
+		if d := time.Until(h.at); d > 0 {
+			time.Sleep(d)
+		}
+		_, _ = r.out.WriteToUDP(h.pkt, r.peer)
+	}
+}
+
+// close stops the relay; its TAP device disappears with its descriptor.
+func (r *relay) close() {
+	r.tap.Close()
+	r.wg.Wait()
+	r.out.Close()
+}
+
+// hasNetem reports (once) whether the kernel has the netem qdisc, trying
+// it on a throwaway veth in the node's namespace.
+func (m *Manager) hasNetem() bool {
+	if m.netem != nil {
+		return *m.netem
+	}
+	name := m.cfg.DevPrefix + "probe"
+	_ = m.nl.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}})
+	has := false
+	if err := m.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}); err == nil {
+		if l, err := m.nl.LinkByName(name); err == nil {
+			err := m.nl.QdiscAdd(netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+				netlink.NetemQdiscAttrs{Latency: 1000}))
+			has = err == nil || !errors.Is(err, unix.ENOENT)
+			_ = m.nl.LinkDel(l)
+		}
+	}
+	m.netem = &has
+	m.log.Info("link delays", "netem", has)
+	return has
+}
