@@ -22,6 +22,7 @@ import (
 	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/vlinks"
+	"github.com/planetlab/pl/internal/node/netcfg"
 )
 
 // Manager builds and removes slivers' link ends on one node. Its methods
@@ -208,6 +209,14 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 			if err := m.ensureLink(e, ns, sh); err != nil {
 				return fmt.Errorf("sliver %q: link %s: %w", sliver, e.Name, err)
 			}
+		}
+		// A sliver with links may route between them (a virtual ISP): the
+		// packets it forwards out of eth0 stay subject to netcfg's
+		// anti-spoofing there.
+		if err := netcfg.InNetNS(ns, func() error {
+			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+		}); err != nil {
+			return fmt.Errorf("sliver %q: forwarding: %w", sliver, err)
 		}
 	}
 	want := map[uint32]bool{}
