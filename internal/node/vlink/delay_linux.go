@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -38,11 +39,12 @@ const relayQueue = 4096
 
 type relay struct {
 	tap   *os.File
+	tapFd int // tap's descriptor (non-blocking), polled by run
+	stop  int // eventfd: close() wakes run with it
 	out   *net.UDPConn
 	peer  *net.UDPAddr
 	vni   uint32
 	delay time.Duration
-	q     chan held
 	wg    sync.WaitGroup
 }
 
@@ -54,7 +56,7 @@ type held struct {
 // startRelay opens a relay for link e: its TAP joins the bridge br.
 func (m *Manager) startRelay(e vlinks.End, br netlink.Link) (*relay, error) {
 	r := &relay{peer: &net.UDPAddr{IP: e.Peer.AsSlice(), Port: int(m.cfg.Port)}, vni: e.VNI,
-		delay: time.Duration(e.DelayUS) * time.Microsecond, q: make(chan held, relayQueue)}
+		delay: time.Duration(e.DelayUS) * time.Microsecond, stop: -1}
 	name := m.cfg.devName('t', e.VNI)
 	err := netcfg.InNetNS(m.nodeNS, func() error {
 		_ = netlink.LinkDel(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}}) // a leftover
@@ -69,64 +71,106 @@ func (m *Manager) startRelay(e vlinks.End, br netlink.Link) (*relay, error) {
 			laddr = &net.UDPAddr{IP: m.cfg.LocalAddr.AsSlice()}
 		}
 		var err error
-		if r.out, err = net.ListenUDP("udp4", laddr); err != nil {
-			r.tap.Close()
-		}
+		r.out, err = net.ListenUDP("udp4", laddr)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("delay relay: %w", err)
-	}
-	tap, err := m.nl.LinkByName(name)
 	if err == nil {
-		err = m.nl.LinkSetMaster(tap, br)
-	}
-	if err == nil {
-		err = m.nl.LinkSetUp(tap)
+		err = m.attachTAP(r, name, br)
 	}
 	if err != nil {
-		r.tap.Close()
-		r.out.Close()
+		r.release()
 		return nil, fmt.Errorf("delay relay %s: %w", name, err)
 	}
-	r.wg.Add(2)
-	go r.receive()
-	go r.send()
+	r.wg.Add(1)
+	go r.run()
 	return r, nil
 }
 
-func (r *relay) receive() {
-	defer r.wg.Done()
-	defer close(r.q)
-	buf := make([]byte, 65536)
-	hdr := []byte{0x08, 0, 0, 0, byte(r.vni >> 16), byte(r.vni >> 8), byte(r.vni), 0}
-	for {
-		n, err := r.tap.Read(buf)
-		if err != nil {
-			return
-		}
-		select {
-		case r.q <- held{at: time.Now().Add(r.delay), pkt: append(append(make([]byte, 0, len(hdr)+n), hdr...), buf[:n]...)}:
-		default: // full: dropped
-		}
+func (m *Manager) attachTAP(r *relay, name string, br netlink.Link) error {
+	// The descriptor without os.File.Fd, which would make it blocking.
+	sc, err := r.tap.SyscallConn()
+	if err != nil {
+		return err
 	}
+	if err := sc.Control(func(fd uintptr) { r.tapFd = int(fd) }); err != nil {
+		return err
+	}
+	if r.stop, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return err
+	}
+	tap, err := m.nl.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := m.nl.LinkSetMaster(tap, br); err != nil {
+		return err
+	}
+	return m.nl.LinkSetUp(tap)
 }
 
-func (r *relay) send() {
+// run is the relay: one goroutine on a thread of its own, waiting in ppoll
+// for frames from the TAP or the release time of the oldest held frame,
+// whichever comes first (the kernel's high-resolution timeout: no extra
+// wake-up between reading a frame and sending it, which on a loaded
+// machine would add scheduling delay to each direction).
+func (r *relay) run() {
 	defer r.wg.Done()
-	for h := range r.q {
-		if d := time.Until(h.at); d > 0 {
-			time.Sleep(d)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var q []held
+	buf := make([]byte, 65536)
+	hdr := []byte{0x08, 0, 0, 0, byte(r.vni >> 16), byte(r.vni >> 8), byte(r.vni), 0}
+	fds := []unix.PollFd{{Fd: int32(r.tapFd), Events: unix.POLLIN}, {Fd: int32(r.stop), Events: unix.POLLIN}}
+	for {
+		var timeout *unix.Timespec
+		if len(q) > 0 {
+			ts := unix.NsecToTimespec(max(time.Until(q[0].at), 0).Nanoseconds())
+			timeout = &ts
 		}
-		_, _ = r.out.WriteToUDP(h.pkt, r.peer)
+		if _, err := unix.Ppoll(fds, timeout, nil); err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+			return
+		}
+		for fds[0].Revents&unix.POLLIN != 0 {
+			n, err := unix.Read(r.tapFd, buf)
+			if err != nil || n <= 0 {
+				break // EAGAIN: all read
+			}
+			if len(q) < relayQueue { // else dropped, as by a full router buffer
+				q = append(q, held{at: time.Now().Add(r.delay), pkt: append(append(make([]byte, 0, len(hdr)+n), hdr...), buf[:n]...)})
+			}
+		}
+		now := time.Now()
+		i := 0
+		for ; i < len(q) && !q[i].at.After(now); i++ {
+			_, _ = r.out.WriteToUDP(q[i].pkt, r.peer)
+		}
+		q = append(q[:0], q[i:]...)
 	}
 }
 
 // close stops the relay; its TAP device disappears with its descriptor.
 func (r *relay) close() {
-	r.tap.Close()
+	_, _ = unix.Write(r.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	r.wg.Wait()
-	r.out.Close()
+	r.release()
+}
+
+func (r *relay) release() {
+	if r.tap != nil {
+		r.tap.Close()
+	}
+	if r.out != nil {
+		r.out.Close()
+	}
+	if r.stop >= 0 {
+		unix.Close(r.stop)
+	}
 }
 
 // hasNetem reports (once) whether the kernel has the netem qdisc, trying
