@@ -24,6 +24,16 @@ type NodeState struct {
 	ReservationPolicy string        `json:"reservation_policy"` // "none" or "lease_or_idle"
 	Leases            []SliverLease `json:"leases"`
 	LeaseGranularity  int64         `json:"lease_granularity"`
+	// TicketKeys are the keys whose signed tickets the node honours
+	// (package core/ticket): PLC's, and brokers' PLC trusts.
+	TicketKeys []TicketKey `json:"ticket_keys,omitempty"`
+}
+
+// TicketKey is a trusted ticket signer as PLC distributes it.
+type TicketKey struct {
+	ID     string `json:"id"`     // ticket.KeyID
+	Key    string `json:"key"`    // base64 (standard) of the 32-byte Ed25519 public key
+	Issuer string `json:"issuer"` // "plc" or the broker's name
 }
 
 // Sliver is one slice as a node must host it.

@@ -58,6 +58,8 @@ func (t Tag) valueDoc() string {
 		return "integer " + r
 	case Ports:
 		return "ports: `tcp/80`, `udp/5000-5010`, `8080` (tcp), comma or space separated, at most 64"
+	case Host:
+		return "route: `<host>,<port>[,tls=<port>][,proxy]`, e.g. `www.example.org,8080,tls=8443`"
 	case Image:
 		return "image name"
 	case Topology:

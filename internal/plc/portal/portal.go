@@ -91,6 +91,10 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /login", h.login)
 	h.mux.HandleFunc("POST /logout", h.withSession(h.logout))
 	h.mux.HandleFunc("GET /slices", h.withSession(h.slicesPage))
+	h.mux.HandleFunc("GET /slices/new", h.withSession(h.newSlicePage)) // newslice.go
+	h.mux.HandleFunc("POST /slices/new", h.withSession(h.createSlice))
+	h.mux.HandleFunc("POST /slices/{name}/members", h.withSession(h.addMember))
+	h.mux.HandleFunc("POST /slices/{name}/members/remove", h.withSession(h.removeMember))
 	h.mux.HandleFunc("GET /slices/{name}", h.withSession(h.slicePage))
 	h.mux.HandleFunc("POST /slices/{name}/renew", h.withSession(h.renew))
 	h.mux.HandleFunc("GET /slices/{name}/add", h.withSession(h.addPage))
@@ -141,6 +145,9 @@ type page struct {
 	Flash  string
 	Error  string
 	Data   any
+	// May are the operations the caller's roles allow, by PLCAPI name
+	// (pageOps; roles.go): what the menu and the pages offer.
+	May map[string]bool
 }
 
 // render writes a page with status st.
@@ -164,11 +171,17 @@ type session struct {
 	caller *core.Caller
 	csrf   string
 	name   string
+	may    map[string]bool
 }
 
 func (s *session) page(title string, data any) page {
-	return page{Title: title, Caller: s.caller, Name: s.name, CSRF: s.csrf, Data: data}
+	return page{Title: title, Caller: s.caller, Name: s.name, CSRF: s.csrf, Data: data, May: s.may}
 }
+
+// pageOps are the operations whose links and buttons the pages show only
+// to callers whose roles allow them.
+var pageOps = []string{"AddSlice", "AddPersonToSlice", "UpdatePerson", "UpdateNode", "UpdateSite", "AddRoleToPerson",
+	"GetMonitorActions", "GetOutbox", "GetPlanetNodes"}
 
 type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 
@@ -194,7 +207,7 @@ func (h *Handler) withSession(f sessionHandler) http.HandlerFunc {
 			h.render(w, http.StatusUnauthorized, "error", page{Title: "Not logged in", Error: "Your session has ended: log in again."})
 			return
 		}
-		s := &session{caller: c, csrf: sessionCSRF(ck.Value), name: c.Email}
+		s := &session{caller: c, csrf: sessionCSRF(ck.Value), name: c.Email, may: h.mayAll(c, pageOps...)}
 		if r.Method != http.MethodGet {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {

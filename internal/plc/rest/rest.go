@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"github.com/planetlab/pl/internal/restapi"
 )
@@ -41,6 +42,8 @@ type Handler struct {
 	planet      core.Planet
 	accounts    core.Accounts
 	auditor     core.Auditor
+	sa          core.SliceAuthority
+	tickets     ticket.Issuer
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -32,6 +32,8 @@ func (h *Handler) buildRoutes() []route {
 	rs = append(rs, h.planetRoutes()...)
 	rs = append(rs, h.accountRoutes()...)
 	rs = append(rs, h.auditRoutes()...)
+	rs = append(rs, h.geniRoutes()...)
+	rs = append(rs, h.ticketRoutes()...)
 	return rs
 }
 

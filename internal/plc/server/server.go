@@ -29,6 +29,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/sfa"
 )
 
 // DefaultListen is PLC's default listen address.
@@ -66,6 +67,10 @@ type Config struct {
 	// PortalURL is the portal's public base URL in mailed links ("": the
 	// URL PLC serves at).
 	PortalURL string
+	// GENIHost, when set, makes PLC the GENI slice authority of its users
+	// with URNs urn:publicid:IDN+<GENIHost>+... (its key and certificate
+	// are geni-sa.key and geni-sa.pem in the data directory; docs/geni.md).
+	GENIHost string
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -147,7 +152,18 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.sender = smtp
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL})
+	var sa *sfa.Authority
+	if m.GENIHost != "" {
+		var err error
+		if sa, err = sfa.LoadAuthority(dir, m.GENIHost); err != nil {
+			return fmt.Errorf("GENI slice authority: %w", err)
+		}
+	}
+	tkey, err := LoadOrCreateTicketKey(dir)
+	if err != nil {
+		return err
+	}
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey})
 	if err != nil {
 		return err
 	}
@@ -192,7 +208,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg), rest.WithTickets(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	if _, taken := m.Extra["/"]; !taken {

@@ -133,6 +133,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 			return nil, err
 		}
 	}
+	st.TicketKeys = s.ticketKeys()
 	st.Version = Version(st)
 	return st, nil
 }

@@ -14,6 +14,7 @@ package service
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"log/slog"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/store"
+	"github.com/planetlab/pl/internal/sfa"
 )
 
 // Options configure a Service; zero values are the defaults.
@@ -31,6 +33,9 @@ type Options struct {
 	Now func() time.Time
 	// PasswordCost is the bcrypt cost; default bcrypt.DefaultCost.
 	PasswordCost int
+	// GENI is the slice authority of GENICertificate and GENICredential
+	// (nil: they are refused as not supported).
+	GENI *sfa.Authority
 	// HRNRoot prefixes hrn tags (PLC_HRN_ROOT); default "plc".
 	HRNRoot string
 	// LeaseGranularity in seconds; default 3600.
@@ -63,6 +68,12 @@ type Options struct {
 	// PortalURL prefixes the portal paths of mailed links (tokens.go),
 	// e.g. https://plc.example.org; "" leaves them relative.
 	PortalURL string
+	// TicketKey signs slice tickets (tickets.go); nil: GetSliceTicket is
+	// refused as not supported.
+	TicketKey ed25519.PrivateKey
+	// TicketBrokers are other signers whose tickets nodes honour; they
+	// are distributed with every node's state.
+	TicketBrokers []core.TicketKey
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
