@@ -48,6 +48,9 @@ type Config struct {
 	// LocalAddr is the tunnels' source address; invalid = the kernel's
 	// choice (the route's source toward the peer).
 	LocalAddr netip.Addr
+	// Reserved are ranges link addresses must not overlap: the node's
+	// sliver prefix (netcfg), whose addresses and routes every sliver has.
+	Reserved []netip.Prefix
 	// Port is the VXLAN UDP port; DefaultPort.
 	Port uint16
 	// MTU of the links (the tunnel devices and both veth ends): the

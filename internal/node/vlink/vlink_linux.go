@@ -181,6 +181,11 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 		if err != nil {
 			return fmt.Errorf("sliver %q: %w", sliver, err)
 		}
+		for _, r := range m.cfg.Reserved {
+			if r.Overlaps(e.LocalPrefix) {
+				return fmt.Errorf("sliver %q: %w", sliver, core.FieldErrorf(vlinks.Tag, "link %s: %s overlaps this node's sliver range %s", e.Name, e.LocalPrefix, r))
+			}
+		}
 		if names[e.Name] {
 			return fmt.Errorf("sliver %q: %w", sliver, core.FieldErrorf(vlinks.Tag, "two links are named %s", e.Name))
 		}

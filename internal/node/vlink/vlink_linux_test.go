@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +93,8 @@ func newNodes(t testing.TB, n int) []*testNode {
 		node.net, err = netcfg.New(netcfg.Config{StateDir: state, NetNS: node.ns, Uplink: "u0", NodeAddr: node.addr, Table: "hvpl", VethPrefix: "hvv"})
 		must(t, err)
 		t.Cleanup(func() { _ = node.net.Teardown(context.Background()); node.net.Close() })
-		node.vl, err = New(Config{NetNS: node.ns, StateDir: state, LocalAddr: node.addr, Table: "hvvl"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		node.vl, err = New(Config{NetNS: node.ns, StateDir: state, LocalAddr: node.addr, Table: "hvvl", Reserved: []netip.Prefix{node.net.Config().Prefix}},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
 		must(t, err)
 		t.Cleanup(func() { _ = node.vl.Teardown(); node.vl.Close() })
 		nodes = append(nodes, node)
@@ -543,6 +545,10 @@ func TestLinkChanges(t *testing.T) {
 	bad := end("eth0", 70, "10.200.0.1/30", "10.200.0.2", n2.addr, 1000)
 	if err := n1.vl.Ensure(ctx, "hva", a1, []core.VLink{bad}); core.ErrorCode(err) != core.Invalid {
 		t.Errorf("link named eth0: %v", err)
+	}
+	inSliverRange := end("ab", 70, "10.42.9.1/30", "10.42.9.2", n2.addr, 1000)
+	if err := n1.vl.Ensure(ctx, "hva", a1, []core.VLink{inSliverRange}); core.ErrorCode(err) != core.Invalid || !strings.Contains(err.Error(), "overlaps this node's sliver range 10.42.0.0/16") {
+		t.Errorf("link in the node's sliver range: %v", err)
 	}
 	other := end("ab", 65, "10.200.0.1/30", "10.200.0.2", n2.addr, 1000)
 	must(t, n1.vl.Ensure(ctx, "hvb", n1.sliver(t, "hvb", 12), []core.VLink{other}))
