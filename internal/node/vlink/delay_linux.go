@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -46,6 +47,7 @@ type relay struct {
 	vni   uint32
 	delay time.Duration
 	wg    sync.WaitGroup
+	rt    atomic.Bool // the thread got real-time priority
 }
 
 type held struct {
@@ -113,10 +115,17 @@ func (m *Manager) attachTAP(r *relay, name string, br netlink.Link) error {
 // whichever comes first (the kernel's high-resolution timeout: no extra
 // wake-up between reading a frame and sending it, which on a loaded
 // machine would add scheduling delay to each direction).
+//
+// The thread runs with real-time priority (SCHED_FIFO 1, where permitted),
+// as netem's timer does in the kernel: on a loaded node a normal thread
+// waits for the CPU after each wake-up, which adds to the link's delay. It
+// sleeps in ppoll between frames, so it takes little CPU; the kernel's
+// real-time throttling bounds it in any case. The thread is never returned
+// to Go's pool (the goroutine ends locked to it, so it exits with it).
 func (r *relay) run() {
 	defer r.wg.Done()
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	r.rt.Store(unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0) == nil)
 	var q []held
 	buf := make([]byte, 65536)
 	hdr := []byte{0x08, 0, 0, 0, byte(r.vni >> 16), byte(r.vni >> 8), byte(r.vni), 0}

@@ -500,6 +500,9 @@ func TestLinkChanges(t *testing.T) {
 		best = min(best, d)
 	}
 	t.Logf("delay %v each way: fastest round trip %v", delay, best)
+	if r := n1.vl.relays[67]; r == nil || !r.rt.Load() {
+		t.Errorf("the relay of the delayed link does not run with real-time priority")
+	}
 	if best < 2*delay || best > 2*delay+2*time.Millisecond {
 		t.Errorf("round trip %v over a link delayed %v each way, want %v..%v", best, delay, 2*delay, 2*delay+2*time.Millisecond)
 	}
