@@ -226,6 +226,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 			InitScript: p.cfg.InitScript,
 			Enabled:    p.cfg.Enabled,
 			Hostname:   hostname,
+			NetAdmin:   len(p.s.VLinks) > 0, // routing daemons over its links
 			Resources: sliver.Resources{
 				CPUShares:   c.Shares,
 				CPUCapPct:   c.CapPct,

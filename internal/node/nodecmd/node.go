@@ -190,7 +190,9 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.Net, err = openNet(opts); err != nil {
 		return nil, err
 	}
-	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net")}, opts.Logger); err != nil {
+	nc := n.Net.Config()
+	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net"),
+		LocalAddr: nc.NodeAddr, Reserved: []netip.Prefix{nc.Prefix}}, opts.Logger); err != nil {
 		return nil, err
 	}
 	var onCodemux func(string, []agent.CodemuxRoute)
