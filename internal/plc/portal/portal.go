@@ -130,6 +130,7 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /people/{id}/roles/{verb}", h.withSession(h.personRole))
 	h.mux.HandleFunc("GET /nodes", h.withSession(h.nodesPage))
 	h.mux.HandleFunc("POST /nodes/{id}/boot", h.withSession(h.setBootState))
+	h.mux.HandleFunc("GET /planet", h.withSession(h.planetPage)) // overview.go
 	h.mux.HandleFunc("GET /outbox", h.withSession(h.outboxPage)) // outbox.go
 	h.mux.HandleFunc("GET /mailbox", h.mailbox)
 	h.mux.HandleFunc("/", h.notFound)
@@ -200,7 +201,7 @@ func (s *session) page(title string, data any) page {
 // pageOps are the operations whose links and buttons the pages show only
 // to callers whose roles allow them.
 var pageOps = []string{"AddSlice", "AddPersonToSlice", "UpdatePerson", "UpdateNode", "UpdateSite", "AddRoleToPerson",
-	"GetMonitorActions", "GetOutbox", "GetPlanetNodes"}
+	"GetMonitorActions", "GetOutbox", "GetPlanetHistory"}
 
 type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 

@@ -247,6 +247,7 @@ const (
 	opGetMonitorActions
 	opGetNotices
 	opGetOutbox
+	opGetPlanetHistory
 	opSuspendSlice
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
@@ -430,6 +431,7 @@ var ops = [numOps]struct {
 	opGetMonitorActions: {"GetMonitorActions", rA},
 	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
 	opGetOutbox:         {"GetOutbox", rA},
+	opGetPlanetHistory:  {"GetPlanetHistory", rA},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others
