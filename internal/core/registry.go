@@ -35,6 +35,7 @@ const (
 	Lease              Class = "lease"
 	Ilink              Class = "ilink"
 	Session            Class = "session"
+	Peer               Class = "peer"                // a peering PLC (federation.go, docs/federation.md)
 	BootState          Class = "boot_state"          // lookup table: name only
 	NodeType           Class = "node_type"           // lookup table
 	NetworkType        Class = "network_type"        // lookup table
@@ -68,6 +69,7 @@ const (
 	// Pseudo-roles of callers that are not persons.
 	RoleNode      = "node"
 	RoleAnonymous = "anonymous"
+	RolePeer      = "peer" // a peering PLC, authenticated by its signature
 )
 
 // CallerKind says who is calling.
@@ -78,6 +80,7 @@ const (
 	Anonymous CallerKind = iota
 	PersonCaller
 	NodeCaller
+	PeerCaller
 )
 
 // Caller is an authenticated principal. Services decide every permission
@@ -89,6 +92,7 @@ type Caller struct {
 	Roles    []string // PersonCaller: role names; NodeCaller: ["node"]
 	SiteIDs  []int64  // PersonCaller: sites, primary first; NodeCaller: the node's site
 	NodeID   int64    // NodeCaller
+	PeerID   int64    // PeerCaller
 	Session  string   // set when authenticated by a session or token
 }
 
@@ -102,6 +106,8 @@ func (c *Caller) HasRole(role string) bool {
 		return role == RoleAnonymous
 	case NodeCaller:
 		return role == RoleNode
+	case PeerCaller:
+		return role == RolePeer
 	}
 	return slices.Contains(c.Roles, role)
 }
@@ -220,4 +226,18 @@ type NodeReport struct {
 	// report (at most MaxBwmonEvents; ValidateBwmonEvents). PLC records a
 	// notice to the slice's members for each throttle, once.
 	BwmonEvents []BwmonEvent
+}
+
+// Peering is federation between PLCs (docs/federation.md): the PLCAPI
+// methods beyond the generic AddPeer, GetPeers, UpdatePeer and DeletePeer.
+type Peering interface {
+	// RefreshPeer pulls the peer's data now and stores it as foreign
+	// objects; it returns timers (seconds) and counts of what changed.
+	RefreshPeer(ctx context.Context, c *Caller, peerID int64) (Record, error)
+	// GetPeerData returns what this PLC hands its peers (the original's
+	// struct: Sites, Keys, Nodes, Persons, Slices, PeerNodes, db_time).
+	GetPeerData(ctx context.Context, c *Caller) (Record, error)
+	// RefuseSlice refuses (refuse=true) or admits again a peer's slice on
+	// this PLC's nodes.
+	RefuseSlice(ctx context.Context, c *Caller, sliceID int64, refuse bool, reason string) error
 }

@@ -1,6 +1,9 @@
 package restapi
 
-import "github.com/planetlab/pl/internal/core"
+import (
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rspec"
+)
 
 // SessionRequest is the body of POST /api/v1/sessions.
 type SessionRequest struct {
@@ -139,11 +142,31 @@ const (
 	SelectNodesSuffix  = "/nodes/select"             // POST /slices/{ref}/nodes/select core.NodeSelection -> []core.Selected
 	SuspendSuffix      = "/suspend"                  // POST /slices/{ref}/suspend ReasonRequest -> 204
 	ResumeSuffix       = "/resume"                   // POST /slices/{ref}/resume ReasonRequest -> 204
+	TicketSuffix       = "/ticket"                   // POST /slices/{ref}/ticket TicketRequest -> TicketResponse
 )
 
 // OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
 // -> []core.OutboxMail, newest first (admins; anyone under pl dev).
 const OutboxPath = Prefix + "/outbox"
+
+// Peering paths (core.Peering, docs/federation.md); the peer PLCs' own
+// signed endpoints are package peering's.
+const (
+	PeerDataPath = Prefix + "/peer-data" // GET -> GetPeerData's struct (admin)
+)
+
+// PeerRefreshPath is POST: RefreshPeer of the peer ref (id or peername);
+// the answer is RefreshPeer's struct.
+func PeerRefreshPath(ref string) string { return Prefix + "/peers/" + ref + "/refresh" }
+
+// SliceRefusalPath is PUT (RefusalRequest: refuse a peer's slice on this
+// PLC's nodes) and DELETE (admit it again).
+func SliceRefusalPath(ref string) string { return Prefix + "/slices/" + ref + "/refusal" }
+
+// RefusalRequest says why a peer's slice is refused.
+type RefusalRequest struct {
+	Reason string `json:"reason"`
+}
 
 // RegisterPath is where a person signs up (core.Accounts): POST
 // core.Registration, anonymous, -> 201 Created with the new person's id.
@@ -176,4 +199,45 @@ type LinkToken struct {
 // ReasonRequest is the body of a slice suspend or resume.
 type ReasonRequest struct {
 	Reason string `json:"reason"`
+}
+
+// Paths of the GENI slice authority (core.SliceAuthority; docs/geni.md).
+const (
+	GENICertificatePath = Prefix + "/geni/certificate" // POST GENICertificateRequest -> GENICertificateResponse
+	GENICredentialPath  = Prefix + "/geni/credential"  // POST GENICredentialRequest -> GENICredentialResponse
+)
+
+// GENICertificateRequest asks the slice authority to certify a key.
+type GENICertificateRequest struct {
+	PublicKey string `json:"public_key"` // PEM PUBLIC KEY
+}
+
+// GENICertificateResponse carries the user's certificate, then the
+// authority's (PEM).
+type GENICertificateResponse struct {
+	Certificate string `json:"certificate"`
+}
+
+// GENICredentialRequest asks for a credential owned by Certificate: for
+// Slice (a name), or the user's own when Slice is "".
+type GENICredentialRequest struct {
+	Certificate string `json:"certificate"`
+	Slice       string `json:"slice,omitempty"`
+}
+
+// GENICredentialResponse carries a signed SFA credential (XML).
+type GENICredentialResponse struct {
+	Credential string `json:"credential"`
+}
+
+// TicketRequest is the body of POST /slices/{ref}/ticket (GetSliceTicket).
+type TicketRequest struct {
+	NodeIDs  []int64      `json:"node_ids,omitempty"` // empty: the slice's nodes
+	Duration int64        `json:"duration,omitempty"` // seconds; 0: a day
+	RSpec    *rspec.RSpec `json:"rspec,omitempty"`    // admins only; absent: the slice's tags
+}
+
+// TicketResponse carries a signed ticket (package core/ticket).
+type TicketResponse struct {
+	Ticket string `json:"ticket"`
 }

@@ -16,7 +16,10 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/vishvananda/netns"
+
 	"github.com/planetlab/pl/internal/node/bwmon"
+	"github.com/planetlab/pl/internal/node/codemux"
 	"github.com/planetlab/pl/internal/node/flows"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
@@ -24,6 +27,7 @@ import (
 	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/node/sshgw"
+	"github.com/planetlab/pl/internal/node/vlink"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
 
@@ -92,6 +96,12 @@ type Options struct {
 	DailyKByte int64
 	// BwmonInterval is how often bwmon reads the counters (0 = 30 s).
 	BwmonInterval time.Duration
+	// Codemux shares the node's ports 80 and 443 among slices by host name
+	// (codemux slice tag; package codemux, docs/networks.md) on
+	// CodemuxHTTP and CodemuxTLS (":80", ":443"); those ports are then the
+	// node's, no slice may reserve them.
+	Codemux                 bool
+	CodemuxHTTP, CodemuxTLS string
 
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
@@ -115,6 +125,7 @@ type Node struct {
 	Agent   *agent.Main
 	Runtime *sliver.Runc
 	Net     *netcfg.Linux
+	Links   *vlink.Manager // slivers' virtual links (vlinks tag)
 	Images  *image.Store
 	Gateway *sshgw.Gateway // nil when SSHListen is "-"
 	Sensors *sensors.Collector
@@ -128,7 +139,12 @@ type Node struct {
 	flowKey   func() (int64, string, bool)
 	// Bwmon holds slices to their daily byte budgets.
 	Bwmon *bwmon.Monitor
-	dir   map[string]agent.SliceInfo // the agent's last slice directory
+	// Codemux shares ports 80 and 443 among slices (nil without
+	// Options.Codemux); Run serves its listeners.
+	Codemux                 *codemux.Mux
+	codemuxHTTP, codemuxTLS net.Listener
+	codemuxNS               *netns.NsHandle            // with --netns: the node's, where codemux dials
+	dir                     map[string]agent.SliceInfo // the agent's last slice directory
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -165,6 +181,16 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if n.Net, err = openNet(opts); err != nil {
 		return nil, err
+	}
+	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net")}, opts.Logger); err != nil {
+		return nil, err
+	}
+	var onCodemux func(string, []agent.CodemuxRoute)
+	if opts.Codemux {
+		if err := n.openCodemux(opts); err != nil {
+			return nil, err
+		}
+		onCodemux = n.setCodemux
 	}
 	observe := func(op agent.Op, err error, took time.Duration) {
 		if err == nil && (op.Kind == agent.OpDestroy || op.Kind == agent.OpSuspend) {
@@ -242,6 +268,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Runtime:  n.Runtime,
 		Runtimes: n.Runtime.Runtimes(),
 		Net:      n.Net,
+		Links:    n.Links,
 		Images: func(ctx context.Context) ([]string, error) {
 			infos, err := n.Images.List()
 			if err != nil {
@@ -265,6 +292,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		BwmonEvents: func(after time.Time) []core.BwmonEvent {
 			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
 		},
+		OnCodemux: onCodemux,
 	})
 	if err != nil {
 		return nil, err
@@ -301,6 +329,12 @@ func (opts *Options) setDefaults() error {
 	}
 	if opts.SSHListen == "" {
 		opts.SSHListen = ":22"
+	}
+	if opts.CodemuxHTTP == "" {
+		opts.CodemuxHTTP = ":80"
+	}
+	if opts.CodemuxTLS == "" {
+		opts.CodemuxTLS = ":443"
 	}
 	if opts.SensorAddr == "" {
 		opts.SensorAddr = sensors.DefaultAddr
@@ -396,6 +430,9 @@ func openNet(opts Options) (_ *netcfg.Linux, err error) {
 		// root holds CAP_NET_RAW (ping, traceroute, sniffers) there only.
 		NewNetNS: sliver.NewNetNS,
 		Logger:   opts.Logger,
+	}
+	if opts.Codemux {
+		ncfg.NodePorts = append([]netcfg.Port{{Proto: "tcp", From: 22, To: 22}}, CodemuxPorts...)
 	}
 	if opts.NodeAddr != "" {
 		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
@@ -564,8 +601,27 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 		n.log.Info("sensor server listening", "addr", n.SensorListener.Addr().String(), "slivers", n.sensorVis)
 	}
+	if n.Codemux != nil {
+		for _, l := range []net.Listener{n.codemuxHTTP, n.codemuxTLS} {
+			serve := n.Codemux.ServeHTTPOn
+			if l == n.codemuxTLS {
+				serve = n.Codemux.ServeTLSOn
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := serve(l); err != nil && ctx.Err() == nil {
+					n.log.Error("codemux stopped", "addr", l.Addr().String(), "err", err)
+				}
+			}()
+		}
+		n.log.Info("codemux listening", "http", n.codemuxHTTP.Addr().String(), "tls", n.codemuxTLS.Addr().String())
+	}
 	err := n.Agent.Run(ctx)
 	cancel()
+	if n.Codemux != nil {
+		n.Codemux.Close()
+	}
 	if n.Gateway != nil {
 		n.Gateway.Close()
 	}
@@ -585,8 +641,19 @@ func (n *Node) Close() error {
 	if n.SensorListener != nil {
 		n.SensorListener.Close() // closed already when Run served it
 	}
+	if n.Codemux != nil {
+		errs = append(errs, n.Codemux.Close())
+		n.codemuxHTTP.Close()
+		n.codemuxTLS.Close()
+	}
+	if n.codemuxNS != nil {
+		n.codemuxNS.Close()
+	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())
+	}
+	if n.Links != nil {
+		n.Links.Close()
 	}
 	if n.FlowStore != nil {
 		errs = append(errs, n.FlowStore.Close())

@@ -41,7 +41,7 @@ func Attach(root *cobra.Command) {
 
 func plcCmd() *cobra.Command {
 	var sf serverFlags
-	var listen, logLevel string
+	var listen, logLevel, geniHost string
 	var downAfter, siteGrace, suspendAfter time.Duration
 	var plainHTTP, readCache bool
 	var maxConns int
@@ -86,7 +86,7 @@ at once.`,
 				mailCfg = &smtp
 			}
 			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
-				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}}}
+				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -96,6 +96,7 @@ at once.`,
 				fmt.Fprintf(out, "certificate SHA-256 fingerprint: %s\n", fp)
 				fmt.Fprintf(out, "log in with: pl login %s --email <admin> --fingerprint %s\n", m.URL(), fp)
 			}
+			fmt.Fprintf(out, "peer key (for 'pl peer add' at a peer PLC): %s\n", m.PeerKey())
 			return m.Run(ctx)
 		},
 	}
@@ -105,6 +106,7 @@ at once.`,
 	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
 	cmd.Flags().BoolVar(&readCache, "read-cache", true, "keep answers of reads until a write changes them (SQLite store only; --read-cache=false reads the store every time)")
+	cmd.Flags().StringVar(&geniHost, "geni-host", "", "be the GENI slice authority of this PLC's users, with URNs urn:publicid:IDN+<host>+... (docs/geni.md; default: off)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&smtp.Relay, "smtp-relay", "", "SMTP relay host:port for PLC's mail (default: mail goes to the log)")
 	cmd.Flags().StringVar(&smtp.From, "smtp-from", "planetlab@localhost", "sender address of PLC's mail")

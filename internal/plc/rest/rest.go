@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"github.com/planetlab/pl/internal/restapi"
 )
@@ -42,6 +43,9 @@ type Handler struct {
 	accounts    core.Accounts
 	outbox      core.Outbox
 	auditor     core.Auditor
+	sa          core.SliceAuthority
+	tickets     ticket.Issuer
+	peering     core.Peering
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	coretags "github.com/planetlab/pl/internal/core/tags"
 	"math"
 	"slices"
 	"sort"
@@ -122,7 +123,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if st.Accounts, err = stateAccounts(ctx, tx, site); err != nil {
 		return nil, err
 	}
-	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, now, groups); err != nil {
+	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, st.Hostname, now, groups); err != nil {
 		return nil, err
 	}
 	if st.HRN, err = stateHRN(ctx, tx, nodeID); err != nil {
@@ -133,6 +134,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 			return nil, err
 		}
 	}
+	st.TicketKeys = s.ticketKeys()
 	st.Version = Version(st)
 	return st, nil
 }
@@ -251,7 +253,7 @@ func stateAccounts(ctx context.Context, tx *store.Tx, site int64) ([]core.Accoun
 // stateSlivers lists the slivers of the node: slices attached to it,
 // system slices, delegated and nm-controller slices; never expired ones.
 // Each carries its members' usable keys and its attributes merged by scope.
-func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups map[int64]bool) ([]core.Sliver, error) {
+func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname string, now int64, groups map[int64]bool) ([]core.Sliver, error) {
 	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
 		WHERE s.deleted = 0 AND s.expires > ? AND (
 		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
@@ -259,7 +261,8 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups m
 		OR EXISTS (SELECT 1 FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
 		           WHERE st.slice_id = s.slice_id AND tt.tagname = 'system' AND st.value = '1'
 		           AND (st.node_id IS NULL OR st.node_id = ?)))
-		ORDER BY s.slice_id`, now, nodeID, nodeID)
+		AND `+admittedSlice+`
+		ORDER BY s.slice_id`, now, nodeID, nodeID, nodeID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +298,9 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups m
 				return nil, err
 			}
 			tags[t.slice] = append(tags[t.slice], t)
+			if t.tagname == geniUserKey && (t.node == nil || *t.node == nodeID) {
+				keys[t.slice] = append(keys[t.slice], core.SliverKey{KeyType: "ssh", Key: t.value})
+			}
 		}
 		rows.Close()
 		rows, err = tx.Query(ctx, `SELECT sp.slice_id, k.key_type, k.key FROM slice_person sp
@@ -326,9 +332,13 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups m
 		if k == nil {
 			k = []core.SliverKey{}
 		}
+		links, err := stateVLinks(ctx, tx, sl.id, hostname, attrs)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, core.Sliver{
 			Name: sl.name, SliceID: sl.id, Instantiation: sl.inst, Expires: exp,
-			Keys: k, Attributes: attrs, GetSliceFamily: sliceFamily(attrs),
+			Keys: k, Attributes: attrs, GetSliceFamily: sliceFamily(attrs), VLinks: links,
 		})
 	}
 	return out, nil
@@ -452,3 +462,7 @@ func sortedKeysOf(m map[string]core.Record) []string {
 	sort.Strings(out)
 	return out
 }
+
+// geniUserKey is the slice tag whose values are more keys of the slice's
+// slivers (the GENI aggregate's geni_users).
+const geniUserKey = coretags.GENIUserKey

@@ -144,6 +144,7 @@ GetLeases A P U N an
 UpdateLeases A P T U
 DeleteLeases A P T U
 GetLeaseGranularity A P U T N an
+GetSliceTicket A P U                 # as the original; the ticket is Ed25519-signed (core/ticket)
 AuthCheck A P U T N
 GetSession A P U T N
 DeleteSession A P U T N
@@ -175,10 +176,19 @@ VerifyPerson A
 ResetPassword A
 NotifyPersons A N
 NotifySupport A
+AddPeer A
+GetPeers A P U N
+UpdatePeer A
+DeletePeer A
+RefreshPeer A
+GetPeerData A pe                   # pe: a peering PLC, by its Ed25519 signature (the original: GPG)
+RefuseSlice A                      # ours: an admin refuses a peer's slice on local nodes
+GENICertificate A P U T            # ours: the GENI slice authority certifies a person's key
+GENICredential A P U T             # ours: ... and signs their user and slice credentials (slice: as UpdateSlice)
 `
 
 func parseExpected(t *testing.T) map[string][]string {
-	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous}
+	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous, "pe": core.RolePeer}
 	out := map[string][]string{}
 	for _, line := range strings.Split(expectedRoles, "\n") {
 		line, _, _ = strings.Cut(line, "#")
@@ -253,8 +263,8 @@ func TestOpsTable(t *testing.T) {
 			t.Errorf("%s: opByName %d, String %q", name, int(opByName[name]), op.String())
 		}
 	}
-	if got := RolesOf(core.RolePI, core.RoleAdmin, "peer"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
-		t.Errorf("RolesOf(pi, admin, peer) = %b", got)
+	if got := RolesOf(core.RolePI, core.RoleAdmin, "bogus"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
+		t.Errorf("RolesOf(pi, admin, bogus) = %b", got)
 	}
 	if n := (rA | rN | rAn).Names(); strings.Join(n, ",") != "admin,node,anonymous" {
 		t.Errorf("Names = %v", n)
@@ -373,6 +383,8 @@ func TestRoleMatrix(t *testing.T) {
 				return e.s.NotifyPersons(ctx, c, &core.Filter{IsList: true, IDs: []int64{missing}}, "s", "b")
 			}},
 			call{"NotifySupport", func(c *core.Caller) error { return e.s.NotifySupport(ctx, c, "s", "b") }},
+			call{"GENICertificate", func(c *core.Caller) error { _, err := e.s.GENICertificate(ctx, c, "x"); return err }},
+			call{"GENICredential", func(c *core.Caller) error { _, err := e.s.GENICredential(ctx, c, "x", ""); return err }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0

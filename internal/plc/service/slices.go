@@ -103,6 +103,9 @@ func (o *op) addSlice(t *store.Table, rec core.Record) (int64, error) {
 	if !found {
 		return 0, core.FieldErrorf("name", "Invalid slice name %q: no site has login_base %q", name, lb)
 	}
+	if err := o.local(core.Site, site); err != nil {
+		return 0, err
+	}
 	if !isAdmin(o.c) && !atSite(o.c, site) {
 		return 0, forbidden("Permission denied: slice name %q must start with the login_base of one of your sites", name)
 	}
@@ -241,6 +244,9 @@ func (s *Service) RenewSlice(ctx context.Context, c *core.Caller, sliceID, expir
 	t, _ := table(core.Slice)
 	var granted int64
 	err := s.write(ctx, c, func(o *op) error {
+		if err := o.local(core.Slice, sliceID); err != nil {
+			return err
+		}
 		var err error
 		granted, err = o.updateSlice(t, sliceID, core.Record{"expires": expires}, true)
 		return err
