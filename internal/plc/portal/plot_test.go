@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"bytes"
+	"compress/gzip"
 	"strings"
 	"testing"
 )
@@ -44,4 +46,29 @@ func TestNiceCeil(t *testing.T) {
 			t.Errorf("niceCeil(%g) = %g, want %g", v, got, want)
 		}
 	}
+}
+
+// BenchmarkOverviewPlots draws the admin overview's four plots from a
+// full day of samples (1,440 a series) and reports their size, raw and
+// gzip-compressed.
+func BenchmarkOverviewPlots(b *testing.B) {
+	at := make([]int64, 1440)
+	y := make([]float64, 1440)
+	for i := range at {
+		at[i], y[i] = int64(i*60), float64(i%97)/7
+	}
+	three := []series{{Name: "a", Class: "s1", Y: y}, {Name: "b", Class: "s2", Y: y}, {Name: "c", Class: "s3", Y: y}}
+	var out string
+	for b.Loop() {
+		out = ""
+		for _, n := range []int{3, 2, 2, 2} {
+			out += string(linePlot("plot", at, three[:n]))
+		}
+	}
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write([]byte(out))
+	w.Close()
+	b.ReportMetric(float64(len(out))/1024, "KB")
+	b.ReportMetric(float64(buf.Len())/1024, "gz-KB")
 }

@@ -129,7 +129,7 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /people/{id}/enabled", h.withSession(h.setPersonEnabled))
 	h.mux.HandleFunc("POST /people/{id}/roles/{verb}", h.withSession(h.personRole))
 	h.mux.HandleFunc("GET /nodes", h.withSession(h.nodesPage))
-	h.mux.HandleFunc("POST /nodes/{id}/boot", h.withSession(h.setBootState))
+	h.mux.HandleFunc("POST /nodes/boot", h.withSession(h.setBootState))
 	h.mux.HandleFunc("GET /planet", h.withSession(h.planetPage)) // overview.go
 	h.mux.HandleFunc("GET /outbox", h.withSession(h.outboxPage)) // outbox.go
 	h.mux.HandleFunc("GET /mailbox", h.mailbox)
