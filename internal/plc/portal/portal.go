@@ -230,7 +230,13 @@ func (h *Handler) withSession(f sessionHandler) http.HandlerFunc {
 		s := &session{caller: c, csrf: sessionCSRF(ck.Value), name: c.Email, may: h.mayAll(c, pageOps...)}
 		if r.Method != http.MethodGet {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
+			var err error
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				err = r.ParseMultipartForm(maxForm) // an uploaded key: kept in memory, the body bounded above
+			} else {
+				err = r.ParseForm()
+			}
+			if err != nil {
 				h.render(w, http.StatusBadRequest, "error", s.page("Bad request", nil).withError("the form could not be read: "+err.Error()))
 				return
 			}
