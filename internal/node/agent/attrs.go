@@ -41,6 +41,7 @@ type SliverConfig struct {
 	InitScript     string
 	Ports          []netcfg.Port
 	Routes         []tags.Route // codemux: host names served on the node's ports 80/443
+	NMAPI          bool         // nm_api: the local API socket in the sliver
 }
 
 // ParseAttributes turns a sliver's tags into a SliverConfig. initscripts are the
@@ -104,6 +105,7 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 		c.NetMaxKByte = intTag(tags.NetMaxKByte)
 	}
 	c.NetThreshKByte = intTag(tags.NetThreshKByte)
+	c.NMAPI = intTag(tags.NMAPI) > 0
 	if err != nil {
 		return SliverConfig{}, err
 	}

@@ -46,6 +46,9 @@ type Env struct {
 	// values); nil = do not check.
 	Runtimes map[string]bool
 	NCPU     int // CPUs of the node, for cpu_pct
+	// APISocket is the local API socket's host path, bound into slivers
+	// with nm_api=1 ("" = the node has no local API).
+	APISocket string
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -91,7 +94,11 @@ func Compute(st *core.NodeState, env Env) Desired {
 	cpu := ArbitrateCPU(reqs, env.NCPU)
 	hostname := sliver.NodeHostname(st.Hostname) // what slivers see (uname -n), as in PlanetLab
 	for _, p := range ok {
-		d.Slivers[p.s.Name] = desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
+		ds := desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
+		if p.cfg.NMAPI {
+			ds.Spec.APISocket = env.APISocket
+		}
+		d.Slivers[p.s.Name] = ds
 	}
 	return d
 }
@@ -219,6 +226,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 			InitScript: p.cfg.InitScript,
 			Enabled:    p.cfg.Enabled,
 			Hostname:   hostname,
+			NetAdmin:   len(p.s.VLinks) > 0, // routing daemons over its links
 			Resources: sliver.Resources{
 				CPUShares:   c.Shares,
 				CPUCapPct:   c.CapPct,

@@ -66,6 +66,19 @@ func (p *StaticPLC) Set(slivers []core.Sliver) string {
 	return p.st.Version
 }
 
+// SetState replaces the whole state (slivers, leases, policy) and
+// returns the new version.
+func (p *StaticPLC) SetState(st core.NodeState) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	st.NodeID, st.Version = 1, fmt.Sprintf("v%d", p.seq)
+	p.st = &st
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return p.st.Version
+}
+
 // Delivered returns when version was first handed to the node.
 func (p *StaticPLC) Delivered(version string) (time.Time, bool) {
 	p.mu.Lock()

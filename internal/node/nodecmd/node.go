@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rspec"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/vishvananda/netns"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/planetlab/pl/internal/node/flows"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/nmapi"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -116,6 +119,9 @@ type Options struct {
 	// benchmarks) and Node.Gateway is it.
 	GatewayCommand []string
 	ReportInterval time.Duration
+	// APISocket is the node manager's local API socket (package nmapi;
+	// docs/brokering.md): "" = <State>/api.sock, "-" = none.
+	APISocket string
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -133,6 +139,8 @@ type Node struct {
 	// SensorAddr is "-"); Run serves it.
 	SensorListener net.Listener
 	sensorVis      sensors.Visibility
+	// APIListener is the local API's socket (nil with APISocket "-").
+	APIListener net.Listener
 	// Flows and FlowStore are the flow log (nil with NoFlows).
 	Flows     *flows.Recorder
 	FlowStore *flows.Store
@@ -182,7 +190,9 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.Net, err = openNet(opts); err != nil {
 		return nil, err
 	}
-	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net")}, opts.Logger); err != nil {
+	nc := n.Net.Config()
+	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net"),
+		LocalAddr: nc.NodeAddr, Reserved: []netip.Prefix{nc.Prefix}}, opts.Logger); err != nil {
 		return nil, err
 	}
 	var onCodemux func(string, []agent.CodemuxRoute)
@@ -262,6 +272,13 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 		}
 	}
+	apiSocket := opts.APISocket
+	switch apiSocket {
+	case "":
+		apiSocket = filepath.Join(opts.State, APISocketName)
+	case "-":
+		apiSocket = ""
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -293,9 +310,16 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
 		},
 		OnCodemux: onCodemux,
+		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
+		APISocket: apiSocket,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if apiSocket != "" {
+		if n.APIListener, err = nmapi.Listen(apiSocket); err != nil {
+			return nil, fmt.Errorf("local API: %w", err)
+		}
 	}
 	if opts.SSHListen != "-" && n.gwSup == nil {
 		n.Gateway, err = sshgw.New(sshgw.Config{
@@ -617,6 +641,17 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		n.log.Info("codemux listening", "http", n.codemuxHTTP.Addr().String(), "tls", n.codemuxTLS.Addr().String())
 	}
+	if n.APIListener != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv := &nmapi.Server{Methods: n.Agent.APIMethods(), Identify: n.Agent.SliceOfUID, Log: n.log.With("subsystem", "nmapi")}
+			if err := srv.Serve(ctx, n.APIListener); err != nil && ctx.Err() == nil {
+				n.log.Error("local API stopped", "err", err)
+			}
+		}()
+		n.log.Info("local API listening", "socket", n.APIListener.Addr().String())
+	}
 	err := n.Agent.Run(ctx)
 	cancel()
 	if n.Codemux != nil {
@@ -649,6 +684,9 @@ func (n *Node) Close() error {
 	if n.codemuxNS != nil {
 		n.codemuxNS.Close()
 	}
+	if n.APIListener != nil {
+		n.APIListener.Close()
+	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())
 	}
@@ -673,4 +711,23 @@ func (v sliceView) Lookup(name string) (sshgw.SliceAccess, bool) {
 		return sshgw.SliceAccess{}, false
 	}
 	return sshgw.SliceAccess{Keys: info.Keys, Enabled: info.Enabled, Running: info.Running, Expires: info.Expires, NetNS: info.NetNS}, true
+}
+
+// APISocketName is the local API socket in the state directory.
+const APISocketName = "api.sock"
+
+// sliverMemKiB is the memory the node promises slivers at most: 90% of
+// MemTotal (0 if unknown: not checked).
+func sliverMemKiB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kib int64
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil {
+			return kib * 9 / 10
+		}
+	}
+	return 0
 }

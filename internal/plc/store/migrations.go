@@ -458,6 +458,9 @@ CREATE TABLE login_backoff (
 );
 CREATE INDEX login_backoff_last ON login_backoff (last_ms);
 `,
+	// The slice tag type "nm_api" (the node manager's local API in
+	// slivers, issue 14) for databases seeded before it.
+	tagTypeSQL(tags.NMAPI),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
