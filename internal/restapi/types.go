@@ -1,6 +1,9 @@
 package restapi
 
-import "github.com/planetlab/pl/internal/core"
+import (
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rspec"
+)
 
 // SessionRequest is the body of POST /api/v1/sessions.
 type SessionRequest struct {
@@ -138,6 +141,7 @@ const (
 	SelectNodesSuffix  = "/nodes/select"             // POST /slices/{ref}/nodes/select core.NodeSelection -> []core.Selected
 	SuspendSuffix      = "/suspend"                  // POST /slices/{ref}/suspend ReasonRequest -> 204
 	ResumeSuffix       = "/resume"                   // POST /slices/{ref}/resume ReasonRequest -> 204
+	TicketSuffix       = "/ticket"                   // POST /slices/{ref}/ticket TicketRequest -> TicketResponse
 )
 
 // Peering paths (core.Peering, docs/federation.md); the peer PLCs' own
@@ -158,6 +162,10 @@ func SliceRefusalPath(ref string) string { return Prefix + "/slices/" + ref + "/
 type RefusalRequest struct {
 	Reason string `json:"reason"`
 }
+
+// OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
+// -> []core.OutboxMail, newest first (admins; anyone under pl dev).
+const OutboxPath = Prefix + "/outbox"
 
 // RegisterPath is where a person signs up (core.Accounts): POST
 // core.Registration, anonymous, -> 201 Created with the new person's id.
@@ -190,4 +198,45 @@ type LinkToken struct {
 // ReasonRequest is the body of a slice suspend or resume.
 type ReasonRequest struct {
 	Reason string `json:"reason"`
+}
+
+// Paths of the GENI slice authority (core.SliceAuthority; docs/geni.md).
+const (
+	GENICertificatePath = Prefix + "/geni/certificate" // POST GENICertificateRequest -> GENICertificateResponse
+	GENICredentialPath  = Prefix + "/geni/credential"  // POST GENICredentialRequest -> GENICredentialResponse
+)
+
+// GENICertificateRequest asks the slice authority to certify a key.
+type GENICertificateRequest struct {
+	PublicKey string `json:"public_key"` // PEM PUBLIC KEY
+}
+
+// GENICertificateResponse carries the user's certificate, then the
+// authority's (PEM).
+type GENICertificateResponse struct {
+	Certificate string `json:"certificate"`
+}
+
+// GENICredentialRequest asks for a credential owned by Certificate: for
+// Slice (a name), or the user's own when Slice is "".
+type GENICredentialRequest struct {
+	Certificate string `json:"certificate"`
+	Slice       string `json:"slice,omitempty"`
+}
+
+// GENICredentialResponse carries a signed SFA credential (XML).
+type GENICredentialResponse struct {
+	Credential string `json:"credential"`
+}
+
+// TicketRequest is the body of POST /slices/{ref}/ticket (GetSliceTicket).
+type TicketRequest struct {
+	NodeIDs  []int64      `json:"node_ids,omitempty"` // empty: the slice's nodes
+	Duration int64        `json:"duration,omitempty"` // seconds; 0: a day
+	RSpec    *rspec.RSpec `json:"rspec,omitempty"`    // admins only; absent: the slice's tags
+}
+
+// TicketResponse carries a signed ticket (package core/ticket).
+type TicketResponse struct {
+	Ticket string `json:"ticket"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 )
 
 // Role sets (reference plcapi.md §2.1).
@@ -579,6 +580,22 @@ func methodTable() []*method {
 		updateValueM("UpdateSliceTag", core.SliceTag, roles(rA, rP, rU, rN), "slice_tag_id"),
 		deleteM("DeleteSliceTag", core.SliceTag, roles(rA, rP, rU, rT, rN), "slice_tag_id", tInt),
 
+		{
+			name: "GetSliceTicket", roles: roles(rA, rP, rU), returns: tStr,
+			params: []param{p("slice_id_or_name", tIDOrName)},
+			help:   "Returns a ticket for the slice on its nodes, valid for a day (at most until the slice expires), signed by PLC with Ed25519 over a canonical JSON encoding (docs/brokering.md); node managers honour it without asking PLC.",
+			fn: func(x *call, a []any) (any, error) {
+				iss, ok := x.reg().(ticket.Issuer)
+				if !ok {
+					return nil, core.Errorf(core.Unimplemented, "this PLC issues no tickets")
+				}
+				id, err := x.resolve(core.Slice, a[0])
+				if err != nil {
+					return nil, err
+				}
+				return iss.SliceTicket(x.ctx, x.caller, ticket.Request{SliceID: id})
+			},
+		},
 		// Leases
 		{
 			name: "AddLeases", roles: roles(rA, rP, rU), returns: structOf(nil),

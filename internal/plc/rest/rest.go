@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"github.com/planetlab/pl/internal/restapi"
 )
@@ -40,8 +41,11 @@ type Handler struct {
 	fingerprint string
 	planet      core.Planet
 	accounts    core.Accounts
+	outbox      core.Outbox
 	auditor     core.Auditor
 	peering     core.Peering
+	sa          core.SliceAuthority
+	tickets     ticket.Issuer
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/sfa"
 )
 
 // DefaultListen is PLC's default listen address.
@@ -63,6 +64,10 @@ type Config struct {
 	Monitor planet.Policy
 	// Mail is the SMTP relay of PLC's outbox (nil: mail goes to the log).
 	Mail *mail.Config
+	// DevMailbox (pl dev, without Mail) opens the outbox to everyone: the
+	// portal's /mailbox and GET /api/v1/outbox show what would have been
+	// sent.
+	DevMailbox bool
 	// SupportEmail is where PLCAPI's NotifySupport mails ("": refused).
 	SupportEmail string
 	// PortalURL is the portal's public base URL in mailed links ("": the
@@ -71,6 +76,10 @@ type Config struct {
 	// PeerRefresh is how often every peer PLC is refreshed besides its
 	// notifications (0: service.DefaultPeerRefresh; docs/federation.md).
 	PeerRefresh time.Duration
+	// GENIHost, when set, makes PLC the GENI slice authority of its users
+	// with URNs urn:publicid:IDN+<GENIHost>+... (its key and certificate
+	// are geni-sa.key and geni-sa.pem in the data directory; docs/geni.md).
+	GENIHost string
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -156,7 +165,18 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("peer signing key: %w", err)
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, PeerKey: peerKey})
+	var sa *sfa.Authority
+	if m.GENIHost != "" {
+		var err error
+		if sa, err = sfa.LoadAuthority(dir, m.GENIHost); err != nil {
+			return fmt.Errorf("GENI slice authority: %w", err)
+		}
+	}
+	tkey, err := LoadOrCreateTicketKey(dir)
+	if err != nil {
+		return err
+	}
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
 	if err != nil {
 		return err
 	}
@@ -201,12 +221,12 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithPeering(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg), rest.WithTickets(reg), rest.WithOutbox(reg), rest.WithPeering(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	mux.Handle("/"+peering.PathPrefix, peering.Handler(reg, peerKey, root.With("subsystem", "peering"), time.Now))
 	if _, taken := m.Extra["/"]; !taken {
-		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
+		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, Outbox: reg, Mailbox: m.DevMailbox && m.Mail == nil, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
 	}
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)

@@ -172,7 +172,7 @@ func (o *op) linkSliceNode(a, b int64, extra core.Record, add bool) error {
 				return forbidden("Permission denied: node %d is whitelisted for other slices", b)
 			}
 		}
-		if err := o.checkNodePorts(a, b); err != nil {
+		if err := o.checkNodeExclusive(a, b); err != nil {
 			return err
 		}
 	}

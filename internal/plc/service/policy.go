@@ -247,11 +247,14 @@ const (
 	opSelectNodes
 	opGetMonitorActions
 	opGetNotices
+	opGetOutbox
 	opSuspendSlice
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
 	opAuditWho
 	opAuditSlice
+	// Tickets (tickets.go).
+	opGetSliceTicket
 	// Accounts (signup.go).
 	opRegisterPerson
 	// One-time links and mail (tokens.go).
@@ -270,6 +273,9 @@ const (
 	opRefreshPeer
 	opGetPeerData
 	opRefuseSlice
+	// The GENI slice authority (geni.go).
+	opGENICertificate
+	opGENICredential
 	numOps
 )
 
@@ -437,13 +443,21 @@ var ops = [numOps]struct {
 	opSelectNodes:       {"SelectNodes", rA | rP | rU},
 	opGetMonitorActions: {"GetMonitorActions", rA},
 	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
+	opGetOutbox:         {"GetOutbox", rA},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others
 	// their own slices' (audit.go).
-	opAuditWho:       {"AuditWho", rA | rP | rU | rT},
-	opAuditSlice:     {"AuditSlice", rA | rP | rU | rT},
+	opAuditWho:   {"AuditWho", rA | rP | rU | rT},
+	opAuditSlice: {"AuditSlice", rA | rP | rU | rT},
+	// Tickets: as the original (admins, PIs, users; no peers here),
+	// limited to slices the caller may write (tickets.go).
+	opGetSliceTicket: {"GetSliceTicket", rA | rP | rU},
 	opRegisterPerson: {"RegisterPerson", rAn},
+	// The GENI slice authority certifies persons' keys and signs their
+	// credentials (slice ownership is checked in geni.go).
+	opGENICertificate: {"GENICertificate", rA | rP | rU | rT},
+	opGENICredential:  {"GENICredential", rA | rP | rU | rT},
 	// The portal's forgot-password form and mailed links are used without
 	// logging in (the link's token is the credential); the PLCAPI
 	// methods are the original's.

@@ -23,6 +23,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/store"
+	"github.com/planetlab/pl/internal/sfa"
 )
 
 // Options configure a Service; zero values are the defaults.
@@ -32,6 +33,9 @@ type Options struct {
 	Now func() time.Time
 	// PasswordCost is the bcrypt cost; default bcrypt.DefaultCost.
 	PasswordCost int
+	// GENI is the slice authority of GENICertificate and GENICredential
+	// (nil: they are refused as not supported).
+	GENI *sfa.Authority
 	// HRNRoot prefixes hrn tags (PLC_HRN_ROOT); default "plc".
 	HRNRoot string
 	// LeaseGranularity in seconds; default 3600.
@@ -64,6 +68,16 @@ type Options struct {
 	// PortalURL prefixes the portal paths of mailed links (tokens.go),
 	// e.g. https://plc.example.org; "" leaves them relative.
 	PortalURL string
+	// TicketKey signs slice tickets (tickets.go); nil: GetSliceTicket is
+	// refused as not supported.
+	TicketKey ed25519.PrivateKey
+	// TicketBrokers are other signers whose tickets nodes honour; they
+	// are distributed with every node's state.
+	TicketBrokers []core.TicketKey
+	// OpenOutbox lets every caller, anonymous too, read the mail outbox
+	// (Outbox): `pl dev`'s mailbox, where mail only goes to the log. Off,
+	// only admins may.
+	OpenOutbox bool
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
@@ -144,8 +158,14 @@ func New(db *store.DB, opts Options) *Service {
 // DB returns the store.
 func (s *Service) DB() *store.DB { return s.db }
 
-// OpRoles implements core.Registry.
-func (s *Service) OpRoles(op string) []string { return OpRoles(op) }
+// OpRoles implements core.Registry. Under Options.OpenOutbox GetOutbox is
+// open to every role, anonymous too (outbox.go).
+func (s *Service) OpRoles(op string) []string {
+	if op == opGetOutbox.String() && s.opts.OpenOutbox {
+		return openOutboxRoles.Names()
+	}
+	return OpRoles(op)
+}
 
 // LeaseGranularity returns the lease granularity in seconds.
 func (s *Service) LeaseGranularity() int64 { return s.opts.LeaseGranularity }

@@ -74,6 +74,9 @@ func (o *op) sliceWriter(s *sliceInfo) error {
 }
 
 func (o *op) deleteExpiredSlices() error {
+	if err := o.s.queueExpired(o.ctx, o.tx, o.now); err != nil { // outbox.go: before the members go
+		return err
+	}
 	ids, err := o.tx.Ints(o.ctx, "SELECT slice_id FROM slices WHERE deleted = 0 AND expires <= ?", o.now)
 	if err != nil {
 		return err

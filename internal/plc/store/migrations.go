@@ -399,6 +399,9 @@ CREATE INDEX outbox_due ON outbox (sent_at, next_try);
 	// The slice tag type "runtime" (gVisor slivers, issue 17) for
 	// databases seeded before it.
 	tagTypeSQL(tags.Runtime),
+	// The slice tag type "vlinks" (virtual links, issue 16) for databases
+	// seeded before it.
+	tagTypeSQL(tags.VLinks),
 	// Peering (issue 15, docs/federation.md): the peers table and, on
 	// sites, persons, keys, nodes and slices, the peer an object belongs
 	// to (NULL: local) and its id at that peer, as the original. A peer is
