@@ -144,6 +144,10 @@ const (
 	TicketSuffix       = "/ticket"                   // POST /slices/{ref}/ticket TicketRequest -> TicketResponse
 )
 
+// OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
+// -> []core.OutboxMail, newest first (admins; anyone under pl dev).
+const OutboxPath = Prefix + "/outbox"
+
 // Peering paths (core.Peering, docs/federation.md); the peer PLCs' own
 // signed endpoints are package peering's.
 const (
@@ -162,10 +166,6 @@ func SliceRefusalPath(ref string) string { return Prefix + "/slices/" + ref + "/
 type RefusalRequest struct {
 	Reason string `json:"reason"`
 }
-
-// OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
-// -> []core.OutboxMail, newest first (admins; anyone under pl dev).
-const OutboxPath = Prefix + "/outbox"
 
 // RegisterPath is where a person signs up (core.Accounts): POST
 // core.Registration, anonymous, -> 201 Created with the new person's id.

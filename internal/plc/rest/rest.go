@@ -43,9 +43,9 @@ type Handler struct {
 	accounts    core.Accounts
 	outbox      core.Outbox
 	auditor     core.Auditor
-	peering     core.Peering
 	sa          core.SliceAuthority
 	tickets     ticket.Issuer
+	peering     core.Peering
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -33,9 +33,9 @@ func (h *Handler) buildRoutes() []route {
 	rs = append(rs, h.accountRoutes()...)
 	rs = append(rs, h.outboxRoutes()...)
 	rs = append(rs, h.auditRoutes()...)
-	rs = append(rs, h.peerRoutes()...)
 	rs = append(rs, h.geniRoutes()...)
 	rs = append(rs, h.ticketRoutes()...)
+	rs = append(rs, h.peerRoutes()...)
 	return rs
 }
 

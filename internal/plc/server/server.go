@@ -73,13 +73,13 @@ type Config struct {
 	// PortalURL is the portal's public base URL in mailed links ("": the
 	// URL PLC serves at).
 	PortalURL string
-	// PeerRefresh is how often every peer PLC is refreshed besides its
-	// notifications (0: service.DefaultPeerRefresh; docs/federation.md).
-	PeerRefresh time.Duration
 	// GENIHost, when set, makes PLC the GENI slice authority of its users
 	// with URNs urn:publicid:IDN+<GENIHost>+... (its key and certificate
 	// are geni-sa.key and geni-sa.pem in the data directory; docs/geni.md).
 	GENIHost string
+	// PeerRefresh is how often every peer PLC is refreshed besides its
+	// notifications (0: service.DefaultPeerRefresh; docs/federation.md).
+	PeerRefresh time.Duration
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -161,10 +161,6 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.sender = smtp
 	}
-	peerKey, err := peering.LoadOrCreateKey(filepath.Join(dir, PeerKeyFile))
-	if err != nil {
-		return fmt.Errorf("peer signing key: %w", err)
-	}
 	var sa *sfa.Authority
 	if m.GENIHost != "" {
 		var err error
@@ -175,6 +171,10 @@ func (m *Main) Open(ctx context.Context) error {
 	tkey, err := LoadOrCreateTicketKey(dir)
 	if err != nil {
 		return err
+	}
+	peerKey, err := peering.LoadOrCreateKey(filepath.Join(dir, PeerKeyFile))
+	if err != nil {
+		return fmt.Errorf("peer signing key: %w", err)
 	}
 	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
 	if err != nil {
@@ -302,6 +302,14 @@ func (m *Main) Run(ctx context.Context) error {
 	mailDone := make(chan struct{})
 	go func() { defer close(mailDone); m.reg.RunMail(mctx, m.sender, 0) }()
 	defer func() { stopMonitor(); <-mailDone }()
+	changesDone := make(chan struct{})
+	go func() {
+		defer close(changesDone)
+		if err := m.reg.RunChanges(mctx); err != nil {
+			m.log.Error("replica change listener stopped", "err", err)
+		}
+	}()
+	defer func() { stopMonitor(); <-changesDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {

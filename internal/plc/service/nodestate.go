@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	coretags "github.com/planetlab/pl/internal/core/tags"
 	"math"
 	"slices"
 	"sort"
@@ -297,6 +298,9 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 				return nil, err
 			}
 			tags[t.slice] = append(tags[t.slice], t)
+			if t.tagname == geniUserKey && (t.node == nil || *t.node == nodeID) {
+				keys[t.slice] = append(keys[t.slice], core.SliverKey{KeyType: "ssh", Key: t.value})
+			}
 		}
 		rows.Close()
 		rows, err = tx.Query(ctx, `SELECT sp.slice_id, k.key_type, k.key FROM slice_person sp
@@ -458,3 +462,7 @@ func sortedKeysOf(m map[string]core.Record) []string {
 	sort.Strings(out)
 	return out
 }
+
+// geniUserKey is the slice tag whose values are more keys of the slice's
+// slivers (the GENI aggregate's geni_users).
+const geniUserKey = coretags.GENIUserKey

@@ -82,13 +82,23 @@ func (s *Service) pokeMail() {
 // RunMail delivers the outbox through sender and queues the slice expiry
 // warnings until ctx ends: at once when a message is queued, and every
 // interval (0: 15 s) for retries and warnings.
+//
+// Of several replicas on one PostgreSQL database only the one holding the
+// mail job's lock runs it (store.DB.RunExclusive); mail queued through
+// another replica is delivered at the holder's next pass (within
+// interval).
 func (s *Service) RunMail(ctx context.Context, sender mail.Sender, interval time.Duration) {
 	if interval <= 0 {
 		interval = 15 * time.Second
 	}
+	s.db.RunExclusive(ctx, "mail", func(ctx context.Context) { s.runMail(ctx, sender, interval) }, nil)
+}
+
+func (s *Service) runMail(ctx context.Context, sender mail.Sender, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		s.jobs.mail.Add(1)
 		if err := s.QueueExpiryWarnings(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("expiry warnings", "err", err)
 		}

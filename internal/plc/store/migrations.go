@@ -399,9 +399,6 @@ CREATE INDEX outbox_due ON outbox (sent_at, next_try);
 	// The slice tag type "runtime" (gVisor slivers, issue 17) for
 	// databases seeded before it.
 	tagTypeSQL(tags.Runtime),
-	// The slice tag type "vlinks" (virtual links, issue 16) for databases
-	// seeded before it.
-	tagTypeSQL(tags.VLinks),
 	// Peering (issue 15, docs/federation.md): the peers table and, on
 	// sites, persons, keys, nodes and slices, the peer an object belongs
 	// to (NULL: local) and its id at that peer, as the original. A peer is
@@ -446,6 +443,24 @@ CREATE TABLE refused_slices (
 	since BIGINT NOT NULL
 );
 `,
+	// The slice tag type "vlinks" (virtual links, issue 16) for databases
+	// seeded before it.
+	tagTypeSQL(tags.VLinks),
+	// The login backoff shared by PLC replicas (backoff.go,
+	// docs/replicas.md): one row per failing (account, source) pair or
+	// source, times in UNIX milliseconds.
+	`
+CREATE TABLE login_backoff (
+	key TEXT PRIMARY KEY,
+	fails BIGINT NOT NULL,
+	last_ms BIGINT NOT NULL,
+	until_ms BIGINT NOT NULL
+);
+CREATE INDEX login_backoff_last ON login_backoff (last_ms);
+`,
+	// The slice tag type "nm_api" (the node manager's local API in
+	// slivers, issue 14) for databases seeded before it.
+	tagTypeSQL(tags.NMAPI),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
