@@ -215,6 +215,15 @@ func TestPeeringPush(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("change at A to B's desired state: %v", time.Since(start))
+	// A member's new key at A is pushed too.
+	start = time.Now()
+	a.add(pi, core.Key, core.Record{"person_id": pi.PersonID, "key": sshKey(t)})
+	for len(b.sliverKeys(nodeB, "pla_push")) != 2 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("B's sliver keys 10 s after a new key at A: %v", b.sliverKeys(nodeB, "pla_push"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	start = time.Now()
 	a.must(a.s.Delete(a.ctx, pi, core.Slice, slice))
 	for b.sliverKeys(nodeB, "pla_push") != nil {
