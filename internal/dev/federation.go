@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
@@ -98,6 +99,10 @@ func UpFederation(ctx context.Context, cfg Config) (_ *Federation, err error) {
 		if err := f.B.writeKnownHosts(ctx, cb); err != nil {
 			return nil, err
 		}
+		// The demo's service runs on B's nodes too (its tags travel).
+		if err := f.B.waitHTTP(ctx, DemoPort, 2*time.Minute); err != nil {
+			return nil, fmt.Errorf("demo slice on PLC B's nodes: %w", err)
+		}
 	}
 	return f, nil
 }
@@ -157,5 +162,5 @@ func (f *Federation) PrintSummary(w io.Writer) {
 	f.A.PrintSummary(w)
 	fmt.Fprintf(w, "\n== PLC B (%s), peer %q of PLC A\n", f.B.PLCURL, PeerName(f.B))
 	f.B.PrintSummary(w)
-	fmt.Fprintf(w, "\nThe PLCs peer (pl peer list at either). A's demo slice also runs on B's nodes (without its tags: they stay at A).\n")
+	fmt.Fprintf(w, "\nThe PLCs peer (pl peer list at either). A's demo slice also runs on B's nodes, with its service on port %d.\n", DemoPort)
 }

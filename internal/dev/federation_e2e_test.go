@@ -2,6 +2,7 @@ package dev
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -43,7 +44,7 @@ func TestFederationEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var logb lockedBuffer
-	cfg := Config{Nodes: 1, ID: id, WAN: netip.MustParsePrefix("10.83.0.0/16"), PLCPort: 18451, Binary: pl, NoDemo: true,
+	cfg := Config{Nodes: 1, ID: id, WAN: netip.MustParsePrefix("10.83.0.0/16"), PLCPort: 18451, Binary: pl,
 		Log: slog.New(slog.NewTextHandler(&logb, nil))}
 	f, err := UpFederation(ctx, cfg)
 	if err != nil {
@@ -55,6 +56,10 @@ func TestFederationEndToEnd(t *testing.T) {
 		}
 	}()
 	nodeA, nodeB := f.A.Nodes[0], f.B.Nodes[0]
+	// The demo slice of A serves on B's node (UpFederation waited for it).
+	if body, err := httpGet(fmt.Sprintf("http://%s:%d/", nodeB.Addr, DemoPort)); err != nil || !strings.Contains(body, f.A.Demo.Slice) {
+		t.Fatalf("demo service on B's node: %v %q", err, body)
+	}
 	if nodeA.SiteName == nodeB.SiteName {
 		t.Fatalf("both PLCs use site %s", nodeA.SiteName)
 	}
