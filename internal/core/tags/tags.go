@@ -87,6 +87,8 @@ const (
 	Country        = "country"
 	Codemux        = "codemux"
 	VLinks         = vlinks.Tag
+	NMAPI          = "nm_api"
+	Delegations    = "delegations"
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -145,6 +147,8 @@ var table = []Tag{
 		Doc: "OCI runtime of the sliver: runc (a container on the node's kernel) or runsc (gVisor: a user-space kernel in front of the node's, stronger isolation, slower system calls, see slivers.md), refused by a node without it. A change re-creates the sliver"},
 	{Name: InitScript, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "name of an enabled PLC init script run at sliver start"},
+	{Name: NMAPI, Category: "slice/config", Kind: Int, Min: 0, Max: 1, Default: "0",
+		Doc: "1: the node manager's local API socket is at /run/pl/api.sock in the sliver (brokering.md), the caller known by its uid. A change re-creates the sliver"},
 	{Name: InitScriptCode, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "literal init script, wins over initscript"},
 	// The original's names of the limits above (seeded by PLC as rlimit
@@ -167,7 +171,7 @@ var table = []Tag{
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
 	{Name: Codemux, Category: "slice/network", Kind: Host, Roles: member, Multi: true,
 		Doc: "a web site of the slice on the node's shared ports 80 and 443 (CoDemux, see networks.md): HTTP requests whose Host is the host go to the sliver's port (X-Forwarded-For added), and with tls= TLS connections whose SNI is the host go to the sliver's TLS port unterminated. proxy: a PROXY protocol v1 header names the client first. Refused when another slice on a node of this one claims the host"},
-	{Name: "delegations", Category: "slice/config", Kind: Text, Roles: member, Doc: "delegated slice names"},
+	{Name: Delegations, Category: "slice/config", Kind: Text, Roles: member, Doc: "slices that may control this slice's slivers through the node manager's local API (names, comma or space separated, see brokering.md)"},
 	{Name: "rawdisk", Category: "slice/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "raw disk access"},
 	{Name: "isolate_loopback", Category: "slice/network", Kind: Text, Doc: "private loopback"},
 	{Name: "drl", Category: "slice/network", Kind: Text, Doc: "distributed rate limiting"},

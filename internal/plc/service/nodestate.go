@@ -261,7 +261,8 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 		OR EXISTS (SELECT 1 FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
 		           WHERE st.slice_id = s.slice_id AND tt.tagname = 'system' AND st.value = '1'
 		           AND (st.node_id IS NULL OR st.node_id = ?)))
-		ORDER BY s.slice_id`, now, nodeID, nodeID)
+		AND `+admittedSlice+`
+		ORDER BY s.slice_id`, now, nodeID, nodeID, nodeID, now)
 	if err != nil {
 		return nil, err
 	}
