@@ -6,8 +6,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
 	"encoding/base64"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +25,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/geni"
 	"github.com/planetlab/pl/internal/geni/amclient"
+	"github.com/planetlab/pl/internal/plc/geniam"
 	"github.com/planetlab/pl/internal/sfa"
 )
 
@@ -385,4 +391,46 @@ func attr(ns *core.NodeState, name, tag string) string {
 		}
 	}
 	return ""
+}
+
+// TestForeignFederation: a user of another federation whose root the
+// aggregate trusts may look (ListResources with their own authority's
+// user credential); their slices are not hosted here (UNSUPPORTED) and
+// they get nothing on this PLC's slices without a credential for them.
+func TestForeignFederation(t *testing.T) {
+	e := newEnv(t, 2)
+	ctx := context.Background()
+	fed, _, err := sfa.NewAuthority("fed.test", 24*time.Hour)
+	e.must(err)
+	agg := geniam.New(geniam.Config{Host: host, Registry: e.svc, Persons: e.svc,
+		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(e.sa.Cert, fed.Cert)}, Log: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewUnstartedServer(agg)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	e.must(err)
+	der, err := fed.IssueCert(sfa.URN{Authority: "fed.test", Type: "user", Name: "carol"}, "carol@fed.test", k.Public(), time.Hour)
+	e.must(err)
+	sliceDER, err := fed.SliceCert(sfa.URN{Authority: "fed.test", Type: "slice", Name: "exp"}, time.Hour)
+	e.must(err)
+	userCred, err := fed.Credential(ctx, der, der, time.Now().Add(time.Hour), []sfa.Privilege{{Name: "info"}})
+	e.must(err)
+	sliceCred, err := fed.Credential(ctx, der, sliceDER, time.Now().Add(time.Hour), []sfa.Privilege{{Name: "*"}})
+	e.must(err)
+	tc := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}
+	carol := amclient.New(srv.URL, tc)
+	v3 := map[string]any{"geni_rspec_version": amclient.V3()}
+	ad := ok(t, call(t)(carol.ListResources(ctx, amclient.Creds(string(userCred)), v3))).Value.(string)
+	if strings.Count(ad, "<node ") != 2 {
+		t.Fatalf("advertisement for a foreign user:\n%s", ad)
+	}
+	want(t, call(t)(carol.Allocate(ctx, "urn:publicid:IDN+fed.test+slice+exp", amclient.Creds(string(sliceCred)), request(""), map[string]any{})),
+		geni.Unsupported, "own slice authority")
+	want(t, call(t)(carol.Allocate(ctx, sliceURN, amclient.Creds(string(sliceCred)), request(""), map[string]any{})),
+		geni.Forbidden, "is for urn:publicid:IDN+fed.test+slice+exp")
+	// The aggregate of env, which trusts only this PLC, refuses carol at once.
+	other := e.client(der, k)
+	want(t, call(t)(other.GetVersion(ctx)), geni.Forbidden, "does not chain to a trusted root")
 }
