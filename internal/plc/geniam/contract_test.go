@@ -223,6 +223,15 @@ func TestContract(t *testing.T) {
 		bad := v3("geni_users", []any{map[string]any{"urn": alice.cert.URN, "keys": []any{"ssh-rsa garbage"}}})
 		want(t, call(t)(alice.am.Provision(ctx, []string{sliceURN}, sc, bad)), geni.BadArgs, "not an ssh public key")
 		want(t, call(t)(alice.am.Provision(ctx, []string{"urn:publicid:IDN+plc.test+sliver+pr_geni.999"}, sc, v3())), geni.SearchFailed, "no sliver")
+		// Refused after the nodes were added (the end time): undone.
+		past := e.clock.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		want(t, call(t)(alice.am.Provision(ctx, []string{sliceURN}, sc, v3("geni_end_time", past))), geni.BadArgs, "not in the future")
+		if st := sliverStates(t, ok(t, call(t)(alice.am.Status(ctx, []string{sliceURN}, sc))).Value); st[n1][0] != geni.Allocated || st[n2][0] != geni.Allocated {
+			t.Fatalf("a refused Provision left %v", st)
+		}
+		if recs, _ := e.svc.Get(ctx, e.admin, core.Slice, &core.Filter{IsList: true, IDs: []int64{e.slice}}, []string{"node_ids"}); len(recs[0]["node_ids"].([]int64)) != 0 {
+			t.Fatalf("a refused Provision left nodes in the slice: %v", recs[0]["node_ids"])
+		}
 		users := v3("geni_users", []any{map[string]any{"urn": alice.cert.URN, "keys": []any{key}}})
 		r := ok(t, call(t)(alice.am.Provision(ctx, []string{sliceURN}, sc, users)))
 		st := sliverStates(t, r.Value)
