@@ -27,6 +27,7 @@ import (
 	"github.com/planetlab/pl/internal/geni/amclient"
 	"github.com/planetlab/pl/internal/plc/geniam"
 	"github.com/planetlab/pl/internal/sfa"
+	"github.com/planetlab/pl/internal/xmlrpc"
 )
 
 const sliceURN = "urn:publicid:IDN+plc.test+slice+pr_geni"
@@ -296,6 +297,8 @@ func TestContract(t *testing.T) {
 		now := e.clock.Now()
 		want(t, call(t)(alice.am.Renew(ctx, []string{sliceURN}, sc, now.Add(-time.Hour), map[string]any{})), geni.BadArgs, "not in the future")
 		want(t, call(t)(alice.am.Renew(ctx, []string{sliceURN}, sc, now.Add(365*24*time.Hour), map[string]any{})), geni.Refused, "geni_extend_alap")
+		// expiration_time as an XML-RPC dateTime, as some clients send it.
+		ok(t, call(t)(alice.am.Call(ctx, "Renew", amclient.Strs(sliceURN), sc, xmlrpc.DateTime(now.Add(25*time.Hour).UTC().Format("20060102T15:04:05")), map[string]any{})))
 		r := ok(t, call(t)(alice.am.Renew(ctx, []string{sliceURN}, sc, now.Add(24*time.Hour), map[string]any{})))
 		exp := r.List()[0].(map[string]any)["geni_expires"].(string)
 		if exp != now.Add(24*time.Hour).UTC().Format(time.RFC3339) {
