@@ -45,9 +45,11 @@ test: test-deps lint
 	echo "packages: $$(grep -c '^ok' $(TEST_LOG)) passed, $$(grep -cE '^FAIL\s' $(TEST_LOG)) failed"; \
 	exit $$status
 
-# Static; names each package as it compiles (a cold build takes minutes).
+# Static (the examples too: their servers run in slivers); names each package as it compiles (a cold build takes minutes).
 build:
 	GO=$(GO) ./scripts/build.sh $(BIN)
+	@echo "build: bin/traceroutesvr bin/tracerouteclnt (examples/traceroute, docs/tutorial.md)"
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./examples/traceroute/cmd/...
 
 deps:
 	./scripts/deps.sh

@@ -29,6 +29,7 @@ run=(
   "libc-bin ldd"
   "util-linux nsenter"
   "xfsprogs" "e2fsprogs"
+  "xmlsec1 xmlsec1" # PLC's GENI slice authority and aggregate: sign and verify SFA credentials
   "bash bash" # pl bench plcapi --original runs the original's start script
   # for the commands pl dev prints for the user to try
   "iputils-ping ping" "traceroute traceroute" "curl" "ca-certificates"
@@ -44,6 +45,9 @@ test=(
   "dash /bin/sh"                     # fake sliver runtimes run sessions on the host
   "dpkg dpkg dpkg-query"             # cmd/pl/hostdeps_test.go reads this table (with bash)
   "chromium chromium"                # the portal's browser test (chromedp)
+  "openssl openssl"                  # GENI tests: certificate chains made outside our code
+  "libxml2-utils xmllint"            # GENI tests: RSpec documents against the v3 schemas
+  "haproxy haproxy"                  # PLC replicas behind a load balancer (docs/replicas.md)
 )
 
 entries=("${run[@]}")

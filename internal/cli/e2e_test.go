@@ -236,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 	admin.fails(5, "plc", "init", "--data", data, "--email", "admin2@example.org", "--password-file", adminPW)
 
 	// 2. PLC itself, on a free port, HTTPS with a generated certificate.
-	srv := exec.Command(bin, "plc", "--data", data, "--listen", "127.0.0.1:0") // hostdeps: self
+	srv := exec.Command(bin, "plc", "--data", data, "--listen", "127.0.0.1:0", "--geni-host", "plc.test") // hostdeps: self
 	srv.Env = append(os.Environ(), "PL_CONFIG_DIR="+filepath.Join(tmp, "plc-cli"))
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
@@ -293,6 +293,15 @@ func TestEndToEnd(t *testing.T) {
 	if out := admin.ok("whoami"); !strings.Contains(out, "admin@example.org") || !strings.Contains(out, "admin") {
 		t.Fatalf("whoami: %s", out)
 	}
+	// Replicas (docs/replicas.md): the first URL refuses connections;
+	// login and later commands go on to the next.
+	dead := "https://127.0.0.1:1"
+	admin.ok("login", dead, "--replica", url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
+	if out := admin.ok("whoami"); !strings.Contains(out, "admin@example.org") {
+		t.Fatalf("whoami through a replica list: %s", out)
+	}
+	admin.fails(2, "login", url+","+url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
+	admin.ok("login", url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
 
 	// 4. A site.
 	admin.ok("site", "add", "princeton", "--name", "Princeton University", "--abbrev", "Princeton",
@@ -413,6 +422,21 @@ func TestEndToEnd(t *testing.T) {
 	pi.ok("slice", "add-nodes", "princeton_codeen", "node1.princeton.edu", "node2.princeton.edu")
 	pi.ok("slice", "add-users", "princeton_codeen", "student@princeton.edu")
 	user.fails(4, "slice", "add-users", "princeton_codeen", "pi@princeton.edu") // users cannot add members
+
+	// GENI: the member's certificate and slice credential from PLC's slice
+	// authority, checked by xmlsec1 alone against the authority's
+	// certificate; no credential without a certificate.
+	user.ok("geni", "cert")
+	credFile := filepath.Join(tmp, "slice.cred")
+	user.ok("geni", "credential", "princeton_codeen", "-o", credFile)
+	if b, err := os.ReadFile(credFile); err != nil || !bytes.Contains(b, []byte("urn:publicid:IDN+plc.test+slice+princeton_codeen")) ||
+		!bytes.Contains(b, []byte("urn:publicid:IDN+plc.test+user+student_at_princeton.edu")) {
+		t.Fatalf("credential: %v %.300s", err, b)
+	}
+	if out, err := exec.Command("xmlsec1", "--verify", "--node-id", "Sig_ref0", "--trusted-pem", filepath.Join(data, "geni-sa.pem"), credFile).CombinedOutput(); err != nil {
+		t.Fatalf("xmlsec1 --verify: %v\n%s", err, out)
+	}
+	pi.fails(5, "geni", "credential", "princeton_codeen")
 	state1 := node1.state()
 	sl := sliver(state1, "princeton_codeen")
 	if sl == nil {

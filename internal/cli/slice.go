@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/slicedir"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +50,7 @@ func sliceCmd() *cobra.Command {
 	cmd.AddCommand(create, update, sliceRenewCmd(), sliceShowCmd(), sliceSetCmd(), sliceUnsetCmd(),
 		listCmd("list", "List slices", core.Slice, sliceCols, "site_id"),
 		deleteCmd(core.Slice, "<slice>"),
-		sliceAddNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true),
+		sliceAddNodesCmd(), sliceNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true),
 		membersCmd("remove-nodes", "Remove nodes from a slice", core.SliceNode, core.Node, false, "<slice> <node>..."),
 		membersCmd("add-users", "Add users to a slice (admin, pi)", core.SlicePerson, core.Person, true, "<slice> <person>..."),
 		membersCmd("remove-users", "Remove users from a slice (admin, pi)", core.SlicePerson, core.Person, false, "<slice> <person>..."),
@@ -316,4 +318,37 @@ func sliceUnsetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&nodegroup, "nodegroup", "", "the value scoped to this nodegroup")
 	cmd.Flags().StringVar(&value, "value", "", "only this value")
 	return cmd
+}
+
+// sliceNodesCmd lists where a slice's slivers are: each node's host name
+// and address (its primary interface's IP, as `pl ssh` dials it). Tools
+// that talk to every sliver (tracerouteclnt --slice) read its --json.
+func sliceNodesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes <slice>",
+		Short: "List the nodes of a slice with their addresses",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := newEnv(cmd)
+			if err != nil {
+				return err
+			}
+			nodes, err := slicedir.RegistryDirectory{Reg: e.cl}.SliceNodes(e.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			recs := make([]core.Record, 0, len(nodes))
+			for _, n := range nodes {
+				host, _, err := net.SplitHostPort(n.Addr)
+				if err != nil {
+					host = n.Addr
+				}
+				recs = append(recs, core.Record{"hostname": n.Hostname, "address": host})
+			}
+			if e.json {
+				return printJSON(e.out, recs)
+			}
+			return printTable(e.out, recs, []string{"hostname", "address"})
+		},
+	}
 }

@@ -45,6 +45,9 @@ type Sliver struct {
 	Keys           []SliverKey `json:"keys"`    // ssh keys of the slice's enabled members
 	Attributes     []Attribute `json:"attributes"`
 	GetSliceFamily string      `json:"GetSliceFamily"`
+	// VLinks are the sliver's ends of its slice's virtual links (the
+	// vlinks tag) on this node; absent when it has none.
+	VLinks []VLink `json:"vlinks,omitempty"`
 }
 
 // SliverKey is an ssh public key of a slice member.
@@ -91,3 +94,19 @@ type SliverLease struct {
 // shape PLCAPI returns and REST serves. Values are nil, bool, int64,
 // float64, string, []int64, []string or []Record.
 type Record map[string]any
+
+// VLink is one end of a virtual link (package core/vlinks, the vlinks slice
+// tag) as the node hosting it must build it: PLC resolves the slice's
+// topology into one VLink per link that touches the node, on the sliver of
+// that slice (Sliver.VLinks).
+type VLink struct {
+	Name     string `json:"name"`      // interface name inside the sliver
+	VNI      uint32 `json:"vni"`       // tunnel id, unique per link among all slices
+	Local    string `json:"local"`     // this end's private address and prefix length ("10.200.0.1/30")
+	Remote   string `json:"remote"`    // the other end's private address ("10.200.0.2")
+	PeerNode string `json:"peer_node"` // host name of the node at the other end
+	PeerAddr string `json:"peer_addr"` // that node's public IPv4 address, where the tunnel goes
+	RateKbit int64  `json:"rate_kbit"` // capacity, each direction
+	DelayUS  int64  `json:"delay_us"`  // one-way delay to add, microseconds
+	LossPPM  int64  `json:"loss_ppm"`  // random loss, parts per million, each direction
+}

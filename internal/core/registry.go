@@ -35,6 +35,7 @@ const (
 	Lease              Class = "lease"
 	Ilink              Class = "ilink"
 	Session            Class = "session"
+	Peer               Class = "peer"                // a peering PLC (federation.go, docs/federation.md)
 	BootState          Class = "boot_state"          // lookup table: name only
 	NodeType           Class = "node_type"           // lookup table
 	NetworkType        Class = "network_type"        // lookup table
@@ -68,6 +69,7 @@ const (
 	// Pseudo-roles of callers that are not persons.
 	RoleNode      = "node"
 	RoleAnonymous = "anonymous"
+	RolePeer      = "peer" // a peering PLC, authenticated by its signature
 )
 
 // CallerKind says who is calling.
@@ -78,6 +80,7 @@ const (
 	Anonymous CallerKind = iota
 	PersonCaller
 	NodeCaller
+	PeerCaller
 )
 
 // Caller is an authenticated principal. Services decide every permission
@@ -89,6 +92,7 @@ type Caller struct {
 	Roles    []string // PersonCaller: role names; NodeCaller: ["node"]
 	SiteIDs  []int64  // PersonCaller: sites, primary first; NodeCaller: the node's site
 	NodeID   int64    // NodeCaller
+	PeerID   int64    // PeerCaller
 	Session  string   // set when authenticated by a session or token
 }
 
@@ -102,6 +106,8 @@ func (c *Caller) HasRole(role string) bool {
 		return role == RoleAnonymous
 	case NodeCaller:
 		return role == RoleNode
+	case PeerCaller:
+		return role == RolePeer
 	}
 	return slices.Contains(c.Roles, role)
 }

@@ -35,6 +35,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "PLC\t%s\t(certificate sha256 %s)\n", p.PLCURL, p.Fingerprint)
 	fmt.Fprintf(tw, "portal\t%s/\t(in a browser; the certificate is self-signed: compare its sha256 above)\n", p.PLCURL)
+	fmt.Fprintf(tw, "mailbox\t%s/mailbox\t(the mail PLC would have sent: sign-up, links, expiry warnings; no mail leaves the host)\n", p.PLCURL)
 	fmt.Fprintf(tw, "admin\t%s\tpassword in %s\n", p.AdminEmail, p.AdminPWFile)
 	fmt.Fprintf(tw, "admin CLI\t%s\t(already logged in)\n", iv.command(true, p.cliEnv(), p.Binary, "slice", "list"))
 	keep := "kept"

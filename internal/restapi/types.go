@@ -144,6 +144,10 @@ const (
 	TicketSuffix       = "/ticket"                   // POST /slices/{ref}/ticket TicketRequest -> TicketResponse
 )
 
+// OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
+// -> []core.OutboxMail, newest first (admins; anyone under pl dev).
+const OutboxPath = Prefix + "/outbox"
+
 // RegisterPath is where a person signs up (core.Accounts): POST
 // core.Registration, anonymous, -> 201 Created with the new person's id.
 const RegisterPath = Prefix + "/register"
@@ -175,6 +179,35 @@ type LinkToken struct {
 // ReasonRequest is the body of a slice suspend or resume.
 type ReasonRequest struct {
 	Reason string `json:"reason"`
+}
+
+// Paths of the GENI slice authority (core.SliceAuthority; docs/geni.md).
+const (
+	GENICertificatePath = Prefix + "/geni/certificate" // POST GENICertificateRequest -> GENICertificateResponse
+	GENICredentialPath  = Prefix + "/geni/credential"  // POST GENICredentialRequest -> GENICredentialResponse
+)
+
+// GENICertificateRequest asks the slice authority to certify a key.
+type GENICertificateRequest struct {
+	PublicKey string `json:"public_key"` // PEM PUBLIC KEY
+}
+
+// GENICertificateResponse carries the user's certificate, then the
+// authority's (PEM).
+type GENICertificateResponse struct {
+	Certificate string `json:"certificate"`
+}
+
+// GENICredentialRequest asks for a credential owned by Certificate: for
+// Slice (a name), or the user's own when Slice is "".
+type GENICredentialRequest struct {
+	Certificate string `json:"certificate"`
+	Slice       string `json:"slice,omitempty"`
+}
+
+// GENICredentialResponse carries a signed SFA credential (XML).
+type GENICredentialResponse struct {
+	Credential string `json:"credential"`
 }
 
 // TicketRequest is the body of POST /slices/{ref}/ticket (GetSliceTicket).

@@ -58,8 +58,12 @@ func (t Tag) valueDoc() string {
 		return "integer " + r
 	case Ports:
 		return "ports: `tcp/80`, `udp/5000-5010`, `8080` (tcp), comma or space separated, at most 64"
+	case Host:
+		return "route: `<host>,<port>[,tls=<port>][,proxy]`, e.g. `www.example.org,8080,tls=8443`"
 	case Image:
 		return "image name"
+	case Topology:
+		return "topology: `prefix 10.200.0.0/24; ab n1.org n2.org rate=20mbit delay=10ms loss=0.5%`, statements separated by `;` or new lines"
 	case Enum:
 		return "one of " + strings.Join(t.Values, ", ")
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ports"
+	"github.com/planetlab/pl/internal/core/vlinks"
 )
 
 // Kind is the kind of a tag's value.
@@ -35,6 +36,9 @@ const (
 	Ports Kind = "ports"   // port reservations, syntax of package core/ports
 	Image Kind = "image"   // reference image name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
 	Enum  Kind = "one of"  // one of Values
+	Host  Kind = "route"   // a codemux route: <host>,<port>[,tls=<port>][,proxy] (ParseRoute)
+	// Topology is a slice's virtual links, syntax of package core/vlinks.
+	Topology Kind = "topology"
 )
 
 // Tag describes one tag.
@@ -80,6 +84,8 @@ const (
 	System         = "system"
 	SSHPort        = "ssh_port"
 	Country        = "country"
+	Codemux        = "codemux"
+	VLinks         = vlinks.Tag
 	NMAPI          = "nm_api"
 	Delegations    = "delegations"
 )
@@ -132,6 +138,8 @@ var table = []Tag{
 		Doc: "where bwmon starts slowing the sliver: its ceiling becomes what spreads the rest of the budget over the rest of the day"},
 	{Name: PortsTag, Category: "slice/network", Kind: Ports, Roles: member, Multi: true,
 		Doc: "reserved TCP/UDP ports forwarded from the node's address (tcp/80, udp/5000-5010, 8080), refused when they collide with another slice's"},
+	{Name: VLinks, Category: "slice/network", Kind: Topology, Roles: member,
+		Doc: "virtual links between the slice's slivers (VINI, see networks.md): a private range and named point-to-point links with rate, delay and loss. Refused when it names nodes the slice is not on or its range overlaps another slice's"},
 	{Name: Vref, Category: "slice/config", Kind: Image, Default: DefaultImage, Roles: []string{core.RolePI, core.RoleUser, core.RoleNode},
 		Doc: "reference image of the sliver, unknown on the node = refused"},
 	{Name: Runtime, Category: "slice/config", Kind: Enum, Values: []string{"runc", "runsc"}, Default: "runc", Roles: member,
@@ -160,7 +168,8 @@ var table = []Tag{
 	{Name: "ip_addresses", Category: "slice/rspec", Kind: Text, Doc: "extra IP addresses of the sliver"},
 	{Name: "vsys", Category: "slice/vsys", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Multi: true, Doc: "one vsys script per tag"},
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
-	{Name: "codemux", Category: "slice/network", Kind: Text, Doc: "codemux host and port"},
+	{Name: Codemux, Category: "slice/network", Kind: Host, Roles: member, Multi: true,
+		Doc: "a web site of the slice on the node's shared ports 80 and 443 (CoDemux, see networks.md): HTTP requests whose Host is the host go to the sliver's port (X-Forwarded-For added), and with tls= TLS connections whose SNI is the host go to the sliver's TLS port unterminated. proxy: a PROXY protocol v1 header names the client first. Refused when another slice on a node of this one claims the host"},
 	{Name: Delegations, Category: "slice/config", Kind: Text, Roles: member, Doc: "slices that may control this slice's slivers through the node manager's local API (names, comma or space separated, see brokering.md)"},
 	{Name: "rawdisk", Category: "slice/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "raw disk access"},
 	{Name: "isolate_loopback", Category: "slice/network", Kind: Text, Doc: "private loopback"},
@@ -277,6 +286,14 @@ func (t Tag) Check(value string) error {
 	case Ports:
 		if _, err := ports.Parse(value); err != nil {
 			return core.FieldErrorf(t.Name, "%v", err)
+		}
+	case Host:
+		if _, err := ParseRoute(value); err != nil {
+			return err
+		}
+	case Topology:
+		if _, err := vlinks.Parse(value); err != nil {
+			return err
 		}
 	case Image:
 		if v := strings.TrimSpace(value); !imageName.MatchString(v) {

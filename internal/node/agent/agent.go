@@ -54,6 +54,9 @@ type Config struct {
 	PLC      PLC
 	Runtime  sliver.Runtime
 	Net      netcfg.Manager
+	// Links builds slivers' virtual links; nil = slivers with links are
+	// refused (an error reported to PLC).
+	Links LinkManager
 	// Images lists the reference images present; nil = vref is not checked.
 	Images func(ctx context.Context) ([]string, error)
 	// Runtimes lists the sliver runtimes the node has (sliver.Spec.Runtime
@@ -247,7 +250,7 @@ func (m *Main) setup() error {
 	if err != nil {
 		m.log.Warn("network record unreadable", "err", err)
 	}
-	m.exec = &Executor{Runtime: cfg.Runtime, Net: cfg.Net, XIDs: xids, Parallel: cfg.Parallel, Log: m.log, Observe: cfg.Observe, rec: rec}
+	m.exec = &Executor{Runtime: cfg.Runtime, Net: cfg.Net, Links: cfg.Links, XIDs: xids, Parallel: cfg.Parallel, Log: m.log, Observe: cfg.Observe, rec: rec}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ports"
 	"github.com/planetlab/pl/internal/core/tags"
+	"github.com/planetlab/pl/internal/core/vlinks"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/sliver"
 )
@@ -170,6 +171,11 @@ func checkSliver(s core.Sliver, scripts map[string]string, env Env, accepted []p
 	if err := checkKeys(s.Keys); err != nil {
 		return cfg, err
 	}
+	for _, l := range s.VLinks {
+		if _, err := vlinks.CheckEnd(l); err != nil {
+			return cfg, err
+		}
+	}
 	if x := env.XIDs[s.Name]; x < 1 || x > MaxXID {
 		return cfg, core.Errorf(core.Unavailable, "no sliver number (xid) available")
 	}
@@ -215,6 +221,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 			MinRateKbit: p.cfg.NetMinKbit,
 			MaxRateKbit: p.cfg.NetMaxKbit,
 			UIDBase:     UIDBase(xid),
+			Links:       p.s.VLinks,
 		},
 	}
 }

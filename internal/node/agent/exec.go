@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/sliver"
 )
@@ -17,13 +18,16 @@ import (
 // is "make it so" and therefore safe to repeat after a crash at any step:
 //
 //   - create/update/suspend/resume: netcfg Ensure (namespace first, the
-//     container joins it), remember the applied network, Runtime Apply.
+//     container joins it), the virtual links in that namespace, remember
+//     the applied network, Runtime Apply.
 //   - destroy: Runtime Destroy (processes, mounts, cgroups, files), then
-//     netcfg Remove, then forget the network record and free the xid last,
+//     the virtual links, netcfg Remove, then forget the network record and
+//     free the xid last,
 //     so a crash never frees an xid whose uid range still owns files.
 type Executor struct {
 	Runtime  sliver.Runtime
 	Net      netcfg.Manager
+	Links    LinkManager // nil: slivers with virtual links are refused
 	XIDs     *XIDs
 	Parallel int // 0 = 8
 	Log      *slog.Logger
@@ -93,6 +97,12 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 		if err != nil {
 			return fmt.Errorf("sliver %q: network: %w", op.Name, err)
 		}
+		// Links a kernel cannot shape fully (Unimplemented: built, delay
+		// not enforced) do not stop the sliver; the error is reported.
+		linkErr := e.links(ctx, op, att.NetNS)
+		if linkErr != nil && core.ErrorCode(linkErr) != core.Unimplemented {
+			return linkErr // nothing recorded: the next pass retries
+		}
 		if err := e.rec.set(op.Name, &op.Net); err != nil {
 			e.Log.Warn("cannot record applied network; it will be re-ensured", "sliver", op.Name, "err", err)
 		}
@@ -101,7 +111,7 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 		if err := e.Runtime.Apply(ctx, spec); err != nil {
 			return err // the runtime names the sliver
 		}
-		return nil
+		return linkErr
 	case OpDestroy:
 		if err := e.Runtime.Destroy(ctx, op.Name); err != nil {
 			return fmt.Errorf("destroy: %w", err)
@@ -109,6 +119,11 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 		xid := op.XID
 		if xid == 0 {
 			xid = e.XIDs.Get(op.Name)
+		}
+		if e.Links != nil {
+			if err := e.Links.Remove(ctx, op.Name); err != nil {
+				return fmt.Errorf("sliver %q: remove virtual links: %w", op.Name, err)
+			}
 		}
 		if err := e.Net.Remove(ctx, op.Name, xid); err != nil {
 			return fmt.Errorf("sliver %q: remove network: %w", op.Name, err)
@@ -120,6 +135,29 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 			return fmt.Errorf("sliver %q: release xid: %w", op.Name, err)
 		}
 		return nil
+	}
+	return nil
+}
+
+// LinkManager builds slivers' virtual links (package vlink; the vlinks
+// slice tag) in their network namespaces.
+type LinkManager interface {
+	// Ensure makes the sliver's link ends exactly links (none: removes
+	// them), in the namespace at netns.
+	Ensure(ctx context.Context, sliver, netns string, links []core.VLink) error
+	// Remove deletes every link end of the sliver.
+	Remove(ctx context.Context, sliver string) error
+}
+
+func (e *Executor) links(ctx context.Context, op Op, netns string) error {
+	if e.Links == nil {
+		if len(op.Net.Links) > 0 {
+			return core.Errorf(core.Unimplemented, "sliver %q: virtual links are not supported on this node", op.Name)
+		}
+		return nil
+	}
+	if err := e.Links.Ensure(ctx, op.Name, netns, op.Net.Links); err != nil {
+		return fmt.Errorf("virtual links: %w", err)
 	}
 	return nil
 }

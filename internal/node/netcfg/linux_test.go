@@ -255,12 +255,29 @@ func TestRemoveUnknown(t *testing.T) {
 }
 
 // TestConcurrentEnsure: concurrent Ensures of distinct slivers all succeed,
-// and of several slivers wanting one port exactly one wins.
+// and of several slivers wanting one port exactly one wins. bwmon's and the
+// sensors' readers run meanwhile, as on a node whose first Ensure sets the
+// node up (go test -race found ClassBytes reading unlocked state).
 func TestConcurrentEnsure(t *testing.T) {
 	tn := newTestNet(t)
 	m := newTestManager(t, tn, nil)
 	ctx := context.Background()
 	const n = 8
+	stop := make(chan struct{})
+	readers := make(chan struct{})
+	go func() {
+		defer close(readers)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m.ClassBytes()
+			m.Counters()
+		}
+	}()
+	defer func() { close(stop); <-readers }()
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {

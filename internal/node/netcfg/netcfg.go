@@ -12,6 +12,7 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ports"
 	"github.com/planetlab/pl/internal/node/fielddiff"
 )
@@ -33,6 +34,11 @@ type Sliver struct {
 	// a Config.NewNetNS hook the namespace is then created owned by a user
 	// namespace with that mapping, so the sliver has CAP_NET_RAW in it.
 	UIDBase uint32 `diff:"uidbase"`
+	// Links are the sliver's virtual link ends (the vlinks slice tag).
+	// netcfg does not build them (package vlink does, on the namespace
+	// Ensure returns); they are part of the sliver's network so that a
+	// change shows in plans as "network vlinks".
+	Links []core.VLink `diff:"vlinks"`
 }
 
 // Changes names the fields in which two sliver network configurations

@@ -27,6 +27,7 @@ import (
 	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/node/sshgw"
+	"github.com/planetlab/pl/internal/node/vlink"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
 
@@ -121,6 +122,7 @@ type Node struct {
 	Agent   *agent.Main
 	Runtime *sliver.Runc
 	Net     *netcfg.Linux
+	Links   *vlink.Manager // slivers' virtual links (vlinks tag)
 	Images  *image.Store
 	Gateway *sshgw.Gateway // nil when SSHListen is "-"
 	Sensors *sensors.Collector
@@ -172,6 +174,9 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if n.Net, err = openNet(opts); err != nil {
+		return nil, err
+	}
+	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net")}, opts.Logger); err != nil {
 		return nil, err
 	}
 	observe := func(op agent.Op, err error, took time.Duration) {
@@ -257,6 +262,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Runtime:  n.Runtime,
 		Runtimes: n.Runtime.Runtimes(),
 		Net:      n.Net,
+		Links:    n.Links,
 		Images: func(ctx context.Context) ([]string, error) {
 			infos, err := n.Images.List()
 			if err != nil {
@@ -623,6 +629,9 @@ func (n *Node) Close() error {
 	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())
+	}
+	if n.Links != nil {
+		n.Links.Close()
 	}
 	if n.FlowStore != nil {
 		errs = append(errs, n.FlowStore.Close())

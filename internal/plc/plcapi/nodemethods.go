@@ -217,6 +217,14 @@ func nodeStateStruct(st *core.NodeState) map[string]any {
 			"name": s.Name, "slice_id": s.SliceID, "instantiation": s.Instantiation, "expires": s.Expires,
 			"keys": keys, "attributes": attrs, "GetSliceFamily": s.GetSliceFamily,
 		}
+		if len(s.VLinks) > 0 { // beyond the original: its virtual links' ends (issue 16)
+			links := make([]any, len(s.VLinks))
+			for j, l := range s.VLinks {
+				links[j] = map[string]any{"name": l.Name, "vni": int64(l.VNI), "local": l.Local, "remote": l.Remote,
+					"peer_node": l.PeerNode, "peer_addr": l.PeerAddr, "rate_kbit": l.RateKbit, "delay_us": l.DelayUS, "loss_ppm": l.LossPPM}
+			}
+			slivers[i].(map[string]any)["vlinks"] = links
+		}
 	}
 	var leases any // nil unless the node is reservable or has leases, as the original
 	if st.ReservationPolicy != "none" || len(st.Leases) > 0 {

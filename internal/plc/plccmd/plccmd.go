@@ -41,13 +41,14 @@ func Attach(root *cobra.Command) {
 
 func plcCmd() *cobra.Command {
 	var sf serverFlags
-	var listen, logLevel string
+	var listen, logLevel, geniHost string
 	var downAfter, siteGrace, suspendAfter time.Duration
 	var plainHTTP, readCache bool
 	var maxConns int
 	var sans []string
 	var smtp mail.Config
 	var supportEmail, portalURL string
+	var devMailbox bool
 	cmd := &cobra.Command{
 		Use:   "plc",
 		Short: "Run PLC, the central registry server",
@@ -57,7 +58,9 @@ PLCAPI XML-RPC at /PLCAPI/ and the web portal at /.
 
 Mail (notices, sign-up, slice expiry warnings) goes through an outbox to
 the SMTP relay given by --smtp-relay (password in $PL_SMTP_PASSWORD);
-without one it goes to the log.
+without one it goes to the log; with --dev-mailbox (what 'pl dev' runs)
+anyone may read what would have been sent at /mailbox and GET
+/api/v1/outbox.
 
 PLC needs no configuration: on an empty data directory it creates its
 SQLite store and a self-signed TLS certificate, and prints the certificate's
@@ -75,12 +78,15 @@ at once.`,
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
 			var mailCfg *mail.Config
+			if devMailbox && smtp.Relay != "" {
+				return fmt.Errorf("--dev-mailbox shows the mail PLC only logs: not with --smtp-relay")
+			}
 			if smtp.Relay != "" {
 				smtp.Password = os.Getenv("PL_SMTP_PASSWORD")
 				mailCfg = &smtp
 			}
-			m := &server.Main{Config: server.Config{Mail: mailCfg, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
-				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}}}
+			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
+				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -99,6 +105,7 @@ at once.`,
 	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
 	cmd.Flags().BoolVar(&readCache, "read-cache", true, "keep answers of reads until a write changes them (SQLite store only; --read-cache=false reads the store every time)")
+	cmd.Flags().StringVar(&geniHost, "geni-host", "", "be the GENI slice authority of this PLC's users, with URNs urn:publicid:IDN+<host>+... (docs/geni.md; default: off)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&smtp.Relay, "smtp-relay", "", "SMTP relay host:port for PLC's mail (default: mail goes to the log)")
 	cmd.Flags().StringVar(&smtp.From, "smtp-from", "planetlab@localhost", "sender address of PLC's mail")
@@ -106,6 +113,7 @@ at once.`,
 	cmd.Flags().StringVar(&smtp.TLS, "smtp-tls", mail.TLSStartTLS, "starttls, tls (implicit, port 465) or none")
 	cmd.Flags().StringVar(&supportEmail, "support-email", "", "support address PLCAPI's NotifySupport mails (default: NotifySupport is refused)")
 	cmd.Flags().StringVar(&portalURL, "portal-url", "", "public base URL of the portal in mailed links (default: the URL PLC serves at)")
+	cmd.Flags().BoolVar(&devMailbox, "dev-mailbox", false, "development only: mail goes to the log and anyone, logged in or not, may read it at /mailbox (not with --smtp-relay)")
 	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
 	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")
 	cmd.Flags().DurationVar(&suspendAfter, "monitor-suspend-after", planet.DefaultSuspendAfter, "a site whose nodes are all down this long has its slices suspended")

@@ -25,7 +25,8 @@ func chromium(t *testing.T) string {
 }
 
 // TestBrowserJourney drives the portal in a real headless Chromium: sign
-// up, PI approval, log in, add a key, see the expiry colour, get the
+// up, PI approval, the PI creates a slice and adds the new user, log in,
+// add a key, a user refused at the slice creation page, see the expiry colour, get the
 // expiry warning mail from a real SMTP server, renew, add a node by the
 // selection filter and see it on the world map, log out; a user who
 // is no PI does not see the approval queue and is refused at its URL.
@@ -120,6 +121,34 @@ func TestBrowserJourney(t *testing.T) {
 	if s := text(".flash"); s != "Approved ada@princeton.edu." {
 		t.Fatalf("after approval: %q", s)
 	}
+
+	// The PI creates Ada's slice in the browser: a bad name first (the
+	// service's error beside the field), then a good one; then adds Ada.
+	run("new slice, bad name", chromedp.Navigate(u+"/slices"), chromedp.Click(chromedp.ID("new-slice")),
+		chromedp.WaitVisible(chromedp.ID("short")),
+		chromedp.SetValue(chromedp.ID("site"), "princeton"),
+		chromedp.SendKeys(chromedp.ID("short"), "ada lab"),
+		chromedp.SendKeys(chromedp.ID("description"), "Ada's experiment"),
+		chromedp.SendKeys(chromedp.ID("url"), "https://example.org/ada"),
+		chromedp.Click(chromedp.CSS(`form[action="/slices/new"] button`)),
+		chromedp.WaitVisible(chromedp.ID("short-error")))
+	if s := text("#short-error"); !strings.Contains(s, `Invalid slice name "princeton_ada lab"`) {
+		t.Fatalf("bad slice name error: %q", s)
+	}
+	run("new slice", chromedp.SetValue(chromedp.ID("short"), "ada"),
+		chromedp.Click(chromedp.CSS(`form[action="/slices/new"] button`)),
+		chromedp.WaitVisible(chromedp.ID("member-email")))
+	if s := text(".flash"); !strings.HasPrefix(s, "Slice created.") {
+		t.Fatalf("after creating the slice: %q", s)
+	}
+	run("add member", chromedp.SendKeys(chromedp.ID("member-email"), "ada@princeton.edu"),
+		chromedp.Click(chromedp.CSS(`form[action="/slices/princeton_ada/members"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Remove ada@princeton.edu"]`)))
+	if s := text(".flash"); s != "Added ada@princeton.edu to the slice." {
+		t.Fatalf("after adding the member: %q", s)
+	}
+	run("site as the PI", chromedp.Navigate(u+"/sites/princeton"),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Disable ada@princeton.edu"]`)))
 	logout()
 
 	// Ada logs in and adds a key; a bad one first.
@@ -139,10 +168,23 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatalf("after adding a key: %q", s)
 	}
 
-	// A PI made her a slice that expires in 3 days: amber, and a warning mail.
-	recs, err := e.svc.Get(e.ctx, e.admin, core.Person, &core.Filter{IsList: true, Names: []string{"ada@princeton.edu"}}, []string{"person_id"})
+	// Ada sees her slice but may not create one: no link, and the page
+	// refuses her with the service's error.
+	run("no new slice for a user", chromedp.Navigate(u+"/slices"), chromedp.WaitVisible(chromedp.CSS(`a[href="/slices/princeton_ada"]`)))
+	if n, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.ID("new-slice"), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
+		t.Fatalf("a user is offered to create a slice (%v)", err)
+	}
+	run("new slice as a user", chromedp.Navigate(u+"/slices/new"), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if s := text(".error"); s != "AddSlice: role not allowed (needs one of admin, pi)" {
+		t.Fatalf("a user at /slices/new: %q", s)
+	}
+
+	// Eleven days pass (the admin moves the expiry 3 days ahead): amber,
+	// and a warning mail.
+	sid, err := e.svc.Resolve(e.ctx, e.admin, core.Slice, "princeton_ada")
 	e.must(err)
-	e.slice("princeton_ada", "Ada's experiment", 3*24*time.Hour, recs[0]["person_id"].(int64))
+	_, err = e.svc.RenewSlice(e.ctx, e.admin, sid, time.Now().Add(3*24*time.Hour).Unix())
+	e.must(err)
 	e.must(e.svc.QueueExpiryWarnings(e.ctx))
 	_, err = e.svc.DeliverMail(e.ctx, sender)
 	e.must(err)
@@ -206,6 +248,16 @@ func TestBrowserJourney(t *testing.T) {
 	run("pending as a user", chromedp.Navigate(u+"/pending"), chromedp.WaitVisible(chromedp.CSS(".error")))
 	if s := text(".error"); !strings.Contains(s, "only PIs and admins") {
 		t.Fatalf("a user at /pending: %q", s)
+	}
+	// Nor may she manage her site's people or read the outbox: no buttons,
+	// and the URL refuses her with the API's error.
+	run("site as a user", chromedp.Navigate(u+"/sites/princeton"), chromedp.WaitVisible(chromedp.ID("people")))
+	if n, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`form[action*="/enabled"], form[action*="/roles/"]`), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
+		t.Fatalf("a user is offered %d person actions (%v)", len(n), err)
+	}
+	run("outbox as a user", chromedp.Navigate(u+"/outbox"), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if s := text(".error"); s != "GetOutbox: role not allowed (needs one of admin)" {
+		t.Fatalf("a user at /outbox: %q", s)
 	}
 	logout()
 	if s := text(".flash"); s != "You are logged out." {

@@ -55,6 +55,12 @@ type Options struct {
 	Planet core.Planet
 	// Accounts serves sign-up; without it the sign-up form is refused.
 	Accounts core.Accounts
+	// Outbox serves the outbox page (outbox.go).
+	Outbox core.Outbox
+	// Mailbox serves the outbox to anyone at /mailbox: `pl dev`, where
+	// mail only goes to the log (the service's OpenOutbox must be set
+	// too, or the service refuses anonymous callers).
+	Mailbox bool
 	// InsecureCookies leaves the Secure flag off the cookies: only for
 	// PLC serving plain HTTP (pl plc --http), where browsers would drop
 	// Secure cookies.
@@ -91,6 +97,10 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /login", h.login)
 	h.mux.HandleFunc("POST /logout", h.withSession(h.logout))
 	h.mux.HandleFunc("GET /slices", h.withSession(h.slicesPage))
+	h.mux.HandleFunc("GET /slices/new", h.withSession(h.newSlicePage)) // newslice.go
+	h.mux.HandleFunc("POST /slices/new", h.withSession(h.createSlice))
+	h.mux.HandleFunc("POST /slices/{name}/members", h.withSession(h.addMember))
+	h.mux.HandleFunc("POST /slices/{name}/members/remove", h.withSession(h.removeMember))
 	h.mux.HandleFunc("GET /slices/{name}", h.withSession(h.slicePage))
 	h.mux.HandleFunc("POST /slices/{name}/renew", h.withSession(h.renew))
 	h.mux.HandleFunc("GET /slices/{name}/add", h.withSession(h.addPage))
@@ -112,6 +122,16 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /verify", h.verify)
 	h.mux.HandleFunc("GET /pending", h.withSession(h.pendingPage))
 	h.mux.HandleFunc("POST /pending/{id}/{verb}", h.withSession(h.decide))
+	h.mux.HandleFunc("GET /sites", h.withSession(h.sitesPage)) // sites.go
+	h.mux.HandleFunc("GET /sites/{name}", h.withSession(h.sitePage))
+	h.mux.HandleFunc("POST /sites/{id}/approve", h.withSession(h.approveSite))
+	h.mux.HandleFunc("GET /people", h.withSession(h.peoplePage))
+	h.mux.HandleFunc("POST /people/{id}/enabled", h.withSession(h.setPersonEnabled))
+	h.mux.HandleFunc("POST /people/{id}/roles/{verb}", h.withSession(h.personRole))
+	h.mux.HandleFunc("GET /nodes", h.withSession(h.nodesPage))
+	h.mux.HandleFunc("POST /nodes/{id}/boot", h.withSession(h.setBootState))
+	h.mux.HandleFunc("GET /outbox", h.withSession(h.outboxPage)) // outbox.go
+	h.mux.HandleFunc("GET /mailbox", h.mailbox)
 	h.mux.HandleFunc("/", h.notFound)
 	h.handler = compress(h.mux)
 	return h
@@ -141,6 +161,11 @@ type page struct {
 	Flash  string
 	Error  string
 	Data   any
+	// Mailbox: the portal serves /mailbox (pl dev).
+	Mailbox bool
+	// May are the operations the caller's roles allow, by PLCAPI name
+	// (pageOps; roles.go): what the menu and the pages offer.
+	May map[string]bool
 }
 
 // render writes a page with status st.
@@ -151,6 +176,7 @@ func (h *Handler) render(w http.ResponseWriter, st int, name string, p page) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	p.Mailbox = h.opts.Mailbox
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(st)
@@ -164,11 +190,17 @@ type session struct {
 	caller *core.Caller
 	csrf   string
 	name   string
+	may    map[string]bool
 }
 
 func (s *session) page(title string, data any) page {
-	return page{Title: title, Caller: s.caller, Name: s.name, CSRF: s.csrf, Data: data}
+	return page{Title: title, Caller: s.caller, Name: s.name, CSRF: s.csrf, Data: data, May: s.may}
 }
+
+// pageOps are the operations whose links and buttons the pages show only
+// to callers whose roles allow them.
+var pageOps = []string{"AddSlice", "AddPersonToSlice", "UpdatePerson", "UpdateNode", "UpdateSite", "AddRoleToPerson",
+	"GetMonitorActions", "GetOutbox", "GetPlanetNodes"}
 
 type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 
@@ -194,7 +226,7 @@ func (h *Handler) withSession(f sessionHandler) http.HandlerFunc {
 			h.render(w, http.StatusUnauthorized, "error", page{Title: "Not logged in", Error: "Your session has ended: log in again."})
 			return
 		}
-		s := &session{caller: c, csrf: sessionCSRF(ck.Value), name: c.Email}
+		s := &session{caller: c, csrf: sessionCSRF(ck.Value), name: c.Email, may: h.mayAll(c, pageOps...)}
 		if r.Method != http.MethodGet {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {

@@ -159,6 +159,7 @@ func renewChoices() []renewChoice {
 }
 
 type memberRow struct {
+	ID          int64
 	Email, Name string
 }
 
@@ -187,6 +188,10 @@ type sliceData struct {
 	Unplaced int
 	Choices  []renewChoice
 	Granted  *expiry // after a renewal
+	// May are the actions the caller's roles allow (roles.go).
+	May map[string]bool
+	// The add-member form: what was typed and the service's error.
+	MemberEmail, MemberError string
 }
 
 func (h *Handler) slicePage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -197,6 +202,14 @@ func (h *Handler) slicePage(w http.ResponseWriter, r *http.Request, s *session) 
 // redirects here with ?added=N or ?removed=N).
 func changeFlash(r *http.Request) string {
 	q := r.URL.Query()
+	switch {
+	case q.Get("created") != "":
+		return "Slice created. Add its members and nodes below."
+	case q.Get("member") != "":
+		return "Added " + q.Get("member") + " to the slice."
+	case q.Get("unmember") != "":
+		return "Removed the member from the slice."
+	}
 	for _, k := range []string{"added", "removed"} {
 		if n, err := strconv.Atoi(q.Get(k)); err == nil && n >= 0 {
 			return fmt.Sprintf("%s %d node%s.", map[string]string{"added": "Added", "removed": "Removed"}[k], n, map[bool]string{true: "s"}[n != 1])
@@ -206,6 +219,16 @@ func changeFlash(r *http.Request) string {
 }
 
 func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, st int, errMsg string, granted *expiry) {
+	h.showSliceWith(w, r, s, st, errMsg, granted, nil)
+}
+
+// showSliceMember shows the slice page with the add-member form's input
+// and its error beside the field.
+func (h *Handler) showSliceMember(w http.ResponseWriter, r *http.Request, s *session, st int, email, msg string) {
+	h.showSliceWith(w, r, s, st, "", nil, func(d *sliceData) { d.MemberEmail, d.MemberError = email, msg })
+}
+
+func (h *Handler) showSliceWith(w http.ResponseWriter, r *http.Request, s *session, st int, errMsg string, granted *expiry, mod func(*sliceData)) {
 	ctx := r.Context()
 	name := r.PathValue("name")
 	recs, err := h.reg.Get(ctx, s.caller, core.Slice, &core.Filter{IsList: true, Names: []string{name}}, sliceFields)
@@ -225,15 +248,20 @@ func (h *Handler) showSlice(w http.ResponseWriter, r *http.Request, s *session, 
 		URL:     str(rec, "url"),
 		Choices: renewChoices(),
 		Granted: granted,
+		May:     h.mayAll(s.caller, "AddPersonToSlice", "DeletePersonFromSlice"),
+	}
+	if mod != nil {
+		mod(&d)
 	}
 	if ids := int64s(rec["person_ids"]); len(ids) > 0 {
-		ps, err := h.reg.Get(ctx, s.caller, core.Person, &core.Filter{IsList: true, IDs: ids}, []string{"email", "first_name", "last_name"})
+		ps, err := h.reg.Get(ctx, s.caller, core.Person, &core.Filter{IsList: true, IDs: ids}, []string{"person_id", "email", "first_name", "last_name"})
 		if err != nil {
 			h.fail(w, r, s, err)
 			return
 		}
 		for _, p := range ps {
-			d.Members = append(d.Members, memberRow{Email: str(p, "email"), Name: str(p, "first_name") + " " + str(p, "last_name")})
+			pid, _ := p["person_id"].(int64)
+			d.Members = append(d.Members, memberRow{ID: pid, Email: str(p, "email"), Name: str(p, "first_name") + " " + str(p, "last_name")})
 		}
 		sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].Email < d.Members[j].Email })
 	}

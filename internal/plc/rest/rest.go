@@ -41,7 +41,9 @@ type Handler struct {
 	fingerprint string
 	planet      core.Planet
 	accounts    core.Accounts
+	outbox      core.Outbox
 	auditor     core.Auditor
+	sa          core.SliceAuthority
 	tickets     ticket.Issuer
 	mux         *http.ServeMux
 	routes      []route

@@ -29,6 +29,7 @@ import (
 	"github.com/planetlab/pl/internal/plc/rest"
 	"github.com/planetlab/pl/internal/plc/service"
 	"github.com/planetlab/pl/internal/restapi"
+	"github.com/planetlab/pl/internal/sfa"
 )
 
 // DefaultListen is PLC's default listen address.
@@ -61,11 +62,19 @@ type Config struct {
 	Monitor planet.Policy
 	// Mail is the SMTP relay of PLC's outbox (nil: mail goes to the log).
 	Mail *mail.Config
+	// DevMailbox (pl dev, without Mail) opens the outbox to everyone: the
+	// portal's /mailbox and GET /api/v1/outbox show what would have been
+	// sent.
+	DevMailbox bool
 	// SupportEmail is where PLCAPI's NotifySupport mails ("": refused).
 	SupportEmail string
 	// PortalURL is the portal's public base URL in mailed links ("": the
 	// URL PLC serves at).
 	PortalURL string
+	// GENIHost, when set, makes PLC the GENI slice authority of its users
+	// with URNs urn:publicid:IDN+<GENIHost>+... (its key and certificate
+	// are geni-sa.key and geni-sa.pem in the data directory; docs/geni.md).
+	GENIHost string
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -147,11 +156,18 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.sender = smtp
 	}
+	var sa *sfa.Authority
+	if m.GENIHost != "" {
+		var err error
+		if sa, err = sfa.LoadAuthority(dir, m.GENIHost); err != nil {
+			return fmt.Errorf("GENI slice authority: %w", err)
+		}
+	}
 	tkey, err := LoadOrCreateTicketKey(dir)
 	if err != nil {
 		return err
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, TicketKey: tkey})
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, OpenOutbox: m.DevMailbox && m.Mail == nil})
 	if err != nil {
 		return err
 	}
@@ -196,11 +212,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithTickets(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg), rest.WithTickets(reg), rest.WithOutbox(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
 	if _, taken := m.Extra["/"]; !taken {
-		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
+		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, Outbox: reg, Mailbox: m.DevMailbox && m.Mail == nil, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
 	}
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
@@ -263,6 +279,14 @@ func (m *Main) Run(ctx context.Context) error {
 	mailDone := make(chan struct{})
 	go func() { defer close(mailDone); m.reg.RunMail(mctx, m.sender, 0) }()
 	defer func() { stopMonitor(); <-mailDone }()
+	changesDone := make(chan struct{})
+	go func() {
+		defer close(changesDone)
+		if err := m.reg.RunChanges(mctx); err != nil {
+			m.log.Error("replica change listener stopped", "err", err)
+		}
+	}()
+	defer func() { stopMonitor(); <-changesDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {

@@ -449,6 +449,9 @@ func (s *Service) IssueJoinToken(ctx context.Context, c *core.Caller, nodeID int
 		if err != nil {
 			return err
 		}
+		if err := o.local(core.Node, nodeID); err != nil {
+			return err
+		}
 		if !isAdmin(o.c) && !(atSite(o.c, site) && (o.c.HasRole(core.RolePI) || o.c.HasRole(core.RoleTech))) {
 			return forbidden("Permission denied: not a pi or tech of the node's site")
 		}

@@ -20,6 +20,12 @@ func (o *op) roundLease(from, until int64) (int64, int64, error) {
 
 // addLease reserves one node; the error is per node (AddLeases errors).
 func (o *op) addLease(node, slice, from, until int64) (int64, error) {
+	if err := o.local(core.Slice, slice); err != nil {
+		return 0, err
+	}
+	if err := o.local(core.Node, node); err != nil {
+		return 0, err
+	}
 	var ntype string
 	found, err := o.tx.QueryRow(o.ctx, "SELECT node_type FROM nodes WHERE node_id = ? AND deleted = 0", []any{node}, &ntype)
 	if err != nil {

@@ -35,7 +35,12 @@ func (s *Service) link(ctx context.Context, c *core.Caller, rel core.Relation, a
 			return core.FieldErrorf(k, "unknown field %q for %s", k, rel)
 		}
 	}
-	return s.write(ctx, c, func(o *op) error { return o.link(rel, a, b, extra, add) })
+	return s.write(ctx, c, func(o *op) error {
+		if err := o.localLink(rel, a, b); err != nil {
+			return err
+		}
+		return o.link(rel, a, b, extra, add)
+	})
 }
 
 // simple membership statement pairs: insert (ignoring duplicates) / delete.
@@ -167,7 +172,7 @@ func (o *op) linkSliceNode(a, b int64, extra core.Record, add bool) error {
 				return forbidden("Permission denied: node %d is whitelisted for other slices", b)
 			}
 		}
-		if err := o.checkNodePorts(a, b); err != nil {
+		if err := o.checkNodeExclusive(a, b); err != nil {
 			return err
 		}
 	}
@@ -292,6 +297,12 @@ func (s *Service) SetPersonPrimarySite(ctx context.Context, c *core.Caller, pers
 		if err := o.exists(core.Site, siteID); err != nil {
 			return err
 		}
+		if err := o.local(core.Person, personID); err != nil {
+			return err
+		}
+		if err := o.local(core.Site, siteID); err != nil {
+			return err
+		}
 		ok, err := o.canUpdatePerson(personID)
 		if err != nil {
 			return err
@@ -322,6 +333,9 @@ func (s *Service) BlacklistKey(ctx context.Context, c *core.Caller, keyID int64)
 		return err
 	}
 	return s.write(ctx, c, func(o *op) error {
+		if err := o.local(core.Key, keyID); err != nil {
+			return err
+		}
 		var material string
 		found, err := o.tx.QueryRow(ctx, "SELECT material FROM keys WHERE key_id = ?", []any{keyID}, &material)
 		if err != nil {

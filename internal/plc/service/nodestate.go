@@ -122,7 +122,7 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if st.Accounts, err = stateAccounts(ctx, tx, site); err != nil {
 		return nil, err
 	}
-	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, now, groups); err != nil {
+	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, st.Hostname, now, groups); err != nil {
 		return nil, err
 	}
 	if st.HRN, err = stateHRN(ctx, tx, nodeID); err != nil {
@@ -252,7 +252,7 @@ func stateAccounts(ctx context.Context, tx *store.Tx, site int64) ([]core.Accoun
 // stateSlivers lists the slivers of the node: slices attached to it,
 // system slices, delegated and nm-controller slices; never expired ones.
 // Each carries its members' usable keys and its attributes merged by scope.
-func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups map[int64]bool) ([]core.Sliver, error) {
+func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname string, now int64, groups map[int64]bool) ([]core.Sliver, error) {
 	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
 		WHERE s.deleted = 0 AND s.expires > ? AND (
 		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
@@ -327,9 +327,13 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID, now int64, groups m
 		if k == nil {
 			k = []core.SliverKey{}
 		}
+		links, err := stateVLinks(ctx, tx, sl.id, hostname, attrs)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, core.Sliver{
 			Name: sl.name, SliceID: sl.id, Instantiation: sl.inst, Expires: exp,
-			Keys: k, Attributes: attrs, GetSliceFamily: sliceFamily(attrs),
+			Keys: k, Attributes: attrs, GetSliceFamily: sliceFamily(attrs), VLinks: links,
 		})
 	}
 	return out, nil

@@ -250,7 +250,12 @@ func (o *op) add(t *store.Table, in core.Record) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := o.localRecord(rec); err != nil {
+		return 0, err
+	}
 	switch t.Class {
+	case core.Peer:
+		return o.addPeer(t, rec)
 	case core.Site:
 		return o.addSite(t, rec)
 	case core.Address:
@@ -343,7 +348,12 @@ func (o *op) update(t *store.Table, id int64, in core.Record) error {
 	if err != nil {
 		return err
 	}
+	if err := o.localRow(t, id); err != nil {
+		return err
+	}
 	switch t.Class {
+	case core.Peer:
+		return o.updatePeer(t, id, rec)
 	case core.Site:
 		return o.updateSite(t, id, rec)
 	case core.Address:
@@ -422,7 +432,14 @@ func (o *op) update(t *store.Table, id int64, in core.Record) error {
 }
 
 func (o *op) del(t *store.Table, id int64) error {
+	if !t.StrPK {
+		if err := o.localRow(t, id); err != nil {
+			return err
+		}
+	}
 	switch t.Class {
+	case core.Peer:
+		return o.deletePeer(id)
 	case core.Site:
 		return o.deleteSite(id)
 	case core.Person:

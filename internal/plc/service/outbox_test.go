@@ -148,3 +148,74 @@ func TestExpiryWarningsOnce(t *testing.T) {
 		t.Fatalf("after renewal: %+v", got)
 	}
 }
+
+// TestSliceExpiredMailOnce: an expired slice's members and PIs get one
+// "slice expired" mail through a real SMTP server, not again after a PLC
+// restart, and also when the next AddSlice deletes the expired slice
+// before the mail pass saw it; a slice long dead gets none.
+func TestSliceExpiredMailOnce(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "plc.db")
+	e := newEnv(t, dsn)
+	srv := mailtest.Start(t, "")
+	sender := smtpTo(t, srv.Addr)
+	site := e.site("princeton", 10)
+	pi := e.person("pi@princeton.edu", site, core.RolePI)
+	user := e.person("user@princeton.edu", site, core.RoleUser)
+	mk := func(name string, life time.Duration) int64 {
+		id := e.add(pi, core.Slice, core.Record{"name": name, "description": "d", "url": "http://x.org"})
+		e.must(e.s.Link(e.ctx, pi, core.SlicePerson, id, user.PersonID, nil))
+		_, err := e.s.RenewSlice(e.ctx, e.admin, id, e.s.now()+int64(life/time.Second))
+		e.must(err)
+		return id
+	}
+	mk("princeton_old", time.Hour)
+	e.clock.Add(ExpiredMailWindow + 2*time.Hour) // princeton_old expired long ago
+	mk("princeton_x", time.Hour)
+	mk("princeton_y", 2*time.Hour)
+	_, err := e.s.DeliverMail(e.ctx, sender) // the approvals of the test persons
+	e.must(err)
+	base := len(srv.Messages())
+	pass := func(s *Service) []mailtest.Message {
+		t.Helper()
+		e.must(s.QueueExpiryWarnings(e.ctx))
+		e.must(s.QueueExpiryWarnings(e.ctx))
+		_, err := s.DeliverMail(e.ctx, sender)
+		e.must(err)
+		time.Sleep(50 * time.Millisecond)
+		var out []mailtest.Message
+		for _, m := range srv.Messages()[base:] {
+			if strings.Contains(m.Subject, "expired") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	if got := pass(e.s); len(got) != 0 {
+		t.Fatalf("before any expiry: %+v", got)
+	}
+	e.clock.Add(90 * time.Minute) // princeton_x has expired, princeton_y not yet
+	got := pass(e.s)
+	if len(got) != 1 || strings.Join(got[0].To, ",") != "pi@princeton.edu,user@princeton.edu" ||
+		!strings.HasPrefix(got[0].Subject, "PlanetLab slice princeton_x expired ") || !strings.Contains(got[0].Body, "can no longer be renewed") {
+		t.Fatalf("expired mail: %+v", got)
+	}
+
+	// A restarted PLC over the same store sends it not again.
+	db, err := store.Open(e.ctx, dsn)
+	e.must(err)
+	defer db.Close()
+	s2 := New(db, Options{Now: e.clock.Now, PasswordCost: bcrypt.MinCost})
+	defer s2.Close()
+	if got := pass(s2); len(got) != 1 {
+		t.Fatalf("after a restart: %d expired mails, want the one: %+v", len(got), got)
+	}
+
+	// princeton_y expires and a new slice's AddSlice deletes it (and its
+	// members) before a mail pass: the mail is queued then, once.
+	e.clock.Add(time.Hour)
+	e.add(pi, core.Slice, core.Record{"name": "princeton_z"})
+	if got := pass(s2); len(got) != 2 || !strings.HasPrefix(got[1].Subject, "PlanetLab slice princeton_y expired ") ||
+		strings.Join(got[1].To, ",") != "pi@princeton.edu,user@princeton.edu" {
+		t.Fatalf("expired and deleted by AddSlice: %+v", got)
+	}
+}

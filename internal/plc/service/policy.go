@@ -37,12 +37,13 @@ const (
 	rT                      // tech
 	rN                      // node
 	rAn                     // anonymous
+	rPe                     // peer (a peering PLC)
 )
 
 var roleBits = []struct {
 	bit  RoleSet
 	name string
-}{{rA, core.RoleAdmin}, {rP, core.RolePI}, {rU, core.RoleUser}, {rT, core.RoleTech}, {rN, core.RoleNode}, {rAn, core.RoleAnonymous}}
+}{{rA, core.RoleAdmin}, {rP, core.RolePI}, {rU, core.RoleUser}, {rT, core.RoleTech}, {rN, core.RoleNode}, {rAn, core.RoleAnonymous}, {rPe, core.RolePeer}}
 
 // RolesOf returns the set of the named roles; unknown names are ignored.
 func RolesOf(names ...string) RoleSet {
@@ -246,6 +247,7 @@ const (
 	opSelectNodes
 	opGetMonitorActions
 	opGetNotices
+	opGetOutbox
 	opSuspendSlice
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
@@ -263,6 +265,17 @@ const (
 	opResetPassword
 	opNotifyPersons
 	opNotifySupport
+	// Peering (peers.go, federation.go).
+	opAddPeer
+	opGetPeers
+	opUpdatePeer
+	opDeletePeer
+	opRefreshPeer
+	opGetPeerData
+	opRefuseSlice
+	// The GENI slice authority (geni.go).
+	opGENICertificate
+	opGENICredential
 	numOps
 )
 
@@ -430,6 +443,7 @@ var ops = [numOps]struct {
 	opSelectNodes:       {"SelectNodes", rA | rP | rU},
 	opGetMonitorActions: {"GetMonitorActions", rA},
 	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
+	opGetOutbox:         {"GetOutbox", rA},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others
@@ -440,6 +454,10 @@ var ops = [numOps]struct {
 	// limited to slices the caller may write (tickets.go).
 	opGetSliceTicket: {"GetSliceTicket", rA | rP | rU},
 	opRegisterPerson: {"RegisterPerson", rAn},
+	// The GENI slice authority certifies persons' keys and signs their
+	// credentials (slice ownership is checked in geni.go).
+	opGENICertificate: {"GENICertificate", rA | rP | rU | rT},
+	opGENICredential:  {"GENICredential", rA | rP | rU | rT},
 	// The portal's forgot-password form and mailed links are used without
 	// logging in (the link's token is the credential); the PLCAPI
 	// methods are the original's.
@@ -450,6 +468,16 @@ var ops = [numOps]struct {
 	opResetPassword:         {"ResetPassword", rA},
 	opNotifyPersons:         {"NotifyPersons", rA | rN},
 	opNotifySupport:         {"NotifySupport", rA},
+	// Peering: GetPeerData is also answered to a peer PLC (pseudo-role
+	// peer, rPe); RefuseSlice is this implementation's (a local admin's
+	// policy over a peer's slice on local nodes).
+	opAddPeer:     {"AddPeer", rA},
+	opGetPeers:    {"GetPeers", rA | rP | rU | rN},
+	opUpdatePeer:  {"UpdatePeer", rA},
+	opDeletePeer:  {"DeletePeer", rA},
+	opRefreshPeer: {"RefreshPeer", rA},
+	opGetPeerData: {"GetPeerData", rA | rPe},
+	opRefuseSlice: {"RefuseSlice", rA},
 }
 
 // opByName indexes ops by name.
@@ -544,6 +572,7 @@ var verbs = map[core.Class][4]Op{
 	core.NetworkType:        {opGetNetworkTypes, opAddNetworkType, opNone, opDeleteNetworkType},
 	core.NetworkMethod:      {opGetNetworkMethods, opAddNetworkMethod, opNone, opDeleteNetworkMethod},
 	core.SliceInstantiation: {opGetSliceInstantiations, opAddSliceInstantiation, opNone, opDeleteSliceInstantiation},
+	core.Peer:               {opGetPeers, opAddPeer, opUpdatePeer, opDeletePeer},
 }
 
 // relOps maps each relation to its PLCAPI add and delete methods.

@@ -144,6 +144,7 @@ GetLeases A P U N an
 UpdateLeases A P T U
 DeleteLeases A P T U
 GetLeaseGranularity A P U T N an
+GetSliceTicket A P U                 # as the original; the ticket is Ed25519-signed (core/ticket)
 AuthCheck A P U T N
 GetSession A P U T N
 DeleteSession A P U T N
@@ -161,6 +162,7 @@ GetPlanetSlices A P U T            # ours: slice rows, filtered to readable slic
 SelectNodes A P U                  # ours: add nodes chosen by measurement (as AddSliceToNodes)
 GetMonitorActions A                # ours: the monitor's log
 GetNotices A P U T                 # ours: notices to sites (pi/tech: their own sites) and to the caller
+GetOutbox A                        # ours: the mail outbox (pl dev: open to all)
 SuspendSlice A                     # ours: first-class enabled=0 with a reason
 ResumeSlice A
 AuditWho A P U T                   # ours: flows with an address (PIs: their sites'; others: their slices')
@@ -173,10 +175,19 @@ VerifyPerson A
 ResetPassword A
 NotifyPersons A N
 NotifySupport A
+AddPeer A
+GetPeers A P U N
+UpdatePeer A
+DeletePeer A
+RefreshPeer A
+GetPeerData A pe                   # pe: a peering PLC, by its Ed25519 signature (the original: GPG)
+RefuseSlice A                      # ours: an admin refuses a peer's slice on local nodes
+GENICertificate A P U T            # ours: the GENI slice authority certifies a person's key
+GENICredential A P U T             # ours: ... and signs their user and slice credentials (slice: as UpdateSlice)
 `
 
 func parseExpected(t *testing.T) map[string][]string {
-	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous}
+	letters := map[string]string{"A": core.RoleAdmin, "P": core.RolePI, "U": core.RoleUser, "T": core.RoleTech, "N": core.RoleNode, "an": core.RoleAnonymous, "pe": core.RolePeer}
 	out := map[string][]string{}
 	for _, line := range strings.Split(expectedRoles, "\n") {
 		line, _, _ = strings.Cut(line, "#")
@@ -251,8 +262,8 @@ func TestOpsTable(t *testing.T) {
 			t.Errorf("%s: opByName %d, String %q", name, int(opByName[name]), op.String())
 		}
 	}
-	if got := RolesOf(core.RolePI, core.RoleAdmin, "peer"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
-		t.Errorf("RolesOf(pi, admin, peer) = %b", got)
+	if got := RolesOf(core.RolePI, core.RoleAdmin, "bogus"); got != rA|rP || !got.Has(core.RolePI) || got.Has(core.RoleUser) {
+		t.Errorf("RolesOf(pi, admin, bogus) = %b", got)
 	}
 	if n := (rA | rN | rAn).Names(); strings.Join(n, ",") != "admin,node,anonymous" {
 		t.Errorf("Names = %v", n)
@@ -350,6 +361,7 @@ func TestRoleMatrix(t *testing.T) {
 			}},
 			call{"GetMonitorActions", func(c *core.Caller) error { _, err := e.s.MonitorActions(ctx, c, 0, 0); return err }},
 			call{"GetNotices", func(c *core.Caller) error { _, err := e.s.Notices(ctx, c, 0, 0); return err }},
+			call{"GetOutbox", func(c *core.Caller) error { _, err := e.s.Outbox(ctx, c, core.OutboxQuery{}); return err }},
 			call{"SuspendSlice", func(c *core.Caller) error { return e.s.SuspendSlice(ctx, c, missing, "test") }},
 			call{"ResumeSlice", func(c *core.Caller) error { return e.s.ResumeSlice(ctx, c, missing, "test") }},
 			call{"AuditWho", func(c *core.Caller) error {
@@ -369,6 +381,8 @@ func TestRoleMatrix(t *testing.T) {
 				return e.s.NotifyPersons(ctx, c, &core.Filter{IsList: true, IDs: []int64{missing}}, "s", "b")
 			}},
 			call{"NotifySupport", func(c *core.Caller) error { return e.s.NotifySupport(ctx, c, "s", "b") }},
+			call{"GENICertificate", func(c *core.Caller) error { _, err := e.s.GENICertificate(ctx, c, "x"); return err }},
+			call{"GENICredential", func(c *core.Caller) error { _, err := e.s.GENICredential(ctx, c, "x", ""); return err }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0

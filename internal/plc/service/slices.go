@@ -74,6 +74,9 @@ func (o *op) sliceWriter(s *sliceInfo) error {
 }
 
 func (o *op) deleteExpiredSlices() error {
+	if err := o.s.queueExpired(o.ctx, o.tx, o.now); err != nil { // outbox.go: before the members go
+		return err
+	}
 	ids, err := o.tx.Ints(o.ctx, "SELECT slice_id FROM slices WHERE deleted = 0 AND expires <= ?", o.now)
 	if err != nil {
 		return err
@@ -99,6 +102,9 @@ func (o *op) addSlice(t *store.Table, rec core.Record) (int64, error) {
 	}
 	if !found {
 		return 0, core.FieldErrorf("name", "Invalid slice name %q: no site has login_base %q", name, lb)
+	}
+	if err := o.local(core.Site, site); err != nil {
+		return 0, err
 	}
 	if !isAdmin(o.c) && !atSite(o.c, site) {
 		return 0, forbidden("Permission denied: slice name %q must start with the login_base of one of your sites", name)
@@ -238,6 +244,9 @@ func (s *Service) RenewSlice(ctx context.Context, c *core.Caller, sliceID, expir
 	t, _ := table(core.Slice)
 	var granted int64
 	err := s.write(ctx, c, func(o *op) error {
+		if err := o.local(core.Slice, sliceID); err != nil {
+			return err
+		}
 		var err error
 		granted, err = o.updateSlice(t, sliceID, core.Record{"expires": expires}, true)
 		return err

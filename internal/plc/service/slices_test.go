@@ -204,6 +204,34 @@ func TestPortReservations(t *testing.T) {
 	})
 }
 
+// TestCodemuxHosts: a host name served on a node's shared port 80/443
+// (codemux tag) belongs to one slice per node; PLC refuses a second claim,
+// whether by tag or by adding a slice to a node, naming the host and the
+// slice holding it.
+func TestCodemuxHosts(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("cm", 10)
+		a, b, c := e.slice(e.admin, "cm_a"), e.slice(e.admin, "cm_b"), e.slice(e.admin, "cm_c")
+		n1, n2 := e.node(site, "n1.cm.org"), e.node(site, "n2.cm.org")
+		for _, l := range [][2]int64{{a, n1}, {b, n1}, {c, n2}} {
+			e.must(e.s.Link(e.ctx, e.admin, core.SliceNode, l[0], l[1], nil))
+		}
+		e.tag(e.admin, a, "codemux", "www.example.org,8080")
+		_, err := e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": b, "tag_type_id": e.tagType("codemux"), "value": "WWW.example.org.,9090,tls=9443"})
+		wantCode(t, err, core.Conflict, "same host (case, trailing dot) on a shared node")
+		if !strings.Contains(err.Error(), "codemux host www.example.org collides with slice cm_a (www.example.org,8080)") {
+			t.Errorf("collision message: %v", err)
+		}
+		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": b, "tag_type_id": e.tagType("codemux"), "value": "www.example.org"})
+		wantCode(t, err, core.Invalid, "no port")
+		e.tag(e.admin, b, "codemux", "shop.example.org,8080") // another host, same sliver port: fine
+		e.tag(e.admin, c, "codemux", "www.example.org,80")    // not on a shared node
+		wantCode(t, e.s.Link(e.ctx, e.admin, core.SliceNode, c, n1, nil), core.Conflict, "adding a slice claiming a taken host to a node")
+		wantCode(t, e.s.Link(e.ctx, e.admin, core.SliceNode, a, n2, nil), core.Conflict, "a's host vs c's on n2")
+		e.must(e.s.Link(e.ctx, e.admin, core.SliceNode, b, n2, nil))
+	})
+}
+
 // TestTagValuesChecked: PLC refuses, when a tag is written, the values of
 // the tag table (core/tags) that nodes would refuse, naming the tag.
 func TestTagValuesChecked(t *testing.T) {

@@ -2,7 +2,6 @@ package service
 
 import (
 	"github.com/planetlab/pl/internal/core"
-	"github.com/planetlab/pl/internal/core/ports"
 	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/plc/store"
 )
@@ -63,7 +62,8 @@ func optInt(v any) *int64 {
 
 // checkSliceTagValue validates a slice tag's value: what the tag table
 // (core/tags) refuses, nodes would refuse; beyond it, initscript must name
-// an enabled init script and ports must not collide.
+// an enabled init script, and the values of exclusive tags (ports,
+// codemux) must not collide with another slice's on a shared node.
 func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64, except int64) error {
 	if err := tags.Check(tagname, value); err != nil {
 		return err
@@ -78,9 +78,11 @@ func (o *op) checkSliceTagValue(tagname, value string, slice int64, node *int64,
 		if !found {
 			return core.FieldErrorf("value", "no enabled init script is named %q", value)
 		}
-	case tags.PortsTag:
-		ps, _ := ports.Parse(value) // tags.Check parsed it
-		return o.checkPortCollision(slice, []portTag{{ps, node, except}})
+	case tags.VLinks:
+		return o.checkVLinks(value, slice, node, except)
+	}
+	if e, ok := exclusive(tagname); ok {
+		return o.checkExclusive(e, slice, []tagValue{{value, node}})
 	}
 	return nil
 }

@@ -103,8 +103,8 @@ func (s *Service) SliceTicket(ctx context.Context, c *core.Caller, r ticket.Requ
 
 // ticketSliver is the slice's record in node's state, or why there is none.
 func ticketSliver(o *op, node, slice int64) (*core.Sliver, error) {
-	var ok int64
-	found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM nodes WHERE node_id = ? AND deleted = 0", []any{node}, &ok)
+	var hostname string
+	found, err := o.tx.QueryRow(o.ctx, "SELECT hostname FROM nodes WHERE node_id = ? AND deleted = 0", []any{node}, &hostname)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func ticketSliver(o *op, node, slice int64) (*core.Sliver, error) {
 	if err != nil {
 		return nil, err
 	}
-	svs, err := stateSlivers(o.ctx, o.tx, node, o.now, groups)
+	svs, err := stateSlivers(o.ctx, o.tx, node, hostname, o.now, groups)
 	if err != nil {
 		return nil, err
 	}

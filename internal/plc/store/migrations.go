@@ -399,6 +399,65 @@ CREATE INDEX outbox_due ON outbox (sent_at, next_try);
 	// The slice tag type "runtime" (gVisor slivers, issue 17) for
 	// databases seeded before it.
 	tagTypeSQL(tags.Runtime),
+	// Peering (issue 15, docs/federation.md): the peers table and, on
+	// sites, persons, keys, nodes and slices, the peer an object belongs
+	// to (NULL: local) and its id at that peer, as the original. A peer is
+	// soft-deleted (its foreign objects keep referring to it). key is the
+	// peer's Ed25519 public key; max_slices caps the foreign slices of the
+	// peer on this PLC's nodes; refused_slices are the foreign slices an
+	// admin refused.
+	`
+CREATE TABLE peers (
+	peer_id {{ID}},
+	peername TEXT NOT NULL,
+	peer_url TEXT NOT NULL,
+	key TEXT NOT NULL,
+	cacert TEXT,
+	shortname TEXT,
+	hrn_root TEXT,
+	max_slices BIGINT NOT NULL DEFAULT 100,
+	last_refresh BIGINT,
+	refresh_error TEXT,
+	deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX peers_peername ON peers (peername) WHERE deleted = 0;
+ALTER TABLE sites ADD COLUMN peer_id BIGINT REFERENCES peers (peer_id);
+ALTER TABLE sites ADD COLUMN peer_site_id BIGINT;
+ALTER TABLE persons ADD COLUMN peer_id BIGINT REFERENCES peers (peer_id);
+ALTER TABLE persons ADD COLUMN peer_person_id BIGINT;
+ALTER TABLE keys ADD COLUMN peer_id BIGINT REFERENCES peers (peer_id);
+ALTER TABLE keys ADD COLUMN peer_key_id BIGINT;
+ALTER TABLE nodes ADD COLUMN peer_id BIGINT REFERENCES peers (peer_id);
+ALTER TABLE nodes ADD COLUMN peer_node_id BIGINT;
+ALTER TABLE slices ADD COLUMN peer_id BIGINT REFERENCES peers (peer_id);
+ALTER TABLE slices ADD COLUMN peer_slice_id BIGINT;
+CREATE UNIQUE INDEX sites_peer ON sites (peer_id, peer_site_id) WHERE peer_id IS NOT NULL AND deleted = 0;
+CREATE UNIQUE INDEX persons_peer ON persons (peer_id, peer_person_id) WHERE peer_id IS NOT NULL AND deleted = 0;
+CREATE UNIQUE INDEX keys_peer ON keys (peer_id, peer_key_id) WHERE peer_id IS NOT NULL;
+CREATE UNIQUE INDEX nodes_peer ON nodes (peer_id, peer_node_id) WHERE peer_id IS NOT NULL AND deleted = 0;
+CREATE UNIQUE INDEX slices_peer ON slices (peer_id, peer_slice_id) WHERE peer_id IS NOT NULL AND deleted = 0;
+CREATE TABLE refused_slices (
+	slice_id BIGINT PRIMARY KEY REFERENCES slices (slice_id),
+	actor TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	since BIGINT NOT NULL
+);
+`,
+	// The slice tag type "vlinks" (virtual links, issue 16) for databases
+	// seeded before it.
+	tagTypeSQL(tags.VLinks),
+	// The login backoff shared by PLC replicas (backoff.go,
+	// docs/replicas.md): one row per failing (account, source) pair or
+	// source, times in UNIX milliseconds.
+	`
+CREATE TABLE login_backoff (
+	key TEXT PRIMARY KEY,
+	fails BIGINT NOT NULL,
+	last_ms BIGINT NOT NULL,
+	until_ms BIGINT NOT NULL
+);
+CREATE INDEX login_backoff_last ON login_backoff (last_ms);
+`,
 	// The slice tag type "nm_api" (the node manager's local API in
 	// slivers, issue 14) for databases seeded before it.
 	tagTypeSQL(tags.NMAPI),

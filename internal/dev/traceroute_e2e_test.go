@@ -1,0 +1,233 @@
+package dev
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// TestTracerouteTutorial follows docs/tutorial.md on a `pl dev` of four
+// nodes on four sites (issue 16): the demo PI creates a slice on every
+// node and adds the demo user, who reserves the service's port, copies the
+// server (examples/traceroute) into every sliver with `pl copy`, starts it
+// with an initscript and runs the client from the host against the
+// slice's nodes and one address where no server runs. The client's output
+// names every node with a path that reached the target; each path crosses
+// the emulated WAN's routers (the node's site router, the core, the
+// target's site router), the merged tree joins them at the target's site
+// router, and the dead server is reported as FAILED.
+func TestTracerouteTutorial(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: pl dev creates namespaces, cgroups and containers")
+	}
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	for _, tool := range []string{"runc", "go"} {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: runc go
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	const (
+		id    = "trc"
+		wan   = "10.81.0.0/16"
+		port  = "33434"
+		slice = "princeton_trace"
+		nodes = 4
+	)
+	tmp := t.TempDir()
+	pl := buildPL(t, tmp)
+	svr, clnt := buildTraceroute(t, tmp)
+	exec.Command(pl, "dev", "down", "--id", id).Run() // hostdeps: self
+
+	dev := exec.Command(pl, "dev", "--nodes", fmt.Sprint(nodes), "--id", id, "--wan", wan, "--plc-port", "18451") // hostdeps: self
+	d := startDev(t, dev, id, "Try accountability:", 8*time.Minute, 3*time.Minute)
+	sum := d.summary.String()
+
+	cfgDir, _ := match1(t, sum, `(?m)^admin CLI\s+.*?PL_CONFIG_DIR=(\S+) ()`)
+	admin := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + cfgDir}}
+	plcURL, fp := match1(t, sum, `(?m)^PLC\s+(\S+)\s+\(certificate sha256 (\S+)\)`)
+	m := regexp.MustCompile(`(?m)^Demo slice (\S+) on every node, member (\S+) \(password in (\S+)\), ssh key (\S+)\.$`).FindStringSubmatch(sum)
+	if m == nil {
+		t.Fatalf("summary names no demo slice")
+	}
+	member, pwFile, key := m[2], m[3], m[4]
+	site, _, _ := strings.Cut(m[1], "_")
+	pi := "pi@" + site + ".example.org"
+	hostOf := map[netip.Addr]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+n\d+\s+(\d+\.\d+\.\d+\.\d+)\s+(\S+)\s`).FindAllStringSubmatch(sum, -1) {
+		hostOf[netip.MustParseAddr(m[1])] = m[2]
+	}
+	if len(hostOf) != nodes {
+		t.Fatalf("summary lists %d nodes, want %d", len(hostOf), nodes)
+	}
+	waitFor(t, 3*time.Minute, "every node up", func() error {
+		var rows []core.NodeRow
+		if err := json.Unmarshal([]byte(admin.run("top", "nodes", "--json")), &rows); err != nil {
+			return err
+		}
+		up := 0
+		for _, r := range rows {
+			if r.Up {
+				up++
+			}
+		}
+		if up != nodes {
+			return fmt.Errorf("%d of %d up", up, nodes)
+		}
+		return nil
+	})
+
+	// The tutorial, as the PI, then as the user.
+	pw := filepath.Join(tmp, "pw")
+	b, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pw, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	piCLI := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "pi")}}
+	piCLI.run("login", plcURL, "--fingerprint", fp, "--email", pi, "--password-file", pw)
+	piCLI.run("slice", "create", slice, "--url", "https://"+site+".example.org/trace", "--description", "parallel traceroute service")
+	piCLI.run("slice", "add-users", slice, member)
+	piCLI.run("slice", "add-nodes", slice, "--where", "up")
+
+	user := &plCLI{t: t, bin: pl, env: []string{"PL_CONFIG_DIR=" + filepath.Join(tmp, "user")}}
+	user.run("login", plcURL, "--fingerprint", fp, "--email", member, "--password-file", pw)
+	user.run("slice", "set", slice, "ports", "tcp/"+port)
+	if out := user.run("slice", "nodes", slice); strings.Count(out, "\n") != nodes+1 {
+		t.Fatalf("pl slice nodes %s:\n%s", slice, out)
+	}
+	// The slivers appear within seconds; copy until every node took it.
+	waitFor(t, 2*time.Minute, "pl copy of the server to every sliver", func() error {
+		cmd := exec.Command(pl, "copy", slice, svr, "traceroutesvr", "-i", key) // hostdeps: self
+		cmd.Env = append(os.Environ(), user.env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	user.run("slice", "set", slice, "initscript_code",
+		"#!/bin/sh\nexec /home/"+slice+"/traceroutesvr -p "+port+" >>/tmp/traceroutesvr.log 2>&1\n")
+
+	// The client from the host: every node of the slice, plus the host's
+	// own address on the WAN, where no server listens.
+	var target netip.Addr
+	for a := range hostOf {
+		if a.As4()[2] == 3 { // the node on the third site (tokyo)
+			target = a
+		}
+	}
+	if !target.IsValid() {
+		t.Fatalf("no node on the third site in %v", hostOf)
+	}
+	dead := netip.MustParsePrefix(wan).Addr().Next().String() // the host: 10.81.0.1
+	var out string
+	waitFor(t, 2*time.Minute, "every server answers", func() error {
+		cmd := exec.Command(clnt, "-p", port, "--tree", "--slice", slice, "--pl", pl, "--timeout", "20s", target.String(), dead) // hostdeps: self
+		cmd.Env = append(os.Environ(), user.env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		out = stdout.String()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			return fmt.Errorf("exit %v (want 1: one server failed): %s%s", err, out, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), fmt.Sprintf("%d of %d servers answered", nodes, nodes+1)) {
+			return fmt.Errorf("%s", stderr.String())
+		}
+		return nil
+	})
+	t.Logf("tracerouteclnt -p %s --tree --slice %s %v %s:\n%s", port, slice, target, dead, out)
+
+	if !strings.Contains(out, dead+": FAILED: ") {
+		t.Errorf("the dead server is not reported as failed")
+	}
+	tree := out[strings.Index(out, "Tree of paths"):]
+	targetSite := target.As4()[2]
+	var targetRouter string
+	for addr, host := range hostOf {
+		head := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(host) + ` \(` + regexp.QuoteMeta(addr.String()) + `\): (\d+) hops to ` + regexp.QuoteMeta(target.String()) + `, reached`).FindStringSubmatch(out)
+		if head == nil {
+			t.Errorf("no reached path from %s (%v)", host, addr)
+			continue
+		}
+		if !strings.Contains(tree, "["+host+"]") {
+			t.Errorf("tree lacks the server %s", host)
+		}
+		hops := hopsOf(out, host)
+		if addr == target {
+			if len(hops) != 1 {
+				t.Errorf("%s traced its own address in %d hops: %v", host, len(hops), hops)
+			}
+			continue
+		}
+		// sliver gateway, own site router, core, target's site router, target
+		siteRouter := fmt.Sprintf("10.81.%d.1", addr.As4()[2])
+		if len(hops) != 5 || !strings.HasPrefix(hops[0], "10.42.") || hops[1] != siteRouter ||
+			!strings.HasPrefix(hops[2], "10.81.254.") || !strings.HasPrefix(hops[3], "10.81.254.") || hops[4] != target.String() {
+			t.Errorf("%s: hops %v, want 10.42.x.1, %s, the core, %v's site router, %v", host, hops, siteRouter, targetSite, target)
+			continue
+		}
+		if targetRouter == "" {
+			targetRouter = hops[3]
+		} else if hops[3] != targetRouter {
+			t.Errorf("%s enters the target's site at %s, another at %s", host, hops[3], targetRouter)
+		}
+		for _, h := range []string{siteRouter, hops[2]} {
+			if !strings.Contains(tree, h) {
+				t.Errorf("tree lacks the emulated hop %s", h)
+			}
+		}
+	}
+	// The paths from the other sites merge at the target's site router:
+	// one line for it in the tree, right below the target.
+	if targetRouter != "" && !regexp.MustCompile(`(?m)^(├|└)── `+regexp.QuoteMeta(targetRouter)+`$`).MatchString(tree) || strings.Count(tree, targetRouter) != 1 {
+		t.Errorf("the tree does not merge the paths at the target's site router %s:\n%s", targetRouter, tree)
+	}
+}
+
+// hopsOf returns the hop addresses of host's path in the client's output.
+func hopsOf(out, host string) []string {
+	i := strings.Index(out, host+" (")
+	if i < 0 {
+		return nil
+	}
+	var hops []string
+	for _, line := range strings.Split(out[i:], "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(line, "  ") {
+			break
+		}
+		hops = append(hops, f[1])
+	}
+	return hops
+}
+
+// buildTraceroute builds the example's server and client (static, as
+// `make build`) into dir.
+func buildTraceroute(t *testing.T, dir string) (svr, clnt string) {
+	t.Helper()
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./examples/traceroute/cmd/...")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/traceroute/cmd/...: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "traceroutesvr"), filepath.Join(dir, "tracerouteclnt")
+}

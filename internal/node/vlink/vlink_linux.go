@@ -1,0 +1,450 @@
+package vlink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/planetlab/pl/internal/atomicfile"
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/vlinks"
+)
+
+// Manager builds and removes slivers' link ends on one node. Its methods
+// are idempotent and safe for concurrent use (they are serialized).
+type Manager struct {
+	cfg    Config
+	log    *slog.Logger
+	nodeNS netns.NsHandle
+	nl     *netlink.Handle
+	nft    *nftables.Conn
+
+	mu    sync.Mutex
+	ends  map[string][]vlinks.End // sliver -> its link ends (persisted)
+	netem *bool                   // whether the kernel has netem, once known
+}
+
+// New opens the node's namespace and loads the recorded link ends. It
+// changes nothing on the host.
+func New(cfg Config, log *slog.Logger) (*Manager, error) {
+	cfg = cfg.withDefaults()
+	if cfg.StateDir == "" {
+		return nil, core.FieldErrorf("state_dir", "is required")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}}
+	var err error
+	if cfg.NetNS != "" {
+		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
+	} else {
+		runtime.LockOSThread()
+		m.nodeNS, err = netns.Get()
+		runtime.UnlockOSThread()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vlink: open node netns %q: %w", cfg.NetNS, err)
+	}
+	if m.nl, err = netlink.NewHandleAt(m.nodeNS); err != nil {
+		m.nodeNS.Close()
+		return nil, fmt.Errorf("vlink: netlink: %w", err)
+	}
+	if m.nft, err = nftables.New(nftables.WithNetNSFd(int(m.nodeNS)), nftables.AsLasting()); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("vlink: nftables: %w", err)
+	}
+	b, err := os.ReadFile(m.statePath())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		m.Close()
+		return nil, fmt.Errorf("vlink: %w", err)
+	default:
+		var rec map[string][]core.VLink
+		if err := json.Unmarshal(b, &rec); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("vlink: %s: %w", m.statePath(), err)
+		}
+		for s, vs := range rec {
+			for _, v := range vs {
+				if e, err := vlinks.CheckEnd(v); err == nil {
+					m.ends[s] = append(m.ends[s], e)
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+// Close releases the manager's handles; links stay.
+func (m *Manager) Close() {
+	if m.nft != nil {
+		_ = m.nft.CloseLasting()
+	}
+	if m.nl != nil {
+		m.nl.Close()
+	}
+	m.nodeNS.Close()
+}
+
+func (m *Manager) statePath() string { return filepath.Join(m.cfg.StateDir, "vlinks.json") }
+
+// Ensure makes the sliver's link ends exactly links: it creates or
+// repairs each (devices, addresses, shaping), deletes the sliver's links
+// that are no longer wanted and rebuilds the isolation rules. sliverNS is
+// the path of the sliver's network namespace. A link whose delay cannot be
+// enforced (no netem in the kernel) is built all the same and reported in
+// the error, an Unimplemented *core.Error, after everything else is done.
+func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []core.VLink) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, had := m.ends[sliver]; !had && len(links) == 0 {
+		return nil // the common case: a sliver without links stays so
+	}
+	ends := make([]vlinks.End, 0, len(links))
+	names := map[string]bool{}
+	for _, l := range links {
+		e, err := vlinks.CheckEnd(l)
+		if err != nil {
+			return fmt.Errorf("sliver %q: %w", sliver, err)
+		}
+		if names[e.Name] {
+			return fmt.Errorf("sliver %q: %w", sliver, core.FieldErrorf(vlinks.Tag, "two links are named %s", e.Name))
+		}
+		names[e.Name] = true
+		for other, es := range m.ends {
+			for _, o := range es {
+				if other != sliver && o.VNI == e.VNI {
+					return fmt.Errorf("sliver %q: %w", sliver, core.Errorf(core.Conflict, "link %s: VNI %d belongs to sliver %s", e.Name, e.VNI, other))
+				}
+			}
+		}
+		ends = append(ends, e)
+	}
+	var unenforced []error
+	if len(ends) > 0 {
+		ns, err := netns.GetFromPath(sliverNS)
+		if err != nil {
+			return fmt.Errorf("sliver %q: open netns: %w", sliver, err)
+		}
+		defer ns.Close()
+		sh, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return fmt.Errorf("sliver %q: netlink in sliver netns: %w", sliver, err)
+		}
+		defer sh.Close()
+		for _, e := range ends {
+			if err := m.ensureLink(e, ns, sh); err != nil {
+				if core.ErrorCode(err) == core.Unimplemented {
+					unenforced = append(unenforced, err)
+					continue
+				}
+				return fmt.Errorf("sliver %q: link %s: %w", sliver, e.Name, err)
+			}
+		}
+	}
+	want := map[uint32]bool{}
+	for _, e := range ends {
+		want[e.VNI] = true
+	}
+	for _, old := range m.ends[sliver] {
+		if !want[old.VNI] {
+			if err := m.deleteLink(old.VNI); err != nil {
+				return fmt.Errorf("sliver %q: delete link %s: %w", sliver, old.Name, err)
+			}
+		}
+	}
+	if len(ends) == 0 {
+		delete(m.ends, sliver)
+	} else {
+		m.ends[sliver] = ends
+	}
+	if err := m.commit(); err != nil {
+		return fmt.Errorf("sliver %q: %w", sliver, err)
+	}
+	if len(unenforced) > 0 {
+		return fmt.Errorf("sliver %q: %w", sliver, errors.Join(unenforced...))
+	}
+	return nil
+}
+
+// Remove deletes every link end of the sliver.
+func (m *Manager) Remove(ctx context.Context, sliver string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.ends[sliver] {
+		if err := m.deleteLink(e.VNI); err != nil {
+			return fmt.Errorf("sliver %q: delete link %s: %w", sliver, e.Name, err)
+		}
+	}
+	if _, ok := m.ends[sliver]; !ok {
+		return nil
+	}
+	delete(m.ends, sliver)
+	return m.commit()
+}
+
+// Teardown deletes every link and the table (tests, pl dev down).
+func (m *Manager) Teardown() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for _, es := range m.ends {
+		for _, e := range es {
+			errs = append(errs, m.deleteLink(e.VNI))
+		}
+	}
+	m.ends = map[string][]vlinks.End{}
+	m.nft.DelTable(&nftables.Table{Name: m.cfg.Table, Family: nftables.TableFamilyINet})
+	if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, err)
+	}
+	errs = append(errs, os.Remove(m.statePath()))
+	if errors.Is(errs[len(errs)-1], os.ErrNotExist) {
+		errs = errs[:len(errs)-1]
+	}
+	return errors.Join(errs...)
+}
+
+// Ends returns the recorded link ends of a sliver.
+func (m *Manager) Ends(sliver string) []core.VLink {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []core.VLink
+	for _, e := range m.ends[sliver] {
+		out = append(out, e.VLink)
+	}
+	return out
+}
+
+// commit persists the ends and rebuilds the nftables table in one
+// transaction (delete and re-create: chains and rules exactly as wanted).
+func (m *Manager) commit() error {
+	rec := map[string][]core.VLink{}
+	for s, es := range m.ends {
+		for _, e := range es {
+			rec[s] = append(rec[s], e.VLink)
+		}
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(m.statePath(), b, 0o600); err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: m.cfg.Table, Family: nftables.TableFamilyINet}
+	m.nft.AddTable(t)
+	m.nft.DelTable(t)
+	m.nft.AddTable(t)
+	accept := nftables.ChainPolicyAccept
+	chains := map[string]*nftables.Chain{}
+	for _, bc := range baseChains {
+		chains[bc.name] = m.nft.AddChain(&nftables.Chain{Name: bc.name, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: bc.hook, Priority: nftables.ChainPriorityRef(prioFirst), Policy: &accept})
+	}
+	for _, n := range []string{chainIn, chainOut} {
+		chains[n] = m.nft.AddChain(&nftables.Chain{Name: n, Table: t})
+	}
+	for _, r := range rules(m.cfg.Port, m.ends) {
+		m.nft.AddRule(&nftables.Rule{Table: t, Chain: chains[r.chain], Exprs: r.exprs})
+	}
+	if err := m.nft.Flush(); err != nil {
+		return fmt.Errorf("nftables table %s: %w", m.cfg.Table, err)
+	}
+	return nil
+}
+
+// ensureLink creates or repairs one link end.
+func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle) error {
+	vxName, brName, hName := m.cfg.devName('x', e.VNI), m.cfg.devName('b', e.VNI), m.cfg.devName('h', e.VNI)
+	// The bridge.
+	br, err := m.nl.LinkByName(brName)
+	if err != nil {
+		if err := m.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: brName}}); err != nil {
+			return fmt.Errorf("create bridge %s: %w", brName, err)
+		}
+		if br, err = m.nl.LinkByName(brName); err != nil {
+			return err
+		}
+	}
+	// The tunnel: re-created when its VNI, peer or source differ.
+	want := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: vxName, MTU: m.cfg.MTU, MasterIndex: br.Attrs().Index, Alias: e.Name},
+		VxlanId: int(e.VNI), Group: net.IP(e.Peer.AsSlice()), Port: int(m.cfg.Port)}
+	if m.cfg.LocalAddr.IsValid() {
+		want.SrcAddr = net.IP(m.cfg.LocalAddr.AsSlice())
+	}
+	vx, err := m.nl.LinkByName(vxName)
+	if err == nil {
+		got, ok := vx.(*netlink.Vxlan)
+		if !ok || got.VxlanId != want.VxlanId || !got.Group.Equal(want.Group) || got.Port != want.Port ||
+			(want.SrcAddr != nil && !got.SrcAddr.Equal(want.SrcAddr)) {
+			if err := m.nl.LinkDel(vx); err != nil {
+				return fmt.Errorf("delete stale %s: %w", vxName, err)
+			}
+			vx = nil
+		}
+	} else {
+		vx = nil
+	}
+	if vx == nil {
+		if err := m.nl.LinkAdd(want); err != nil {
+			return fmt.Errorf("create vxlan %s (VNI %d to %s): %w", vxName, e.VNI, e.Peer, err)
+		}
+		if vx, err = m.nl.LinkByName(vxName); err != nil {
+			return err
+		}
+	}
+	mtu := m.cfg.MTU
+	if vx.Attrs().MTU != mtu {
+		if err := m.nl.LinkSetMTU(vx, mtu); err != nil {
+			return fmt.Errorf("mtu of %s: %w", vxName, err)
+		}
+	}
+	// The veth: the node's end in the bridge, the sliver's named e.Name.
+	h, err := m.nl.LinkByName(hName)
+	if err == nil {
+		in, ierr := sh.LinkByName(e.Name)
+		if ierr != nil || in.Type() != "veth" || in.Attrs().ParentIndex != h.Attrs().Index || h.Attrs().ParentIndex != in.Attrs().Index {
+			if err := m.nl.LinkDel(h); err != nil && !errors.Is(err, unix.ENODEV) {
+				return fmt.Errorf("delete stale %s: %w", hName, err)
+			}
+			h = nil
+		}
+	} else {
+		h = nil
+	}
+	if h == nil {
+		if old, err := sh.LinkByName(e.Name); err == nil {
+			if err := sh.LinkDel(old); err != nil {
+				return fmt.Errorf("delete stale %s in the sliver: %w", e.Name, err)
+			}
+		}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hName, MTU: mtu}, PeerName: e.Name, PeerNamespace: netlink.NsFd(int(ns))}
+		if err := m.nl.LinkAdd(v); err != nil {
+			return fmt.Errorf("create veth %s/%s: %w", hName, e.Name, err)
+		}
+		if h, err = m.nl.LinkByName(hName); err != nil {
+			return err
+		}
+	}
+	for _, l := range []netlink.Link{vx, h} {
+		if l.Attrs().MasterIndex != br.Attrs().Index {
+			if err := m.nl.LinkSetMaster(l, br); err != nil {
+				return fmt.Errorf("%s into %s: %w", l.Attrs().Name, brName, err)
+			}
+		}
+	}
+	for _, l := range []netlink.Link{br, vx, h} {
+		if err := m.nl.LinkSetUp(l); err != nil {
+			return fmt.Errorf("up %s: %w", l.Attrs().Name, err)
+		}
+	}
+	in, err := sh.LinkByName(e.Name)
+	if err != nil {
+		return fmt.Errorf("sliver side %s: %w", e.Name, err)
+	}
+	if in.Attrs().MTU != mtu {
+		if err := sh.LinkSetMTU(in, mtu); err != nil {
+			return fmt.Errorf("mtu of %s: %w", e.Name, err)
+		}
+	}
+	if err := sh.AddrReplace(in, &netlink.Addr{IPNet: &net.IPNet{IP: e.LocalPrefix.Addr().AsSlice(), Mask: net.CIDRMask(e.LocalPrefix.Bits(), 32)}}); err != nil {
+		return fmt.Errorf("address of %s: %w", e.Name, err)
+	}
+	if err := sh.LinkSetUp(in); err != nil {
+		return fmt.Errorf("up %s: %w", e.Name, err)
+	}
+	return m.shape(vx, e)
+}
+
+// shape puts the link's rate on the tunnel device (tbf, handle 1:) and,
+// when the link has a delay, a netem child for it.
+func (m *Manager) shape(vx netlink.Link, e vlinks.End) error {
+	rate := uint64(e.RateKbit) * 1000 / 8 // bytes/s
+	burst := uint32(max(rate/250, 3*uint64(vx.Attrs().MTU+14)))
+	tbf := &netlink.Tbf{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: vx.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+		Rate:       rate,
+		Buffer:     netlink.Xmittime(rate, burst),
+		Limit:      uint32(min(rate/20+uint64(burst), 1<<30)), // 50 ms of queue
+	}
+	if err := m.nl.QdiscReplace(tbf); err != nil {
+		return fmt.Errorf("tbf on %s: %w", vx.Attrs().Name, err)
+	}
+	if e.DelayUS == 0 {
+		return nil
+	}
+	if m.netem != nil && !*m.netem {
+		return m.noNetem(e)
+	}
+	ne := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: vx.Attrs().Index, Handle: netlink.MakeHandle(10, 0), Parent: netlink.MakeHandle(1, 1)},
+		netlink.NetemQdiscAttrs{Latency: uint32(e.DelayUS), Limit: 10000})
+	err := m.nl.QdiscReplace(ne)
+	has := err == nil || !errors.Is(err, unix.ENOENT)
+	m.netem = &has
+	if !has {
+		return m.noNetem(e)
+	}
+	if err != nil {
+		return fmt.Errorf("netem on %s: %w", vx.Attrs().Name, err)
+	}
+	return nil
+}
+
+func (m *Manager) noNetem(e vlinks.End) error {
+	return core.Errorf(core.Unimplemented, "link %s: delay %v not enforced: this node's kernel has no netem qdisc (rate and loss are)", e.Name, time.Duration(e.DelayUS)*time.Microsecond)
+}
+
+// deleteLink deletes a link end's node-side devices (deleting the veth
+// also deletes the sliver's end).
+func (m *Manager) deleteLink(vni uint32) error {
+	var errs []error
+	for _, role := range []byte{'h', 'x', 'b'} {
+		name := m.cfg.devName(role, vni)
+		l, err := m.nl.LinkByName(name)
+		if err != nil {
+			continue
+		}
+		if err := m.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Slivers returns the names of the slivers with recorded links, sorted.
+func (m *Manager) Slivers() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.ends))
+	for s := range m.ends {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}

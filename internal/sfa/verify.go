@@ -1,0 +1,214 @@
+package sfa
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/planetlab/pl/internal/core"
+)
+
+// Verifier checks signed credentials against trusted roots.
+type Verifier struct {
+	Roots  *Roots
+	XMLSec string           // the xmlsec1 program; "" = "xmlsec1" on PATH
+	Now    func() time.Time // nil = time.Now
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Verify checks a signed credential completely (see the package comment)
+// and that its owner is caller (when caller is not nil) and its target is
+// target (when target is not ""). It returns the credential, its parents
+// linked. Every refusal is a core.Forbidden error (core.Invalid for a
+// document that is not a credential) saying which check failed.
+func (v *Verifier) Verify(ctx context.Context, data []byte, caller *Cert, target string) (*Credential, error) {
+	c, err := ParseCredential(data)
+	if err != nil {
+		return nil, err
+	}
+	now := v.now()
+	var child *Credential
+	for cur := c; cur != nil; cur = cur.Parent {
+		if err := v.checkLevel(cur, now); err != nil {
+			return nil, err
+		}
+		if child != nil {
+			if err := checkDelegation(child, cur); err != nil {
+				return nil, err
+			}
+		}
+		child = cur
+	}
+	// The credential at the root of the chain must be signed by the
+	// authority that issued its target's certificate (or by the target
+	// itself, for an authority's own credential).
+	for cur := c; cur != nil; cur = cur.Parent {
+		var signer *Cert
+		if cur.Parent != nil {
+			signer = cur.Parent.Owner[0]
+		} else {
+			signer, err = v.issuerOf(cur)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := v.checkSignature(ctx, data, cur, signer); err != nil {
+			return nil, err
+		}
+	}
+	if caller != nil && !sameKeyAndName(c.Owner[0], caller) {
+		return nil, core.Errorf(core.Forbidden, "credential %s is owned by %s, not by the caller %s", c.ID, c.OwnerURN, caller.Name())
+	}
+	if target != "" && !equalURN(c.TargetURN, target) {
+		return nil, core.Errorf(core.Forbidden, "credential %s is for %s, not %s", c.ID, c.TargetURN, target)
+	}
+	return c, nil
+}
+
+func (v *Verifier) checkLevel(c *Credential, now time.Time) error {
+	if !now.Before(c.Expires) {
+		return core.Errorf(core.Forbidden, "credential %s (%s) expired at %s", c.ID, c.TargetURN, c.Expires.Format(time.RFC3339))
+	}
+	for _, g := range []struct {
+		what, urn string
+		chain     []*Cert
+	}{{"owner", c.OwnerURN, c.Owner}, {"target", c.TargetURN, c.Target}} {
+		if !equalURN(g.chain[0].URN, g.urn) {
+			return core.Errorf(core.Forbidden, "credential %s: %s_urn %s but the %s certificate is %s", c.ID, g.what, g.urn, g.what, g.chain[0].Name())
+		}
+		cands := append(append([]*Cert{}, g.chain[1:]...), c.Signature.Certs...)
+		if _, err := v.Roots.Verify(g.chain[0], cands, now); err != nil {
+			return fmt.Errorf("credential %s %s: %w", c.ID, g.what, err)
+		}
+	}
+	return nil
+}
+
+// checkDelegation checks child against the parent it was delegated from.
+func checkDelegation(child, parent *Credential) error {
+	switch {
+	case !equalURN(child.TargetURN, parent.TargetURN) || !bytes.Equal(child.Target[0].Raw, parent.Target[0].Raw):
+		return core.Errorf(core.Forbidden, "delegated credential %s changes the target from %s to %s", child.ID, parent.TargetURN, child.TargetURN)
+	case child.Expires.After(parent.Expires):
+		return core.Errorf(core.Forbidden, "delegated credential %s expires after its parent %s", child.ID, parent.ID)
+	}
+	for _, p := range child.Privileges {
+		ok := false
+		for _, q := range parent.Privileges {
+			if (q.Name == p.Name || q.Name == "*") && q.CanDelegate {
+				ok = true
+			}
+		}
+		if !ok {
+			return core.Errorf(core.Forbidden, "delegated credential %s grants %q, which its parent %s does not let be delegated", child.ID, p.Name, parent.ID)
+		}
+	}
+	return nil
+}
+
+// issuerOf finds the certificate that issued the target of a root
+// credential among the signature's KeyInfo, the target's chain and the
+// trusted roots, and checks it chains to a trusted root.
+func (v *Verifier) issuerOf(c *Credential) (*Cert, error) {
+	t := c.Target[0]
+	var cands []*Cert
+	cands = append(cands, c.Signature.Certs...)
+	cands = append(cands, c.Target...)
+	cands = append(cands, v.Roots.Certs()...)
+	for _, s := range cands {
+		if bytes.Equal(s.RawSubject, t.RawIssuer) && t.CheckSignatureFrom(s) == nil {
+			if _, err := v.Roots.Verify(s, cands, v.now()); err != nil {
+				return nil, fmt.Errorf("credential %s signer: %w", c.ID, err)
+			}
+			return s, nil
+		}
+	}
+	return nil, core.Errorf(core.Forbidden, "credential %s: the authority that issued %s is not known", c.ID, t.Name())
+}
+
+// checkSignature runs xmlsec1 on the signature of c with the key pinned to
+// signer's: a signature by any other key, even one trusted otherwise, fails.
+func (v *Verifier) checkSignature(ctx context.Context, data []byte, c *Credential, signer *Cert) error {
+	der, err := x509.MarshalPKIXPublicKey(signer.PublicKey)
+	if err != nil {
+		return core.Errorf(core.Forbidden, "credential %s: signer key: %v", c.ID, err)
+	}
+	dir, err := os.MkdirTemp("", "pl-cred-")
+	if err != nil {
+		return fmt.Errorf("credential %s: %w", c.ID, err)
+	}
+	defer os.RemoveAll(dir)
+	doc, key := filepath.Join(dir, "cred.xml"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(doc, data, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	prog := v.XMLSec
+	if prog == "" {
+		prog = "xmlsec1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	// hostdeps: xmlsec1
+	cmd := exec.CommandContext(ctx, prog, "--verify", "--node-id", c.Signature.ID,
+		"--pubkey-pem", key, "--enabled-key-data", "rsa,ecdsa",
+		"--enabled-reference-uris", "same-doc", doc)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return core.Errorf(core.Unavailable, "credential %s: xmlsec1 timed out", c.ID)
+	}
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			return &core.Error{Code: core.Internal, Message: "cannot run xmlsec1", Err: err}
+		}
+		return &core.Error{Code: core.Forbidden, Message: fmt.Sprintf("credential %s (%s): the signature by %s does not verify", c.ID, c.TargetURN, signer.Name()),
+			Err: fmt.Errorf("xmlsec1: %s", lastLine(out))}
+	}
+	return nil
+}
+
+func lastLine(b []byte) string {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		if bytes.Contains(lines[i], []byte("error")) {
+			return clip(string(lines[i]))
+		}
+	}
+	return clip(string(lines[len(lines)-1]))
+}
+
+func sameKeyAndName(a, b *Cert) bool {
+	if bytes.Equal(a.Raw, b.Raw) {
+		return true
+	}
+	ka, err1 := x509.MarshalPKIXPublicKey(a.PublicKey)
+	kb, err2 := x509.MarshalPKIXPublicKey(b.PublicKey)
+	return err1 == nil && err2 == nil && bytes.Equal(ka, kb) && a.URN != "" && equalURN(a.URN, b.URN)
+}
+
+// equalURN compares URNs as GENI does: the prefix and authority case-
+// insensitively, type and name exactly.
+func equalURN(a, b string) bool {
+	ua, err1 := ParseURN(a)
+	ub, err2 := ParseURN(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return bytesEqualFold(ua.Authority, ub.Authority) && ua.Type == ub.Type && ua.Name == ub.Name
+}
+
+func bytesEqualFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
