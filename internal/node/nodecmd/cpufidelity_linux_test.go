@@ -55,7 +55,10 @@ func TestCPUFidelity(t *testing.T) {
 		scenario, sliver, target, measured, verdict string
 	}
 	var rows []row
-	load := func() string { b, _ := os.ReadFile("/proc/loadavg"); return strings.Join(strings.Fields(string(b))[:3], " ") }
+	load := func() string {
+		b, _ := os.ReadFile("/proc/loadavg")
+		return strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 
 	// run sets the slivers, busy-loops ncpu processes in each, and returns
 	// each sliver's CPU over the window in CPUs (1.0 = one CPU).
