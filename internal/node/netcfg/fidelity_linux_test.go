@@ -150,7 +150,9 @@ func TestBandwidthFidelity(t *testing.T) {
 	time.Sleep(window)
 	r = rate(b0, snapshot(), time.Since(t0))
 	c1, _ = m.ClassBytes()
-	wireOf := func(xid int) int64 { return int64(c1[xid]-c0[xid]) * 8 / 1000 * int64(time.Second) / int64(time.Since(t0)) }
+	wireOf := func(xid int) int64 {
+		return int64(c1[xid]-c0[xid]) * 8 / 1000 * int64(time.Second) / int64(time.Since(t0))
+	}
 	close(stop)
 	var min, other int64
 	for k, v := range r {
