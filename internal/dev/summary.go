@@ -99,6 +99,9 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	for _, l := range p.cliHints() {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+	// Port 80 is shared by host name (codemux, docs/networks.md).
+	fmt.Fprintf(w, "  %s   # after pl login: the page by name on port 80\n", iv.command(false, nil, p.Binary, "slice", "set", d.Slice, "codemux", fmt.Sprintf("demo.example.org,%d", d.Port)))
+	fmt.Fprintf(w, "  curl -H 'Host: demo.example.org' http://%s/   # port 80, shared by host name (docs/networks.md)\n", n.Addr)
 	if len(p.Nodes) > 1 {
 		fmt.Fprintf(w, "  %s   # the WAN between two sites, from node %s\n",
 			iv.command(true, nil, "ip", "netns", "exec", p.Nodes[0].NS, "traceroute", "-n", n.Addr.String()), p.Nodes[0].Name)

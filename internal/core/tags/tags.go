@@ -62,6 +62,7 @@ type Tag struct {
 // Names of the tags the code reads.
 const (
 	Enabled        = "enabled"
+	GENIUserKey    = "geni_user_key"
 	CPUShare       = "cpu_share"
 	CPUPct         = "cpu_pct"
 	CPUCapPct      = "cpu_cap_pct"
@@ -112,8 +113,8 @@ var (
 // must not contain ';' (the seed migration is split on it).
 var table = []Tag{
 	// Slice tags the node manager applies (internal/node/agent).
-	{Name: Enabled, Category: "slice/rspec", Kind: Int, Min: -1 << 31, Max: 1<<31 - 1, Default: "1",
-		Doc: "> 0 running, <= 0 suspended (cgroup freezer, logins refused)"},
+	{Name: Enabled, Category: "slice/rspec", Kind: Int, Min: -1 << 31, Max: 1<<31 - 1, Default: "1", Roles: member,
+		Doc: "> 0 running, <= 0 suspended (cgroup freezer, logins refused). Members may stop and start their own slivers (GENI geni_stop, geni_start). An admin suspension is the slice's enabled field, not this tag"},
 	{Name: CPUShare, Category: "slice/rspec", Kind: Int, Min: 0, Max: MaxCPUShare, Default: "1",
 		Doc: "proportional CPU weight, 1 = 1024 cpu.shares, 0 = the minimum weight (2)"},
 	{Name: CPUPct, Category: "slice/rspec", Kind: Int, Min: 0, Max: 100, Default: "0", Unit: "% of the node",
@@ -183,6 +184,8 @@ var table = []Tag{
 	{Name: "enable_hmac", Category: "slice/config", Kind: Text, Roles: member, Doc: "create an HMAC for the sliver"},
 	{Name: "hmac", Category: "slice/config", Kind: Text, Doc: "sliver HMAC"},
 	{Name: "ssh_key", Category: "slice/config", Kind: Text, Doc: "sliver ssh key"},
+	{Name: GENIUserKey, Category: "slice/config", Kind: Text, Roles: member, Multi: true,
+		Doc: "an ssh public key of a GENI user of the slice, installed in the slivers like the members' keys (the GENI aggregate sets it from the geni_users of Provision, see docs/geni.md)"},
 	{Name: "ipv6_address", Category: "slice/network", Kind: Text, Doc: "sliver IPv6 address"},
 	// Node, interface, person and site tags.
 	{Name: SSHPort, Category: "node/config", Kind: Int, Min: 1, Max: 65535, Default: "22", Roles: site,

@@ -30,6 +30,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/rspec"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -100,6 +101,18 @@ type Config struct {
 	// LookupSlice) each time the agent refreshes it: the node manager
 	// hands it to the SSH gateway's process.
 	OnDirectory func(dir map[string]SliceInfo)
+	// OnCodemux, if set, is called after each pass with the node's host
+	// name at PLC and the codemux host names of the accepted, enabled
+	// slivers (sorted by slice, host): the node manager hands them to its
+	// port 80/443 demultiplexer.
+	OnCodemux func(node string, routes []CodemuxRoute)
+}
+
+// CodemuxRoute is one host name a sliver serves through codemux.
+type CodemuxRoute struct {
+	Slice string
+	XID   int
+	Route tags.Route
 }
 
 // Main is the node manager core: Run it, Close it.
@@ -532,6 +545,9 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if after, err := m.Runtime.List(ctx); err == nil {
 		m.refreshDirectory(after, d.Slivers)
 	}
+	if m.OnCodemux != nil {
+		m.OnCodemux(st.Hostname, codemuxRoutes(d))
+	}
 	m.mu.Lock()
 	changed := !maps.Equal(errs, m.errs)
 	m.errs = errs
@@ -748,4 +764,24 @@ func (m *Main) reportLoop(ctx context.Context) {
 		}
 		retry.Reset(wait)
 	}
+}
+
+// codemuxRoutes lists the codemux host names of the enabled slivers of d.
+func codemuxRoutes(d Desired) []CodemuxRoute {
+	var out []CodemuxRoute
+	for name, ds := range d.Slivers {
+		if !ds.Spec.Enabled {
+			continue
+		}
+		for _, r := range ds.Routes {
+			out = append(out, CodemuxRoute{Slice: name, XID: ds.Spec.XID, Route: r})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Slice != out[j].Slice {
+			return out[i].Slice < out[j].Slice
+		}
+		return out[i].Route.Host < out[j].Route.Host
+	})
+	return out
 }

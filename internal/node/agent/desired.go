@@ -23,6 +23,7 @@ type DesiredSliver struct {
 	ThreshKByte int64
 	Spec        sliver.Spec
 	Net         netcfg.Sliver
+	Routes      []tags.Route // codemux host names (not applied by the runtime: see Config.OnCodemux)
 }
 
 // Desired is the node's desired state as the host should realise it.
@@ -112,7 +113,8 @@ type parsedSliver struct {
 // and records in errs why each other listed sliver is refused: not
 // instantiated here or expired (silently), a bad name, listed twice, bad
 // attributes, an unknown image, bad keys, no xid, or a port another slice
-// holds (the older slice keeps the port).
+// holds (the older slice keeps the port), or a codemux host name another
+// slice serves (the older slice keeps the name).
 func acceptSlivers(st *core.NodeState, env Env, errs map[string]string) []parsedSliver {
 	scripts := map[string]string{}
 	for _, is := range st.InitScripts {
@@ -179,7 +181,26 @@ func checkSliver(s core.Sliver, scripts map[string]string, env Env, accepted []p
 	if x := env.XIDs[s.Name]; x < 1 || x > MaxXID {
 		return cfg, core.Errorf(core.Unavailable, "no sliver number (xid) available")
 	}
-	return cfg, portConflict(cfg.Ports, accepted, func(p parsedSliver) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name })
+	if err := portConflict(cfg.Ports, accepted, func(p parsedSliver) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name }); err != nil {
+		return cfg, err
+	}
+	return cfg, hostConflict(cfg.Routes, accepted)
+}
+
+// hostConflict reports the first codemux host name of routes already
+// served by an earlier (accepted) sliver: PLC refuses such claims, and the
+// node checks again (the older slice keeps the name).
+func hostConflict(routes []tags.Route, earlier []parsedSliver) error {
+	for _, r := range routes {
+		for _, e := range earlier {
+			for _, theirs := range e.cfg.Routes {
+				if theirs.Host == r.Host {
+					return core.Errorf(core.Conflict, "%s: host %s is served by slice %q on this node", tags.Codemux, r.Host, e.s.Name)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // desiredSliver is the spec and network configuration of one accepted sliver.
@@ -205,6 +226,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 			InitScript: p.cfg.InitScript,
 			Enabled:    p.cfg.Enabled,
 			Hostname:   hostname,
+			NetAdmin:   len(p.s.VLinks) > 0, // routing daemons over its links
 			Resources: sliver.Resources{
 				CPUShares:   c.Shares,
 				CPUCapPct:   c.CapPct,
@@ -214,6 +236,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 				DiskBytes:   p.cfg.DiskKiB * 1024,
 			},
 		},
+		Routes: p.cfg.Routes,
 		Net: netcfg.Sliver{
 			Name:        p.s.Name,
 			XID:         xid,

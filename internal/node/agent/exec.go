@@ -97,8 +97,9 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 		if err != nil {
 			return fmt.Errorf("sliver %q: network: %w", op.Name, err)
 		}
-		// Links a kernel cannot shape fully (Unimplemented: built, delay
-		// not enforced) do not stop the sliver; the error is reported.
+		// Links this node cannot build as asked (Unimplemented: no link
+		// manager, or a property it cannot enforce) do not stop the
+		// sliver; the error is reported.
 		linkErr := e.links(ctx, op, att.NetNS)
 		if linkErr != nil && core.ErrorCode(linkErr) != core.Unimplemented {
 			return linkErr // nothing recorded: the next pass retries

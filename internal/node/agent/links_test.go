@@ -76,8 +76,9 @@ func TestExecutorLinks(t *testing.T) {
 	if got := RenderPlan(Plan(w.actual(t), d2)); got != "update pl_a xid=1 (network vlinks)\n" {
 		t.Fatalf("plan with a new link: %q", got)
 	}
-	// Delay not enforceable: the sliver still runs, the error is reported,
-	// and the links are recorded (not retried every pass).
+	// A property the node cannot enforce (Unimplemented): the sliver still
+	// runs, the error is reported, and the links are recorded (not retried
+	// every pass).
 	fl.fail = core.Errorf(core.Unimplemented, "link bc: delay 20ms not enforced")
 	errs := w.exec.Run(ctx, Plan(w.actual(t), d2))
 	if core.ErrorCode(errs["pl_a"]) != core.Unimplemented || !w.rt.slivers["pl_a"].Running {

@@ -18,7 +18,10 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/rspec"
 	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/vishvananda/netns"
+
 	"github.com/planetlab/pl/internal/node/bwmon"
+	"github.com/planetlab/pl/internal/node/codemux"
 	"github.com/planetlab/pl/internal/node/flows"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
@@ -96,6 +99,12 @@ type Options struct {
 	DailyKByte int64
 	// BwmonInterval is how often bwmon reads the counters (0 = 30 s).
 	BwmonInterval time.Duration
+	// Codemux shares the node's ports 80 and 443 among slices by host name
+	// (codemux slice tag; package codemux, docs/networks.md) on
+	// CodemuxHTTP and CodemuxTLS (":80", ":443"); those ports are then the
+	// node's, no slice may reserve them.
+	Codemux                 bool
+	CodemuxHTTP, CodemuxTLS string
 
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
@@ -138,7 +147,12 @@ type Node struct {
 	flowKey   func() (int64, string, bool)
 	// Bwmon holds slices to their daily byte budgets.
 	Bwmon *bwmon.Monitor
-	dir   map[string]agent.SliceInfo // the agent's last slice directory
+	// Codemux shares ports 80 and 443 among slices (nil without
+	// Options.Codemux); Run serves its listeners.
+	Codemux                 *codemux.Mux
+	codemuxHTTP, codemuxTLS net.Listener
+	codemuxNS               *netns.NsHandle            // with --netns: the node's, where codemux dials
+	dir                     map[string]agent.SliceInfo // the agent's last slice directory
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -176,8 +190,17 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.Net, err = openNet(opts); err != nil {
 		return nil, err
 	}
-	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net")}, opts.Logger); err != nil {
+	nc := n.Net.Config()
+	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net"),
+		LocalAddr: nc.NodeAddr, Reserved: []netip.Prefix{nc.Prefix}}, opts.Logger); err != nil {
 		return nil, err
+	}
+	var onCodemux func(string, []agent.CodemuxRoute)
+	if opts.Codemux {
+		if err := n.openCodemux(opts); err != nil {
+			return nil, err
+		}
+		onCodemux = n.setCodemux
 	}
 	observe := func(op agent.Op, err error, took time.Duration) {
 		if err == nil && (op.Kind == agent.OpDestroy || op.Kind == agent.OpSuspend) {
@@ -286,6 +309,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		BwmonEvents: func(after time.Time) []core.BwmonEvent {
 			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
 		},
+		OnCodemux: onCodemux,
 		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
 		APISocket: apiSocket,
 	})
@@ -329,6 +353,12 @@ func (opts *Options) setDefaults() error {
 	}
 	if opts.SSHListen == "" {
 		opts.SSHListen = ":22"
+	}
+	if opts.CodemuxHTTP == "" {
+		opts.CodemuxHTTP = ":80"
+	}
+	if opts.CodemuxTLS == "" {
+		opts.CodemuxTLS = ":443"
 	}
 	if opts.SensorAddr == "" {
 		opts.SensorAddr = sensors.DefaultAddr
@@ -424,6 +454,9 @@ func openNet(opts Options) (_ *netcfg.Linux, err error) {
 		// root holds CAP_NET_RAW (ping, traceroute, sniffers) there only.
 		NewNetNS: sliver.NewNetNS,
 		Logger:   opts.Logger,
+	}
+	if opts.Codemux {
+		ncfg.NodePorts = append([]netcfg.Port{{Proto: "tcp", From: 22, To: 22}}, CodemuxPorts...)
 	}
 	if opts.NodeAddr != "" {
 		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
@@ -592,6 +625,22 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 		n.log.Info("sensor server listening", "addr", n.SensorListener.Addr().String(), "slivers", n.sensorVis)
 	}
+	if n.Codemux != nil {
+		for _, l := range []net.Listener{n.codemuxHTTP, n.codemuxTLS} {
+			serve := n.Codemux.ServeHTTPOn
+			if l == n.codemuxTLS {
+				serve = n.Codemux.ServeTLSOn
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := serve(l); err != nil && ctx.Err() == nil {
+					n.log.Error("codemux stopped", "addr", l.Addr().String(), "err", err)
+				}
+			}()
+		}
+		n.log.Info("codemux listening", "http", n.codemuxHTTP.Addr().String(), "tls", n.codemuxTLS.Addr().String())
+	}
 	if n.APIListener != nil {
 		wg.Add(1)
 		go func() {
@@ -605,6 +654,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	err := n.Agent.Run(ctx)
 	cancel()
+	if n.Codemux != nil {
+		n.Codemux.Close()
+	}
 	if n.Gateway != nil {
 		n.Gateway.Close()
 	}
@@ -623,6 +675,14 @@ func (n *Node) Close() error {
 	}
 	if n.SensorListener != nil {
 		n.SensorListener.Close() // closed already when Run served it
+	}
+	if n.Codemux != nil {
+		errs = append(errs, n.Codemux.Close())
+		n.codemuxHTTP.Close()
+		n.codemuxTLS.Close()
+	}
+	if n.codemuxNS != nil {
+		n.codemuxNS.Close()
 	}
 	if n.APIListener != nil {
 		n.APIListener.Close()

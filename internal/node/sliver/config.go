@@ -235,6 +235,9 @@ func ociResources(s Spec, swap bool) *specs.LinuxResources {
 func ociConfig(s Spec, p ociParams) *specs.Spec {
 	soft, hard := noFile(s.Resources, p.NoFileMax)
 	caps := append([]string(nil), capabilities...)
+	if s.NetAdmin {
+		caps = append(caps, "CAP_NET_ADMIN")
+	}
 	uid := []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.UIDBase, Size: UIDCount}}
 	ns := []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},

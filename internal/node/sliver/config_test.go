@@ -1,6 +1,7 @@
 package sliver
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,6 +109,11 @@ func TestOCIConfig(t *testing.T) {
 			t.Errorf("sliver root gets %s", capName)
 		}
 	}
+	s.NetAdmin = true // a sliver with virtual links configures its own network
+	if caps := ociConfig(s, ociParams{Rootfs: "rootfs", CgroupParent: "/pl/", OwnNetNS: true}).Process.Capabilities; !slices.Contains(caps.Bounding, "CAP_NET_ADMIN") || !slices.Contains(caps.Effective, "CAP_NET_ADMIN") {
+		t.Errorf("NetAdmin: capabilities %v", caps.Bounding)
+	}
+	s.NetAdmin = false
 	if c.Process.NoNewPrivileges || len(c.Process.Capabilities.Ambient) != 0 || len(c.Process.Capabilities.Inheritable) != 0 {
 		t.Error("no_new_privs set or ambient/inheritable capabilities given")
 	}

@@ -68,3 +68,33 @@ func TestRejectsForeignMapping(t *testing.T) {
 		t.Fatal("Apply accepted a network namespace of another uid range")
 	}
 }
+
+// TestNetAdmin: a sliver with NetAdmin (one with virtual links) configures
+// its own network namespace (addresses, routes, links up and down: what a
+// routing daemon does); without it, the same commands are refused.
+func TestNetAdmin(t *testing.T) {
+	r := newTestRuntime(t)
+	cmds := "ip link set lo down && ip link set lo up && ip addr add 10.9.9.9/32 dev lo && ip route add 10.8.0.0/24 dev lo && ip route show"
+	for _, netAdmin := range []bool{true, false} {
+		s := testSpec(t, map[bool]string{true: "nadm", false: "nonadm"}[netAdmin])
+		s.NetAdmin = netAdmin
+		dir, _ := testEnv(t)
+		s.NetNS = filepath.Join(dir, "netns-"+s.Name)
+		if err := NewNetNS(s.NetNS, s.UIDBase); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			unmountAll(s.NetNS)
+			os.Remove(s.NetNS)
+		})
+		apply(t, r, s)
+		destroyAtEnd(t, r, s.Name)
+		out, err := run(t, r, s.Name, true, "sh", "-c", cmds)
+		switch {
+		case netAdmin && (err != nil || !strings.Contains(out, "10.8.0.0/24 dev lo")):
+			t.Errorf("with NetAdmin: %v: %s", err, out)
+		case !netAdmin && err == nil:
+			t.Errorf("without NetAdmin the sliver configured its network: %s", out)
+		}
+	}
+}

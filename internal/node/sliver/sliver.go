@@ -50,6 +50,15 @@ type Spec struct {
 	// (package nmapi), bound into the sliver at APISocketPath; "" = none
 	// (slice tag nm_api). A change re-creates the sliver.
 	APISocket string `diff:"api_socket,recreate"`
+
+	// NetAdmin gives sliver root CAP_NET_ADMIN, relative to its user
+	// namespace: it then configures its own network namespace (addresses,
+	// routes, the interfaces of its virtual links: routing daemons) and
+	// nothing of the node's, whose namespace that user namespace does not
+	// own. The agent sets it for slivers with virtual links (vlinks tag)
+	// only: it also opens the kernel's netfilter and traffic-control code
+	// to the sliver, a larger attack surface than other slivers get.
+	NetAdmin bool `diff:"net_admin,restart"`
 }
 
 // APISocketPath is where a sliver allowed the local API finds its socket.

@@ -9,6 +9,8 @@
 //	sliver netns:  L (veth end, the link's /30 address)  -- the sliver may run routing daemons over it
 //	node netns:    <p>h<V> (veth end) + <p>x<V> (vxlan V to the peer node) in bridge <p>b<V>
 //	               tbf on <p>x<V>: the link's rate (and a netem child for delay, where the kernel has it)
+//	delayed link without netem: + <p>t<V> (TAP) in the bridge, read by a relay that holds frames for
+//	               the delay and sends them to the peer as VXLAN; tbf on the TAP (delay_linux.go)
 //
 // The shaping qdisc sits on the node side, where the sliver has no
 // capability. VXLAN (not GRE, not WireGuard) because it is the tunnel this
@@ -46,6 +48,9 @@ type Config struct {
 	// LocalAddr is the tunnels' source address; invalid = the kernel's
 	// choice (the route's source toward the peer).
 	LocalAddr netip.Addr
+	// Reserved are ranges link addresses must not overlap: the node's
+	// sliver prefix (netcfg), whose addresses and routes every sliver has.
+	Reserved []netip.Prefix
 	// Port is the VXLAN UDP port; DefaultPort.
 	Port uint16
 	// MTU of the links (the tunnel devices and both veth ends): the
@@ -77,7 +82,7 @@ func (c Config) withDefaults() Config {
 }
 
 // devName is the node-side device of a link: role 'x' vxlan, 'b' bridge,
-// 'h' the node's veth end.
+// 'h' the node's veth end, 't' a delay relay's TAP.
 func (c Config) devName(role byte, vni uint32) string {
 	return c.DevPrefix + string(role) + strconv.FormatUint(uint64(vni), 10)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/vlinks"
+	"github.com/planetlab/pl/internal/node/netcfg"
 )
 
 // Manager builds and removes slivers' link ends on one node. Its methods
@@ -33,9 +34,10 @@ type Manager struct {
 	nl     *netlink.Handle
 	nft    *nftables.Conn
 
-	mu    sync.Mutex
-	ends  map[string][]vlinks.End // sliver -> its link ends (persisted)
-	netem *bool                   // whether the kernel has netem, once known
+	mu     sync.Mutex
+	ends   map[string][]vlinks.End // sliver -> its link ends (persisted)
+	netem  *bool                   // whether the kernel has netem, once known
+	relays map[uint32]*relay       // VNI -> the delay relay of a link (no netem)
 }
 
 // New opens the node's namespace and loads the recorded link ends. It
@@ -48,7 +50,7 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}}
+	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}, relays: map[uint32]*relay{}}
 	var err error
 	if cfg.NetNS != "" {
 		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
@@ -88,11 +90,66 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 			}
 		}
 	}
+	m.adoptRelays()
 	return m, nil
 }
 
-// Close releases the manager's handles; links stay.
+// adoptRelays restarts the delay relays of the recorded links (they lived
+// in the previous process) and points their tunnels at them.
+func (m *Manager) adoptRelays() {
+	for s, es := range m.ends {
+		for _, e := range es {
+			if e.DelayUS == 0 || m.hasNetem() {
+				continue
+			}
+			br, err := m.nl.LinkByName(m.cfg.devName('b', e.VNI))
+			if err != nil {
+				continue // built by the sliver's next Ensure
+			}
+			if err := m.ensureRelay(br, e); err != nil {
+				m.log.Warn("cannot restart a link's delay relay", "sliver", s, "link", e.Name, "err", err)
+			}
+		}
+	}
+}
+
+// ensureRelay gives a delayed link a relay (see delay_linux.go) with its
+// peer and delay, its TAP in the link's bridge br.
+func (m *Manager) ensureRelay(br netlink.Link, e vlinks.End) error {
+	delay := time.Duration(e.DelayUS) * time.Microsecond
+	r := m.relays[e.VNI]
+	if r != nil {
+		tap, err := m.nl.LinkByName(m.cfg.devName('t', e.VNI))
+		if r.delay != delay || r.peer.IP.String() != e.Peer.String() || err != nil || tap.Attrs().MasterIndex != br.Attrs().Index {
+			m.stopRelay(e.VNI)
+			r = nil
+		}
+	}
+	if r == nil {
+		var err error
+		if r, err = m.startRelay(e, br); err != nil {
+			return err
+		}
+		m.relays[e.VNI] = r
+	}
+	return nil
+}
+
+func (m *Manager) stopRelay(vni uint32) {
+	if r := m.relays[vni]; r != nil {
+		r.close()
+		delete(m.relays, vni)
+	}
+}
+
+// Close releases the manager's handles and stops its delay relays (a
+// delayed link carries nothing until the next New); links stay.
 func (m *Manager) Close() {
+	m.mu.Lock()
+	for vni := range m.relays {
+		m.stopRelay(vni)
+	}
+	m.mu.Unlock()
 	if m.nft != nil {
 		_ = m.nft.CloseLasting()
 	}
@@ -107,9 +164,7 @@ func (m *Manager) statePath() string { return filepath.Join(m.cfg.StateDir, "vli
 // Ensure makes the sliver's link ends exactly links: it creates or
 // repairs each (devices, addresses, shaping), deletes the sliver's links
 // that are no longer wanted and rebuilds the isolation rules. sliverNS is
-// the path of the sliver's network namespace. A link whose delay cannot be
-// enforced (no netem in the kernel) is built all the same and reported in
-// the error, an Unimplemented *core.Error, after everything else is done.
+// the path of the sliver's network namespace.
 func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []core.VLink) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -126,6 +181,11 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 		if err != nil {
 			return fmt.Errorf("sliver %q: %w", sliver, err)
 		}
+		for _, r := range m.cfg.Reserved {
+			if r.Overlaps(e.LocalPrefix) {
+				return fmt.Errorf("sliver %q: %w", sliver, core.FieldErrorf(vlinks.Tag, "link %s: %s overlaps this node's sliver range %s", e.Name, e.LocalPrefix, r))
+			}
+		}
 		if names[e.Name] {
 			return fmt.Errorf("sliver %q: %w", sliver, core.FieldErrorf(vlinks.Tag, "two links are named %s", e.Name))
 		}
@@ -139,7 +199,6 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 		}
 		ends = append(ends, e)
 	}
-	var unenforced []error
 	if len(ends) > 0 {
 		ns, err := netns.GetFromPath(sliverNS)
 		if err != nil {
@@ -153,12 +212,16 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 		defer sh.Close()
 		for _, e := range ends {
 			if err := m.ensureLink(e, ns, sh); err != nil {
-				if core.ErrorCode(err) == core.Unimplemented {
-					unenforced = append(unenforced, err)
-					continue
-				}
 				return fmt.Errorf("sliver %q: link %s: %w", sliver, e.Name, err)
 			}
+		}
+		// A sliver with links may route between them (a virtual ISP): the
+		// packets it forwards out of eth0 stay subject to netcfg's
+		// anti-spoofing there.
+		if err := netcfg.InNetNS(ns, func() error {
+			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+		}); err != nil {
+			return fmt.Errorf("sliver %q: forwarding: %w", sliver, err)
 		}
 	}
 	want := map[uint32]bool{}
@@ -179,9 +242,6 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 	}
 	if err := m.commit(); err != nil {
 		return fmt.Errorf("sliver %q: %w", sliver, err)
-	}
-	if len(unenforced) > 0 {
-		return fmt.Errorf("sliver %q: %w", sliver, errors.Join(unenforced...))
 	}
 	return nil
 }
@@ -292,9 +352,15 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 			return err
 		}
 	}
-	// The tunnel: re-created when its VNI, peer or source differ.
+	// The tunnel: re-created when its VNI, peer or source differ. A
+	// delayed link without netem has no remote of its own: its default
+	// forwarding entry points at its delay relay.
+	relayed := e.DelayUS > 0 && !m.hasNetem()
 	want := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: vxName, MTU: m.cfg.MTU, MasterIndex: br.Attrs().Index, Alias: e.Name},
 		VxlanId: int(e.VNI), Group: net.IP(e.Peer.AsSlice()), Port: int(m.cfg.Port)}
+	if relayed {
+		want.Group = nil
+	}
 	if m.cfg.LocalAddr.IsValid() {
 		want.SrcAddr = net.IP(m.cfg.LocalAddr.AsSlice())
 	}
@@ -379,11 +445,28 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 	if err := sh.LinkSetUp(in); err != nil {
 		return fmt.Errorf("up %s: %w", e.Name, err)
 	}
-	return m.shape(vx, e)
+	// A relayed link's tunnel only receives: the bridge must not learn the
+	// peer's addresses on it, so that frames toward them reach the relay.
+	if err := m.nl.LinkSetLearning(vx, !relayed); err != nil {
+		return fmt.Errorf("learning on %s: %w", vxName, err)
+	}
+	if !relayed {
+		m.stopRelay(e.VNI)
+		return m.shape(vx, e)
+	}
+	if err := m.ensureRelay(br, e); err != nil {
+		return err
+	}
+	tap, err := m.nl.LinkByName(m.cfg.devName('t', e.VNI))
+	if err != nil {
+		return err
+	}
+	return m.shape(tap, e)
 }
 
-// shape puts the link's rate on the tunnel device (tbf, handle 1:) and,
-// when the link has a delay, a netem child for it.
+// shape puts the link's rate on the device that sends toward the peer (the
+// tunnel, or a relayed link's TAP) as tbf, handle 1:, and, when the link
+// has a delay and the kernel has netem, a netem child for it.
 func (m *Manager) shape(vx netlink.Link, e vlinks.End) error {
 	rate := uint64(e.RateKbit) * 1000 / 8 // bytes/s
 	burst := uint32(max(rate/250, 3*uint64(vx.Attrs().MTU+14)))
@@ -396,33 +479,21 @@ func (m *Manager) shape(vx netlink.Link, e vlinks.End) error {
 	if err := m.nl.QdiscReplace(tbf); err != nil {
 		return fmt.Errorf("tbf on %s: %w", vx.Attrs().Name, err)
 	}
-	if e.DelayUS == 0 {
-		return nil
-	}
-	if m.netem != nil && !*m.netem {
-		return m.noNetem(e)
+	if e.DelayUS == 0 || !m.hasNetem() {
+		return nil // no delay, or the relay applies it
 	}
 	ne := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: vx.Attrs().Index, Handle: netlink.MakeHandle(10, 0), Parent: netlink.MakeHandle(1, 1)},
 		netlink.NetemQdiscAttrs{Latency: uint32(e.DelayUS), Limit: 10000})
-	err := m.nl.QdiscReplace(ne)
-	has := err == nil || !errors.Is(err, unix.ENOENT)
-	m.netem = &has
-	if !has {
-		return m.noNetem(e)
-	}
-	if err != nil {
+	if err := m.nl.QdiscReplace(ne); err != nil {
 		return fmt.Errorf("netem on %s: %w", vx.Attrs().Name, err)
 	}
 	return nil
 }
 
-func (m *Manager) noNetem(e vlinks.End) error {
-	return core.Errorf(core.Unimplemented, "link %s: delay %v not enforced: this node's kernel has no netem qdisc (rate and loss are)", e.Name, time.Duration(e.DelayUS)*time.Microsecond)
-}
-
 // deleteLink deletes a link end's node-side devices (deleting the veth
 // also deletes the sliver's end).
 func (m *Manager) deleteLink(vni uint32) error {
+	m.stopRelay(vni)
 	var errs []error
 	for _, role := range []byte{'h', 'x', 'b'} {
 		name := m.cfg.devName(role, vni)

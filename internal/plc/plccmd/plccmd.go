@@ -96,6 +96,7 @@ at once.`,
 				fmt.Fprintf(out, "certificate SHA-256 fingerprint: %s\n", fp)
 				fmt.Fprintf(out, "log in with: pl login %s --email <admin> --fingerprint %s\n", m.URL(), fp)
 			}
+			fmt.Fprintf(out, "peer key (for 'pl peer add' at a peer PLC): %s\n", m.PeerKey())
 			return m.Run(ctx)
 		},
 	}

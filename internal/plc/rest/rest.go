@@ -45,6 +45,7 @@ type Handler struct {
 	auditor     core.Auditor
 	sa          core.SliceAuthority
 	tickets     ticket.Issuer
+	peering     core.Peering
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -35,6 +35,7 @@ func (h *Handler) buildRoutes() []route {
 	rs = append(rs, h.auditRoutes()...)
 	rs = append(rs, h.geniRoutes()...)
 	rs = append(rs, h.ticketRoutes()...)
+	rs = append(rs, h.peerRoutes()...)
 	return rs
 }
 

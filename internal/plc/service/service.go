@@ -82,6 +82,9 @@ type Options struct {
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
+	// PeerKey is this PLC's peering signing key (nil: peering is off;
+	// peerrun.go, docs/federation.md).
+	PeerKey ed25519.PrivateKey
 }
 
 // Service is the PLC registry.
@@ -115,6 +118,8 @@ type Service struct {
 	monMu   sync.Mutex
 	mon     *planet.Monitor
 	monWake chan struct{}
+
+	peers *peerRunner
 }
 
 var _ core.Registry = (*Service)(nil)
@@ -154,6 +159,7 @@ func New(db *store.DB, opts Options) *Service {
 	s.armExpiry(context.Background())
 	s.planet = planet.NewTable()
 	s.monWake = make(chan struct{}, 1)
+	s.peers = newPeerRunner()
 	s.mon = planet.NewMonitor(opts.Monitor, nil, nil)
 	if err := s.loadPlanet(context.Background()); err != nil {
 		s.log.Error("planet table: loading the stored reports", "err", err)
@@ -226,6 +232,7 @@ func (s *Service) write(ctx context.Context, c *core.Caller, fn func(o *op) erro
 		return s.mapErr(err)
 	}
 	s.hub.notify(ch)
+	s.peerChanges(ctx, ch)
 	for _, n := range notices {
 		s.sendNotice(ctx, n)
 	}

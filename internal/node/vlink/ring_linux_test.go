@@ -1,0 +1,114 @@
+package vlink
+
+import (
+	"net"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/planetlab/pl/internal/core/vlinks"
+)
+
+// TestRing is the VINI demo on four emulated nodes: one slice's slivers in
+// a ring of links with different delays (declared in the vlinks syntax and
+// resolved as PLC does), routes set inside the slivers as a routing daemon
+// would (clockwise), then, with the node's own tools inside the slivers'
+// namespaces: ping over each link measures its configured delay (±2 ms),
+// and traceroute across the ring follows the virtual topology.
+func TestRing(t *testing.T) {
+	for _, tool := range []string{"nsenter", "ping", "traceroute"} {
+		if _, err := exec.LookPath(tool); err != nil { // hostdeps: nsenter ping traceroute
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	nodes := newNodes(t, 4)
+	hosts := []string{"n1.ring.org", "n2.ring.org", "n3.ring.org", "n4.ring.org"}
+	top, err := vlinks.Parse(`prefix 10.210.0.0/24
+		ab n1.ring.org n2.ring.org rate=50mbit delay=2ms
+		bc n2.ring.org n3.ring.org rate=50mbit delay=4ms
+		cd n3.ring.org n4.ring.org rate=50mbit delay=6ms
+		da n4.ring.org n1.ring.org rate=50mbit delay=8ms`)
+	must(t, err)
+	addr := func(h string) (netip.Addr, bool) {
+		for i, x := range hosts {
+			if x == h {
+				return nodes[i].addr, true
+			}
+		}
+		return netip.Addr{}, false
+	}
+	slivers := make([]string, 4)
+	for i, n := range nodes {
+		slivers[i] = n.sliver(t, "ring", 21)
+		ends, missing, err := top.Ends(5, hosts[i], addr)
+		must(t, err)
+		if len(ends) != 2 || len(missing) != 0 {
+			t.Fatalf("%s: ends %+v missing %v", hosts[i], ends, missing)
+		}
+		must(t, n.vl.Ensure(t.Context(), "ring", slivers[i], ends))
+	}
+	// Clockwise routes: each sliver sends the slice's range to the next
+	// one (a: .2 over ab, b: .6 over bc, c: .10 over cd, d: .14 over da).
+	for i, via := range []string{"10.210.0.2", "10.210.0.6", "10.210.0.10", "10.210.0.14"} {
+		h, err := netns.GetFromPath(slivers[i])
+		must(t, err)
+		nh, err := netlink.NewHandleAt(h)
+		must(t, err)
+		must(t, nh.RouteAdd(&netlink.Route{Dst: prefixNet(top.Prefix), Gw: netip.MustParseAddr(via).AsSlice()}))
+		nh.Close()
+		h.Close()
+	}
+	in := func(i int, args ...string) string {
+		cmd := exec.Command("nsenter", append([]string{"--net=" + slivers[i], "--"}, args...)...) // hostdeps: nsenter
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v in sliver %d: %v\n%s", args, i+1, err, out)
+		}
+		return string(out)
+	}
+	// ping over each link: the round trip is twice its one-way delay.
+	for _, c := range []struct {
+		from  int
+		to    string
+		delay time.Duration
+	}{{0, "10.210.0.2", 2 * time.Millisecond}, {1, "10.210.0.6", 4 * time.Millisecond}, {2, "10.210.0.10", 6 * time.Millisecond}, {3, "10.210.0.14", 8 * time.Millisecond}} {
+		out := in(c.from, "ping", "-n", "-c", "20", "-i", "0.05", "-W", "2", c.to) // hostdeps: ping
+		m := regexp.MustCompile(`= ([\d.]+)/`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("ping output:\n%s", out)
+		}
+		ms, _ := strconv.ParseFloat(m[1], 64) // the fastest round trip
+		got := time.Duration(ms * float64(time.Millisecond))
+		t.Logf("ping %s over a link delayed %v: min %v", c.to, c.delay, got)
+		if got < 2*c.delay-2*time.Millisecond || got > 2*c.delay+2*time.Millisecond {
+			t.Errorf("ping %s: %v, want %v ± 2ms", c.to, got, 2*c.delay)
+		}
+	}
+	// traceroute from a to d's end of cd: b, c, d, clockwise. A router
+	// answers from the address of the interface its answer leaves by, so
+	// hops are named by the sliver owning the address.
+	owner := map[string]string{"10.210.0.1": "a", "10.210.0.14": "a", "10.210.0.2": "b", "10.210.0.5": "b",
+		"10.210.0.6": "c", "10.210.0.9": "c", "10.210.0.10": "d", "10.210.0.13": "d"}
+	out := in(0, "traceroute", "-n", "-q", "1", "-w", "2", "-m", "6", "10.210.0.10") // hostdeps: traceroute
+	t.Logf("traceroute in the slice:\n%s", out)
+	var hops []string
+	for _, l := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(l); len(f) >= 2 {
+			hops = append(hops, owner[f[1]]+"("+f[1]+")")
+		}
+	}
+	if got := strings.Join(hops, " "); !regexp.MustCompile(`^b\(\S+\) c\(\S+\) d\(10\.210\.0\.10\)$`).MatchString(got) {
+		t.Errorf("traceroute hops %s, want b, c, then d (10.210.0.10)", got)
+	}
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+}
