@@ -157,7 +157,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 		}
 		return nil
 	}
-	return map[string]nmapi.Method{
+	methods := map[string]nmapi.Method{
 		"Ticket": {Help: "Redeem a signed ticket (anyone: the ticket is the credential): {ticket} -> {slice, not_after, rspec}",
 			Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
 				var a TicketArgs
@@ -288,6 +288,18 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			}},
 	}
+	methods["Help"] = nmapi.Method{Help: "The methods and what they take: {} -> {method: help}",
+		Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
+			if err := nmapi.Decode(raw, &struct{}{}); err != nil {
+				return nil, err
+			}
+			out := map[string]string{}
+			for n, mt := range methods {
+				out[n] = mt.Help
+			}
+			return out, nil
+		}}
+	return methods
 }
 
 // plcSliver is s as PLC lists it (its instantiation before tickets).

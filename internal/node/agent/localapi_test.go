@@ -89,6 +89,11 @@ func TestLocalAPIMethods(t *testing.T) {
 	}
 	h.eventually("delegated sliver destroyed", func() bool { return !h.exists("pl_dlg") })
 
+	v, err = call(oth, "Help", struct{}{})
+	if help := v.(map[string]string); err != nil || len(help) != len(api) || !strings.Contains(help["SetLoans"], "loans") {
+		t.Errorf("Help %v %v", v, err)
+	}
+
 	// The uid map: a sliver's uid range is its slice; others are nobody.
 	xid := h.m.xids.Snapshot()["pl_oth"]
 	for uid, want := range map[uint32]string{UIDBase(xid): "pl_oth", UIDBase(xid) + sliver.UIDCount - 1: "pl_oth", UIDBase(xid) + 1000: "pl_oth", 1000: "", UIDBase(4000): ""} {
