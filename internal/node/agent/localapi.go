@@ -135,7 +135,7 @@ func (m *Main) kickNow() {
 }
 
 // APIMethods are the local API's methods over m (package nmapi). Every
-// method but Ticket and GetRecord names a target slice the caller must
+// method but Help, Ticket and GetRecord names a target slice the caller must
 // control (target); refusals are logged by the server.
 func (m *Main) APIMethods() map[string]nmapi.Method {
 	sliceFn := func(fn func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error)) func(context.Context, nmapi.Caller, json.RawMessage) (any, error) {
