@@ -47,6 +47,7 @@ test=(
   "chromium chromium"                # the portal's browser test (chromedp)
   "openssl openssl"                  # GENI tests: certificate chains made outside our code
   "libxml2-utils xmllint"            # GENI tests: RSpec documents against the v3 schemas
+  "haproxy haproxy"                  # PLC replicas behind a load balancer (docs/replicas.md)
 )
 
 entries=("${run[@]}")

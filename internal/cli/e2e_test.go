@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"golang.org/x/crypto/ssh"
 )
@@ -292,6 +293,15 @@ func TestEndToEnd(t *testing.T) {
 	if out := admin.ok("whoami"); !strings.Contains(out, "admin@example.org") || !strings.Contains(out, "admin") {
 		t.Fatalf("whoami: %s", out)
 	}
+	// Replicas (docs/replicas.md): the first URL refuses connections;
+	// login and later commands go on to the next.
+	dead := "https://127.0.0.1:1"
+	admin.ok("login", dead, "--replica", url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
+	if out := admin.ok("whoami"); !strings.Contains(out, "admin@example.org") {
+		t.Fatalf("whoami through a replica list: %s", out)
+	}
+	admin.fails(2, "login", url+","+url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
+	admin.ok("login", url, "--email", "admin@example.org", "--password-file", adminPW, "--fingerprint", fp)
 
 	// 4. A site.
 	admin.ok("site", "add", "princeton", "--name", "Princeton University", "--abbrev", "Princeton",
@@ -609,6 +619,44 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("monitor actions: %+v", acts)
 	}
 	pi.fails(4, "monitor", "actions")
+
+	// 14b. Tickets and leases (docs/brokering.md): a ticket PLC signs with
+	// the key node1's state carries; leases on a reservable node, with
+	// overlaps refused.
+	tw := admin.ok("ticket", "get", "princeton_codeen", "--node", "node1.princeton.edu", "--duration", "2h")
+	tkeys := node1.state().TicketKeys
+	trusted, err := ticket.Trusted(tkeys)
+	if err != nil || len(tkeys) != 1 {
+		t.Fatalf("node state ticket keys %+v: %v", tkeys, err)
+	}
+	tk, err := ticket.Verify(strings.TrimSpace(tw), trusted)
+	if err != nil || tk.Sliver.Name != "princeton_codeen" || tk.NotAfter-tk.NotBefore != 7200 {
+		t.Fatalf("pl ticket get: %v %+v", err, tk)
+	}
+	tf := writeFile(t, tmp, "ticket", tw, 0o600)
+	if out := admin.ok("ticket", "show", tf); !strings.Contains(out, "slice:   princeton_codeen") {
+		t.Errorf("pl ticket show: %s", out)
+	}
+	user.fails(4, "ticket", "get", "princeton_codeen", "--cpu-pct", "50") // only admins set the rspec
+	admin.ok("node", "update", "node2.princeton.edu", "--node-type", "reservable")
+	admin.ok("lease", "add", "princeton_codeen", "node2.princeton.edu", "--from", "+2h", "--until", "+5h") // rounded to whole hours: at least [+3h, +4h)
+	r = pi.fails(5, "lease", "add", "princeton_codeen", "node2.princeton.edu", "--from", "+3h", "--until", "+6h")
+	if !strings.Contains(r.out, "refused:") {
+		t.Errorf("overlapping lease: %+v", r)
+	}
+	var leases []core.Record
+	admin.json(&leases, "lease", "list", "--node", "node2.princeton.edu")
+	if len(leases) != 1 || leases[0]["name"] != "princeton_codeen" {
+		t.Fatalf("lease list: %+v", leases)
+	}
+	if out := admin.ok("lease", "list"); !strings.Contains(out, "princeton_codeen") || !strings.Contains(out, "node2.princeton.edu") {
+		t.Errorf("lease list table: %s", out)
+	}
+	admin.ok("lease", "rm", fmt.Sprint(leases[0]["lease_id"]))
+	admin.json(&leases, "lease", "list")
+	if len(leases) != 0 {
+		t.Errorf("lease rm left %+v", leases)
+	}
 
 	// 15. Logout forgets the session; JSON errors carry the code.
 	user.ok("logout")

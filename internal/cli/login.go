@@ -21,8 +21,9 @@ import (
 
 func loginCmd() *cobra.Command {
 	var email, passwordFile, fingerprint, caFile string
+	var replicas []string
 	cmd := &cobra.Command{
-		Use:   "login <plc-url>",
+		Use:   "login <plc-url>[,<plc-url>...]",
 		Short: "Log in to a PLC and store the session token",
 		Long: `Log in to the PLC at <plc-url> (https://host:8443) with your email and
 password, and store the session token in $PL_CONFIG_DIR/config.json
@@ -34,10 +35,21 @@ PLC's self-signed certificate is pinned with --fingerprint (printed by
 'pl plc' at start) or verified with --ca FILE.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u := normalizeURL(args[0])
-			if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
-				return usagef("%q is not an http(s) URL", args[0])
+			list := append([]string{args[0]}, replicas...)
+			pus, err := core.ParsePLCURLs("plc-url", strings.Join(list, ","))
+			if err != nil {
+				return usagef("%v", err)
 			}
+			norm := make([]string, len(pus))
+			for i, pu := range pus {
+				if pu.Scheme != "https" && pu.Scheme != "http" {
+					return usagef("%q is not an http(s) URL", pu.String())
+				}
+				norm[i] = pu.String()
+			}
+			// Several replicas of one PLC: one entry, the URLs
+			// comma-separated (docs/replicas.md).
+			u := strings.Join(norm, ",")
 			if email == "" {
 				return usagef("--email is required")
 			}
@@ -56,7 +68,7 @@ PLC's self-signed certificate is pinned with --fingerprint (printed by
 			s, err := cl.Login(ctx, email, password, 0)
 			if err != nil {
 				if strings.HasPrefix(u, "https://") && fingerprint == "" && isUnknownAuthority(err) {
-					if fp, ferr := peerFingerprint(ctx, u); ferr == nil {
+					if fp, ferr := peerFingerprint(ctx, norm[0]); ferr == nil {
 						return core.Errorf(core.Unauthenticated, "PLC's certificate is not signed by a trusted CA; its SHA-256 fingerprint is\n  %s\nIf that is what `pl plc` printed, run again with --fingerprint %s", fp, fp)
 					}
 				}
@@ -86,6 +98,7 @@ PLC's self-signed certificate is pinned with --fingerprint (printed by
 	cmd.Flags().StringVar(&passwordFile, "password-file", "", "read the password from this file (first line)")
 	cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "pin PLC's certificate by its SHA-256 fingerprint (hex)")
 	cmd.Flags().StringVar(&caFile, "ca", "", "verify PLC's certificate with this PEM CA bundle")
+	cmd.Flags().StringArrayVar(&replicas, "replica", nil, "another replica of the same PLC (repeatable; or give <plc-url> as URL,URL,...): requests fail over to the next when one is unreachable")
 	return cmd
 }
 

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -45,9 +46,12 @@ type Options struct {
 	Timeout     time.Duration  // per request; 0 = DefaultTimeout
 }
 
-// Client talks to one PLC.
+// Client talks to one PLC, possibly through several replicas: a request
+// goes to the replica that answered last and, when it cannot be reached or
+// answers 502, 503 or 504, to the next (docs/replicas.md).
 type Client struct {
-	base    *url.URL
+	bases   []*url.URL
+	cur     atomic.Int32
 	hc      *http.Client
 	timeout time.Duration
 
@@ -57,12 +61,23 @@ type Client struct {
 
 var _ core.Registry = (*Client)(nil)
 
-// New returns a client of the PLC at baseURL (https://host:port).
+// New returns a client of the PLC at baseURL (https://host:port), or of
+// several PLC replicas: comma-separated base URLs.
 func New(baseURL string, opts Options) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, core.FieldErrorf("url", "%q is not an http(s) URL", baseURL)
+	bases, err := core.ParsePLCURLs("url", baseURL)
+	if err != nil {
+		return nil, err
 	}
+	scheme := bases[0].Scheme
+	for _, u := range bases {
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return nil, core.FieldErrorf("url", "%q is not an http(s) URL", u.String())
+		}
+		if u.Scheme != scheme {
+			return nil, core.FieldErrorf("url", "%q: all replicas must use one scheme", baseURL)
+		}
+	}
+	u := bases[0]
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -82,7 +97,7 @@ func New(baseURL string, opts Options) (*Client, error) {
 	if t <= 0 {
 		t = DefaultTimeout
 	}
-	return &Client{base: u, hc: &http.Client{Transport: tr}, timeout: t, token: opts.Token}, nil
+	return &Client{bases: bases, hc: &http.Client{Transport: tr}, timeout: t, token: opts.Token}, nil
 }
 
 func tlsConfig(opts Options) (*tls.Config, error) {
@@ -107,8 +122,12 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
 }
 
-// URL returns the PLC base URL.
-func (c *Client) URL() string { return c.base.String() }
+// CloseIdleConnections closes the kept-alive connections (the next call
+// connects afresh: through a load balancer, possibly to another replica).
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// URL returns the PLC base URL (of the replica requests go to first).
+func (c *Client) URL() string { return c.bases[c.cur.Load()].String() }
 
 // Token returns the bearer token in use.
 func (c *Client) Token() string {
@@ -446,22 +465,49 @@ func (c *Client) do(ctx context.Context, caller *core.Caller, method, path strin
 }
 
 func (c *Client) doStatus(ctx context.Context, caller *core.Caller, method, path string, q url.Values, in, out any, auth string, timeout time.Duration) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	u := *c.base
-	u.Path = c.base.Path + restapi.Prefix + path
-	u.RawQuery = q.Encode()
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(keepFloats(in))
 		if err != nil {
 			return 0, core.Errorf(core.Invalid, "encoding request: %v", err)
 		}
-		body = bytes.NewReader(b)
+		body = b
+	}
+	first := int(c.cur.Load())
+	var status int
+	var err error
+	for i := range c.bases {
+		k := (first + i) % len(c.bases)
+		var failover bool
+		status, failover, err = c.doAt(ctx, c.bases[k], caller, method, path, q, body, out, auth, timeout)
+		if !failover || ctx.Err() != nil {
+			if err == nil && k != first {
+				c.cur.Store(int32(k))
+			}
+			return status, err
+		}
+		if len(c.bases) > 1 {
+			c.cur.CompareAndSwap(int32(k), int32((k+1)%len(c.bases)))
+		}
+	}
+	return status, err
+}
+
+// doAt performs one call at one replica; failover tells whether the next
+// replica should be tried (no connection, or a 502/503/504 answer).
+func (c *Client) doAt(ctx context.Context, base *url.URL, caller *core.Caller, method, path string, q url.Values, in []byte, out any, auth string, timeout time.Duration) (int, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := *base
+	u.Path = base.Path + restapi.Prefix + path
+	u.RawQuery = q.Encode()
+	var body io.Reader
+	if in != nil {
+		body = bytes.NewReader(in)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return 0, core.Errorf(core.Invalid, "building request: %v", err)
+		return 0, false, core.Errorf(core.Invalid, "building request: %v", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -480,27 +526,28 @@ func (c *Client) doStatus(ctx context.Context, caller *core.Caller, method, path
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s", method, u.Redacted()), Err: err}
+		return 0, core.MayFailOver(method, err), &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s", method, u.Redacted()), Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return resp.StatusCode, &core.Error{Code: core.Unavailable, Message: "reading PLC answer", Err: err}
+		return resp.StatusCode, core.MayFailOver(method, nil), &core.Error{Code: core.Unavailable, Message: "reading PLC answer", Err: err}
 	}
 	if resp.StatusCode == http.StatusNotModified || resp.StatusCode == http.StatusNoContent {
-		return resp.StatusCode, nil
+		return resp.StatusCode, false, nil
 	}
 	if resp.StatusCode >= 300 {
-		return resp.StatusCode, decodeError(resp.StatusCode, data)
+		s := resp.StatusCode
+		return s, core.StatusMayFailOver(method, s), decodeError(s, data)
 	}
 	if out != nil {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		if err := dec.Decode(out); err != nil {
-			return resp.StatusCode, core.Errorf(core.Internal, "decoding PLC answer to %s %s: %v", method, path, err)
+			return resp.StatusCode, false, core.Errorf(core.Internal, "decoding PLC answer to %s %s: %v", method, path, err)
 		}
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, false, nil
 }
 
 // decodeError turns an error answer into a *core.Error.

@@ -86,6 +86,22 @@ func (c *Client) ResumeSlice(ctx context.Context, caller *core.Caller, sliceID i
 	return c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/slices/%d%s", sliceID, restapi.ResumeSuffix), nil, restapi.ReasonRequest{Reason: reason}, nil, "")
 }
 
+var _ core.Outbox = (*Client)(nil)
+
+// Outbox implements core.Outbox.
+func (c *Client) Outbox(ctx context.Context, caller *core.Caller, q core.OutboxQuery) ([]core.OutboxMail, error) {
+	v := sinceValues(0, q.Limit)
+	if q.State != "" {
+		v.Set("state", q.State)
+	}
+	if q.Before != 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
+	var out []core.OutboxMail
+	err := c.do(ctx, caller, http.MethodGet, rel(restapi.OutboxPath), v, nil, &out, "")
+	return out, err
+}
+
 var _ core.Accounts = (*Client)(nil)
 
 // RegisterPerson implements core.Accounts (no credentials are sent).

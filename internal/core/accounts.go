@@ -57,3 +57,42 @@ type Mailer interface {
 	// NotifySupport mails the support address.
 	NotifySupport(ctx context.Context, c *Caller, subject, body string) error
 }
+
+// OutboxMail is one message of PLC's mail outbox: every message PLC sends
+// is recorded there, delivered or not.
+type OutboxMail struct {
+	MailID     int64    `json:"mail_id"`
+	Created    int64    `json:"created"`
+	Kind       string   `json:"kind"` // signup_pending, slice_expiring, ...
+	Recipients []string `json:"recipients"`
+	Subject    string   `json:"subject"`
+	Body       string   `json:"body"`
+	State      string   `json:"state"` // OutboxQueued, OutboxSent or OutboxFailed
+	Attempts   int64    `json:"attempts"`
+	NextTry    int64    `json:"next_try,omitempty"` // unsent: when it is tried next
+	SentAt     int64    `json:"sent_at,omitempty"`
+	LastError  string   `json:"last_error,omitempty"` // of the last failed attempt
+}
+
+// States of an outbox message: queued (not tried yet), failed (tried, not
+// delivered yet: it is retried), sent.
+const (
+	OutboxQueued = "queued"
+	OutboxSent   = "sent"
+	OutboxFailed = "failed"
+)
+
+// OutboxQuery selects outbox messages: State "" is all; Before > 0 gives
+// the messages with smaller ids (paging back); Limit 0 is the maximum
+// (1,000). Newest first.
+type OutboxQuery struct {
+	State  string
+	Before int64
+	Limit  int
+}
+
+// Outbox reads PLC's mail outbox (admins; anyone under `pl dev`'s open
+// mailbox).
+type Outbox interface {
+	Outbox(ctx context.Context, c *Caller, q OutboxQuery) ([]OutboxMail, error)
+}

@@ -227,3 +227,17 @@ type NodeReport struct {
 	// notice to the slice's members for each throttle, once.
 	BwmonEvents []BwmonEvent
 }
+
+// Peering is federation between PLCs (docs/federation.md): the PLCAPI
+// methods beyond the generic AddPeer, GetPeers, UpdatePeer and DeletePeer.
+type Peering interface {
+	// RefreshPeer pulls the peer's data now and stores it as foreign
+	// objects; it returns timers (seconds) and counts of what changed.
+	RefreshPeer(ctx context.Context, c *Caller, peerID int64) (Record, error)
+	// GetPeerData returns what this PLC hands its peers (the original's
+	// struct: Sites, Keys, Nodes, Persons, Slices, PeerNodes, db_time).
+	GetPeerData(ctx context.Context, c *Caller) (Record, error)
+	// RefuseSlice refuses (refuse=true) or admits again a peer's slice on
+	// this PLC's nodes.
+	RefuseSlice(ctx context.Context, c *Caller, sliceID int64, refuse bool, reason string) error
+}

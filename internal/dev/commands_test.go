@@ -117,6 +117,7 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /home/u/src/pl/bin/pl audit who " + p.Nodes[0].Addr.String() + " --since 10m\n",
 		// The portal and the demo login (issue 13).
 		"\nportal     https://10.99.0.1:8443/  ",
+		"\nmailbox    https://10.99.0.1:8443/mailbox  ",
 		"\nPortal: log in at https://10.99.0.1:8443/login as user@princeton.example.org (or the site's PI pi@princeton.example.org) with the password in /tmp/pl-dev-1/demo-password;\n  the demo slice and its nodes on the world map: https://10.99.0.1:8443/slices/princeton_demo\n",
 	} {
 		if !strings.Contains(out, want) {

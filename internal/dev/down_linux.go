@@ -18,25 +18,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CgroupRoot is where cgroup hierarchies are mounted.
-var CgroupRoot = "/sys/fs/cgroup"
+// cgroupMounts returns the mount points of the host's cgroup
+// hierarchies, from its mount table (v1, v2 or both; nothing assumes
+// /sys/fs/cgroup).
+var cgroupMounts = func() []string {
+	ms, err := mountinfo.Read()
+	if err != nil {
+		return nil
+	}
+	return mountinfo.CgroupLayout(ms).Mounts()
+}
 
 // cgroupDirs returns the directory of cgroup path rel in every mounted
 // hierarchy (one on cgroup v2, one per controller mount on v1).
 func cgroupDirs(rel string) []string {
 	rel = strings.Trim(rel, "/")
-	if _, err := os.Stat(filepath.Join(CgroupRoot, "cgroup.controllers")); err == nil {
-		return []string{filepath.Join(CgroupRoot, rel)}
-	}
-	ents, err := os.ReadDir(CgroupRoot)
-	if err != nil {
-		return nil
-	}
 	var out []string
-	for _, e := range ents {
-		if e.IsDir() { // not the symlinks (cpu -> cpu,cpuacct)
-			out = append(out, filepath.Join(CgroupRoot, e.Name(), rel))
-		}
+	for _, m := range cgroupMounts() {
+		out = append(out, filepath.Join(m, rel))
 	}
 	return out
 }

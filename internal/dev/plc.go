@@ -59,7 +59,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		ln.Close()
 	}
 	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen,
-		"--monitor-down-after", DownAfter.String())
+		"--monitor-down-after", DownAfter.String(), "--dev-mailbox")
 	c, err := p.spawn(s)
 	if err != nil {
 		return err
@@ -211,7 +211,9 @@ func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 		args = append(args, "--cgroup-parent", n.Cgroup, "--ssh-listen", net.JoinHostPort(n.Addr.String(), "22"),
 			// A dev planet shows every sliver's figures to anyone.
 			"--sensor-addr", net.JoinHostPort(n.Addr.String(), SensorPort), "--sensor-slivers", "public",
-			"--report-interval", ReportInterval.String(), "--bwmon-interval", ReportInterval.String())
+			"--report-interval", ReportInterval.String(), "--bwmon-interval", ReportInterval.String(),
+			// Ports 80 and 443 shared by host name (docs/networks.md).
+			"--codemux")
 		if p.NodeLogLevel != "" {
 			args = append(args, "--log-level", p.NodeLogLevel)
 		}

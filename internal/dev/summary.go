@@ -35,6 +35,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "PLC\t%s\t(certificate sha256 %s)\n", p.PLCURL, p.Fingerprint)
 	fmt.Fprintf(tw, "portal\t%s/\t(in a browser; the certificate is self-signed: compare its sha256 above)\n", p.PLCURL)
+	fmt.Fprintf(tw, "mailbox\t%s/mailbox\t(the mail PLC would have sent: sign-up, links, expiry warnings; no mail leaves the host)\n", p.PLCURL)
 	fmt.Fprintf(tw, "admin\t%s\tpassword in %s\n", p.AdminEmail, p.AdminPWFile)
 	fmt.Fprintf(tw, "admin CLI\t%s\t(already logged in)\n", iv.command(true, p.cliEnv(), p.Binary, "slice", "list"))
 	keep := "kept"
@@ -98,6 +99,9 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	for _, l := range p.cliHints() {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+	// Port 80 is shared by host name (codemux, docs/networks.md).
+	fmt.Fprintf(w, "  %s   # after pl login: the page by name on port 80\n", iv.command(false, nil, p.Binary, "slice", "set", d.Slice, "codemux", fmt.Sprintf("demo.example.org,%d", d.Port)))
+	fmt.Fprintf(w, "  curl -H 'Host: demo.example.org' http://%s/   # port 80, shared by host name (docs/networks.md)\n", n.Addr)
 	if len(p.Nodes) > 1 {
 		fmt.Fprintf(w, "  %s   # the WAN between two sites, from node %s\n",
 			iv.command(true, nil, "ip", "netns", "exec", p.Nodes[0].NS, "traceroute", "-n", n.Addr.String()), p.Nodes[0].Name)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -135,7 +137,7 @@ func TestTracerouteTutorial(t *testing.T) {
 	dead := netip.MustParsePrefix(wan).Addr().Next().String() // the host: 10.81.0.1
 	var out string
 	waitFor(t, 2*time.Minute, "every server answers", func() error {
-		cmd := exec.Command(clnt, "-p", port, "--tree", "--slice", slice, "--pl", pl, "--timeout", "20s", target.String(), dead)
+		cmd := exec.Command(clnt, "-p", port, "--tree", "--slice", slice, "--pl", pl, "--timeout", "20s", target.String(), dead) // hostdeps: self
 		cmd.Env = append(os.Environ(), user.env...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -191,6 +193,26 @@ func TestTracerouteTutorial(t *testing.T) {
 			}
 		}
 	}
+	// The planet's nodes share port 80 by host name (docs/networks.md):
+	// the demo user names the demo slice's page, and every node serves it
+	// through codemux; a name nobody claims gets the node's own page.
+	user.run("slice", "set", m[1], "codemux", "demo.example.org,"+fmt.Sprint(DemoPort))
+	for addr, host := range hostOf {
+		waitFor(t, time.Minute, "the demo page through codemux on "+host, func() error {
+			body, err := hostGet("http://"+addr.String()+"/", "Demo.Example.org")
+			if err != nil || !strings.Contains(body, "hello from slice "+m[1]) {
+				return fmt.Errorf("%q, %v", body, err)
+			}
+			return nil
+		})
+	}
+	for addr, host := range hostOf {
+		if body, err := hostGet("http://"+addr.String()+"/", "nobody.example.org"); !strings.Contains(body, "on node "+host) {
+			t.Errorf("unknown host on %s: %q, %v", host, body, err)
+		}
+		break
+	}
+
 	// The paths from the other sites merge at the target's site router:
 	// one line for it in the tree, right below the target.
 	if targetRouter != "" && !regexp.MustCompile(`(?m)^(├|└)── `+regexp.QuoteMeta(targetRouter)+`$`).MatchString(tree) || strings.Count(tree, targetRouter) != 1 {
@@ -230,4 +252,20 @@ func buildTraceroute(t *testing.T, dir string) (svr, clnt string) {
 		t.Fatalf("go build ./examples/traceroute/cmd/...: %v\n%s", err, out)
 	}
 	return filepath.Join(dir, "traceroutesvr"), filepath.Join(dir, "tracerouteclnt")
+}
+
+// hostGet fetches url with the given Host header.
+func hostGet(url, host string) (string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

@@ -3,6 +3,7 @@ package plcbench
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,27 @@ func benchCall(b *testing.B, method string, params func(*target) []any) {
 	for i := 0; i < b.N; i++ {
 		if _, err := post(ctx, t.client, t.url, body, false); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestScaleSmall runs pl bench scale's cases with a few nodes (nodes in
+// this process): every node watches, every affected watcher is woken by
+// each change, every node by the global one, and every report is taken.
+func TestScaleSmall(t *testing.T) {
+	dsn := ""
+	if d := os.Getenv("PL_TEST_POSTGRES_DSN"); d != "" {
+		dsn = d // an empty database: the PostgreSQL case runs too
+	}
+	var out strings.Builder
+	rs, err := Scale(context.Background(), ScaleOptions{Nodes: 20, Slices: 5, NodesPerSlice: 4, Changes: 3, DB: dsn, InProcess: true, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	for _, r := range rs {
+		if r.Watching != 20 || r.SliceWakes != r.SliceExpected || r.SliceExpected != 12 || r.AllWakes != 20 || r.Errors != 0 || r.ReportRate <= 0 || r.FetchP99 <= 0 {
+			t.Fatalf("%s: %+v", r.Case, r)
 		}
 	}
 }

@@ -59,6 +59,7 @@ var Collections = []Collection{
 	crud(core.InitScriptClass, "initscripts", "InitScript", "InitScripts"),
 	{core.Lease, "leases", "Lease", "Leases", "", true, true, false}, // POST /leases is AddLeases
 	crud(core.Ilink, "ilinks", "Ilink", "Ilinks"),
+	crud(core.Peer, "peers", "Peer", "Peers"),
 	lookup(core.BootState, "boot-states", "BootState", "BootStates"),
 	lookup(core.NodeType, "node-types", "NodeType", "NodeTypes"),
 	lookup(core.NetworkType, "network-types", "NetworkType", "NetworkTypes"),

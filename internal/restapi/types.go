@@ -144,6 +144,29 @@ const (
 	TicketSuffix       = "/ticket"                   // POST /slices/{ref}/ticket TicketRequest -> TicketResponse
 )
 
+// OutboxPath is PLC's mail outbox (core.Outbox): GET ?state=&before=&limit=
+// -> []core.OutboxMail, newest first (admins; anyone under pl dev).
+const OutboxPath = Prefix + "/outbox"
+
+// Peering paths (core.Peering, docs/federation.md); the peer PLCs' own
+// signed endpoints are package peering's.
+const (
+	PeerDataPath = Prefix + "/peer-data" // GET -> GetPeerData's struct (admin)
+)
+
+// PeerRefreshPath is POST: RefreshPeer of the peer ref (id or peername);
+// the answer is RefreshPeer's struct.
+func PeerRefreshPath(ref string) string { return Prefix + "/peers/" + ref + "/refresh" }
+
+// SliceRefusalPath is PUT (RefusalRequest: refuse a peer's slice on this
+// PLC's nodes) and DELETE (admit it again).
+func SliceRefusalPath(ref string) string { return Prefix + "/slices/" + ref + "/refusal" }
+
+// RefusalRequest says why a peer's slice is refused.
+type RefusalRequest struct {
+	Reason string `json:"reason"`
+}
+
 // RegisterPath is where a person signs up (core.Accounts): POST
 // core.Registration, anonymous, -> 201 Created with the new person's id.
 const RegisterPath = Prefix + "/register"

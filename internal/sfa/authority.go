@@ -290,31 +290,89 @@ func SignatureTemplate(ref string, signer ...*Cert) string {
 
 // sign fills the signature sigID of doc with xmlsec1 and the authority's key.
 func (a *Authority) sign(ctx context.Context, doc []byte, sigID string) ([]byte, error) {
+	return sign(ctx, a.XMLSec, a.key, doc, sigID)
+}
+
+// sign fills the signature sigID of doc with xmlsec1 and key.
+func sign(ctx context.Context, prog string, key crypto.Signer, doc []byte, sigID string) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "pl-sa-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	p8, err := x509.MarshalPKCS8PrivateKey(a.key)
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	in, out, key := filepath.Join(dir, "in.xml"), filepath.Join(dir, "out.xml"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600); err != nil {
+	in, out, keyFile := filepath.Join(dir, "in.xml"), filepath.Join(dir, "out.xml"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(in, doc, 0o600); err != nil {
 		return nil, err
 	}
-	prog := a.XMLSec
 	if prog == "" {
 		prog = "xmlsec1"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	// hostdeps: xmlsec1
-	if b, err := exec.CommandContext(ctx, prog, "--sign", "--node-id", sigID, "--privkey-pem", key, "--output", out, in).CombinedOutput(); err != nil {
+	if b, err := exec.CommandContext(ctx, prog, "--sign", "--node-id", sigID, "--privkey-pem", keyFile, "--output", out, in).CombinedOutput(); err != nil {
 		return nil, &core.Error{Code: core.Internal, Message: "signing the credential failed", Err: fmt.Errorf("xmlsec1: %v: %s", err, lastLine(b))}
 	}
 	return os.ReadFile(out)
+}
+
+// Delegate signs, as the owner of parent (key and cert are theirs), a
+// credential delegating privs over parent's target to owner (a DER
+// certificate) until expires: SFA's delegation, the parent embedded and
+// its signatures carried along. The parent is used as given (not
+// verified here).
+func Delegate(ctx context.Context, xmlsec string, parent []byte, owner []byte, key crypto.Signer, cert *Cert, expires time.Time, privs []Privilege) ([]byte, error) {
+	p, err := ParseCredential(parent)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := ParseCert(owner)
+	if err != nil {
+		return nil, err
+	}
+	text := string(parent)
+	i := strings.Index(text, "<credential ")
+	j := strings.LastIndex(text, "</credential>")
+	k := strings.Index(text, "<signatures>")
+	l := strings.LastIndex(text, "</signatures>")
+	if i < 0 || j < i || k < j || l < k {
+		return nil, core.FieldErrorf("credential", "cannot find the parent's credential and signatures")
+	}
+	_ = p
+	id := "ref" + serial().Text(16)[:12]
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	b.WriteString(`<signed-credential xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.geni.net/resources/credential/2/credential.xsd">` + "\n")
+	b.WriteString(`<credential xml:id="` + id + `">` + "\n<type>privilege</type>\n")
+	el := func(name, val string) {
+		b.WriteString("<" + name + ">")
+		_ = xml.EscapeText(&b, []byte(val))
+		b.WriteString("</" + name + ">\n")
+	}
+	el("serial", serial().Text(16))
+	el("owner_gid", string(oc.PEM()))
+	el("owner_urn", oc.URN)
+	el("target_gid", string(p.Target[0].PEM()))
+	el("target_urn", p.TargetURN)
+	el("uuid", "")
+	if expires.After(p.Expires) {
+		expires = p.Expires
+	}
+	el("expires", expires.UTC().Format(time.RFC3339))
+	b.WriteString("<privileges>\n")
+	for _, pr := range privs {
+		fmt.Fprintf(&b, "<privilege><name>%s</name><can_delegate>%t</can_delegate></privilege>\n", escape(pr.Name), pr.CanDelegate)
+	}
+	b.WriteString("</privileges>\n<parent>" + text[i:j+len("</credential>")] + "</parent>\n</credential>\n<signatures>\n")
+	b.WriteString(SignatureTemplate(id, cert))
+	b.WriteString(text[k+len("<signatures>") : l])
+	b.WriteString("</signatures>\n</signed-credential>\n")
+	return sign(ctx, xmlsec, key, b.Bytes(), "Sig_"+id)
 }

@@ -355,3 +355,22 @@ func parsePublicKeyPEM(b []byte) (crypto.PublicKey, error) {
 	}
 	return x509.ParsePKIXPublicKey(blk.Bytes)
 }
+
+func parsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		if rk, err2 := x509.ParsePKCS1PrivateKey(blk.Bytes); err2 == nil {
+			return rk, nil
+		}
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("not a signing key")
+	}
+	return s, nil
+}

@@ -2,6 +2,8 @@ package sfa
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"strings"
 	"testing"
@@ -284,6 +286,28 @@ func TestAuthority(t *testing.T) {
 	}
 	if !c.Expires.Before(time.Now().Add(time.Hour + time.Minute)) {
 		t.Fatalf("expiry %v not capped by the slice certificate", c.Expires)
+	}
+	// The user delegates to bob with Delegate; xmlsec1 and Verify agree.
+	bk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	bob, err := a.IssueCert(URN{Authority: "plc.test", Type: "user", Name: "bob"}, "", bk.Public(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uk, err := parsePrivateKeyPEM([]byte(p.read("u.key")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := Delegate(context.Background(), "", cred, bob, uk, uc, time.Now().Add(time.Hour), []Privilege{{Name: "control"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write("del.xml", string(del))
+	p.write("user.pem", string(uc.PEM()))
+	p.run("xmlsec1", "--verify", "--node-id", "Sig_"+between(string(del), `<credential xml:id="`, `">`, false)[:15], "--pubkey-cert-pem", "user.pem", "del.xml")
+	bc, _ := ParseCert(bob)
+	d, err := v.Verify(context.Background(), del, bc, slice.String())
+	if err != nil || d.Parent == nil || !d.Has("control") || d.Has("refresh") {
+		t.Fatalf("delegated: %+v %v", d, err)
 	}
 	if _, err := a.IssueCert(URN{Authority: "elsewhere", Type: "user", Name: "x"}, "", pub, time.Hour); core.ErrorCode(err) != core.Invalid {
 		t.Fatalf("foreign URN: %v", err)

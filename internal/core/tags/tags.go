@@ -62,6 +62,7 @@ type Tag struct {
 // Names of the tags the code reads.
 const (
 	Enabled        = "enabled"
+	GENIUserKey    = "geni_user_key"
 	CPUShare       = "cpu_share"
 	CPUPct         = "cpu_pct"
 	CPUCapPct      = "cpu_cap_pct"
@@ -86,6 +87,8 @@ const (
 	Country        = "country"
 	Codemux        = "codemux"
 	VLinks         = vlinks.Tag
+	NMAPI          = "nm_api"
+	Delegations    = "delegations"
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -110,8 +113,8 @@ var (
 // must not contain ';' (the seed migration is split on it).
 var table = []Tag{
 	// Slice tags the node manager applies (internal/node/agent).
-	{Name: Enabled, Category: "slice/rspec", Kind: Int, Min: -1 << 31, Max: 1<<31 - 1, Default: "1",
-		Doc: "> 0 running, <= 0 suspended (cgroup freezer, logins refused)"},
+	{Name: Enabled, Category: "slice/rspec", Kind: Int, Min: -1 << 31, Max: 1<<31 - 1, Default: "1", Roles: member,
+		Doc: "> 0 running, <= 0 suspended (cgroup freezer, logins refused). Members may stop and start their own slivers (GENI geni_stop, geni_start). An admin suspension is the slice's enabled field, not this tag"},
 	{Name: CPUShare, Category: "slice/rspec", Kind: Int, Min: 0, Max: MaxCPUShare, Default: "1",
 		Doc: "proportional CPU weight, 1 = 1024 cpu.shares, 0 = the minimum weight (2)"},
 	{Name: CPUPct, Category: "slice/rspec", Kind: Int, Min: 0, Max: 100, Default: "0", Unit: "% of the node",
@@ -144,6 +147,8 @@ var table = []Tag{
 		Doc: "OCI runtime of the sliver: runc (a container on the node's kernel) or runsc (gVisor: a user-space kernel in front of the node's, stronger isolation, slower system calls, see slivers.md), refused by a node without it. A change re-creates the sliver"},
 	{Name: InitScript, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "name of an enabled PLC init script run at sliver start"},
+	{Name: NMAPI, Category: "slice/config", Kind: Int, Min: 0, Max: 1, Default: "0",
+		Doc: "1: the node manager's local API socket is at /run/pl/api.sock in the sliver (brokering.md), the caller known by its uid. A change re-creates the sliver"},
 	{Name: InitScriptCode, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "literal init script, wins over initscript"},
 	// The original's names of the limits above (seeded by PLC as rlimit
@@ -166,7 +171,7 @@ var table = []Tag{
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
 	{Name: Codemux, Category: "slice/network", Kind: Host, Roles: member, Multi: true,
 		Doc: "a web site of the slice on the node's shared ports 80 and 443 (CoDemux, see networks.md): HTTP requests whose Host is the host go to the sliver's port (X-Forwarded-For added), and with tls= TLS connections whose SNI is the host go to the sliver's TLS port unterminated. proxy: a PROXY protocol v1 header names the client first. Refused when another slice on a node of this one claims the host"},
-	{Name: "delegations", Category: "slice/config", Kind: Text, Roles: member, Doc: "delegated slice names"},
+	{Name: Delegations, Category: "slice/config", Kind: Text, Roles: member, Doc: "slices that may control this slice's slivers through the node manager's local API (names, comma or space separated, see brokering.md)"},
 	{Name: "rawdisk", Category: "slice/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "raw disk access"},
 	{Name: "isolate_loopback", Category: "slice/network", Kind: Text, Doc: "private loopback"},
 	{Name: "drl", Category: "slice/network", Kind: Text, Doc: "distributed rate limiting"},
@@ -179,6 +184,8 @@ var table = []Tag{
 	{Name: "enable_hmac", Category: "slice/config", Kind: Text, Roles: member, Doc: "create an HMAC for the sliver"},
 	{Name: "hmac", Category: "slice/config", Kind: Text, Doc: "sliver HMAC"},
 	{Name: "ssh_key", Category: "slice/config", Kind: Text, Doc: "sliver ssh key"},
+	{Name: GENIUserKey, Category: "slice/config", Kind: Text, Roles: member, Multi: true,
+		Doc: "an ssh public key of a GENI user of the slice, installed in the slivers like the members' keys (the GENI aggregate sets it from the geni_users of Provision, see docs/geni.md)"},
 	{Name: "ipv6_address", Category: "slice/network", Kind: Text, Doc: "sliver IPv6 address"},
 	// Node, interface, person and site tags.
 	{Name: SSHPort, Category: "node/config", Kind: Int, Min: 1, Max: 65535, Default: "22", Roles: site,

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rspec"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -88,10 +90,29 @@ type Config struct {
 	// and the SSH gateway, which drops sessions of destroyed or suspended
 	// slivers).
 	Observe func(op Op, err error, took time.Duration)
+	// Capacity is what the node can promise slivers (tickets are refused
+	// beyond it: tickets.go); a zero CPUPct means MaxReservedPct.
+	Capacity rspec.Capacity
+	// APISocket is the local API socket's host path, bound into slivers
+	// with nm_api=1 ("" = none).
+	APISocket string
+
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager
 	// hands it to the SSH gateway's process.
 	OnDirectory func(dir map[string]SliceInfo)
+	// OnCodemux, if set, is called after each pass with the node's host
+	// name at PLC and the codemux host names of the accepted, enabled
+	// slivers (sorted by slice, host): the node manager hands them to its
+	// port 80/443 demultiplexer.
+	OnCodemux func(node string, routes []CodemuxRoute)
+}
+
+// CodemuxRoute is one host name a sliver serves through codemux.
+type CodemuxRoute struct {
+	Slice string
+	XID   int
+	Route tags.Route
 }
 
 // Main is the node manager core: Run it, Close it.
@@ -114,6 +135,9 @@ type Main struct {
 	passes   int
 	cancel   context.CancelFunc
 	done     chan struct{}
+	tickets  *ticketBook
+	control  *control
+	redeemMu sync.Mutex // one redemption at a time
 	initOnce sync.Once
 	initErr  error
 }
@@ -227,6 +251,14 @@ func (m *Main) setup() error {
 		m.log.Error("xid allocation file unreadable; starting empty and re-adopting xids from the host", "err", err)
 	}
 	m.xids = xids
+	m.tickets, err = loadTicketBook(filepath.Join(cfg.StateDir, "tickets.json"))
+	if err != nil {
+		m.log.Error("ticket book unreadable; redeemed tickets are forgotten", "err", err)
+	}
+	m.control, err = loadControl(filepath.Join(cfg.StateDir, "control.json"))
+	if err != nil {
+		m.log.Error("local API decisions unreadable; delegated creates, stops and loans are forgotten", "err", err)
+	}
 	rec, err := loadNetRecord(filepath.Join(cfg.StateDir, "net.json"))
 	if err != nil {
 		m.log.Warn("network record unreadable", "err", err)
@@ -402,7 +434,7 @@ func (m *Main) Online() bool {
 }
 
 // reconcileLoop runs a pass on every new state, every ResyncInterval, and
-// at the next sliver expiry.
+// at the next sliver expiry or lease boundary.
 func (m *Main) reconcileLoop(ctx context.Context) {
 	timer := time.NewTimer(m.ResyncInterval)
 	defer timer.Stop()
@@ -432,17 +464,18 @@ func (m *Main) reconcileLoop(ctx context.Context) {
 
 // Reconcile runs one pass: compute, plan, execute. It does nothing before a
 // desired state is known. It returns the time of the next sliver expiry
-// (zero if none).
+// or lease boundary (zero if none).
 func (m *Main) Reconcile(ctx context.Context) time.Time {
 	st := m.currentState()
 	if st == nil {
 		return time.Time{}
 	}
 	now := m.Now()
+	st = m.effectiveState(st, now.Unix())
 	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
 		m.log.Error("xid allocation", "err", err)
 	}
-	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU}
+	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket}
 	if m.Runtimes != nil {
 		env.Runtimes = map[string]bool{}
 		for _, rt := range m.Runtimes {
@@ -512,6 +545,9 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if after, err := m.Runtime.List(ctx); err == nil {
 		m.refreshDirectory(after, d.Slivers)
 	}
+	if m.OnCodemux != nil {
+		m.OnCodemux(st.Hostname, codemuxRoutes(d))
+	}
 	m.mu.Lock()
 	changed := !maps.Equal(errs, m.errs)
 	m.errs = errs
@@ -528,6 +564,9 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	}
 
 	var next time.Time
+	if b := NextBoundary(st, now.Unix()); b > 0 {
+		next = time.Unix(b, 0)
+	}
 	for _, s := range d.Slivers {
 		if s.Expires > 0 {
 			if t := time.Unix(s.Expires, 0); next.IsZero() || t.Before(next) {
@@ -720,4 +759,24 @@ func (m *Main) reportLoop(ctx context.Context) {
 		}
 		retry.Reset(wait)
 	}
+}
+
+// codemuxRoutes lists the codemux host names of the enabled slivers of d.
+func codemuxRoutes(d Desired) []CodemuxRoute {
+	var out []CodemuxRoute
+	for name, ds := range d.Slivers {
+		if !ds.Spec.Enabled {
+			continue
+		}
+		for _, r := range ds.Routes {
+			out = append(out, CodemuxRoute{Slice: name, XID: ds.Spec.XID, Route: r})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Slice != out[j].Slice {
+			return out[i].Slice < out[j].Slice
+		}
+		return out[i].Route.Host < out[j].Route.Host
+	})
+	return out
 }

@@ -40,6 +40,8 @@ type SliverConfig struct {
 	Runtime        string // sliver.Spec.Runtime: "" (runc) or "runsc"
 	InitScript     string
 	Ports          []netcfg.Port
+	Routes         []tags.Route // codemux: host names served on the node's ports 80/443
+	NMAPI          bool         // nm_api: the local API socket in the sliver
 }
 
 // ParseAttributes turns a sliver's tags into a SliverConfig. initscripts are the
@@ -49,10 +51,14 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 	var c SliverConfig
 	// Single-valued tags: the last value wins. Ports accumulate.
 	last := map[string]string{}
-	var portValues []string
+	var portValues, routeValues []string
 	for _, a := range attrs {
 		if a.TagName == tags.PortsTag {
 			portValues = append(portValues, a.Value)
+			continue
+		}
+		if a.TagName == tags.Codemux {
+			routeValues = append(routeValues, a.Value)
 			continue
 		}
 		last[a.TagName] = a.Value
@@ -99,6 +105,7 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 		c.NetMaxKByte = intTag(tags.NetMaxKByte)
 	}
 	c.NetThreshKByte = intTag(tags.NetThreshKByte)
+	c.NMAPI = intTag(tags.NMAPI) > 0
 	if err != nil {
 		return SliverConfig{}, err
 	}
@@ -143,6 +150,13 @@ func ParseAttributes(attrs []core.Attribute, initscripts map[string]string) (Sli
 			return SliverConfig{}, core.FieldErrorf(tags.PortsTag, "%q: %v", p, perr)
 		}
 		c.Ports = append(c.Ports, ps...)
+	}
+	for _, v := range routeValues {
+		r, err := tags.ParseRoute(v)
+		if err != nil {
+			return SliverConfig{}, err
+		}
+		c.Routes = append(c.Routes, r)
 	}
 	return c, nil
 }

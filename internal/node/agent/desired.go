@@ -23,6 +23,7 @@ type DesiredSliver struct {
 	ThreshKByte int64
 	Spec        sliver.Spec
 	Net         netcfg.Sliver
+	Routes      []tags.Route // codemux host names (not applied by the runtime: see Config.OnCodemux)
 }
 
 // Desired is the node's desired state as the host should realise it.
@@ -45,6 +46,9 @@ type Env struct {
 	// values); nil = do not check.
 	Runtimes map[string]bool
 	NCPU     int // CPUs of the node, for cpu_pct
+	// APISocket is the local API socket's host path, bound into slivers
+	// with nm_api=1 ("" = the node has no local API).
+	APISocket string
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -90,7 +94,11 @@ func Compute(st *core.NodeState, env Env) Desired {
 	cpu := ArbitrateCPU(reqs, env.NCPU)
 	hostname := sliver.NodeHostname(st.Hostname) // what slivers see (uname -n), as in PlanetLab
 	for _, p := range ok {
-		d.Slivers[p.s.Name] = desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
+		ds := desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
+		if p.cfg.NMAPI {
+			ds.Spec.APISocket = env.APISocket
+		}
+		d.Slivers[p.s.Name] = ds
 	}
 	return d
 }
@@ -105,7 +113,8 @@ type parsedSliver struct {
 // and records in errs why each other listed sliver is refused: not
 // instantiated here or expired (silently), a bad name, listed twice, bad
 // attributes, an unknown image, bad keys, no xid, or a port another slice
-// holds (the older slice keeps the port).
+// holds (the older slice keeps the port), or a codemux host name another
+// slice serves (the older slice keeps the name).
 func acceptSlivers(st *core.NodeState, env Env, errs map[string]string) []parsedSliver {
 	scripts := map[string]string{}
 	for _, is := range st.InitScripts {
@@ -172,7 +181,26 @@ func checkSliver(s core.Sliver, scripts map[string]string, env Env, accepted []p
 	if x := env.XIDs[s.Name]; x < 1 || x > MaxXID {
 		return cfg, core.Errorf(core.Unavailable, "no sliver number (xid) available")
 	}
-	return cfg, portConflict(cfg.Ports, accepted, func(p parsedSliver) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name })
+	if err := portConflict(cfg.Ports, accepted, func(p parsedSliver) ([]netcfg.Port, string) { return p.cfg.Ports, p.s.Name }); err != nil {
+		return cfg, err
+	}
+	return cfg, hostConflict(cfg.Routes, accepted)
+}
+
+// hostConflict reports the first codemux host name of routes already
+// served by an earlier (accepted) sliver: PLC refuses such claims, and the
+// node checks again (the older slice keeps the name).
+func hostConflict(routes []tags.Route, earlier []parsedSliver) error {
+	for _, r := range routes {
+		for _, e := range earlier {
+			for _, theirs := range e.cfg.Routes {
+				if theirs.Host == r.Host {
+					return core.Errorf(core.Conflict, "%s: host %s is served by slice %q on this node", tags.Codemux, r.Host, e.s.Name)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // desiredSliver is the spec and network configuration of one accepted sliver.
@@ -208,6 +236,7 @@ func desiredSliver(p parsedSliver, xid int, c CPUAlloc, hostname string) Desired
 				DiskBytes:   p.cfg.DiskKiB * 1024,
 			},
 		},
+		Routes: p.cfg.Routes,
 		Net: netcfg.Sliver{
 			Name:        p.s.Name,
 			XID:         xid,

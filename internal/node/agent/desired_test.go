@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,7 +66,11 @@ func TestParseAttributes(t *testing.T) {
 		{"ports accumulate", attrs("ports", "tcp/80", "ports", "udp/5000-5010, 8080"), func(c SliverConfig) bool {
 			return len(c.Ports) == 3 && c.Ports[1] == (netcfg.Port{Proto: "udp", From: 5000, To: 5010}) && c.Ports[2].Proto == "tcp"
 		}},
-		{"unknown tags ignored", attrs("vsys", "pfmount", "codemux", "x,80"), func(c SliverConfig) bool { return c.Enabled }},
+		{"unknown tags ignored", attrs("vsys", "pfmount", "delegations", "x"), func(c SliverConfig) bool { return c.Enabled }},
+		{"codemux routes accumulate", attrs("codemux", "WWW.example.org,8080", "codemux", "shop.example.org,80,tls=443,proxy"), func(c SliverConfig) bool {
+			return len(c.Routes) == 2 && c.Routes[0] == tags.Route{Host: "www.example.org", Port: 8080} &&
+				c.Routes[1] == tags.Route{Host: "shop.example.org", Port: 80, TLSPort: 443, Proxy: true}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +150,7 @@ func sliverOf(name string, id int64, kv ...string) core.Sliver {
 
 func TestComputeIsolatesBadSlices(t *testing.T) {
 	st := &core.NodeState{Version: "v1", NodeID: 1, Hostname: "planetlab1.cs.example.org", Slivers: []core.Sliver{
-		sliverOf("pl_good", 1, "cpu_share", "2", "ports", "tcp/80"),
+		sliverOf("pl_good", 1, "cpu_share", "2", "ports", "tcp/80", "codemux", "www.example.org,8080"),
 		sliverOf("pl_badshare", 2, "cpu_share", "-4"),
 		sliverOf("pl_baddisk", 3, "disk_max", "lots"),
 		sliverOf("pl_badvref", 4, "vref", "nosuch"),
@@ -156,6 +161,8 @@ func TestComputeIsolatesBadSlices(t *testing.T) {
 		sliverOf("pl_badkey", 9),
 		sliverOf("pl_noxid", 10),
 		sliverOf("pl_debian", 11, "vref", "debian"),
+		sliverOf("pl_hostclash", 12, "codemux", "WWW.example.org,80"),
+		sliverOf("pl_badroute", 13, "codemux", "www.example.org"),
 	}}
 	st.Slivers[5].Expires = 1000
 	st.Slivers[8].Keys = []core.SliverKey{{Key: "ssh-ed25519 AAAA\ncommand=\"evil\" ssh-rsa BBBB"}}
@@ -182,6 +189,8 @@ func TestComputeIsolatesBadSlices(t *testing.T) {
 		"Bad-Name":     "is not usable on a node",
 		"pl_badkey":    "contains a line break",
 		"pl_noxid":     "no sliver number",
+		"pl_hostclash": `codemux: host www.example.org is served by slice "pl_good" on this node`,
+		"pl_badroute":  `codemux: "www.example.org" is not <host>,<port>`,
 	}
 	if len(d.Errors) != len(wantErr) {
 		t.Errorf("errors: got %v", d.Errors)
@@ -335,5 +344,25 @@ func TestComputeRuntime(t *testing.T) {
 	with := Compute(st, Env{XIDs: xids, NCPU: 2, Runtimes: map[string]bool{"": true, "runsc": true}})
 	if len(with.Errors) != 0 || with.Slivers["pl_gv"].Spec.Runtime != "runsc" || with.Slivers["pl_rc"].Spec.Runtime != "" {
 		t.Errorf("node with runsc: errors %v, slivers %+v", with.Errors, with.Slivers)
+	}
+}
+
+// TestCodemuxRoutes: the routes handed to codemux are those of enabled
+// slivers, sorted, each with its sliver's xid.
+func TestCodemuxRoutes(t *testing.T) {
+	st := &core.NodeState{Version: "v1", Hostname: "n1.example.org", Slivers: []core.Sliver{
+		sliverOf("pl_b", 2, "codemux", "b.example.org,80", "codemux", "a.example.org,81"),
+		sliverOf("pl_a", 1, "codemux", "www.example.org,8080,tls=8443"),
+		sliverOf("pl_off", 3, "codemux", "off.example.org,80", "enabled", "0"),
+	}}
+	d := Compute(st, Env{Now: 1500, XIDs: map[string]int{"pl_a": 11, "pl_b": 12, "pl_off": 13}, NCPU: 2})
+	got := codemuxRoutes(d)
+	want := []CodemuxRoute{
+		{Slice: "pl_a", XID: 11, Route: tags.Route{Host: "www.example.org", Port: 8080, TLSPort: 8443}},
+		{Slice: "pl_b", XID: 12, Route: tags.Route{Host: "a.example.org", Port: 81}},
+		{Slice: "pl_b", XID: 12, Route: tags.Route{Host: "b.example.org", Port: 80}},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("routes %+v\nwant %+v", got, want)
 	}
 }

@@ -570,3 +570,30 @@ func (m *Linux) ClassBytes() (map[int]uint64, error) {
 	}
 	return out, nil
 }
+
+// ClassCeilings returns the live HTB rate and ceiling (kbit/s) of each
+// sliver's class, by xid: what the kernel enforces, for tests and
+// diagnostics.
+func (m *Linux) ClassCeilings() (map[int][2]int64, error) {
+	m.mu.Lock()
+	uplink := m.uplinkIdx
+	m.mu.Unlock()
+	classes, err := m.nl.ClassList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: uplink}}, htbHandle(htbNodeMinor))
+	if err != nil {
+		return nil, fmt.Errorf("list htb classes: %w", err)
+	}
+	out := map[int][2]int64{}
+	for _, c := range classes {
+		h, ok := c.(*netlink.HtbClass)
+		if !ok {
+			continue
+		}
+		a := h.Attrs()
+		_, minor := netlink.MajorMinor(a.Handle)
+		if minor&0xf000 != 0x1000 || a.Parent != htbHandle(htbNodeMinor) {
+			continue
+		}
+		out[int(minor&0x0fff)] = [2]int64{int64(h.Rate * 8 / 1000), int64(h.Ceil * 8 / 1000)}
+	}
+	return out, nil
+}

@@ -80,6 +80,9 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.Int64Var(&o.DailyKByte, "net-max-kbyte", 0, "daily egress budget in KiB of slices without the net_max_kbyte tag (0 = 10546875, as the original; -1 = none)")
 	f.DurationVar(&o.BwmonInterval, "bwmon-interval", 30*time.Second, "how often bwmon reads the slivers' byte counters against their daily budgets, 1s..1h")
 	f.BoolVar(&o.NoFlows, "no-flows", false, "do not record flows (the accountability log, docs/audit.md); PLC then cannot tell which slice sent what from this node")
+	f.BoolVar(&o.Codemux, "codemux", false, "share the node's ports 80 and 443 among slices by host name (codemux slice tag, docs/networks.md); no slice may then reserve them")
+	f.StringVar(&o.CodemuxHTTP, "codemux-http", ":80", "address of codemux's HTTP listener (Host header)")
+	f.StringVar(&o.CodemuxTLS, "codemux-tls", ":443", "address of codemux's TLS listener (server name, passed through)")
 	f.DurationVar(&o.ReportInterval, "report-interval", 15*time.Second, "period of the reports to PLC (run level, sliver errors, sensor figures), 1s..1h")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	node.RunE = func(cmd *cobra.Command, args []string) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/tags"
+	"github.com/planetlab/pl/internal/mountinfo"
 	"github.com/planetlab/pl/internal/node/agent"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/nodeapi"
@@ -60,6 +61,19 @@ func (p *StaticPLC) Set(slivers []core.Sliver) string {
 	defer p.mu.Unlock()
 	p.seq++
 	p.st = &core.NodeState{NodeID: 1, Version: fmt.Sprintf("v%d", p.seq), Slivers: slivers}
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return p.st.Version
+}
+
+// SetState replaces the whole state (slivers, leases, policy) and
+// returns the new version.
+func (p *StaticPLC) SetState(st core.NodeState) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	st.NodeID, st.Version = 1, fmt.Sprintf("v%d", p.seq)
+	p.st = &st
 	close(p.changed)
 	p.changed = make(chan struct{})
 	return p.st.Version
@@ -205,8 +219,7 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 		// before removing the scratch directory, then the cgroup parents.
 		unix.Unmount(filepath.Join(o.Dir, "slivers", "disk"), unix.MNT_DETACH)
 		os.RemoveAll(o.Dir)
-		hier, _ := filepath.Glob("/sys/fs/cgroup/*")
-		for _, h := range append(hier, "/sys/fs/cgroup") {
+		for _, h := range hostCgroups().Mounts() {
 			os.Remove(filepath.Join(h, cgroupParent))
 			os.Remove(filepath.Join(h, cgroupParent+"-floor"))
 		}
@@ -359,18 +372,29 @@ func memAvailable() int64 {
 	return 0
 }
 
-// cgroupMemory reads the memory charged to a sliver's cgroup (v1 or v2).
+// cgroupMemory reads the memory charged to a sliver's cgroup (v1 or v2,
+// wherever the memory hierarchy is mounted).
 func cgroupMemory(parent, name string) int64 {
-	for _, p := range []string{
-		filepath.Join("/sys/fs/cgroup/memory", parent, name, "memory.usage_in_bytes"),
-		filepath.Join("/sys/fs/cgroup", parent, name, "memory.current"),
-	} {
-		if b, err := os.ReadFile(p); err == nil {
-			v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-			return v
-		}
+	m, unified := hostCgroups().Controller("memory")
+	if m == "" {
+		return 0
 	}
-	return 0
+	file := "memory.usage_in_bytes"
+	if unified {
+		file = "memory.current"
+	}
+	b, err := os.ReadFile(filepath.Join(m, parent, name, file))
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return v
+}
+
+// hostCgroups is the host's cgroup layout from its mount table.
+func hostCgroups() mountinfo.Cgroups {
+	ms, _ := mountinfo.Read()
+	return mountinfo.CgroupLayout(ms)
 }
 
 func benchSliverCmd() *cobra.Command {

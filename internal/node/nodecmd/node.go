@@ -11,15 +11,21 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rspec"
 	"github.com/planetlab/pl/internal/node/agent"
+	"github.com/vishvananda/netns"
+
 	"github.com/planetlab/pl/internal/node/bwmon"
+	"github.com/planetlab/pl/internal/node/codemux"
 	"github.com/planetlab/pl/internal/node/flows"
 	"github.com/planetlab/pl/internal/node/image"
 	"github.com/planetlab/pl/internal/node/netcfg"
+	"github.com/planetlab/pl/internal/node/nmapi"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -93,6 +99,12 @@ type Options struct {
 	DailyKByte int64
 	// BwmonInterval is how often bwmon reads the counters (0 = 30 s).
 	BwmonInterval time.Duration
+	// Codemux shares the node's ports 80 and 443 among slices by host name
+	// (codemux slice tag; package codemux, docs/networks.md) on
+	// CodemuxHTTP and CodemuxTLS (":80", ":443"); those ports are then the
+	// node's, no slice may reserve them.
+	Codemux                 bool
+	CodemuxHTTP, CodemuxTLS string
 
 	// PLC overrides the client built from node.json (tests, benchmarks).
 	PLC agent.PLC
@@ -107,6 +119,9 @@ type Options struct {
 	// benchmarks) and Node.Gateway is it.
 	GatewayCommand []string
 	ReportInterval time.Duration
+	// APISocket is the node manager's local API socket (package nmapi;
+	// docs/brokering.md): "" = <State>/api.sock, "-" = none.
+	APISocket string
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -124,13 +139,20 @@ type Node struct {
 	// SensorAddr is "-"); Run serves it.
 	SensorListener net.Listener
 	sensorVis      sensors.Visibility
+	// APIListener is the local API's socket (nil with APISocket "-").
+	APIListener net.Listener
 	// Flows and FlowStore are the flow log (nil with NoFlows).
 	Flows     *flows.Recorder
 	FlowStore *flows.Store
 	flowKey   func() (int64, string, bool)
 	// Bwmon holds slices to their daily byte budgets.
 	Bwmon *bwmon.Monitor
-	dir   map[string]agent.SliceInfo // the agent's last slice directory
+	// Codemux shares ports 80 and 443 among slices (nil without
+	// Options.Codemux); Run serves its listeners.
+	Codemux                 *codemux.Mux
+	codemuxHTTP, codemuxTLS net.Listener
+	codemuxNS               *netns.NsHandle            // with --netns: the node's, where codemux dials
+	dir                     map[string]agent.SliceInfo // the agent's last slice directory
 
 	log    *slog.Logger
 	client *plcclient.Client
@@ -172,6 +194,13 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net"),
 		LocalAddr: nc.NodeAddr, Reserved: []netip.Prefix{nc.Prefix}}, opts.Logger); err != nil {
 		return nil, err
+	}
+	var onCodemux func(string, []agent.CodemuxRoute)
+	if opts.Codemux {
+		if err := n.openCodemux(opts); err != nil {
+			return nil, err
+		}
+		onCodemux = n.setCodemux
 	}
 	observe := func(op agent.Op, err error, took time.Duration) {
 		if err == nil && (op.Kind == agent.OpDestroy || op.Kind == agent.OpSuspend) {
@@ -243,6 +272,13 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 		}
 	}
+	apiSocket := opts.APISocket
+	switch apiSocket {
+	case "":
+		apiSocket = filepath.Join(opts.State, APISocketName)
+	case "-":
+		apiSocket = ""
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -273,9 +309,17 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		BwmonEvents: func(after time.Time) []core.BwmonEvent {
 			return n.Bwmon.EventsAfter(after, core.MaxBwmonEvents)
 		},
+		OnCodemux: onCodemux,
+		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
+		APISocket: apiSocket,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if apiSocket != "" {
+		if n.APIListener, err = nmapi.Listen(apiSocket); err != nil {
+			return nil, fmt.Errorf("local API: %w", err)
+		}
 	}
 	if opts.SSHListen != "-" && n.gwSup == nil {
 		n.Gateway, err = sshgw.New(sshgw.Config{
@@ -309,6 +353,12 @@ func (opts *Options) setDefaults() error {
 	}
 	if opts.SSHListen == "" {
 		opts.SSHListen = ":22"
+	}
+	if opts.CodemuxHTTP == "" {
+		opts.CodemuxHTTP = ":80"
+	}
+	if opts.CodemuxTLS == "" {
+		opts.CodemuxTLS = ":443"
 	}
 	if opts.SensorAddr == "" {
 		opts.SensorAddr = sensors.DefaultAddr
@@ -404,6 +454,9 @@ func openNet(opts Options) (_ *netcfg.Linux, err error) {
 		// root holds CAP_NET_RAW (ping, traceroute, sniffers) there only.
 		NewNetNS: sliver.NewNetNS,
 		Logger:   opts.Logger,
+	}
+	if opts.Codemux {
+		ncfg.NodePorts = append([]netcfg.Port{{Proto: "tcp", From: 22, To: 22}}, CodemuxPorts...)
 	}
 	if opts.NodeAddr != "" {
 		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
@@ -572,8 +625,38 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 		n.log.Info("sensor server listening", "addr", n.SensorListener.Addr().String(), "slivers", n.sensorVis)
 	}
+	if n.Codemux != nil {
+		for _, l := range []net.Listener{n.codemuxHTTP, n.codemuxTLS} {
+			serve := n.Codemux.ServeHTTPOn
+			if l == n.codemuxTLS {
+				serve = n.Codemux.ServeTLSOn
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := serve(l); err != nil && ctx.Err() == nil {
+					n.log.Error("codemux stopped", "addr", l.Addr().String(), "err", err)
+				}
+			}()
+		}
+		n.log.Info("codemux listening", "http", n.codemuxHTTP.Addr().String(), "tls", n.codemuxTLS.Addr().String())
+	}
+	if n.APIListener != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv := &nmapi.Server{Methods: n.Agent.APIMethods(), Identify: n.Agent.SliceOfUID, Log: n.log.With("subsystem", "nmapi")}
+			if err := srv.Serve(ctx, n.APIListener); err != nil && ctx.Err() == nil {
+				n.log.Error("local API stopped", "err", err)
+			}
+		}()
+		n.log.Info("local API listening", "socket", n.APIListener.Addr().String())
+	}
 	err := n.Agent.Run(ctx)
 	cancel()
+	if n.Codemux != nil {
+		n.Codemux.Close()
+	}
 	if n.Gateway != nil {
 		n.Gateway.Close()
 	}
@@ -592,6 +675,17 @@ func (n *Node) Close() error {
 	}
 	if n.SensorListener != nil {
 		n.SensorListener.Close() // closed already when Run served it
+	}
+	if n.Codemux != nil {
+		errs = append(errs, n.Codemux.Close())
+		n.codemuxHTTP.Close()
+		n.codemuxTLS.Close()
+	}
+	if n.codemuxNS != nil {
+		n.codemuxNS.Close()
+	}
+	if n.APIListener != nil {
+		n.APIListener.Close()
 	}
 	if n.Net != nil {
 		errs = append(errs, n.Net.Close())
@@ -617,4 +711,23 @@ func (v sliceView) Lookup(name string) (sshgw.SliceAccess, bool) {
 		return sshgw.SliceAccess{}, false
 	}
 	return sshgw.SliceAccess{Keys: info.Keys, Enabled: info.Enabled, Running: info.Running, Expires: info.Expires, NetNS: info.NetNS}, true
+}
+
+// APISocketName is the local API socket in the state directory.
+const APISocketName = "api.sock"
+
+// sliverMemKiB is the memory the node promises slivers at most: 90% of
+// MemTotal (0 if unknown: not checked).
+func sliverMemKiB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kib int64
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil {
+			return kib * 9 / 10
+		}
+	}
+	return 0
 }

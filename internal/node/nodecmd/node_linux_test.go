@@ -42,6 +42,9 @@ type liveNode struct {
 	// its own listening on sshAddr (Options.GatewayCommand).
 	gateway []string
 	sshAddr string
+	codemux bool // Options.Codemux
+	// apiSocket, when set, is the local API socket (Options.APISocket).
+	apiSocket string
 
 	mu  sync.Mutex
 	ops []string // ops observed, "kind name"
@@ -114,7 +117,7 @@ func (l *liveNode) options() Options {
 	return Options{
 		State: l.state, SSHListen: listen, GatewayCommand: l.gateway, SensorAddr: "127.0.0.1:0", SensorSlivers: sensors.Public, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
 		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
-		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report,
+		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report, Codemux: l.codemux, APISocket: l.apiSocket,
 		Observe: func(op agent.Op, err error, took time.Duration) {
 			l.mu.Lock()
 			defer l.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ type realPLC struct {
 	reg   core.Registry
 	admin *core.Caller
 	ctx   context.Context
+	// stop stops the server (and waits); later calls do nothing.
+	stop func()
 }
 
 func startPLC(t *testing.T) *realPLC {
@@ -39,8 +42,10 @@ func startPLC(t *testing.T) *realPLC {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	p := &realPLC{t: t, m: m, reg: m.Registry(), ctx: ctx}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	p := &realPLC{t: t, m: m, reg: m.Registry(), ctx: ctx, stop: stop}
 	var err error
 	p.admin, err = p.reg.Authenticate(ctx, core.Credentials{Method: "password", Username: "admin@plc.test", Password: "admin-pw"}, nil)
 	if err != nil {

@@ -9,6 +9,12 @@
 // plain-HTTP URLs (no silent downgrade). Only a PLC whose token carries no
 // fingerprint may be reached over plain HTTP (development setups).
 //
+// Replicas: Config.URL may name several PLC replicas, comma-separated
+// (docs/replicas.md). A request goes to the replica that answered last; on
+// a connection failure, or an answer of 502, 503 or 504 (a load balancer
+// or a replica without its database), it is sent to the next, each
+// replica once, before the failure is returned.
+//
 // Errors are *core.Error values: the code comes from the HTTP status
 // (401 -> Unauthenticated, 404 -> NotFound, 5xx -> Unavailable, ...), and
 // network failures are Unavailable, so callers can tell "PLC refuses" from
@@ -27,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -44,7 +51,7 @@ const maxBody = 64 << 20
 
 // Config is what a node knows about its PLC.
 type Config struct {
-	URL         string // PLC base URL, e.g. https://plc.example.org:8443
+	URL         string // PLC base URL, e.g. https://plc.example.org:8443, or several comma-separated
 	NodeID      int64
 	NodeKey     string
 	Fingerprint string        // lowercase hex SHA-256 of PLC's DER certificate; "" = not pinned
@@ -53,7 +60,8 @@ type Config struct {
 
 // Client talks to PLC's node API. It is safe for concurrent use.
 type Client struct {
-	base    *url.URL
+	bases   []*url.URL   // the replicas, in the configured order
+	cur     atomic.Int32 // the index of the one that answered last
 	nodeID  int64
 	key     string
 	timeout time.Duration
@@ -108,9 +116,9 @@ func New(cfg Config) (*Client, error) {
 }
 
 func newClient(rawURL, fingerprint string, timeout time.Duration) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(rawURL, "/"))
-	if err != nil || u.Host == "" {
-		return nil, core.FieldErrorf("plc_url", "%q is not an absolute URL", rawURL)
+	bases, err := core.ParsePLCURLs("plc_url", rawURL)
+	if err != nil {
+		return nil, err
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -123,23 +131,25 @@ func newClient(rawURL, fingerprint string, timeout time.Duration) (*Client, erro
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   4,
 	}
-	switch u.Scheme {
-	case "https":
-		if fingerprint != "" {
-			want, err := tlspin.Parse(fingerprint)
-			if err != nil {
-				return nil, err
+	for _, u := range bases {
+		switch u.Scheme {
+		case "https":
+		case "http":
+			if fingerprint != "" {
+				return nil, core.FieldErrorf("plc_url", "%q is plain HTTP but PLC's certificate is pinned; use https", u.String())
 			}
-			tr.TLSClientConfig = tlspin.Config(want)
+		default:
+			return nil, core.FieldErrorf("plc_url", "scheme %q: want https (or http for an unpinned development PLC)", u.Scheme)
 		}
-	case "http":
-		if fingerprint != "" {
-			return nil, core.FieldErrorf("plc_url", "%q is plain HTTP but PLC's certificate is pinned; use https", rawURL)
-		}
-	default:
-		return nil, core.FieldErrorf("plc_url", "scheme %q: want https (or http for an unpinned development PLC)", u.Scheme)
 	}
-	return &Client{base: u, timeout: timeout, hc: &http.Client{Transport: tr}}, nil
+	if fingerprint != "" {
+		want, err := tlspin.Parse(fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tlspin.Config(want)
+	}
+	return &Client{bases: bases, timeout: timeout, hc: &http.Client{Transport: tr}}, nil
 }
 
 // Join exchanges a one-time join token for the node's permanent key. plcURL
@@ -242,24 +252,55 @@ func (c *Client) check(st *core.NodeState) error {
 // do performs one request. It returns the HTTP status of a successful
 // (2xx or 304) answer, decoding a 200 body into out when out is non-nil.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any, timeout time.Duration, auth bool) (int, error) {
+	var body []byte
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, core.Errorf(core.Internal, "%s %s: encode request: %v", method, path, err)
+		}
+		body = b
+	}
+	first := int(c.cur.Load())
+	var status int
+	var err error
+	for i := range c.bases {
+		k := (first + i) % len(c.bases)
+		var failover bool
+		status, failover, err = c.doAt(ctx, c.bases[k], method, path, q, body, out, timeout, auth)
+		if !failover || ctx.Err() != nil {
+			if err == nil && k != first {
+				c.cur.Store(int32(k))
+			}
+			return status, err
+		}
+		if len(c.bases) > 1 {
+			// The next one is now the first to try, for every request.
+			c.cur.CompareAndSwap(int32(k), int32((k+1)%len(c.bases)))
+		}
+	}
+	return status, err
+}
+
+// URL returns the base URL of the replica requests go to first.
+func (c *Client) URL() string { return c.bases[c.cur.Load()].String() }
+
+// doAt performs one request at one replica; failover tells whether the
+// next replica should be tried (no connection, or a 502/503/504 answer).
+func (c *Client) doAt(ctx context.Context, base *url.URL, method, path string, q url.Values, in []byte, out any, timeout time.Duration, auth bool) (int, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	u := *c.base
+	u := *base
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	if q != nil {
 		u.RawQuery = q.Encode()
 	}
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, core.Errorf(core.Internal, "%s %s: encode request: %v", method, path, err)
-		}
-		body = bytes.NewReader(b)
+		body = bytes.NewReader(in)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return 0, core.Errorf(core.Invalid, "%s %s: %v", method, path, err)
+		return 0, false, core.Errorf(core.Invalid, "%s %s: %v", method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
@@ -271,7 +312,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: PLC unreachable", method, path), Err: err}
+		return 0, core.MayFailOver(method, err), &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: PLC unreachable at %s", method, path, base.Host), Err: err}
 	}
 	defer resp.Body.Close()
 	if h := resp.Header.Get(nodeapi.TimeHeader); h != "" && path != nodeapi.WatchPath {
@@ -279,23 +320,23 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return 0, &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: reading answer", method, path), Err: err}
+		return 0, core.MayFailOver(method, nil), &core.Error{Code: core.Unavailable, Message: fmt.Sprintf("%s %s: reading answer", method, path), Err: err}
 	}
 	if len(data) > maxBody {
-		return 0, core.Errorf(core.Internal, "%s %s: answer larger than %d bytes", method, path, maxBody)
+		return 0, false, core.Errorf(core.Internal, "%s %s: answer larger than %d bytes", method, path, maxBody)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
-		return resp.StatusCode, nil
+		return resp.StatusCode, false, nil
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		if out != nil && resp.StatusCode != http.StatusNoContent {
 			if err := json.Unmarshal(data, out); err != nil {
-				return 0, core.Errorf(core.Internal, "%s %s: undecodable answer: %v", method, path, err)
+				return 0, false, core.Errorf(core.Internal, "%s %s: undecodable answer: %v", method, path, err)
 			}
 		}
-		return resp.StatusCode, nil
+		return resp.StatusCode, false, nil
 	}
-	return 0, &core.Error{Code: statusCode(resp.StatusCode),
+	return 0, core.StatusMayFailOver(method, resp.StatusCode), &core.Error{Code: statusCode(resp.StatusCode),
 		Message: fmt.Sprintf("%s %s: PLC answered %d: %s", method, path, resp.StatusCode, errorMessage(data))}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,5 +323,58 @@ func TestClockOffset(t *testing.T) {
 	}
 	if ms, _ := c.ClockOffset(); ms > -9500 || ms < -10500 {
 		t.Fatalf("offset after a report %d ms, want about -10000", ms)
+	}
+}
+
+// TestFailover: with several replicas, a request goes on to the next when
+// one refuses connections or answers 503 (a replica without its
+// database), sticks to the one that answered, and fails Unavailable only
+// when none answers; other errors are not retried elsewhere.
+func TestFailover(t *testing.T) {
+	var hits [3]atomic.Int64
+	f := &fakePLC{t: t, version: "v1"}
+	dead := httptest.NewTLSServer(f)
+	deadURL := dead.URL
+	dead.Close()
+	sick := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits[1].Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":{"code":"unavailable","message":"database unreachable"}}`))
+	}))
+	defer sick.Close()
+	good := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits[2].Add(1)
+		f.ServeHTTP(w, r)
+	}))
+	defer good.Close()
+	fp := fingerprint(good) // httptest servers share one certificate, as replicas must
+	c, err := New(Config{URL: deadURL + ", " + sick.URL + "," + good.URL, NodeID: 7, NodeKey: "k3y", Fingerprint: fp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if st, err := c.State(ctx); err != nil || st.Version != "v1" {
+		t.Fatalf("State across a dead and a sick replica: %+v %v", st, err)
+	}
+	if c.URL() != good.URL {
+		t.Fatalf("current replica %s, want %s", c.URL(), good.URL)
+	}
+	before := hits[1].Load()
+	if err := c.Report(ctx, nodeapi.Report{RunLevel: "boot"}); err != nil {
+		t.Fatal(err)
+	}
+	if hits[1].Load() != before || hits[2].Load() != 2 {
+		t.Fatalf("after fail-over requests did not stick to the good replica: sick %d good %d", hits[1].Load()-before, hits[2].Load())
+	}
+	// A refusal is an answer: not retried at the others.
+	wrong, _ := New(Config{URL: good.URL + "," + sick.URL, NodeID: 7, NodeKey: "nope", Fingerprint: fp})
+	before = hits[1].Load()
+	if _, err := wrong.State(ctx); core.ErrorCode(err) != core.Unauthenticated || hits[1].Load() != before {
+		t.Fatalf("a 401 went on to another replica (%v, sick hits %d)", err, hits[1].Load()-before)
+	}
+	// None answers: Unavailable, naming the last one tried.
+	none, _ := New(Config{URL: deadURL + "," + sick.URL, NodeID: 7, NodeKey: "k3y", Fingerprint: fp})
+	if _, err := none.State(ctx); core.ErrorCode(err) != core.Unavailable {
+		t.Fatalf("no replica answering: %v", err)
 	}
 }

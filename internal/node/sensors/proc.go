@@ -166,23 +166,15 @@ func parseNetDev(b []byte) ([]Link, error) {
 // point of each cgroup v1 controller ("cpuacct", "memory", "pids",
 // "freezer") and of the v2 hierarchy (key "").
 func parseCgroupMounts(b []byte) map[string]string {
-	out := map[string]string{}
 	ms, _ := mountinfo.Parse(bytes.NewReader(b)) // lines it cannot read are skipped
-	for _, m := range ms {
-		switch m.FSType {
-		case "cgroup2":
-			if _, ok := out[""]; !ok {
-				out[""] = m.Target
-			}
-		case "cgroup":
-			for _, o := range strings.Split(m.Super, ",") {
-				switch o {
-				case "cpuacct", "memory", "pids", "freezer":
-					if _, ok := out[o]; !ok {
-						out[o] = m.Target
-					}
-				}
-			}
+	l := mountinfo.CgroupLayout(ms)
+	out := map[string]string{}
+	if l.Unified != "" {
+		out[""] = l.Unified
+	}
+	for _, c := range []string{"cpuacct", "memory", "pids", "freezer"} {
+		if m, ok := l.V1[c]; ok {
+			out[c] = m
 		}
 	}
 	return out

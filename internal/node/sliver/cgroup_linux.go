@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/planetlab/pl/internal/mountinfo"
 )
 
 // The sliver's cgroups: the workload's child group and its login reserve, emptying and removal.
@@ -121,21 +123,23 @@ func waitCgroupEmpty(parent, name string, max time.Duration) {
 	}
 }
 
-// cgroupMounts returns the mount points of all cgroup hierarchies.
+// cgroupMounts returns the mount points of the host's cgroup hierarchies
+// (v1, v2 or both), as its mount table shows them: nothing assumes
+// /sys/fs/cgroup (docs/slivers.md, "cgroup v1 and v2").
 func cgroupMounts() ([]string, error) {
-	ms, err := mounts()
+	l, err := cgroupLayout()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	seen := map[string]bool{}
-	for _, m := range ms {
-		if m.IsCgroup() && !seen[m.Target] {
-			seen[m.Target] = true
-			out = append(out, m.Target)
-		}
+	return l.Mounts(), nil
+}
+
+func cgroupLayout() (mountinfo.Cgroups, error) {
+	ms, err := mounts()
+	if err != nil {
+		return mountinfo.Cgroups{}, err
 	}
-	return out, nil
+	return mountinfo.CgroupLayout(ms), nil
 }
 
 // removeCgroups removes <hierarchy>/<parent>/<name> (and any child

@@ -252,6 +252,24 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 		// runc does.
 		sys = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
 	}
+	mounts := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		sys,
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+		{Destination: initPath, Type: "none", Source: p.Init, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+	}
+	if s.APISocket != "" {
+		// The directory is a tmpfs of the sliver's own; the socket is
+		// bound read-only (connecting needs no write access to the
+		// mount, only to the socket's inode, mode 0666).
+		mounts = append(mounts,
+			specs.Mount{Destination: "/run/pl", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "nodev", "mode=755", "size=64k"}},
+			specs.Mount{Destination: APISocketPath, Type: "none", Source: s.APISocket, Options: []string{"bind", "ro", "nosuid", "noexec", "nodev"}})
+	}
 	return &specs.Spec{
 		Version:  "1.0.2",
 		Hostname: s.utsName(),
@@ -268,16 +286,7 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 			NoNewPrivileges: false, // setuid su is the way to sliver root
 			OOMScoreAdj:     intp(500),
 		},
-		Mounts: []specs.Mount{
-			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
-			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			sys,
-			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
-			{Destination: initPath, Type: "none", Source: p.Init, Options: []string{"bind", "ro", "nosuid", "nodev"}},
-		},
+		Mounts:      mounts,
 		Annotations: map[string]string{"org.planetlab.xid": fmt.Sprint(s.XID)},
 		Linux: &specs.Linux{
 			UIDMappings: uid,

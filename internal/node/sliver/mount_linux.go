@@ -193,8 +193,11 @@ func mountOverlay(lower, upper, work, target string, userFD int) error {
 	return nil
 }
 
-// mounts returns the mount table of the node manager's mount namespace.
-func mounts() ([]mountinfo.Mount, error) { return mountinfo.Read() }
+// mounts returns the mount table of the node manager's mount namespace
+// (mountTable: tests give recorded tables).
+func mounts() ([]mountinfo.Mount, error) { return mountTable() }
+
+var mountTable = mountinfo.Read
 
 func isMountType(path, fstype string) bool {
 	var st unix.Statfs_t

@@ -290,14 +290,24 @@ func (p persisted) runtime() string {
 	return RuntimeRunc
 }
 
-// swapAccounting reports whether cgroups can limit memory+swap.
+// swapAccounting reports whether cgroups can limit memory+swap: on v1 the
+// memory hierarchy's root has memory.memsw.limit_in_bytes; on v2 (where
+// the root cgroup has no memory.swap.max) the root's children have
+// memory.swap.max. The hierarchies are found in the mount table.
 func swapAccounting() bool {
-	for _, p := range []string{"/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max"} {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
+	l, err := cgroupLayout()
+	if err != nil {
+		return false
 	}
-	ents, _ := filepath.Glob("/sys/fs/cgroup/*/memory.swap.max")
+	m, unified := l.Controller("memory")
+	if m == "" {
+		return false
+	}
+	if !unified {
+		_, err := os.Stat(filepath.Join(m, "memory.memsw.limit_in_bytes"))
+		return err == nil
+	}
+	ents, _ := filepath.Glob(filepath.Join(m, "*", "memory.swap.max"))
 	return len(ents) > 0
 }
 

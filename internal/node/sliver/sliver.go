@@ -46,6 +46,11 @@ type Spec struct {
 	// user-space kernel in front of the node's). A change re-creates the
 	// sliver under the other runtime. Slice tag "runtime".
 	Runtime string `diff:"runtime,recreate"`
+	// APISocket is the host path of the node manager's local API socket
+	// (package nmapi), bound into the sliver at APISocketPath; "" = none
+	// (slice tag nm_api). A change re-creates the sliver.
+	APISocket string `diff:"api_socket,recreate"`
+
 	// NetAdmin gives sliver root CAP_NET_ADMIN, relative to its user
 	// namespace: it then configures its own network namespace (addresses,
 	// routes, the interfaces of its virtual links: routing daemons) and
@@ -55,6 +60,9 @@ type Spec struct {
 	// to the sliver, a larger attack surface than other slivers get.
 	NetAdmin bool `diff:"net_admin,restart"`
 }
+
+// APISocketPath is where a sliver allowed the local API finds its socket.
+const APISocketPath = "/run/pl/api.sock"
 
 // The OCI runtimes a sliver can run under (Spec.Runtime).
 const (

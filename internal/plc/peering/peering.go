@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,11 @@ import (
 // Paths served by every PLC for its peers, below the peer's URL (whose
 // path ends with '/').
 const (
+	// PathPrefix is the common prefix of the peer paths.
+	PathPrefix = "api/v1/peer/"
+	// KeyPath answers GET, unsigned, with this PLC's public key (for its
+	// peers' admins, who compare it out of band before AddPeer).
+	KeyPath = "api/v1/peer/key"
 	// DataPath answers GET with this PLC's peer data for the calling peer.
 	DataPath = "api/v1/peer/data"
 	// NotifyPath takes POST: the calling peer changed something this PLC
@@ -116,6 +122,9 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 		der, merr := x509.MarshalPKCS8PrivateKey(priv)
 		if merr != nil {
 			return nil, merr
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
 		}
 		if err := atomicfile.Create(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, err

@@ -12,7 +12,7 @@ import (
 )
 
 func TestKeyFileAndText(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "peer.key")
+	path := filepath.Join(t.TempDir(), "sub", "peer.key")
 	k1, err := LoadOrCreateKey(path)
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,16 @@ var siteFields = map[string]*typ{
 	"ext_consortium_id": null(tInt),
 }
 
+var peerFields = map[string]*typ{
+	"peername":   str(254),
+	"peer_url":   str(254),
+	"key":        str(1024),
+	"cacert":     null(str(8192)),
+	"shortname":  null(str(32)),
+	"hrn_root":   null(str(64)),
+	"max_slices": tInt,
+}
+
 var addressFields = map[string]*typ{
 	"line1":      str(254),
 	"line2":      null(str(254)),

@@ -295,7 +295,7 @@ func (h *Handler) authenticate(x *call, v any, rest []any) (*core.Caller, error)
 		if err := check("auth", v, gpgAuth); err != nil {
 			return nil, err
 		}
-		return nil, authFailure("GPGAuth: peer authentication is not supported")
+		return nil, authFailure("GPGAuth: not supported: peer PLCs authenticate with Ed25519 signatures at /api/v1/peer/ (docs/federation.md)")
 	}
 	return nil, invalidArg("AuthMethod", "must be 'session', 'hmac', 'hmac_dummybox', 'password', 'capability', 'anonymous' or 'gpg'")
 }

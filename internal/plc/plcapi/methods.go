@@ -35,6 +35,15 @@ func one(x *call, err error) (any, error) {
 	return int64(1), nil
 }
 
+// peering is the registry's core.Peering, if it federates.
+func (x *call) peering() (core.Peering, error) {
+	p, ok := x.reg().(core.Peering)
+	if !ok {
+		return nil, core.Errorf(core.Unimplemented, "this registry does not peer")
+	}
+	return p, nil
+}
+
 // --- generic builders -----------------------------------------------------
 
 // mailer is the registry's core.Mailer, if it serves mail.
@@ -276,6 +285,41 @@ func lookupMs(singular, plural string, class core.Class, getRoles []string) []*m
 // methodTable returns every PLCAPI method this server implements.
 func methodTable() []*method {
 	ms := []*method{
+		// Peers (docs/federation.md)
+		addM("AddPeer", core.Peer, adminOnly, "peer_fields", peerFields, "peername", "peer_url", "key"),
+		getM("GetPeers", core.Peer, roles(rA, rP, rU, rN), "peer_filter", true),
+		updateM("UpdatePeer", core.Peer, adminOnly, "peer_id_or_peername", tIDOrName, peerFields),
+		deleteM("DeletePeer", core.Peer, adminOnly, "peer_id_or_peername", tIDOrName),
+		{
+			name: "RefreshPeer", roles: adminOnly, returns: structOf(nil),
+			params: []param{p("peer_id_or_peername", tIDOrName)},
+			help:   "Fetches the peer's data now and stores it as foreign objects. Returns timers (seconds) and the counts of objects added, updated and deleted, and the objects refused with the reason.",
+			fn: func(x *call, a []any) (any, error) {
+				pr, err := x.peering()
+				if err != nil {
+					return nil, err
+				}
+				id, err := x.resolve(core.Peer, a[0])
+				if err != nil {
+					return nil, err
+				}
+				r, err := pr.RefreshPeer(x.ctx, x.caller, id)
+				return map[string]any(r), err
+			},
+		},
+		{
+			name: "GetPeerData", roles: roles(rA, core.RolePeer), returns: structOf(nil),
+			help: "Returns the local objects a peer caches as foreign objects: Sites, Keys, Nodes, Persons, Slices (for an admin: every local slice), PeerNodes and db_time. Peers call it signed at /api/v1/peer/data.",
+			fn: func(x *call, a []any) (any, error) {
+				pr, err := x.peering()
+				if err != nil {
+					return nil, err
+				}
+				r, err := pr.GetPeerData(x.ctx, x.caller)
+				return map[string]any(r), err
+			},
+		},
+
 		// Sites and addresses
 		addM("AddSite", core.Site, adminOnly, "site_fields", siteFields),
 		getM("GetSites", core.Site, everyone, "site_filter", true),

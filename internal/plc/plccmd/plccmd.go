@@ -48,6 +48,7 @@ func plcCmd() *cobra.Command {
 	var sans []string
 	var smtp mail.Config
 	var supportEmail, portalURL string
+	var devMailbox bool
 	cmd := &cobra.Command{
 		Use:   "plc",
 		Short: "Run PLC, the central registry server",
@@ -57,7 +58,9 @@ PLCAPI XML-RPC at /PLCAPI/ and the web portal at /.
 
 Mail (notices, sign-up, slice expiry warnings) goes through an outbox to
 the SMTP relay given by --smtp-relay (password in $PL_SMTP_PASSWORD);
-without one it goes to the log.
+without one it goes to the log; with --dev-mailbox (what 'pl dev' runs)
+anyone may read what would have been sent at /mailbox and GET
+/api/v1/outbox.
 
 PLC needs no configuration: on an empty data directory it creates its
 SQLite store and a self-signed TLS certificate, and prints the certificate's
@@ -75,11 +78,14 @@ at once.`,
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
 			var mailCfg *mail.Config
+			if devMailbox && smtp.Relay != "" {
+				return fmt.Errorf("--dev-mailbox shows the mail PLC only logs: not with --smtp-relay")
+			}
 			if smtp.Relay != "" {
 				smtp.Password = os.Getenv("PL_SMTP_PASSWORD")
 				mailCfg = &smtp
 			}
-			m := &server.Main{Config: server.Config{Mail: mailCfg, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
+			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
 				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost}}
 			if err := m.Open(ctx); err != nil {
 				return err
@@ -90,6 +96,7 @@ at once.`,
 				fmt.Fprintf(out, "certificate SHA-256 fingerprint: %s\n", fp)
 				fmt.Fprintf(out, "log in with: pl login %s --email <admin> --fingerprint %s\n", m.URL(), fp)
 			}
+			fmt.Fprintf(out, "peer key (for 'pl peer add' at a peer PLC): %s\n", m.PeerKey())
 			return m.Run(ctx)
 		},
 	}
@@ -107,6 +114,7 @@ at once.`,
 	cmd.Flags().StringVar(&smtp.TLS, "smtp-tls", mail.TLSStartTLS, "starttls, tls (implicit, port 465) or none")
 	cmd.Flags().StringVar(&supportEmail, "support-email", "", "support address PLCAPI's NotifySupport mails (default: NotifySupport is refused)")
 	cmd.Flags().StringVar(&portalURL, "portal-url", "", "public base URL of the portal in mailed links (default: the URL PLC serves at)")
+	cmd.Flags().BoolVar(&devMailbox, "dev-mailbox", false, "development only: mail goes to the log and anyone, logged in or not, may read it at /mailbox (not with --smtp-relay)")
 	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
 	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")
 	cmd.Flags().DurationVar(&suspendAfter, "monitor-suspend-after", planet.DefaultSuspendAfter, "a site whose nodes are all down this long has its slices suspended")

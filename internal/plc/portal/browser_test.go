@@ -147,6 +147,8 @@ func TestBrowserJourney(t *testing.T) {
 	if s := text(".flash"); s != "Added ada@princeton.edu to the slice." {
 		t.Fatalf("after adding the member: %q", s)
 	}
+	run("site as the PI", chromedp.Navigate(u+"/sites/princeton"),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Disable ada@princeton.edu"]`)))
 	logout()
 
 	// Ada logs in and adds a key; a bad one first.
@@ -246,6 +248,16 @@ func TestBrowserJourney(t *testing.T) {
 	run("pending as a user", chromedp.Navigate(u+"/pending"), chromedp.WaitVisible(chromedp.CSS(".error")))
 	if s := text(".error"); !strings.Contains(s, "only PIs and admins") {
 		t.Fatalf("a user at /pending: %q", s)
+	}
+	// Nor may she manage her site's people or read the outbox: no buttons,
+	// and the URL refuses her with the API's error.
+	run("site as a user", chromedp.Navigate(u+"/sites/princeton"), chromedp.WaitVisible(chromedp.ID("people")))
+	if n, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`form[action*="/enabled"], form[action*="/roles/"]`), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
+		t.Fatalf("a user is offered %d person actions (%v)", len(n), err)
+	}
+	run("outbox as a user", chromedp.Navigate(u+"/outbox"), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if s := text(".error"); s != "GetOutbox: role not allowed (needs one of admin)" {
+		t.Fatalf("a user at /outbox: %q", s)
 	}
 	logout()
 	if s := text(".flash"); s != "You are logged out." {

@@ -55,6 +55,12 @@ type Options struct {
 	Planet core.Planet
 	// Accounts serves sign-up; without it the sign-up form is refused.
 	Accounts core.Accounts
+	// Outbox serves the outbox page (outbox.go).
+	Outbox core.Outbox
+	// Mailbox serves the outbox to anyone at /mailbox: `pl dev`, where
+	// mail only goes to the log (the service's OpenOutbox must be set
+	// too, or the service refuses anonymous callers).
+	Mailbox bool
 	// InsecureCookies leaves the Secure flag off the cookies: only for
 	// PLC serving plain HTTP (pl plc --http), where browsers would drop
 	// Secure cookies.
@@ -116,6 +122,16 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /verify", h.verify)
 	h.mux.HandleFunc("GET /pending", h.withSession(h.pendingPage))
 	h.mux.HandleFunc("POST /pending/{id}/{verb}", h.withSession(h.decide))
+	h.mux.HandleFunc("GET /sites", h.withSession(h.sitesPage)) // sites.go
+	h.mux.HandleFunc("GET /sites/{name}", h.withSession(h.sitePage))
+	h.mux.HandleFunc("POST /sites/{id}/approve", h.withSession(h.approveSite))
+	h.mux.HandleFunc("GET /people", h.withSession(h.peoplePage))
+	h.mux.HandleFunc("POST /people/{id}/enabled", h.withSession(h.setPersonEnabled))
+	h.mux.HandleFunc("POST /people/{id}/roles/{verb}", h.withSession(h.personRole))
+	h.mux.HandleFunc("GET /nodes", h.withSession(h.nodesPage))
+	h.mux.HandleFunc("POST /nodes/{id}/boot", h.withSession(h.setBootState))
+	h.mux.HandleFunc("GET /outbox", h.withSession(h.outboxPage)) // outbox.go
+	h.mux.HandleFunc("GET /mailbox", h.mailbox)
 	h.mux.HandleFunc("/", h.notFound)
 	h.handler = compress(h.mux)
 	return h
@@ -145,6 +161,8 @@ type page struct {
 	Flash  string
 	Error  string
 	Data   any
+	// Mailbox: the portal serves /mailbox (pl dev).
+	Mailbox bool
 	// May are the operations the caller's roles allow, by PLCAPI name
 	// (pageOps; roles.go): what the menu and the pages offer.
 	May map[string]bool
@@ -158,6 +176,7 @@ func (h *Handler) render(w http.ResponseWriter, st int, name string, p page) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	p.Mailbox = h.opts.Mailbox
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(st)

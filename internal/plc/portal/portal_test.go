@@ -42,20 +42,29 @@ func newEnv(t testing.TB) *env { t.Helper(); return newEnvClock(t, nil) }
 // newEnvClock is newEnv with the service's clock now (nil: time.Now).
 func newEnvClock(t testing.TB, now func() time.Time) *env {
 	t.Helper()
+	return newEnvOpts(t, service.Options{Now: now}, portal.Options{})
+}
+
+// newEnvOpts is newEnv with options of the service and the portal (the
+// test's store, planet, accounts and outbox are filled in).
+func newEnvOpts(t testing.TB, so service.Options, po portal.Options) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "plc.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Now: now})
+	so.PasswordCost = bcrypt.MinCost
+	svc := service.New(db, so)
 	if _, err := svc.Init(ctx, adminEmail, adminPW); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, svc: svc, db: db}
 	e.admin, err = svc.Authenticate(ctx, core.Credentials{Method: "password", Username: adminEmail, Password: adminPW}, nil)
 	e.must(err)
-	h := portal.New(svc, portal.Options{Planet: svc, Accounts: svc})
+	po.Planet, po.Accounts, po.Outbox = svc, svc, svc
+	h := portal.New(svc, po)
 	// As PLC's server does: the service learns each request's source.
 	e.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(service.WithRemoteAddr(r.Context(), "192.0.2.7")))

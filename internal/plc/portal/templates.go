@@ -15,6 +15,11 @@ func parseTemplates() map[string]*template.Template {
 		// fieldOf passes a form's errors and one field's name to the
 		// "field" template.
 		"fieldOf": func(errs map[string]string, name string) fieldErr { return fieldErr{Errors: errs, Name: name} },
+		// peopleOf passes person rows, the CSRF token and the page to come
+		// back to to the "people" table (people.html).
+		"peopleOf": func(rows []personRow, csrf, back string) peopleTable {
+			return peopleTable{Rows: rows, CSRF: csrf, Back: back}
+		},
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -23,10 +28,10 @@ func parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, p := range pages {
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "peopletable" { // shared parts
 			continue
 		}
-		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", p))
+		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/peopletable.html", p))
 	}
 	return out
 }
@@ -34,4 +39,9 @@ func parseTemplates() map[string]*template.Template {
 type fieldErr struct {
 	Errors map[string]string
 	Name   string
+}
+
+type peopleTable struct {
+	Rows       []personRow
+	CSRF, Back string
 }

@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/restapi"
@@ -10,6 +11,37 @@ import (
 
 // WithAccounts serves self-service accounts (sign-up) over a.
 func WithAccounts(a core.Accounts) Option { return func(h *Handler) { h.accounts = a } }
+
+// WithOutbox serves the mail outbox (GET /api/v1/outbox) over o.
+func WithOutbox(o core.Outbox) Option { return func(h *Handler) { h.outbox = o } }
+
+func (h *Handler) outboxRoutes() []route {
+	if h.outbox == nil {
+		return nil
+	}
+	return []route{
+		{method: http.MethodGet, path: restapi.OutboxPath, op: "GetOutbox", resp: "Outbox",
+			summary: "The mail outbox, newest first: every message PLC sends, queued, failed (with attempts and the last error) or sent; ?state=queued|failed|sent&before=<mail_id>&limit=",
+			h: func(ctx context.Context, q *request) (result, error) {
+				v := q.r.URL.Query()
+				oq := core.OutboxQuery{State: v.Get("state")}
+				if s := v.Get("before"); s != "" {
+					n, err := strconv.ParseInt(s, 10, 64)
+					if err != nil || n < 0 {
+						return result{}, core.FieldErrorf("before", "want a non-negative id, got %q", s)
+					}
+					oq.Before = n
+				}
+				_, limit, err := sinceLimit(v)
+				if err != nil {
+					return result{}, err
+				}
+				oq.Limit = limit
+				ms, err := h.outbox.Outbox(ctx, q.caller, oq)
+				return result{body: ms}, err
+			}},
+	}
+}
 
 func (h *Handler) accountRoutes() []route {
 	if h.accounts == nil {

@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	e.fp = tlspin.Fingerprint(e.srv.Certificate().Raw)
-	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp), rest.WithAccounts(svc)))
+	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp), rest.WithAccounts(svc), rest.WithOutbox(svc)))
 	e.admin = e.login(adminEmail, adminPW)
 	return e
 }
@@ -798,4 +798,40 @@ func TestRegisterOverREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.login("a@example.org", "long-enough")
+}
+
+// TestOutboxOverREST: the admin reads the outbox through the client (the
+// sign-up's mail queued); a user and an anonymous caller are refused; a
+// bad state is an invalid field.
+func TestOutboxOverREST(t *testing.T) {
+	e := newEnv(t)
+	e.populate()
+	if _, err := e.client("").RegisterPerson(e.ctx, nil, core.Registration{FirstName: "A", LastName: "L", Email: "a@example.org", Site: "princeton", Password: "long-enough"}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := e.admin.Outbox(e.ctx, nil, core.OutboxQuery{State: core.OutboxQueued})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verify, pending bool
+	for _, m := range ms {
+		if m.State != core.OutboxQueued || m.Attempts != 0 || m.NextTry == 0 {
+			t.Fatalf("a queued message: %+v", m)
+		}
+		verify = verify || m.Kind == "email_verify" && strings.Join(m.Recipients, ",") == "a@example.org"
+		pending = pending || m.Kind == "signup_pending" && strings.Join(m.Recipients, ",") == "pi@princeton.edu"
+	}
+	if !verify || !pending {
+		t.Fatalf("outbox after a sign-up: %+v", ms)
+	}
+	if ms, err := e.admin.Outbox(e.ctx, nil, core.OutboxQuery{State: core.OutboxSent}); err != nil || len(ms) != 0 {
+		t.Fatalf("sent: %v %v", ms, err)
+	}
+	_, err = e.admin.Outbox(e.ctx, nil, core.OutboxQuery{State: "lost"})
+	wantCode(t, "bad state", err, core.Invalid, "state")
+	_, err = e.login("u@princeton.edu", "u-pw").Outbox(e.ctx, nil, core.OutboxQuery{})
+	wantCode(t, "a user", err, core.Forbidden, "")
+	if st, body := e.raw("GET", "/api/v1/outbox", "", ""); st != http.StatusUnauthorized {
+		t.Fatalf("anonymous: %d %s", st, body)
+	}
 }

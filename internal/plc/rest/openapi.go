@@ -189,6 +189,8 @@ var schemas = map[string]any{
 	"JoinResponse":            obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),
 	"TicketRequest":           obj(map[string]any{"node_ids": tInts, "duration": tInt, "rspec": tAnyOb}),
 	"TicketResponse":          obj(map[string]any{"ticket": tStr}, "ticket"),
+	"Outbox":                  map[string]any{"type": "array", "items": obj(map[string]any{"mail_id": tInt, "created": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr, "state": tStr, "attempts": tInt, "next_try": tInt, "sent_at": tInt, "last_error": tStr})},
+	"RefusalRequest":          obj(map[string]any{"reason": tStr}, "reason"),
 	"NodeState": map[string]any{"type": "object", "additionalProperties": true,
 		"description": "GetSlivers content (core.NodeState)",
 		"properties": map[string]any{"version": tStr, "timestamp": tInt, "node_id": tInt, "hostname": tStr,

@@ -41,9 +41,11 @@ type Handler struct {
 	fingerprint string
 	planet      core.Planet
 	accounts    core.Accounts
+	outbox      core.Outbox
 	auditor     core.Auditor
 	sa          core.SliceAuthority
 	tickets     ticket.Issuer
+	peering     core.Peering
 	mux         *http.ServeMux
 	routes      []route
 }

@@ -31,9 +31,11 @@ func (h *Handler) buildRoutes() []route {
 	rs = append(rs, h.nodeAPIRoutes()...)
 	rs = append(rs, h.planetRoutes()...)
 	rs = append(rs, h.accountRoutes()...)
+	rs = append(rs, h.outboxRoutes()...)
 	rs = append(rs, h.auditRoutes()...)
 	rs = append(rs, h.geniRoutes()...)
 	rs = append(rs, h.ticketRoutes()...)
+	rs = append(rs, h.peerRoutes()...)
 	return rs
 }
 

@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/plc/mail"
+	"github.com/planetlab/pl/internal/plc/peering"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/portal"
 	"github.com/planetlab/pl/internal/plc/rest"
@@ -62,6 +64,10 @@ type Config struct {
 	Monitor planet.Policy
 	// Mail is the SMTP relay of PLC's outbox (nil: mail goes to the log).
 	Mail *mail.Config
+	// DevMailbox (pl dev, without Mail) opens the outbox to everyone: the
+	// portal's /mailbox and GET /api/v1/outbox show what would have been
+	// sent.
+	DevMailbox bool
 	// SupportEmail is where PLCAPI's NotifySupport mails ("": refused).
 	SupportEmail string
 	// PortalURL is the portal's public base URL in mailed links ("": the
@@ -71,6 +77,9 @@ type Config struct {
 	// with URNs urn:publicid:IDN+<GENIHost>+... (its key and certificate
 	// are geni-sa.key and geni-sa.pem in the data directory; docs/geni.md).
 	GENIHost string
+	// PeerRefresh is how often every peer PLC is refreshed besides its
+	// notifications (0: service.DefaultPeerRefresh; docs/federation.md).
+	PeerRefresh time.Duration
 	// Extra mounts further handlers by ServeMux pattern (e.g. "/PLCAPI/").
 	Extra map[string]http.Handler
 }
@@ -163,7 +172,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey})
+	peerKey, err := peering.LoadOrCreateKey(filepath.Join(dir, PeerKeyFile))
+	if err != nil {
+		return fmt.Errorf("peer signing key: %w", err)
+	}
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
 	if err != nil {
 		return err
 	}
@@ -208,11 +221,12 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg), rest.WithTickets(reg))
+	api := rest.NewHandler(reg, root.With("subsystem", "rest"), rest.WithFingerprint(m.fingerprint), rest.WithPlanet(reg), rest.WithAuditor(reg), rest.WithAccounts(reg), rest.WithSliceAuthority(reg), rest.WithTickets(reg), rest.WithOutbox(reg), rest.WithPeering(reg))
 	mux.Handle(restapi.Prefix+"/", api)
 	mux.Handle(MetricsPath, metricsHandler(reg))
+	mux.Handle("/"+peering.PathPrefix, peering.Handler(reg, peerKey, root.With("subsystem", "peering"), time.Now))
 	if _, taken := m.Extra["/"]; !taken {
-		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
+		mux.Handle("/", portal.New(reg, portal.Options{Planet: reg, Accounts: reg, Outbox: reg, Mailbox: m.DevMailbox && m.Mail == nil, InsecureCookies: m.HTTP, Log: root.With("subsystem", "portal")}))
 	}
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
@@ -255,6 +269,16 @@ func urlHost(a *net.TCPAddr) string {
 // URL returns PLC's base URL (valid after Open).
 func (m *Main) URL() string { return m.url }
 
+// PeerKey returns the text form of PLC's peer signing key (what a peer's
+// admin gives AddPeer; valid after Open).
+func (m *Main) PeerKey() string {
+	return peering.FormatPublicKey(m.reg.PeerKey().Public().(ed25519.PublicKey))
+}
+
+// PeerKeyFile is where, below the data directory, PLC keeps its peer
+// signing key (Ed25519, PKCS#8 PEM, created at first start).
+const PeerKeyFile = "tls/peer-ed25519.pem"
+
 // Fingerprint returns the SHA-256 fingerprint of PLC's certificate ("" for HTTP).
 func (m *Main) Fingerprint() string { return m.fingerprint }
 
@@ -272,9 +296,20 @@ func (m *Main) Run(ctx context.Context) error {
 	monitorDone := make(chan struct{})
 	go func() { defer close(monitorDone); m.reg.RunMonitor(mctx) }()
 	defer func() { stopMonitor(); <-monitorDone }()
+	peersDone := make(chan struct{})
+	go func() { defer close(peersDone); m.reg.RunPeers(mctx, m.PeerRefresh) }()
+	defer func() { stopMonitor(); <-peersDone }()
 	mailDone := make(chan struct{})
 	go func() { defer close(mailDone); m.reg.RunMail(mctx, m.sender, 0) }()
 	defer func() { stopMonitor(); <-mailDone }()
+	changesDone := make(chan struct{})
+	go func() {
+		defer close(changesDone)
+		if err := m.reg.RunChanges(mctx); err != nil {
+			m.log.Error("replica change listener stopped", "err", err)
+		}
+	}()
+	defer func() { stopMonitor(); <-changesDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
 	"github.com/planetlab/pl/internal/sfa"
 )
 
@@ -119,4 +121,52 @@ func (s *Service) GENICredential(ctx context.Context, c *core.Caller, cert, slic
 	}
 	s.log.Info("GENI credential issued", "person_id", c.PersonID, "owner", owner.URN, "slice", slice)
 	return string(cred), nil
+}
+
+// GENICaller returns the caller of the enabled person of this PLC whose
+// GENI user URN is urn (the GENI aggregate acts as them in this service,
+// under the same policy as their other requests).
+func (s *Service) GENICaller(ctx context.Context, urn string) (*core.Caller, error) {
+	a, err := s.authority()
+	if err != nil {
+		return nil, err
+	}
+	u, err := sfa.ParseURN(urn)
+	if err != nil {
+		return nil, err
+	}
+	if u.Type != "user" || !strings.EqualFold(u.Authority, a.Host) {
+		return nil, core.Errorf(core.Forbidden, "%s is not a user of this PLC's slice authority (%s)", urn, a.Host)
+	}
+	var found *core.Caller
+	err = s.db.Read(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT person_id, email FROM persons WHERE deleted = 0 AND enabled = 1")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var email string
+			if err := rows.Scan(&id, &email); err != nil {
+				return err
+			}
+			if sfa.UserName(email) == u.Name {
+				found = &core.Caller{Kind: core.PersonCaller, PersonID: id, Email: email}
+				return nil
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	if found == nil {
+		return nil, core.Errorf(core.Forbidden, "no enabled person of this PLC is %s", urn)
+	}
+	var c *core.Caller
+	if err := s.read(ctx, found, func(o *op) error { c = o.c; return nil }); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

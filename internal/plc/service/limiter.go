@@ -2,7 +2,10 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/store"
 )
 
 type remoteAddrKey struct{}
@@ -83,6 +87,10 @@ type limiter struct {
 
 	mu    sync.Mutex
 	state *simplelru.LRU[string, *backoff]
+	// db, when set (PostgreSQL), holds the records instead of state, so
+	// that every replica sees every failure (store/backoff.go).
+	db  *store.DB
+	log *slog.Logger
 }
 
 // backoff is the failure record of one pair or source.
@@ -122,17 +130,21 @@ func (l *limiter) entries() int                                   { l.mu.Lock();
 func (b *backoff) stale(now time.Time, forget time.Duration) bool { return now.Sub(b.last) >= forget }
 
 // wait returns how long account must wait before trying from source (0 =
-// it may try now).
-func (l *limiter) wait(account, source string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	var until time.Time
+// it may try now), and whether the pair has a failure record.
+func (l *limiter) wait(ctx context.Context, account, source string) (time.Duration, bool) {
 	keys := []string{pairKey(account, source)}
 	if source != "" {
 		keys = append(keys, sourceOnlyKey(source))
 	}
-	for _, k := range keys {
+	if l.db != nil {
+		return l.dbWait(ctx, keys)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var until time.Time
+	pair := false
+	for i, k := range keys {
 		b, ok := l.state.Peek(k)
 		if !ok {
 			continue
@@ -141,18 +153,26 @@ func (l *limiter) wait(account, source string) time.Duration {
 			l.state.Remove(k)
 			continue
 		}
+		pair = pair || i == 0
 		if b.until.After(until) {
 			until = b.until
 		}
 	}
-	return until.Sub(now)
+	return until.Sub(now), pair
 }
 
 // fail records a failed check of account from source.
-func (l *limiter) fail(account, source string) {
+func (l *limiter) fail(ctx context.Context, account, source string) {
+	now := l.now()
+	if l.db != nil {
+		l.dbCount(ctx, pairKey(account, source), l.pol.PairFree, now)
+		if source != "" {
+			l.dbCount(ctx, sourceOnlyKey(source), l.pol.SourceFree, now)
+		}
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
 	l.count(pairKey(account, source), l.pol.PairFree, now)
 	if source != "" {
 		l.count(sourceOnlyKey(source), l.pol.SourceFree, now)
@@ -164,6 +184,12 @@ func (l *limiter) count(key string, free int, now time.Time) {
 	if !ok || b.stale(now, l.pol.Forget) {
 		b = &backoff{}
 	}
+	nb := l.next(*b, free, now)
+	l.state.Add(key, &nb)
+}
+
+// next is the record after one more failure.
+func (l *limiter) next(b backoff, free int, now time.Time) backoff {
 	b.fails++
 	b.last = now
 	if extra := b.fails - free; extra > 0 {
@@ -173,15 +199,79 @@ func (l *limiter) count(key string, free int, now time.Time) {
 		}
 		b.until = now.Add(d)
 	}
-	l.state.Add(key, b)
+	return b
 }
 
 // succeed clears the pair of a successful check (not its source: a
 // sprayer must not reset its own count with an account of its own).
-func (l *limiter) succeed(account, source string) {
+func (l *limiter) succeed(ctx context.Context, account, source string) {
+	if l.db != nil {
+		err := l.db.UpdateBackoff(ctx, dbKey(pairKey(account, source)), l.now().Add(-l.pol.Forget).UnixMilli(),
+			func(store.Backoff) store.Backoff { return store.Backoff{} })
+		if err != nil {
+			l.log.Warn("login backoff: clearing a pair", "err", err)
+		}
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.state.Remove(pairKey(account, source))
+}
+
+// dbWait is wait over the store's records (replicas share them). A store
+// failure lets the check go on (it needs the store too, and fails there
+// with its own error).
+func (l *limiter) dbWait(ctx context.Context, keys []string) (time.Duration, bool) {
+	pair := dbKey(keys[0])
+	dk := []string{pair}
+	for _, k := range keys[1:] {
+		dk = append(dk, dbKey(k))
+	}
+	rows, err := l.db.Backoffs(ctx, dk...)
+	if err != nil {
+		l.log.Warn("login backoff: reading", "err", err)
+		return 0, false
+	}
+	now := l.now()
+	var until time.Time
+	hasPair := false
+	for _, r := range rows {
+		b := fromRow(r)
+		if b.stale(now, l.pol.Forget) {
+			continue
+		}
+		hasPair = hasPair || r.Key == pair
+		if b.until.After(until) {
+			until = b.until
+		}
+	}
+	return until.Sub(now), hasPair
+}
+
+func (l *limiter) dbCount(ctx context.Context, key string, free int, now time.Time) {
+	err := l.db.UpdateBackoff(ctx, dbKey(key), now.Add(-l.pol.Forget).UnixMilli(), func(r store.Backoff) store.Backoff {
+		b := fromRow(r)
+		if r.Fails == 0 || b.stale(now, l.pol.Forget) {
+			b = backoff{}
+		}
+		b = l.next(b, free, now)
+		return store.Backoff{Fails: int64(b.fails), Last: b.last.UnixMilli(), Until: b.until.UnixMilli()}
+	})
+	if err != nil {
+		l.log.Warn("login backoff: recording a failure", "err", err)
+	}
+}
+
+// dbKey is the store's key of a limiter key: its kind ('p' pair, 's'
+// source) and a SHA-256 of it (keys hold NULs and untrusted names of any
+// length).
+func dbKey(k string) string {
+	h := sha256.Sum256([]byte(k))
+	return k[:1] + ":" + hex.EncodeToString(h[:])
+}
+
+func fromRow(r store.Backoff) backoff {
+	return backoff{fails: int(r.Fails), last: time.UnixMilli(r.Last), until: time.UnixMilli(r.Until)}
 }
 
 // guard runs check, a credential check of account from the request's
@@ -194,15 +284,16 @@ func (l *limiter) guard(ctx context.Context, account string, check func() (bad b
 	if source != "" {
 		source = sourceKey(source)
 	}
-	if w := l.wait(account, source); w > 0 {
+	w, pair := l.wait(ctx, account, source)
+	if w > 0 {
 		return rateLimited(account, RemoteAddr(ctx), w)
 	}
 	bad, err := check()
 	switch {
 	case bad:
-		l.fail(account, source)
-	case err == nil:
-		l.succeed(account, source)
+		l.fail(context.WithoutCancel(ctx), account, source)
+	case err == nil && pair:
+		l.succeed(context.WithoutCancel(ctx), account, source)
 	}
 	return err
 }

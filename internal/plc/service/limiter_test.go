@@ -17,26 +17,26 @@ func TestLimiterBoundedAndForgetting(t *testing.T) {
 	for i := 0; i < 10_000; i++ {
 		src := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 		for a := 0; a < 3; a++ {
-			l.fail(fmt.Sprintf("u%d@x.org", a), src)
+			l.fail(context.Background(), fmt.Sprintf("u%d@x.org", a), src)
 		}
 	}
 	if n := l.entries(); n > 100 {
 		t.Fatalf("limiter remembers %d entries, bound 100", n)
 	}
 	// The most recent source is still refused; after Forget (1 h) nothing is.
-	if l.wait("u0@x.org", "10.0.39.15") <= 0 {
+	if waitOf(l, "u0@x.org", "10.0.39.15") <= 0 {
 		t.Fatal("most recent failing pair not refused")
 	}
 	clk.Add(time.Hour)
-	if w := l.wait("u0@x.org", "10.0.39.15"); w > 0 {
+	if w := waitOf(l, "u0@x.org", "10.0.39.15"); w > 0 {
 		t.Fatalf("pair still refused after Forget: %v", w)
 	}
 	// The wait never exceeds Max, however many failures.
 	l2 := newLimiter(LoginPolicy{PairFree: 1, Max: time.Minute}, clk.Now)
 	for i := 0; i < 200; i++ {
-		l2.fail("a", "s")
+		l2.fail(context.Background(), "a", "s")
 	}
-	if w := l2.wait("a", "s"); w != time.Minute {
+	if w := waitOf(l2, "a", "s"); w != time.Minute {
 		t.Fatalf("wait after 200 failures %v, want Max 1m", w)
 	}
 }
@@ -146,4 +146,9 @@ func TestPasswordCacheBounded(t *testing.T) {
 			t.Errorf("verified(%+v) hit an entry of another login", m)
 		}
 	}
+}
+
+func waitOf(l *limiter, account, source string) time.Duration {
+	w, _ := l.wait(context.Background(), account, source)
+	return w
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	coretags "github.com/planetlab/pl/internal/core/tags"
 	"math"
 	"slices"
 	"sort"
@@ -260,7 +261,8 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 		OR EXISTS (SELECT 1 FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
 		           WHERE st.slice_id = s.slice_id AND tt.tagname = 'system' AND st.value = '1'
 		           AND (st.node_id IS NULL OR st.node_id = ?)))
-		ORDER BY s.slice_id`, now, nodeID, nodeID)
+		AND `+admittedSlice+`
+		ORDER BY s.slice_id`, now, nodeID, nodeID, nodeID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +298,9 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 				return nil, err
 			}
 			tags[t.slice] = append(tags[t.slice], t)
+			if t.tagname == geniUserKey && (t.node == nil || *t.node == nodeID) {
+				keys[t.slice] = append(keys[t.slice], core.SliverKey{KeyType: "ssh", Key: t.value})
+			}
 		}
 		rows.Close()
 		rows, err = tx.Query(ctx, `SELECT sp.slice_id, k.key_type, k.key FROM slice_person sp
@@ -457,3 +462,7 @@ func sortedKeysOf(m map[string]core.Record) []string {
 	sort.Strings(out)
 	return out
 }
+
+// geniUserKey is the slice tag whose values are more keys of the slice's
+// slivers (the GENI aggregate's geni_users).
+const geniUserKey = coretags.GENIUserKey

@@ -82,13 +82,23 @@ func (s *Service) pokeMail() {
 // RunMail delivers the outbox through sender and queues the slice expiry
 // warnings until ctx ends: at once when a message is queued, and every
 // interval (0: 15 s) for retries and warnings.
+//
+// Of several replicas on one PostgreSQL database only the one holding the
+// mail job's lock runs it (store.DB.RunExclusive); mail queued through
+// another replica is delivered at the holder's next pass (within
+// interval).
 func (s *Service) RunMail(ctx context.Context, sender mail.Sender, interval time.Duration) {
 	if interval <= 0 {
 		interval = 15 * time.Second
 	}
+	s.db.RunExclusive(ctx, "mail", func(ctx context.Context) { s.runMail(ctx, sender, interval) }, nil)
+}
+
+func (s *Service) runMail(ctx context.Context, sender mail.Sender, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		s.jobs.mail.Add(1)
 		if err := s.QueueExpiryWarnings(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("expiry warnings", "err", err)
 		}
@@ -259,4 +269,58 @@ func (s *Service) queueExpired(ctx context.Context, tx *store.Tx, now int64) err
 		}
 	}
 	return nil
+}
+
+var _ core.Outbox = (*Service)(nil)
+
+// openOutboxRoles may read the outbox under Options.OpenOutbox.
+const openOutboxRoles = rA | rP | rU | rT | rAn
+
+// Outbox implements core.Outbox: the outbox's messages, newest first, for
+// admins, and for anyone when Options.OpenOutbox is set (`pl dev`'s
+// mailbox, where no mail leaves the host).
+func (s *Service) Outbox(ctx context.Context, c *core.Caller, q core.OutboxQuery) ([]core.OutboxMail, error) {
+	if !s.opts.OpenOutbox || c == nil {
+		if err := authorize(c, opGetOutbox); err != nil {
+			return nil, err
+		}
+	}
+	switch q.State {
+	case "", core.OutboxQueued, core.OutboxSent, core.OutboxFailed:
+	default:
+		return nil, core.FieldErrorf("state", "want queued, failed or sent, got %q", q.State)
+	}
+	if q.Before < 0 {
+		return nil, core.FieldErrorf("before", "want a non-negative id, got %d", q.Before)
+	}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 1000
+	}
+	var rows []store.Mail
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.OutboxPage(ctx, q.State, q.Before, q.Limit)
+		return err
+	})
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	out := make([]core.OutboxMail, 0, len(rows))
+	for _, m := range rows {
+		om := core.OutboxMail{MailID: m.ID, Created: m.Created, Kind: m.Kind, Recipients: m.Recipients, Subject: m.Subject, Body: m.Body,
+			Attempts: m.Attempts, SentAt: m.SentAt, LastError: m.LastError}
+		switch {
+		case m.SentAt > 0:
+			om.State = core.OutboxSent
+		case m.Attempts > 0:
+			om.State, om.NextTry = core.OutboxFailed, m.NextTry
+		default:
+			om.State, om.NextTry = core.OutboxQueued, m.NextTry
+		}
+		if om.Recipients == nil {
+			om.Recipients = []string{}
+		}
+		out = append(out, om)
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"net/url"
 	"strings"
 
@@ -129,3 +130,52 @@ func (o *op) deletePeer(id int64) error {
 	}
 	return nil
 }
+
+var _ core.Peering = (*Service)(nil)
+
+// RefuseSlice implements core.Peering: an admin refuses a peer's slice on
+// this PLC's nodes (its slivers go) or admits it again. A refused slice
+// stays refused across refreshes; the peer's cap (max_slices) counts only
+// admitted slices.
+func (s *Service) RefuseSlice(ctx context.Context, c *core.Caller, sliceID int64, refuse bool, reason string) error {
+	if err := authorize(c, opRefuseSlice); err != nil {
+		return err
+	}
+	return s.write(ctx, c, func(o *op) error {
+		var peer *int64
+		found, err := o.tx.QueryRow(ctx, "SELECT peer_id FROM slices WHERE slice_id = ? AND deleted = 0", []any{sliceID}, &peer)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return notFound(core.Slice, sliceID)
+		}
+		if peer == nil {
+			return core.Errorf(core.Invalid, "slice %d is local: only a peer's slice can be refused (delete or suspend a local one)", sliceID)
+		}
+		o.ch.all = true // a refusal may admit another slice under the cap
+		if !refuse {
+			_, err := o.tx.Exec(ctx, "DELETE FROM refused_slices WHERE slice_id = ?", sliceID)
+			return err
+		}
+		if strings.TrimSpace(reason) == "" {
+			return core.FieldErrorf("reason", "say why the slice is refused")
+		}
+		if _, err := o.tx.Exec(ctx, "DELETE FROM refused_slices WHERE slice_id = ?", sliceID); err != nil {
+			return err
+		}
+		_, err = o.tx.Exec(ctx, "INSERT INTO refused_slices (slice_id, actor, reason, since) VALUES (?, ?, ?, ?)", sliceID, o.c.Email, reason, o.now)
+		return err
+	})
+}
+
+// admittedSlice is the SQL condition (over slices s; parameters: the
+// node, now) of the slices a node of this PLC runs: local ones, and a
+// peer's when bound to the node (never by instantiation), not refused and
+// among the peer's first max_slices admitted live slices.
+const admittedSlice = `(s.peer_id IS NULL OR (
+	EXISTS (SELECT 1 FROM slice_node sn2 WHERE sn2.slice_id = s.slice_id AND sn2.node_id = ?)
+	AND NOT EXISTS (SELECT 1 FROM refused_slices r WHERE r.slice_id = s.slice_id)
+	AND (SELECT COUNT(*) FROM slices s2 WHERE s2.peer_id = s.peer_id AND s2.deleted = 0 AND s2.expires > ? AND s2.slice_id < s.slice_id
+	     AND NOT EXISTS (SELECT 1 FROM refused_slices r2 WHERE r2.slice_id = s2.slice_id))
+	  < (SELECT p.max_slices FROM peers p WHERE p.peer_id = s.peer_id)))`

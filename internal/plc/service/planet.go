@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -124,17 +125,58 @@ func countryCode(v string) string {
 // RunMonitor steps the monitor until ctx ends, every quarter of the
 // down-after time (at least every second, at most every 15 s), and at
 // once when a node that is not up reports (so it shows up without delay).
+//
+// Of several replicas on one PostgreSQL database only the one holding the
+// monitor's job lock steps it (store.DB.RunExclusive); it starts from the
+// state the previous holder recorded, and the others reload the planet
+// table and the monitor's state from the store every period.
 func (s *Service) RunMonitor(ctx context.Context) error {
 	every := min(max(s.MonitorPolicy().DownAfter/4, time.Second), 15*time.Second)
+	if s.db.Dialect != store.Postgres {
+		s.runMonitor(ctx, every)
+		return nil
+	}
+	var leading atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !leading.Load() {
+				if err := s.loadPlanet(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("planet table: reloading the leader's state", "err", err)
+				}
+			}
+		}
+	}()
+	s.db.RunExclusive(ctx, "monitor", func(ctx context.Context) {
+		s.log.Info("this replica runs the monitor")
+		if err := s.loadPlanet(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("planet table: loading the recorded state", "err", err)
+		}
+		s.runMonitor(ctx, every)
+	}, leading.Store)
+	<-done
+	return nil
+}
+
+func (s *Service) runMonitor(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		s.jobs.monitor.Add(1)
 		if err := s.MonitorStep(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("monitor step", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		case <-s.monWake:
 		}

@@ -247,6 +247,7 @@ const (
 	opSelectNodes
 	opGetMonitorActions
 	opGetNotices
+	opGetOutbox
 	opSuspendSlice
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
@@ -442,6 +443,7 @@ var ops = [numOps]struct {
 	opSelectNodes:       {"SelectNodes", rA | rP | rU},
 	opGetMonitorActions: {"GetMonitorActions", rA},
 	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
+	opGetOutbox:         {"GetOutbox", rA},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others

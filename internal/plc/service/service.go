@@ -8,8 +8,9 @@
 // PLCAPI method (policy.go, one table) and the ownership rules of each
 // object (own site, own slice, own keys; objects.go, slices.go).
 //
-// The watch hub is in-process: several PLC processes on one PostgreSQL
-// would not see each other's changes (out of scope for now).
+// The watch hub is in-process; on PostgreSQL, several PLC processes
+// ("replicas") tell each other their changes with NOTIFY (replicas.go,
+// RunChanges; docs/replicas.md).
 package service
 
 import (
@@ -74,17 +75,30 @@ type Options struct {
 	// TicketBrokers are other signers whose tickets nodes honour; they
 	// are distributed with every node's state.
 	TicketBrokers []core.TicketKey
+	// OpenOutbox lets every caller, anonymous too, read the mail outbox
+	// (Outbox): `pl dev`'s mailbox, where mail only goes to the log. Off,
+	// only admins may.
+	OpenOutbox bool
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
+	// PeerKey is this PLC's peering signing key (nil: peering is off;
+	// peerrun.go, docs/federation.md).
+	PeerKey ed25519.PrivateKey
 }
 
 // Service is the PLC registry.
 type Service struct {
-	db      *store.DB
-	opts    Options
-	log     *slog.Logger
-	hub     *hub
+	db   *store.DB
+	opts Options
+	log  *slog.Logger
+	hub  *hub
+	// origin names this replica in its change notifications; repl is
+	// RunChanges' state (replicas.go).
+	origin string
+	repl   replicaState
+	// jobs counts the passes of the background jobs (replicas.go).
+	jobs    jobCounts
 	limiter *limiter
 	// mailPoke wakes RunMail when a message is queued (outbox.go).
 	mailPoke chan struct{}
@@ -104,6 +118,8 @@ type Service struct {
 	monMu   sync.Mutex
 	mon     *planet.Monitor
 	monWake chan struct{}
+
+	peers *peerRunner
 }
 
 var _ core.Registry = (*Service)(nil)
@@ -127,7 +143,12 @@ func New(db *store.DB, opts Options) *Service {
 	}
 	s := &Service{db: db, opts: opts, log: opts.Log.With("subsystem", "plc-service")}
 	s.hub = newHub()
+	s.origin = newOrigin()
+	s.repl.pend = newPending(MaxPendingNodes)
 	s.limiter = newLimiter(opts.Logins, opts.Now)
+	if db.Dialect == store.Postgres {
+		s.limiter.db, s.limiter.log = db, s.log
+	}
 	s.mailPoke = make(chan struct{}, 1)
 	s.checkPassword = checkPassword
 	s.pwCache = newPasswordCache(opts.PasswordCacheTTL, opts.PasswordCacheSize, opts.Now)
@@ -138,6 +159,7 @@ func New(db *store.DB, opts Options) *Service {
 	s.armExpiry(context.Background())
 	s.planet = planet.NewTable()
 	s.monWake = make(chan struct{}, 1)
+	s.peers = newPeerRunner()
 	s.mon = planet.NewMonitor(opts.Monitor, nil, nil)
 	if err := s.loadPlanet(context.Background()); err != nil {
 		s.log.Error("planet table: loading the stored reports", "err", err)
@@ -148,8 +170,14 @@ func New(db *store.DB, opts Options) *Service {
 // DB returns the store.
 func (s *Service) DB() *store.DB { return s.db }
 
-// OpRoles implements core.Registry.
-func (s *Service) OpRoles(op string) []string { return OpRoles(op) }
+// OpRoles implements core.Registry. Under Options.OpenOutbox GetOutbox is
+// open to every role, anonymous too (outbox.go).
+func (s *Service) OpRoles(op string) []string {
+	if op == opGetOutbox.String() && s.opts.OpenOutbox {
+		return openOutboxRoles.Names()
+	}
+	return OpRoles(op)
+}
 
 // LeaseGranularity returns the lease granularity in seconds.
 func (s *Service) LeaseGranularity() int64 { return s.opts.LeaseGranularity }
@@ -198,12 +226,13 @@ func (s *Service) write(ctx context.Context, c *core.Caller, fn func(o *op) erro
 			return err
 		}
 		ch, notices = o.ch, o.notices
-		return nil
+		return s.notifyReplicas(ctx, tx, ch)
 	})
 	if err != nil {
 		return s.mapErr(err)
 	}
 	s.hub.notify(ch)
+	s.peerChanges(ctx, ch)
 	for _, n := range notices {
 		s.sendNotice(ctx, n)
 	}
@@ -255,8 +284,16 @@ func (o *op) personSites(pid int64) ([]int64, error) {
 	return o.tx.Ints(o.ctx, "SELECT ps.site_id FROM person_site ps JOIN sites s ON s.site_id = ps.site_id WHERE ps.person_id = ? AND s.deleted = 0 ORDER BY ps.is_primary DESC, ps.site_id", pid)
 }
 
+// ErrDBUnavailable is the message of calls refused while the registry
+// database cannot be reached.
+const ErrDBUnavailable = "the registry database is unreachable: this PLC accepts no changes until it is back; retry (or use another PLC replica)"
+
 // mapErr turns store failures into domain errors: unique violations are
 // conflicts, other database errors internal (logged, never shown).
+//
+// A database that cannot be reached is Unavailable (HTTP 503), with
+// ErrDBUnavailable: this PLC accepts no change until it is back, and
+// clients of several replicas go on to the next (docs/replicas.md).
 func (s *Service) mapErr(err error) error {
 	if err == nil {
 		return nil
@@ -270,6 +307,10 @@ func (s *Service) mapErr(err error) error {
 	}
 	if store.IsUniqueViolation(err) {
 		return &core.Error{Code: core.Conflict, Message: "an object with that name already exists", Err: err}
+	}
+	if store.IsUnavailable(err) {
+		s.log.Warn("registry database unreachable", "err", err)
+		return &core.Error{Code: core.Unavailable, Message: ErrDBUnavailable, Err: err}
 	}
 	s.log.Error("registry failure", "err", err)
 	return &core.Error{Code: core.Internal, Message: "database error", Err: err}

@@ -446,6 +446,21 @@ CREATE TABLE refused_slices (
 	// The slice tag type "vlinks" (virtual links, issue 16) for databases
 	// seeded before it.
 	tagTypeSQL(tags.VLinks),
+	// The login backoff shared by PLC replicas (backoff.go,
+	// docs/replicas.md): one row per failing (account, source) pair or
+	// source, times in UNIX milliseconds.
+	`
+CREATE TABLE login_backoff (
+	key TEXT PRIMARY KEY,
+	fails BIGINT NOT NULL,
+	last_ms BIGINT NOT NULL,
+	until_ms BIGINT NOT NULL
+);
+CREATE INDEX login_backoff_last ON login_backoff (last_ms);
+`,
+	// The slice tag type "nm_api" (the node manager's local API in
+	// slivers, issue 14) for databases seeded before it.
+	tagTypeSQL(tags.NMAPI),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }

@@ -67,6 +67,25 @@ func (t *Tx) RecentMail(ctx context.Context, limit int) ([]Mail, error) {
 	return t.mails(ctx, `1 = 1 ORDER BY mail_id DESC LIMIT ?`, limit)
 }
 
+// OutboxPage returns at most limit messages, newest first: state ""
+// (all), "queued" (never tried), "failed" (tried, unsent) or "sent";
+// before > 0 keeps the ids below it.
+func (t *Tx) OutboxPage(ctx context.Context, state string, before int64, limit int) ([]Mail, error) {
+	where := "1 = 1"
+	switch state {
+	case "queued":
+		where = "sent_at IS NULL AND attempts = 0"
+	case "failed":
+		where = "sent_at IS NULL AND attempts > 0"
+	case "sent":
+		where = "sent_at IS NOT NULL"
+	}
+	if before <= 0 {
+		before = 1 << 62
+	}
+	return t.mails(ctx, where+` AND mail_id < ? ORDER BY mail_id DESC LIMIT ?`, before, limit)
+}
+
 // MailSent records a delivery.
 func (t *Tx) MailSent(ctx context.Context, id, at int64) error {
 	_, err := t.Exec(ctx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = '' WHERE mail_id = ?`, at, id)

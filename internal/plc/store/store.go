@@ -12,10 +12,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	_ "modernc.org/sqlite"             // SQLite driver "sqlite"
@@ -46,6 +52,10 @@ type DB struct {
 	w       *sql.DB // writes
 	r       *sql.DB // reads (== w for PostgreSQL)
 	gen     generation
+	// pgDSN is the PostgreSQL DSN ("" for SQLite): the change listener
+	// and the job locks open dedicated connections with it (notify.go,
+	// jobs.go).
+	pgDSN string
 }
 
 // Open opens (and migrates) a store. dsn is "" or a file path or
@@ -72,7 +82,7 @@ func open(dsn string) (*DB, error) {
 		}
 		p.SetMaxOpenConns(16)
 		p.SetMaxIdleConns(16)
-		return &DB{Dialect: Postgres, w: p, r: p}, nil
+		return &DB{Dialect: Postgres, w: p, r: p, pgDSN: dsn}, nil
 	}
 	path := strings.TrimPrefix(dsn, "sqlite:")
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
@@ -347,4 +357,24 @@ func IsUniqueViolation(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
 		strings.Contains(s, "duplicate key value")
+}
+
+// IsUnavailable reports whether err means the database cannot be reached
+// now: no connection (refused, no socket, lost, reset), or a server that
+// is shutting down or starting (SQLSTATE class 08, 57P01-57P03). Such a
+// failure is not the caller's fault, and it passes: database/sql opens new
+// connections on the next call.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -79,7 +79,7 @@ func fatal(err error) {
 
 // sliceNodes asks PLC, through the pl command, for the slice's nodes.
 func sliceNodes(pl, slice string) ([]string, error) {
-	cmd := exec.Command(pl, "slice", "nodes", slice, "--json")
+	cmd := exec.Command(pl, "slice", "nodes", slice, "--json") // hostdeps: self
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -1,0 +1,169 @@
+package plcbench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/planetlab/pl/internal/node/plcclient"
+	"github.com/planetlab/pl/internal/nodeapi"
+)
+
+// ScaleNodes is the child of `pl bench scale`: it runs the simulated
+// nodes of spec (a JSON file) and obeys commands on in ("fetch", "dump",
+// "report", "quit"), answering JSON lines on out.
+func ScaleNodes(ctx context.Context, specFile string, in io.Reader, out io.Writer) error {
+	raiseFDLimit()
+	b, err := os.ReadFile(specFile)
+	if err != nil {
+		return err
+	}
+	var spec scaleSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("%s: %w", specFile, err)
+	}
+	emit := func(v map[string]any) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(out, "%s\n", b)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := len(spec.Nodes)
+	clients := make([]*plcclient.Client, n)
+	for i, sn := range spec.Nodes {
+		c, err := plcclient.New(plcclient.Config{URL: sn.URLs, NodeID: sn.ID, NodeKey: sn.Key, Fingerprint: spec.Fingerprint})
+		if err != nil {
+			return err
+		}
+		clients[i] = c
+	}
+	var errs atomic.Int64
+	var mu sync.Mutex
+	var wakes [][2]int64
+	versions := make([]string, n)
+
+	// Connect: every node fetches its state (64 at a time), then holds a
+	// watch for good.
+	start := time.Now()
+	parallel(n, 64, func(i int) {
+		st, err := clients[i].State(ctx)
+		if err != nil {
+			errs.Add(1)
+			return
+		}
+		versions[i] = st.Version
+	})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := versions[i]
+			for ctx.Err() == nil {
+				st, err := clients[i].Watch(ctx, v, 120*time.Second)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					errs.Add(1)
+					time.Sleep(time.Second)
+					if st, err := clients[i].State(ctx); err == nil {
+						v = st.Version
+					}
+					continue
+				}
+				if st != nil {
+					now := time.Now().UnixNano()
+					mu.Lock()
+					wakes = append(wakes, [2]int64{spec.Nodes[i].ID, now})
+					mu.Unlock()
+					v = st.Version
+				}
+			}
+		}()
+	}
+	emit(map[string]any{"event": "ready", "connect_ms": ms(time.Since(start)), "errors": errs.Swap(0)})
+
+	cmds := bufio.NewScanner(in)
+	for cmds.Scan() {
+		switch cmds.Text() {
+		case "fetch":
+			// A sample of fetches, 32 in flight, while every watch is held:
+			// each node of the sample fetches twice and the second, on the
+			// connection the first opened (its watch holds the other), is
+			// timed: the state's cost, not a TLS handshake's.
+			m := min(n, 2000)
+			lat := make([]time.Duration, m)
+			var busy atomic.Int64
+			perm := rand.Perm(n)
+			parallel(m, 32, func(k int) {
+				c := clients[perm[k]]
+				if _, err := c.State(ctx); err != nil {
+					errs.Add(1)
+					return
+				}
+				s := time.Now()
+				if _, err := c.State(ctx); err != nil {
+					errs.Add(1)
+				}
+				lat[k] = time.Since(s)
+				busy.Add(int64(lat[k]))
+			})
+			// Rate: timed fetches per second of timed time, 32 in flight.
+			el := time.Duration(busy.Load() / 32)
+			emit(map[string]any{"event": "fetch", "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99)), "rate": float64(m) / el.Seconds(), "errors": errs.Swap(0)})
+		case "dump":
+			mu.Lock()
+			w := wakes
+			wakes = nil
+			mu.Unlock()
+			emit(map[string]any{"event": "wakes", "wakes": w})
+		case "report":
+			lat := make([]time.Duration, n)
+			t := time.Now()
+			parallel(n, 64, func(i int) {
+				s := time.Now()
+				if err := clients[i].Report(ctx, nodeapi.Report{RunLevel: "boot", BootState: "boot", Version: "pl-node/bench"}); err != nil {
+					errs.Add(1)
+				}
+				lat[i] = time.Since(s)
+			})
+			el := time.Since(t)
+			emit(map[string]any{"event": "report", "rate": float64(n) / el.Seconds(), "p99_ms": ms(pct(lat, 99)), "errors": errs.Swap(0)})
+		case "quit":
+			cancel()
+			wg.Wait()
+			return nil
+		}
+	}
+	cancel()
+	wg.Wait()
+	return cmds.Err()
+}
+
+// parallel runs f(0..n-1) with at most k at a time.
+func parallel(n, k int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range min(k, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
