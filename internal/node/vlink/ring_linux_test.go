@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,11 @@ func TestRing(t *testing.T) {
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
+	// Four nodes' delay relays (eight) live in this one process, where four
+	// node managers would each have their own: give it as many Go
+	// processors as four processes would have (a relay's thread needs one
+	// after each wait).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * runtime.GOMAXPROCS(0)))
 	nodes := newNodes(t, 4)
 	hosts := []string{"n1.ring.org", "n2.ring.org", "n3.ring.org", "n4.ring.org"}
 	top, err := vlinks.Parse(`prefix 10.210.0.0/24
