@@ -74,6 +74,7 @@ type Options struct {
 	Uplink     string // uplink interface ("" = the default route's)
 	NodeAddr   string // public IPv4 ("" = the uplink's first)
 	Prefix     string // sliver address space; 10.42.0.0/16
+	Prefix6    string // IPv6 prefix routed to the node for slivers; "" = slivers are IPv4-only
 	CapKbit    int64  // node egress cap, kbit/s; 1 Gbit/s
 	NFTable    string // nftables table; "pl"
 	VethPrefix string // node-side veth names; "plv"
@@ -466,6 +467,11 @@ func openNet(opts Options) (_ *netcfg.Linux, err error) {
 	if opts.Prefix != "" {
 		if ncfg.Prefix, err = netip.ParsePrefix(opts.Prefix); err != nil {
 			return nil, fmt.Errorf("--prefix: %w", err)
+		}
+	}
+	if opts.Prefix6 != "" {
+		if ncfg.Prefix6, err = netip.ParsePrefix(opts.Prefix6); err != nil {
+			return nil, fmt.Errorf("--ipv6-prefix: %w", err)
 		}
 	}
 	return netcfg.New(ncfg)
