@@ -287,8 +287,10 @@ var baseChains = []baseChain{
 // Policy (input, i.e. from a sliver to any address of the node itself):
 //   - replies to connections the node started pass (the node can reach
 //     slivers' reserved ports), ICMP echo passes (ping the gateway), and the
-//     configured node services pass; everything else (node manager API, the
-//     node's sshd, ...) is dropped.
+//     configured node services pass; with an IPv6 prefix, ICMPv6 neighbour
+//     solicitations and advertisements and echo requests pass too;
+//     everything else (node manager API, the node's sshd, router
+//     advertisements, ...) is dropped.
 //
 // NAT: sliver traffic leaving through the uplink is source-NATed to the
 // node address; hairpin traffic (a sliver reaching a reserved port through
