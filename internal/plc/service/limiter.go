@@ -306,9 +306,13 @@ func rateLimited(account, source string, wait time.Duration) error {
 	if source != "" {
 		from = " from " + source
 	}
+	what := "failed logins for " + account
+	if account == signupAccount {
+		what = "sign-ups"
+	}
 	return &core.Error{
 		Code:       core.RateLimited,
-		Message:    fmt.Sprintf("too many failed logins for %s%s; try again in %d s", account, from, secs),
+		Message:    fmt.Sprintf("too many %s%s; try again in %d s", what, from, secs),
 		RetryAfter: secs * time.Second,
 	}
 }
