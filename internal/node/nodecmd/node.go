@@ -527,7 +527,11 @@ func (n *Node) openFlows(opts Options) (err error) {
 	if n.FlowStore, err = flows.OpenStore(flows.StoreConfig{Path: filepath.Join(opts.State, "flows", "flows.db"), Logger: opts.Logger}); err != nil {
 		return err
 	}
-	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, Logger: opts.Logger})
+	var sliverPrefixes []netip.Prefix
+	if p := n.Net.Config().Prefix6; p.IsValid() {
+		sliverPrefixes = append(sliverPrefixes, p) // slivers' own IPv6 addresses
+	}
+	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, SliverPrefixes: sliverPrefixes, Logger: opts.Logger})
 	return err
 }
 
