@@ -68,6 +68,7 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.Uplink, "uplink", "", "uplink interface (default: the default route's)")
 	f.StringVar(&o.NodeAddr, "node-addr", "", "public IPv4 address (default: the uplink's first)")
 	f.StringVar(&o.Prefix, "prefix", "", "sliver address space (default 10.42.0.0/16)")
+	f.StringVar(&o.Prefix6, "ipv6-prefix", "", "IPv6 prefix routed to this node: each sliver gets <prefix>::1:<xid in hex> (at most a /111; default none: slivers are IPv4-only)")
 	f.Int64Var(&o.CapKbit, "node-cap-kbit", 0, "node-wide egress cap in kbit/s (default 1 Gbit/s)")
 	f.StringVar(&o.NetNS, "netns", "", "the node's network namespace path (default: this process's)")
 	f.StringVar(&o.NFTable, "nft-table", "", "nftables table owned by the node manager (default pl)")
