@@ -138,7 +138,7 @@ func (p *Planet) startNodes(ctx context.Context) error {
 	}
 	siteIDs := map[string]int64{}
 	for _, s := range p.Plan.SitePlans {
-		ds := DemoSites[s.Index-1]
+		ds := p.Sites[s.Index-1]
 		id, err := reg.Add(ctx, nil, core.Site, core.Record{
 			"login_base": ds.LoginBase, "name": ds.Name, "abbreviated_name": ds.LoginBase,
 			"latitude": ds.Lat, "longitude": ds.Lon, "url": "https://" + ds.LoginBase + ".example.org/",

@@ -50,7 +50,7 @@ process (pl bench scale-nodes): each fetches its state and holds a watch
 fetch p50/p99 (2,000 fetches, 32 in flight), change-to-notification
 p50/p99 at the affected watchers (--changes slice renewals, each reaching
 its slice's nodes, then one change reaching every node), report ingest
-(every node reports once, 64 in flight), and PLC's heap and stacks per
+(2,000 nodes report once, 64 in flight), and PLC's heap and stacks per
 watching node. Once with 1 replica on SQLite and, with --db, once with 2
 replicas on that PostgreSQL database (changes are made through replica 1;
 half the nodes watch at replica 2). See docs/replicas.md.`,

@@ -100,6 +100,8 @@ func Scale(ctx context.Context, o ScaleOptions) ([]ScaleResult, error) {
 			return out, err
 		}
 		out = append(out, r)
+		PrintScale(o.Out, out) // this case's figures at once: the next takes long
+		fmt.Fprintf(o.Out, "load: %s\n\n", loadavg())
 	}
 	if o.DB != "" {
 		r, err := scaleCase(ctx, o, "2 replicas, PostgreSQL", o.DB, 2)
@@ -187,7 +189,7 @@ func scaleCase(ctx context.Context, o ScaleOptions, name, dsn string, replicas i
 		stdin, stdout = inW, outR
 		defer func() { inW.Close(); <-done }()
 	} else {
-		child := exec.CommandContext(ctx, exe, "bench", "scale-nodes", specFile)
+		child := exec.CommandContext(ctx, exe, "bench", "scale-nodes", specFile) // hostdeps: self
 		child.Stderr = os.Stderr
 		stdin, _ = child.StdinPipe()
 		stdout, _ = child.StdoutPipe()
@@ -280,8 +282,8 @@ func scaleCase(ctx context.Context, o ScaleOptions, name, dsn string, replicas i
 		return res, err
 	}
 	// The herd: every node fetches its new state; wait until all watch
-	// again (at most 5 minutes).
-	rewatched(5 * time.Minute)
+	// again (at most 2 minutes).
+	rewatched(2 * time.Minute)
 	res.AllDrain = time.Duration(time.Now().UnixNano() - tAll)
 	send("dump")
 	d, err := next("wakes")

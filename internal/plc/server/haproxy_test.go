@@ -72,7 +72,7 @@ func TestHAProxyReplicas(t *testing.T) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, haproxyConfig, port, host(m1), host(m2)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hp := exec.Command(bin, "-f", cfg, "-db")
+	hp := exec.Command(bin, "-f", cfg, "-db") // hostdeps: haproxy
 	hp.Stdout, hp.Stderr = os.Stderr, os.Stderr
 	if err := hp.Start(); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,41 @@ func (s *Service) RegisterPerson(ctx context.Context, c *core.Caller, r core.Reg
 	if err := authorize(c, opRegisterPerson); err != nil {
 		return 0, err
 	}
+	var id int64
+	if src := RemoteAddr(ctx); src != "" {
+		// Every sign-up from an address counts (a mail goes to the PIs and
+		// the person): beyond the free ones the address waits, as after
+		// failed logins, with its own count.
+		err := s.signups.guard(ctx, signupAccount, func() (bool, error) {
+			var err error
+			id, err = s.registerPerson(ctx, c, r)
+			return true, err
+		})
+		return id, err
+	}
+	return s.registerPerson(ctx, c, r)
+}
+
+// signupAccount is the limiter's account of sign-ups: they count per
+// source address only.
+const signupAccount = "sign-up"
+
+// DefaultSignupsFree is how many sign-ups an address may make in an hour
+// before it must wait.
+const DefaultSignupsFree = 10
+
+func (p LoginPolicy) signupDefaults() LoginPolicy {
+	if p.PairFree <= 0 {
+		// The limiter lets PairFree+1 through before the first wait.
+		p.PairFree = DefaultSignupsFree - 1
+	}
+	if p.SourceFree <= 0 {
+		p.SourceFree = 1 << 30 // the pair is the source: one count
+	}
+	return p
+}
+
+func (s *Service) registerPerson(ctx context.Context, c *core.Caller, r core.Registration) (int64, error) {
 	if len(r.Password) < core.MinPasswordLength {
 		return 0, core.FieldErrorf("password", "must have at least %d characters", core.MinPasswordLength)
 	}
