@@ -76,6 +76,13 @@ func (c *Client) Notices(ctx context.Context, caller *core.Caller, since int64, 
 	return out, err
 }
 
+// PlanetHistory implements core.Planet.
+func (c *Client) PlanetHistory(ctx context.Context, caller *core.Caller, since int64) ([]core.PlanetSample, error) {
+	var out []core.PlanetSample
+	err := c.do(ctx, caller, http.MethodGet, rel(restapi.HistoryPath), sinceValues(since, 0), nil, &out, "")
+	return out, err
+}
+
 // SuspendSlice implements core.Planet.
 func (c *Client) SuspendSlice(ctx context.Context, caller *core.Caller, sliceID int64, reason string) error {
 	return c.do(ctx, caller, http.MethodPost, fmt.Sprintf("/slices/%d%s", sliceID, restapi.SuspendSuffix), nil, restapi.ReasonRequest{Reason: reason}, nil, "")

@@ -154,4 +154,23 @@ type Planet interface {
 	// both are recorded as monitor actions.
 	SuspendSlice(ctx context.Context, c *Caller, sliceID int64, reason string) error
 	ResumeSlice(ctx context.Context, c *Caller, sliceID int64, reason string) error
+	// PlanetHistory returns the planet's recent samples taken after
+	// since (UNIX seconds), oldest first. Admins only.
+	PlanetHistory(ctx context.Context, c *Caller, since int64) ([]PlanetSample, error)
+}
+
+// PlanetSample is the whole planet at one moment, summed from the planet
+// table: what the admin overview plots over time.
+type PlanetSample struct {
+	At           int64   `json:"at"` // UNIX seconds
+	NodesUp      int     `json:"nodes_up"`
+	NodesDown    int     `json:"nodes_down"`
+	NodesUnknown int     `json:"nodes_unknown"`
+	MeanLoad     float64 `json:"mean_load"` // 1-minute load averaged over the up nodes that report
+	MaxLoad      float64 `json:"max_load"`
+	CPUPct       float64 `json:"cpu_pct"` // busy share averaged over the up nodes that report
+	Slivers      int     `json:"slivers"`
+	Slices       int     `json:"slices"`  // slices with a sliver on some node
+	RxKbps       float64 `json:"rx_kbps"` // summed over nodes
+	TxKbps       float64 `json:"tx_kbps"`
 }

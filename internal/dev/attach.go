@@ -70,6 +70,7 @@ func (f *planetFlags) config(stderr io.Writer) (Config, error) {
 
 func devCmd() *cobra.Command {
 	var f planetFlags
+	var plcs int
 	c := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an emulated planet on this machine (root): PLC, nodes on a virtual WAN, a demo slice",
@@ -94,12 +95,27 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
-			fmt.Fprintf(stderr, "pl dev: starting PLC and %d node(s)...\n", cfg.Nodes)
-			p, err := Up(ctx, cfg)
-			if err != nil {
-				return err
+			var p interface{ Close() error }
+			switch plcs {
+			case 1:
+				fmt.Fprintf(stderr, "pl dev: starting PLC and %d node(s)...\n", cfg.Nodes)
+				planet, err := Up(ctx, cfg)
+				if err != nil {
+					return err
+				}
+				planet.PrintSummary(cmd.OutOrStdout())
+				p = planet
+			case 2:
+				fmt.Fprintf(stderr, "pl dev: starting two peered PLCs with %d node(s) each...\n", cfg.Nodes)
+				fed, err := UpFederation(ctx, cfg)
+				if err != nil {
+					return err
+				}
+				fed.PrintSummary(cmd.OutOrStdout())
+				p = fed
+			default:
+				return fmt.Errorf("--plcs %d: want 1 or 2", plcs)
 			}
-			p.PrintSummary(cmd.OutOrStdout())
 			<-ctx.Done()
 			stop()
 			// During cleanup, hangups are ignored (they follow Ctrl-C when
@@ -111,7 +127,7 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 			defer signal.Stop(again)
 			go func() {
 				if _, ok := <-again; ok {
-					fmt.Fprintf(stderr, "pl dev: second signal: exiting before the cleanup finished; run `%s dev down` to finish it\n", p.Binary)
+					fmt.Fprintf(stderr, "pl dev: second signal: exiting before the cleanup finished; run `%s dev down` to finish it\n", cfg.Binary)
 					os.Exit(130)
 				}
 			}()
@@ -124,6 +140,7 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 		},
 	}
 	f.add(c, DefaultNodes)
+	c.Flags().IntVar(&plcs, "plcs", 1, "1, or 2: two peered PLCs, each with its own sites and --nodes nodes, and a demo slice of the first on the nodes of both (docs/federation.md)")
 	c.AddCommand(downCmd(), controlCmd("stop"), controlCmd("start"), controlCmd("status"))
 	return c
 }

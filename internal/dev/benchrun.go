@@ -43,7 +43,7 @@ func BenchPlanet(ctx context.Context, cfg Config, reps int, trace bool, out io.W
 	if err != nil {
 		return err
 	}
-	site := PLCSite.LoginBase
+	site := p.Sites[0].LoginBase
 	siteID, err := reg.Resolve(ctx, nil, core.Site, site)
 	if err != nil {
 		return err

@@ -73,7 +73,7 @@ func TestCurrentInvoker(t *testing.T) {
 // Every command the summary prints names the pl binary by its absolute
 // path and carries sudo exactly when it needs root (issue 9.9).
 func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
-	plan, err := wan.NewPlan(wan.Config{Prefix: wan.DefaultPrefix, Host: PLCSite.Location, Sites: wanSites(), Nodes: 2, Overhead: 2 * time.Millisecond})
+	plan, err := wan.NewPlan(wan.Config{Prefix: wan.DefaultPrefix, Host: PLCSite.Location, Sites: wanSites(DemoSites), Nodes: 2, Overhead: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

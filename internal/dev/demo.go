@@ -146,12 +146,16 @@ func addPerson(ctx context.Context, reg core.Registry, email, first, last, passw
 // setupDemo creates a PI and a user at the PLC's site, the user's key, and
 // the demo slice with its HTTP service on every node, then waits until the
 // service answers on every node.
-func (p *Planet) setupDemo(ctx context.Context) error {
+func (p *Planet) setupDemo(ctx context.Context) error { return p.setupDemoWith(ctx, nil) }
+
+// setupDemoWith creates the demo slice on every node of the planet and on
+// the given nodes of a peer PLC (hostnames, foreign objects here).
+func (p *Planet) setupDemoWith(ctx context.Context, peerNodes []string) error {
 	reg, err := p.AdminClient(ctx)
 	if err != nil {
 		return err
 	}
-	site := PLCSite.LoginBase
+	site := p.Sites[0].LoginBase
 	siteID, err := reg.Resolve(ctx, nil, core.Site, site)
 	if err != nil {
 		return err
@@ -203,6 +207,15 @@ func (p *Planet) setupDemo(ctx context.Context) error {
 	for _, n := range p.Nodes {
 		if err := reg.Link(ctx, nil, core.SliceNode, sliceID, n.NodeID, nil); err != nil {
 			return fmt.Errorf("add %s to %s: %w", n.Hostname, d.Slice, err)
+		}
+	}
+	for _, h := range peerNodes {
+		id, err := reg.Resolve(ctx, nil, core.Node, h)
+		if err != nil {
+			return fmt.Errorf("the peer's node %s: %w", h, err)
+		}
+		if err := reg.Link(ctx, nil, core.SliceNode, sliceID, id, nil); err != nil {
+			return fmt.Errorf("add the peer's node %s to %s: %w", h, d.Slice, err)
 		}
 	}
 	p.Demo = d

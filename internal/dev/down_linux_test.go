@@ -28,7 +28,7 @@ func TestDownAfterKill(t *testing.T) {
 	RunDir = t.TempDir()
 	t.Cleanup(func() { RunDir = oldRun })
 
-	plan, err := wan.NewPlan(wan.Config{ID: "dk", Prefix: netip.MustParsePrefix("10.94.0.0/16"), Nodes: 2, Sites: wanSites()})
+	plan, err := wan.NewPlan(wan.Config{ID: "dk", Prefix: netip.MustParsePrefix("10.94.0.0/16"), Nodes: 2, Sites: wanSites(DemoSites)})
 	if err != nil {
 		t.Fatal(err)
 	}

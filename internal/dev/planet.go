@@ -34,6 +34,9 @@ type Config struct {
 	Binary   string        // the pl binary run for PLC and nodes; default this executable
 	PLCPort  int           // default 8443
 	NoDemo   bool          // do not create the demo slice
+	// Sites are the planet's sites in the order nodes are placed on
+	// them; the first is where PLC stands (default DemoSites).
+	Sites []DemoSite
 	// NodeLogLevel is the node managers' --log-level ("" = their default).
 	NodeLogLevel string
 	Log          *slog.Logger
@@ -45,6 +48,9 @@ const DefaultNodes = 4
 func (c *Config) defaults() error {
 	if c.Nodes == 0 {
 		c.Nodes = DefaultNodes
+	}
+	if len(c.Sites) == 0 {
+		c.Sites = DemoSites
 	}
 	if c.Nodes < 1 {
 		return fmt.Errorf("nodes %d: want at least 1", c.Nodes)
@@ -114,7 +120,7 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 		return nil, err
 	}
 	plan, err := wan.NewPlan(wan.Config{
-		ID: cfg.ID, Prefix: cfg.WAN, Host: PLCSite.Location, Sites: wanSites(), Nodes: cfg.Nodes,
+		ID: cfg.ID, Prefix: cfg.WAN, Host: cfg.Sites[0].Location, Sites: wanSites(cfg.Sites), Nodes: cfg.Nodes,
 		Overhead: cfg.Overhead, Loss: cfg.Loss, RateKbit: cfg.RateKbit,
 	})
 	if err != nil {

@@ -138,7 +138,7 @@ func (p *Planet) startNodes(ctx context.Context) error {
 	}
 	siteIDs := map[string]int64{}
 	for _, s := range p.Plan.SitePlans {
-		ds := DemoSites[s.Index-1]
+		ds := p.Sites[s.Index-1]
 		id, err := reg.Add(ctx, nil, core.Site, core.Record{
 			"login_base": ds.LoginBase, "name": ds.Name, "abbreviated_name": ds.LoginBase,
 			"latitude": ds.Lat, "longitude": ds.Lon, "url": "https://" + ds.LoginBase + ".example.org/",
@@ -213,7 +213,9 @@ func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 			"--sensor-addr", net.JoinHostPort(n.Addr.String(), SensorPort), "--sensor-slivers", "public",
 			"--report-interval", ReportInterval.String(), "--bwmon-interval", ReportInterval.String(),
 			// Ports 80 and 443 shared by host name (docs/networks.md).
-			"--codemux")
+			"--codemux",
+			// IPv6 for slivers: the /64 the node's site routes to it.
+			"--ipv6-prefix", n.SliverPrefix6.String())
 		if p.NodeLogLevel != "" {
 			args = append(args, "--log-level", p.NodeLogLevel)
 		}

@@ -25,9 +25,9 @@ var DemoSites = []DemoSite{
 // PLCSite is where the emulated PLC (the host) stands.
 var PLCSite = DemoSites[0]
 
-func wanSites() []wan.Site {
-	out := make([]wan.Site, len(DemoSites))
-	for i, s := range DemoSites {
+func wanSites(sites []DemoSite) []wan.Site {
+	out := make([]wan.Site, len(sites))
+	for i, s := range sites {
 		out[i] = wan.Site{Name: s.LoginBase, Location: s.Location}
 	}
 	return out

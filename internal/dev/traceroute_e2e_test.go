@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -193,6 +194,40 @@ func TestTracerouteTutorial(t *testing.T) {
 			}
 		}
 	}
+	// IPv6 (docs/networks.md): every sliver has an address in its node's
+	// /64 of its site's unique-local /48; the server listens on all
+	// addresses, so its reserved port answers over IPv6 across the
+	// emulated WAN, from the host and from the sliver on another site.
+	rec, err := findRecord("pldev" + id + "-")
+	if err != nil || rec == nil {
+		t.Fatalf("no record of the planet: %v", err)
+	}
+	var addrs6 []string
+	var netnses []string
+	for i := 1; i <= nodes; i++ {
+		ns := filepath.Join(rec.DataDir, "nodes", fmt.Sprintf("n%d", i), "net", "netns", slice)
+		out, err := exec.Command("nsenter", "--net="+ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global").CombinedOutput() // hostdeps: nsenter ip
+		mm := regexp.MustCompile(`inet6 (fd0a:5100:[0-9a-f]+:([0-9a-f]+)::1:[0-9a-f]+)/128`).FindStringSubmatch(string(out))
+		if err != nil || mm == nil || mm[2] != fmt.Sprintf("%x", i) {
+			t.Fatalf("sliver on n%d: no IPv6 address in its node's prefix fd0a:5100:<site>:%d::/64: %v\n%s", i, i, err, out)
+		}
+		addrs6 = append(addrs6, mm[1])
+		netnses = append(netnses, ns)
+	}
+	for i, a := range addrs6 {
+		c, err := net.DialTimeout("tcp6", net.JoinHostPort(a, port), 5*time.Second)
+		if err != nil {
+			t.Errorf("host -> sliver on n%d [%s]:%s over IPv6: %v", i+1, a, port, err)
+			continue
+		}
+		c.Close()
+	}
+	if out, err := exec.Command("nsenter", "--net="+netnses[0], "ping", "-6", "-n", "-c", "2", "-W", "3", addrs6[2]).CombinedOutput(); err != nil { // hostdeps: nsenter ping
+		t.Errorf("sliver on n1 -> sliver on n3 (another site) over IPv6: %v\n%s", err, out)
+	} else {
+		t.Logf("sliver on n1 -> sliver on n3 over IPv6:\n%s", out)
+	}
+
 	// The planet's nodes share port 80 by host name (docs/networks.md):
 	// the demo user names the demo slice's page, and every node serves it
 	// through codemux; a name nobody claims gets the node's own page.

@@ -136,6 +136,7 @@ const (
 	TopSlicesPath      = Prefix + "/top/slices"      // GET ?where=&sort=&limit= -> []core.SliceRow
 	MonitorActionsPath = Prefix + "/monitor/actions" // GET ?since=&limit= -> []core.MonitorAction
 	NoticesPath        = Prefix + "/monitor/notices" // GET ?since=&limit= -> []core.Notice
+	HistoryPath        = Prefix + "/top/history"     // GET ?since= -> []core.PlanetSample
 	AuditWhoPath       = Prefix + "/audit/who"       // GET ?addr=&port=&proto=&since=&until=&limit= -> core.AuditAnswer
 	AuditSlicePath     = Prefix + "/audit/slice"     // GET ?slice=&since=&until=&top= -> core.SliceTraffic
 	SelectNodesSuffix  = "/nodes/select"             // POST /slices/{ref}/nodes/select core.NodeSelection -> []core.Selected

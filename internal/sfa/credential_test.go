@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,11 @@ func TestVerifyRefusals(t *testing.T) {
 		{"XSLT transform", strings.Replace(cred, "http://www.w3.org/2000/09/xmldsig#enveloped-signature", "http://www.w3.org/TR/1999/REC-xslt-19991116", 1), "transform"},
 		{"not XML", "<signed-credential", "well-formed"},
 		{"unsigned", cred[:strings.Index(cred, "<signatures>")] + "<signatures/></signed-credential>", "not signed"},
+		// Signature wrapping: an unsigned sibling <credential> whose fields
+		// a lax reader would merge into the signed one.
+		{"second credential", strings.Replace(cred, "<signatures>", "<credential><owner_urn>"+bobURN+"</owner_urn><privileges><privilege><name>pi</name><can_delegate>true</can_delegate></privilege></privileges></credential><signatures>", 1), "more than one <credential>"},
+		{"second owner_urn", strings.Replace(cred, "</credential>", "<owner_urn>"+bobURN+"</owner_urn></credential>", 1), "more than one <owner_urn>"},
+		{"wrong root", strings.Replace(strings.Replace(cred, "<signed-credential", "<x", 1), "</signed-credential>", "</x>", 1), "root"},
 		{"huge", strings.Repeat(" ", MaxCredentialBytes+1), "longer than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,5 +333,34 @@ func TestURN(t *testing.T) {
 	}
 	if !equalURN("urn:publicid:IDN+PLC.test+slice+s1", "urn:publicid:IDN+plc.test+slice+s1") || equalURN(sliceURN, otherURN) {
 		t.Fatal("equalURN")
+	}
+}
+
+// TestVerifyCache: a credential verified once is not given to xmlsec1
+// again, but its expiry, owner and target are checked on every call.
+func TestVerifyCache(t *testing.T) {
+	p := federation(t)
+	cred := []byte(rootCred(p))
+	now := time.Now()
+	v := &Verifier{Roots: NewRoots(p.cert("fed")), Now: func() time.Time { return now }}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, cred, p.cert("alice"), sliceURN); err != nil {
+		t.Fatal(err)
+	}
+	v.XMLSec = filepath.Join(t.TempDir(), "no-xmlsec1") // a second xmlsec1 run would fail
+	if _, err := v.Verify(ctx, cred, p.cert("alice"), sliceURN); err != nil {
+		t.Fatalf("cache hit: %v", err)
+	}
+	if _, err := v.Verify(ctx, cred, p.cert("bob"), sliceURN); core.ErrorCode(err) != core.Forbidden {
+		t.Fatalf("cache hit for another caller: %v", err)
+	}
+	other := p.credential(credSpec{id: "ref0", owner: "bob", target: "s1", ownerURN: bobURN, targetURN: sliceURN,
+		expires: future, privs: priv("*", true)}, "sa")
+	if _, err := v.Verify(ctx, []byte(other), nil, ""); core.ErrorCode(err) != core.Internal {
+		t.Fatalf("a new credential must run xmlsec1: %v", err)
+	}
+	now = now.Add(49 * time.Hour)
+	if _, err := v.Verify(ctx, cred, p.cert("alice"), sliceURN); core.ErrorCode(err) != core.Forbidden || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("an expired credential from the cache: %v", err)
 	}
 }

@@ -3,22 +3,42 @@ package sfa
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
 )
 
-// Verifier checks signed credentials against trusted roots.
+// Verifier checks signed credentials against trusted roots. It remembers
+// the documents whose signatures and chains it verified (by their SHA-256,
+// at most CacheSize of them, for CacheTTL), so a client presenting the
+// same credential again costs no xmlsec1 run; expiry, owner and target
+// are checked on every call.
 type Verifier struct {
 	Roots  *Roots
 	XMLSec string           // the xmlsec1 program; "" = "xmlsec1" on PATH
 	Now    func() time.Time // nil = time.Now
+
+	mu    sync.Mutex
+	cache map[[32]byte]cached
+}
+
+// The verified-credential cache's bounds.
+const (
+	CacheSize = 1024
+	CacheTTL  = 5 * time.Minute
+)
+
+type cached struct {
+	c  *Credential
+	at time.Time
 }
 
 func (v *Verifier) now() time.Time {
@@ -34,11 +54,53 @@ func (v *Verifier) now() time.Time {
 // linked. Every refusal is a core.Forbidden error (core.Invalid for a
 // document that is not a credential) saying which check failed.
 func (v *Verifier) Verify(ctx context.Context, data []byte, caller *Cert, target string) (*Credential, error) {
+	c, err := v.verified(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	if caller != nil && !sameKeyAndName(c.Owner[0], caller) {
+		return nil, core.Errorf(core.Forbidden, "credential %s is owned by %s, not by the caller %s", c.ID, c.OwnerURN, caller.Name())
+	}
+	if target != "" && !equalURN(c.TargetURN, target) {
+		return nil, core.Errorf(core.Forbidden, "credential %s is for %s, not %s", c.ID, c.TargetURN, target)
+	}
+	return c, nil
+}
+
+// verified is the credential data holds, its signatures and chains
+// verified now or (cache) within CacheTTL; times are checked every time.
+func (v *Verifier) verified(ctx context.Context, data []byte) (*Credential, error) {
+	now := v.now()
+	key := sha256.Sum256(data)
+	v.mu.Lock()
+	hit, ok := v.cache[key]
+	v.mu.Unlock()
+	if ok && now.Sub(hit.at) < CacheTTL && !now.Before(hit.at) {
+		for cur := hit.c; cur != nil; cur = cur.Parent {
+			if err := v.checkLevel(cur, now); err != nil {
+				return nil, err
+			}
+		}
+		return hit.c, nil
+	}
+	c, err := v.verify(ctx, data, now)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if v.cache == nil || len(v.cache) >= CacheSize {
+		v.cache = map[[32]byte]cached{}
+	}
+	v.cache[key] = cached{c: c, at: now}
+	v.mu.Unlock()
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time) (*Credential, error) {
 	c, err := ParseCredential(data)
 	if err != nil {
 		return nil, err
 	}
-	now := v.now()
 	var child *Credential
 	for cur := c; cur != nil; cur = cur.Parent {
 		if err := v.checkLevel(cur, now); err != nil {
@@ -59,7 +121,7 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, caller *Cert, target
 		if cur.Parent != nil {
 			signer = cur.Parent.Owner[0]
 		} else {
-			signer, err = v.issuerOf(cur)
+			signer, err = v.issuerOf(cur, now)
 			if err != nil {
 				return nil, err
 			}
@@ -67,12 +129,6 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, caller *Cert, target
 		if err := v.checkSignature(ctx, data, cur, signer); err != nil {
 			return nil, err
 		}
-	}
-	if caller != nil && !sameKeyAndName(c.Owner[0], caller) {
-		return nil, core.Errorf(core.Forbidden, "credential %s is owned by %s, not by the caller %s", c.ID, c.OwnerURN, caller.Name())
-	}
-	if target != "" && !equalURN(c.TargetURN, target) {
-		return nil, core.Errorf(core.Forbidden, "credential %s is for %s, not %s", c.ID, c.TargetURN, target)
 	}
 	return c, nil
 }
@@ -121,7 +177,7 @@ func checkDelegation(child, parent *Credential) error {
 // issuerOf finds the certificate that issued the target of a root
 // credential among the signature's KeyInfo, the target's chain and the
 // trusted roots, and checks it chains to a trusted root.
-func (v *Verifier) issuerOf(c *Credential) (*Cert, error) {
+func (v *Verifier) issuerOf(c *Credential, now time.Time) (*Cert, error) {
 	t := c.Target[0]
 	var cands []*Cert
 	cands = append(cands, c.Signature.Certs...)
@@ -129,7 +185,7 @@ func (v *Verifier) issuerOf(c *Credential) (*Cert, error) {
 	cands = append(cands, v.Roots.Certs()...)
 	for _, s := range cands {
 		if bytes.Equal(s.RawSubject, t.RawIssuer) && t.CheckSignatureFrom(s) == nil {
-			if _, err := v.Roots.Verify(s, cands, v.now()); err != nil {
+			if _, err := v.Roots.Verify(s, cands, now); err != nil {
 				return nil, fmt.Errorf("credential %s signer: %w", c.ID, err)
 			}
 			return s, nil

@@ -50,7 +50,8 @@ func StartIn(name string, cmd *exec.Cmd) error {
 	return InNS(name, cmd.Start)
 }
 
-// createNS creates a named network namespace with its loopback up.
+// createNS creates a named network namespace (without IPv6 duplicate
+// address detection).
 func createNS(name string) error {
 	runtime.LockOSThread()
 	orig, err := netns.Get()
@@ -62,6 +63,12 @@ func createNS(name string) error {
 	h, err := netns.NewNamed(name)
 	if err == nil {
 		h.Close()
+		// Interfaces of the new namespace skip duplicate address detection
+		// (the plan's addresses are unique): until it ends, a new link-local
+		// address cannot serve neighbour discovery.
+		for _, k := range []string{"all", "default"} {
+			err = errors.Join(err, os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/accept_dad", []byte("0"), 0o644))
+		}
 	}
 	if serr := netns.Set(orig); serr != nil {
 		return errors.Join(err, serr) // thread stays locked and dies with the goroutine

@@ -48,11 +48,17 @@ var DefaultPrefix = netip.MustParsePrefix("10.99.0.0/16")
 // Plan is the resolved layout of a WAN: names and addresses of everything.
 type Plan struct {
 	Config
-	Prefix    string     // namespace/interface name prefix, e.g. "pldev-"
-	HostLink  string     // host side of the host-core veth (root namespace)
-	HostAddr  netip.Addr // the host's address on the WAN (x.y.0.1)
-	CoreAddr  netip.Addr // the core router's address on the host link (x.y.0.2)
-	CoreNS    string
+	Prefix   string     // namespace/interface name prefix, e.g. "pldev-"
+	HostLink string     // host side of the host-core veth (root namespace)
+	HostAddr netip.Addr // the host's address on the WAN (x.y.0.1)
+	CoreAddr netip.Addr // the core router's address on the host link (x.y.0.2)
+	CoreNS   string
+	// Prefix6 is the WAN's unique-local IPv6 block, a /32 derived from
+	// the IPv4 /16 (10.99.0.0/16 gives fd0a:6300::/32), so concurrent
+	// instances differ. Site i holds <Prefix6>:i::/48.
+	Prefix6   netip.Prefix
+	HostAddr6 netip.Addr // <Prefix6>::1 on the host link
+	CoreAddr6 netip.Addr // <Prefix6>::2
 	SitePlans []SitePlan
 	NodePlans []NodePlan
 }
@@ -67,6 +73,12 @@ type SitePlan struct {
 	CoreSide netip.Addr   // core end of the uplink, x.y.254.4i+1
 	SiteSide netip.Addr   // site end of the uplink, x.y.254.4i+2
 	CoreTun  string       // uplink device name in the core namespace
+	// Prefix6 is the site's unique-local /48 (<WAN Prefix6>:<index>::/48):
+	// its LAN is the first /64 (Subnet6, router Gateway6 = ::1 of it), and
+	// node n's slivers get the /64 number n.
+	Prefix6  netip.Prefix
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
 }
 
 // NodePlan is one emulated node.
@@ -78,6 +90,13 @@ type NodePlan struct {
 	Addr    netip.Addr
 	Gateway netip.Addr
 	Veth    string // the node's port on the site bridge (in the site namespace)
+	// Addr6 is the node's IPv6 address on its site's LAN (::<10+k> as
+	// the IPv4 address), Gateway6 the site router's.
+	Addr6    netip.Addr
+	Gateway6 netip.Addr
+	// SliverPrefix6 is the /64 of the site's /48 that the site routes to
+	// the node for its slivers (pl node --ipv6-prefix).
+	SliverPrefix6 netip.Prefix
 }
 
 // Interface names inside namespaces (namespaced, so fixed).
@@ -125,6 +144,8 @@ func NewPlan(c Config) (*Plan, error) {
 	p.HostAddr = addr(0, 1)
 	p.CoreAddr = addr(0, 2)
 	p.CoreNS = p.Prefix + "core"
+	p.Prefix6 = netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 1: b[0], 2: b[1]}), 32)
+	p.HostAddr6, p.CoreAddr6 = addr6(p.Prefix6, 0, 0, 1), addr6(p.Prefix6, 0, 0, 2)
 	for i := 1; i <= nsites; i++ {
 		p.SitePlans = append(p.SitePlans, SitePlan{
 			Index:    i,
@@ -135,6 +156,9 @@ func NewPlan(c Config) (*Plan, error) {
 			CoreSide: addr(254, byte(4*i+1)),
 			SiteSide: addr(254, byte(4*i+2)),
 			CoreTun:  fmt.Sprintf("s%d", i),
+			Prefix6:  netip.PrefixFrom(addr6(p.Prefix6, i, 0, 0), 48),
+			Subnet6:  netip.PrefixFrom(addr6(p.Prefix6, i, 0, 0), 64),
+			Gateway6: addr6(p.Prefix6, i, 0, 1),
 		})
 	}
 	perSite := make([]int, nsites)
@@ -143,16 +167,45 @@ func NewPlan(c Config) (*Plan, error) {
 		perSite[s]++
 		sp := p.SitePlans[s]
 		p.NodePlans = append(p.NodePlans, NodePlan{
-			Index:   n,
-			Name:    fmt.Sprintf("n%d", n),
-			Site:    s,
-			NS:      fmt.Sprintf("%sn%d", p.Prefix, n),
-			Addr:    addr(byte(sp.Index), byte(10+perSite[s])),
-			Gateway: sp.Gateway,
-			Veth:    fmt.Sprintf("n%d", n),
+			Index:         n,
+			Name:          fmt.Sprintf("n%d", n),
+			Site:          s,
+			NS:            fmt.Sprintf("%sn%d", p.Prefix, n),
+			Addr:          addr(byte(sp.Index), byte(10+perSite[s])),
+			Gateway:       sp.Gateway,
+			Veth:          fmt.Sprintf("n%d", n),
+			Addr6:         addr6(p.Prefix6, sp.Index, 0, uint16(10+perSite[s])),
+			Gateway6:      sp.Gateway6,
+			SliverPrefix6: netip.PrefixFrom(addr6(p.Prefix6, sp.Index, n, 0), 64),
 		})
 	}
 	return p, nil
+}
+
+// addr6 is <prefix6>:site:subnet::host.
+func addr6(prefix6 netip.Prefix, site, subnet int, host uint16) netip.Addr {
+	a := prefix6.Addr().As16()
+	a[4], a[5] = byte(site>>8), byte(site)
+	a[6], a[7] = byte(subnet>>8), byte(subnet)
+	a[14], a[15] = byte(host>>8), byte(host)
+	return netip.AddrFrom16(a)
+}
+
+// Locate6 returns the place of an IPv6 address: a site by the second
+// group after the WAN's /32, the host by its address.
+func (p *Plan) Locate6(a [16]byte) Place {
+	b := p.Prefix6.Addr().As16()
+	if [4]byte(a[:4]) != [4]byte(b[:4]) {
+		return PlaceCore
+	}
+	site := int(a[4])<<8 | int(a[5])
+	switch {
+	case netip.AddrFrom16(a) == p.HostAddr6:
+		return PlaceHost
+	case site >= 1 && site <= len(p.SitePlans):
+		return Place(site)
+	}
+	return PlaceCore
 }
 
 // Place identifies where an address is: PlaceCore (the core router, which

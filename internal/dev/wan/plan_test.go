@@ -124,3 +124,63 @@ func FuzzDelayFuncs(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanIPv6(t *testing.T) {
+	p, err := NewPlan(Config{ID: "t1", Nodes: 4, Sites: testSites, Host: testSites[0].Location, Overhead: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("wan " + p.Prefix6.String() + " host " + p.HostAddr6.String() + " core " + p.CoreAddr6.String() + "\n")
+	for _, s := range p.SitePlans {
+		b.WriteString(s.Site.Name + " " + s.Prefix6.String() + " lan " + s.Subnet6.String() + " gw " + s.Gateway6.String() + "\n")
+	}
+	for _, n := range p.NodePlans {
+		b.WriteString(n.Name + " " + n.Addr6.String() + " via " + n.Gateway6.String() + " slivers " + n.SliverPrefix6.String() + "\n")
+	}
+	want := `wan fd0a:6300::/32 host fd0a:6300::1 core fd0a:6300::2
+princeton fd0a:6300:1::/48 lan fd0a:6300:1::/64 gw fd0a:6300:1::1
+ethz fd0a:6300:2::/48 lan fd0a:6300:2::/64 gw fd0a:6300:2::1
+tokyo fd0a:6300:3::/48 lan fd0a:6300:3::/64 gw fd0a:6300:3::1
+n1 fd0a:6300:1::b via fd0a:6300:1::1 slivers fd0a:6300:1:1::/64
+n2 fd0a:6300:2::b via fd0a:6300:2::1 slivers fd0a:6300:2:2::/64
+n3 fd0a:6300:3::b via fd0a:6300:3::1 slivers fd0a:6300:3:3::/64
+n4 fd0a:6300:1::c via fd0a:6300:1::1 slivers fd0a:6300:1:4::/64
+`
+	if b.String() != want {
+		t.Fatalf("plan:\n%s\nwant:\n%s", b.String(), want)
+	}
+	// Each node's sliver /64 is inside its site's /48, distinct from the LAN.
+	for _, n := range p.NodePlans {
+		s := p.SiteOf(n)
+		if !s.Prefix6.Contains(n.SliverPrefix6.Addr()) || n.SliverPrefix6.Overlaps(s.Subnet6) {
+			t.Errorf("%s: sliver prefix %v vs site %v lan %v", n.Name, n.SliverPrefix6, s.Prefix6, s.Subnet6)
+		}
+	}
+	for _, tc := range []struct {
+		addr string
+		want Place
+	}{
+		{"fd0a:6300::1", PlaceHost}, {"fd0a:6300::2", PlaceCore}, {"fd0a:6300:2::b", 2},
+		{"fd0a:6300:3:3::1:7", 3}, {"fd0a:6300:9::1", PlaceCore}, {"fd0a:6301:1::1", PlaceCore}, {"2001:db8::1", PlaceCore},
+	} {
+		if got := p.Locate6(netip.MustParseAddr(tc.addr).As16()); got != tc.want {
+			t.Errorf("Locate6(%s) = %d, want %d", tc.addr, got, tc.want)
+		}
+	}
+	// The pumps find the place of IPv6 packets: source at 8, destination at 24.
+	pkt := make([]byte, 48)
+	pkt[0] = 0x60
+	src, dst := netip.MustParseAddr("fd0a:6300::1").As16(), netip.MustParseAddr("fd0a:6300:3:3::1:7").As16()
+	copy(pkt[8:], src[:])
+	copy(pkt[24:], dst[:])
+	if pl, ok := p.locatePacket(pkt, true); !ok || pl != PlaceHost {
+		t.Errorf("IPv6 packet source at %d %v, want the host", pl, ok)
+	}
+	if pl, ok := p.locatePacket(pkt, false); !ok || pl != 3 {
+		t.Errorf("IPv6 packet destination at %d %v, want site 3", pl, ok)
+	}
+	if d, _ := p.uplinkDelay(1)(pkt); d != p.Delay(1, 3) {
+		t.Errorf("uplink delay of an IPv6 packet to tokyo %v, want %v", d, p.Delay(1, 3))
+	}
+}

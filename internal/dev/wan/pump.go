@@ -94,11 +94,11 @@ func (p *Plan) uplinkDelay(from Place) DelayFunc {
 		if lossy(p.Loss) {
 			return 0, true
 		}
-		dst, ok := ipv4Addr(pkt, 16)
+		dst, ok := p.locatePacket(pkt, false)
 		if !ok {
 			return 0, false
 		}
-		return p.Delay(from, p.Locate(dst)), false
+		return p.Delay(from, dst), false
 	}
 }
 
@@ -107,8 +107,8 @@ func (p *Plan) uplinkDelay(from Place) DelayFunc {
 // delayed here; site-to-site packets were delayed at the source uplink.
 func (p *Plan) downlinkDelay(to Place) DelayFunc {
 	return func(pkt []byte) (time.Duration, bool) {
-		src, ok := ipv4Addr(pkt, 12)
-		if !ok || p.Locate(src) != PlaceHost {
+		src, ok := p.locatePacket(pkt, true)
+		if !ok || src != PlaceHost {
 			return 0, false
 		}
 		if lossy(p.Loss) {
@@ -119,6 +119,27 @@ func (p *Plan) downlinkDelay(to Place) DelayFunc {
 }
 
 func lossy(p float64) bool { return p > 0 && rand.Float64() < p }
+
+// locatePacket returns the place of an IPv4 or IPv6 packet's source (src)
+// or destination.
+func (p *Plan) locatePacket(pkt []byte, src bool) (Place, bool) {
+	if len(pkt) >= 40 && pkt[0]>>4 == 6 {
+		off := 24
+		if src {
+			off = 8
+		}
+		return p.Locate6([16]byte(pkt[off : off+16])), true
+	}
+	off := 16
+	if src {
+		off = 12
+	}
+	a, ok := ipv4Addr(pkt, off)
+	if !ok {
+		return 0, false
+	}
+	return p.Locate(a), true
+}
 
 // ipv4Addr returns the address at offset off (12 source, 16 destination) of
 // an IPv4 packet.

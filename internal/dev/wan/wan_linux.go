@@ -121,7 +121,7 @@ func (w *WAN) build() error {
 	if err := setupLo(core); err != nil {
 		return err
 	}
-	if err := setSysctl(p.CoreNS, "net/ipv4/ip_forward", "1"); err != nil {
+	if err := setForwarding(p.CoreNS); err != nil {
 		return err
 	}
 	// Host <-> core veth.
@@ -134,10 +134,22 @@ func (w *WAN) build() error {
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add veth %s: %w", p.HostLink, err)
 	}
+	// No duplicate address detection on the new host link: until it ends,
+	// the link-local address the host needs for neighbour discovery is
+	// not usable.
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p.HostLink+"/accept_dad", []byte("0"), 0o644); err != nil {
+		return fmt.Errorf("host link: %w", err)
+	}
 	if err := addrUp(nil, p.HostLink, netip.PrefixFrom(p.HostAddr, 30), netip.Addr{}); err != nil {
 		return err
 	}
 	if err := addrUp(core, CoreHostIf, netip.PrefixFrom(p.CoreAddr, 30), netip.Addr{}); err != nil {
+		return err
+	}
+	if err := addrUp(nil, p.HostLink, netip.PrefixFrom(p.HostAddr6, 64), netip.Addr{}); err != nil {
+		return err
+	}
+	if err := addrUp(core, CoreHostIf, netip.PrefixFrom(p.CoreAddr6, 64), netip.Addr{}); err != nil {
 		return err
 	}
 	hostLink, err := netlink.LinkByName(p.HostLink)
@@ -146,6 +158,9 @@ func (w *WAN) build() error {
 	}
 	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: hostLink.Attrs().Index, Dst: ipnet(p.Config.Prefix), Gw: p.CoreAddr.AsSlice()}); err != nil {
 		return fmt.Errorf("host route %v via %v: %w", p.Config.Prefix, p.CoreAddr, err)
+	}
+	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: hostLink.Attrs().Index, Dst: ipnet(p.Prefix6), Gw: p.CoreAddr6.AsSlice()}); err != nil {
+		return fmt.Errorf("host route %v via %v: %w", p.Prefix6, p.CoreAddr6, err)
 	}
 	for _, s := range p.SitePlans {
 		if err := w.buildSite(core, s); err != nil {
@@ -173,7 +188,7 @@ func (w *WAN) buildSite(core *netlink.Handle, s SitePlan) error {
 	if err := setupLo(h); err != nil {
 		return err
 	}
-	if err := setSysctl(s.NS, "net/ipv4/ip_forward", "1"); err != nil {
+	if err := setForwarding(s.NS); err != nil {
 		return err
 	}
 	coreTun, err := openTun(p.CoreNS, s.CoreTun)
@@ -199,12 +214,18 @@ func (w *WAN) buildSite(core *netlink.Handle, s SitePlan) error {
 	if err := core.RouteAdd(&netlink.Route{LinkIndex: ct.Attrs().Index, Dst: ipnet(s.Subnet), Scope: netlink.SCOPE_LINK}); err != nil {
 		return fmt.Errorf("core route %v: %w", s.Subnet, err)
 	}
+	if err := core.RouteAdd(&netlink.Route{LinkIndex: ct.Attrs().Index, Dst: ipnet(s.Prefix6)}); err != nil {
+		return fmt.Errorf("core route %v: %w", s.Prefix6, err)
+	}
 	st, err := h.LinkByName(SiteUpIf)
 	if err != nil {
 		return err
 	}
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: st.Attrs().Index, Dst: ipnet(netip.MustParsePrefix("0.0.0.0/0")), Scope: netlink.SCOPE_LINK}); err != nil {
 		return fmt.Errorf("site default route: %w", err)
+	}
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: st.Attrs().Index, Dst: ipnet(netip.MustParsePrefix("::/0"))}); err != nil {
+		return fmt.Errorf("site IPv6 default route: %w", err)
 	}
 	if p.RateKbit > 0 {
 		if err := addTBF(core, s.CoreTun, p.RateKbit); err != nil {
@@ -218,7 +239,10 @@ func (w *WAN) buildSite(core *netlink.Handle, s SitePlan) error {
 	if err := h.LinkAdd(br); err != nil {
 		return fmt.Errorf("add bridge: %w", err)
 	}
-	return addrUp(h, SiteBridge, netip.PrefixFrom(s.Gateway, 24), netip.Addr{})
+	if err := addrUp(h, SiteBridge, netip.PrefixFrom(s.Gateway, 24), netip.Addr{}); err != nil {
+		return err
+	}
+	return addrUp(h, SiteBridge, netip.PrefixFrom(s.Gateway6, 64), netip.Addr{})
 }
 
 func (w *WAN) buildNode(n NodePlan) error {
@@ -274,7 +298,22 @@ func (w *WAN) buildNode(n NodePlan) error {
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: n.Gateway.AsSlice()}); err != nil {
 		return fmt.Errorf("default route: %w", err)
 	}
+	if err := addrUp(h, NodeIf, netip.PrefixFrom(n.Addr6, 64), netip.Addr{}); err != nil {
+		return err
+	}
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: ipnet(netip.MustParsePrefix("::/0")), Gw: n.Gateway6.AsSlice()}); err != nil {
+		return fmt.Errorf("IPv6 default route: %w", err)
+	}
+	// The site routes the node's sliver prefix to it.
+	if err := site.RouteAdd(&netlink.Route{LinkIndex: br.Attrs().Index, Dst: ipnet(n.SliverPrefix6), Gw: n.Addr6.AsSlice()}); err != nil {
+		return fmt.Errorf("site route %v: %w", n.SliverPrefix6, err)
+	}
 	return nil
+}
+
+// setForwarding makes a router namespace forward IPv4 and IPv6.
+func setForwarding(ns string) error {
+	return errors.Join(setSysctl(ns, "net/ipv4/ip_forward", "1"), setSysctl(ns, "net/ipv6/conf/all/forwarding", "1"))
 }
 
 func handle(ns string) (*netlink.Handle, error) {
@@ -313,6 +352,9 @@ func addrUp(h *netlink.Handle, link string, addr netip.Prefix, peer netip.Addr) 
 		return fmt.Errorf("link %s: %w", link, err)
 	}
 	a := &netlink.Addr{IPNet: ipnet(addr)}
+	if addr.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD // the plan's addresses are unique
+	}
 	if peer.IsValid() {
 		a.Peer = ipnet(netip.PrefixFrom(peer, 32))
 	}

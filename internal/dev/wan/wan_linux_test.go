@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/planetlab/pl/internal/node/netcfg"
 )
 
 func needRoot(t *testing.T) {
@@ -244,4 +250,112 @@ func TestWANRateLimit(t *testing.T) {
 	if mbit > 1.5*kbit/1000 {
 		t.Errorf("throughput %.2f Mbit/s exceeds the %d kbit/s limit by more than 50%%", mbit, kbit)
 	}
+}
+
+// TestWANIPv6SliversAcrossSites: the WAN carries IPv6 with a unique-local
+// /48 per site; two nodes on different sites give their slivers IPv6
+// (netcfg, each node's sliver /64 routed to it by its site), and a sliver
+// on one site reaches a sliver's reserved port on the other from its own
+// address, with the emulated delay.
+func TestWANIPv6SliversAcrossSites(t *testing.T) {
+	needRoot(t)
+	sites := []Site{{"princeton", Location{40.3487, -74.6593}}, {"ethz", Location{47.3763, 8.5480}}}
+	p, err := NewPlan(Config{ID: "w6", Prefix: netip.MustParsePrefix("10.91.0.0/16"), Nodes: 2, Sites: sites,
+		Host: sites[0].Location, Overhead: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Remove(p.Prefix)
+	w, err := Up(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	n1, n2 := p.Node(1), p.Node(2)
+	oneWay := p.Delay(Place(p.SiteOf(n1).Index), Place(p.SiteOf(n2).Index))
+	rtt := avgRTT(t, runIn(t, n1.NS, "ping", "-6", "-n", "-q", "-c", "3", "-i", "0.2", n2.Addr6.String()))
+	t.Logf("node %s -> node %s: RTT %v, emulated one-way %v", n1.Addr6, n2.Addr6, rtt, oneWay)
+	if rtt < 2*oneWay || rtt > 2*oneWay+50*time.Millisecond {
+		t.Errorf("node RTT %v outside [%v, %v]", rtt, 2*oneWay, 2*oneWay+50*time.Millisecond)
+	}
+	hostWay := p.Delay(PlaceHost, Place(p.SiteOf(n2).Index))
+	if rtt := avgRTT(t, runIn(t, "", "ping", "-6", "-n", "-q", "-c", "2", "-i", "0.2", n2.Addr6.String())); rtt < 2*hostWay {
+		t.Errorf("host -> node RTT %v, want >= %v", rtt, 2*hostWay)
+	}
+
+	// A sliver on each node.
+	var att []netcfg.Attachment
+	for _, n := range []NodePlan{n1, n2} {
+		m, err := netcfg.New(netcfg.Config{StateDir: t.TempDir(), NetNS: filepath.Join(NetnsDir, n.NS), Table: "plw6", VethPrefix: "pw",
+			Prefix6: n.SliverPrefix6, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Teardown(context.Background()); m.Close() })
+		a, err := m.Ensure(context.Background(), netcfg.Sliver{Name: "pl_six", XID: 7, Ports: []netcfg.Port{{Proto: "tcp", From: 8080, To: 8080}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !n.SliverPrefix6.Contains(a.Addr6) {
+			t.Fatalf("sliver address %v outside the node's prefix %v", a.Addr6, n.SliverPrefix6)
+		}
+		att = append(att, a)
+	}
+	inNS := func(path string, fn func() error) {
+		t.Helper()
+		h, err := netns.GetFromPath(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if err := netcfg.InNetNS(h, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var l net.Listener
+	inNS(att[1].NetNS, func() (err error) { l, err = net.Listen("tcp6", "[::]:8080"); return err })
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, c.RemoteAddr().String()+"\n")
+			c.Close()
+		}
+	}()
+	var c net.Conn
+	start := time.Now()
+	inNS(att[0].NetNS, func() (err error) {
+		c, err = net.DialTimeout("tcp6", net.JoinHostPort(att[1].Addr6.String(), "8080"), 5*time.Second)
+		return err
+	})
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(strings.TrimSpace(string(b)))
+	t.Logf("sliver %s -> sliver %s:8080: the server saw %s; connect and answer took %v (emulated RTT %v)", att[0].Addr6, att[1].Addr6, host, took, 2*oneWay)
+	if host != att[0].Addr6.String() {
+		t.Errorf("the server saw %s, want the client sliver's address %s", host, att[0].Addr6)
+	}
+	if took < 2*oneWay {
+		t.Errorf("connect and answer took %v, below the emulated round trip %v", took, 2*oneWay)
+	}
+	// Not a reserved port: refused by node 2's rules.
+	inNS(att[0].NetNS, func() error {
+		if c, err := net.DialTimeout("tcp6", net.JoinHostPort(att[1].Addr6.String(), "2222"), 500*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("sliver reached an unreserved port of the other sliver")
+		}
+		return nil
+	})
 }

@@ -24,7 +24,11 @@ import (
 //
 // ICMP has no ports: Inside and Public carry the echo id before and after
 // NAT, Remote the ICMP type.
-func fromFlow(f *conntrack.Flow, local func(netip.Addr) bool) Record {
+//
+// local tells the node's own addresses, sliver the slivers' own routable
+// addresses (their IPv6, not translated): a connection to one of those
+// from elsewhere is inbound although the sliver's replies marked it.
+func fromFlow(f *conntrack.Flow, local, sliver func(netip.Addr) bool) Record {
 	o, rp := f.TupleOrig, f.TupleReply
 	r := Record{Proto: o.Proto.Protocol, XID: int(f.Mark)}
 	port := func(t conntrack.Tuple, src bool) uint16 {
@@ -58,6 +62,12 @@ func fromFlow(f *conntrack.Flow, local func(netip.Addr) bool) Record {
 		r.Public = ap(o.IP.DestinationAddress, o.Proto.DestinationPort)
 		r.Inside = ap(rp.IP.SourceAddress, rp.Proto.SourcePort)
 		r.BytesSent, r.PacketsSent, r.BytesReceived, r.PacketsReceived = reply.Bytes, reply.Packets, orig.Bytes, orig.Packets
+	case sliver != nil && sliver(o.IP.DestinationAddress.Unmap()) && !sliver(o.IP.SourceAddress.Unmap()):
+		r.Dir = In
+		r.Remote = ap(o.IP.SourceAddress, port(o, true))
+		r.Inside = ap(o.IP.DestinationAddress, port(o, false))
+		r.Public = r.Inside
+		r.BytesSent, r.PacketsSent, r.BytesReceived, r.PacketsReceived = reply.Bytes, reply.Packets, orig.Bytes, orig.Packets
 	case f.Mark != 0 || (local != nil && local(o.IP.SourceAddress.Unmap())):
 		r.Dir = Out
 		r.Inside = ap(o.IP.SourceAddress, port(o, true))
@@ -90,6 +100,7 @@ type live struct {
 type table struct {
 	now    func() time.Time
 	local  func(netip.Addr) bool
+	sliver func(netip.Addr) bool // a sliver's own routable address
 	slices func(xid int) (SliceRef, bool)
 	live   map[uint32]*live
 	out    []Record // finished or to be written (open) records
@@ -103,7 +114,7 @@ func newTable(now func() time.Time, slices func(int) (SliceRef, bool), log *slog
 // update merges a fresh read of f into the live entry (creating it).
 func (t *table) update(f *conntrack.Flow) *live {
 	now := t.now().UTC()
-	r := fromFlow(f, t.local)
+	r := fromFlow(f, t.local, t.sliver)
 	l, ok := t.live[f.ID]
 	if ok && l.rec.Proto == r.Proto && l.rec.Remote.Addr() == r.Remote.Addr() {
 		// Counters only grow; an event without counters (acct off at its
@@ -206,7 +217,7 @@ func (t *table) resume(open []Record, flows []conntrack.Flow) {
 			continue
 		}
 		r, ok := byID[f.ID]
-		fr := fromFlow(f, t.local)
+		fr := fromFlow(f, t.local, t.sliver)
 		if ok && r.Proto == fr.Proto && r.Remote == fr.Remote && r.Inside == fr.Inside {
 			delete(byID, f.ID)
 			t.live[f.ID] = &live{rec: r}

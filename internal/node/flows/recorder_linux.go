@@ -24,6 +24,11 @@ type RecorderConfig struct {
 	// NetNS is the path of the node's network namespace, whose conntrack
 	// table is read; "" = the process's own.
 	NetNS string
+	// SliverPrefixes hold the slivers' own routable addresses (the node's
+	// IPv6 prefix, netcfg's Prefix6): their flows are not translated, so
+	// a connection into one is told apart from one the sliver started by
+	// its destination.
+	SliverPrefixes []netip.Prefix
 	// DumpInterval is how often the whole table is read: counters of
 	// long flows, flows whose events were lost. Default 30 s.
 	DumpInterval time.Duration
@@ -84,6 +89,16 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	}
 	r.slices.m = m
 	r.tab = newTable(cfg.Now, r.slices.get, r.log)
+	if len(cfg.SliverPrefixes) > 0 {
+		r.tab.sliver = func(a netip.Addr) bool {
+			for _, p := range cfg.SliverPrefixes {
+				if p.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	return r, nil
 }
 

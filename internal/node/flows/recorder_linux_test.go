@@ -29,12 +29,16 @@ import (
 type flowNet struct {
 	node, peer, sliver string // namespace paths
 	net                *netcfg.Linux
+	addr6              netip.Addr // the sliver's IPv6 address (newFlowNetOpts with a prefix)
 }
 
 const (
 	nodeAddr = "192.0.2.1"
 	peerAddr = "192.0.2.2"
 	testXID  = 7
+
+	nodeAddr6 = "2001:db8:ff::1"
+	peerAddr6 = "2001:db8:ff::2"
 )
 
 func newNamedNS(t testing.TB, name string) string {
@@ -60,7 +64,12 @@ func newNamedNS(t testing.TB, name string) string {
 
 func newFlowNet(t *testing.T) *flowNet { return newFlowNetB(t) }
 
-func newFlowNetB(t testing.TB) *flowNet {
+func newFlowNetB(t testing.TB) *flowNet { return newFlowNetOpts(t, netip.Prefix{}) }
+
+// newFlowNetOpts builds the flow network; with prefix6 the uplink also
+// carries IPv6 (node 2001:db8:ff::1, peer ::2, the peer routing prefix6 to
+// the node) and the sliver has its own IPv6 address and reserves tcp/8080.
+func newFlowNetOpts(t testing.TB, prefix6 netip.Prefix) *flowNet {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, veths, nftables tables and reads conntrack")
@@ -109,15 +118,41 @@ func newFlowNetB(t testing.TB) *flowNet {
 	}
 	must(nh.RouteAdd(&netlink.Route{LinkIndex: up.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Gw: net.ParseIP(peerAddr).To4()}))
 
-	fn.net, err = netcfg.New(netcfg.Config{StateDir: t.TempDir(), NetNS: fn.node, Uplink: "up0", Table: "plflowtest", VethPrefix: "pft"})
+	var sliverPorts []netcfg.Port
+	if prefix6.IsValid() {
+		nodad := func(a string) *netlink.Addr {
+			return &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(a), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+		}
+		must(nh.AddrAdd(up, nodad(nodeAddr6)))
+		must(ph.AddrAdd(pe, nodad(peerAddr6)))
+		must(ph.RouteAdd(&netlink.Route{LinkIndex: pe.Attrs().Index, Dst: &net.IPNet{IP: prefix6.Addr().AsSlice(), Mask: net.CIDRMask(prefix6.Bits(), 128)}, Gw: net.ParseIP(nodeAddr6)}))
+		sliverPorts = []netcfg.Port{{Proto: "tcp", From: 8080, To: 8080}}
+		// The new link-local addresses are usable for neighbour discovery
+		// once their duplicate address detection ends.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			tentative := false
+			for _, h := range []*netlink.Handle{nh, ph} {
+				as, _ := h.AddrList(nil, netlink.FAMILY_V6)
+				for _, a := range as {
+					tentative = tentative || a.Flags&unix.IFA_F_TENTATIVE != 0
+				}
+			}
+			if !tentative {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fn.net, err = netcfg.New(netcfg.Config{StateDir: t.TempDir(), NetNS: fn.node, Uplink: "up0", Table: "plflowtest", VethPrefix: "pft", Prefix6: prefix6})
 	must(err)
 	t.Cleanup(func() {
 		_ = fn.net.Teardown(context.Background())
 		fn.net.Close()
 	})
-	att, err := fn.net.Ensure(context.Background(), netcfg.Sliver{Name: "pl_flowtest", XID: testXID})
+	att, err := fn.net.Ensure(context.Background(), netcfg.Sliver{Name: "pl_flowtest", XID: testXID, Ports: sliverPorts})
 	must(err)
-	fn.sliver = att.NetNS
+	fn.sliver, fn.addr6 = att.NetNS, att.Addr6
 	return fn
 }
 
@@ -177,7 +212,11 @@ func within1pct(got, want uint64) bool {
 
 func startRecorder(t *testing.T, fn *flowNet, store *Store) (*Recorder, func()) {
 	t.Helper()
-	rec, err := NewRecorder(RecorderConfig{Store: store, NetNS: fn.node, DumpInterval: time.Hour})
+	var sp []netip.Prefix
+	if p := fn.net.Config().Prefix6; p.IsValid() {
+		sp = []netip.Prefix{p}
+	}
+	rec, err := NewRecorder(RecorderConfig{Store: store, NetNS: fn.node, DumpInterval: time.Hour, SliverPrefixes: sp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,5 +390,81 @@ func flushConntrack(t *testing.T, node string) {
 	defer c.Close()
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRecorderIPv6 records a sliver's IPv6 flows, which are not
+// translated: one it starts toward the peer (outbound, its own address
+// public) and one the peer opens to its reserved port on its address
+// (inbound), both attributed to the sliver by the conntrack mark.
+func TestRecorderIPv6(t *testing.T) {
+	fn := newFlowNetOpts(t, netip.MustParsePrefix("2001:db8:7::/64"))
+	store, err := OpenStore(StoreConfig{Path: filepath.Join(t.TempDir(), "flows.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec, stop := startRecorder(t, fn, store)
+	defer stop()
+
+	serve := func(l net.Listener) {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, c)
+				c.Close()
+			}
+		}()
+	}
+	send := func(from, addr string, n int) {
+		t.Helper()
+		var c net.Conn
+		in(t, from, func() (err error) { c, err = net.DialTimeout("tcp6", addr, 5*time.Second); return err })
+		if _, err := c.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	var pl, sl net.Listener
+	in(t, fn.peer, func() (err error) { pl, err = net.Listen("tcp6", "["+peerAddr6+"]:9000"); return err })
+	defer pl.Close()
+	in(t, fn.sliver, func() (err error) { sl, err = net.Listen("tcp6", "[::]:8080"); return err })
+	defer sl.Close()
+	serve(pl)
+	serve(sl)
+	send(fn.sliver, "["+peerAddr6+"]:9000", 100_000)
+	send(fn.peer, net.JoinHostPort(fn.addr6.String(), "8080"), 50_000)
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rec.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Query(Query{Remote: netip.MustParseAddr(peerAddr6), Proto: 6, Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPort := map[uint16]Record{}
+	for _, r := range p.Records {
+		byPort[r.Inside.Port()] = r
+		t.Logf("%s %s inside %s public %s remote %s sent %d received %d xid %d", r.Slice, r.Dir, r.Inside, r.Public, r.Remote, r.BytesSent, r.BytesReceived, r.XID)
+	}
+	if len(p.Records) != 2 {
+		t.Fatalf("%d IPv6 records, want 2", len(p.Records))
+	}
+	in8080, ok := byPort[8080]
+	if !ok || in8080.Dir != In || in8080.XID != testXID || in8080.Slice != "pl_flowtest" || in8080.Public.Addr() != fn.addr6 || in8080.BytesReceived < 50_000 {
+		t.Errorf("inbound flow to the reserved port: %+v", in8080)
+	}
+	for port, r := range byPort {
+		if port == 8080 {
+			continue
+		}
+		if r.Dir != Out || r.XID != testXID || r.Public.Addr() != fn.addr6 || r.Remote.Port() != 9000 || r.BytesSent < 100_000 {
+			t.Errorf("outbound flow: %+v", r)
+		}
 	}
 }

@@ -26,6 +26,7 @@ func ctFlow(id uint32, proto uint8, orig, reply [2]string, mark uint32, sent, re
 
 func TestFromFlow(t *testing.T) {
 	local := func(a netip.Addr) bool { return a == netip.MustParseAddr("192.0.2.1") }
+	sliver := func(a netip.Addr) bool { return netip.MustParsePrefix("2001:db8:7::/64").Contains(a) }
 	for _, tc := range []struct {
 		name                   string
 		f                      conntrack.Flow
@@ -43,9 +44,16 @@ func TestFromFlow(t *testing.T) {
 			In, "192.0.2.1:22", "192.0.2.1:22", "198.51.100.1:40000", 120, 60},
 		{"icmp echo masqueraded", ctFlow(5, 1, [2]string{"10.42.0.6:77", "203.0.113.7:8"}, [2]string{"203.0.113.7:99", "192.0.2.1:0"}, 5, 840, 840),
 			Out, "10.42.0.6:77", "192.0.2.1:99", "203.0.113.7:8", 840, 840},
+		// IPv6 slivers have their own addresses: nothing is translated.
+		{"sliver out over IPv6", ctFlow(6, 6, [2]string{"[2001:db8:7::1:5]:40000", "[2001:db8:ff::2]:80"}, [2]string{"[2001:db8:ff::2]:80", "[2001:db8:7::1:5]:40000"}, 5, 700, 9000),
+			Out, "[2001:db8:7::1:5]:40000", "[2001:db8:7::1:5]:40000", "[2001:db8:ff::2]:80", 700, 9000},
+		{"into a sliver's reserved port over IPv6", ctFlow(7, 6, [2]string{"[2001:db8:ff::2]:50000", "[2001:db8:7::1:5]:8080"}, [2]string{"[2001:db8:7::1:5]:8080", "[2001:db8:ff::2]:50000"}, 5, 300, 4000),
+			In, "[2001:db8:7::1:5]:8080", "[2001:db8:7::1:5]:8080", "[2001:db8:ff::2]:50000", 4000, 300},
+		{"sliver to sliver over IPv6 (the caller's)", ctFlow(8, 6, [2]string{"[2001:db8:7::1:5]:40001", "[2001:db8:7::1:6]:9090"}, [2]string{"[2001:db8:7::1:6]:9090", "[2001:db8:7::1:5]:40001"}, 5, 10, 20),
+			Out, "[2001:db8:7::1:5]:40001", "[2001:db8:7::1:5]:40001", "[2001:db8:7::1:6]:9090", 10, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := fromFlow(&tc.f, local)
+			r := fromFlow(&tc.f, local, sliver)
 			if r.Dir != tc.dir || r.Inside.String() != tc.inside || r.Public.String() != tc.public || r.Remote.String() != tc.remote ||
 				r.BytesSent != tc.sent || r.BytesReceived != tc.recv || r.XID != int(tc.f.Mark) {
 				t.Fatalf("got %s inside %s public %s remote %s sent %d recv %d xid %d", r.Dir, r.Inside, r.Public, r.Remote, r.BytesSent, r.BytesReceived, r.XID)
@@ -120,9 +128,9 @@ func TestTableResume(t *testing.T) {
 	still := ctFlow(1, 6, [2]string{"10.42.0.6:40000", "203.0.113.7:22"}, [2]string{"203.0.113.7:22", "192.0.2.1:61000"}, 5, 9000, 0)
 	still.Timestamp.Start = t0
 	gone := ctFlow(2, 6, [2]string{"10.42.0.6:40001", "203.0.113.7:22"}, [2]string{"203.0.113.7:22", "192.0.2.1:61001"}, 5, 100, 0)
-	o1 := fromFlow(&still, nil)
+	o1 := fromFlow(&still, nil, nil)
 	o1.Start, o1.Key, o1.Flags, o1.Slice = t0, MakeKey(t0, 1), FlagOpen, "pl_a"
-	o2 := fromFlow(&gone, nil)
+	o2 := fromFlow(&gone, nil, nil)
 	o2.Start, o2.Key, o2.Flags, o2.Slice = t0, MakeKey(t0, 2), FlagOpen, "pl_a"
 	tab.resume([]Record{o1, o2}, []conntrack.Flow{still})
 	recs := tab.take()

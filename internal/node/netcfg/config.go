@@ -30,6 +30,11 @@ type Config struct {
 	// Prefix holds one /30 per sliver (derived from the xid). Default
 	// 10.42.0.0/16; at most /18 so that every xid 1..4094 fits.
 	Prefix netip.Prefix
+	// Prefix6, when set, is the node's IPv6 prefix for slivers: each gets
+	// a routable address in it derived from its xid (SliverAddr6), at most
+	// a /111. The prefix must be routed to the node. Unset: slivers are
+	// IPv4-only and the node drops their IPv6.
+	Prefix6 netip.Prefix
 	// CapKbit is the node-wide egress cap on the uplink in kbit/s
 	// (the original's bwcap). Default 1 Gbit/s.
 	CapKbit int64
@@ -75,6 +80,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, core.FieldErrorf("prefix", "%s is not an IPv4 prefix of /18 or shorter", c.Prefix)
 	}
 	c.Prefix = c.Prefix.Masked()
+	if c.Prefix6.IsValid() {
+		if err := validPrefix6(c.Prefix6); err != nil {
+			return c, err
+		}
+		c.Prefix6 = c.Prefix6.Masked()
+	}
 	if c.CapKbit == 0 {
 		c.CapKbit = DefaultCapKbit
 	}

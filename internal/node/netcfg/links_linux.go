@@ -17,7 +17,8 @@ import (
 // The link side of the network manager: each sliver's network namespace, veth pair and addresses.
 
 // ensureNetNS makes path a persisted network namespace. Inside a new one it
-// disables IPv6 (slivers are IPv4-only) and lets every group use ICMP echo
+// disables IPv6 by default (ensureLinks enables it on the sliver's
+// interfaces when the node has an IPv6 prefix) and lets every group use ICMP echo
 // sockets, so ping works even without CAP_NET_RAW over the namespace.
 func (m *Linux) ensureNetNS(path string, uidBase uint32) error {
 	if isNetNSMount(path) {
@@ -56,7 +57,7 @@ func (m *Linux) ensureNetNS(path string, uidBase uint32) error {
 	return nil
 }
 
-func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error {
+func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr, addr6 netip.Addr) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return fmt.Errorf("open netns: %w", err)
@@ -132,6 +133,59 @@ func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr netip.Addr) error 
 		return fmt.Errorf("sliver default route: %w", err)
 	}
 	m.waitOperUp(s.Name, sh, host.Attrs().Index, eth.Attrs().Index)
+	if err := m.ensureIPv6(ns, sh, host, eth, addr6); err != nil {
+		return fmt.Errorf("ipv6: %w", err)
+	}
+	return nil
+}
+
+// ensureIPv6 gives the sliver its IPv6 address (a /128 on eth0, default
+// route via Gateway6) and the node a route to it through the veth, whose
+// node side holds Gateway6. Without addr6 it disables IPv6 on the sliver's
+// interfaces, which removes any address and route a former prefix left.
+// Neither side takes router advertisements or redirects from the other,
+// and neither runs duplicate address detection (the addresses are the
+// node's to give, and a point-to-point veth has no one else on it).
+func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netlink.Link, addr6 netip.Addr) error {
+	hostName := host.Attrs().Name
+	if !addr6.IsValid() {
+		return InNetNS(ns, func() error {
+			return errors.Join(
+				writeSysctl("net/ipv6/conf/"+SliverIfName+"/disable_ipv6", "1"),
+				writeSysctl("net/ipv6/conf/lo/disable_ipv6", "1"))
+		})
+	}
+	ifSysctls := func(ifname string) func() error {
+		return func() error {
+			c := "net/ipv6/conf/" + ifname + "/"
+			return errors.Join(
+				writeSysctl(c+"accept_dad", "0"),
+				writeSysctl(c+"accept_ra", "0"),
+				writeSysctl(c+"accept_redirects", "0"),
+				writeSysctl(c+"disable_ipv6", "0"))
+		}
+	}
+	if err := InNetNS(m.nodeNS, ifSysctls(hostName)); err != nil {
+		return err
+	}
+	if err := InNetNS(ns, func() error {
+		return errors.Join(ifSysctls(SliverIfName)(), writeSysctl("net/ipv6/conf/lo/disable_ipv6", "0"))
+	}); err != nil {
+		return err
+	}
+	if err := m.nl.AddrReplace(host, &netlink.Addr{IPNet: ipNet(Gateway6, 64), Flags: unix.IFA_F_NODAD}); err != nil {
+		return fmt.Errorf("address of %s: %w", hostName, err)
+	}
+	if err := m.nl.RouteReplace(&netlink.Route{LinkIndex: host.Attrs().Index, Dst: ipNet(addr6, 128)}); err != nil {
+		return fmt.Errorf("route to %s: %w", addr6, err)
+	}
+	if err := sh.AddrReplace(eth, &netlink.Addr{IPNet: ipNet(addr6, 128), Flags: unix.IFA_F_NODAD}); err != nil {
+		return fmt.Errorf("sliver address: %w", err)
+	}
+	def := &netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, Gw: Gateway6.AsSlice()}
+	if err := sh.RouteReplace(def); err != nil {
+		return fmt.Errorf("sliver default route: %w", err)
+	}
 	return nil
 }
 
@@ -161,5 +215,5 @@ func (m *Linux) waitOperUp(name string, sh *netlink.Handle, hostIdx, ethIdx int)
 }
 
 func ipNet(a netip.Addr, bits int) *net.IPNet {
-	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, a.BitLen())}
 }

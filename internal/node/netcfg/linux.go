@@ -38,12 +38,16 @@ import (
 //	StateDir/netns/N          bind mount of the sliver's netns (eth0 = .2 of its /30, lo)
 //	StateDir/slivers/N.json   record: xid, ports, rates (port/xid conflict checks after restart)
 //	veth <VethPrefix>X        node side, .1 of the /30, alias N
-//	chain from-X              anti-spoofing, IPv6 drop, mark/ct mark = X, priority = 1:(0x1000|X)
+//	chain from-X              anti-spoofing (IPv6 drop without Prefix6; RA, redirect, foreign NA dropped with it), mark/ct mark = X, priority = 1:(0x1000|X)
 //	chain ports-X             DNAT of N's reserved ports on the node address
-//	4 jump rules              forward/input -> from-X (by iifname), prerouting/output -> ports-X
+//	chain to-X                IPv6 only: N's reserved ports and echo on its own address
+//	5 jump rules              forward/input -> from-X (by iifname), forward -> to-X (by oifname),
+//	                          prerouting/output -> ports-X
+//	route Addr6/128 via the veth, fe80::1 on it (IPv6 only; see Config.Prefix6)
 //	HTB class 1:(0x1000|X)    on the uplink, rate = min, ceil = max <= node cap
 //
-// Node-wide (Setup): net.ipv4.ip_forward=1, the inet table with its five
+// Node-wide (Setup): net.ipv4.ip_forward=1 (and with Prefix6
+// net.ipv6.conf.all.forwarding=1, accept_ra=2 on the uplink if it was 1), the inet table with its five
 // base chains and node rules (see nodeRules for the isolation policy),
 // and the HTB root with the node and default classes (see tc_linux.go).
 // Remove deletes exactly a sliver's list; Teardown deletes everything.
@@ -61,7 +65,7 @@ type Linux struct {
 	mu        sync.Mutex
 	uplinkIdx int
 	setupDone bool
-	jumps     map[int]bool      // xids whose jump rules are in the base chains
+	jumps     map[string]bool   // jump rules in the base chains, by jumpKey
 	slivers   map[string]record // last successful Ensure per sliver (persisted)
 	ceilings  map[int]int64     // xid -> ceiling override (bwmon), kbit/s
 }
@@ -89,7 +93,7 @@ func New(cfg Config) (*Linux, error) {
 	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
 		return nil, err
 	}
-	m := &Linux{cfg: cfg, log: cfg.Logger.With("subsystem", "netcfg"), jumps: map[int]bool{}, slivers: map[string]record{}, ceilings: map[int]int64{}}
+	m := &Linux{cfg: cfg, log: cfg.Logger.With("subsystem", "netcfg"), jumps: map[string]bool{}, slivers: map[string]record{}, ceilings: map[int]int64{}}
 	if cfg.NetNS != "" {
 		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
 	} else {
@@ -272,6 +276,12 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err != nil {
 		return Attachment{}, wrap(err)
 	}
+	var addr6 netip.Addr
+	if m.cfg.Prefix6.IsValid() {
+		if addr6, err = SliverAddr6(m.cfg.Prefix6, s.XID); err != nil {
+			return Attachment{}, wrap(err)
+		}
+	}
 
 	if a, b, found := ports.Conflict(s.Ports, m.cfg.NodePorts); found {
 		return Attachment{}, wrap(core.Errorf(core.Conflict, "port %s requested by slice %q is used by the node itself (%s)", a, s.Name, b))
@@ -311,10 +321,10 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := m.ensureNetNS(nsPath, s.UIDBase); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	if err := m.ensureLinks(s, nsPath, gw, addr); err != nil {
+	if err := m.ensureLinks(s, nsPath, gw, addr, addr6); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	if err := m.ensureRules(s, addr); err != nil {
+	if err := m.ensureRules(s, addr, addr6); err != nil {
 		return Attachment{}, wrap(err)
 	}
 	if ov, ok := m.ceilings[s.XID]; ok && ov < ceilKbit {
@@ -324,9 +334,9 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err := ensureSliverClass(m.nl, m.uplinkIdx, s.XID, rateKbit, ceilKbit); err != nil {
 		return Attachment{}, wrap(err)
 	}
-	m.log.Debug("sliver network ensured", "sliver", s.Name, "xid", s.XID, "addr", addr, "ports", rec.Ports.String(),
+	m.log.Debug("sliver network ensured", "sliver", s.Name, "xid", s.XID, "addr", addr, "addr6", addr6, "ports", rec.Ports.String(),
 		"rate_kbit", rateKbit, "ceil_kbit", ceilKbit, "took", time.Since(start))
-	return Attachment{NetNS: nsPath, Addr: addr, Gateway: gw}, nil
+	return Attachment{NetNS: nsPath, Addr: addr, Gateway: gw, Addr6: addr6}, nil
 }
 
 // Remove deletes everything Ensure created for the sliver: its jumps and
@@ -469,7 +479,7 @@ func (m *Linux) Teardown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	m.slivers = map[string]record{}
-	m.jumps = map[int]bool{}
+	m.jumps = map[string]bool{}
 	m.setupDone = false
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("network teardown: %w", err)

@@ -50,6 +50,9 @@ type Attachment struct {
 	NetNS   string     // path of the sliver's network namespace
 	Addr    netip.Addr // the sliver's private address
 	Gateway netip.Addr // the node side of the veth
+	// Addr6 is the sliver's routable IPv6 address (its gateway is
+	// Gateway6); invalid when the node has no IPv6 prefix.
+	Addr6 netip.Addr
 }
 
 // Manager configures sliver networking on one node. All methods are

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +37,7 @@ func (m *Linux) setupLocked() error {
 		return fmt.Errorf("node setup: uplink %s: %w", m.cfg.Uplink, err)
 	}
 	m.uplinkIdx = up.Attrs().Index
-	if err := InNetNS(m.nodeNS, func() error { return writeSysctl("net/ipv4/ip_forward", "1") }); err != nil {
+	if err := InNetNS(m.nodeNS, m.forwardingSysctls); err != nil {
 		return fmt.Errorf("node setup: %w", err)
 	}
 	// Table and base chains (create is a no-op when they exist).
@@ -48,15 +50,15 @@ func (m *Linux) setupLocked() error {
 		return fmt.Errorf("node setup: nftables table %s: %w", m.cfg.Table, err)
 	}
 	// Replace the node-wide rules, keep the per-sliver jumps.
-	m.jumps = map[int]bool{}
+	m.jumps = map[string]bool{}
 	for _, bc := range baseChains {
 		rs, err := m.nft.GetRules(m.table, &nftables.Chain{Name: bc.name, Table: m.table})
 		if err != nil {
 			return fmt.Errorf("node setup: list chain %s: %w", bc.name, err)
 		}
 		for _, r := range rs {
-			if xid, ok := jumpXID(r); ok {
-				m.jumps[xid] = true
+			if _, target, ok := jumpXID(r); ok {
+				m.jumps[jumpKey(bc.name, target)] = true
 				continue
 			}
 			if err := m.nft.DelRule(r); err != nil {
@@ -75,26 +77,50 @@ func (m *Linux) setupLocked() error {
 	}
 	m.setupDone = true
 	m.log.Info("node network set up", "uplink", m.cfg.Uplink, "node_addr", m.cfg.NodeAddr, "prefix", m.cfg.Prefix,
-		"cap_kbit", m.cfg.CapKbit, "table", m.cfg.Table, "slivers", len(m.jumps), "took", time.Since(start))
+		"cap_kbit", m.cfg.CapKbit, "table", m.cfg.Table, "jumps", len(m.jumps), "took", time.Since(start))
 	return nil
 }
 
-// jumpXID reports the xid a base-chain rule jumps for (from-N or ports-N).
-func jumpXID(r *nftables.Rule) (int, bool) {
+// forwardingSysctls turns on forwarding in the node's namespace (run
+// there): IPv4 always, IPv6 when slivers have IPv6. A host that forwards
+// IPv6 ignores router advertisements unless accept_ra is 2, so an uplink
+// configured by them (accept_ra 1) gets 2 and keeps its address and route.
+func (m *Linux) forwardingSysctls() error {
+	if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
+		return err
+	}
+	if !m.cfg.Prefix6.IsValid() {
+		return nil
+	}
+	ra := "net/ipv6/conf/" + m.cfg.Uplink + "/accept_ra"
+	if b, err := os.ReadFile(filepath.Join("/proc/sys", ra)); err == nil && strings.TrimSpace(string(b)) == "1" {
+		if err := writeSysctl(ra, "2"); err != nil {
+			return err
+		}
+	}
+	return writeSysctl("net/ipv6/conf/all/forwarding", "1")
+}
+
+// jumpKey names a jump rule of a base chain.
+func jumpKey(base, target string) string { return base + ">" + target }
+
+// jumpXID reports the xid and the chain a base-chain rule jumps to
+// (from-N, to-N or ports-N).
+func jumpXID(r *nftables.Rule) (int, string, bool) {
 	for _, e := range r.Exprs {
 		v, ok := e.(*expr.Verdict)
 		if !ok || v.Kind != expr.VerdictJump {
 			continue
 		}
-		for _, p := range []string{"from-", "ports-"} {
+		for _, p := range []string{"from-", "to-", "ports-"} {
 			if s, ok := strings.CutPrefix(v.Chain, p); ok {
 				if n, err := strconv.Atoi(s); err == nil {
-					return n, true
+					return n, v.Chain, true
 				}
 			}
 		}
 	}
-	return 0, false
+	return 0, "", false
 }
 
 func (m *Linux) nftRule(r *rule) *nftables.Rule {
@@ -103,8 +129,8 @@ func (m *Linux) nftRule(r *rule) *nftables.Rule {
 
 // ensureRules replaces the sliver's two chains atomically and adds its
 // jumps to the base chains if missing. Nothing else in the table changes.
-func (m *Linux) ensureRules(s Sliver, addr netip.Addr) error {
-	chains, rs := sliverRules(&m.cfg, s, addr)
+func (m *Linux) ensureRules(s Sliver, addr, addr6 netip.Addr) error {
+	chains, rs := sliverRules(&m.cfg, s, addr, addr6)
 	for _, c := range chains {
 		ch := m.nft.AddChain(&nftables.Chain{Name: c, Table: m.table})
 		m.nft.FlushChain(ch)
@@ -112,14 +138,18 @@ func (m *Linux) ensureRules(s Sliver, addr netip.Addr) error {
 	for _, r := range rs {
 		if slices.Contains(chains, r.chain) {
 			m.nft.AddRule(m.nftRule(r))
-		} else if !m.jumps[s.XID] {
+		} else if !m.jumps[jumpKey(r.chain, r.target)] {
 			m.nft.InsertRule(m.nftRule(r))
 		}
 	}
 	if err := m.flush(); err != nil {
 		return fmt.Errorf("nftables rules: %w", err)
 	}
-	m.jumps[s.XID] = true
+	for _, r := range rs {
+		if r.target != "" {
+			m.jumps[jumpKey(r.chain, r.target)] = true
+		}
+	}
 	return nil
 }
 
@@ -137,14 +167,14 @@ func (m *Linux) removeRules(xid int) error {
 			return fmt.Errorf("list chain %s: %w", bc.name, err)
 		}
 		for _, r := range rs {
-			if x, ok := jumpXID(r); ok && x == xid {
+			if x, _, ok := jumpXID(r); ok && x == xid {
 				if err := m.nft.DelRule(r); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	for _, c := range []string{fromChain(xid), portsChain(xid)} {
+	for _, c := range []string{fromChain(xid), portsChain(xid), toChain(xid)} {
 		if chains[c] {
 			ch := &nftables.Chain{Name: c, Table: m.table}
 			m.nft.FlushChain(ch)
@@ -154,7 +184,11 @@ func (m *Linux) removeRules(xid int) error {
 	if err := m.flush(); err != nil {
 		return fmt.Errorf("delete nftables rules: %w", err)
 	}
-	delete(m.jumps, xid)
+	for _, bc := range baseChains {
+		for _, c := range []string{fromChain(xid), portsChain(xid), toChain(xid)} {
+			delete(m.jumps, jumpKey(bc.name, c))
+		}
+	}
 	return nil
 }
 

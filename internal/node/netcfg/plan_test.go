@@ -129,3 +129,52 @@ func TestConfigDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestSliverAddr6(t *testing.T) {
+	p := netip.MustParsePrefix("2001:db8:7::/64")
+	for _, tt := range []struct {
+		prefix string
+		xid    int
+		addr   string
+		ee     string
+	}{
+		{prefix: "2001:db8:7::/64", xid: 1, addr: "2001:db8:7::1:1"},
+		{prefix: "2001:db8:7::/64", xid: 5, addr: "2001:db8:7::1:5"},
+		{prefix: "2001:db8:7::/64", xid: 4094, addr: "2001:db8:7::1:ffe"},
+		{prefix: "fd00:1:2:3::/64", xid: 10, addr: "fd00:1:2:3::1:a"},
+		{prefix: "2001:db8:7:1::5/64", xid: 2, addr: "2001:db8:7:1::1:2"}, // masked
+		{prefix: "2001:db8::ffff:0:0/111", xid: 4094, addr: "2001:db8::ffff:1:ffe"},
+		{prefix: "2001:db8::/112", xid: 1, ee: "needs a /111 or shorter prefix"},
+		{prefix: "10.0.0.0/8", xid: 1, ee: "is not an IPv6 prefix"},
+		{prefix: "::ffff:10.0.0.0/104", xid: 1, ee: "is not an IPv6 prefix"},
+		{prefix: "fe80::/64", xid: 1, ee: "not global unicast"},
+		{prefix: "ff02::/64", xid: 1, ee: "not global unicast"},
+		{prefix: "2001:db8::/64", xid: 0, ee: "xid 0 is outside 1..4094"},
+		{prefix: "2001:db8::/64", xid: 4095, ee: "xid 4095 is outside"},
+	} {
+		a, err := SliverAddr6(netip.MustParsePrefix(tt.prefix), tt.xid)
+		if tt.ee != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.ee) || core.ErrorCode(err) != core.Invalid {
+				t.Errorf("%s xid %d: %v, %v; want error %q", tt.prefix, tt.xid, a, err, tt.ee)
+			}
+			continue
+		}
+		if err != nil || a.String() != tt.addr {
+			t.Errorf("%s xid %d: %v, %v; want %s", tt.prefix, tt.xid, a, err, tt.addr)
+		}
+	}
+	// Every xid gets a distinct address inside the prefix, none of the
+	// low ones (::1 ...) an admin gives the node.
+	seen := map[netip.Addr]bool{}
+	for xid := 1; xid <= MaxXID; xid++ {
+		a, err := SliverAddr6(p, xid)
+		if err != nil || !p.Contains(a) || seen[a] || a.As16()[13] == 0 {
+			t.Fatalf("xid %d: %v %v dup=%v", xid, a, err, seen[a])
+		}
+		seen[a] = true
+	}
+	// A node configuration with a bad prefix is refused.
+	if _, err := (Config{StateDir: "/x", Prefix6: netip.MustParsePrefix("2001:db8::/120")}).withDefaults(); err == nil || !strings.Contains(err.Error(), "prefix6") {
+		t.Errorf("config with a /120: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 // builder method appends to both, so they cannot drift apart.
 type rule struct {
 	chain   string
+	target  string // the chain a jump rule jumps to
 	text    []string
 	exprs   []expr.Any
 	comment string
@@ -82,21 +83,33 @@ func (r *rule) ifname(in bool, name string) *rule {
 	return r.add(fmt.Sprintf("%s %q", word, name), &expr.Meta{Key: key, Register: reg}, cmpEq(data))
 }
 
-// ipAddr matches the IPv4 source (src) or destination against an address
-// or prefix, equal or not equal. The caller has matched nfproto ipv4.
+// ipAddr matches the source (src) or destination address against an
+// address or prefix, equal or not equal: IPv4 (ip saddr) or IPv6 (ip6
+// saddr) by the prefix's family. The caller has matched nfproto.
 func (r *rule) ipAddr(src, neq bool, p netip.Prefix) *rule {
-	off, word := uint32(16), "ip daddr"
+	off, n, word := uint32(16), uint32(4), "ip daddr"
 	if src {
 		off, word = 12, "ip saddr"
 	}
+	if p.Addr().Is6() {
+		off, n, word = 24, 16, "ip6 daddr"
+		if src {
+			off, word = 8, "ip6 saddr"
+		}
+	}
+	return r.addrMatch(word, expr.PayloadBaseNetworkHeader, off, n, neq, p)
+}
+
+// addrMatch compares n bytes at off of a header with an address or prefix.
+func (r *rule) addrMatch(word string, base expr.PayloadBase, off, n uint32, neq bool, p netip.Prefix) *rule {
 	op := ""
 	if neq {
 		op = "!= "
 	}
-	e := []expr.Any{&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}}
+	e := []expr.Any{&expr.Payload{DestRegister: reg, Base: base, Offset: off, Len: n}}
 	text := p.Addr().String()
-	if p.Bits() < 32 {
-		e = append(e, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: prefixMask4(p.Bits()), Xor: make([]byte, 4)})
+	if p.Bits() < p.Addr().BitLen() {
+		e = append(e, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: n, Mask: prefixMask(int(n), p.Bits()), Xor: make([]byte, n)})
 		text = p.Masked().String()
 	}
 	data := p.Masked().Addr().AsSlice()
@@ -108,13 +121,45 @@ func (r *rule) ipAddr(src, neq bool, p netip.Prefix) *rule {
 	return r.add(word+" "+op+text, e...)
 }
 
-func prefixMask4(bits int) []byte {
-	m := make([]byte, 4)
+func prefixMask(n, bits int) []byte {
+	m := make([]byte, n)
 	for i := range bits {
 		m[i/8] |= 0x80 >> (i % 8)
 	}
 	return m
 }
+
+// ICMPv6 types the rules name.
+const (
+	icmp6EchoRequest = 128
+	icmp6RouterAdv   = 134
+	icmp6NeighSol    = 135
+	icmp6NeighAdv    = 136
+	icmp6Redirect    = 137
+)
+
+var icmp6Names = map[byte]string{
+	icmp6EchoRequest: "echo-request", icmp6RouterAdv: "nd-router-advert", icmp6NeighSol: "nd-neighbor-solicit",
+	icmp6NeighAdv: "nd-neighbor-advert", icmp6Redirect: "nd-redirect",
+}
+
+func (r *rule) icmp6Type(t byte) *rule {
+	return r.add("icmpv6 type "+icmp6Names[t],
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, cmpEq([]byte{unix.IPPROTO_ICMPV6}),
+		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		cmpEq([]byte{t}))
+}
+
+// ndTarget matches the target address of a neighbour advertisement (or
+// solicitation): 16 bytes at offset 8 of the ICMPv6 message.
+func (r *rule) ndTarget(neq bool, p netip.Prefix) *rule {
+	return r.addrMatch("nd target", expr.PayloadBaseTransportHeader, 8, 16, neq, p)
+}
+
+// linkLocal6 is fe80::/10: a sliver's own link-local addresses, used for
+// neighbour discovery on its veth. The kernel never forwards packets from
+// them.
+var linkLocal6 = netip.MustParsePrefix("fe80::/10")
 
 func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
@@ -187,6 +232,7 @@ func (r *rule) accept() *rule {
 }
 func (r *rule) drop() *rule { return r.add("drop", &expr.Verdict{Kind: expr.VerdictDrop}) }
 func (r *rule) jump(chain string) *rule {
+	r.target = chain
 	return r.add("jump "+chain, &expr.Verdict{Kind: expr.VerdictJump, Chain: chain})
 }
 
@@ -241,8 +287,10 @@ var baseChains = []baseChain{
 // Policy (input, i.e. from a sliver to any address of the node itself):
 //   - replies to connections the node started pass (the node can reach
 //     slivers' reserved ports), ICMP echo passes (ping the gateway), and the
-//     configured node services pass; everything else (node manager API, the
-//     node's sshd, ...) is dropped.
+//     configured node services pass; with an IPv6 prefix, ICMPv6 neighbour
+//     solicitations and advertisements and echo requests pass too;
+//     everything else (node manager API, the node's sshd, router
+//     advertisements, ...) is dropped.
 //
 // NAT: sliver traffic leaving through the uplink is source-NATed to the
 // node address; hairpin traffic (a sliver reaching a reserved port through
@@ -258,6 +306,13 @@ func nodeRules(c *Config) []*rule {
 		newRule("input").ifname(true, vp).ctStateEstablishedRelated().accept(),
 		newRule("input").ifname(true, vp).nfproto(true).icmpEcho().accept(),
 	}
+	if c.Prefix6.IsValid() {
+		// Neighbour discovery with the node (the from-<xid> chains have
+		// dropped what a sliver may not send) and ping of the gateway.
+		for _, t := range []byte{icmp6NeighSol, icmp6NeighAdv, icmp6EchoRequest} {
+			rs = append(rs, newRule("input").ifname(true, vp).nfproto(false).icmp6Type(t).accept())
+		}
+	}
 	for _, p := range c.NodeServices {
 		rs = append(rs, newRule("input").ifname(true, vp).dport(p).accept())
 	}
@@ -269,32 +324,61 @@ func nodeRules(c *Config) []*rule {
 	return rs
 }
 
-// sliverRules are the rules of one sliver: its two chains and the jumps to
-// them from the base chains (tagged with a comment naming the sliver).
+// sliverRules are the rules of one sliver: its three chains and the jumps
+// to them from the base chains (tagged with a comment naming the sliver).
+// addr6 is the sliver's IPv6 address, invalid when the node has no IPv6
+// prefix.
 //
 // from-<xid> (every packet the sliver sends, forwarded or to the node):
-// IPv6 is dropped (slivers are IPv4-only), a source other than the
-// sliver's address is dropped (anti-spoofing), and the packet and its
-// connection are marked with the xid and classified into its HTB class.
+// a source other than the sliver's address is dropped (anti-spoofing), and
+// the packet and its connection are marked with the xid and classified
+// into its HTB class. Without addr6 all IPv6 is dropped. With it, IPv6 from
+// another source than addr6 or a link-local address (neighbour discovery
+// on the veth) is dropped, and so are router advertisements, redirects and
+// neighbour advertisements for a target other than addr6 or a link-local
+// address: a sliver cannot pose as a router or claim another's address.
+//
+// to-<xid> (filter, forwarded packets toward the sliver; IPv6 only, since
+// IPv4 reaches a sliver only by the node's DNAT): new connections to the
+// sliver's reserved ports on addr6, and ICMPv6 echo requests, are
+// accepted; anything else falls to the node rules (replies only).
 //
 // ports-<xid> (nat): packets to the node address on a reserved port are
 // forwarded to the sliver, whether they come from outside, from another
 // sliver or from the node itself (output hook).
-func sliverRules(c *Config, s Sliver, addr netip.Addr) (chains []string, rs []*rule) {
-	from, pc := fromChain(s.XID), portsChain(s.XID)
+func sliverRules(c *Config, s Sliver, addr, addr6 netip.Addr) (chains []string, rs []*rule) {
+	from, pc, to := fromChain(s.XID), portsChain(s.XID), toChain(s.XID)
 	veth := vethName(c.VethPrefix, s.XID)
 	tag := "sliver " + s.Name
 	rs = []*rule{
 		newRule("forward").ifname(true, veth).jump(from).withComment(tag),
+		newRule("forward").ifname(false, veth).jump(to).withComment(tag),
 		newRule("input").ifname(true, veth).jump(from).withComment(tag),
 		newRule("prerouting").jump(pc).withComment(tag),
 		newRule("output").jump(pc).withComment(tag),
-		newRule(from).nfproto(false).counter().drop(),
+	}
+	if addr6.IsValid() {
+		rs = append(rs,
+			newRule(from).nfproto(false).icmp6Type(icmp6RouterAdv).counter().drop().withComment("router advertisement"),
+			newRule(from).nfproto(false).icmp6Type(icmp6Redirect).counter().drop().withComment("redirect"),
+			newRule(from).nfproto(false).icmp6Type(icmp6NeighAdv).ndTarget(true, host(addr6)).ndTarget(true, linkLocal6).counter().drop().withComment("neighbour advertisement"),
+			newRule(from).nfproto(false).ipAddr(true, true, host(addr6)).ipAddr(true, true, linkLocal6).counter().drop(),
+		)
+	} else {
+		rs = append(rs, newRule(from).nfproto(false).counter().drop())
+	}
+	rs = append(rs,
 		newRule(from).nfproto(true).ipAddr(true, true, host(addr)).counter().drop(),
 		newRule(from).markSliver(s.XID),
-	}
+	)
 	for _, p := range ports.Sorted(s.Ports) {
 		rs = append(rs, newRule(pc).nfproto(true).ipAddr(false, false, host(c.NodeAddr)).dport(p).nat(true, addr).withComment(p.String()))
 	}
-	return []string{from, pc}, rs
+	if addr6.IsValid() {
+		rs = append(rs, newRule(to).nfproto(false).ipAddr(false, false, host(addr6)).icmp6Type(icmp6EchoRequest).accept())
+		for _, p := range ports.Sorted(s.Ports) {
+			rs = append(rs, newRule(to).nfproto(false).ipAddr(false, false, host(addr6)).dport(p).accept().withComment(p.String()))
+		}
+	}
+	return []string{from, pc, to}, rs
 }

@@ -13,8 +13,9 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // renderPlan renders the whole rule plan of a node with two slivers as
-// canonical text, one rule per line.
-func renderPlan(t *testing.T) string {
+// canonical text, one rule per line; with prefix6 the node gives slivers
+// IPv6 addresses in it.
+func renderPlan(t *testing.T, prefix6 string) string {
 	t.Helper()
 	cfg := &Config{
 		Uplink:       "eth0",
@@ -22,6 +23,9 @@ func renderPlan(t *testing.T) string {
 		Prefix:       netip.MustParsePrefix(DefaultPrefix),
 		VethPrefix:   "plv",
 		NodeServices: []Port{{Proto: "udp", From: 53, To: 53}, {Proto: "tcp", From: 22, To: 22}},
+	}
+	if prefix6 != "" {
+		cfg.Prefix6 = netip.MustParsePrefix(prefix6)
 	}
 	var b strings.Builder
 	b.WriteString("table inet pl\n")
@@ -39,7 +43,13 @@ func renderPlan(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		chains, rs := sliverRules(cfg, s, addr)
+		var addr6 netip.Addr
+		if cfg.Prefix6.IsValid() {
+			if addr6, err = SliverAddr6(cfg.Prefix6, s.XID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		chains, rs := sliverRules(cfg, s, addr, addr6)
 		b.WriteString("# sliver " + s.Name + " chains " + strings.Join(chains, " ") + "\n")
 		for _, r := range rs {
 			b.WriteString(r.String() + "\n")
@@ -52,8 +62,11 @@ func renderPlan(t *testing.T) string {
 }
 
 func TestRulePlanGolden(t *testing.T) {
-	got := renderPlan(t)
-	const golden = "testdata/plan.golden"
+	t.Run("ipv4", func(t *testing.T) { checkGolden(t, renderPlan(t, ""), "testdata/plan.golden") })
+	t.Run("ipv6", func(t *testing.T) { checkGolden(t, renderPlan(t, "2001:db8:7::/64"), "testdata/plan6.golden") })
+}
+
+func checkGolden(t *testing.T, got, golden string) {
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -74,6 +74,7 @@ type Options struct {
 	Uplink     string // uplink interface ("" = the default route's)
 	NodeAddr   string // public IPv4 ("" = the uplink's first)
 	Prefix     string // sliver address space; 10.42.0.0/16
+	Prefix6    string // IPv6 prefix routed to the node for slivers; "" = slivers are IPv4-only
 	CapKbit    int64  // node egress cap, kbit/s; 1 Gbit/s
 	NFTable    string // nftables table; "pl"
 	VethPrefix string // node-side veth names; "plv"
@@ -468,6 +469,11 @@ func openNet(opts Options) (_ *netcfg.Linux, err error) {
 			return nil, fmt.Errorf("--prefix: %w", err)
 		}
 	}
+	if opts.Prefix6 != "" {
+		if ncfg.Prefix6, err = netip.ParsePrefix(opts.Prefix6); err != nil {
+			return nil, fmt.Errorf("--ipv6-prefix: %w", err)
+		}
+	}
 	return netcfg.New(ncfg)
 }
 
@@ -521,7 +527,11 @@ func (n *Node) openFlows(opts Options) (err error) {
 	if n.FlowStore, err = flows.OpenStore(flows.StoreConfig{Path: filepath.Join(opts.State, "flows", "flows.db"), Logger: opts.Logger}); err != nil {
 		return err
 	}
-	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, Logger: opts.Logger})
+	var sliverPrefixes []netip.Prefix
+	if p := n.Net.Config().Prefix6; p.IsValid() {
+		sliverPrefixes = append(sliverPrefixes, p) // slivers' own IPv6 addresses
+	}
+	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, SliverPrefixes: sliverPrefixes, Logger: opts.Logger})
 	return err
 }
 

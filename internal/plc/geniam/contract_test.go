@@ -6,8 +6,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
 	"encoding/base64"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +25,9 @@ import (
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/geni"
 	"github.com/planetlab/pl/internal/geni/amclient"
+	"github.com/planetlab/pl/internal/plc/geniam"
 	"github.com/planetlab/pl/internal/sfa"
+	"github.com/planetlab/pl/internal/xmlrpc"
 )
 
 const sliceURN = "urn:publicid:IDN+plc.test+slice+pr_geni"
@@ -217,6 +224,15 @@ func TestContract(t *testing.T) {
 		bad := v3("geni_users", []any{map[string]any{"urn": alice.cert.URN, "keys": []any{"ssh-rsa garbage"}}})
 		want(t, call(t)(alice.am.Provision(ctx, []string{sliceURN}, sc, bad)), geni.BadArgs, "not an ssh public key")
 		want(t, call(t)(alice.am.Provision(ctx, []string{"urn:publicid:IDN+plc.test+sliver+pr_geni.999"}, sc, v3())), geni.SearchFailed, "no sliver")
+		// Refused after the nodes were added (the end time): undone.
+		past := e.clock.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		want(t, call(t)(alice.am.Provision(ctx, []string{sliceURN}, sc, v3("geni_end_time", past))), geni.BadArgs, "not in the future")
+		if st := sliverStates(t, ok(t, call(t)(alice.am.Status(ctx, []string{sliceURN}, sc))).Value); st[n1][0] != geni.Allocated || st[n2][0] != geni.Allocated {
+			t.Fatalf("a refused Provision left %v", st)
+		}
+		if recs, _ := e.svc.Get(ctx, e.admin, core.Slice, &core.Filter{IsList: true, IDs: []int64{e.slice}}, []string{"node_ids"}); len(recs[0]["node_ids"].([]int64)) != 0 {
+			t.Fatalf("a refused Provision left nodes in the slice: %v", recs[0]["node_ids"])
+		}
 		users := v3("geni_users", []any{map[string]any{"urn": alice.cert.URN, "keys": []any{key}}})
 		r := ok(t, call(t)(alice.am.Provision(ctx, []string{sliceURN}, sc, users)))
 		st := sliverStates(t, r.Value)
@@ -281,6 +297,8 @@ func TestContract(t *testing.T) {
 		now := e.clock.Now()
 		want(t, call(t)(alice.am.Renew(ctx, []string{sliceURN}, sc, now.Add(-time.Hour), map[string]any{})), geni.BadArgs, "not in the future")
 		want(t, call(t)(alice.am.Renew(ctx, []string{sliceURN}, sc, now.Add(365*24*time.Hour), map[string]any{})), geni.Refused, "geni_extend_alap")
+		// expiration_time as an XML-RPC dateTime, as some clients send it.
+		ok(t, call(t)(alice.am.Call(ctx, "Renew", amclient.Strs(sliceURN), sc, xmlrpc.DateTime(now.Add(25*time.Hour).UTC().Format("20060102T15:04:05")), map[string]any{})))
 		r := ok(t, call(t)(alice.am.Renew(ctx, []string{sliceURN}, sc, now.Add(24*time.Hour), map[string]any{})))
 		exp := r.List()[0].(map[string]any)["geni_expires"].(string)
 		if exp != now.Add(24*time.Hour).UTC().Format(time.RFC3339) {
@@ -385,4 +403,103 @@ func attr(ns *core.NodeState, name, tag string) string {
 		}
 	}
 	return ""
+}
+
+// TestForeignFederation: a user of another federation whose root the
+// aggregate trusts may look (ListResources with their own authority's
+// user credential); their slices are not hosted here (UNSUPPORTED) and
+// they get nothing on this PLC's slices without a credential for them.
+func TestForeignFederation(t *testing.T) {
+	e := newEnv(t, 2)
+	ctx := context.Background()
+	fed, _, err := sfa.NewAuthority("fed.test", 24*time.Hour)
+	e.must(err)
+	agg := geniam.New(geniam.Config{Host: host, Registry: e.svc, Persons: e.svc,
+		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(e.sa.Cert, fed.Cert)}, Log: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewUnstartedServer(agg)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	e.must(err)
+	der, err := fed.IssueCert(sfa.URN{Authority: "fed.test", Type: "user", Name: "carol"}, "carol@fed.test", k.Public(), time.Hour)
+	e.must(err)
+	sliceDER, err := fed.SliceCert(sfa.URN{Authority: "fed.test", Type: "slice", Name: "exp"}, time.Hour)
+	e.must(err)
+	userCred, err := fed.Credential(ctx, der, der, time.Now().Add(time.Hour), []sfa.Privilege{{Name: "info"}})
+	e.must(err)
+	sliceCred, err := fed.Credential(ctx, der, sliceDER, time.Now().Add(time.Hour), []sfa.Privilege{{Name: "*"}})
+	e.must(err)
+	tc := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}
+	carol := amclient.New(srv.URL, tc)
+	v3 := map[string]any{"geni_rspec_version": amclient.V3()}
+	ad := ok(t, call(t)(carol.ListResources(ctx, amclient.Creds(string(userCred)), v3))).Value.(string)
+	if strings.Count(ad, "<node ") != 2 {
+		t.Fatalf("advertisement for a foreign user:\n%s", ad)
+	}
+	want(t, call(t)(carol.Allocate(ctx, "urn:publicid:IDN+fed.test+slice+exp", amclient.Creds(string(sliceCred)), request(""), map[string]any{})),
+		geni.Unsupported, "own slice authority")
+	want(t, call(t)(carol.Allocate(ctx, sliceURN, amclient.Creds(string(sliceCred)), request(""), map[string]any{})),
+		geni.Forbidden, "is for urn:publicid:IDN+fed.test+slice+exp")
+	// The aggregate of env, which trusts only this PLC, refuses carol at once.
+	other := e.client(der, k)
+	want(t, call(t)(other.GetVersion(ctx)), geni.Forbidden, "does not chain to a trusted root")
+}
+
+// TestOperationalState: with the planet table, a provisioned sliver is
+// geni_configuring until its node reports it, geni_ready once the node
+// reports it running, geni_failed with the node's error.
+func TestOperationalState(t *testing.T) {
+	e := newEnv(t, 2)
+	ctx := context.Background()
+	agg := geniam.New(geniam.Config{Host: host, Registry: e.svc, Persons: e.svc, Planet: e.svc,
+		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(e.sa.Cert), Now: e.clock.Now}, Log: slog.New(slog.DiscardHandler), Now: e.clock.Now})
+	srv := httptest.NewUnstartedServer(agg)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	alice := e.people["alice@pr.test"]
+	tc := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{alice.cert.Raw}, PrivateKey: alice.key}}
+	am := amclient.New(srv.URL, tc)
+	sc := amclient.Creds(e.cred(alice, "pr_geni"))
+	ok(t, call(t)(am.Allocate(ctx, sliceURN, sc, request(nodeName(1)), map[string]any{})))
+	ok(t, call(t)(am.Provision(ctx, []string{sliceURN}, sc, map[string]any{"geni_rspec_version": amclient.V3()})))
+	n1 := sliver(e, nodeName(1))
+	state := func() (string, string) {
+		t.Helper()
+		r := ok(t, call(t)(am.Status(ctx, []string{sliceURN}, sc)))
+		s := r.Map()["geni_slivers"].([]any)[0].(map[string]any)
+		if s["geni_sliver_urn"] != n1 {
+			t.Fatalf("status %v", s)
+		}
+		return s["geni_operational_status"].(string), s["geni_error"].(string)
+	}
+	if op, _ := state(); op != geni.Configuring {
+		t.Fatalf("before the node reports: %s", op)
+	}
+	node := e.nodes[nodeName(1)]
+	secret, err := e.svc.IssueJoinToken(ctx, e.admin, node)
+	e.must(err)
+	key, err := e.svc.JoinNode(ctx, node, secret, sshPub(t))
+	e.must(err)
+	nc, err := e.svc.Authenticate(ctx, core.Credentials{Method: "node_key", NodeID: node, NodeKey: key}, nil)
+	e.must(err)
+	// The planet table learns new slices at the monitor's next step.
+	e.must(e.svc.MonitorStep(ctx))
+	report := func(r core.NodeReport) {
+		t.Helper()
+		e.must(e.svc.ReportNode(ctx, nc, node, r))
+	}
+	report(core.NodeReport{Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1, SliverCount: 1,
+		Slivers: []core.SliverFigures{{Slice: "pr_geni", State: "running"}}}})
+	if op, _ := state(); op != geni.Ready {
+		t.Fatalf("reported running: %s", op)
+	}
+	report(core.NodeReport{SliverErrors: map[string]string{"pr_geni": "image default: not found"},
+		Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1}})
+	if op, msg := state(); op != geni.Failed || !strings.Contains(msg, "not found") {
+		t.Fatalf("reported an error: %s %q", op, msg)
+	}
 }

@@ -34,12 +34,14 @@ func (a *Aggregate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	call, err := xmlrpc.DecodeCall(http.MaxBytesReader(w, r.Body, MaxRequestBytes), xmlrpc.Limits{MaxBytes: MaxRequestBytes})
 	if err != nil {
+		a.cfg.Log.Info("GENI AM refused", "remote", r.RemoteAddr, "err", err)
 		write(w, xmlrpc.EncodeFault(int(geni.BadArgs), "not an XML-RPC call: "+err.Error()))
 		return
 	}
 	var res map[string]any
 	peer, err := a.peer(r)
 	if err != nil {
+		a.cfg.Log.Info("GENI AM refused", "method", call.Method, "remote", r.RemoteAddr, "err", err)
 		res = a.fail(call.Method, err)
 	} else {
 		res = a.Call(r.Context(), peer, call.Method, call.Params)

@@ -292,31 +292,48 @@ func (a *Aggregate) provision(ctx context.Context, peer *sfa.Cert, p params) (an
 	if err != nil {
 		return nil, err
 	}
-	if hasUsers {
-		if err := a.setKeys(ctx, c, s.id, keys); err != nil {
-			return nil, err
+	// Nodes first, then keys and expiry; a refusal on the way takes the
+	// nodes added back out, so a refused Provision changes nothing.
+	var linked []int64
+	undo := func(err error) error {
+		for _, n := range linked {
+			if uerr := a.cfg.Registry.Unlink(ctx, c, core.SliceNode, s.id, n); uerr != nil {
+				a.cfg.Log.Error("GENI AM: undoing a refused Provision", "slice", s.name, "node", n, "err", uerr)
+			}
 		}
+		return err
 	}
 	for _, x := range sl {
 		if x.alloc != geni.Allocated {
 			continue
 		}
 		if err := a.cfg.Registry.Link(ctx, c, core.SliceNode, s.id, x.node, nil); err != nil {
-			return nil, err
+			return nil, undo(err)
 		}
-		a.mu.Lock()
+		linked = append(linked, x.node)
+	}
+	if hasUsers {
+		if err := a.setKeys(ctx, c, s.id, keys); err != nil {
+			return nil, undo(err)
+		}
+	}
+	if hasEnd {
+		if _, err := a.renewSlice(ctx, c, s, cred, end, true); err != nil {
+			return nil, undo(err)
+		}
+	}
+	a.mu.Lock()
+	for _, x := range sl {
+		if x.alloc != geni.Allocated {
+			continue
+		}
 		delete(a.allocs[s.name], x.node)
 		if a.clients[s.name] == nil {
 			a.clients[s.name] = map[int64]string{}
 		}
 		a.clients[s.name][x.node] = x.clientID
-		a.mu.Unlock()
 	}
-	if hasEnd {
-		if _, err := a.renewSlice(ctx, c, s, cred, end, true); err != nil {
-			return nil, err
-		}
-	}
+	a.mu.Unlock()
 	a.cfg.Log.Info("GENI AM provisioned", "slice", s.name, "slivers", len(sl), "caller", peer.URN, "as", c.Email)
 	return a.describeSlivers(ctx, c, t, s.name)
 }

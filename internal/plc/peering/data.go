@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/restapi"
 )
 
@@ -83,6 +86,28 @@ type Slice struct {
 	Expires       int64   `json:"expires"`
 	NodeIDs       []int64 `json:"node_ids"`
 	PersonIDs     []int64 `json:"person_ids"`
+	// Tags are the slice-wide tags a member may set (CarriedTag).
+	Tags []SliceTag `json:"tags,omitempty"`
+}
+
+// SliceTag is a slice-wide tag of a slice in peer data.
+type SliceTag struct {
+	Tagname string `json:"tagname"`
+	Value   string `json:"value"`
+}
+
+// CarriedTag reports whether a slice-wide tag travels with a slice to its
+// peers: a tag of core/tags that the slice's own PI or users may set
+// (init scripts, ports, image, ...), so a peer's slice gets no more there
+// than a local member could give it; never "enabled", which a PLC decides
+// for itself (suspensions). Both sides apply it: the receiver does not
+// trust the sender's choice.
+func CarriedTag(name string) bool {
+	t, ok := tags.Lookup(name)
+	if !ok || name == tags.Enabled {
+		return false
+	}
+	return slices.Contains(t.Roles, core.RolePI) || slices.Contains(t.Roles, core.RoleUser)
 }
 
 // MaxDataBytes bounds the peer data a PLC accepts.
@@ -90,8 +115,10 @@ const MaxDataBytes = 64 << 20
 
 // Bounds of peer data values (the registry's column limits).
 const (
-	maxName = 254
-	maxKey  = 4096
+	maxName     = 254
+	maxKey      = 4096
+	maxTags     = 256
+	maxTagValue = 64 << 10
 )
 
 // DecodeData decodes and checks peer data from an untrusted peer: JSON
@@ -299,6 +326,18 @@ func (d *Data) Check() error {
 		for _, p := range s.PersonIDs {
 			if !persons[p] {
 				return fmt.Errorf("%s: person_ids names person %d, not among the Persons", w, p)
+			}
+		}
+		if len(s.Tags) > maxTags {
+			return fmt.Errorf("%s: %d tags, at most %d", w, len(s.Tags), maxTags)
+		}
+		for j, t := range s.Tags {
+			tw := fmt.Sprintf("%s tags[%d]", w, j)
+			if err := text(tw, "tagname", t.Tagname, 100, true); err != nil {
+				return err
+			}
+			if err := text(tw, "value", t.Value, maxTagValue, false); err != nil {
+				return err
 			}
 		}
 	}

@@ -12,7 +12,7 @@ const goodData = `{
  "PeerNodes": [{"node_id": 9, "hostname": "n1.plb.test", "site_id": 3, "peer_node_id": 2}],
  "Persons": [{"person_id": 7, "email": "ada@pla.test", "first_name": "Ada", "last_name": "L", "enabled": true, "site_ids": [1], "password": "ignored"}],
  "Keys": [{"key_id": 3, "person_id": 7, "key_type": "ssh", "key": "ssh-ed25519 AAAA ada"}],
- "Slices": [{"slice_id": 4, "name": "pla_demo", "site_id": 1, "instantiation": "plc-instantiated", "expires": 1900000000, "node_ids": [5, 9], "person_ids": [7]}],
+ "Slices": [{"slice_id": 4, "name": "pla_demo", "site_id": 1, "instantiation": "plc-instantiated", "expires": 1900000000, "node_ids": [5, 9], "person_ids": [7], "tags": [{"tagname": "initscript_code", "value": "#!/bin/sh"}]}],
  "db_time": 0.01
 }`
 
@@ -69,4 +69,12 @@ func FuzzDecodeData(f *testing.F) {
 			t.Fatalf("re-encoded accepted data refused: %v", err)
 		}
 	})
+}
+
+func TestCarriedTag(t *testing.T) {
+	for name, want := range map[string]bool{"initscript_code": true, "ports": true, "vref": true, "enabled": false, "cpu_pct": false, "hrn": false, "no-such-tag": false} {
+		if got := CarriedTag(name); got != want {
+			t.Errorf("CarriedTag(%q) = %v, want %v", name, got, want)
+		}
+	}
 }

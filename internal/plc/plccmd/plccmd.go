@@ -41,7 +41,8 @@ func Attach(root *cobra.Command) {
 
 func plcCmd() *cobra.Command {
 	var sf serverFlags
-	var listen, logLevel, geniHost string
+	var listen, logLevel, geniHost, geniListen string
+	var geniTrust []string
 	var downAfter, siteGrace, suspendAfter time.Duration
 	var plainHTTP, readCache bool
 	var maxConns int
@@ -86,7 +87,7 @@ at once.`,
 				mailCfg = &smtp
 			}
 			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
-				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost}}
+				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost, GENIListen: geniListen, GENITrust: geniTrust}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -97,6 +98,9 @@ at once.`,
 				fmt.Fprintf(out, "log in with: pl login %s --email <admin> --fingerprint %s\n", m.URL(), fp)
 			}
 			fmt.Fprintf(out, "peer key (for 'pl peer add' at a peer PLC): %s\n", m.PeerKey())
+			if u := m.GENIURL(); u != "" {
+				fmt.Fprintf(out, "GENI aggregate at %s (urn:publicid:IDN+%s+authority+am)\n", u, geniHost)
+			}
 			return m.Run(ctx)
 		},
 	}
@@ -106,6 +110,8 @@ at once.`,
 	cmd.Flags().StringArrayVar(&sans, "san", nil, "extra DNS name or IP for the generated certificate; repeatable")
 	cmd.Flags().IntVar(&maxConns, "max-conns-per-source", server.DefaultMaxConnsPerSource, "open connections allowed per source address (-1 = no limit)")
 	cmd.Flags().BoolVar(&readCache, "read-cache", true, "keep answers of reads until a write changes them (SQLite store only; --read-cache=false reads the store every time)")
+	cmd.Flags().StringVar(&geniListen, "geni-listen", "", "serve the GENI AM API v3 aggregate at host:port (HTTPS, client certificates; needs --geni-host)")
+	cmd.Flags().StringArrayVar(&geniTrust, "geni-trust", nil, "PEM file of federation roots the GENI aggregate trusts besides this PLC's slice authority; repeatable")
 	cmd.Flags().StringVar(&geniHost, "geni-host", "", "be the GENI slice authority of this PLC's users, with URNs urn:publicid:IDN+<host>+... (docs/geni.md; default: off)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&smtp.Relay, "smtp-relay", "", "SMTP relay host:port for PLC's mail (default: mail goes to the log)")

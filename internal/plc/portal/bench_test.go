@@ -32,7 +32,7 @@ func benchEnv(b *testing.B) (*env, http.Handler, *http.Cookie, *core.Caller) {
 	e.must(err)
 	sess, err := e.svc.CreateSession(e.ctx, c, 0)
 	e.must(err)
-	h := portal.New(e.svc, portal.Options{Planet: e.svc, Accounts: e.svc})
+	h := portal.New(e.svc, portal.Options{Planet: e.svc, Accounts: e.svc, Outbox: e.svc})
 	c.Session = sess.ID
 	return e, h, &http.Cookie{Name: portal.SessionCookie, Value: sess.ID}, c
 }
@@ -58,8 +58,9 @@ func gzipSize(p []byte) int {
 	return buf.Len()
 }
 
-// BenchmarkPages renders the slices page of a PI with 100 slices and the
-// page of a slice on 1,000 nodes, beside their baseline: the service
+// BenchmarkPages renders the slices page of a PI with 100 slices, the
+// page of a slice on 1,000 nodes, the nodes page and the site page with
+// 1,000 nodes, beside their baseline: the service
 // reads the page makes (Get), without rendering. It reports the page's
 // size, raw and gzip-compressed, with the stylesheet and, for the slice
 // page, the world map's outlines (the first load). The page of the slice
@@ -85,6 +86,9 @@ func BenchmarkPages(b *testing.B) {
 		{"slices-100", "/slices", [][]byte{css}},
 		{"slice-1000-nodes", "/slices/princeton_s000", [][]byte{css, world}}, // the map's outlines
 		{"add-nodes-1000", "/slices/princeton_s000/add", [][]byte{css}},
+		{"nodes-1000", "/nodes", [][]byte{css}},
+		{"site-1000-nodes", "/sites/princeton", [][]byte{css}}, // 1,000 boot-state forms, 100 slices
+		{"keys", "/keys", [][]byte{css}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			body := get(tc.path).Body.Bytes()

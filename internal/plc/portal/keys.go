@@ -1,9 +1,12 @@
 package portal
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/planetlab/pl/internal/core"
 )
@@ -43,8 +46,46 @@ func (h *Handler) showKeys(w http.ResponseWriter, r *http.Request, s *session, s
 	h.render(w, st, "keys", p)
 }
 
+// maxKeyFile bounds an uploaded key file: a public key is one line of a
+// few KB at most (an RSA 16384-bit key is about 2.8 KB).
+const maxKeyFile = 16 << 10
+
+// uploadedKey reads the key file of field keyfile, if one was sent.
+func uploadedKey(r *http.Request) (string, error) {
+	if r.MultipartForm == nil || len(r.MultipartForm.File["keyfile"]) == 0 {
+		return "", nil
+	}
+	fh := r.MultipartForm.File["keyfile"][0]
+	if fh.Size > maxKeyFile {
+		return "", fmt.Errorf("the file %q has %d bytes: a public key file (e.g. ~/.ssh/id_ed25519.pub) has at most %d", fh.Filename, fh.Size, maxKeyFile)
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return "", fmt.Errorf("the file %q could not be read: %v", fh.Filename, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil || len(b) > maxKeyFile {
+		return "", fmt.Errorf("the file %q could not be read (at most %d bytes)", fh.Filename, maxKeyFile)
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("the file %q is not text: upload the public key (.pub), never the private one", fh.Filename)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, s *session) {
 	key := strings.TrimSpace(r.PostForm.Get("key"))
+	if up, err := uploadedKey(r); err != nil {
+		h.showKeys(w, r, s, http.StatusBadRequest, keysData{Pasted: key, KeyError: err.Error()}, "")
+		return
+	} else if up != "" {
+		if key != "" {
+			h.showKeys(w, r, s, http.StatusBadRequest, keysData{Pasted: key, KeyError: "paste a key or upload a file, not both"}, "")
+			return
+		}
+		key = up
+	}
 	if key == "" {
 		h.showKeys(w, r, s, http.StatusBadRequest, keysData{KeyError: "paste a public key (one line, e.g. ssh-ed25519 AAAA... you@host)"}, "")
 		return

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/plc/service"
 )
 
 func TestCreateSliceAndMembers(t *testing.T) {
@@ -127,5 +128,28 @@ func TestCreateSliceEscaping(t *testing.T) {
 	_, body = b.post("/slices/princeton_x/members", url.Values{"csrf": {tok}, "email": {evil}})
 	if strings.Contains(body, "<script>") || strings.Contains(body, `" onmouseover="`) {
 		t.Fatalf("the member form renders input unescaped:\n%s", body)
+	}
+}
+
+// TestSignupRateLimited: the sign-up form counts per client address (the
+// service's limit); beyond the free ones it answers 429 with Retry-After
+// and the service's message.
+func TestSignupRateLimited(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	tok := b.csrf("/signup")
+	form := func(i int) url.Values {
+		return url.Values{"csrf": {tok}, "first_name": {"A"}, "last_name": {"L"}, "email": {"a" + itoa(int64(i)) + "@princeton.edu"},
+			"site": {"princeton"}, "password": {"long-enough"}, "password2": {"long-enough"}}
+	}
+	for i := range service.DefaultSignupsFree {
+		resp, body := b.post("/signup", form(i))
+		wantStatus(t, "sign-up", resp, body, http.StatusOK)
+	}
+	resp, body := b.post("/signup", form(99))
+	wantStatus(t, "one too many", resp, body, http.StatusTooManyRequests)
+	wantBody(t, "one too many", body, "too many sign-ups from 192.0.2.7; try again in 1 s")
+	if resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
 	}
 }

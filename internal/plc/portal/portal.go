@@ -129,7 +129,8 @@ func New(reg core.Registry, opts Options) *Handler {
 	h.mux.HandleFunc("POST /people/{id}/enabled", h.withSession(h.setPersonEnabled))
 	h.mux.HandleFunc("POST /people/{id}/roles/{verb}", h.withSession(h.personRole))
 	h.mux.HandleFunc("GET /nodes", h.withSession(h.nodesPage))
-	h.mux.HandleFunc("POST /nodes/{id}/boot", h.withSession(h.setBootState))
+	h.mux.HandleFunc("POST /nodes/boot", h.withSession(h.setBootState))
+	h.mux.HandleFunc("GET /planet", h.withSession(h.planetPage)) // overview.go
 	h.mux.HandleFunc("GET /outbox", h.withSession(h.outboxPage)) // outbox.go
 	h.mux.HandleFunc("GET /mailbox", h.mailbox)
 	h.mux.HandleFunc("/", h.notFound)
@@ -200,7 +201,7 @@ func (s *session) page(title string, data any) page {
 // pageOps are the operations whose links and buttons the pages show only
 // to callers whose roles allow them.
 var pageOps = []string{"AddSlice", "AddPersonToSlice", "UpdatePerson", "UpdateNode", "UpdateSite", "AddRoleToPerson",
-	"GetMonitorActions", "GetOutbox", "GetPlanetNodes"}
+	"GetMonitorActions", "GetOutbox", "GetPlanetHistory"}
 
 type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 
@@ -229,7 +230,13 @@ func (h *Handler) withSession(f sessionHandler) http.HandlerFunc {
 		s := &session{caller: c, csrf: sessionCSRF(ck.Value), name: c.Email, may: h.mayAll(c, pageOps...)}
 		if r.Method != http.MethodGet {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
+			var err error
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				err = r.ParseMultipartForm(maxForm) // an uploaded key: kept in memory, the body bounded above
+			} else {
+				err = r.ParseForm()
+			}
+			if err != nil {
 				h.render(w, http.StatusBadRequest, "error", s.page("Bad request", nil).withError("the form could not be read: "+err.Error()))
 				return
 			}

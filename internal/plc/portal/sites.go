@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -97,6 +98,7 @@ type siteData struct {
 	Slices     []sliceRow
 	BootStates []string
 	Approve    bool // an admin may enable the (disabled) site
+	ManageAny  bool // the caller may change some node's boot state
 	ShowSlices bool // the caller may read slices (techs may not)
 }
 
@@ -194,7 +196,10 @@ func (h *Handler) sitePage(w http.ResponseWriter, r *http.Request, s *session) {
 			h.fail(w, r, s, err)
 			return
 		}
-		if bs, err := h.reg.Get(ctx, s.caller, core.BootState, nil, nil); err == nil {
+		for _, n := range d.Nodes {
+			d.ManageAny = d.ManageAny || n.Manage
+		}
+		if bs, err := h.reg.Get(ctx, s.caller, core.BootState, nil, nil); err == nil && d.ManageAny {
 			for _, b := range bs {
 				d.BootStates = append(d.BootStates, str(b, "boot_state"))
 			}
@@ -345,19 +350,28 @@ func (h *Handler) personRole(w http.ResponseWriter, r *http.Request, s *session)
 	back(w, r, r.PathValue("verb")+" role "+role+" of person "+strconv.FormatInt(id, 10))
 }
 
-// setBootState sets a node's boot state (field boot_state): UpdateNode.
+// setBootState sets the boot state (field boot_state) of the chosen
+// nodes (field node): UpdateNode of each, stopping at the first refusal.
 func (h *Handler) setBootState(w http.ResponseWriter, r *http.Request, s *session) {
-	id, err := pathID(r)
+	ids, err := formIDs(r, "node")
+	if err == nil && len(ids) == 0 {
+		err = core.FieldErrorf("node", "choose at least one node")
+	}
 	if err != nil {
 		h.fail(w, r, s, err)
 		return
 	}
 	bs := r.PostForm.Get("boot_state")
-	if err := h.reg.Update(r.Context(), s.caller, core.Node, id, core.Record{"boot_state": bs}); err != nil {
-		h.fail(w, r, s, err)
-		return
+	for i, id := range ids {
+		if err := h.reg.Update(r.Context(), s.caller, core.Node, id, core.Record{"boot_state": bs}); err != nil {
+			if i > 0 {
+				err = fmt.Errorf("set %d nodes, then node %d: %w", i, id, err)
+			}
+			h.fail(w, r, s, err)
+			return
+		}
 	}
-	back(w, r, "boot state "+bs+" of node "+strconv.FormatInt(id, 10))
+	back(w, r, fmt.Sprintf("boot state %s of %d node%s", bs, len(ids), map[bool]string{true: "s"}[len(ids) != 1]))
 }
 
 // approveSite enables a pending site: UpdateSite enabled=true.

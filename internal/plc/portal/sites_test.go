@@ -29,7 +29,7 @@ func TestSitePagesByRole(t *testing.T) {
 	p.login("pi@princeton.edu", "pw-pi@princeton.edu")
 	_, body := p.get(site)
 	wantBody(t, "PI site page", body, `aria-label="Disable user@princeton.edu"`, `aria-label="Disable tech@princeton.edu"`,
-		`aria-label="Make user@princeton.edu tech"`, `aria-label="Set the boot state of pl1.princeton.edu"`, `href="/slices/princeton_exp"`)
+		`aria-label="Make user@princeton.edu tech"`, `aria-label="choose pl1.princeton.edu"`, `id="set-boot"`, `href="/slices/princeton_exp"`)
 	if strings.Contains(body, `aria-label="Disable pi@princeton.edu"`) || strings.Contains(body, `Make user@princeton.edu pi"`) {
 		t.Fatalf("a PI is offered to disable herself or to make PIs:\n%s", body)
 	}
@@ -56,24 +56,27 @@ func TestSitePagesByRole(t *testing.T) {
 	resp, body = p.post("/people/"+itoa(user)+"/enabled", url.Values{"csrf": {tok}, "enabled": {"maybe"}, "back": {site}})
 	wantStatus(t, "bad enabled", resp, body, http.StatusBadRequest)
 	wantBody(t, "bad enabled", body, "enabled: want true or false")
-	resp, body = p.post("/nodes/"+itoa(node)+"/boot", url.Values{"csrf": {tok}, "boot_state": {"<nope>"}, "back": {site}})
+	resp, body = p.post("/nodes/boot", url.Values{"csrf": {tok}, "node": {itoa(node)}, "boot_state": {"<nope>"}, "back": {site}})
 	wantStatus(t, "bad boot state", resp, body, http.StatusBadRequest)
 	wantBody(t, "bad boot state", body, "&lt;nope&gt;")
 	resp, _ = p.post("/people/"+itoa(user)+"/enabled", url.Values{"enabled": {"true"}, "back": {site}})
 	wantStatus(t, "no CSRF", resp, "", http.StatusForbidden)
+	resp, body = p.post("/nodes/boot", url.Values{"csrf": {tok}, "boot_state": {"boot"}, "back": {site}})
+	wantStatus(t, "no node chosen", resp, body, http.StatusBadRequest)
+	wantBody(t, "no node chosen", body, "node: choose at least one node")
 
 	// The tech: boot states, no person actions.
 	tc := e.browser()
 	tc.login("tech@princeton.edu", "pw-tech@princeton.edu")
 	_, body = tc.get(site)
-	wantBody(t, "tech site page", body, `aria-label="Set the boot state of pl1.princeton.edu"`)
+	wantBody(t, "tech site page", body, `aria-label="choose pl1.princeton.edu"`, `id="set-boot"`)
 	if strings.Contains(body, `/enabled"`) || strings.Contains(body, `/roles/`) {
 		t.Fatalf("a tech is offered person actions:\n%s", body)
 	}
-	resp, body = tc.post("/nodes/"+itoa(node)+"/boot", url.Values{"csrf": {tc.csrf(site)}, "boot_state": {"disabled"}, "back": {site}})
+	resp, body = tc.post("/nodes/boot", url.Values{"csrf": {tc.csrf(site)}, "node": {itoa(node)}, "boot_state": {"disabled"}, "back": {site}})
 	wantStatus(t, "tech boot state", resp, body, http.StatusSeeOther)
 	_, body = tc.get(resp.Header.Get("Location"))
-	wantBody(t, "after the boot state", body, "Saved: boot state disabled of node", `<option value="disabled" selected>`)
+	wantBody(t, "after the boot state", body, "Saved: boot state disabled of 1 node.", "<td>disabled</td>")
 	resp, body = tc.post("/people/"+itoa(pi)+"/enabled", url.Values{"csrf": {tc.csrf(site)}, "enabled": {"false"}, "back": {site}})
 	wantStatus(t, "tech disables the PI", resp, body, http.StatusForbidden)
 
@@ -83,14 +86,14 @@ func TestSitePagesByRole(t *testing.T) {
 	u := e.browser()
 	u.login("user@princeton.edu", "pw-user@princeton.edu")
 	_, body = u.get(site)
-	if strings.Contains(body, `/enabled"`) || strings.Contains(body, `/roles/`) || strings.Contains(body, `/boot"`) {
+	if strings.Contains(body, `/enabled"`) || strings.Contains(body, `/roles/`) || strings.Contains(body, `/nodes/boot"`) {
 		t.Fatalf("a user is offered actions:\n%s", body)
 	}
 	if strings.Contains(body, `href="/people"`) {
 		t.Fatalf("a user's menu has people:\n%s", body)
 	}
 	utok := u.csrf(site)
-	resp, body = u.post("/nodes/"+itoa(node)+"/boot", url.Values{"csrf": {utok}, "boot_state": {"boot"}, "back": {site}})
+	resp, body = u.post("/nodes/boot", url.Values{"csrf": {utok}, "node": {itoa(node)}, "boot_state": {"boot"}, "back": {site}})
 	wantStatus(t, "user boot state", resp, body, http.StatusForbidden)
 	wantBody(t, "user boot state", body, "UpdateNode: role not allowed (needs one of admin, pi, tech)")
 	resp, body = u.post("/people/"+itoa(tech)+"/roles/add", url.Values{"csrf": {utok}, "role": {"pi"}, "back": {site}})

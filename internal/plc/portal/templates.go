@@ -11,6 +11,7 @@ import (
 // parseTemplates parses each page (templates/<page>.html) with the layout.
 func parseTemplates() map[string]*template.Template {
 	funcs := template.FuncMap{
+		"utc":     utc,
 		"hasRole": func(c *core.Caller, role string) bool { return c.HasRole(role) },
 		// fieldOf passes a form's errors and one field's name to the
 		// "field" template.

@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	e.fp = tlspin.Fingerprint(e.srv.Certificate().Raw)
-	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp), rest.WithAccounts(svc), rest.WithOutbox(svc)))
+	mux.Handle("/", rest.NewHandler(svc, nil, rest.WithFingerprint(e.fp), rest.WithAccounts(svc), rest.WithOutbox(svc), rest.WithPlanet(svc)))
 	e.admin = e.login(adminEmail, adminPW)
 	return e
 }
@@ -834,4 +834,26 @@ func TestOutboxOverREST(t *testing.T) {
 	if st, body := e.raw("GET", "/api/v1/outbox", "", ""); st != http.StatusUnauthorized {
 		t.Fatalf("anonymous: %d %s", st, body)
 	}
+}
+
+// TestPlanetHistoryOverREST: the monitor's samples through the client
+// (admins), ?since= and a user refused.
+func TestPlanetHistoryOverREST(t *testing.T) {
+	e := newEnv(t)
+	e.populate()
+	if err := e.svc.MonitorStep(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.MonitorStep(e.ctx); err != nil { // within the minute: no second sample
+		t.Fatal(err)
+	}
+	hs, err := e.admin.PlanetHistory(e.ctx, nil, 0)
+	if err != nil || len(hs) != 1 || hs[0].NodesUnknown != 1 || hs[0].At == 0 {
+		t.Fatalf("history: %+v %v", hs, err)
+	}
+	if hs, err := e.admin.PlanetHistory(e.ctx, nil, hs[0].At); err != nil || len(hs) != 0 {
+		t.Fatalf("since the sample: %+v %v", hs, err)
+	}
+	_, err = e.login("u@princeton.edu", "u-pw").PlanetHistory(e.ctx, nil, 0)
+	wantCode(t, "a user", err, core.Forbidden, "")
 }

@@ -140,6 +140,7 @@ var (
 	tInt   = map[string]any{"type": "integer", "format": "int64"}
 	tStr   = map[string]any{"type": "string"}
 	tStrs  = map[string]any{"type": "array", "items": tStr}
+	tNum   = map[string]any{"type": "number"}
 	tInts  = map[string]any{"type": "array", "items": tInt}
 	tRecs  = map[string]any{"type": "array", "items": map[string]any{"type": "object"}}
 	tAnyOb = map[string]any{"type": "object", "additionalProperties": true}
@@ -184,6 +185,7 @@ var schemas = map[string]any{
 	"ResetComplete":           obj(map[string]any{"token": tStr, "password": tStr}, "token", "password"),
 	"LinkToken":               obj(map[string]any{"token": tStr}, "token"),
 	"MonitorActions":          map[string]any{"type": "array", "items": obj(map[string]any{"action_id": tInt, "at": tInt, "kind": tStr, "node_id": tInt, "site_id": tInt, "slice_id": tInt, "level": tInt, "actor": tStr, "reason": tStr})},
+	"PlanetHistory":           map[string]any{"type": "array", "items": obj(map[string]any{"at": tInt, "nodes_up": tInt, "nodes_down": tInt, "nodes_unknown": tInt, "mean_load": tNum, "max_load": tNum, "cpu_pct": tNum, "slivers": tInt, "slices": tInt, "rx_kbps": tNum, "tx_kbps": tNum})},
 	"Notices":                 map[string]any{"type": "array", "items": obj(map[string]any{"notice_id": tInt, "at": tInt, "site_id": tInt, "node_id": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr})},
 	"JoinRequest":             obj(map[string]any{"node_id": tInt, "secret": tStr, "ssh_host_key": tStr}, "node_id", "secret"),
 	"JoinResponse":            obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),

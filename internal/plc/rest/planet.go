@@ -122,6 +122,16 @@ func (h *Handler) planetRoutes() []route {
 				acts, err := h.planet.MonitorActions(ctx, q.caller, since, limit)
 				return result{body: acts}, err
 			}},
+		{method: http.MethodGet, path: restapi.HistoryPath, op: "GetPlanetHistory", resp: "PlanetHistory",
+			summary: "Whole-planet samples (nodes up/down/unknown, load, CPU, slivers, slices, traffic) taken by the monitor about once a minute, after ?since=<unix seconds>, oldest first; kept in PLC's memory for a day",
+			h: func(ctx context.Context, q *request) (result, error) {
+				since, _, err := sinceLimit(q.r.URL.Query())
+				if err != nil {
+					return result{}, err
+				}
+				hs, err := h.planet.PlanetHistory(ctx, q.caller, since)
+				return result{body: hs}, err
+			}},
 		{method: http.MethodGet, path: restapi.NoticesPath, op: "GetNotices", resp: "Notices",
 			summary: "Notices sent to sites' contacts (admins: all; PIs and techs: their sites'), after ?since=<notice_id>",
 			h: func(ctx context.Context, q *request) (result, error) {

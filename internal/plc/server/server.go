@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/plc/geniam"
 	"github.com/planetlab/pl/internal/plc/mail"
 	"github.com/planetlab/pl/internal/plc/peering"
 	"github.com/planetlab/pl/internal/plc/planet"
@@ -77,6 +78,12 @@ type Config struct {
 	// with URNs urn:publicid:IDN+<GENIHost>+... (its key and certificate
 	// are geni-sa.key and geni-sa.pem in the data directory; docs/geni.md).
 	GENIHost string
+	// GENIListen, when set (with GENIHost), serves the GENI AM API v3
+	// aggregate there: HTTPS with client certificates that chain to the
+	// slice authority's certificate or to one of GENITrust (PEM files of
+	// federation roots).
+	GENIListen string
+	GENITrust  []string
 	// PeerRefresh is how often every peer PLC is refreshed besides its
 	// notifications (0: service.DefaultPeerRefresh; docs/federation.md).
 	PeerRefresh time.Duration
@@ -132,6 +139,9 @@ type Main struct {
 	fingerprint string
 	stopBase    context.CancelFunc
 	sender      mail.Sender // the outbox's
+	geniLn      net.Listener
+	geniSrv     *http.Server
+	geniURL     string
 
 	closeOnce sync.Once
 }
@@ -199,8 +209,10 @@ func (m *Main) Open(ctx context.Context) error {
 		ln = m.sources
 	}
 	scheme := "http"
+	var tlsCert tls.Certificate
 	if !m.HTTP {
 		cert, fp, missing, err := LoadOrCreateCert(dir, DefaultNames(m.SANs))
+		tlsCert = cert
 		if err != nil {
 			ln.Close()
 			m.closer.Close()
@@ -234,6 +246,13 @@ func (m *Main) Open(ctx context.Context) error {
 	for pattern, h := range extraHandlers(reg, root) {
 		if _, taken := m.Extra[pattern]; !taken {
 			mux.Handle(pattern, h)
+		}
+	}
+	if m.GENIListen != "" {
+		if err := m.openGENI(sa, tlsCert, root); err != nil {
+			ln.Close()
+			m.closer.Close()
+			return err
 		}
 	}
 	base, stop := context.WithCancel(context.Background())
@@ -312,6 +331,14 @@ func (m *Main) Run(ctx context.Context) error {
 	defer func() { stopMonitor(); <-changesDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
+	if m.geniSrv != nil {
+		m.log.Info("GENI aggregate serving", "url", m.geniURL)
+		go func() {
+			if err := m.geniSrv.Serve(m.geniLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.log.Error("GENI aggregate", "err", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		m.Close()
@@ -326,6 +353,9 @@ func (m *Main) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	m.stopBase() // end long polls at once
+	if m.geniSrv != nil {
+		m.geniSrv.Shutdown(sctx)
+	}
 	err := m.srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		m.log.Warn("graceful shutdown timed out; closing connections")
@@ -345,6 +375,11 @@ func (m *Main) Close() error {
 		}
 		if m.srv != nil {
 			m.srv.Close()
+		}
+		if m.geniSrv != nil {
+			m.geniSrv.Close()
+		} else if m.geniLn != nil {
+			m.geniLn.Close()
 		}
 		if m.closer != nil {
 			err = m.closer.Close()
@@ -394,3 +429,37 @@ func readCacheSize(off bool) int {
 	}
 	return 0
 }
+
+// openGENI prepares the GENI aggregate's listener and server.
+func (m *Main) openGENI(sa *sfa.Authority, cert tls.Certificate, root *slog.Logger) error {
+	if sa == nil {
+		return errors.New("the GENI aggregate needs the slice authority: give GENIHost (--geni-host) too")
+	}
+	if m.HTTP {
+		return errors.New("the GENI aggregate needs HTTPS (client certificates): not with plain HTTP")
+	}
+	roots, err := sfa.LoadRoots(m.GENITrust...)
+	if err != nil {
+		return fmt.Errorf("GENI trusted roots: %w", err)
+	}
+	ln, err := net.Listen("tcp", m.GENIListen)
+	if err != nil {
+		return fmt.Errorf("listen %s (GENI aggregate): %w", m.GENIListen, err)
+	}
+	m.geniURL = "https://" + urlHost(ln.Addr().(*net.TCPAddr)) + "/"
+	agg := geniam.New(geniam.Config{Host: m.GENIHost, Registry: m.reg, Persons: m.reg, Planet: m.reg, URL: m.geniURL,
+		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(append([]*sfa.Cert{sa.Cert}, roots.Certs()...)...)},
+		Log:      root.With("subsystem", "geni-am")})
+	m.geniLn = tls.NewListener(ln, geniam.TLSConfig(cert))
+	m.geniSrv = &http.Server{
+		Handler:           boundBodies(withRemoteAddr(agg), DefaultBodyTimeout),
+		ReadHeaderTimeout: DefaultHeaderTimeout,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// GENIURL is the GENI aggregate's URL ("" when it is not served).
+func (m *Main) GENIURL() string { return m.geniURL }

@@ -136,6 +136,9 @@ func (s *Service) AddLeases(ctx context.Context, c *core.Caller, nodeIDs []int64
 		if err != nil {
 			return err
 		}
+		if err := o.local(core.Slice, sliceID); err != nil {
+			return err
+		}
 		if err := o.sliceWriter(sl); err != nil {
 			return err
 		}

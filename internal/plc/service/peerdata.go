@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/planetlab/pl/internal/plc/peering"
 	"github.com/planetlab/pl/internal/plc/store"
 )
@@ -129,8 +131,24 @@ func (s *Service) PeerData(ctx context.Context, peerID int64) (*peering.Data, er
 			for _, p := range sl.PersonIDs {
 				members[p] = true
 			}
+			trows, err := tx.Query(ctx, `SELECT tt.tagname, st.value FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
+				WHERE st.slice_id = ? AND st.node_id IS NULL AND st.nodegroup_id IS NULL ORDER BY st.slice_tag_id`, sl.SliceID)
+			if err != nil {
+				return err
+			}
+			for trows.Next() {
+				var t peering.SliceTag
+				if err := trows.Scan(&t.Tagname, &t.Value); err != nil {
+					trows.Close()
+					return err
+				}
+				if peering.CarriedTag(t.Tagname) {
+					sl.Tags = append(sl.Tags, t)
+				}
+			}
+			trows.Close()
 		}
-		for _, pid := range sortedKeys(members) {
+		for _, pid := range slices.Sorted(maps.Keys(members)) {
 			var x peering.Person
 			var en int64
 			if _, err := tx.QueryRow(ctx, "SELECT person_id, email, first_name, last_name, enabled FROM persons WHERE person_id = ?", []any{pid}, &x.PersonID, &x.Email, &x.FirstName, &x.LastName, &en); err != nil {
@@ -163,19 +181,6 @@ func (s *Service) PeerData(ctx context.Context, peerID int64) (*peering.Data, er
 	}
 	d.DBTime = time.Since(start).Seconds()
 	return d, nil
-}
-
-func sortedKeys(m map[int64]bool) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 // refusal is the error of a refused refresh.
@@ -424,6 +429,9 @@ func (o *op) applyPeerData(peerID int64, name string, d *peering.Data) (PeerStat
 				return st, err
 			}
 		}
+		if err := o.syncSliceTags(sid, x, &st); err != nil {
+			return st, err
+		}
 	}
 	return st, nil
 }
@@ -565,4 +573,56 @@ func without(ids []int64, drop map[int64]bool) []int64 {
 		}
 	}
 	return out
+}
+
+// syncSliceTags replaces the carried slice-wide tags of a foreign slice
+// with the peer's (peering.CarriedTag, checked again here); a tag this PLC
+// does not know or whose value its table refuses is left out and noted.
+// Other tags (an admin's suspension here) are untouched.
+func (o *op) syncSliceTags(sliceID int64, x peering.Slice, st *PeerStats) error {
+	rows, err := o.tx.Query(o.ctx, `SELECT st.slice_tag_id, tt.tagname FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
+		WHERE st.slice_id = ? AND st.node_id IS NULL AND st.nodegroup_id IS NULL`, sliceID)
+	if err != nil {
+		return err
+	}
+	var old []int64
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		if peering.CarriedTag(name) {
+			old = append(old, id)
+		}
+	}
+	rows.Close()
+	for _, id := range old {
+		if _, err := o.tx.Exec(o.ctx, "DELETE FROM slice_tags WHERE slice_tag_id = ?", id); err != nil {
+			return err
+		}
+	}
+	for _, t := range x.Tags {
+		if !peering.CarriedTag(t.Tagname) {
+			st.Refused = append(st.Refused, fmt.Sprintf("slice %q: tag %q is not one a member may set", x.Name, t.Tagname))
+			continue
+		}
+		if err := tags.Check(t.Tagname, t.Value); err != nil {
+			st.Refused = append(st.Refused, fmt.Sprintf("slice %q: %v", x.Name, err))
+			continue
+		}
+		tt, err := o.tagTypeID(t.Tagname)
+		if core.ErrorCode(err) == core.Internal {
+			return err
+		}
+		if err != nil {
+			st.Refused = append(st.Refused, fmt.Sprintf("slice %q: tag %q: %v", x.Name, t.Tagname, core.PublicMessage(err)))
+			continue
+		}
+		if _, err := o.tx.Exec(o.ctx, "INSERT INTO slice_tags (slice_id, tag_type_id, value) VALUES (?, ?, ?)", sliceID, tt, t.Value); err != nil {
+			return err
+		}
+	}
+	return nil
 }

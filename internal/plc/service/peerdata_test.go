@@ -85,6 +85,20 @@ func (p *plc) sliverKeys(node int64, name string) []string {
 	return nil
 }
 
+// sliverAttr returns the attributes of slice name in node's desired state.
+func (p *plc) sliverAttr(node int64, name string) map[string]string {
+	p.t.Helper()
+	out := map[string]string{}
+	for _, sl := range p.state(node).Slivers {
+		if sl.Name == name {
+			for _, a := range sl.Attributes {
+				out[a.TagName] = a.Value
+			}
+		}
+	}
+	return out
+}
+
 // twoPLCs builds A and B peered both ways, each with a site and a node,
 // each having refreshed the other once.
 func twoPLCs(t *testing.T, dsnA, dsnB string) (a, b *plc, bAtA, aAtB, nodeA, nodeB int64) {
@@ -121,6 +135,8 @@ func TestPeeringSliceAcrossPLCs(t *testing.T) {
 			key := sshKey(t)
 			a.add(pi, core.Key, core.Record{"person_id": pi.PersonID, "key": key})
 			slice := a.slice(pi, "pla_demo")
+			a.tag(pi, slice, "initscript_code", "#!/bin/sh\necho hi")
+			a.tag(a.admin, slice, "cpu_pct", "50") // an admin's tag: stays at A
 			a.must(a.s.Link(a.ctx, pi, core.SlicePerson, slice, pi.PersonID, nil))
 			a.must(a.s.Link(a.ctx, pi, core.SliceNode, slice, nodeA, nil))
 			a.must(a.s.Link(a.ctx, pi, core.SliceNode, slice, nb[0]["node_id"].(int64), nil))
@@ -134,6 +150,17 @@ func TestPeeringSliceAcrossPLCs(t *testing.T) {
 			if got := b.sliverKeys(nodeB, "pla_demo"); len(got) != 1 || !strings.HasPrefix(key, strings.Join(strings.Fields(got[0])[:2], " ")) {
 				t.Fatalf("B's node's sliver keys %v, want %q", got, key)
 			}
+			if got := b.sliverAttr(nodeB, "pla_demo"); got["initscript_code"] != "#!/bin/sh\necho hi" || got["cpu_pct"] != "" {
+				t.Fatalf("B's sliver attributes %v: want A's member tags only", got)
+			}
+			// B's admin suspends it: a refresh keeps the suspension (enabled is B's).
+			fsID := get(t, b.env, b.admin, core.Slice, "pla_demo", "slice_id")[0]["slice_id"].(int64)
+			b.must(b.s.SuspendSlice(b.ctx, b.admin, fsID, "B's policy"))
+			b.refresh(aAtB)
+			if got := b.sliverAttr(nodeB, "pla_demo"); got["enabled"] != "0" {
+				t.Fatalf("a refresh undid B's suspension: %v", got)
+			}
+			b.must(b.s.ResumeSlice(b.ctx, b.admin, fsID, "B's policy"))
 			// The slice at B is A's, read-only, with B's node only among its local nodes.
 			fs := get(t, b.env, b.admin, core.Slice, "pla_demo", "slice_id", "peer_id", "peer_slice_id", "node_ids")
 			if fs[0]["peer_id"] != aAtB || fs[0]["peer_slice_id"] != slice {
@@ -215,6 +242,15 @@ func TestPeeringPush(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("change at A to B's desired state: %v", time.Since(start))
+	// A member's new key at A is pushed too.
+	start = time.Now()
+	a.add(pi, core.Key, core.Record{"person_id": pi.PersonID, "key": sshKey(t)})
+	for len(b.sliverKeys(nodeB, "pla_push")) != 2 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("B's sliver keys 10 s after a new key at A: %v", b.sliverKeys(nodeB, "pla_push"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	start = time.Now()
 	a.must(a.s.Delete(a.ctx, pi, core.Slice, slice))
 	for b.sliverKeys(nodeB, "pla_push") != nil {

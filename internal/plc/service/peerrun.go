@@ -245,7 +245,7 @@ func (s *Service) peerChanges(ctx context.Context, ch changes) {
 		}
 		for start := 0; start < len(ids); start += 500 {
 			chunk := ids[start:min(start+500, len(ids))]
-			in := "?" + repeat(", ?", len(chunk)-1)
+			in := "?" + strings.Repeat(", ?", len(chunk)-1)
 			got, err := tx.Ints(ctx, "SELECT DISTINCT peer_id FROM nodes WHERE peer_id IS NOT NULL AND node_id IN ("+in+")", chunk...)
 			if err != nil {
 				return err
@@ -267,14 +267,6 @@ func (s *Service) peerChanges(ctx context.Context, ch changes) {
 	}
 	s.peers.mu.Unlock()
 	s.peers.kick()
-}
-
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
 }
 
 // RunPeers refreshes every peer each interval (0: DefaultPeerRefresh),

@@ -170,6 +170,8 @@ func TestForeignReadOnly(t *testing.T) {
 		try("SetPersonPrimarySite", e.s.SetPersonPrimarySite(e.ctx, e.admin, fpiID, fsite))
 		_, err = e.s.IssueJoinToken(e.ctx, e.admin, fnode)
 		try("IssueJoinToken", err)
+		_, _, err = e.s.AddLeases(e.ctx, e.admin, []int64{lnode}, fslice, e.clock.Now().Unix()+3600, e.clock.Now().Unix()+7200)
+		try("AddLeases", err)
 		for name, err := range refused {
 			wantCode(t, err, core.Invalid, name)
 			if !strings.Contains(err.Error(), "Not a local") || !strings.Contains(err.Error(), "belongs to peer") {

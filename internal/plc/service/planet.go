@@ -206,6 +206,7 @@ func (s *Service) MonitorStep(ctx context.Context) error {
 		status[n.NodeID] = string(n.Status)
 	}
 	s.planet.SetStatus(status)
+	s.sampleHistory(now)
 	nodeDiff, siteDiff, goneSites := diffStates(beforeN, afterN, beforeS, afterS)
 	if len(acts) == 0 && len(nodeDiff) == 0 && len(siteDiff) == 0 && len(goneSites) == 0 {
 		return nil
@@ -606,4 +607,33 @@ func checkReason(r string) error {
 		return core.FieldErrorf("reason", "at most 1000 bytes, no NUL")
 	}
 	return nil
+}
+
+// HistoryEvery is the default interval of the planet history's samples.
+const HistoryEvery = time.Minute
+
+// sampleHistory adds a whole-planet sample to the history when the last
+// is at least Options.HistoryEvery old (the monitor steps more often).
+func (s *Service) sampleHistory(now time.Time) {
+	every := s.opts.HistoryEvery
+	if every <= 0 {
+		every = HistoryEvery
+	}
+	if last := s.history.Last(); last != 0 && now.Unix()-last < int64(every/time.Second) {
+		return
+	}
+	s.history.Add(planet.Summarize(now.Unix(), s.planet.Nodes(), s.planet.Slices()))
+}
+
+// PlanetHistory implements core.Planet: the samples after since, oldest
+// first (admins). They are kept in memory only: a restart starts empty.
+func (s *Service) PlanetHistory(ctx context.Context, c *core.Caller, since int64) ([]core.PlanetSample, error) {
+	if err := authorize(c, opGetPlanetHistory); err != nil {
+		return nil, err
+	}
+	out := s.history.Since(since)
+	if out == nil {
+		out = []core.PlanetSample{}
+	}
+	return out, nil
 }

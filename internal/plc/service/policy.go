@@ -248,6 +248,7 @@ const (
 	opGetMonitorActions
 	opGetNotices
 	opGetOutbox
+	opGetPlanetHistory
 	opSuspendSlice
 	opResumeSlice
 	// Accountability (audit.go): who sent packets to an address.
@@ -444,6 +445,7 @@ var ops = [numOps]struct {
 	opGetMonitorActions: {"GetMonitorActions", rA},
 	opGetNotices:        {"GetNotices", rA | rP | rU | rT},
 	opGetOutbox:         {"GetOutbox", rA},
+	opGetPlanetHistory:  {"GetPlanetHistory", rA},
 	opSuspendSlice:      {"SuspendSlice", rA},
 	opResumeSlice:       {"ResumeSlice", rA},
 	// Accountability: admins see every flow, PIs their sites', others

@@ -163,6 +163,7 @@ SelectNodes A P U                  # ours: add nodes chosen by measurement (as A
 GetMonitorActions A                # ours: the monitor's log
 GetNotices A P U T                 # ours: notices to sites (pi/tech: their own sites) and to the caller
 GetOutbox A                        # ours: the mail outbox (pl dev: open to all)
+GetPlanetHistory A                 # ours: whole-planet samples for the admin overview
 SuspendSlice A                     # ours: first-class enabled=0 with a reason
 ResumeSlice A
 AuditWho A P U T                   # ours: flows with an address (PIs: their sites'; others: their slices')
@@ -362,6 +363,7 @@ func TestRoleMatrix(t *testing.T) {
 			call{"GetMonitorActions", func(c *core.Caller) error { _, err := e.s.MonitorActions(ctx, c, 0, 0); return err }},
 			call{"GetNotices", func(c *core.Caller) error { _, err := e.s.Notices(ctx, c, 0, 0); return err }},
 			call{"GetOutbox", func(c *core.Caller) error { _, err := e.s.Outbox(ctx, c, core.OutboxQuery{}); return err }},
+			call{"GetPlanetHistory", func(c *core.Caller) error { _, err := e.s.PlanetHistory(ctx, c, 0); return err }},
 			call{"SuspendSlice", func(c *core.Caller) error { return e.s.SuspendSlice(ctx, c, missing, "test") }},
 			call{"ResumeSlice", func(c *core.Caller) error { return e.s.ResumeSlice(ctx, c, missing, "test") }},
 			call{"AuditWho", func(c *core.Caller) error {

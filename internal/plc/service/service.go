@@ -45,6 +45,11 @@ type Options struct {
 	VsysDefaults []string
 	// Logins is the backoff of failed logins (zero fields: defaults).
 	Logins LoginPolicy
+	// Signups is the backoff of sign-ups (RegisterPerson) by source
+	// address: every sign-up counts; after PairFree+1 of them (default:
+	// DefaultSignupsFree) within an hour, each next one waits double the
+	// last (1 s, 2 s, ... 15 min; signup.go).
+	Signups LoginPolicy
 	// PasswordCacheTTL and PasswordCacheSize bound the cache of recent
 	// successful password verifications (authcache.go); defaults 10 min
 	// and 10,000 entries; a negative TTL disables the cache.
@@ -69,6 +74,11 @@ type Options struct {
 	// PortalURL prefixes the portal paths of mailed links (tokens.go),
 	// e.g. https://plc.example.org; "" leaves them relative.
 	PortalURL string
+	// HistoryEvery is how often the monitor adds a whole-planet sample to
+	// the history (0: HistoryEvery); HistorySize bounds it (0:
+	// planet.DefaultHistorySize, a day of minutes).
+	HistoryEvery time.Duration
+	HistorySize  int
 	// TicketKey signs slice tickets (tickets.go); nil: GetSliceTicket is
 	// refused as not supported.
 	TicketKey ed25519.PrivateKey
@@ -100,6 +110,7 @@ type Service struct {
 	// jobs counts the passes of the background jobs (replicas.go).
 	jobs    jobCounts
 	limiter *limiter
+	signups *limiter // sign-ups per source address (signup.go)
 	// mailPoke wakes RunMail when a message is queued (outbox.go).
 	mailPoke chan struct{}
 	pwCache  *passwordCache
@@ -115,6 +126,7 @@ type Service struct {
 
 	// planet is the planet table; monMu serialises monitor steps.
 	planet  *planet.Table
+	history *planet.History // whole-planet samples for the overview (planet.go)
 	monMu   sync.Mutex
 	mon     *planet.Monitor
 	monWake chan struct{}
@@ -146,8 +158,11 @@ func New(db *store.DB, opts Options) *Service {
 	s.origin = newOrigin()
 	s.repl.pend = newPending(MaxPendingNodes)
 	s.limiter = newLimiter(opts.Logins, opts.Now)
+	s.signups = newLimiter(opts.Signups.signupDefaults(), opts.Now)
 	if db.Dialect == store.Postgres {
+		// Replicas share the counts (docs/replicas.md).
 		s.limiter.db, s.limiter.log = db, s.log
+		s.signups.db, s.signups.log, s.signups.ns = db, s.log, "signup/"
 	}
 	s.mailPoke = make(chan struct{}, 1)
 	s.checkPassword = checkPassword
@@ -158,6 +173,7 @@ func New(db *store.DB, opts Options) *Service {
 	}
 	s.armExpiry(context.Background())
 	s.planet = planet.NewTable()
+	s.history = planet.NewHistory(opts.HistorySize)
 	s.monWake = make(chan struct{}, 1)
 	s.peers = newPeerRunner()
 	s.mon = planet.NewMonitor(opts.Monitor, nil, nil)

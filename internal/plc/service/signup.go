@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/planetlab/pl/internal/core"
@@ -32,23 +31,46 @@ func (s *Service) RegisterPerson(ctx context.Context, c *core.Caller, r core.Reg
 	if err := authorize(c, opRegisterPerson); err != nil {
 		return 0, err
 	}
+	var id int64
+	if src := RemoteAddr(ctx); src != "" {
+		// Every sign-up from an address counts (a mail goes to the PIs and
+		// the person): beyond the free ones the address waits, as after
+		// failed logins, with its own count.
+		err := s.signups.guard(ctx, signupAccount, func() (bool, error) {
+			var err error
+			id, err = s.registerPerson(ctx, c, r)
+			return true, err
+		})
+		return id, err
+	}
+	return s.registerPerson(ctx, c, r)
+}
+
+// signupAccount is the limiter's account of sign-ups: they count per
+// source address only.
+const signupAccount = "sign-up"
+
+// DefaultSignupsFree is how many sign-ups an address may make in an hour
+// before it must wait.
+const DefaultSignupsFree = 10
+
+func (p LoginPolicy) signupDefaults() LoginPolicy {
+	if p.PairFree <= 0 {
+		// The limiter lets PairFree+1 through before the first wait.
+		p.PairFree = DefaultSignupsFree - 1
+	}
+	if p.SourceFree <= 0 {
+		p.SourceFree = 1 << 30 // the pair is the source: one count
+	}
+	return p
+}
+
+func (s *Service) registerPerson(ctx context.Context, c *core.Caller, r core.Registration) (int64, error) {
 	if len(r.Password) < core.MinPasswordLength {
 		return 0, core.FieldErrorf("password", "must have at least %d characters", core.MinPasswordLength)
 	}
 	if strings.TrimSpace(r.Site) == "" {
 		return 0, core.FieldErrorf("site", "choose the site you belong to")
-	}
-	// Sign-ups per source (the login backoff's table, shared by PLC
-	// replicas on PostgreSQL): the first PairFree from one address are
-	// free, then each further one waits, doubling (limiter.go).
-	source := RemoteAddr(ctx)
-	if source != "" {
-		source = sourceKey(source)
-		if w, _ := s.limiter.wait(ctx, signupAccount, source); w > 0 {
-			secs := (w + time.Second - 1) / time.Second
-			return 0, &core.Error{Code: core.RateLimited, RetryAfter: secs * time.Second,
-				Message: fmt.Sprintf("too many sign-ups from %s; try again in %d s", RemoteAddr(ctx), secs)}
-		}
 	}
 	pt, _ := table(core.Person)
 	kt, _ := table(core.Key)
@@ -123,14 +145,8 @@ func (s *Service) RegisterPerson(ctx context.Context, c *core.Caller, r core.Reg
 		_, err = o.recordNotice(notice) // outbox.go
 		return err
 	})
-	if err == nil && source != "" {
-		s.limiter.fail(context.WithoutCancel(ctx), signupAccount, source)
-	}
 	return id, err
 }
-
-// signupAccount is the limiter's account of sign-ups (counted per source).
-const signupAccount = "\x00sign-up"
 
 // approvedNotice records the notice telling a person that the account
 // was enabled; it is sent when the transaction commits.

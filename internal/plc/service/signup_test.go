@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 )
@@ -128,4 +130,53 @@ func TestRegisterPersonAndApproval(t *testing.T) {
 			t.Fatal("a rejected account logs in")
 		}
 	})
+}
+
+// TestSignupRateLimit: sign-ups count per source address, each one, with
+// their own count: beyond the free ones the address waits (RateLimited
+// with the time left) while another address signs up, and logins from
+// the limited address are not delayed.
+func TestSignupRateLimit(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "plc.db"))
+	site := e.site("princeton", 10)
+	e.person("user@princeton.edu", site, core.RoleUser)
+	anon, err := e.s.Authenticate(e.ctx, core.Credentials{Method: "anonymous"}, nil)
+	e.must(err)
+	from := func(addr string) context.Context { return WithRemoteAddr(e.ctx, addr) }
+	reg := func(ctx context.Context, i int, pw string) error {
+		_, err := e.s.RegisterPerson(ctx, anon, core.Registration{FirstName: "A", LastName: "L", Email: "a" + itoa(int64(i)) + "@princeton.edu", Site: "princeton", Password: pw})
+		return err
+	}
+	for i := range DefaultSignupsFree {
+		pw := "long-enough"
+		if i%2 == 1 {
+			pw = "short" // refused sign-ups count too
+		}
+		if err := reg(from("192.0.2.9"), i, pw); err != nil && core.ErrorField(err) != "password" {
+			t.Fatalf("sign-up %d: %v", i, err)
+		}
+	}
+	err = reg(from("192.0.2.9"), 100, "long-enough")
+	if core.ErrorCode(err) != core.RateLimited || core.PublicMessage(err) != "too many sign-ups from 192.0.2.9; try again in 1 s" || core.RetryAfter(err) != time.Second {
+		t.Fatalf("sign-up %d from one address: %v", DefaultSignupsFree+1, err)
+	}
+	if err := reg(from("192.0.2.10"), 101, "long-enough"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if _, err := e.s.Authenticate(from("192.0.2.9"), core.Credentials{Method: "password", Username: "user@princeton.edu", Password: "pw-user@princeton.edu"}, nil); err != nil {
+		t.Fatalf("a login from the limited address: %v", err)
+	}
+	e.clock.Add(time.Second)
+	if err := reg(from("192.0.2.9"), 102, "long-enough"); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+	if err := reg(from("192.0.2.9"), 103, "long-enough"); core.ErrorCode(err) != core.RateLimited || core.RetryAfter(err) != 2*time.Second {
+		t.Fatalf("the next waits twice as long: %v", err)
+	}
+	// In-process callers without an address (pl plc init, tests) are not limited.
+	for i := range DefaultSignupsFree + 2 {
+		if err := reg(e.ctx, 200+i, "long-enough"); err != nil {
+			t.Fatalf("in-process sign-up %d: %v", i, err)
+		}
+	}
 }

@@ -52,6 +52,9 @@ func (s *Service) SliceTicket(ctx context.Context, c *core.Caller, r ticket.Requ
 		if err != nil {
 			return err
 		}
+		if err := o.local(core.Slice, r.SliceID); err != nil {
+			return err // a peer's slice gets its tickets from its own PLC
+		}
 		if err := o.sliceWriter(sl); err != nil {
 			return err
 		}
