@@ -299,13 +299,30 @@ func parseSig(x *xmlSig) (*Signature, error) {
 	return s, nil
 }
 
+// once are the elements that may appear at most once under a parent
+// (by the parent's local name): encoding/xml would merge a second one into
+// the first's struct, and a second, unsigned <credential> beside the
+// signed one must not lend it fields (signature wrapping).
+var once = map[string]map[string]bool{
+	"signed-credential": {"credential": true, "signatures": true},
+	"credential": {"type": true, "serial": true, "owner_gid": true, "owner_urn": true, "target_gid": true,
+		"target_urn": true, "uuid": true, "expires": true, "privileges": true, "parent": true},
+	"parent": {"credential": true},
+}
+
 // scan refuses DTDs (and with them entities and DTD-declared ids),
-// repeated xml:ids, and documents too deep or with too many elements,
+// repeated xml:ids, a root other than <signed-credential>, repeated
+// elements of once, and documents too deep or with too many elements,
 // before anything else reads the document.
 func scan(data []byte) error {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	ids := map[string]bool{}
 	depth, n := 0, 0
+	type frame struct {
+		name   string
+		counts map[string]int
+	}
+	stack := []frame{{name: "", counts: map[string]int{}}}
 	for {
 		t, err := d.RawToken()
 		if err == io.EOF {
@@ -323,6 +340,15 @@ func scan(data []byte) error {
 			if depth > maxXMLDepth || n > maxElements {
 				return core.FieldErrorf("credential", "more than %d elements or deeper than %d", maxElements, maxXMLDepth)
 			}
+			top := stack[len(stack)-1]
+			name := t.Name.Local
+			if top.counts[name]++; depth == 1 && (name != "signed-credential" || top.counts[name] > 1) {
+				return core.FieldErrorf("credential", "the root must be one <signed-credential>, not <%s>", clip(name))
+			}
+			if once[top.name][name] && top.counts[name] > 1 {
+				return core.FieldErrorf("credential", "more than one <%s> in <%s>", name, top.name)
+			}
+			stack = append(stack, frame{name: name, counts: map[string]int{}})
 			for _, a := range t.Attr {
 				if a.Name.Space == "xml" && a.Name.Local == "id" {
 					if ids[a.Value] {
@@ -332,7 +358,11 @@ func scan(data []byte) error {
 				}
 			}
 		case xml.EndElement:
+			if len(stack) == 1 {
+				return core.FieldErrorf("credential", "not well-formed XML: </%s> closes nothing", clip(t.Name.Local))
+			}
 			depth--
+			stack = stack[:len(stack)-1]
 		}
 	}
 	return nil

@@ -190,6 +190,11 @@ func TestVerifyRefusals(t *testing.T) {
 		{"XSLT transform", strings.Replace(cred, "http://www.w3.org/2000/09/xmldsig#enveloped-signature", "http://www.w3.org/TR/1999/REC-xslt-19991116", 1), "transform"},
 		{"not XML", "<signed-credential", "well-formed"},
 		{"unsigned", cred[:strings.Index(cred, "<signatures>")] + "<signatures/></signed-credential>", "not signed"},
+		// Signature wrapping: an unsigned sibling <credential> whose fields
+		// a lax reader would merge into the signed one.
+		{"second credential", strings.Replace(cred, "<signatures>", "<credential><owner_urn>"+bobURN+"</owner_urn><privileges><privilege><name>pi</name><can_delegate>true</can_delegate></privilege></privileges></credential><signatures>", 1), "more than one <credential>"},
+		{"second owner_urn", strings.Replace(cred, "</credential>", "<owner_urn>"+bobURN+"</owner_urn></credential>", 1), "more than one <owner_urn>"},
+		{"wrong root", strings.Replace(strings.Replace(cred, "<signed-credential", "<x", 1), "</signed-credential>", "</x>", 1), "root"},
 		{"huge", strings.Repeat(" ", MaxCredentialBytes+1), "longer than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

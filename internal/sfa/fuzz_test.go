@@ -76,3 +76,11 @@ func FuzzParseCert(f *testing.F) {
 		_ = c.CheckSignatureFrom(c)
 	})
 }
+
+func TestScanUnbalanced(t *testing.T) {
+	for _, doc := range []string{"</a><b>", "<signed-credential></signed-credential></x><y>", "<a/><a/>"} {
+		if err := scan([]byte(doc)); err == nil {
+			t.Errorf("%q: accepted", doc)
+		}
+	}
+}

@@ -463,8 +463,8 @@ func (m *Main) reconcileLoop(ctx context.Context) {
 }
 
 // Reconcile runs one pass: compute, plan, execute. It does nothing before a
-// desired state is known. It returns the time of the next sliver expiry
-// or lease boundary (zero if none).
+// desired state is known. It returns the time of the next sliver expiry,
+// lease boundary or loan end (zero if none).
 func (m *Main) Reconcile(ctx context.Context) time.Time {
 	st := m.currentState()
 	if st == nil {
@@ -566,6 +566,11 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	var next time.Time
 	if b := NextBoundary(st, now.Unix()); b > 0 {
 		next = time.Unix(b, 0)
+	}
+	for _, l := range m.control.snapshot().Loans {
+		if t := time.Unix(l.Until, 0); l.Active(now.Unix()) && (next.IsZero() || t.Before(next)) {
+			next = t // the loan's end is undone at once
+		}
 	}
 	for _, s := range d.Slivers {
 		if s.Expires > 0 {

@@ -144,8 +144,9 @@ func (e *Executor) one(ctx context.Context, op Op) error {
 // slice tag) in their network namespaces.
 type LinkManager interface {
 	// Ensure makes the sliver's link ends exactly links (none: removes
-	// them), in the namespace at netns.
-	Ensure(ctx context.Context, sliver, netns string, links []core.VLink) error
+	// them), in the namespace at netns; xid is the sliver's number (its
+	// traffic class).
+	Ensure(ctx context.Context, sliver string, xid int, netns string, links []core.VLink) error
 	// Remove deletes every link end of the sliver.
 	Remove(ctx context.Context, sliver string) error
 }
@@ -157,7 +158,7 @@ func (e *Executor) links(ctx context.Context, op Op, netns string) error {
 		}
 		return nil
 	}
-	if err := e.Links.Ensure(ctx, op.Name, netns, op.Net.Links); err != nil {
+	if err := e.Links.Ensure(ctx, op.Name, op.XID, netns, op.Net.Links); err != nil {
 		return fmt.Errorf("virtual links: %w", err)
 	}
 	return nil

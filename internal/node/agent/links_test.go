@@ -19,14 +19,14 @@ type fakeLinks struct {
 
 var _ LinkManager = (*fakeLinks)(nil)
 
-func (f *fakeLinks) Ensure(ctx context.Context, sliver, netns string, links []core.VLink) error {
+func (f *fakeLinks) Ensure(ctx context.Context, sliver string, xid int, netns string, links []core.VLink) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var names []string
 	for _, l := range links {
 		names = append(names, fmt.Sprintf("%s/%d", l.Name, l.VNI))
 	}
-	f.calls = append(f.calls, fmt.Sprintf("ensure %s %s [%s]", sliver, netns, strings.Join(names, " ")))
+	f.calls = append(f.calls, fmt.Sprintf("ensure %s xid=%d %s [%s]", sliver, xid, netns, strings.Join(names, " ")))
 	return f.fail
 }
 
@@ -63,7 +63,7 @@ func TestExecutorLinks(t *testing.T) {
 	if errs := w.exec.Run(ctx, Plan(w.actual(t), d)); len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	if got := fl.take(); got != "ensure pl_a /run/netns/pl-pl_a [ab/65]" {
+	if got := fl.take(); got != "ensure pl_a xid=1 /run/netns/pl-pl_a [ab/65]" {
 		t.Fatalf("link calls: %q", got)
 	}
 	if got := RenderPlan(Plan(w.actual(t), d)); got != "none pl_a xid=1\n" {

@@ -135,7 +135,7 @@ func (m *Main) kickNow() {
 }
 
 // APIMethods are the local API's methods over m (package nmapi). Every
-// method but Ticket and GetRecord names a target slice the caller must
+// method but Help, Ticket and GetRecord names a target slice the caller must
 // control (target); refusals are logged by the server.
 func (m *Main) APIMethods() map[string]nmapi.Method {
 	sliceFn := func(fn func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error)) func(context.Context, nmapi.Caller, json.RawMessage) (any, error) {
@@ -157,7 +157,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 		}
 		return nil
 	}
-	return map[string]nmapi.Method{
+	methods := map[string]nmapi.Method{
 		"Ticket": {Help: "Redeem a signed ticket (anyone: the ticket is the credential): {ticket} -> {slice, not_after, rspec}",
 			Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
 				var a TicketArgs
@@ -288,6 +288,18 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			}},
 	}
+	methods["Help"] = nmapi.Method{Help: "The methods and what they take: {} -> {method: help}",
+		Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
+			if err := nmapi.Decode(raw, &struct{}{}); err != nil {
+				return nil, err
+			}
+			out := map[string]string{}
+			for n, mt := range methods {
+				out[n] = mt.Help
+			}
+			return out, nil
+		}}
+	return methods
 }
 
 // plcSliver is s as PLC lists it (its instantiation before tickets).

@@ -142,6 +142,12 @@ func toChain(xid int) string    { return fmt.Sprintf("to-%d", xid) }
 // to classify without filters.
 func htbClassMinor(xid int) uint16 { return uint16(htbSliverBase | xid) }
 
+// ClassID is the uplink HTB class of sliver xid (major:minor in one
+// number, as skb->priority takes it): traffic the node sends on a
+// sliver's behalf (its virtual links' tunnels, package vlink) is put in it
+// to count against the sliver's rates and daily budget.
+func ClassID(xid int) uint32 { return uint32(htbMajor)<<16 | uint32(htbClassMinor(xid)) }
+
 // rates clamps a sliver's rates: ceil = max rate (default and upper bound
 // the node cap), rate = min rate floored at MinRateFloorKbit and at most
 // ceil. Negative values are refused.

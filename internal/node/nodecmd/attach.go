@@ -76,6 +76,7 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "cgroup under which slivers live (default /pl)")
 	f.StringVar(&o.DiskDir, "disk-dir", "", "btrfs directory for sliver writable layers with qgroup quotas (default: a loop-mounted btrfs image in the state directory)")
 	f.IntVar(&o.Parallel, "parallel", 8, "sliver operations run concurrently")
+	f.StringVar(&o.APISocket, "api-socket", "", "the node manager's local API socket (default <state>/api.sock; \"-\" = none; docs/brokering.md)")
 	f.StringVar(&o.SensorAddr, "sensor-addr", sensors.DefaultAddr, "sensor server address: JSON sensors, SSE streams, Prometheus /metrics (\"-\" = none)")
 	f.StringVar((*string)(&o.SensorSlivers), "sensor-slivers", string(sensors.Local), "who may read per-sliver figures on the sensor server: local (loopback clients) or public")
 	f.Int64Var(&o.DailyKByte, "net-max-kbyte", 0, "daily egress budget in KiB of slices without the net_max_kbyte tag (0 = 10546875, as the original; -1 = none)")

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,11 @@ func TestRing(t *testing.T) {
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
+	// Four nodes' delay relays (eight) live in this one process, where four
+	// node managers would each have their own: give it as many Go
+	// processors as four processes would have (a relay's thread needs one
+	// after each wait).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * runtime.GOMAXPROCS(0)))
 	nodes := newNodes(t, 4)
 	hosts := []string{"n1.ring.org", "n2.ring.org", "n3.ring.org", "n4.ring.org"}
 	top, err := vlinks.Parse(`prefix 10.210.0.0/24
@@ -52,7 +58,7 @@ func TestRing(t *testing.T) {
 		if len(ends) != 2 || len(missing) != 0 {
 			t.Fatalf("%s: ends %+v missing %v", hosts[i], ends, missing)
 		}
-		must(t, n.vl.Ensure(t.Context(), "ring", slivers[i], ends))
+		must(t, n.vl.Ensure(t.Context(), "ring", 21, slivers[i], ends))
 	}
 	// Clockwise routes: each sliver sends the slice's range to the next
 	// one (a: .2 over ab, b: .6 over bc, c: .10 over cd, d: .14 over da).
@@ -73,13 +79,14 @@ func TestRing(t *testing.T) {
 		}
 		return string(out)
 	}
-	// ping over each link: the round trip is twice its one-way delay.
+	// ping over each link: the fastest of 40 round trips is twice its
+	// one-way delay (the fastest, as a loaded machine delays some).
 	for _, c := range []struct {
 		from  int
 		to    string
 		delay time.Duration
 	}{{0, "10.210.0.2", 2 * time.Millisecond}, {1, "10.210.0.6", 4 * time.Millisecond}, {2, "10.210.0.10", 6 * time.Millisecond}, {3, "10.210.0.14", 8 * time.Millisecond}} {
-		out := in(c.from, "ping", "-n", "-c", "20", "-i", "0.05", "-W", "2", c.to) // hostdeps: ping
+		out := in(c.from, "ping", "-n", "-c", "40", "-i", "0.05", "-W", "2", c.to) // hostdeps: ping
 		m := regexp.MustCompile(`= ([\d.]+)/`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("ping output:\n%s", out)

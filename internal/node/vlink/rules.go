@@ -7,10 +7,12 @@ import (
 	"sort"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core/vlinks"
+	"github.com/planetlab/pl/internal/node/netcfg"
 )
 
 // rule is one nftables rule as kernel expressions and as a canonical
@@ -71,6 +73,17 @@ func (r *rule) loss(ppm int64) *rule {
 		&expr.Cmp{Op: expr.CmpOpLt, Register: reg, Data: be32(uint32(ppm))})
 }
 
+// sliver marks a packet as sliver xid's (the mark netcfg gives its own
+// packets) and classifies it into the sliver's uplink HTB class.
+func (r *rule) sliver(xid int) *rule {
+	class := netcfg.ClassID(xid)
+	return r.add(fmt.Sprintf("meta mark set %#x meta priority set %x:%x", xid, class>>16, class&0xffff),
+		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(uint32(xid))},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg},
+		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(class)},
+		&expr.Meta{Key: expr.MetaKeyPRIORITY, SourceRegister: true, Register: reg})
+}
+
 func (r *rule) counter() *rule { return r.add("counter", &expr.Counter{}) }
 func (r *rule) accept() *rule  { return r.add("accept", &expr.Verdict{Kind: expr.VerdictAccept}) }
 func (r *rule) drop() *rule    { return r.add("drop", &expr.Verdict{Kind: expr.VerdictDrop}) }
@@ -95,12 +108,22 @@ type baseChain struct {
 
 var baseChains = []baseChain{{hookIn, nftables.ChainHookInput}, {hookOut, nftables.ChainHookOutput}, {hookFwd, nftables.ChainHookForward}}
 
+// sliverEnd is a link end and the xid of its sliver.
+type sliverEnd struct {
+	vlinks.End
+	xid int
+}
+
 // rules are the whole table's rules for the link ends of every sliver on
-// the node, in a canonical order (by VNI).
-func rules(port uint16, all map[string][]vlinks.End) []*rule {
-	var ends []vlinks.End
-	for _, es := range all {
-		ends = append(ends, es...)
+// the node, in a canonical order (by VNI). Tunnel packets leaving for a
+// sliver's link are marked and classified as that sliver's (netcfg's HTB
+// class): they count against its rates and its daily budget.
+func rules(port uint16, all map[string][]vlinks.End, xids map[string]int) []*rule {
+	var ends []sliverEnd
+	for s, es := range all {
+		for _, e := range es {
+			ends = append(ends, sliverEnd{e, xids[s]})
+		}
 	}
 	sort.Slice(ends, func(i, j int) bool { return ends[i].VNI < ends[j].VNI })
 	rs := []*rule{
@@ -116,7 +139,7 @@ func rules(port uint16, all map[string][]vlinks.End) []*rule {
 		if e.LossPPM > 0 {
 			rs = append(rs, (&rule{chain: chainOut}).addr(false, e.Peer).vni(e.VNI).loss(e.LossPPM).counter().drop())
 		}
-		rs = append(rs, (&rule{chain: chainOut}).addr(false, e.Peer).vni(e.VNI).accept())
+		rs = append(rs, (&rule{chain: chainOut}).addr(false, e.Peer).vni(e.VNI).sliver(e.xid).accept())
 	}
 	rs = append(rs, (&rule{chain: chainOut}).counter().drop())
 	return rs

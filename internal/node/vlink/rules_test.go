@@ -18,7 +18,7 @@ func TestRules(t *testing.T) {
 	got := rules(4789, map[string][]vlinks.End{
 		"b": {e(130, "192.0.2.3", 0)},
 		"a": {e(66, "192.0.2.2", 5000), e(65, "192.0.2.2", 0)},
-	})
+	}, map[string]int{"a": 7, "b": 300})
 	var lines []string
 	for _, r := range got {
 		lines = append(lines, r.String())
@@ -30,15 +30,15 @@ vx-in: ip saddr 192.0.2.2 vxlan vni 65 accept
 vx-in: ip saddr 192.0.2.2 vxlan vni 66 accept
 vx-in: ip saddr 192.0.2.3 vxlan vni 130 accept
 vx-in: counter drop
-vx-out: ip daddr 192.0.2.2 vxlan vni 65 accept
+vx-out: ip daddr 192.0.2.2 vxlan vni 65 meta mark set 0x7 meta priority set 1:1007 accept
 vx-out: ip daddr 192.0.2.2 vxlan vni 66 numgen random mod 1000000 < 5000 counter drop
-vx-out: ip daddr 192.0.2.2 vxlan vni 66 accept
-vx-out: ip daddr 192.0.2.3 vxlan vni 130 accept
+vx-out: ip daddr 192.0.2.2 vxlan vni 66 meta mark set 0x7 meta priority set 1:1007 accept
+vx-out: ip daddr 192.0.2.3 vxlan vni 130 meta mark set 0x12c meta priority set 1:112c accept
 vx-out: counter drop`
 	if g := strings.Join(lines, "\n"); g != want {
 		t.Errorf("rules:\n%s\nwant:\n%s", g, want)
 	}
-	if n := len(rules(4789, nil)); n != 5 {
+	if n := len(rules(4789, nil, nil)); n != 5 {
 		t.Errorf("empty node: %d rules, want the 3 hooks and 2 final drops", n)
 	}
 }

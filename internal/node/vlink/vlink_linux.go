@@ -36,6 +36,7 @@ type Manager struct {
 
 	mu     sync.Mutex
 	ends   map[string][]vlinks.End // sliver -> its link ends (persisted)
+	xids   map[string]int          // sliver -> its xid (persisted): its packets' mark and HTB class
 	netem  *bool                   // whether the kernel has netem, once known
 	relays map[uint32]*relay       // VNI -> the delay relay of a link (no netem)
 }
@@ -50,7 +51,7 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}, relays: map[uint32]*relay{}}
+	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}, xids: map[string]int{}, relays: map[uint32]*relay{}}
 	var err error
 	if cfg.NetNS != "" {
 		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
@@ -77,15 +78,16 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 		m.Close()
 		return nil, fmt.Errorf("vlink: %w", err)
 	default:
-		var rec map[string][]core.VLink
+		var rec map[string]record
 		if err := json.Unmarshal(b, &rec); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("vlink: %s: %w", m.statePath(), err)
 		}
-		for s, vs := range rec {
-			for _, v := range vs {
+		for s, r := range rec {
+			for _, v := range r.Links {
 				if e, err := vlinks.CheckEnd(v); err == nil {
 					m.ends[s] = append(m.ends[s], e)
+					m.xids[s] = r.XID
 				}
 			}
 		}
@@ -161,11 +163,18 @@ func (m *Manager) Close() {
 
 func (m *Manager) statePath() string { return filepath.Join(m.cfg.StateDir, "vlinks.json") }
 
+// record is what vlinks.json keeps per sliver.
+type record struct {
+	XID   int          `json:"xid"`
+	Links []core.VLink `json:"links"`
+}
+
 // Ensure makes the sliver's link ends exactly links: it creates or
 // repairs each (devices, addresses, shaping), deletes the sliver's links
 // that are no longer wanted and rebuilds the isolation rules. sliverNS is
-// the path of the sliver's network namespace.
-func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []core.VLink) error {
+// the path of the sliver's network namespace; xid its number (the link
+// traffic is marked and classified as the sliver's, netcfg.ClassID).
+func (m *Manager) Ensure(ctx context.Context, sliver string, xid int, sliverNS string, links []core.VLink) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -237,8 +246,9 @@ func (m *Manager) Ensure(ctx context.Context, sliver, sliverNS string, links []c
 	}
 	if len(ends) == 0 {
 		delete(m.ends, sliver)
+		delete(m.xids, sliver)
 	} else {
-		m.ends[sliver] = ends
+		m.ends[sliver], m.xids[sliver] = ends, xid
 	}
 	if err := m.commit(); err != nil {
 		return fmt.Errorf("sliver %q: %w", sliver, err)
@@ -262,6 +272,7 @@ func (m *Manager) Remove(ctx context.Context, sliver string) error {
 		return nil
 	}
 	delete(m.ends, sliver)
+	delete(m.xids, sliver)
 	return m.commit()
 }
 
@@ -275,7 +286,7 @@ func (m *Manager) Teardown() error {
 			errs = append(errs, m.deleteLink(e.VNI))
 		}
 	}
-	m.ends = map[string][]vlinks.End{}
+	m.ends, m.xids = map[string][]vlinks.End{}, map[string]int{}
 	m.nft.DelTable(&nftables.Table{Name: m.cfg.Table, Family: nftables.TableFamilyINet})
 	if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
 		errs = append(errs, err)
@@ -301,11 +312,13 @@ func (m *Manager) Ends(sliver string) []core.VLink {
 // commit persists the ends and rebuilds the nftables table in one
 // transaction (delete and re-create: chains and rules exactly as wanted).
 func (m *Manager) commit() error {
-	rec := map[string][]core.VLink{}
+	rec := map[string]record{}
 	for s, es := range m.ends {
+		r := record{XID: m.xids[s]}
 		for _, e := range es {
-			rec[s] = append(rec[s], e.VLink)
+			r.Links = append(r.Links, e.VLink)
 		}
+		rec[s] = r
 	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
@@ -330,7 +343,7 @@ func (m *Manager) commit() error {
 	for _, n := range []string{chainIn, chainOut} {
 		chains[n] = m.nft.AddChain(&nftables.Chain{Name: n, Table: t})
 	}
-	for _, r := range rules(m.cfg.Port, m.ends) {
+	for _, r := range rules(m.cfg.Port, m.ends, m.xids) {
 		m.nft.AddRule(&nftables.Rule{Table: t, Chain: chains[r.chain], Exprs: r.exprs})
 	}
 	if err := m.nft.Flush(); err != nil {

@@ -39,6 +39,7 @@ type testNode struct {
 	addr netip.Addr
 	net  *netcfg.Linux
 	vl   *Manager
+	xids map[string]int // of the slivers made by sliver
 }
 
 // newPair builds two nodes joined by a "WAN" (see newNodes).
@@ -143,6 +144,10 @@ func (n *testNode) sliver(t testing.TB, name string, xid int) string {
 	t.Helper()
 	att, err := n.net.Ensure(context.Background(), netcfg.Sliver{Name: name, XID: xid})
 	must(t, err)
+	if n.xids == nil {
+		n.xids = map[string]int{}
+	}
+	n.xids[name] = xid
 	return att.NetNS
 }
 
@@ -166,8 +171,8 @@ func link(t testing.TB, n1, n2 *testNode, ns1, ns2, sliver string, ls ...core.VL
 		l1, l2 = append(l1, a1), append(l2, a2)
 	}
 	ctx := context.Background()
-	must(t, n1.vl.Ensure(ctx, sliver, ns1, l1))
-	must(t, n2.vl.Ensure(ctx, sliver, ns2, l2))
+	must(t, n1.vl.Ensure(ctx, sliver, n1.xids[sliver], ns1, l1))
+	must(t, n2.vl.Ensure(ctx, sliver, n2.xids[sliver], ns2, l2))
 }
 
 func udpListen(t testing.TB, ns, addr string) *net.UDPConn {
@@ -372,7 +377,19 @@ func TestLinks(t *testing.T) {
 	}
 
 	// Rate: a TCP stream across a's link, measured where it arrives.
+	// The link's traffic counts as the sliver's: its HTB class on the
+	// uplink (rates, daily budget) carried at least what arrived.
+	before, err := n1.net.ClassBytes()
+	must(t, err)
+	rx0 := rxBytes(t, a2, "ab")
 	checkRate(t, a1, a2, "ab", "10.200.0.2", rateKbit)
+	after, err := n1.net.ClassBytes()
+	must(t, err)
+	got, arrived := after[11]-before[11], rxBytes(t, a2, "ab")-rx0
+	t.Logf("sliver hva's class on node 1 carried %d bytes; %d arrived over its link", got, arrived)
+	if got < arrived || after[12] > before[12]+got/100 {
+		t.Errorf("class bytes: hva +%d (arrived %d), hvb +%d", got, arrived, after[12]-before[12])
+	}
 }
 
 func addAddr(t testing.TB, ns, dev string, a netip.Addr) {
@@ -520,7 +537,7 @@ func TestLinkChanges(t *testing.T) {
 	checkRate(t, a1, a2, "slow", "10.200.0.10", 5000)
 
 	// Dropping links from the desired state deletes them.
-	must(t, n1.vl.Ensure(ctx, "hva", a1, n1.vl.Ends("hva")[:1]))
+	must(t, n1.vl.Ensure(ctx, "hva", 11, a1, n1.vl.Ends("hva")[:1]))
 	if hasLink(t, a1, "lossy") || hasLink(t, a1, "slow") || hasLink(t, n1.ns, "vlx66") || hasLink(t, n1.ns, "vlb67") {
 		t.Fatal("removed links still have devices")
 	}
@@ -546,16 +563,16 @@ func TestLinkChanges(t *testing.T) {
 	}
 	// Bad ends are refused before anything changes.
 	bad := end("eth0", 70, "10.200.0.1/30", "10.200.0.2", n2.addr, 1000)
-	if err := n1.vl.Ensure(ctx, "hva", a1, []core.VLink{bad}); core.ErrorCode(err) != core.Invalid {
+	if err := n1.vl.Ensure(ctx, "hva", 11, a1, []core.VLink{bad}); core.ErrorCode(err) != core.Invalid {
 		t.Errorf("link named eth0: %v", err)
 	}
 	inSliverRange := end("ab", 70, "10.42.9.1/30", "10.42.9.2", n2.addr, 1000)
-	if err := n1.vl.Ensure(ctx, "hva", a1, []core.VLink{inSliverRange}); core.ErrorCode(err) != core.Invalid || !strings.Contains(err.Error(), "overlaps this node's sliver range 10.42.0.0/16") {
+	if err := n1.vl.Ensure(ctx, "hva", 11, a1, []core.VLink{inSliverRange}); core.ErrorCode(err) != core.Invalid || !strings.Contains(err.Error(), "overlaps this node's sliver range 10.42.0.0/16") {
 		t.Errorf("link in the node's sliver range: %v", err)
 	}
 	other := end("ab", 65, "10.200.0.1/30", "10.200.0.2", n2.addr, 1000)
-	must(t, n1.vl.Ensure(ctx, "hvb", n1.sliver(t, "hvb", 12), []core.VLink{other}))
-	if err := n1.vl.Ensure(ctx, "hva", a1, []core.VLink{other}); core.ErrorCode(err) != core.Conflict {
+	must(t, n1.vl.Ensure(ctx, "hvb", 12, n1.sliver(t, "hvb", 12), []core.VLink{other}))
+	if err := n1.vl.Ensure(ctx, "hva", 11, a1, []core.VLink{other}); core.ErrorCode(err) != core.Conflict {
 		t.Errorf("a VNI of another sliver: %v", err)
 	}
 }

@@ -29,9 +29,14 @@ const DefaultAllocationTTL = 10 * time.Minute
 
 // Config configures an aggregate.
 type Config struct {
-	Host          string // the authority of every URN: urn:publicid:IDN+<Host>+authority+am
-	Registry      core.Registry
-	Persons       Persons
+	Host     string // the authority of every URN: urn:publicid:IDN+<Host>+authority+am
+	Registry core.Registry
+	Persons  Persons
+	// Planet, when set, gives provisioned slivers their operational
+	// state from what the nodes report (running: geni_ready; an error:
+	// geni_failed; not reported yet: geni_configuring). Without it a
+	// sliver is geni_ready when its node is in boot state.
+	Planet        core.Planet
 	Verifier      *sfa.Verifier
 	URL           string // the aggregate's URL, for GetVersion
 	Log           *slog.Logger
@@ -200,6 +205,9 @@ type slice struct {
 	stopped map[int64]bool  // node-scoped enabled <= 0
 	tagIDs  map[int64]int64 // node -> the node-scoped enabled tag's id
 	allOff  bool            // slice-wide enabled <= 0
+	// reported is what the nodes say of their slivers (Config.Planet);
+	// nil without it.
+	reported map[int64]core.SliverRow
 }
 
 func (a *Aggregate) slice(ctx context.Context, c *core.Caller, name string) (*slice, error) {
@@ -220,6 +228,18 @@ func (a *Aggregate) slice(ctx context.Context, c *core.Caller, name string) (*sl
 		[]string{"slice_tag_id", "node_id", "value"})
 	if err != nil {
 		return nil, err
+	}
+	if a.cfg.Planet != nil {
+		rows, err := a.cfg.Planet.TopSlices(ctx, c, core.TopQuery{Where: "slice_id == " + strconv.FormatInt(s.id, 10)})
+		if err != nil {
+			return nil, err
+		}
+		s.reported = map[int64]core.SliverRow{}
+		for _, r := range rows {
+			for _, sr := range r.Slivers {
+				s.reported[sr.NodeID] = sr
+			}
+		}
 	}
 	for _, t := range trecs {
 		v, _ := t["value"].(string)
@@ -280,6 +300,7 @@ type sliver struct {
 	rn        rspec.Node
 	alloc     string
 	op        string
+	errText   string // geni_error
 	expires   time.Time
 	allocated *alloc
 }
@@ -291,15 +312,28 @@ func (a *Aggregate) view(s *slice, byID map[int64]rspec.Node) []sliver {
 	var out []sliver
 	for _, n := range s.nodes {
 		rn := byID[n]
-		op := geni.Ready
-		if !rn.Available || s.stopped[n] || s.allOff || a.shut[s.name] {
+		op, errText := geni.Ready, ""
+		if s.reported != nil {
+			r, ok := s.reported[n]
+			switch {
+			case ok && r.Error != "":
+				op, errText = geni.Failed, r.Error
+			case ok && r.State == "running":
+				op = geni.Ready
+			case ok:
+				op = geni.NotReady
+			default:
+				op = geni.Configuring
+			}
+		}
+		if op != geni.Failed && (!rn.Available || s.stopped[n] || s.allOff || a.shut[s.name]) {
 			op = geni.NotReady
 		}
 		cid := a.clients[s.name][n]
 		if cid == "" {
 			cid = rn.ComponentName
 		}
-		out = append(out, sliver{node: n, clientID: cid, rn: rn, alloc: geni.Provisioned, op: op, expires: s.expires})
+		out = append(out, sliver{node: n, clientID: cid, rn: rn, alloc: geni.Provisioned, op: op, errText: errText, expires: s.expires})
 	}
 	for n, al := range a.allocs[s.name] {
 		out = append(out, sliver{node: n, clientID: al.clientID, rn: al.node, alloc: geni.Allocated, op: geni.PendingAllocation, expires: al.expires, allocated: al})
@@ -328,7 +362,7 @@ func (a *Aggregate) pick(t *target, all []sliver) ([]sliver, error) {
 func (a *Aggregate) statuses(slice string, sl []sliver) []any {
 	out := make([]any, 0, len(sl))
 	for _, s := range sl {
-		out = append(out, sliverStatus(a.sliverURN(slice, s.node), s.expires, s.alloc, s.op, ""))
+		out = append(out, sliverStatus(a.sliverURN(slice, s.node), s.expires, s.alloc, s.op, s.errText))
 	}
 	return out
 }

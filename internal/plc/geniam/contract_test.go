@@ -446,3 +446,60 @@ func TestForeignFederation(t *testing.T) {
 	other := e.client(der, k)
 	want(t, call(t)(other.GetVersion(ctx)), geni.Forbidden, "does not chain to a trusted root")
 }
+
+// TestOperationalState: with the planet table, a provisioned sliver is
+// geni_configuring until its node reports it, geni_ready once the node
+// reports it running, geni_failed with the node's error.
+func TestOperationalState(t *testing.T) {
+	e := newEnv(t, 2)
+	ctx := context.Background()
+	agg := geniam.New(geniam.Config{Host: host, Registry: e.svc, Persons: e.svc, Planet: e.svc,
+		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(e.sa.Cert), Now: e.clock.Now}, Log: slog.New(slog.DiscardHandler), Now: e.clock.Now})
+	srv := httptest.NewUnstartedServer(agg)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	alice := e.people["alice@pr.test"]
+	tc := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{alice.cert.Raw}, PrivateKey: alice.key}}
+	am := amclient.New(srv.URL, tc)
+	sc := amclient.Creds(e.cred(alice, "pr_geni"))
+	ok(t, call(t)(am.Allocate(ctx, sliceURN, sc, request(nodeName(1)), map[string]any{})))
+	ok(t, call(t)(am.Provision(ctx, []string{sliceURN}, sc, map[string]any{"geni_rspec_version": amclient.V3()})))
+	n1 := sliver(e, nodeName(1))
+	state := func() (string, string) {
+		t.Helper()
+		r := ok(t, call(t)(am.Status(ctx, []string{sliceURN}, sc)))
+		s := r.Map()["geni_slivers"].([]any)[0].(map[string]any)
+		if s["geni_sliver_urn"] != n1 {
+			t.Fatalf("status %v", s)
+		}
+		return s["geni_operational_status"].(string), s["geni_error"].(string)
+	}
+	if op, _ := state(); op != geni.Configuring {
+		t.Fatalf("before the node reports: %s", op)
+	}
+	node := e.nodes[nodeName(1)]
+	secret, err := e.svc.IssueJoinToken(ctx, e.admin, node)
+	e.must(err)
+	key, err := e.svc.JoinNode(ctx, node, secret, sshPub(t))
+	e.must(err)
+	nc, err := e.svc.Authenticate(ctx, core.Credentials{Method: "node_key", NodeID: node, NodeKey: key}, nil)
+	e.must(err)
+	// The planet table learns new slices at the monitor's next step.
+	e.must(e.svc.MonitorStep(ctx))
+	report := func(r core.NodeReport) {
+		t.Helper()
+		e.must(e.svc.ReportNode(ctx, nc, node, r))
+	}
+	report(core.NodeReport{Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1, SliverCount: 1,
+		Slivers: []core.SliverFigures{{Slice: "pr_geni", State: "running"}}}})
+	if op, _ := state(); op != geni.Ready {
+		t.Fatalf("reported running: %s", op)
+	}
+	report(core.NodeReport{SliverErrors: map[string]string{"pr_geni": "image default: not found"},
+		Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1}})
+	if op, msg := state(); op != geni.Failed || !strings.Contains(msg, "not found") {
+		t.Fatalf("reported an error: %s %q", op, msg)
+	}
+}

@@ -20,8 +20,12 @@
 // Allocated slivers are promises kept in memory (cheap, minutes long, as
 // the API intends; a restart of PLC forgets them). Provisioned slivers
 // are the slice's nodes in the registry and share the slice's expiry.
-// Operational state of a provisioned sliver: geni_ready while its node
-// is in boot state and the sliver is not stopped (the enabled slice tag
-// scoped to the node, which geni_stop sets to 0 and geni_start removes),
-// geni_notready otherwise.
+// Operational state of a provisioned sliver, from what its node reports
+// (the planet table, Config.Planet): geni_configuring until the node
+// reports the sliver, geni_ready while it reports it running, geni_failed
+// (with the node's error) when it reports an error, geni_notready when
+// it reports it otherwise, when the node is not in boot state, or when
+// the sliver is stopped (the enabled slice tag scoped to the node, which
+// geni_stop sets to 0 and geni_start removes). Without Config.Planet,
+// geni_ready stands for "PLC wants it and the node is in boot state".
 package geniam

@@ -198,7 +198,9 @@ func (f *fakeRegistry) NodeState(ctx context.Context, c *core.Caller, nodeID int
 		Accounts:    []core.Account{{Name: "root", Keys: []string{"ssh-rsa AAA"}}},
 		Slivers: []core.Sliver{{Name: "site_s", SliceID: 11, Instantiation: "plc-instantiated", Expires: 1800000000,
 			Keys:       []core.SliverKey{{KeyType: "ssh", Key: "ssh-rsa BBB"}},
-			Attributes: []core.Attribute{{TagName: "vref", Value: "f39"}}, GetSliceFamily: "f39-f39-x86_64"}},
+			Attributes: []core.Attribute{{TagName: "vref", Value: "f39"}}, GetSliceFamily: "f39-f39-x86_64",
+			VLinks: []core.VLink{{Name: "ab", VNI: 705, Local: "10.200.0.1/30", Remote: "10.200.0.2", PeerNode: "n8.example.org",
+				PeerAddr: "10.0.0.8", RateKbit: 20000, DelayUS: 5000, LossPPM: 100}}}},
 		HRN: &hrn, ReservationPolicy: "none", LeaseGranularity: 3600,
 	}, nil
 }

@@ -272,7 +272,10 @@ func TestBootAuthAndGetSlivers(t *testing.T) {
 	sl := st["slivers"].([]any)[0].(map[string]any)
 	want := map[string]any{"name": "site_s", "slice_id": int64(11), "instantiation": "plc-instantiated", "expires": int64(1800000000),
 		"keys":       []any{map[string]any{"key_type": "ssh", "key": "ssh-rsa BBB"}},
-		"attributes": []any{map[string]any{"tagname": "vref", "value": "f39"}}, "GetSliceFamily": "f39-f39-x86_64"}
+		"attributes": []any{map[string]any{"tagname": "vref", "value": "f39"}}, "GetSliceFamily": "f39-f39-x86_64",
+		// beyond the original: the sliver's virtual link ends (vlinks tag)
+		"vlinks": []any{map[string]any{"name": "ab", "vni": int64(705), "local": "10.200.0.1/30", "remote": "10.200.0.2",
+			"peer_node": "n8.example.org", "peer_addr": "10.0.0.8", "rate_kbit": int64(20000), "delay_us": int64(5000), "loss_ppm": int64(100)}}}
 	if !reflect.DeepEqual(sl, want) {
 		t.Fatalf("sliver %v", sl)
 	}

@@ -447,7 +447,7 @@ func (m *Main) openGENI(sa *sfa.Authority, cert tls.Certificate, root *slog.Logg
 		return fmt.Errorf("listen %s (GENI aggregate): %w", m.GENIListen, err)
 	}
 	m.geniURL = "https://" + urlHost(ln.Addr().(*net.TCPAddr)) + "/"
-	agg := geniam.New(geniam.Config{Host: m.GENIHost, Registry: m.reg, Persons: m.reg, URL: m.geniURL,
+	agg := geniam.New(geniam.Config{Host: m.GENIHost, Registry: m.reg, Persons: m.reg, Planet: m.reg, URL: m.geniURL,
 		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(append([]*sfa.Cert{sa.Cert}, roots.Certs()...)...)},
 		Log:      root.With("subsystem", "geni-am")})
 	m.geniLn = tls.NewListener(ln, geniam.TLSConfig(cert))

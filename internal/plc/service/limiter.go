@@ -91,6 +91,9 @@ type limiter struct {
 	// that every replica sees every failure (store/backoff.go).
 	db  *store.DB
 	log *slog.Logger
+	// ns keeps this limiter's records apart from another's in db (the
+	// sign-up limiter's from the login limiter's).
+	ns string
 }
 
 // backoff is the failure record of one pair or source.
@@ -206,7 +209,7 @@ func (l *limiter) next(b backoff, free int, now time.Time) backoff {
 // sprayer must not reset its own count with an account of its own).
 func (l *limiter) succeed(ctx context.Context, account, source string) {
 	if l.db != nil {
-		err := l.db.UpdateBackoff(ctx, dbKey(pairKey(account, source)), l.now().Add(-l.pol.Forget).UnixMilli(),
+		err := l.db.UpdateBackoff(ctx, l.dbKey(pairKey(account, source)), l.now().Add(-l.pol.Forget).UnixMilli(),
 			func(store.Backoff) store.Backoff { return store.Backoff{} })
 		if err != nil {
 			l.log.Warn("login backoff: clearing a pair", "err", err)
@@ -222,10 +225,10 @@ func (l *limiter) succeed(ctx context.Context, account, source string) {
 // failure lets the check go on (it needs the store too, and fails there
 // with its own error).
 func (l *limiter) dbWait(ctx context.Context, keys []string) (time.Duration, bool) {
-	pair := dbKey(keys[0])
+	pair := l.dbKey(keys[0])
 	dk := []string{pair}
 	for _, k := range keys[1:] {
-		dk = append(dk, dbKey(k))
+		dk = append(dk, l.dbKey(k))
 	}
 	rows, err := l.db.Backoffs(ctx, dk...)
 	if err != nil {
@@ -249,7 +252,7 @@ func (l *limiter) dbWait(ctx context.Context, keys []string) (time.Duration, boo
 }
 
 func (l *limiter) dbCount(ctx context.Context, key string, free int, now time.Time) {
-	err := l.db.UpdateBackoff(ctx, dbKey(key), now.Add(-l.pol.Forget).UnixMilli(), func(r store.Backoff) store.Backoff {
+	err := l.db.UpdateBackoff(ctx, l.dbKey(key), now.Add(-l.pol.Forget).UnixMilli(), func(r store.Backoff) store.Backoff {
 		b := fromRow(r)
 		if r.Fails == 0 || b.stale(now, l.pol.Forget) {
 			b = backoff{}
@@ -262,12 +265,12 @@ func (l *limiter) dbCount(ctx context.Context, key string, free int, now time.Ti
 	}
 }
 
-// dbKey is the store's key of a limiter key: its kind ('p' pair, 's'
-// source) and a SHA-256 of it (keys hold NULs and untrusted names of any
-// length).
-func dbKey(k string) string {
-	h := sha256.Sum256([]byte(k))
-	return k[:1] + ":" + hex.EncodeToString(h[:])
+// dbKey is the store's key of a limiter key: the limiter's namespace, the
+// key's kind ('p' pair, 's' source) and a SHA-256 of both (keys hold NULs
+// and untrusted names of any length).
+func (l *limiter) dbKey(k string) string {
+	h := sha256.Sum256([]byte(l.ns + "\x00" + k))
+	return l.ns + k[:1] + ":" + hex.EncodeToString(h[:])
 }
 
 func fromRow(r store.Backoff) backoff {

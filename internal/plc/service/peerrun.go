@@ -272,6 +272,11 @@ func (s *Service) peerChanges(ctx context.Context, ch changes) {
 // RunPeers refreshes every peer each interval (0: DefaultPeerRefresh),
 // refreshes a peer as soon as it notifies, and notifies peers of changes
 // here; until ctx ends. Without a peer key it returns at once.
+//
+// Of several replicas on one PostgreSQL database only the one holding the
+// peers job's lock runs it (store.DB.RunExclusive, docs/replicas.md); a
+// peer's notification or a change made through another replica waits for
+// the holder's next periodic refresh.
 func (s *Service) RunPeers(ctx context.Context, interval time.Duration) {
 	if s.opts.PeerKey == nil {
 		return
@@ -279,6 +284,10 @@ func (s *Service) RunPeers(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultPeerRefresh
 	}
+	s.db.RunExclusive(ctx, "peers", func(ctx context.Context) { s.runPeers(ctx, interval) }, nil)
+}
+
+func (s *Service) runPeers(ctx context.Context, interval time.Duration) {
 	all := time.NewTicker(interval)
 	defer all.Stop()
 	// Refresh everything once at start.

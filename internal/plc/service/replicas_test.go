@@ -425,8 +425,9 @@ func TestReplicaLoginBackoff(t *testing.T) {
 }
 
 // TestReplicaSignupLimit: sign-ups from one address count across
-// replicas: after the free ones (PairFree, 5 here) spread over two
-// replicas, the next is refused at either; another address is not.
+// replicas: after the free ones (DefaultSignupsFree) spread over two
+// replicas, the next is refused at either; another address is not, and
+// the sign-ups did not count as failed logins from the address.
 func TestReplicaSignupLimit(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	e1 := newEnv(t, dsn)
@@ -439,7 +440,7 @@ func TestReplicaSignupLimit(t *testing.T) {
 		_, err := e.s.RegisterPerson(ctx, anon, core.Registration{FirstName: "A", LastName: "B", Email: fmt.Sprintf("u%d@su.org", i), Site: "su", Password: "long-enough"})
 		return err
 	}
-	for i := range 6 {
+	for i := range DefaultSignupsFree {
 		e := e1
 		if i%2 == 1 {
 			e = e2
@@ -447,11 +448,23 @@ func TestReplicaSignupLimit(t *testing.T) {
 		e.must(reg(e, from("198.51.100.9"), i))
 	}
 	for i, e := range []*env{e1, e2} {
-		err := reg(e, from("198.51.100.9"), 10+i)
-		wantCode(t, err, core.RateLimited, fmt.Sprintf("7th sign-up from one address at replica %d", i+1))
+		err := reg(e, from("198.51.100.9"), 100+i)
+		wantCode(t, err, core.RateLimited, fmt.Sprintf("sign-up %d from one address at replica %d", DefaultSignupsFree+1, i+1))
 		if !strings.Contains(err.Error(), "too many sign-ups") {
 			t.Fatalf("message: %v", err)
 		}
 	}
 	e2.must(reg(e2, from("198.51.100.10"), 20))
+	var logins, signups int64
+	e1.must(e1.s.db.Read(e1.ctx, func(tx *store.Tx) error {
+		var err error
+		if logins, err = tx.Int(e1.ctx, "SELECT COUNT(*) FROM login_backoff WHERE key NOT LIKE 'signup/%'"); err != nil {
+			return err
+		}
+		signups, err = tx.Int(e1.ctx, "SELECT COUNT(*) FROM login_backoff WHERE key LIKE 'signup/%'")
+		return err
+	}))
+	if logins != 0 || signups == 0 {
+		t.Fatalf("backoff records: %d of logins (want none: sign-ups are not failed logins), %d of sign-ups", logins, signups)
+	}
 }

@@ -160,7 +160,9 @@ func New(db *store.DB, opts Options) *Service {
 	s.limiter = newLimiter(opts.Logins, opts.Now)
 	s.signups = newLimiter(opts.Signups.signupDefaults(), opts.Now)
 	if db.Dialect == store.Postgres {
+		// Replicas share the counts (docs/replicas.md).
 		s.limiter.db, s.limiter.log = db, s.log
+		s.signups.db, s.signups.log, s.signups.ns = db, s.log, "signup/"
 	}
 	s.mailPoke = make(chan struct{}, 1)
 	s.checkPassword = checkPassword

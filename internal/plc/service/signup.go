@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/planetlab/pl/internal/core"
@@ -72,18 +71,6 @@ func (s *Service) registerPerson(ctx context.Context, c *core.Caller, r core.Reg
 	}
 	if strings.TrimSpace(r.Site) == "" {
 		return 0, core.FieldErrorf("site", "choose the site you belong to")
-	}
-	// Sign-ups per source (the login backoff's table, shared by PLC
-	// replicas on PostgreSQL): the first PairFree from one address are
-	// free, then each further one waits, doubling (limiter.go).
-	source := RemoteAddr(ctx)
-	if source != "" {
-		source = sourceKey(source)
-		if w, _ := s.limiter.wait(ctx, signupAccount, source); w > 0 {
-			secs := (w + time.Second - 1) / time.Second
-			return 0, &core.Error{Code: core.RateLimited, RetryAfter: secs * time.Second,
-				Message: fmt.Sprintf("too many sign-ups from %s; try again in %d s", RemoteAddr(ctx), secs)}
-		}
 	}
 	pt, _ := table(core.Person)
 	kt, _ := table(core.Key)
@@ -158,14 +145,8 @@ func (s *Service) registerPerson(ctx context.Context, c *core.Caller, r core.Reg
 		_, err = o.recordNotice(notice) // outbox.go
 		return err
 	})
-	if err == nil && source != "" {
-		s.limiter.fail(context.WithoutCancel(ctx), signupAccount, source)
-	}
 	return id, err
 }
-
-// signupAccount is the limiter's account of sign-ups (counted per source).
-const signupAccount = "\x00sign-up"
 
 // approvedNotice records the notice telling a person that the account
 // was enabled; it is sent when the transaction commits.
