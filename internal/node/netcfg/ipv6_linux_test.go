@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -459,5 +460,40 @@ func TestIPv6OnLinkPrefix(t *testing.T) {
 	}
 	if out := sh(t, tn.node, "ip", "-6", "neigh", "show", "proxy"); strings.Contains(out, a.Addr6.String()) {
 		t.Errorf("proxy entry left after Remove:\n%s", out)
+	}
+}
+
+// TestIPv6PrefixRemoved: a node restarted without its IPv6 prefix takes
+// the address and route away from a sliver that had them, and drops its
+// IPv6 again.
+func TestIPv6PrefixRemoved(t *testing.T) {
+	tn := newTestNet(t)
+	state := filepath.Join(tn.dir, "state")
+	m := newTestManager(t, tn, func(c *Config) { c.StateDir = state; c.Prefix6 = netip.MustParsePrefix(testPrefix6) })
+	s := Sliver{Name: "pltest_a", XID: 10}
+	a, err := m.Ensure(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, a.NetNS, "ip", "-6", "addr", "show", "dev", SliverIfName); !strings.Contains(out, a.Addr6.String()) {
+		t.Fatalf("no IPv6 address with the prefix:\n%s", out)
+	}
+	m.Close()
+	m2 := newTestManager(t, tn, func(c *Config) { c.StateDir = state })
+	a2, err := m2.Ensure(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2.Addr6.IsValid() {
+		t.Errorf("attachment without a prefix has IPv6 address %v", a2.Addr6)
+	}
+	if out := sh(t, a2.NetNS, "ip", "-6", "addr", "show", "dev", SliverIfName); strings.Contains(out, "inet6") {
+		t.Errorf("the sliver kept IPv6 addresses:\n%s", out)
+	}
+	if out := sh(t, a2.NetNS, "ip", "-6", "route", "show"); strings.Contains(out, "default") {
+		t.Errorf("the sliver kept an IPv6 default route:\n%s", out)
+	}
+	if out := sh(t, tn.node, "nft", "list", "chain", "inet", m2.cfg.Table, fromChain(10)); !strings.Contains(out, "meta nfproto ipv6 counter") {
+		t.Errorf("IPv6 not dropped again:\n%s", out)
 	}
 }

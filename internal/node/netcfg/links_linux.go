@@ -149,6 +149,19 @@ func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr, addr6 netip.Addr)
 func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netlink.Link, addr6 netip.Addr) error {
 	hostName := host.Attrs().Name
 	if !addr6.IsValid() {
+		// IPv6 is off in a namespace this manager made without a prefix;
+		// only one set up under a former prefix has a global address left.
+		addrs, err := sh.AddrList(eth, netlink.FAMILY_V6)
+		if err != nil {
+			return fmt.Errorf("sliver addresses: %w", err)
+		}
+		global := false
+		for _, a := range addrs {
+			global = global || a.Scope == unix.RT_SCOPE_UNIVERSE
+		}
+		if !global {
+			return nil
+		}
 		return InNetNS(ns, func() error {
 			return errors.Join(
 				writeSysctl("net/ipv6/conf/"+SliverIfName+"/disable_ipv6", "1"),
