@@ -178,13 +178,26 @@ func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netl
 				writeSysctl(c+"disable_ipv6", "0"))
 		}
 	}
-	if err := InNetNS(m.nodeNS, ifSysctls(hostName)); err != nil {
-		return err
+	// The sysctls come before the address: a sliver that has its address
+	// has them (both namespaces' switches cost about half a millisecond,
+	// on every reconcile pass otherwise).
+	has := false
+	if addrs, err := sh.AddrList(eth, netlink.FAMILY_V6); err == nil {
+		for _, a := range addrs {
+			if x, ok := netip.AddrFromSlice(a.IP); ok && x == addr6 {
+				has = true
+			}
+		}
 	}
-	if err := InNetNS(ns, func() error {
-		return errors.Join(ifSysctls(SliverIfName)(), writeSysctl("net/ipv6/conf/lo/disable_ipv6", "0"))
-	}); err != nil {
-		return err
+	if !has {
+		if err := InNetNS(m.nodeNS, ifSysctls(hostName)); err != nil {
+			return err
+		}
+		if err := InNetNS(ns, func() error {
+			return errors.Join(ifSysctls(SliverIfName)(), writeSysctl("net/ipv6/conf/lo/disable_ipv6", "0"))
+		}); err != nil {
+			return err
+		}
 	}
 	if err := m.nl.AddrReplace(host, &netlink.Addr{IPNet: ipNet(Gateway6, 64), Flags: unix.IFA_F_NODAD}); err != nil {
 		return fmt.Errorf("address of %s: %w", hostName, err)
