@@ -3,18 +3,30 @@ package netcfg
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 )
 
+// withIPv6 runs a benchmark on a node without an IPv6 prefix (ipv4, the
+// baseline) and with one (ipv6), in the same run.
+func withIPv6(b *testing.B, bench func(b *testing.B, mod func(*Config))) {
+	b.Run("ipv4", func(b *testing.B) { bench(b, nil) })
+	b.Run("ipv6", func(b *testing.B) {
+		bench(b, func(c *Config) { c.Prefix6 = netip.MustParsePrefix("2001:db8:7::/64") })
+	})
+}
+
 // BenchmarkEnsure measures Ensure of a new sliver (netns, veth, addresses,
 // routes, nftables chains and jumps, HTB class) on a node holding up to
 // 200 slivers, and reports p50/p99 next to ns/op. Slivers are removed in
 // batches of 200 with the timer stopped.
-func BenchmarkEnsure(b *testing.B) {
+func BenchmarkEnsure(b *testing.B) { withIPv6(b, benchEnsure) }
+
+func benchEnsure(b *testing.B, mod func(*Config)) {
 	tn := newTestNet(b)
-	m := newTestManager(b, tn, nil)
+	m := newTestManager(b, tn, mod)
 	ctx := context.Background()
 	if err := m.Setup(ctx); err != nil {
 		b.Fatal(err)
@@ -49,9 +61,11 @@ func BenchmarkEnsure(b *testing.B) {
 
 // BenchmarkEnsureUnchanged measures re-applying an existing sliver's
 // configuration (what every reconcile pass does).
-func BenchmarkEnsureUnchanged(b *testing.B) {
+func BenchmarkEnsureUnchanged(b *testing.B) { withIPv6(b, benchEnsureUnchanged) }
+
+func benchEnsureUnchanged(b *testing.B, mod func(*Config)) {
 	tn := newTestNet(b)
-	m := newTestManager(b, tn, nil)
+	m := newTestManager(b, tn, mod)
 	ctx := context.Background()
 	s := Sliver{Name: "pltest_bench", XID: 1, Ports: []Port{{Proto: "tcp", From: 8080, To: 8080}}}
 	if _, err := m.Ensure(ctx, s); err != nil {

@@ -2,11 +2,14 @@ package netcfg
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -399,5 +402,98 @@ func TestIPv6NeighbourDiscoveryTricks(t *testing.T) {
 	serveEcho(listen(t, b.NetNS, "tcp6", "[::]:9090"))
 	if _, err := roundTrip6(t, tn.peer, tcp6(b.Addr6, 9090)); err != nil {
 		t.Errorf("peer -> b after a's tricks: %v", err)
+	}
+}
+
+// TestIPv6OnLinkPrefix: the node's prefix is on-link on its uplink's LAN
+// (the peer has an address in it and no route through the node), so the
+// peer reaches a sliver only because the node answers neighbour
+// solicitations for the sliver's address (proxy NDP); removing the sliver
+// removes the proxy entry.
+func TestIPv6OnLinkPrefix(t *testing.T) {
+	tn := newTestNet(t)
+	m := newTestManager(t, tn, func(c *Config) { c.Prefix6 = netip.MustParsePrefix(testPrefix6) })
+	for _, c := range []struct{ ns, ifname, addr string }{{tn.node, testUplink, "2001:db8:7::1"}, {tn.peer, "eth0", "2001:db8:7::2"}} {
+		h, err := netlinkAt(c.ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := h.LinkByName(c.ifname)
+		if err == nil {
+			err = h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(netip.MustParseAddr(c.addr), 64), Flags: unix.IFA_F_NODAD})
+		}
+		h.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Contains(sh(t, c.ns, "ip", "-6", "addr"), "tentative") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	a, err := m.Ensure(context.Background(), Sliver{Name: "pltest_a", XID: 10, Ports: []Port{{Proto: "tcp", From: 8080, To: 8080}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, tn.node, "ip", "-6", "neigh", "show", "proxy"); !strings.Contains(out, a.Addr6.String()+" dev "+testUplink) {
+		t.Fatalf("no proxy entry for %s on %s:\n%s", a.Addr6, testUplink, out)
+	}
+	serveEcho(listen(t, a.NetNS, "tcp6", "[::]:8080"))
+	// The kernel answers multicast solicitations for proxied addresses
+	// after a random delay of up to proxy_delay (0.8 s by default).
+	start := time.Now()
+	c, err := dial(t, tn.peer, "tcp6", tcp6(a.Addr6, 8080), 5*time.Second)
+	if err != nil {
+		t.Fatalf("peer on the same LAN -> sliver %s: %v", a.Addr6, err)
+	}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || !strings.Contains(string(b), "2001:db8:7::2") {
+		t.Fatalf("peer -> sliver: %q, %v", b, err)
+	}
+	t.Logf("peer -> sliver: server saw %s, after %v", strings.TrimSpace(string(b)), time.Since(start))
+	if out := sh(t, tn.peer, "ip", "-6", "neigh", "show", a.Addr6.String()); !strings.Contains(out, "lladdr") {
+		t.Errorf("the peer did not resolve the sliver's address on its LAN: %q", out)
+	}
+	if err := m.Remove(context.Background(), "pltest_a", 10); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, tn.node, "ip", "-6", "neigh", "show", "proxy"); strings.Contains(out, a.Addr6.String()) {
+		t.Errorf("proxy entry left after Remove:\n%s", out)
+	}
+}
+
+// TestIPv6PrefixRemoved: a node restarted without its IPv6 prefix takes
+// the address and route away from a sliver that had them, and drops its
+// IPv6 again.
+func TestIPv6PrefixRemoved(t *testing.T) {
+	tn := newTestNet(t)
+	state := filepath.Join(tn.dir, "state")
+	m := newTestManager(t, tn, func(c *Config) { c.StateDir = state; c.Prefix6 = netip.MustParsePrefix(testPrefix6) })
+	s := Sliver{Name: "pltest_a", XID: 10}
+	a, err := m.Ensure(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, a.NetNS, "ip", "-6", "addr", "show", "dev", SliverIfName); !strings.Contains(out, a.Addr6.String()) {
+		t.Fatalf("no IPv6 address with the prefix:\n%s", out)
+	}
+	m.Close()
+	m2 := newTestManager(t, tn, func(c *Config) { c.StateDir = state })
+	a2, err := m2.Ensure(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2.Addr6.IsValid() {
+		t.Errorf("attachment without a prefix has IPv6 address %v", a2.Addr6)
+	}
+	if out := sh(t, a2.NetNS, "ip", "-6", "addr", "show", "dev", SliverIfName); strings.Contains(out, "inet6") {
+		t.Errorf("the sliver kept IPv6 addresses:\n%s", out)
+	}
+	if out := sh(t, a2.NetNS, "ip", "-6", "route", "show"); strings.Contains(out, "default") {
+		t.Errorf("the sliver kept an IPv6 default route:\n%s", out)
+	}
+	if out := sh(t, tn.node, "nft", "list", "chain", "inet", m2.cfg.Table, fromChain(10)); !strings.Contains(out, "meta nfproto ipv6 counter") {
+		t.Errorf("IPv6 not dropped again:\n%s", out)
 	}
 }

@@ -149,6 +149,19 @@ func (m *Linux) ensureLinks(s Sliver, nsPath string, gw, addr, addr6 netip.Addr)
 func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netlink.Link, addr6 netip.Addr) error {
 	hostName := host.Attrs().Name
 	if !addr6.IsValid() {
+		// IPv6 is off in a namespace this manager made without a prefix;
+		// only one set up under a former prefix has a global address left.
+		addrs, err := sh.AddrList(eth, netlink.FAMILY_V6)
+		if err != nil {
+			return fmt.Errorf("sliver addresses: %w", err)
+		}
+		global := false
+		for _, a := range addrs {
+			global = global || a.Scope == unix.RT_SCOPE_UNIVERSE
+		}
+		if !global {
+			return nil
+		}
 		return InNetNS(ns, func() error {
 			return errors.Join(
 				writeSysctl("net/ipv6/conf/"+SliverIfName+"/disable_ipv6", "1"),
@@ -165,19 +178,38 @@ func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netl
 				writeSysctl(c+"disable_ipv6", "0"))
 		}
 	}
-	if err := InNetNS(m.nodeNS, ifSysctls(hostName)); err != nil {
-		return err
+	// The sysctls come before the address: a sliver that has its address
+	// has them (both namespaces' switches cost about half a millisecond,
+	// on every reconcile pass otherwise).
+	has := false
+	if addrs, err := sh.AddrList(eth, netlink.FAMILY_V6); err == nil {
+		for _, a := range addrs {
+			if x, ok := netip.AddrFromSlice(a.IP); ok && x == addr6 {
+				has = true
+			}
+		}
 	}
-	if err := InNetNS(ns, func() error {
-		return errors.Join(ifSysctls(SliverIfName)(), writeSysctl("net/ipv6/conf/lo/disable_ipv6", "0"))
-	}); err != nil {
-		return err
+	if !has {
+		if err := InNetNS(m.nodeNS, ifSysctls(hostName)); err != nil {
+			return err
+		}
+		if err := InNetNS(ns, func() error {
+			return errors.Join(ifSysctls(SliverIfName)(), writeSysctl("net/ipv6/conf/lo/disable_ipv6", "0"))
+		}); err != nil {
+			return err
+		}
 	}
 	if err := m.nl.AddrReplace(host, &netlink.Addr{IPNet: ipNet(Gateway6, 64), Flags: unix.IFA_F_NODAD}); err != nil {
 		return fmt.Errorf("address of %s: %w", hostName, err)
 	}
 	if err := m.nl.RouteReplace(&netlink.Route{LinkIndex: host.Attrs().Index, Dst: ipNet(addr6, 128)}); err != nil {
 		return fmt.Errorf("route to %s: %w", addr6, err)
+	}
+	// Proxy NDP on the uplink: the node answers neighbour solicitations
+	// for the sliver's address there, so a prefix that is on-link on the
+	// uplink's LAN works as well as one routed to the node.
+	if err := m.nl.NeighSet(proxyNeigh(m.uplinkIdx, addr6)); err != nil {
+		return fmt.Errorf("proxy neighbour %s on %s: %w", addr6, m.cfg.Uplink, err)
 	}
 	if err := sh.AddrReplace(eth, &netlink.Addr{IPNet: ipNet(addr6, 128), Flags: unix.IFA_F_NODAD}); err != nil {
 		return fmt.Errorf("sliver address: %w", err)
@@ -212,6 +244,39 @@ func (m *Linux) waitOperUp(name string, sh *netlink.Handle, hostIdx, ethIdx int)
 	if d := time.Since(start); d > 50*time.Millisecond {
 		m.log.Info("slow veth link-up", "sliver", name, "waited", d)
 	}
+}
+
+// proxyNeigh is the proxy neighbour entry of a sliver address on the uplink.
+func proxyNeigh(uplink int, a netip.Addr) *netlink.Neigh {
+	return &netlink.Neigh{LinkIndex: uplink, Family: netlink.FAMILY_V6, Flags: netlink.NTF_PROXY, IP: a.AsSlice()}
+}
+
+// removeProxies deletes the uplink's proxy neighbour entries of sliver
+// addresses: of one xid, or all in the prefix when xid is 0.
+func (m *Linux) removeProxies(xid int) error {
+	if !m.cfg.Prefix6.IsValid() {
+		return nil
+	}
+	ns, err := m.nl.NeighProxyList(m.uplinkIdx, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("list proxy neighbours: %w", err)
+	}
+	var want netip.Addr
+	if xid != 0 {
+		if want, err = SliverAddr6(m.cfg.Prefix6, xid); err != nil {
+			return err
+		}
+	}
+	for _, n := range ns {
+		a, ok := netip.AddrFromSlice(n.IP)
+		if !ok || !m.cfg.Prefix6.Contains(a) || (xid != 0 && a != want) {
+			continue
+		}
+		if err := m.nl.NeighDel(proxyNeigh(m.uplinkIdx, a)); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("delete proxy neighbour %s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 func ipNet(a netip.Addr, bits int) *net.IPNet {

@@ -43,7 +43,8 @@ import (
 //	chain to-X                IPv6 only: N's reserved ports and echo on its own address
 //	5 jump rules              forward/input -> from-X (by iifname), forward -> to-X (by oifname),
 //	                          prerouting/output -> ports-X
-//	route Addr6/128 via the veth, fe80::1 on it (IPv6 only; see Config.Prefix6)
+//	route Addr6/128 via the veth, fe80::1 on it, proxy NDP entry for Addr6 on the uplink
+//	                          (IPv6 only; see Config.Prefix6)
 //	HTB class 1:(0x1000|X)    on the uplink, rate = min, ceil = max <= node cap
 //
 // Node-wide (Setup): net.ipv4.ip_forward=1 (and with Prefix6
@@ -369,6 +370,9 @@ func (m *Linux) removeLocked(name string, xid int) error {
 	if err := removeSliverClass(m.nl, m.uplinkIdx, xid); err != nil {
 		return wrap(err)
 	}
+	if err := m.removeProxies(xid); err != nil {
+		return wrap(err)
+	}
 	if l, err := m.nl.LinkByName(vethName(m.cfg.VethPrefix, xid)); err == nil {
 		if err := m.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 			return wrap(fmt.Errorf("delete veth: %w", err))
@@ -460,6 +464,7 @@ func (m *Linux) Teardown(ctx context.Context) error {
 	if err := removeHTB(m.nl, m.uplinkIdx); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, m.removeProxies(0))
 	links, err := m.ourVeths()
 	errs = append(errs, err)
 	for _, l := range links {

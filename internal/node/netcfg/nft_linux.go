@@ -2,6 +2,7 @@ package netcfg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -82,7 +83,8 @@ func (m *Linux) setupLocked() error {
 }
 
 // forwardingSysctls turns on forwarding in the node's namespace (run
-// there): IPv4 always, IPv6 when slivers have IPv6. A host that forwards
+// there): IPv4 always, IPv6 when slivers have IPv6, with proxy NDP on the
+// uplink (see ensureIPv6). A host that forwards
 // IPv6 ignores router advertisements unless accept_ra is 2, so an uplink
 // configured by them (accept_ra 1) gets 2 and keeps its address and route.
 func (m *Linux) forwardingSysctls() error {
@@ -98,7 +100,9 @@ func (m *Linux) forwardingSysctls() error {
 			return err
 		}
 	}
-	return writeSysctl("net/ipv6/conf/all/forwarding", "1")
+	return errors.Join(
+		writeSysctl("net/ipv6/conf/"+m.cfg.Uplink+"/proxy_ndp", "1"),
+		writeSysctl("net/ipv6/conf/all/forwarding", "1"))
 }
 
 // jumpKey names a jump rule of a base chain.

@@ -1,6 +1,7 @@
 package vlink
 
 import (
+	"math"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -80,22 +81,32 @@ func TestRing(t *testing.T) {
 		return string(out)
 	}
 	// ping over each link: the fastest of 40 round trips is twice its
-	// one-way delay (the fastest, as a loaded machine delays some).
+	// one-way delay (the fastest, as a loaded machine delays some). No
+	// round trip may ever be faster than the delay; a machine busy enough
+	// to delay all 40 gets up to two more tries of 40.
 	for _, c := range []struct {
 		from  int
 		to    string
 		delay time.Duration
 	}{{0, "10.210.0.2", 2 * time.Millisecond}, {1, "10.210.0.6", 4 * time.Millisecond}, {2, "10.210.0.10", 6 * time.Millisecond}, {3, "10.210.0.14", 8 * time.Millisecond}} {
-		out := in(c.from, "ping", "-n", "-c", "40", "-i", "0.05", "-W", "2", c.to) // hostdeps: ping
-		m := regexp.MustCompile(`= ([\d.]+)/`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("ping output:\n%s", out)
+		want := 2 * c.delay
+		best := time.Duration(math.MaxInt64)
+		for try := 1; try <= 3 && best > want+2*time.Millisecond; try++ {
+			out := in(c.from, "ping", "-n", "-c", "40", "-i", "0.05", "-W", "2", c.to) // hostdeps: ping
+			m := regexp.MustCompile(`= ([\d.]+)/`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("ping output:\n%s", out)
+			}
+			ms, _ := strconv.ParseFloat(m[1], 64) // the fastest round trip
+			got := time.Duration(ms * float64(time.Millisecond))
+			t.Logf("ping %s over a link delayed %v (try %d): min %v", c.to, c.delay, try, got)
+			if got < want-2*time.Millisecond {
+				t.Errorf("ping %s: %v, faster than the link's round trip %v - 2ms", c.to, got, want)
+			}
+			best = min(best, got)
 		}
-		ms, _ := strconv.ParseFloat(m[1], 64) // the fastest round trip
-		got := time.Duration(ms * float64(time.Millisecond))
-		t.Logf("ping %s over a link delayed %v: min %v", c.to, c.delay, got)
-		if got < 2*c.delay-2*time.Millisecond || got > 2*c.delay+2*time.Millisecond {
-			t.Errorf("ping %s: %v, want %v ± 2ms", c.to, got, 2*c.delay)
+		if best > want+2*time.Millisecond {
+			t.Errorf("ping %s: fastest %v in 3 tries of 40, want %v ± 2ms", c.to, best, want)
 		}
 	}
 	// traceroute from a to d's end of cd: b, c, d, clockwise. A router
