@@ -192,6 +192,13 @@ func HostOf(v string) (string, bool) {
 // Close. A connection without a known server name gets a TLS alert
 // (unrecognized_name) and is closed.
 func (m *Mux) ServeTLSOn(ln net.Listener) error {
+	return m.serve(ln, func(c net.Conn) { go m.passTLS(c) })
+}
+
+// serve accepts connections on ln (at most MaxConns at once) and hands
+// each to accept, which must not block (it starts the connection's
+// goroutine), until ln is closed.
+func (m *Mux) serve(ln net.Listener, accept func(net.Conn)) error {
 	ln = netutil.LimitListener(ln, m.cfg.MaxConns)
 	m.mu.Lock()
 	m.lns = append(m.lns, ln)
@@ -209,7 +216,7 @@ func (m *Mux) ServeTLSOn(ln net.Listener) error {
 			}
 			return err
 		}
-		go m.passTLS(c)
+		accept(c)
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // The HTTP side works per client connection, as the original CoDemux: the
@@ -28,23 +26,7 @@ import (
 
 // ServeHTTPOn demultiplexes HTTP on ln until Close.
 func (m *Mux) ServeHTTPOn(ln net.Listener) error {
-	ln = netutil.LimitListener(ln, m.cfg.MaxConns)
-	m.mu.Lock()
-	m.lns = append(m.lns, ln)
-	m.mu.Unlock()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
+	return m.serve(ln, func(c net.Conn) {
 		m.mu.Lock()
 		if m.conns == nil {
 			m.conns = map[net.Conn]bool{}
@@ -57,7 +39,7 @@ func (m *Mux) ServeHTTPOn(ln net.Listener) error {
 			delete(m.conns, c)
 			m.mu.Unlock()
 		}()
-	}
+	})
 }
 
 // headLimit counts the bytes read from the client while a request head is
