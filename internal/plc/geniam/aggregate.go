@@ -42,7 +42,16 @@ type Config struct {
 	Log           *slog.Logger
 	Now           func() time.Time
 	AllocationTTL time.Duration
+	// RestartHold is how long geni_restart keeps a sliver stopped when
+	// its node does not report it stopped sooner (the planet table);
+	// DefaultRestartHold when zero.
+	RestartHold time.Duration
 }
+
+// DefaultRestartHold is how long geni_restart waits, at most, for a
+// node to stop a sliver before starting it again. Node managers watch
+// their state, so they see the stop within a second or two.
+const DefaultRestartHold = 10 * time.Second
 
 // Aggregate serves the AM API.
 type Aggregate struct {
@@ -54,6 +63,15 @@ type Aggregate struct {
 	allocs  map[string]map[int64]*alloc // slice name -> node id -> allocated sliver
 	clients map[string]map[int64]string // slice name -> node id -> client_id of provisioned slivers
 	shut    map[string]bool             // slices shut down
+	// restarts are the slivers geni_restart stopped and will start again
+	// (slice name -> node id).
+	restarts map[string]map[int64]*restart
+}
+
+// restart is a sliver between the stop and the start of geni_restart.
+type restart struct {
+	caller *core.Caller // who asked: the start is made as them
+	until  time.Time    // started again by then even without a report
 }
 
 type alloc struct {
@@ -73,9 +91,12 @@ func New(cfg Config) *Aggregate {
 	if cfg.AllocationTTL <= 0 {
 		cfg.AllocationTTL = DefaultAllocationTTL
 	}
+	if cfg.RestartHold <= 0 {
+		cfg.RestartHold = DefaultRestartHold
+	}
 	return &Aggregate{cfg: cfg, urn: sfa.URN{Authority: cfg.Host, Type: "authority", Name: "am"}.String(),
 		anon:   &core.Caller{Kind: core.Anonymous},
-		allocs: map[string]map[int64]*alloc{}, clients: map[string]map[int64]string{}, shut: map[string]bool{}}
+		allocs: map[string]map[int64]*alloc{}, clients: map[string]map[int64]string{}, shut: map[string]bool{}, restarts: map[string]map[int64]*restart{}}
 }
 
 // URN is the aggregate's URN.
@@ -328,6 +349,9 @@ func (a *Aggregate) view(s *slice, byID map[int64]rspec.Node) []sliver {
 		}
 		if op != geni.Failed && (!rn.Available || s.stopped[n] || s.allOff || a.shut[s.name]) {
 			op = geni.NotReady
+		}
+		if a.restarts[s.name][n] != nil && op != geni.Failed {
+			op = geni.Stopping
 		}
 		cid := a.clients[s.name][n]
 		if cid == "" {

@@ -279,7 +279,27 @@ func TestContract(t *testing.T) {
 		if st := sliverStates(t, r.Value); st[n1][1] != geni.Ready {
 			t.Fatalf("after geni_start %v", st)
 		}
-		want(t, call(t)(alice.am.PerformOperationalAction(ctx, []string{n1}, sc, geni.ActionRestart, map[string]any{})), geni.Unsupported, "geni_restart")
+		// geni_restart: stopped (the node sees enabled=0), geni_stopping
+		// until the hold passes (no planet table here), then started.
+		r = ok(t, call(t)(alice.am.PerformOperationalAction(ctx, []string{n1}, sc, geni.ActionRestart, map[string]any{})))
+		if st := sliverStates(t, r.Value); st[n1][1] != geni.Stopping {
+			t.Fatalf("after geni_restart %v", st)
+		}
+		ns, _ = e.svc.NodeState(ctx, e.admin, e.nodes[nodeName(1)])
+		if attr(ns, "pr_geni", "enabled") != "0" {
+			t.Fatalf("geni_restart did not stop the sliver at the node: %+v", ns.Slivers)
+		}
+		if st := sliverStates(t, ok(t, call(t)(alice.am.Status(ctx, []string{sliceURN}, sc))).Value); st[n1][1] != geni.Stopping || st[n2][1] != geni.Ready {
+			t.Fatalf("during geni_restart %v", st)
+		}
+		e.clock.Add(geniam.DefaultRestartHold)
+		if st := sliverStates(t, ok(t, call(t)(alice.am.Status(ctx, []string{sliceURN}, sc))).Value); st[n1][1] != geni.Ready {
+			t.Fatalf("after the restart hold %v", st)
+		}
+		ns, _ = e.svc.NodeState(ctx, e.admin, e.nodes[nodeName(1)])
+		if attr(ns, "pr_geni", "enabled") == "0" {
+			t.Fatalf("geni_restart did not start the sliver again: %+v", ns.Slivers)
+		}
 		want(t, call(t)(alice.am.PerformOperationalAction(ctx, []string{n1}, sc, "geni_dance", map[string]any{})), geni.Unsupported, "geni_dance")
 		want(t, call(t)(alice.am.PerformOperationalAction(ctx, []string{n1}, sc, geni.ActionUpdateUsers, map[string]any{})), geni.BadArgs, "geni_users is required")
 		key2 := sshPub(t)
@@ -496,6 +516,28 @@ func TestOperationalState(t *testing.T) {
 		Slivers: []core.SliverFigures{{Slice: "pr_geni", State: "running"}}}})
 	if op, _ := state(); op != geni.Ready {
 		t.Fatalf("reported running: %s", op)
+	}
+	// geni_restart: geni_stopping until the node reports the sliver
+	// stopped, then started again (before the hold has passed).
+	r := ok(t, call(t)(am.PerformOperationalAction(ctx, []string{n1}, sc, geni.ActionRestart, map[string]any{})))
+	if s := r.Value.([]any)[0].(map[string]any); s["geni_operational_status"] != geni.Stopping {
+		t.Fatalf("after geni_restart %v", s)
+	}
+	if op, _ := state(); op != geni.Stopping {
+		t.Fatalf("geni_restart, the node still reports it running: %s", op)
+	}
+	report(core.NodeReport{Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1, SliverCount: 1,
+		Slivers: []core.SliverFigures{{Slice: "pr_geni", State: "stopped"}}}})
+	if op, _ := state(); op != geni.NotReady {
+		t.Fatalf("geni_restart, the node reported it stopped: %s (want it started again, the node not yet running it)", op)
+	}
+	if ns, _ := e.svc.NodeState(ctx, e.admin, node); attr(ns, "pr_geni", "enabled") == "0" {
+		t.Fatalf("geni_restart did not start the sliver again: %+v", ns.Slivers)
+	}
+	report(core.NodeReport{Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1, SliverCount: 1,
+		Slivers: []core.SliverFigures{{Slice: "pr_geni", State: "running"}}}})
+	if op, _ := state(); op != geni.Ready {
+		t.Fatalf("geni_restart, running again: %s", op)
 	}
 	report(core.NodeReport{SliverErrors: map[string]string{"pr_geni": "image default: not found"},
 		Figures: &core.NodeFigures{Time: e.clock.Now(), CPUs: 1}})

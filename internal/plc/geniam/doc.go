@@ -26,6 +26,8 @@
 // (with the node's error) when it reports an error, geni_notready when
 // it reports it otherwise, when the node is not in boot state, or when
 // the sliver is stopped (the enabled slice tag scoped to the node, which
-// geni_stop sets to 0 and geni_start removes). Without Config.Planet,
+// geni_stop sets to 0 and geni_start removes). geni_restart is geni_stop
+// and then geni_start: geni_stopping until the node reports the sliver
+// not running or Config.RestartHold has passed. Without Config.Planet,
 // geni_ready stands for "PLC wants it and the node is in boot state".
 package geniam

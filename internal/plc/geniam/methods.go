@@ -3,6 +3,7 @@ package geniam
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -257,6 +258,9 @@ func (a *Aggregate) urnsCall(ctx context.Context, peer *sfa.Cert, p params, priv
 func (a *Aggregate) slivers(ctx context.Context, t *target, s *slice) ([]sliver, error) {
 	_, byID, _, err := a.inventory(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.settleRestarts(ctx, s); err != nil {
 		return nil, err
 	}
 	return a.pick(t, a.view(s, byID))
@@ -581,11 +585,9 @@ func (a *Aggregate) performOperationalAction(ctx context.Context, peer *sfa.Cert
 		return nil, err
 	}
 	switch action {
-	case geni.ActionStart, geni.ActionStop, geni.ActionUpdateUsers:
-	case geni.ActionRestart:
-		return nil, geni.Errorf(geni.Unsupported, "not supported: geni_restart (a PlanetLab sliver has no restart; use geni_stop, then geni_start)")
+	case geni.ActionStart, geni.ActionStop, geni.ActionRestart, geni.ActionUpdateUsers:
 	default:
-		return nil, geni.Errorf(geni.Unsupported, "not supported: action %q (this aggregate has geni_start, geni_stop, geni_update_users)", action)
+		return nil, geni.Errorf(geni.Unsupported, "not supported: action %q (this aggregate has geni_start, geni_stop, geni_restart, geni_update_users)", action)
 	}
 	keys, hasUsers, err := usersOpt(o)
 	if err != nil {
@@ -615,14 +617,19 @@ func (a *Aggregate) performOperationalAction(ctx context.Context, peer *sfa.Cert
 		if err := a.setKeys(ctx, c, s.id, keys); err != nil {
 			return nil, err
 		}
-	case geni.ActionStop:
+	case geni.ActionStop, geni.ActionRestart:
 		for _, x := range sl {
+			a.dropRestart(s.name, x.node)
 			if err := a.setEnabled(ctx, c, s, x.node, false); err != nil {
 				return nil, err
 			}
 		}
+		if action == geni.ActionRestart {
+			a.holdRestarts(c, s.name, sl)
+		}
 	case geni.ActionStart:
 		for _, x := range sl {
+			a.dropRestart(s.name, x.node)
 			if err := a.setEnabled(ctx, c, s, x.node, true); err != nil {
 				return nil, err
 			}
@@ -637,6 +644,82 @@ func (a *Aggregate) performOperationalAction(ctx context.Context, peer *sfa.Cert
 		return nil, err
 	}
 	return a.statuses(s.name, sl), nil
+}
+
+// holdRestarts records the slivers geni_restart has just stopped: they
+// are geni_stopping until their node reports them stopped, or
+// Config.RestartHold has passed, and then started again (settleRestarts,
+// run by every call that looks at the slice and once after the hold).
+func (a *Aggregate) holdRestarts(c *core.Caller, name string, sl []sliver) {
+	until := a.cfg.Now().Add(a.cfg.RestartHold)
+	a.mu.Lock()
+	m := a.restarts[name]
+	if m == nil {
+		m = map[int64]*restart{}
+		a.restarts[name] = m
+	}
+	for _, x := range sl {
+		m[x.node] = &restart{caller: c, until: until}
+	}
+	a.mu.Unlock()
+	time.AfterFunc(a.cfg.RestartHold+100*time.Millisecond, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s, err := a.slice(ctx, c, name)
+		if err == nil {
+			err = a.settleRestarts(ctx, s)
+		}
+		if err != nil {
+			a.cfg.Log.Warn("GENI AM geni_restart: starting the slivers again", "slice", name, "err", err)
+		}
+	})
+}
+
+func (a *Aggregate) dropRestart(name string, node int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.restarts[name], node)
+	if len(a.restarts[name]) == 0 {
+		delete(a.restarts, name)
+	}
+}
+
+// settleRestarts starts again the slivers of s that geni_restart stopped
+// once their node reports them not running or the hold has passed, and
+// updates s to match. A sliver no longer in the slice is forgotten.
+func (a *Aggregate) settleRestarts(ctx context.Context, s *slice) error {
+	now := a.cfg.Now()
+	type due struct {
+		node int64
+		r    *restart
+	}
+	var todo []due
+	a.mu.Lock()
+	for n, r := range a.restarts[s.name] {
+		if !slices.Contains(s.nodes, n) {
+			delete(a.restarts[s.name], n)
+			continue
+		}
+		rep, ok := s.reported[n]
+		if !now.Before(r.until) || (ok && rep.Error == "" && rep.State != "running") {
+			todo = append(todo, due{n, r})
+		}
+	}
+	a.mu.Unlock()
+	for _, d := range todo {
+		if err := a.setEnabled(ctx, d.r.caller, s, d.node, true); err != nil {
+			return err
+		}
+		delete(s.tagIDs, d.node)
+		s.stopped[d.node] = false
+		a.mu.Lock()
+		if a.restarts[s.name][d.node] == d.r {
+			delete(a.restarts[s.name], d.node)
+		}
+		a.mu.Unlock()
+		a.cfg.Log.Info("GENI AM geni_restart: started again", "slice", s.name, "node", d.node, "as", d.r.caller.Email)
+	}
+	return nil
 }
 
 // setEnabled stops a sliver (the enabled slice tag, scoped to its node,
