@@ -50,6 +50,7 @@ func (f *planetFlags) add(c *cobra.Command, nodes int) {
 	fl.Float64Var(&f.cfg.Loss, "loss", 0, "packet loss probability on each site uplink (0..1)")
 	fl.Uint64Var(&f.cfg.RateKbit, "rate", 0, "rate limit of each site uplink in kbit/s (0 = none)")
 	fl.IntVar(&f.cfg.PLCPort, "plc-port", 8443, "PLC's port on the host's WAN address")
+	fl.IntVar(&f.cfg.GENIPort, "geni-port", DefaultGENIPort, "the GENI aggregate's port on the host's WAN address (docs/geni.md)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log progress")
 }
 

@@ -80,7 +80,7 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 	p := &Planet{
 		Config: Config{Binary: "/home/u/src/pl/bin/pl", DataDir: "/tmp/pl-dev-1", ID: "t1"},
 		Plan:   plan,
-		PLCURL: "https://10.99.0.1:8443", Fingerprint: "ab12", AdminEmail: AdminEmail, AdminPWFile: "/tmp/pl-dev-1/admin-password",
+		PLCURL: "https://10.99.0.1:8443", GENIURL: "https://10.99.0.1:12346/", Fingerprint: "ab12", AdminEmail: AdminEmail, AdminPWFile: "/tmp/pl-dev-1/admin-password",
 		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PI: "pi@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
 		rec:     &Record{TempData: true},
 		invoker: invoker{uid: 1000, gid: 1000, sudo: true},
@@ -119,6 +119,11 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		"\nportal     https://10.99.0.1:8443/  ",
 		"\nmailbox    https://10.99.0.1:8443/mailbox  ",
 		"\nPortal: log in at https://10.99.0.1:8443/login as user@princeton.example.org (or the site's PI pi@princeton.example.org) with the password in /tmp/pl-dev-1/demo-password;\n  the demo slice and its nodes on the world map: https://10.99.0.1:8443/slices/princeton_demo\n",
+		// The GENI aggregate (issue 15).
+		"\nGENI AM    https://10.99.0.1:12346/  ",
+		"(the aggregate, AM API v3, client certificates; authority t1.pl-dev.example.org; docs/geni.md)\n",
+		"\n  /home/u/src/pl/bin/pl geni cert   #",
+		"\n  /home/u/src/pl/bin/pl geni credential princeton_demo -o princeton_demo.cred   # slice urn:publicid:IDN+t1.pl-dev.example.org+slice+princeton_demo\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)

@@ -33,6 +33,7 @@ type Config struct {
 	RateKbit uint64        // per-site uplink rate limit; 0 = none
 	Binary   string        // the pl binary run for PLC and nodes; default this executable
 	PLCPort  int           // default 8443
+	GENIPort int           // the GENI aggregate's port (docs/geni.md); default DefaultGENIPort
 	NoDemo   bool          // do not create the demo slice
 	// Sites are the planet's sites in the order nodes are placed on
 	// them; the first is where PLC stands (default DemoSites).
@@ -64,6 +65,9 @@ func (c *Config) defaults() error {
 	if c.PLCPort == 0 {
 		c.PLCPort = 8443
 	}
+	if c.GENIPort == 0 {
+		c.GENIPort = DefaultGENIPort
+	}
 	if c.Binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -86,6 +90,7 @@ type Planet struct {
 
 	PLCURL      string // https://<host WAN address>:<port>
 	Fingerprint string // SHA-256 of PLC's certificate
+	GENIURL     string // the GENI AM API v3 aggregate: https://<host WAN address>:<GENI port>/
 	AdminEmail  string
 	AdminPWFile string // file holding the admin password
 	Nodes       []*Node

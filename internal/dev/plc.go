@@ -35,6 +35,18 @@ func (p *Planet) cliEnv() []string {
 // session (PL_CONFIG_DIR).
 func (p *Planet) CLIConfigDir() string { return p.DataPath("admin-cli") }
 
+// DefaultGENIPort is the dev PLC's GENI aggregate port (docs/geni.md).
+const DefaultGENIPort = 12346
+
+// GENIHost is the dev PLC's GENI authority: its URNs are
+// urn:publicid:IDN+<GENIHost>+... (docs/geni.md).
+func (p *Planet) GENIHost() string {
+	if p.ID != "" {
+		return p.ID + ".pl-dev.example.org"
+	}
+	return "pl-dev.example.org"
+}
+
 // startPLC starts `pl plc` on the host's WAN address and creates its
 // first administrator with `pl plc init`.
 func (p *Planet) startPLC(ctx context.Context) error {
@@ -51,15 +63,24 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		return err
 	}
 	listen := net.JoinHostPort(p.Plan.HostAddr.String(), strconv.Itoa(p.PLCPort))
+	geniListen := net.JoinHostPort(p.Plan.HostAddr.String(), strconv.Itoa(p.GENIPort))
 	// Something listening on all addresses at this port (another PLC on
 	// :8443, say) would answer in place of ours.
-	if ln, err := net.Listen("tcp", listen); err != nil {
-		return fmt.Errorf("port %d is taken on %s (%v); choose another with --plc-port", p.PLCPort, p.Plan.HostAddr, err)
-	} else {
+	for _, l := range []struct {
+		addr string
+		port int
+		flag string
+	}{{listen, p.PLCPort, "--plc-port"}, {geniListen, p.GENIPort, "--geni-port"}} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("port %d is taken on %s (%v); choose another with %s", l.port, p.Plan.HostAddr, err, l.flag)
+		}
 		ln.Close()
 	}
+	// The GENI aggregate trusts the PLC's own slice authority (always).
 	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen,
-		"--monitor-down-after", DownAfter.String(), "--dev-mailbox")
+		"--monitor-down-after", DownAfter.String(), "--dev-mailbox",
+		"--geni-host", p.GENIHost(), "--geni-listen", geniListen)
 	c, err := p.spawn(s)
 	if err != nil {
 		return err
@@ -70,6 +91,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	// PLC listens before it writes a new certificate: wait until the file
 	// exists and the server presents it.
 	p.PLCURL = "https://" + listen
+	p.GENIURL = "https://" + geniListen + "/"
 	certFile := filepath.Join(dir, server.CertFile)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -95,6 +117,9 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
+	}
+	if err := waitTCP(ctx, c, geniListen, 30*time.Second); err != nil {
+		return err
 	}
 	go p.supervise(s)
 	_, err = p.run(ctx, nil, "login", p.PLCURL, "--fingerprint", p.Fingerprint, "--email", p.AdminEmail, "--password-file", p.AdminPWFile)

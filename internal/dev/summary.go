@@ -36,6 +36,7 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	fmt.Fprintf(tw, "PLC\t%s\t(certificate sha256 %s)\n", p.PLCURL, p.Fingerprint)
 	fmt.Fprintf(tw, "portal\t%s/\t(in a browser; the certificate is self-signed: compare its sha256 above)\n", p.PLCURL)
 	fmt.Fprintf(tw, "mailbox\t%s/mailbox\t(the mail PLC would have sent: sign-up, links, expiry warnings; no mail leaves the host)\n", p.PLCURL)
+	fmt.Fprintf(tw, "GENI AM\t%s\t(the aggregate, AM API v3, client certificates; authority %s; docs/geni.md)\n", p.GENIURL, p.GENIHost())
 	fmt.Fprintf(tw, "admin\t%s\tpassword in %s\n", p.AdminEmail, p.AdminPWFile)
 	fmt.Fprintf(tw, "admin CLI\t%s\t(already logged in)\n", iv.command(true, p.cliEnv(), p.Binary, "slice", "list"))
 	keep := "kept"
@@ -107,7 +108,22 @@ func (p *Planet) PrintSummary(w io.Writer) {
 			iv.command(true, nil, "ip", "netns", "exec", p.Nodes[0].NS, "traceroute", "-n", n.Addr.String()), p.Nodes[0].Name)
 	}
 	p.printAudit(w)
+	p.printGENI(w)
 	fmt.Fprintln(w)
+}
+
+// printGENI tells how to use the GENI aggregate with the demo user's
+// certificate and slice credential (docs/geni.md).
+func (p *Planet) printGENI(w io.Writer) {
+	if p.GENIURL == "" {
+		return
+	}
+	iv := p.invoker
+	d := p.Demo
+	fmt.Fprintf(w, "\nTry GENI (AM API v3 at %s, e.g. omni -a %s): after pl login as %s (above), your certificate and credentials:\n", p.GENIURL, p.GENIURL, d.User)
+	fmt.Fprintf(w, "  %s   # key and certificate in pl's configuration directory, geni/\n", iv.command(false, nil, p.Binary, "geni", "cert"))
+	fmt.Fprintf(w, "  %s   # slice urn:publicid:IDN+%s+slice+%s\n", iv.command(false, nil, p.Binary, "geni", "credential", d.Slice, "-o", d.Slice+".cred"), p.GENIHost(), d.Slice)
+	fmt.Fprintf(w, "  %s\n", iv.command(false, nil, p.Binary, "geni", "credential", "-o", "user.cred"))
 }
 
 // printAudit tells how to try accountability (docs/audit.md): the demo
