@@ -21,7 +21,8 @@ import (
 // a GENI user would (issue 15): the demo user gets a certificate and a
 // slice credential with `pl geni`, allocates and provisions the node
 // through the AM API (the Go client), logs into the sliver over ssh with
-// the login the manifest names, and deletes it.
+// the login the manifest names, restarts it (geni_restart: geni_stopping,
+// then geni_ready from the node's reports), and deletes it.
 func TestGENIEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: pl dev creates namespaces, cgroups and containers")
@@ -133,7 +134,7 @@ func TestGENIEndToEnd(t *testing.T) {
 	if lm == nil || lm[1] != addr || !strings.Contains(man, `<host name="`+host+`">`) {
 		t.Fatalf("manifest without the login on %s (%s):\n%s", host, addr, man)
 	}
-	waitFor(t, 3*time.Minute, "ssh into the GENI sliver", func() error {
+	login := func() error {
 		out, err := exec.CommandContext(ctx, "ssh", "-i", key, "-p", lm[2], "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
 			"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
 			lm[3]+"@"+lm[1], "cat /etc/slicename").CombinedOutput()
@@ -141,11 +142,39 @@ func TestGENIEndToEnd(t *testing.T) {
 			return fmt.Errorf("%v: %s", err, out)
 		}
 		return nil
-	})
-	st := call(am.Status(ctx, []string{sliceURN}, creds))
-	if s := st.Map()["geni_slivers"].([]any)[0].(map[string]any); s["geni_allocation_status"] != geni.Provisioned {
-		t.Errorf("status %v", s)
 	}
+	waitFor(t, 3*time.Minute, "ssh into the GENI sliver", login)
+	state := func(r *amclient.Result) (string, string) {
+		s := r.Map()["geni_slivers"].([]any)[0].(map[string]any)
+		return s["geni_allocation_status"].(string), s["geni_operational_status"].(string)
+	}
+	waitFor(t, time.Minute, "the sliver geni_ready (the node reports it running)", func() error {
+		if a, op := state(call(am.Status(ctx, []string{sliceURN}, creds))); a != geni.Provisioned || op != geni.Ready {
+			return fmt.Errorf("%s %s", a, op)
+		}
+		return nil
+	})
+
+	// geni_restart: the node freezes the sliver, then thaws it.
+	restarted := time.Now()
+	r = call(am.PerformOperationalAction(ctx, []string{sliceURN}, creds, geni.ActionRestart, map[string]any{}))
+	if l := r.List(); len(l) != 1 || l[0].(map[string]any)["geni_operational_status"] != geni.Stopping {
+		t.Fatalf("geni_restart answered %v", r.Value)
+	}
+	var started time.Duration // until it was no longer geni_stopping
+	waitFor(t, time.Minute, "the sliver geni_ready again after geni_restart", func() error {
+		_, op := state(call(am.Status(ctx, []string{sliceURN}, creds)))
+		if op != geni.Stopping && started == 0 {
+			started = time.Since(restarted)
+		}
+		if op != geni.Ready {
+			return fmt.Errorf("%s", op)
+		}
+		return nil
+	})
+	t.Logf("geni_restart: started again after %v, geni_ready after %v (node reports every %v, restart hold 10s)",
+		started.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond), ReportInterval)
+	waitFor(t, time.Minute, "ssh into the GENI sliver after geni_restart", login)
 
 	if out := admin.run("slice", "nodes", slice); !strings.Contains(out, host) {
 		t.Errorf("the slice lacks %s after Provision:\n%s", host, out)
