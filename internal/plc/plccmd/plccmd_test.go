@@ -41,7 +41,7 @@ func TestClientSideDoesNotLinkTheServer(t *testing.T) {
 	}
 }
 
-// A bad --ticket-broker is refused precisely before PLC opens anything.
+// A bad --ticket-broker or --lease-granularity is refused precisely before PLC opens anything.
 func TestTicketBrokerFlag(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ spec, want string }{
@@ -63,6 +63,14 @@ func TestTicketBrokerFlag(t *testing.T) {
 	root.SetArgs([]string{"plc", "--data", dir, "--ticket-broker", "a=" + key, "--ticket-broker", "a=" + key})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "broker a named twice") {
 		t.Errorf("duplicate: %v", err)
+	}
+	for _, g := range []string{"0s", "1500ms", "-1h"} {
+		root := &cobra.Command{Use: "pl", SilenceUsage: true, SilenceErrors: true}
+		Attach(root)
+		root.SetArgs([]string{"plc", "--data", dir, "--lease-granularity", g})
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--lease-granularity") || !strings.Contains(err.Error(), "want whole seconds, at least 1s") {
+			t.Errorf("--lease-granularity %s: %v", g, err)
+		}
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("a refused flag left %d files in the data directory", len(ents))

@@ -86,6 +86,9 @@ type Config struct {
 	// federation roots).
 	GENIListen string
 	GENITrust  []string
+	// LeaseGranularity is what lease times are rounded to (whole seconds;
+	// 0: an hour, as the original; docs/brokering.md).
+	LeaseGranularity time.Duration
 	// TicketBrokers are the brokers whose tickets nodes honour besides
 	// PLC's (ticket.ParseBrokers; docs/brokering.md): distributed in every
 	// node's state.
@@ -198,7 +201,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("peer signing key: %w", err)
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, TicketBrokers: m.TicketBrokers, OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, TicketBrokers: m.TicketBrokers, LeaseGranularity: int64(m.LeaseGranularity / time.Second), OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
 	if err != nil {
 		return err
 	}

@@ -337,3 +337,15 @@ func TestTicketBrokerIsNotPLC(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 }
+
+// The lease granularity reaches the registry (pl dev sets a minute).
+func TestLeaseGranularityConfig(t *testing.T) {
+	m, _ := start(t, Config{DataDir: t.TempDir(), HTTP: true, LeaseGranularity: time.Minute})
+	if g := m.Registry().LeaseGranularity(); g != 60 {
+		t.Fatalf("granularity %d s, want 60", g)
+	}
+	m, _ = start(t, Config{DataDir: t.TempDir(), HTTP: true})
+	if g := m.Registry().LeaseGranularity(); g != 3600 {
+		t.Fatalf("default granularity %d s, want 3600", g)
+	}
+}
