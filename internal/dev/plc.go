@@ -59,7 +59,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 		ln.Close()
 	}
 	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen,
-		"--monitor-down-after", DownAfter.String(), "--dev-mailbox")
+		"--monitor-down-after", DownAfter.String(), "--dev-mailbox", "--lease-granularity", LeaseGranularity)
 	c, err := p.spawn(s)
 	if err != nil {
 		return err
