@@ -107,6 +107,9 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 				planet.PrintSummary(cmd.OutOrStdout())
 				p = planet
 			case 2:
+				if cfg.Reservable {
+					return fmt.Errorf("--reservable: not with --plcs 2")
+				}
 				fmt.Fprintf(stderr, "pl dev: starting two peered PLCs with %d node(s) each...\n", cfg.Nodes)
 				fed, err := UpFederation(ctx, cfg)
 				if err != nil {
@@ -141,6 +144,7 @@ waits. Ctrl-C removes everything it created. See docs/dev.md.`,
 		},
 	}
 	f.add(c, DefaultNodes)
+	c.Flags().BoolVar(&f.cfg.Reservable, "reservable", false, "make the last node reservable once the demo runs: slivers there freeze until their slice holds a lease (pl lease add; docs/dev.md)")
 	c.Flags().IntVar(&plcs, "plcs", 1, "1, or 2: two peered PLCs, each with its own sites and --nodes nodes, and a demo slice of the first on the nodes of both (docs/federation.md)")
 	c.AddCommand(downCmd(), controlCmd("stop"), controlCmd("start"), controlCmd("status"))
 	return c

@@ -135,3 +135,58 @@ func TestSummaryCommandsWorkAsPrinted(t *testing.T) {
 		}
 	}
 }
+
+// With --reservable, the summary tells how to lease the last node for the
+// demo slice, and the demo commands (ssh, curl, accountability) use the
+// nodes that keep running without a lease.
+func TestSummaryReservable(t *testing.T) {
+	plan, err := wan.NewPlan(wan.Config{Prefix: wan.DefaultPrefix, Host: PLCSite.Location, Sites: wanSites(DemoSites), Nodes: 3, Overhead: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Planet{
+		Config: Config{Binary: "/bin/pl", DataDir: "/tmp/pl-dev-1", Reservable: true},
+		Plan:   plan,
+		PLCURL: "https://10.99.0.1:8443", Fingerprint: "ab12", AdminEmail: AdminEmail, AdminPWFile: "/tmp/pl-dev-1/admin-password",
+		Demo:    &Demo{Slice: "princeton_demo", Port: DemoPort, User: "user@princeton.example.org", PWFile: "/tmp/pl-dev-1/demo-password", KeyFile: "/tmp/pl-dev-1/id_ed25519"},
+		rec:     &Record{TempData: true},
+		invoker: invoker{uid: 1000, gid: 1000, sudo: true},
+	}
+	for _, np := range plan.NodePlans {
+		p.Nodes = append(p.Nodes, &Node{NodePlan: np, Hostname: np.Name + ".example.org"})
+	}
+	p.Reservable = p.Nodes[2]
+	var b bytes.Buffer
+	p.PrintSummary(&b)
+	out := b.String()
+	t.Logf("summary:\n%s", out)
+	res, last := p.Nodes[2], p.Nodes[1]
+	for _, want := range []string{
+		"\nTry a lease: " + res.Hostname + " is reservable; the demo sliver there is frozen until the slice holds a lease (rounded to 1m):\n",
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /bin/pl lease add princeton_demo " + res.Hostname + " --from +0s --until +30m\n",
+		"\n  sudo env PL_CONFIG_DIR=/tmp/pl-dev-1/admin-cli /bin/pl lease list --node " + res.Hostname + "\n",
+		"\n  curl http://" + res.Addr.String() + ":8080/   # answers within a minute",
+		"\n  curl http://" + last.Addr.String() + ":8080/\n",
+		"\nTry accountability: the demo sliver on " + last.Name + " sends",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "@"+res.Addr.String()) {
+		t.Errorf("a demo command logs into the reservable node's frozen sliver")
+	}
+	p.Reservable = nil
+	b.Reset()
+	p.PrintSummary(&b)
+	if strings.Contains(b.String(), "Try a lease") {
+		t.Error("a lease hint without a reservable node")
+	}
+}
+
+func TestReservableNeedsTwoNodes(t *testing.T) {
+	c := Config{Nodes: 1, Reservable: true}
+	if err := c.defaults(); err == nil || !strings.Contains(err.Error(), "--reservable with 1 node: want at least 2") {
+		t.Fatalf("%v", err)
+	}
+}

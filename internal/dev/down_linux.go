@@ -77,6 +77,7 @@ func removeCgroups(rel string) error {
 		return fmt.Errorf("refusing to remove cgroup %q: not ours", rel)
 	}
 	var errs []error
+	var trees [][]string
 	for _, top := range cgroupDirs(rel) {
 		if _, err := os.Stat(top); err != nil {
 			continue
@@ -88,7 +89,13 @@ func removeCgroups(rel string) error {
 			}
 			return nil
 		})
-		// Thaw frozen cgroups (v1 freezer) so killed processes can exit.
+		trees = append(trees, dirs)
+	}
+	// Thaw frozen cgroups (a suspended sliver, a reservable node's slivers
+	// without a lease) in every hierarchy before killing in any: a frozen
+	// process ignores SIGKILL, and with cgroup v1 the freezer is its own
+	// hierarchy, walked after blkio, cpu, ...
+	for _, dirs := range trees {
 		for _, d := range dirs {
 			if b, err := os.ReadFile(filepath.Join(d, "freezer.state")); err == nil && strings.TrimSpace(string(b)) != "THAWED" {
 				os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
@@ -97,6 +104,8 @@ func removeCgroups(rel string) error {
 				os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0)
 			}
 		}
+	}
+	for _, dirs := range trees {
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 		for _, d := range dirs {
 			if err := killCgroup(d); err != nil {

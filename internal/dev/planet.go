@@ -35,6 +35,9 @@ type Config struct {
 	PLCPort  int           // default 8443
 	GENIPort int           // the GENI aggregate's port (docs/geni.md); default DefaultGENIPort
 	NoDemo   bool          // do not create the demo slice
+	// Reservable makes the last node reservable once the demo runs
+	// (leases.go; docs/dev.md): its slivers freeze until a lease.
+	Reservable bool
 	// Sites are the planet's sites in the order nodes are placed on
 	// them; the first is where PLC stands (default DemoSites).
 	Sites []DemoSite
@@ -55,6 +58,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Nodes < 1 {
 		return fmt.Errorf("nodes %d: want at least 1", c.Nodes)
+	}
+	if c.Reservable && c.Nodes < 2 {
+		return fmt.Errorf("--reservable with %d node: want at least 2 (the demo keeps running on the others)", c.Nodes)
 	}
 	if !c.WAN.IsValid() {
 		c.WAN = wan.DefaultPrefix
@@ -95,6 +101,8 @@ type Planet struct {
 	AdminPWFile string // file holding the admin password
 	Nodes       []*Node
 	Demo        *Demo // nil with NoDemo
+	// Reservable is the node made reservable (Config.Reservable), or nil.
+	Reservable *Node
 
 	rec     *Record
 	invoker invoker // who ran pl dev: the printed commands are theirs
@@ -218,6 +226,12 @@ func Up(ctx context.Context, cfg Config) (_ *Planet, err error) {
 			return nil, fmt.Errorf("demo slice: %w", err)
 		}
 		log.Info("demo slice running", "slice", p.Demo.Slice, "took", time.Since(start).Round(time.Millisecond))
+	}
+	if cfg.Reservable {
+		if err := p.makeReservable(ctx); err != nil {
+			return nil, fmt.Errorf("reservable node: %w", err)
+		}
+		log.Info("node reservable", "node", p.Reservable.Hostname)
 	}
 	return p, nil
 }

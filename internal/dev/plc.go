@@ -79,7 +79,7 @@ func (p *Planet) startPLC(ctx context.Context) error {
 	}
 	// The GENI aggregate trusts the PLC's own slice authority (always).
 	s := p.newProc("plc", "", p.DataPath("plc.log"), "plc", "--data", dir, "--listen", listen,
-		"--monitor-down-after", DownAfter.String(), "--dev-mailbox",
+		"--monitor-down-after", DownAfter.String(), "--dev-mailbox", "--lease-granularity", LeaseGranularity,
 		"--geni-host", p.GENIHost(), "--geni-listen", geniListen)
 	c, err := p.spawn(s)
 	if err != nil {

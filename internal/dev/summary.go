@@ -86,7 +86,8 @@ func (p *Planet) PrintSummary(w io.Writer) {
 		return
 	}
 	d := p.Demo
-	n := p.Nodes[len(p.Nodes)-1]
+	regular := p.regular()
+	n := regular[len(regular)-1]
 	ssh := p.SSHCommand(n)
 	fmt.Fprintf(w, "\nDemo slice %s on every node, member %s (password in %s), ssh key %s.\n", d.Slice, d.User, d.PWFile, d.KeyFile)
 	fmt.Fprintf(w, "Its initscript serves HTTP on the reserved port %d of every node.\n", d.Port)
@@ -103,11 +104,12 @@ func (p *Planet) PrintSummary(w io.Writer) {
 	// Port 80 is shared by host name (codemux, docs/networks.md).
 	fmt.Fprintf(w, "  %s   # after pl login: the page by name on port 80\n", iv.command(false, nil, p.Binary, "slice", "set", d.Slice, "codemux", fmt.Sprintf("demo.example.org,%d", d.Port)))
 	fmt.Fprintf(w, "  curl -H 'Host: demo.example.org' http://%s/   # port 80, shared by host name (docs/networks.md)\n", n.Addr)
-	if len(p.Nodes) > 1 {
+	if len(regular) > 1 {
 		fmt.Fprintf(w, "  %s   # the WAN between two sites, from node %s\n",
 			iv.command(true, nil, "ip", "netns", "exec", p.Nodes[0].NS, "traceroute", "-n", n.Addr.String()), p.Nodes[0].Name)
 	}
 	p.printAudit(w)
+	p.printLeases(w)
 	p.printGENI(w)
 	fmt.Fprintln(w)
 }
@@ -130,11 +132,12 @@ func (p *Planet) printGENI(w io.Writer) {
 // sliver on the last node sends TCP and UDP to the first node's address,
 // and `pl audit who` at PLC names the slice, its node, site and PIs.
 func (p *Planet) printAudit(w io.Writer) {
-	if len(p.Nodes) < 2 {
+	regular := p.regular()
+	if len(regular) < 2 {
 		return
 	}
 	iv := p.invoker
-	from, to := p.Nodes[len(p.Nodes)-1], p.Nodes[0]
+	from, to := regular[len(regular)-1], regular[0]
 	send := fmt.Sprintf("busybox wget -q -O - http://%s:%d/; busybox nslookup pl-audit.example %s", to.Addr, p.Demo.Port, to.Addr)
 	fmt.Fprintf(w, "\nTry accountability: the demo sliver on %s sends TCP and UDP to %s; PLC names the slice, node, site and PIs:\n", from.Name, to.Addr)
 	fmt.Fprintf(w, "  %s '%s'\n", iv.command(false, nil, p.SSHCommand(from)...), send)

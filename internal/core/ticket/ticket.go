@@ -246,3 +246,54 @@ const (
 type Issuer interface {
 	SliceTicket(ctx context.Context, c *core.Caller, r Request) (string, error)
 }
+
+// ParseBrokers reads the brokers an admin trusts, each "<name>=<base64 of
+// the 32-byte Ed25519 public key>" (`pl plc --ticket-broker`). A name is
+// lower-case letters, digits, '.', '_' and '-' (at most 64, not "plc",
+// PLC's own issuer name); a name or key given twice is refused.
+func ParseBrokers(specs []string) ([]core.TicketKey, error) {
+	var out []core.TicketKey
+	names := map[string]bool{}
+	keys := map[string]string{}
+	for _, spec := range specs {
+		name, key, ok := strings.Cut(spec, "=")
+		if !ok {
+			return nil, core.FieldErrorf("ticket-broker", "%q: want <name>=<base64 Ed25519 public key>", spec)
+		}
+		if err := checkBrokerName(name); err != nil {
+			return nil, err
+		}
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(key))
+		if err != nil {
+			return nil, core.FieldErrorf("ticket-broker", "broker %s: key is not standard base64: %v", name, err)
+		}
+		if len(b) != ed25519.PublicKeySize {
+			return nil, core.FieldErrorf("ticket-broker", "broker %s: key is %d bytes, an Ed25519 public key is %d", name, len(b), ed25519.PublicKeySize)
+		}
+		if names[name] {
+			return nil, core.FieldErrorf("ticket-broker", "broker %s named twice", name)
+		}
+		k := NewPublicKey(b, name)
+		if other, dup := keys[k.ID]; dup {
+			return nil, core.FieldErrorf("ticket-broker", "brokers %s and %s have the same key %s", other, name, k.ID)
+		}
+		names[name], keys[k.ID] = true, name
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func checkBrokerName(name string) error {
+	if name == "" || len(name) > 64 {
+		return core.FieldErrorf("ticket-broker", "broker name %q: want 1 to 64 characters", name)
+	}
+	if name == "plc" {
+		return core.FieldErrorf("ticket-broker", "broker name plc is PLC's own key's")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return core.FieldErrorf("ticket-broker", "broker name %q: %q is not a lower-case letter, digit, '.', '_' or '-'", name, r)
+		}
+	}
+	return nil
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/cli"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/plc/mail"
 	"github.com/planetlab/pl/internal/plc/planet"
 	"github.com/planetlab/pl/internal/plc/server"
@@ -50,6 +51,8 @@ func plcCmd() *cobra.Command {
 	var smtp mail.Config
 	var supportEmail, portalURL string
 	var devMailbox bool
+	var brokerSpecs []string
+	var leaseGranularity time.Duration
 	cmd := &cobra.Command{
 		Use:   "plc",
 		Short: "Run PLC, the central registry server",
@@ -78,6 +81,13 @@ at once.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), log)
 			defer stop()
+			brokers, err := ticket.ParseBrokers(brokerSpecs)
+			if err != nil {
+				return cli.Usagef("--ticket-broker: %v", err)
+			}
+			if leaseGranularity < time.Second || leaseGranularity%time.Second != 0 {
+				return cli.Usagef("--lease-granularity %s: want whole seconds, at least 1s", leaseGranularity)
+			}
 			var mailCfg *mail.Config
 			if devMailbox && smtp.Relay != "" {
 				return fmt.Errorf("--dev-mailbox shows the mail PLC only logs: not with --smtp-relay")
@@ -87,7 +97,7 @@ at once.`,
 				mailCfg = &smtp
 			}
 			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
-				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost, GENIListen: geniListen, GENITrust: geniTrust}}
+				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost, GENIListen: geniListen, GENITrust: geniTrust, TicketBrokers: brokers, LeaseGranularity: leaseGranularity}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -121,6 +131,8 @@ at once.`,
 	cmd.Flags().StringVar(&supportEmail, "support-email", "", "support address PLCAPI's NotifySupport mails (default: NotifySupport is refused)")
 	cmd.Flags().StringVar(&portalURL, "portal-url", "", "public base URL of the portal in mailed links (default: the URL PLC serves at)")
 	cmd.Flags().BoolVar(&devMailbox, "dev-mailbox", false, "development only: mail goes to the log and anyone, logged in or not, may read it at /mailbox (not with --smtp-relay)")
+	cmd.Flags().StringArrayVar(&brokerSpecs, "ticket-broker", nil, "<name>=<base64 Ed25519 public key> of a broker whose slice tickets nodes honour besides PLC's; repeatable (docs/brokering.md)")
+	cmd.Flags().DurationVar(&leaseGranularity, "lease-granularity", time.Hour, "leases of reservable nodes are rounded to this (whole seconds)")
 	cmd.Flags().DurationVar(&downAfter, "monitor-down-after", planet.DefaultDownAfter, "the monitor marks a node down after this long without a report")
 	cmd.Flags().DurationVar(&siteGrace, "monitor-site-grace", planet.DefaultSiteGrace, "a site whose nodes are all down this long may create no slices")
 	cmd.Flags().DurationVar(&suspendAfter, "monitor-suspend-after", planet.DefaultSuspendAfter, "a site whose nodes are all down this long has its slices suspended")

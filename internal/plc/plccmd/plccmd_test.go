@@ -1,6 +1,8 @@
 package plccmd
 
 import (
+	"encoding/base64"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -36,5 +38,41 @@ func TestClientSideDoesNotLinkTheServer(t *testing.T) {
 		if strings.HasPrefix(p, "github.com/planetlab/pl/internal/plc/") {
 			t.Errorf("the CLI or the client links %s", p)
 		}
+	}
+}
+
+// A bad --ticket-broker or --lease-granularity is refused precisely before PLC opens anything.
+func TestTicketBrokerFlag(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ spec, want string }{
+		{"gush", "want <name>=<base64 Ed25519 public key>"},
+		{"gush=%%%", "broker gush: key is not standard base64"},
+		{"gush=AAAA", "broker gush: key is 3 bytes, an Ed25519 public key is 32"},
+	} {
+		root := &cobra.Command{Use: "pl", SilenceUsage: true, SilenceErrors: true}
+		Attach(root)
+		root.SetArgs([]string{"plc", "--data", dir, "--ticket-broker", c.spec})
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), "--ticket-broker: ") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.spec, err, c.want)
+		}
+	}
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	root := &cobra.Command{Use: "pl", SilenceUsage: true, SilenceErrors: true}
+	Attach(root)
+	root.SetArgs([]string{"plc", "--data", dir, "--ticket-broker", "a=" + key, "--ticket-broker", "a=" + key})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "broker a named twice") {
+		t.Errorf("duplicate: %v", err)
+	}
+	for _, g := range []string{"0s", "1500ms", "-1h"} {
+		root := &cobra.Command{Use: "pl", SilenceUsage: true, SilenceErrors: true}
+		Attach(root)
+		root.SetArgs([]string{"plc", "--data", dir, "--lease-granularity", g})
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--lease-granularity") || !strings.Contains(err.Error(), "want whole seconds, at least 1s") {
+			t.Errorf("--lease-granularity %s: %v", g, err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a refused flag left %d files in the data directory", len(ents))
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/plc/geniam"
 	"github.com/planetlab/pl/internal/plc/mail"
 	"github.com/planetlab/pl/internal/plc/peering"
@@ -84,6 +86,13 @@ type Config struct {
 	// federation roots).
 	GENIListen string
 	GENITrust  []string
+	// LeaseGranularity is what lease times are rounded to (whole seconds;
+	// 0: an hour, as the original; docs/brokering.md).
+	LeaseGranularity time.Duration
+	// TicketBrokers are the brokers whose tickets nodes honour besides
+	// PLC's (ticket.ParseBrokers; docs/brokering.md): distributed in every
+	// node's state.
+	TicketBrokers []core.TicketKey
 	// PeerRefresh is how often every peer PLC is refreshed besides its
 	// notifications (0: service.DefaultPeerRefresh; docs/federation.md).
 	PeerRefresh time.Duration
@@ -182,11 +191,17 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	own := ticket.KeyID(tkey.Public().(ed25519.PublicKey))
+	for _, b := range m.TicketBrokers {
+		if b.ID == own {
+			return core.FieldErrorf("ticket-broker", "broker %s has PLC's own ticket key %s", b.Issuer, own)
+		}
+	}
 	peerKey, err := peering.LoadOrCreateKey(filepath.Join(dir, PeerKeyFile))
 	if err != nil {
 		return fmt.Errorf("peer signing key: %w", err)
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, TicketBrokers: m.TicketBrokers, LeaseGranularity: int64(m.LeaseGranularity / time.Second), OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
 	if err != nil {
 		return err
 	}

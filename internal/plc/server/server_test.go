@@ -3,8 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/planetlab/pl/internal/client"
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/ticket"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
 
@@ -314,5 +317,35 @@ func TestOneSubsystemPerLogLine(t *testing.T) {
 		if !seen[s] {
 			t.Errorf("no line from %s in:\n%s", s, buf.String())
 		}
+	}
+}
+
+// A broker may not be given PLC's own ticket key.
+func TestTicketBrokerIsNotPLC(t *testing.T) {
+	dir := t.TempDir()
+	key, err := LoadOrCreateTicketKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers, err := ticket.ParseBrokers([]string{"gush=" + base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: Config{DataDir: dir, Listen: "127.0.0.1:0", HTTP: true, Log: slog.New(slog.DiscardHandler), TicketBrokers: brokers}}
+	err = m.Open(context.Background())
+	if core.ErrorField(err) != "ticket-broker" || !strings.Contains(err.Error(), "broker gush has PLC's own ticket key") {
+		t.Fatalf("Open: %v", err)
+	}
+}
+
+// The lease granularity reaches the registry (pl dev sets a minute).
+func TestLeaseGranularityConfig(t *testing.T) {
+	m, _ := start(t, Config{DataDir: t.TempDir(), HTTP: true, LeaseGranularity: time.Minute})
+	if g := m.Registry().LeaseGranularity(); g != 60 {
+		t.Fatalf("granularity %d s, want 60", g)
+	}
+	m, _ = start(t, Config{DataDir: t.TempDir(), HTTP: true})
+	if g := m.Registry().LeaseGranularity(); g != 3600 {
+		t.Fatalf("default granularity %d s, want 3600", g)
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -34,6 +35,26 @@ func TestSliceTicket(t *testing.T) {
 		if err != nil || len(trusted) != 1 || !trusted[ticket.KeyID(pub)].Equal(pub) {
 			t.Fatalf("state ticket keys %+v: %v", st.TicketKeys, err)
 		}
+		// Brokers the admin trusts (pl plc --ticket-broker) follow PLC's key.
+		bpub, bpriv, _ := ed25519.GenerateKey(nil)
+		brokers, err := ticket.ParseBrokers([]string{"gush=" + base64.StdEncoding.EncodeToString(bpub)})
+		e.must(err)
+		e.s.opts.TicketBrokers = brokers
+		st = e.state(n1)
+		if len(st.TicketKeys) != 2 || st.TicketKeys[0].Issuer != "plc" || st.TicketKeys[1] != ticket.NewPublicKey(bpub, "gush") {
+			t.Fatalf("state ticket keys with a broker %+v", st.TicketKeys)
+		}
+		bw, err := ticket.Sign(ticket.Ticket{V: 1, Nonce: ticket.NewNonce(), NotBefore: 1, NotAfter: 2, Nodes: []int64{n1}, Sliver: core.Sliver{Name: "tk_app", SliceID: sid}}, bpriv)
+		e.must(err)
+		withBroker, err := ticket.Trusted(st.TicketKeys)
+		e.must(err)
+		if _, err := ticket.Verify(bw, withBroker); err != nil {
+			t.Fatalf("broker's ticket against the state's keys: %v", err)
+		}
+		if _, err := ticket.Verify(bw, trusted); core.ErrorCode(err) != core.Unauthenticated {
+			t.Fatalf("broker's ticket against PLC's key alone: %v", err)
+		}
+		e.s.opts.TicketBrokers = nil
 
 		w, err := e.s.SliceTicket(e.ctx, pi, ticket.Request{SliceID: sid})
 		e.must(err)
