@@ -49,7 +49,7 @@ func TestRemoveFrozenCgroups(t *testing.T) {
 	const rel = "/pldevhl/n1/pl_frozen"
 	dirs := cgroupDirs(rel)
 	t.Cleanup(func() { removeCgroups("/pldevhl") })
-	cmd := exec.Command("sleep", "600") // hostdeps: coreutils
+	cmd := exec.Command("sleep", "600") // hostdeps: sleep
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,11 @@ func TestRealSliverHangup(t *testing.T) {
 	if err := client.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitProcs(t, e, "exec session's processes started", func(ps string) bool { return has(ps, "sleep 1002", "sleep 1003", "sleep 1004", "sleep 1005") })
+	// Started means nohup has exec'd sleep (before that, "nohup sleep 1002"
+	// does not yet ignore the hangup).
+	waitProcs(t, e, "exec session's processes started", func(ps string) bool {
+		return has(ps, "sleep 1002", "sleep 1003", "sleep 1004", "sleep 1005") && hasNone(ps, "nohup ")
+	})
 	client.Process.Kill()
 	client.Wait()
 	waitProcs(t, e, "exec session hung up", func(ps string) bool { return hasNone(ps, "sleep 1004", "sleep 1005") })
@@ -88,7 +92,9 @@ func TestRealSliverHangup(t *testing.T) {
 	p.send("setsid sleep 1007 >/dev/null 2>&1 &", "Enter")
 	p.send("echo shell-$$; sleep 1008", "Enter")
 	p.waitFor("shell-")
-	waitProcs(t, e, "interactive session's processes started", func(ps string) bool { return has(ps, "sleep 1006", "sleep 1007", "sleep 1008") })
+	waitProcs(t, e, "interactive session's processes started", func(ps string) bool {
+		return has(ps, "sleep 1006", "sleep 1007", "sleep 1008") && hasNone(ps, "nohup ")
+	})
 	p.cmd("kill-server").Run() // the local terminal closes: ssh exits and drops the connection
 	waitProcs(t, e, "interactive session hung up", func(ps string) bool { return hasNone(ps, "sleep 1008", "-sh") })
 
