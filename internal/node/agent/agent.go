@@ -137,7 +137,8 @@ type Main struct {
 	done     chan struct{}
 	tickets  *ticketBook
 	control  *control
-	redeemMu sync.Mutex // one redemption at a time
+	redeemMu sync.Mutex  // one redemption at a time
+	recreate recreateSet // slivers ReCreate asked for (nodemethods.go)
 	initOnce sync.Once
 	initErr  error
 }
@@ -494,6 +495,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		}
 	}
 	d := Compute(st, env)
+	m.destroyForRecreate(ctx)
 	sts, err := m.Runtime.List(ctx)
 	if err != nil {
 		m.log.Error("cannot list slivers; skipping this pass", "err", err)
@@ -567,7 +569,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if b := NextBoundary(st, now.Unix()); b > 0 {
 		next = time.Unix(b, 0)
 	}
-	for _, l := range m.control.snapshot().Loans {
+	for _, l := range m.control.snapshot().allLoans(now.Unix()) {
 		if t := time.Unix(l.Until, 0); l.Active(now.Unix()) && (next.IsZero() || t.Before(next)) {
 			next = t // the loan's end is undone at once
 		}
