@@ -96,6 +96,10 @@ type Config struct {
 	// APISocket is the local API socket's host path, bound into slivers
 	// with nm_api=1 ("" = none).
 	APISocket string
+	// APIClient is the host path of a static pl binary bound read-only
+	// beside the socket in those slivers, their client (`/run/pl/pl nm`);
+	// "" = none.
+	APIClient string
 
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager
@@ -476,7 +480,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
 		m.log.Error("xid allocation", "err", err)
 	}
-	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket}
+	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket, APIClient: m.APIClient}
 	if m.Runtimes != nil {
 		env.Runtimes = map[string]bool{}
 		for _, rt := range m.Runtimes {
