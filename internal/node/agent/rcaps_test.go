@@ -1,13 +1,17 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/rcap"
@@ -211,4 +215,69 @@ func TestNodeMethods(t *testing.T) {
 	if _, err := call(root, "AdminTicket", TicketArgs{Ticket: w}); core.ErrorCode(err) != core.Conflict {
 		t.Errorf("AdminTicket replayed: %v", err)
 	}
+}
+
+// FuzzRcapCalls: any arguments to the capability methods, from any
+// caller, are either refused with a precise code or leave the node's
+// capabilities and loans within what each slice holds (Effective refuses
+// none, and the sums of shares and guarantees are unchanged).
+func FuzzRcapCalls(f *testing.F) {
+	m := &Main{Config: Config{StateDir: f.TempDir(), PLC: newFakePLC(nil), Runtime: newFakeRuntime(), Net: newFakeNet(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return time.Unix(1_000_000, 0) }}}
+	if err := m.init(); err != nil {
+		f.Fatal(err)
+	}
+	m.mu.Lock()
+	m.state = &core.NodeState{Version: "v1", NodeID: 1, Slivers: []core.Sliver{
+		sliverOf("pl_a", 1, "cpu_share", "8", "cpu_pct", "20", "net_max_rate", "10000", "mem_max", "1048576"),
+		sliverOf("pl_b", 2, "delegations", "pl_a"), sliverOf("pl_c", 3)}}
+	m.mu.Unlock()
+	api := m.APIMethods()
+	methods := []string{"Acquire", "Bind", "Delegate", "Release", "GetRcaps"}
+	callers := []nmapi.Caller{{Slice: "pl_a"}, {Slice: "pl_b"}, {Slice: "pl_c"}, {Root: true}}
+	v, err := api["Acquire"].Fn(context.Background(), callers[0], json.RawMessage(`{"slice":"pl_a","amount":{"cpu_share":3,"cpu_pct":5}}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok := v.(RcapResult).Rcap
+	f.Add(uint8(0), uint8(0), []byte(`{"slice":"pl_a","amount":{"cpu_share":2,"net_max_rate":500}}`))
+	f.Add(uint8(1), uint8(1), []byte(`{"rcap":"`+tok+`","slice":"pl_b"}`))
+	f.Add(uint8(1), uint8(0), []byte(`{"rcap":"`+tok+`","slice":"pl_c"}`))
+	f.Add(uint8(2), uint8(2), []byte(`{"rcap":"`+tok+`","amount":{"cpu_share":1}}`))
+	f.Add(uint8(3), uint8(2), []byte(`{"rcap":"`+tok+`"}`))
+	f.Add(uint8(4), uint8(3), []byte(`{"slice":"pl_a"}`))
+	f.Add(uint8(0), uint8(3), []byte(`{"slice":"pl_b","amount":{"mem_max":-1},"until":1}`))
+	f.Fuzz(func(t *testing.T, method, caller uint8, args []byte) {
+		raw, err := nmapi.ReadArgs(bytes.NewReader(args))
+		if err != nil {
+			return
+		}
+		_, err = api[methods[int(method)%len(methods)]].Fn(context.Background(), callers[int(caller)%len(callers)], raw)
+		switch core.ErrorCode(err) {
+		case "", core.Invalid, core.NotFound, core.Forbidden, core.Conflict:
+		default:
+			t.Fatalf("%s %s: %v", methods[int(method)%len(methods)], args, err)
+		}
+		st, now, _ := m.apiState()
+		h := m.holdingsAt(st, now)
+		f := m.control.snapshot()
+		eff, refused := rspec.Effective(h, f.allLoans(now), now)
+		if len(refused) > 0 {
+			t.Fatalf("after %s %s: Effective refuses %v", methods[int(method)%len(methods)], args, refused)
+		}
+		for _, n := range []string{"pl_a", "pl_b", "pl_c"} {
+			for _, r := range rspec.Names {
+				if h[n].Get(r) > 0 && rcap.Taken(f.Rcaps, n, now).Get(r)+rspec.Keep.Get(r) > h[n].Get(r) {
+					t.Fatalf("%s: capabilities take %v of %v", n, rcap.Taken(f.Rcaps, n, now), h[n])
+				}
+			}
+		}
+		var before, after rspec.RSpec
+		for n := range h {
+			before, after = before.Add(h[n]), after.Add(eff[n])
+		}
+		if before.CPUShare != after.CPUShare || before.CPUPct != after.CPUPct || before.NetMinKbit != after.NetMinKbit {
+			t.Fatalf("sums changed: %v -> %v", before, after)
+		}
+	})
 }
