@@ -45,6 +45,9 @@ type liveNode struct {
 	codemux bool // Options.Codemux
 	// apiSocket, when set, is the local API socket (Options.APISocket).
 	apiSocket string
+	// apiClient, when set, is the client bound into nm_api slivers
+	// (Options.APIClient); unset: none.
+	apiClient string
 
 	mu  sync.Mutex
 	ops []string // ops observed, "kind name"
@@ -117,7 +120,7 @@ func (l *liveNode) options() Options {
 	return Options{
 		State: l.state, SSHListen: listen, GatewayCommand: l.gateway, SensorAddr: "127.0.0.1:0", SensorSlivers: sensors.Public, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
 		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
-		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report, Codemux: l.codemux, APISocket: l.apiSocket,
+		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report, Codemux: l.codemux, APISocket: l.apiSocket, APIClient: orNone(l.apiClient),
 		Observe: func(op agent.Op, err error, took time.Duration) {
 			l.mu.Lock()
 			defer l.mu.Unlock()
@@ -466,4 +469,11 @@ func (l *liveNode) ssh(slice string, signer ssh.Signer, cmd string) (string, err
 	defer s.Close()
 	out, err := s.Output(cmd)
 	return string(out), err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
