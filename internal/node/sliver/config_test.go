@@ -136,6 +136,29 @@ func TestOCIConfig(t *testing.T) {
 	if types := c.Linux.Namespaces; types[5].Path != "/x/userns" {
 		t.Errorf("user namespace path %+v", types[5])
 	}
+	// The local API: the socket (noexec) and the client (executable,
+	// never setuid), both read-only; the client only with the socket.
+	mounts := func(s Spec) map[string][]string {
+		out := map[string][]string{}
+		for _, m := range ociConfig(s, ociParams{Rootfs: "rootfs", CgroupParent: "/pl"}).Mounts {
+			if strings.HasPrefix(m.Destination, "/run/pl") {
+				out[m.Destination] = m.Options
+			}
+		}
+		return out
+	}
+	s.APIClient = "/usr/bin/pl"
+	if m := mounts(s); len(m) != 0 {
+		t.Errorf("a client without the socket: %v", m)
+	}
+	s.APISocket = "/var/lib/pl/node/api.sock"
+	m := mounts(s)
+	if o := m[APISocketPath]; !slices.Contains(o, "ro") || !slices.Contains(o, "noexec") {
+		t.Errorf("socket mount %v", o)
+	}
+	if o := m["/run/pl/pl"]; !slices.Contains(o, "ro") || !slices.Contains(o, "nosuid") || slices.Contains(o, "noexec") {
+		t.Errorf("client mount %v", o)
+	}
 }
 
 func TestAccountFiles(t *testing.T) {
