@@ -123,6 +123,12 @@ type Options struct {
 	// APISocket is the node manager's local API socket (package nmapi;
 	// docs/brokering.md): "" = <State>/api.sock, "-" = none.
 	APISocket string
+	// VsysDir holds the operator's scripts of privileged operations
+	// (package vsys; "" = none) and DatasetDir the node's datasets that
+	// the built-in dataset operation attaches ("" = none).
+	VsysDir, DatasetDir string
+	// VsysTimeout bounds a script's run (0 = 30 s).
+	VsysTimeout time.Duration
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -313,6 +319,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		OnCodemux: onCodemux,
 		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
 		APISocket: apiSocket,
+		Vsys:      n.vsysRegistry(opts),
 	})
 	if err != nil {
 		return nil, err
