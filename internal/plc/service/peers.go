@@ -49,6 +49,9 @@ func (o *op) checkPeerFields(rec core.Record, id int64) error {
 			return core.Errorf(core.Conflict, "key is already the key of peer %d", other)
 		}
 	}
+	if err := checkPeerCaps(rec); err != nil {
+		return err
+	}
 	if v, ok := rec["cacert"]; ok && v != nil && v != "" {
 		if _, err := peering.ParsePin(v.(string)); err != nil {
 			return core.FieldErrorf("cacert", "%v", err)
@@ -93,8 +96,10 @@ func (o *op) updatePeer(t *store.Table, id int64, rec core.Record) error {
 	if err := o.checkPeerFields(rec, id); err != nil {
 		return err
 	}
-	if _, ok := rec["max_slices"]; ok {
-		o.ch.all = true // the cap may admit or drop foreign slivers
+	for f := range rec {
+		if f == "max_slices" || f == "max_slivers_per_node" || strings.HasPrefix(f, "cap_") {
+			o.ch.all = true // the caps may admit, drop or resize foreign slivers
+		}
 	}
 	return o.tx.UpdateRecord(o.ctx, t, id, rec)
 }
