@@ -111,6 +111,17 @@ func (o *op) deletePeer(id int64) error {
 	if err := o.exists(core.Peer, id); err != nil {
 		return err
 	}
+	if err := o.deletePeerEntries(id); err != nil {
+		return err
+	}
+	_, err := o.tx.Exec(o.ctx, "UPDATE peers SET deleted = 1 WHERE peer_id = ?", id)
+	return err
+}
+
+// deletePeerEntries deletes every object peer id is authoritative for:
+// its sites, persons, nodes and slices are marked deleted, its keys
+// removed, with their relations.
+func (o *op) deletePeerEntries(id int64) error {
 	nodes, err := o.tx.Ints(o.ctx, "SELECT DISTINCT sn.node_id FROM slice_node sn JOIN slices s ON s.slice_id = sn.slice_id WHERE s.peer_id = ? AND s.deleted = 0", id)
 	if err != nil {
 		return err
@@ -127,7 +138,6 @@ func (o *op) deletePeer(id int64) error {
 		"UPDATE nodes SET deleted = 1 WHERE peer_id = ?",
 		"UPDATE persons SET deleted = 1 WHERE peer_id = ?",
 		"UPDATE sites SET deleted = 1 WHERE peer_id = ?",
-		"UPDATE peers SET deleted = 1 WHERE peer_id = ?",
 	} {
 		if _, err := o.tx.Exec(o.ctx, q, id); err != nil {
 			return err
