@@ -34,6 +34,7 @@ import (
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sliver"
+	"github.com/planetlab/pl/internal/node/vsys"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
 
@@ -94,12 +95,15 @@ type Config struct {
 	// beyond it: tickets.go); a zero CPUPct means MaxReservedPct.
 	Capacity rspec.Capacity
 	// APISocket is the local API socket's host path, bound into slivers
-	// with nm_api=1 ("" = none).
+	// with nm_api=1 or a vsys grant ("" = none).
 	APISocket string
 	// APIClient is the host path of a static pl binary bound read-only
 	// beside the socket in those slivers, their client (`/run/pl/pl nm`);
 	// "" = none.
 	APIClient string
+	// Vsys runs the privileged operations slices are granted by their
+	// vsys tag (local API method Vsys); nil = none.
+	Vsys *vsys.Registry
 
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager

@@ -128,6 +128,12 @@ type Options struct {
 	// API, their client: "" = this program when it is statically linked
 	// (else none, logged), "-" = none.
 	APIClient string
+	// VsysDir holds the operator's scripts of privileged operations
+	// (package vsys; "" = none) and DatasetDir the node's datasets that
+	// the built-in dataset operation attaches ("" = none).
+	VsysDir, DatasetDir string
+	// VsysTimeout bounds a script's run (0 = 30 s).
+	VsysTimeout time.Duration
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -323,6 +329,7 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
 		APISocket: apiSocket,
 		APIClient: apiClient,
+		Vsys:      n.vsysRegistry(opts),
 	})
 	if err != nil {
 		return nil, err
