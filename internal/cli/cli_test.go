@@ -125,7 +125,7 @@ func TestCommandTree(t *testing.T) {
 		{"slice", "create"}, {"slice", "list"}, {"slice", "show"}, {"slice", "renew"}, {"slice", "delete"},
 		{"slice", "add-nodes"}, {"slice", "remove-nodes"}, {"slice", "add-users"}, {"slice", "remove-users"},
 		{"slice", "set"}, {"slice", "unset"}, {"tagtype", "add"}, {"initscript", "add"}, {"exit-codes"},
-		{"geni", "cert"}, {"geni", "credential"},
+		{"geni", "cert"}, {"geni", "credential"}, {"nm"}, {"ticket", "redeem"},
 	} {
 		c, rest, err := root.Find(path)
 		if err != nil || len(rest) != 0 || c.Name() != path[len(path)-1] {
