@@ -197,3 +197,22 @@ func TestBenchReconnectSmall(t *testing.T) {
 	PrintReconnect(&b, time.Second, res)
 	t.Log("\n" + b.String())
 }
+
+// The client bound into slivers must be a static executable: a
+// dynamically linked one or a non-ELF file is refused and none is bound.
+func TestSliverClient(t *testing.T) {
+	if err := checkStatic("/bin/sh"); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Errorf("/bin/sh: %v", err)
+	}
+	script := filepath.Join(t.TempDir(), "script")
+	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755)
+	if err := checkStatic(script); err == nil {
+		t.Error("a script taken for a static executable")
+	}
+	if got := sliverClient(script, nil); got != "" {
+		t.Errorf("sliverClient(script) = %q", got)
+	}
+	if got := sliverClient("-", nil); got != "" {
+		t.Errorf("sliverClient(-) = %q", got)
+	}
+}
