@@ -14,6 +14,11 @@ type NodeState struct {
 	NodeID            int64         `json:"node_id"`
 	Hostname          string        `json:"hostname"`
 	Interfaces        []Record      `json:"interfaces"`
+	// IPv6Prefix is the prefix of the node's slivers' IPv6 addresses: the
+	// sliversipv6prefix tag of its primary interface (else of its first
+	// interface that has one); "" = none (slivers are IPv4-only unless
+	// the node has a prefix of its own, pl node --ipv6-prefix).
+	IPv6Prefix string `json:"ipv6_prefix,omitempty"`
 	Groups            []string      `json:"groups"`
 	ConfFiles         []Record      `json:"conf_files"`
 	InitScripts       []InitScript  `json:"initscripts"`

@@ -39,6 +39,9 @@ const (
 	Host  Kind = "route"   // a codemux route: <host>,<port>[,tls=<port>][,proxy] (ParseRoute)
 	// Topology is a slice's virtual links, syntax of package core/vlinks.
 	Topology Kind = "topology"
+	// IPv6Prefix is a node's prefix for its slivers' IPv6 addresses
+	// (ParsePrefix6).
+	IPv6Prefix Kind = "IPv6 prefix"
 )
 
 // Tag describes one tag.
@@ -196,6 +199,8 @@ var table = []Tag{
 	{Name: "ifname", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface name"},
 	{Name: "driver", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface driver"},
 	{Name: "alias", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface alias"},
+	{Name: SliversIPv6Prefix, Category: "interface/ipv6", Kind: IPv6Prefix, Roles: site,
+		Doc: "IPv6 prefix routed to the node for its slivers (the original's SliversIPv6Prefix accessor): on the primary interface, each sliver gets <prefix> + 0x10000 + its xid, changed live (networks.md). A node's --ipv6-prefix overrides it"},
 	{Name: "isrootonsite", Category: "person/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "person gets root on the nodes of their sites"},
 	{Name: "columnconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI column setup"},
 	{Name: "showconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI settings"},
@@ -296,6 +301,10 @@ func (t Tag) Check(value string) error {
 		}
 	case Topology:
 		if _, err := vlinks.Parse(value); err != nil {
+			return err
+		}
+	case IPv6Prefix:
+		if _, err := ParsePrefix6(value); err != nil {
 			return err
 		}
 	case Image:

@@ -461,6 +461,9 @@ CREATE INDEX login_backoff_last ON login_backoff (last_ms);
 	// The slice tag type "nm_api" (the node manager's local API in
 	// slivers, issue 14) for databases seeded before it.
 	tagTypeSQL(tags.NMAPI),
+	// The interface tag type "sliversipv6prefix" (slivers' IPv6 prefix,
+	// issue 16) for databases seeded before it.
+	tagTypeSQL(tags.SliversIPv6Prefix),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
