@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -49,6 +50,9 @@ type Env struct {
 	// APISocket is the local API socket's host path, bound into slivers
 	// with nm_api=1 ("" = the node has no local API).
 	APISocket string
+	// Prefix6 is the slivers' IPv6 prefix (EffectivePrefix6), carried in
+	// each sliver's network configuration; zero = none.
+	Prefix6 netip.Prefix
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -98,6 +102,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 		if p.cfg.NMAPI {
 			ds.Spec.APISocket = env.APISocket
 		}
+		ds.Net.Prefix6 = env.Prefix6
 		d.Slivers[p.s.Name] = ds
 	}
 	return d
