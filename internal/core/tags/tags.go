@@ -42,6 +42,9 @@ const (
 	// VsysOp is a privileged operation granted to a slice: <op> or
 	// <op>:<scope> (ParseVsysGrant).
 	VsysOp Kind = "vsys operation"
+	// IPv6Prefix is a node's prefix for its slivers' IPv6 addresses
+	// (ParsePrefix6).
+	IPv6Prefix Kind = "IPv6 prefix"
 )
 
 // Tag describes one tag.
@@ -201,6 +204,8 @@ var table = []Tag{
 	{Name: "ifname", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface name"},
 	{Name: "driver", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface driver"},
 	{Name: "alias", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface alias"},
+	{Name: SliversIPv6Prefix, Category: "interface/ipv6", Kind: IPv6Prefix, Roles: site,
+		Doc: "IPv6 prefix routed to the node for its slivers (the original's SliversIPv6Prefix accessor): on the primary interface, each sliver gets <prefix> + 0x10000 + its xid, changed live (networks.md). A node's --ipv6-prefix overrides it"},
 	{Name: "isrootonsite", Category: "person/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "person gets root on the nodes of their sites"},
 	{Name: "columnconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI column setup"},
 	{Name: "showconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI settings"},
@@ -305,6 +310,10 @@ func (t Tag) Check(value string) error {
 		}
 	case VsysOp:
 		if _, err := ParseVsysGrant(value); err != nil {
+			return err
+		}
+	case IPv6Prefix:
+		if _, err := ParsePrefix6(value); err != nil {
 			return err
 		}
 	case Image:

@@ -110,6 +110,9 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if st.Interfaces, err = stateInterfaces(ctx, tx, nodeID); err != nil {
 		return nil, err
 	}
+	if st.IPv6Prefix, err = stateIPv6Prefix(ctx, tx, nodeID); err != nil {
+		return nil, err
+	}
 	groups, names, err := stateGroups(ctx, tx, nodeID)
 	if err != nil {
 		return nil, err
@@ -149,6 +152,21 @@ func stateInterfaces(ctx context.Context, tx *store.Tx, nodeID int64) ([]core.Re
 	}
 	sort.SliceStable(ifs, func(i, j int) bool { return ifs[i]["is_primary"] == true && ifs[j]["is_primary"] != true })
 	return ifs, nil
+}
+
+// stateIPv6Prefix returns the node's sliversipv6prefix interface tag: the
+// primary interface's, else that of the interface with the lowest id that
+// has one. PLC checked the value when it was written (tags.ParsePrefix6);
+// the node checks it again.
+func stateIPv6Prefix(ctx context.Context, tx *store.Tx, nodeID int64) (string, error) {
+	var v string
+	_, err := tx.QueryRow(ctx, `SELECT v.value FROM interface_tags v
+		JOIN tag_types tt ON tt.tag_type_id = v.tag_type_id
+		JOIN interfaces i ON i.interface_id = v.interface_id
+		WHERE i.node_id = ? AND tt.tagname = ?
+		ORDER BY CASE WHEN i.is_primary = 1 THEN 0 ELSE 1 END, i.interface_id LIMIT 1`,
+		[]any{nodeID, coretags.SliversIPv6Prefix}, &v)
+	return strings.TrimSpace(v), err
 }
 
 // stateGroups returns the node's node groups, as a set of ids and as

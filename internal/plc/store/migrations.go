@@ -478,6 +478,9 @@ ALTER TABLE peers ADD COLUMN cap_net_min_rate BIGINT;
 ALTER TABLE peers ADD COLUMN cap_net_max_rate BIGINT;
 ALTER TABLE peers ADD COLUMN cap_mem_max BIGINT;
 `,
+	// The interface tag type "sliversipv6prefix" (slivers' IPv6 prefix,
+	// issue 16) for databases seeded before it.
+	tagTypeSQL(tags.SliversIPv6Prefix),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
