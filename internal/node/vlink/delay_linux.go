@@ -45,9 +45,9 @@ const relayQueue = 4096
 
 type relay struct {
 	tap   *os.File
-	tapFd int // tap's descriptor (non-blocking), polled by run
-	stop  int // eventfd: close() wakes run with it
-	out   *net.UDPConn  // bound to the end's tunnel source port
+	tapFd int            // tap's descriptor (non-blocking), polled by run
+	stop  int            // eventfd: close() wakes run with it
+	out   *net.UDPConn   // bound to the end's tunnel source port
 	peers []*net.UDPAddr // a link's peer, or a LAN's members: each frame goes to every one
 	port  uint16
 	vni   uint32
