@@ -115,6 +115,9 @@ func (m *Manager) attachTAP(r *relay, name string, br netlink.Link) error {
 	if err := m.nl.LinkSetMaster(tap, br); err != nil {
 		return err
 	}
+	if err := m.nl.LinkSetIsolated(tap, true); err != nil { // see ensureLink
+		return err
+	}
 	return m.nl.LinkSetUp(tap)
 }
 

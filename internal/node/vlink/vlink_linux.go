@@ -507,7 +507,8 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 				return fmt.Errorf("delete stale %s in the sliver: %w", e.Name, err)
 			}
 		}
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hName, MTU: mtu}, PeerName: e.Name, PeerNamespace: netlink.NsFd(int(ns))}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hName, MTU: mtu}, PeerName: e.Name, PeerNamespace: netlink.NsFd(int(ns)),
+			PeerHardwareAddr: sliverMAC(e)}
 		if err := m.nl.LinkAdd(v); err != nil {
 			return fmt.Errorf("create veth %s/%s: %w", hName, e.Name, err)
 		}
@@ -547,6 +548,13 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 	if err := m.nl.LinkSetLearning(vx, !relayed); err != nil {
 		return fmt.Errorf("learning on %s: %w", vxName, err)
 	}
+	// The tunnel's and the relay's ports are isolated from each other: a
+	// frame that arrived from the peers must not go back out to them (a
+	// broadcast would circle between the nodes for ever, and multiply on
+	// a LAN, whose relay sends to every member).
+	if err := m.nl.LinkSetIsolated(vx, true); err != nil {
+		return fmt.Errorf("isolate %s: %w", vxName, err)
+	}
 	if !relayed {
 		m.stopRelay(e.VNI)
 		return m.shape(vx, e)
@@ -559,6 +567,16 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 		return err
 	}
 	return m.shape(tap, e)
+}
+
+// sliverMAC is the Ethernet address of the sliver's interface on a link
+// or LAN: locally administered, from the VNI and the end's private
+// address (unique on the segment), so a re-created interface keeps it and
+// the other ends' neighbour caches stay right (a member that leaves a LAN
+// and comes back is reachable at once).
+func sliverMAC(e vlinks.End) net.HardwareAddr {
+	a := e.LocalPrefix.Addr().As4()
+	return net.HardwareAddr{0x02, byte(e.VNI >> 16), byte(e.VNI >> 8), byte(e.VNI), a[2], a[3]}
 }
 
 // syncFDB makes the tunnel's all-zero forwarding entries (where
