@@ -461,6 +461,11 @@ CREATE INDEX login_backoff_last ON login_backoff (last_ms);
 	// The slice tag type "nm_api" (the node manager's local API in
 	// slivers, issue 14) for databases seeded before it.
 	tagTypeSQL(tags.NMAPI),
+	// The slice tag "vsys" grants privileged operations (issue 14,
+	// docs/brokering.md): admins only from now on (the original let PIs,
+	// users and techs write it), with its new description. Values already
+	// set stay: an admin reviews them.
+	tagTypeRolesSQL(tags.Vsys),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
