@@ -147,7 +147,7 @@ var table = []Tag{
 	{Name: PortsTag, Category: "slice/network", Kind: Ports, Roles: member, Multi: true,
 		Doc: "reserved TCP/UDP ports forwarded from the node's address (tcp/80, udp/5000-5010, 8080), refused when they collide with another slice's"},
 	{Name: VLinks, Category: "slice/network", Kind: Topology, Roles: member,
-		Doc: "virtual links between the slice's slivers (VINI, see networks.md): a private range and named point-to-point links with rate, delay and loss. Refused when it names nodes the slice is not on or its range overlaps another slice's"},
+		Doc: "virtual links between the slice's slivers (VINI, see networks.md): a private range, named point-to-point links and LANs (lan <name> <node> <node>...) with rate, delay and loss. Refused when it names nodes the slice is not on, its range is too small for them or overlaps another slice's"},
 	{Name: Vref, Category: "slice/config", Kind: Image, Default: DefaultImage, Roles: []string{core.RolePI, core.RoleUser, core.RoleNode},
 		Doc: "reference image of the sliver, unknown on the node = refused"},
 	{Name: Runtime, Category: "slice/config", Kind: Enum, Values: []string{"runc", "runsc"}, Default: "runc", Roles: member,
