@@ -20,3 +20,27 @@ type SliceAuthority interface {
 	// slice "", the caller's user credential.
 	GENICredential(ctx context.Context, c *Caller, cert, slice string) (string, error)
 }
+
+// GENISliver is what PLC's GENI aggregate remembers of a slice beyond the
+// registry (docs/geni.md, "What is persisted"): a sliver (Kind "node",
+// Ref the node id) or a link (Kind "link", Ref its vlinks link name) with
+// the client_id the request gave it; allocated ones (AllocatedUntil > 0,
+// UNIX seconds) are promises not yet provisioned, kept until then; a
+// sliver between the stop and the start of geni_restart has RestartUntil
+// and the URN of the user the start is made as.
+type GENISliver struct {
+	SliceID        int64
+	Kind           string // GENINode or GENILink
+	Ref            string
+	ClientID       string
+	AllocatedUntil int64
+	Spec           string // a link's vlinks statement
+	RestartUntil   int64
+	RestartActor   string
+}
+
+// Kinds of GENISliver.
+const (
+	GENINode = "node"
+	GENILink = "link"
+)

@@ -461,6 +461,24 @@ CREATE INDEX login_backoff_last ON login_backoff (last_ms);
 	// The slice tag type "nm_api" (the node manager's local API in
 	// slivers, issue 14) for databases seeded before it.
 	tagTypeSQL(tags.NMAPI),
+	// The GENI aggregate's memory (store/geni.go, docs/geni.md): allocated
+	// slivers and links until they are provisioned or expire, client_ids
+	// of provisioned ones, restarts in progress; and the tags that mark
+	// the stand-ins of other GENI authorities' slices, users and
+	// authorities (issue 15).
+	`
+CREATE TABLE geni_slivers (
+	slice_id BIGINT NOT NULL REFERENCES slices (slice_id),
+	kind TEXT NOT NULL,
+	ref TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	allocated_until BIGINT NOT NULL DEFAULT 0,
+	spec TEXT NOT NULL DEFAULT '',
+	restart_until BIGINT NOT NULL DEFAULT 0,
+	restart_actor TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (slice_id, kind, ref)
+);
+` + tagTypeSQL(tags.GENIAuthority) + tagTypeSQL(tags.GENISlice) + tagTypeSQL(tags.GENIUser),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
