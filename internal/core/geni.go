@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // SliceAuthority is PLC as the GENI slice authority of its own users
 // (docs/geni.md): it certifies a user's key with the user's URN,
@@ -44,3 +47,20 @@ const (
 	GENINode = "node"
 	GENILink = "link"
 )
+
+// GENIForeign asks PLC for the stand-in of a slice of another GENI
+// authority (docs/geni.md, "Slices of other authorities"): the GENI
+// aggregate has verified a credential over SliceURN whose chain starts
+// with UserURN.
+type GENIForeign struct {
+	SliceURN string
+	UserURN  string
+	// Expires is the credential's expiry: a new stand-in slice expires
+	// then at the latest.
+	Expires time.Time
+	// Create makes the site, slice and person when missing (Allocate);
+	// without it a missing slice is not found.
+	Create bool
+	// MaxSlices is a new authority site's max_slices.
+	MaxSlices int64
+}
