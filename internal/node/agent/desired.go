@@ -49,6 +49,9 @@ type Env struct {
 	// APISocket is the local API socket's host path, bound into slivers
 	// with nm_api=1 ("" = the node has no local API).
 	APISocket string
+	// APIClient is a static pl binary's host path, bound beside the socket
+	// ("" = none).
+	APIClient string
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -97,6 +100,9 @@ func Compute(st *core.NodeState, env Env) Desired {
 		ds := desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
 		if p.cfg.NMAPI {
 			ds.Spec.APISocket = env.APISocket
+			if env.APISocket != "" {
+				ds.Spec.APIClient = env.APIClient
+			}
 		}
 		d.Slivers[p.s.Name] = ds
 	}

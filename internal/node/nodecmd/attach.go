@@ -76,6 +76,7 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "cgroup under which slivers live (default /pl)")
 	f.StringVar(&o.DiskDir, "disk-dir", "", "btrfs directory for sliver writable layers with qgroup quotas (default: a loop-mounted btrfs image in the state directory)")
 	f.IntVar(&o.Parallel, "parallel", 8, "sliver operations run concurrently")
+	f.StringVar(&o.APIClient, "api-client", "", "static pl binary bound read-only at /run/pl/pl in slivers with nm_api=1, their client of the local API (default: this program if statically linked; \"-\" = none)")
 	f.StringVar(&o.APISocket, "api-socket", "", "the node manager's local API socket (default <state>/api.sock; \"-\" = none; docs/brokering.md)")
 	f.StringVar(&o.SensorAddr, "sensor-addr", sensors.DefaultAddr, "sensor server address: JSON sensors, SSE streams, Prometheus /metrics (\"-\" = none)")
 	f.StringVar((*string)(&o.SensorSlivers), "sensor-slivers", string(sensors.Local), "who may read per-sliver figures on the sensor server: local (loopback clients) or public")

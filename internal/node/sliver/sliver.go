@@ -8,6 +8,8 @@ package sliver
 import (
 	"context"
 	"os/exec"
+
+	"github.com/planetlab/pl/internal/node/nmapi"
 )
 
 // UIDCount is the size of each sliver's host uid/gid range.
@@ -50,6 +52,11 @@ type Spec struct {
 	// (package nmapi), bound into the sliver at APISocketPath; "" = none
 	// (slice tag nm_api). A change re-creates the sliver.
 	APISocket string `diff:"api_socket,recreate"`
+	// APIClient is the host path of a static pl binary bound read-only
+	// at nmapi.SliverClient beside the socket, the sliver's client of the
+	// local API (`/run/pl/pl nm <Method>`); "" = none. Only with
+	// APISocket. A change re-creates the sliver.
+	APIClient string `diff:"api_client,recreate"`
 
 	// NetAdmin gives sliver root CAP_NET_ADMIN, relative to its user
 	// namespace: it then configures its own network namespace (addresses,
@@ -62,7 +69,7 @@ type Spec struct {
 }
 
 // APISocketPath is where a sliver allowed the local API finds its socket.
-const APISocketPath = "/run/pl/api.sock"
+const APISocketPath = nmapi.SliverSocket
 
 // The OCI runtimes a sliver can run under (Spec.Runtime).
 const (
