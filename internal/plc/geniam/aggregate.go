@@ -445,7 +445,7 @@ func (a *Aggregate) manifest(ctx context.Context, c *core.Caller, slice string, 
 		}
 		nodes = append(nodes, mn)
 	}
-	return string(rspec.Manifest(nodes, a.cfg.Now(), expires)), nil
+	return string(rspec.Manifest(nodes, links, a.cfg.Now(), expires)), nil
 }
 
 // asCaller makes registry reads with a nil caller use c (slicedir reads
