@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/tags"
+	"github.com/planetlab/pl/internal/core/vlinks"
 	"github.com/planetlab/pl/internal/geni"
 	"github.com/planetlab/pl/internal/geni/rspec"
 	"github.com/planetlab/pl/internal/sfa"
@@ -426,26 +428,65 @@ func (a *Aggregate) statuses(slice string, sl []sliver) []any {
 	return out
 }
 
-// manifest writes the manifest of slivers; provisioned ones carry their
-// ssh login (the slice's name at the node's address and ssh port).
-func (a *Aggregate) manifest(ctx context.Context, c *core.Caller, slice string, sl []sliver, expires time.Time) (string, error) {
+// manifest writes the manifest of slivers of s and of the links (rows)
+// between two of them; provisioned slivers carry their ssh login (the
+// slice's name at the node's address and ssh port), provisioned links
+// their ends' addresses.
+func (a *Aggregate) manifest(ctx context.Context, c *core.Caller, s *slice, sl []sliver, links []core.GENISliver, expires time.Time) (string, error) {
 	dir := slicedir.RegistryDirectory{Reg: asCaller{a.cfg.Registry, c}}
 	var nodes []rspec.ManifestNode
-	for _, s := range sl {
-		mn := rspec.ManifestNode{ClientID: s.clientID, ComponentID: s.rn.ComponentID, ComponentName: s.rn.ComponentName,
-			ComponentManagerID: a.urn, SliverID: a.sliverURN(slice, s.node)}
-		if s.alloc == geni.Provisioned {
-			n, err := dir.Node(ctx, s.rn.ComponentName)
+	at := map[string]int{} // host -> index in nodes
+	for _, x := range sl {
+		mn := rspec.ManifestNode{ClientID: x.clientID, ComponentID: x.rn.ComponentID, ComponentName: x.rn.ComponentName,
+			ComponentManagerID: a.urn, SliverID: a.sliverURN(s.name, x.node)}
+		if x.alloc == geni.Provisioned {
+			n, err := dir.Node(ctx, x.rn.ComponentName)
 			if err != nil {
 				return "", err
 			}
 			host, port, _ := net.SplitHostPort(n.Addr)
 			p, _ := strconv.Atoi(port)
-			mn.Logins = []rspec.Login{{Hostname: host, Port: p, Username: slice}}
+			mn.Logins = []rspec.Login{{Hostname: host, Port: p, Username: s.name}}
 		}
+		at[strings.ToLower(x.rn.ComponentName)] = len(nodes)
 		nodes = append(nodes, mn)
 	}
-	return string(rspec.Manifest(nodes, links, a.cfg.Now(), expires)), nil
+	var mls []rspec.ManifestLink
+	var top *vlinks.Topology
+	for _, r := range links {
+		ls, l, ok := decodeLinkSpec(r.Spec)
+		if !ok {
+			continue
+		}
+		ia, oka := at[ls.Hosts[0]]
+		ib, okb := at[ls.Hosts[1]]
+		if !oka || !okb {
+			continue
+		}
+		var addrA, addrB netip.Prefix
+		if r.AllocatedUntil == 0 {
+			if top == nil {
+				t, _, err := a.topology(ctx, c, s.id)
+				if err != nil {
+					return "", err
+				}
+				top = &t
+			}
+			if i := slices.IndexFunc(top.Links, func(x vlinks.Link) bool { return x.Name == l.Name }); i >= 0 {
+				addrA, addrB = top.Addrs(i)
+			}
+		}
+		for k, idx := range []int{ia, ib} {
+			mi := rspec.ManifestInterface{ClientID: ls.Ifaces[k]}
+			if p := []netip.Prefix{addrA, addrB}[k]; p.IsValid() {
+				mi.Address, mi.Netmask = p.Addr().String(), "255.255.255.252"
+			}
+			nodes[idx].Interfaces = append(nodes[idx].Interfaces, mi)
+		}
+		mls = append(mls, rspec.ManifestLink{ClientID: r.ClientID, SliverID: a.linkSliverURN(s.name, r.Ref), Interfaces: ls.Ifaces,
+			CapacityKbps: l.RateKbit, LatencyUs: l.Delay.Microseconds(), LossPPM: l.LossPPM})
+	}
+	return string(rspec.Manifest(nodes, mls, a.cfg.Now(), expires)), nil
 }
 
 // asCaller makes registry reads with a nil caller use c (slicedir reads

@@ -260,8 +260,12 @@ func (a *Aggregate) allocate(ctx context.Context, peer *sfa.Cert, p params) (any
 			return nil, geni.Errorf(geni.AlreadyExists, "slice %s already has a sliver on %s (node %q)", sliceURN, b.Node.ComponentName, b.ClientID)
 		}
 	}
+	linkRows, err := a.planLinks(ctx, c, s, req, bound, exp.Unix())
+	if err != nil {
+		return nil, err
+	}
 	var mine []sliver
-	var rows []core.GENISliver
+	rows := append([]core.GENISliver{}, linkRows...)
 	for _, b := range bound {
 		id := ids[strings.ToLower(b.Node.ComponentID)]
 		rows = append(rows, core.GENISliver{SliceID: s.id, Kind: core.GENINode, Ref: strconv.FormatInt(id, 10), ClientID: b.ClientID, AllocatedUntil: exp.Unix()})
@@ -271,7 +275,7 @@ func (a *Aggregate) allocate(ctx context.Context, peer *sfa.Cert, p params) (any
 		return nil, err
 	}
 	a.cfg.Log.Info("GENI AM allocated", "slice", s.name, "urn", sliceURN, "slivers", len(mine), "caller", peer.URN, "as", c.Email)
-	man, err := a.manifest(ctx, c, s.name, mine, exp)
+	man, err := a.manifest(ctx, c, s, mine, linkRows, exp)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +374,21 @@ func (a *Aggregate) provision(ctx context.Context, peer *sfa.Cert, p params) (an
 			return nil, undo(err)
 		}
 	}
-	var rows []core.GENISliver
+	// Links whose two nodes are now the slice's: into its vlinks tag.
+	hosts := map[string]bool{}
+	all, err := a.slivers(ctx, &target{slice: s.urn, all: true}, s)
+	if err != nil {
+		return nil, undo(err)
+	}
+	for _, x := range all {
+		if x.alloc == geni.Provisioned || slices.Contains(linked, x.node) {
+			hosts[strings.ToLower(x.rn.ComponentName)] = true
+		}
+	}
+	rows, err := a.buildLinks(ctx, c, s, hosts)
+	if err != nil {
+		return nil, undo(err)
+	}
 	for _, x := range sl {
 		if x.alloc == geni.Allocated {
 			rows = append(rows, core.GENISliver{SliceID: s.id, Kind: core.GENINode, Ref: strconv.FormatInt(x.node, 10), ClientID: x.clientID})
@@ -394,7 +412,7 @@ func (a *Aggregate) describeSlivers(ctx context.Context, c *core.Caller, t *targ
 	if err != nil {
 		return nil, err
 	}
-	man, err := a.manifest(ctx, c, s.name, sl, s.expires)
+	man, err := a.manifest(ctx, c, s, sl, s.links, s.expires)
 	if err != nil {
 		return nil, err
 	}
@@ -685,6 +703,14 @@ func (a *Aggregate) renew(ctx context.Context, peer *sfa.Cert, p params) (any, e
 		r.AllocatedUntil = minTime(want, limit).Unix()
 		rows = append(rows, r)
 	}
+	if len(rows) > 0 {
+		for _, r := range s.links {
+			if r.AllocatedUntil > 0 {
+				r.AllocatedUntil = minTime(want, limit).Unix()
+				rows = append(rows, r)
+			}
+		}
+	}
 	if err := a.cfg.Persons.PutGENISlivers(ctx, a.cfg.Now().Unix(), rows...); err != nil {
 		return nil, err
 	}
@@ -896,6 +922,15 @@ func (a *Aggregate) delete(ctx context.Context, peer *sfa.Cert, p params) (any, 
 	if err != nil {
 		return nil, err
 	}
+	// The links of the slivers go first (the slice's vlinks tag names
+	// only nodes of the slice).
+	hosts := map[string]bool{}
+	for _, x := range sl {
+		hosts[strings.ToLower(x.rn.ComponentName)] = true
+	}
+	if err := a.dropLinks(ctx, c, s, hosts); err != nil {
+		return nil, err
+	}
 	out := make([]any, 0, len(sl))
 	for _, x := range sl {
 		if x.alloc == geni.Provisioned {
@@ -952,6 +987,15 @@ func (a *Aggregate) shutdown(ctx context.Context, peer *sfa.Cert, p params) (any
 		}
 	}
 	if err := a.cfg.Persons.DeleteGENISlivers(ctx, s.id, core.GENINode, allocated...); err != nil {
+		return nil, err
+	}
+	var links []string
+	for _, r := range s.links {
+		if r.AllocatedUntil > 0 {
+			links = append(links, r.Ref)
+		}
+	}
+	if err := a.cfg.Persons.DeleteGENISlivers(ctx, s.id, core.GENILink, links...); err != nil {
 		return nil, err
 	}
 	a.cfg.Log.Warn("GENI AM shutdown", "slice", s.name, "urn", s.urn, "caller", peer.URN, "as", c.Email)
