@@ -15,6 +15,9 @@ import (
 type hub struct {
 	mu       sync.Mutex
 	watchers map[int64]map[*watcher]struct{}
+	// changed runs for every change before any watcher is woken (the
+	// node-state cache's new epoch, statecache.go); nil: nothing.
+	changed func()
 }
 
 type watcher struct {
@@ -24,7 +27,9 @@ type watcher struct {
 
 func (w *watcher) fire() { w.once.Do(func() { close(w.ch) }) }
 
-func newHub() *hub { return &hub{watchers: map[int64]map[*watcher]struct{}{}} }
+func newHub(changed func()) *hub {
+	return &hub{watchers: map[int64]map[*watcher]struct{}{}, changed: changed}
+}
 
 func (h *hub) add(node int64) *watcher {
 	w := &watcher{ch: make(chan struct{})}
@@ -54,6 +59,9 @@ func (h *hub) remove(node int64, w *watcher) {
 func (h *hub) notify(ch changes) {
 	if !ch.all && len(ch.nodes) == 0 {
 		return
+	}
+	if h.changed != nil {
+		h.changed()
 	}
 	h.mu.Lock()
 	var fire []*watcher
