@@ -119,7 +119,7 @@ type Service struct {
 	// mailPoke wakes RunMail when a message is queued (outbox.go).
 	mailPoke chan struct{}
 	pwCache  *passwordCache
-	rcache   *readCache // nil: disabled
+	rcache   *readCache  // nil: disabled
 	scache   *stateCache // node states and their shared parts (statecache.go)
 	// checkPassword is the bcrypt verification (tests count its calls).
 	checkPassword func(hash, pw string) bool

@@ -97,6 +97,24 @@ func (s *Service) Watchers() int {
 	return n
 }
 
+// WatchedNodes returns the nodes that hold at least one watch here.
+func (s *Service) WatchedNodes() []int64 {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	out := make([]int64, 0, len(s.hub.watchers))
+	for n := range s.hub.watchers {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Watched tells whether node holds a watch here.
+func (s *Service) Watched(node int64) bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.hub.watchers[node]) > 0
+}
+
 // WatchNodeState implements core.Registry. The channel is closed when a
 // committed change may affect the node (at once if the state already
 // differs from version), or when ctx ends.
