@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/node/vsys"
 )
 
 type clock struct{ t atomic.Int64 }
@@ -34,6 +35,7 @@ type harness struct {
 	figures func() (*core.NodeFigures, error)
 	bwmon   func(after time.Time) []core.BwmonEvent // BwmonEvents hook
 	report  time.Duration                           // ReportInterval; 0 = default
+	vsys    *vsys.Registry                          // Config.Vsys
 }
 
 func newHarness(t *testing.T, st *core.NodeState) *harness {
@@ -51,6 +53,7 @@ func (h *harness) start() {
 		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
 		Figures: h.figures, ReportInterval: h.report, BwmonEvents: h.bwmon,
+		Vsys: h.vsys,
 	}}
 	if err := m.init(); err != nil {
 		h.t.Fatal(err)

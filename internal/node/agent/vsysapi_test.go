@@ -53,6 +53,17 @@ func TestComputeVsys(t *testing.T) {
 func TestVsysMethods(t *testing.T) {
 	h := newHarness(t, &core.NodeState{Version: "v1", NodeID: 1, Slivers: []core.Sliver{
 		sliverOf("pl_mon", 1, "vsys", "probe:pl_oth", "vsys", "bad value"), sliverOf("pl_oth", 2)}})
+	mon, oth, root := nmapi.Caller{Slice: "pl_mon"}, nmapi.Caller{Slice: "pl_oth"}, nmapi.Caller{Root: true}
+	if _, err := (&Main{}).APIMethods()["Vsys"].Fn(context.Background(), mon, json.RawMessage(`{"op":"probe"}`)); core.ErrorCode(err) != core.Unimplemented {
+		t.Errorf("no registry: %v", err)
+	}
+	var ran []string
+	h.vsys = vsys.New(vsys.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, vsys.Op{Name: "probe", Help: "probe a sliver",
+		Check: func(args []string) (string, error) { return strings.Join(args, ","), nil },
+		Run: func(ctx context.Context, c vsys.Caller, args []string) (vsys.Result, error) {
+			ran = append(ran, c.Slice+" "+strings.Join(args, " "))
+			return vsys.Result{Data: c.XID}, nil
+		}})
 	h.start()
 	h.eventually("slivers", func() bool { return h.exists("pl_mon") && h.exists("pl_oth") })
 	api := h.m.APIMethods()
@@ -60,17 +71,6 @@ func TestVsysMethods(t *testing.T) {
 		raw, _ := json.Marshal(args)
 		return api[method].Fn(context.Background(), c, raw)
 	}
-	mon, oth, root := nmapi.Caller{Slice: "pl_mon"}, nmapi.Caller{Slice: "pl_oth"}, nmapi.Caller{Root: true}
-	if _, err := call(mon, "Vsys", vsys.Request{Op: "probe", Args: []string{"pl_oth"}}); core.ErrorCode(err) != core.Unimplemented {
-		t.Errorf("no registry: %v", err)
-	}
-	var ran []string
-	h.m.Vsys = vsys.New(vsys.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, vsys.Op{Name: "probe", Help: "probe a sliver",
-		Check: func(args []string) (string, error) { return strings.Join(args, ","), nil },
-		Run: func(ctx context.Context, c vsys.Caller, args []string) (vsys.Result, error) {
-			ran = append(ran, c.Slice+" "+strings.Join(args, " "))
-			return vsys.Result{Data: c.XID}, nil
-		}})
 	for _, c := range []struct {
 		who  nmapi.Caller
 		args any

@@ -177,6 +177,13 @@ func TestVsysFromSlivers(t *testing.T) {
 	if out, err := l.execAs(false, "pltest_oth", "cat", "/run/pl/datasets/secret/readme.txt"); err != nil || out != "secret data\n" {
 		t.Fatalf("pltest_oth reads secret: %q %v", out, err)
 	}
+	// The grant withdrawn: the dataset is detached at the next pass.
+	oth = liveSliver("pltest_oth", 2, "nm_api", "1", "vsys", "dataset:census")
+	plc.Set([]core.Sliver{dat, oth})
+	l.eventually("secret detached from pltest_oth", 30*time.Second, func() bool {
+		out, _ := l.exec("pltest_oth", "sh", "-c", "grep -c /run/pl/datasets/secret /proc/mounts; cat /root/mark")
+		return strings.TrimSpace(out) == "0\nkept"
+	})
 	if _, err := vcall("pltest_dat", "dataset", "attach", "census"); err != nil {
 		t.Fatal(err)
 	}

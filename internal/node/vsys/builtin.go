@@ -10,6 +10,7 @@ import (
 	"regexp"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // Names of the built-in operations.
@@ -91,6 +92,18 @@ type DatasetConfig struct {
 // <name>), or detaches it (detach <name>). The scope is the dataset's
 // name. Attaching twice or detaching what is not attached succeeds.
 func Dataset(cfg DatasetConfig) Op {
+	detach := func(dir, name string) error {
+		dst := filepath.Join(dir, name)
+		if ok, _ := cfg.Mounter.Mounted(dst); ok {
+			if err := cfg.Mounter.Unmount(dst); err != nil {
+				return core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
+			}
+		}
+		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
+		}
+		return nil
+	}
 	return Op{
 		Name: OpDataset,
 		Help: "attach a node dataset read-only in the caller's sliver at " + cfg.InSliver + "/<name>: [attach, name] -> {path}; detach it: [detach, name]",
@@ -115,13 +128,8 @@ func Dataset(cfg DatasetConfig) Op {
 			dst := filepath.Join(dir, name)
 			inSliver := path.Join(cfg.InSliver, name)
 			if args[0] == "detach" {
-				if ok, _ := cfg.Mounter.Mounted(dst); ok {
-					if err := cfg.Mounter.Unmount(dst); err != nil {
-						return Result{}, core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
-					}
-				}
-				if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return Result{}, core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
+				if err := detach(dir, name); err != nil {
+					return Result{}, err
 				}
 				return Result{Data: map[string]string{"path": inSliver}}, nil
 			}
@@ -140,6 +148,29 @@ func Dataset(cfg DatasetConfig) Op {
 				return Result{}, core.Errorf(core.Internal, "attach dataset %s: %v", name, err)
 			}
 			return Result{Data: map[string]string{"path": inSliver}}, nil
+		},
+		// A dataset whose grant is gone is detached.
+		Revoke: func(slice string, grants []tags.VsysGrant) []string {
+			dir, err := cfg.SliverDir(slice)
+			if err != nil {
+				return nil
+			}
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				return nil
+			}
+			var out []string
+			for _, e := range ents {
+				if tags.VsysAllows(grants, OpDataset, e.Name()) {
+					continue
+				}
+				if err := detach(dir, e.Name()); err != nil {
+					out = append(out, e.Name()+" (failed: "+err.Error()+")")
+					continue
+				}
+				out = append(out, e.Name())
+			}
+			return out
 		},
 	}
 }

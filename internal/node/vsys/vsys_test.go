@@ -417,6 +417,23 @@ func TestDataset(t *testing.T) {
 	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("mount point left after detach: %v", err)
 	}
+	// A dataset whose grant is withdrawn is detached at the next pass.
+	if _, err := call(a, "attach", "census"); err != nil {
+		t.Fatal(err)
+	}
+	mnt.lines = nil
+	r.Revoke("pl_a", g)
+	r.Revoke("pl_b", g) // no sliver directory: nothing to do
+	if len(mnt.lines) != 0 {
+		t.Fatalf("revoked a granted dataset: %v", mnt.lines)
+	}
+	r.Revoke("pl_a", []tags.VsysGrant{{Op: "dataset", Scope: "weather"}, {Op: "sensor"}})
+	if want := []string{"unmount " + dst}; !slices.Equal(mnt.lines, want) || mnt.mounted[dst] {
+		t.Fatalf("revoke: %v, want %v", mnt.lines, want)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mount point left after revoke: %v", err)
+	}
 	mnt.fail = errors.New("EPERM")
 	if _, err := call(a, "attach", "census"); core.ErrorCode(err) != core.Internal {
 		t.Errorf("failing mount: %v", err)
