@@ -50,6 +50,9 @@ type Env struct {
 	// APISocket is the local API socket's host path, bound into slivers
 	// with nm_api=1 or a vsys grant ("" = the node has no local API).
 	APISocket string
+	// APIClient is a static pl binary's host path, bound beside the socket
+	// ("" = none).
+	APIClient string
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -99,6 +102,9 @@ func Compute(st *core.NodeState, env Env) Desired {
 		grants, _ := tags.VsysGrants(p.s.Attributes)
 		if p.cfg.NMAPI || len(grants) > 0 {
 			ds.Spec.APISocket = env.APISocket
+			if env.APISocket != "" {
+				ds.Spec.APIClient = env.APIClient
+			}
 		}
 		ds.Spec.Datasets = env.APISocket != "" && tags.VsysGranted(grants, vsys.OpDataset) && p.cfg.Runtime != sliver.RuntimeGVisor
 		d.Slivers[p.s.Name] = ds

@@ -76,6 +76,7 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 	f.StringVar(&o.CgroupParent, "cgroup-parent", "", "cgroup under which slivers live (default /pl)")
 	f.StringVar(&o.DiskDir, "disk-dir", "", "btrfs directory for sliver writable layers with qgroup quotas (default: a loop-mounted btrfs image in the state directory)")
 	f.IntVar(&o.Parallel, "parallel", 8, "sliver operations run concurrently")
+	f.StringVar(&o.APIClient, "api-client", "", "static pl binary bound read-only at /run/pl/pl in slivers with nm_api=1, their client of the local API (default: this program if statically linked; \"-\" = none)")
 	f.StringVar(&o.APISocket, "api-socket", "", "the node manager's local API socket (default <state>/api.sock; \"-\" = none; docs/brokering.md)")
 	f.StringVar(&o.VsysDir, "vsys-dir", "", "directory of the operator's scripts of privileged operations, one executable per operation, root's and writable by nobody else (docs/brokering.md; default none)")
 	f.StringVar(&o.DatasetDir, "vsys-datasets", "", "directory of the node's datasets, one directory each, that slices granted vsys dataset may attach read-only (default none)")

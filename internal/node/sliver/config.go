@@ -9,6 +9,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/tags"
+	"github.com/planetlab/pl/internal/node/nmapi"
 )
 
 // Inside every sliver.
@@ -270,6 +271,11 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 		mounts = append(mounts,
 			specs.Mount{Destination: "/run/pl", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "nodev", "mode=755", "size=64k"}},
 			specs.Mount{Destination: APISocketPath, Type: "none", Source: s.APISocket, Options: []string{"bind", "ro", "nosuid", "noexec", "nodev"}})
+		if s.APIClient != "" {
+			// The node's static pl, executable (a mount of its own: the
+			// tmpfs's noexec does not apply), never setuid.
+			mounts = append(mounts, specs.Mount{Destination: nmapi.SliverClient, Type: "none", Source: s.APIClient, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+		}
 	}
 	if s.Datasets && s.Runtime != RuntimeGVisor && p.Datasets != "" {
 		// A slave of the host's shared directory: what the node mounts

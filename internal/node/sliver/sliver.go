@@ -8,6 +8,8 @@ package sliver
 import (
 	"context"
 	"os/exec"
+
+	"github.com/planetlab/pl/internal/node/nmapi"
 )
 
 // UIDCount is the size of each sliver's host uid/gid range.
@@ -51,6 +53,11 @@ type Spec struct {
 	// (slice tags nm_api, vsys). A change restarts the sliver in a new
 	// container, its files kept.
 	APISocket string `diff:"api_socket,restart"`
+	// APIClient is the host path of a static pl binary bound read-only
+	// at nmapi.SliverClient beside the socket, the sliver's client of the
+	// local API (`/run/pl/pl nm <Method>`); "" = none. Only with
+	// APISocket. A change restarts the sliver, its files kept.
+	APIClient string `diff:"api_client,restart"`
 	// Datasets gives the sliver a directory at DatasetsPath that receives
 	// the mounts the node makes later in the host directory DatasetDir
 	// (a shared mount on the host, bound read-only and as a slave into
@@ -70,7 +77,7 @@ type Spec struct {
 }
 
 // APISocketPath is where a sliver allowed the local API finds its socket.
-const APISocketPath = "/run/pl/api.sock"
+const APISocketPath = nmapi.SliverSocket
 
 // DatasetsPath is where a sliver with Datasets sees the datasets attached
 // to it.

@@ -193,6 +193,8 @@ var schemas = map[string]any{
 	"TicketResponse":          obj(map[string]any{"ticket": tStr}, "ticket"),
 	"Outbox":                  map[string]any{"type": "array", "items": obj(map[string]any{"mail_id": tInt, "created": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr, "state": tStr, "attempts": tInt, "next_try": tInt, "sent_at": tInt, "last_error": tStr})},
 	"RefusalRequest":          obj(map[string]any{"reason": tStr}, "reason"),
+	"BindRequest":             obj(map[string]any{"remote_object_id": tInt}, "remote_object_id"),
+	"PeerName":                obj(map[string]any{"peername": tStr}, "peername"),
 	"NodeState": map[string]any{"type": "object", "additionalProperties": true,
 		"description": "GetSlivers content (core.NodeState)",
 		"properties": map[string]any{"version": tStr, "timestamp": tInt, "node_id": tInt, "hostname": tStr,
