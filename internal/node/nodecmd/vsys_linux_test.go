@@ -151,6 +151,26 @@ func TestVsysFromSlivers(t *testing.T) {
 		t.Errorf("record: %+v %v, want stdout %q", res, err, want)
 	}
 
+	// Cost of a call (measured, not asserted): a built-in and a script
+	// beside GetRecord, the local API's cheapest call, in the same run.
+	timeCalls := func(what string, fn func() error) {
+		const n = 20
+		start := time.Now()
+		for range n {
+			if err := fn(); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		load, _ := os.ReadFile("/proc/loadavg")
+		t.Logf("BENCH %s: %v per call (%d calls), load %s", what, time.Since(start)/n, n, strings.Fields(string(load))[0])
+	}
+	timeCalls("GetRecord (baseline)", func() error {
+		return callAs(uidOf("pltest_dat"), sock, "GetRecord", struct{}{}, &agent.RecordResult{})
+	})
+	timeCalls("Vsys sensor", func() error { _, err := vcall("pltest_dat", "sensor", "pltest_oth"); return err })
+	timeCalls("Vsys dataset attach (already attached)", func() error { _, err := vcall("pltest_dat", "dataset", "attach", "census"); return err })
+	timeCalls("Vsys operator script", func() error { _, err := vcall("pltest_dat", "record", "a"); return err })
+
 	// Detach, then Destroy with a dataset attached leaves nothing.
 	if _, err := vcall("pltest_dat", "dataset", "detach", "census"); err != nil {
 		t.Fatalf("detach: %v", err)
