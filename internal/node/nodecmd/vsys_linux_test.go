@@ -122,6 +122,9 @@ func TestVsysFromSlivers(t *testing.T) {
 			t.Errorf("writes as root=%v: %q %v", root, out, err)
 		}
 	}
+	if out, err := l.execAs(true, "pltest_dat", "sh", "-c", "ln -s /etc /run/pl/datasets/planted 2>/dev/null || echo refused; mkdir /run/pl/datasets/new 2>/dev/null || echo refused"); strings.Count(out, "refused") != 2 {
+		t.Errorf("sliver root writing the datasets directory: %q %v", out, err)
+	}
 	if out, err := l.execAs(true, "pltest_dat", "sh", "-c", "mount -o remount,rw /run/pl/datasets/census 2>/dev/null && echo remounted || echo refused"); strings.TrimSpace(out) != "refused" {
 		t.Errorf("sliver root remounting the dataset: %q %v", out, err)
 	}

@@ -123,7 +123,7 @@ func Dataset(cfg DatasetConfig) Op {
 				return Result{}, err
 			}
 			if ok, err := cfg.Mounter.Mounted(dir); err != nil || !ok {
-				return Result{}, core.Errorf(core.Unavailable, "the sliver of %s has no datasets directory (yet): it gets one when it restarts after its dataset grant", c.Slice)
+				return Result{}, core.Errorf(core.Unavailable, "the sliver of %s has no datasets directory (yet): it gets one when it restarts after its dataset grant (not under gVisor)", c.Slice)
 			}
 			dst := filepath.Join(dir, name)
 			inSliver := path.Join(cfg.InSliver, name)
@@ -142,6 +142,11 @@ func Dataset(cfg DatasetConfig) Op {
 			}
 			if err := os.Mkdir(dst, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 				return Result{}, core.Errorf(core.Internal, "attach dataset %s: %v", name, err)
+			}
+			if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+				// Only the host's root writes there; never mount
+				// through a symbolic link all the same.
+				return Result{}, core.Errorf(core.Internal, "attach dataset %s: %s is not a directory", name, dst)
 			}
 			if err := cfg.Mounter.BindReadOnly(src, dst); err != nil {
 				os.Remove(dst)

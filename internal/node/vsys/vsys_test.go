@@ -434,9 +434,16 @@ func TestDataset(t *testing.T) {
 	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("mount point left after revoke: %v", err)
 	}
+	// Never through a symbolic link at the mount point.
+	os.Symlink("/etc", filepath.Join(slivers, "pl_a", "census"))
+	if _, err := call(a, "attach", "census"); core.ErrorCode(err) != core.Internal || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("attach over a symbolic link: %v", err)
+	}
+	os.Remove(filepath.Join(slivers, "pl_a", "census"))
+	mnt.lines = nil
 	mnt.fail = errors.New("EPERM")
-	if _, err := call(a, "attach", "census"); core.ErrorCode(err) != core.Internal {
-		t.Errorf("failing mount: %v", err)
+	if _, err := call(a, "attach", "census"); core.ErrorCode(err) != core.Internal || len(mnt.lines) != 0 {
+		t.Errorf("failing mount: %v %v", err, mnt.lines)
 	}
 	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("mount point left after a failed attach: %v", err)
