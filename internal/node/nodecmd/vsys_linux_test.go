@@ -3,6 +3,7 @@ package nodecmd
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,6 +58,13 @@ func TestVsysFromSlivers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(l.vsysDir, "record"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The slivers' client: a static pl at /run/pl/pl.
+	l.apiClient = filepath.Join(base, "pl")
+	build := exec.Command("go", "build", "-o", l.apiClient, "github.com/planetlab/pl/cmd/pl")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build pl: %v\n%s", err, out)
+	}
 	l.start()
 	l.eventually("first pass", 30*time.Second, func() bool { return l.node.Agent.Status().Passes > 0 })
 	dat := liveSliver("pltest_dat", 1, "vsys", "dataset:census", "vsys", "sensor:pltest_oth", "vsys", "record")
@@ -105,13 +113,14 @@ func TestVsysFromSlivers(t *testing.T) {
 		t.Fatalf("a refused call attached something: %q", out)
 	}
 
-	// The granted dataset, read-only inside.
-	res, err := vcall("pltest_dat", "dataset", "attach", "census")
-	if err != nil {
-		t.Fatalf("attach census: %v", err)
+	// The granted dataset, read-only inside: asked from inside the
+	// sliver by the slice account with the node's pl.
+	out, err := l.execAs(false, "pltest_dat", "/run/pl/pl", "nm", "Vsys", `{"op":"dataset","args":["attach","census"]}`)
+	if err != nil || !strings.Contains(out, `"path": "/run/pl/datasets/census"`) {
+		t.Fatalf("attach census from the sliver: %q %v", out, err)
 	}
-	if p, _ := res.Data.(map[string]any)["path"].(string); p != "/run/pl/datasets/census" {
-		t.Errorf("attach answered %+v", res)
+	if out, err := l.execAs(false, "pltest_oth", "/run/pl/pl", "nm", "Vsys", `{"op":"dataset","args":["attach","census"]}`); err == nil || !strings.Contains(out, "operation dataset is not granted to slice pltest_oth") {
+		t.Errorf("pltest_oth attaching census from its sliver: %q %v", out, err)
 	}
 	if out, err := l.execAs(false, "pltest_dat", "cat", "/run/pl/datasets/census/readme.txt"); err != nil || out != "census data\n" {
 		t.Fatalf("the slice account reads the dataset: %q %v", out, err)
@@ -142,7 +151,7 @@ func TestVsysFromSlivers(t *testing.T) {
 	}
 
 	// The sensor reads the granted sliver's figures.
-	res, err = vcall("pltest_dat", "sensor", "pltest_oth")
+	res, err := vcall("pltest_dat", "sensor", "pltest_oth")
 	if fig, _ := res.Data.(map[string]any); err != nil || fig["slice"] != "pltest_oth" || fig["state"] != "running" {
 		t.Errorf("sensor pltest_oth: %+v %v", res, err)
 	}
