@@ -158,7 +158,7 @@ var table = []Tag{
 	{Name: InitScript, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "name of an enabled PLC init script run at sliver start"},
 	{Name: NMAPI, Category: "slice/config", Kind: Int, Min: 0, Max: 1, Default: "0",
-		Doc: "1: the node manager's local API socket is at /run/pl/api.sock in the sliver (brokering.md), the caller known by its uid. A change re-creates the sliver"},
+		Doc: "1: the node manager's local API socket is at /run/pl/api.sock in the sliver (brokering.md), the caller known by its uid (a vsys grant brings it too). A change restarts the sliver, its files kept"},
 	{Name: InitScriptCode, Category: "slice/config", Kind: Text, Roles: member,
 		Doc: "literal init script, wins over initscript"},
 	// The original's names of the limits above (seeded by PLC as rlimit
@@ -178,7 +178,7 @@ var table = []Tag{
 	{Name: "capabilities", Category: "slice/rspec", Kind: Text, Doc: "extra capabilities, comma-separated"},
 	{Name: "ip_addresses", Category: "slice/rspec", Kind: Text, Doc: "extra IP addresses of the sliver"},
 	{Name: Vsys, Category: "slice/vsys", Kind: VsysOp, Multi: true,
-		Doc: "a privileged operation the node runs for the slice when it asks through the local API (brokering.md, Privileged operations): a built-in (sensor, dataset) or an operator script of the node, optionally only for one value of its scoped argument (dataset:census). The slivers get the local API socket as with nm_api=1, and a dataset grant a directory /run/pl/datasets (a change re-creates the sliver). Admins only (the original let PIs, users and techs set it)"},
+		Doc: "a privileged operation the node runs for the slice when it asks through the local API (brokering.md, Privileged operations): a built-in (sensor, dataset) or an operator script of the node, optionally only for one value of its scoped argument (dataset:census). The slivers get the local API socket as with nm_api=1, and a dataset grant a directory /run/pl/datasets (a change restarts the sliver, its files kept). Admins only (the original let PIs, users and techs set it)"},
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
 	{Name: Codemux, Category: "slice/network", Kind: Host, Roles: member, Multi: true,
 		Doc: "a web site of the slice on the node's shared ports 80 and 443 (CoDemux, see networks.md): HTTP requests whose Host is the host go to the sliver's port (X-Forwarded-For added), and with tls= TLS connections whose SNI is the host go to the sliver's TLS port unterminated. proxy: a PROXY protocol v1 header names the client first. Refused when another slice on a node of this one claims the host"},

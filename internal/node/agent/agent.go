@@ -532,6 +532,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	}
 	failed := m.exec.Run(ctx, ops)
 	m.noteFailures(ops, failed, time.Now())
+	m.revokeVsys(st, d) // vsysapi.go
 	for name, err := range deferred {
 		failed[name] = err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/node/vsys"
 )
 
 type clock struct{ t atomic.Int64 }
@@ -35,6 +36,7 @@ type harness struct {
 	figures func() (*core.NodeFigures, error)
 	bwmon   func(after time.Time) []core.BwmonEvent // BwmonEvents hook
 	report  time.Duration                           // ReportInterval; 0 = default
+	vsys    *vsys.Registry                          // Config.Vsys
 	prefix6 netip.Prefix                            // IPv6Prefix (the node's own)
 }
 
@@ -53,6 +55,7 @@ func (h *harness) start() {
 		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
 		Figures: h.figures, ReportInterval: h.report, BwmonEvents: h.bwmon, IPv6Prefix: h.prefix6,
+		Vsys: h.vsys,
 	}}
 	if err := m.init(); err != nil {
 		h.t.Fatal(err)

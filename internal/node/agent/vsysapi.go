@@ -60,3 +60,17 @@ func (m *Main) addVsysMethods(methods map[string]nmapi.Method) {
 			return m.Vsys.Help(grants), nil
 		}}
 }
+
+// revokeVsys has the registry undo, for every sliver of the pass, what
+// its vsys grants no longer allow (a dataset whose grant was withdrawn).
+func (m *Main) revokeVsys(st *core.NodeState, d Desired) {
+	if m.Vsys == nil {
+		return
+	}
+	for _, s := range st.Slivers {
+		if _, ok := d.Slivers[s.Name]; ok {
+			grants, _ := tags.VsysGrants(s.Attributes)
+			m.Vsys.Revoke(s.Name, grants)
+		}
+	}
+}

@@ -45,9 +45,9 @@ type liveNode struct {
 	codemux bool // Options.Codemux
 	// apiSocket, when set, is the local API socket (Options.APISocket).
 	apiSocket string
-	// apiClient, when set, is the client bound into nm_api slivers
-	// (Options.APIClient); unset: none.
-	apiClient string
+	// vsysDir, datasetDir and apiClient are Options.VsysDir, DatasetDir
+	// and APIClient.
+	vsysDir, datasetDir, apiClient string
 
 	mu  sync.Mutex
 	ops []string // ops observed, "kind name"
@@ -121,6 +121,7 @@ func (l *liveNode) options() Options {
 		State: l.state, SSHListen: listen, GatewayCommand: l.gateway, SensorAddr: "127.0.0.1:0", SensorSlivers: sensors.Public, NetNS: l.sb.NetNS, Uplink: l.sb.Uplink, NodeAddr: l.sb.NodeAddr,
 		NFTable: "pltest_nodecmd", VethPrefix: "pltn", CgroupParent: l.parent, Prefix: "10.77.0.0/16",
 		Logger: testLogger(), PLC: l.plc, ResyncInterval: 200 * time.Millisecond, ReportInterval: l.report, Codemux: l.codemux, APISocket: l.apiSocket, APIClient: orNone(l.apiClient),
+		VsysDir: l.vsysDir, DatasetDir: l.datasetDir,
 		Observe: func(op agent.Op, err error, took time.Duration) {
 			l.mu.Lock()
 			defer l.mu.Unlock()

@@ -26,5 +26,5 @@ func (n *Node) vsysRegistry(opts Options) *vsys.Registry {
 			Mounter:   vsys.SysMounter{},
 		}))
 	}
-	return vsys.New(vsys.Config{ScriptDir: opts.VsysDir, Timeout: opts.VsysTimeout, Log: n.log.With("subsystem", "vsys")}, ops...)
+	return vsys.New(vsys.Config{ScriptDir: opts.VsysDir, Timeout: opts.VsysTimeout, Log: opts.Logger.With("subsystem", "vsys")}, ops...)
 }

@@ -161,6 +161,32 @@ func TestOCIConfig(t *testing.T) {
 	}
 }
 
+// The datasets directory: a read-only slave bind of the host directory,
+// only with Spec.Datasets, never under gVisor.
+func TestOCIConfigDatasets(t *testing.T) {
+	for _, tc := range []struct {
+		datasets bool
+		runtime  string
+		want     bool
+	}{{true, RuntimeRunc, true}, {false, RuntimeRunc, false}, {true, RuntimeGVisor, false}} {
+		s := validSpec()
+		s.Datasets, s.Runtime = tc.datasets, tc.runtime
+		c := ociConfig(s, ociParams{Rootfs: "rootfs", CgroupParent: "/pl", Datasets: "/b/datasets"})
+		got := false
+		for _, m := range c.Mounts {
+			if m.Destination == DatasetsPath {
+				got = true
+				if m.Source != "/b/datasets" || !slices.Equal(m.Options, []string{"rbind", "rslave", "ro", "nosuid", "nodev"}) {
+					t.Errorf("datasets mount %+v", m)
+				}
+			}
+		}
+		if got != tc.want {
+			t.Errorf("datasets %v runtime %q: mount %v, want %v", tc.datasets, tc.runtime, got, tc.want)
+		}
+	}
+}
+
 func TestAccountFiles(t *testing.T) {
 	passwd := "root:x:0:0:root:/root:/bin/bash\nolduser:x:1000:1000::/home/old:/bin/sh\nslice1:x:5:5::/:/bin/false\n"
 	got := passwdFile(passwd, "slice1")

@@ -10,6 +10,7 @@ import (
 	"regexp"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // Names of the built-in operations.
@@ -91,6 +92,18 @@ type DatasetConfig struct {
 // <name>), or detaches it (detach <name>). The scope is the dataset's
 // name. Attaching twice or detaching what is not attached succeeds.
 func Dataset(cfg DatasetConfig) Op {
+	detach := func(dir, name string) error {
+		dst := filepath.Join(dir, name)
+		if ok, _ := cfg.Mounter.Mounted(dst); ok {
+			if err := cfg.Mounter.Unmount(dst); err != nil {
+				return core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
+			}
+		}
+		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
+		}
+		return nil
+	}
 	return Op{
 		Name: OpDataset,
 		Help: "attach a node dataset read-only in the caller's sliver at " + cfg.InSliver + "/<name>: [attach, name] -> {path}; detach it: [detach, name]",
@@ -110,18 +123,13 @@ func Dataset(cfg DatasetConfig) Op {
 				return Result{}, err
 			}
 			if ok, err := cfg.Mounter.Mounted(dir); err != nil || !ok {
-				return Result{}, core.Errorf(core.Unavailable, "the sliver of %s has no datasets directory (yet): it gets one when it restarts after its dataset grant", c.Slice)
+				return Result{}, core.Errorf(core.Unavailable, "the sliver of %s has no datasets directory (yet): it gets one when it restarts after its dataset grant (not under gVisor)", c.Slice)
 			}
 			dst := filepath.Join(dir, name)
 			inSliver := path.Join(cfg.InSliver, name)
 			if args[0] == "detach" {
-				if ok, _ := cfg.Mounter.Mounted(dst); ok {
-					if err := cfg.Mounter.Unmount(dst); err != nil {
-						return Result{}, core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
-					}
-				}
-				if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return Result{}, core.Errorf(core.Internal, "detach dataset %s: %v", name, err)
+				if err := detach(dir, name); err != nil {
+					return Result{}, err
 				}
 				return Result{Data: map[string]string{"path": inSliver}}, nil
 			}
@@ -135,11 +143,39 @@ func Dataset(cfg DatasetConfig) Op {
 			if err := os.Mkdir(dst, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 				return Result{}, core.Errorf(core.Internal, "attach dataset %s: %v", name, err)
 			}
+			if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+				// Only the host's root writes there; never mount
+				// through a symbolic link all the same.
+				return Result{}, core.Errorf(core.Internal, "attach dataset %s: %s is not a directory", name, dst)
+			}
 			if err := cfg.Mounter.BindReadOnly(src, dst); err != nil {
 				os.Remove(dst)
 				return Result{}, core.Errorf(core.Internal, "attach dataset %s: %v", name, err)
 			}
 			return Result{Data: map[string]string{"path": inSliver}}, nil
+		},
+		// A dataset whose grant is gone is detached.
+		Revoke: func(slice string, grants []tags.VsysGrant) []string {
+			dir, err := cfg.SliverDir(slice)
+			if err != nil {
+				return nil
+			}
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				return nil
+			}
+			var out []string
+			for _, e := range ents {
+				if tags.VsysAllows(grants, OpDataset, e.Name()) {
+					continue
+				}
+				if err := detach(dir, e.Name()); err != nil {
+					out = append(out, e.Name()+" (failed: "+err.Error()+")")
+					continue
+				}
+				out = append(out, e.Name())
+			}
+			return out
 		},
 	}
 }

@@ -70,6 +70,9 @@ type Op struct {
 	Check func(args []string) (scope string, err error)
 	// Run performs the checked call.
 	Run func(ctx context.Context, c Caller, args []string) (Result, error)
+	// Revoke, if set, undoes what earlier calls of a slice left in place
+	// that its grants no longer allow, and names what it undid.
+	Revoke func(slice string, grants []tags.VsysGrant) []string
 }
 
 // Config configures a Registry.
@@ -256,6 +259,22 @@ func (r *Registry) leave(slice string) {
 	defer r.mu.Unlock()
 	if r.pending[slice]--; r.pending[slice] <= 0 {
 		delete(r.pending, slice)
+	}
+}
+
+// Revoke undoes, for every built-in that keeps something in place (a
+// dataset attached), what slice's grants no longer allow; the node
+// manager calls it at every pass with the slice's current grants. What
+// is undone is logged.
+func (r *Registry) Revoke(slice string, grants []tags.VsysGrant) {
+	for _, name := range r.Builtins() {
+		op := r.builtin[name]
+		if op.Revoke == nil {
+			continue
+		}
+		for _, what := range op.Revoke(slice, grants) {
+			r.cfg.Log.Info("vsys grant withdrawn: undone", "slice", slice, "op", name, "what", what)
+		}
 	}
 }
 

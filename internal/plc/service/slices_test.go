@@ -113,11 +113,20 @@ func TestSliceNodesAndTags(t *testing.T) {
 		// Tags: write roles of the tag type.
 		_, err := e.s.Add(e.ctx, user, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("cpu_pct"), "value": "50"})
 		wantCode(t, err, core.Forbidden, "user writes admin-only tag")
-		e.tag(user, sid, "vsys", "a")
-		e.tag(user, sid, "vsys", "b")
-		_, err = e.s.Add(e.ctx, user, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("vsys"), "value": "a"})
+		// vsys grants privileged operations on nodes: admins only (the
+		// original let members write it). The repeatable member tag is
+		// geni_user_key.
+		_, err = e.s.Add(e.ctx, user, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("vsys"), "value": "sensor"})
+		wantCode(t, err, core.Forbidden, "user writes the admin-only vsys tag")
+		_, err = e.s.Add(e.ctx, pi, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("vsys"), "value": "sensor"})
+		wantCode(t, err, core.Forbidden, "pi writes the admin-only vsys tag")
+		_, err = e.s.Add(e.ctx, e.admin, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("vsys"), "value": "dataset:../x"})
+		wantCode(t, err, core.Invalid, "a vsys value that is no grant")
+		e.tag(user, sid, "geni_user_key", "a")
+		e.tag(user, sid, "geni_user_key", "b")
+		_, err = e.s.Add(e.ctx, user, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("geni_user_key"), "value": "a"})
 		wantCode(t, err, core.Conflict, "exact duplicate tag")
-		_, err = e.s.Add(e.ctx, stranger, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("vsys"), "value": "c"})
+		_, err = e.s.Add(e.ctx, stranger, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("geni_user_key"), "value": "c"})
 		wantCode(t, err, core.Forbidden, "non-member writes tag")
 		_, err = e.s.Add(e.ctx, pi, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("initscript"), "value": "nope"})
 		wantCode(t, err, core.Invalid, "initscript must exist")
@@ -139,11 +148,11 @@ func TestSliceNodesAndTags(t *testing.T) {
 		// Nodegroup tags are admin-only.
 		arch := e.tagType("arch")
 		ng := e.add(e.admin, core.NodeGroup, core.Record{"groupname": "x86", "tag_type_id": arch, "value": "x86_64"})
-		_, err = e.s.Add(e.ctx, pi, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("vsys"), "value": "g", "nodegroup_id": ng})
+		_, err = e.s.Add(e.ctx, pi, core.SliceTag, core.Record{"slice_id": sid, "tag_type_id": e.tagType("geni_user_key"), "value": "g", "nodegroup_id": ng})
 		wantCode(t, err, core.Forbidden, "pi writes nodegroup tag")
 		// Tag pseudo-fields in Get and Add.
-		got := get(t, e, user, core.Slice, []any{sid}, "name", "initscript", "vsys")
-		if got[0]["initscript"] != "boot" || got[0]["vsys"] != "a" {
+		got := get(t, e, user, core.Slice, []any{sid}, "name", "initscript", "geni_user_key")
+		if got[0]["initscript"] != "boot" || got[0]["geni_user_key"] != "a" {
 			t.Fatalf("tag fields %v", got)
 		}
 		f := get(t, e, user, core.Slice, map[string]any{"initscript": "boot"}, "slice_id")
