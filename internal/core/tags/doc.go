@@ -66,6 +66,8 @@ func (t Tag) valueDoc() string {
 		return "topology: `prefix 10.200.0.0/24; ab n1.org n2.org rate=20mbit delay=10ms loss=0.5%`, statements separated by `;` or new lines"
 	case Enum:
 		return "one of " + strings.Join(t.Values, ", ")
+	case VsysOp:
+		return "operation: `<op>` or `<op>:<scope>`, e.g. `sensor`, `dataset:census`"
 	}
 	return "text"
 }
