@@ -50,7 +50,7 @@ func plcCmd() *cobra.Command {
 	var maxConns int
 	var sans []string
 	var smtp mail.Config
-	var supportEmail, portalURL string
+	var supportEmail, portalURL, plcName string
 	var devMailbox bool
 	var brokerSpecs []string
 	var leaseGranularity time.Duration
@@ -97,7 +97,7 @@ at once.`,
 				smtp.Password = os.Getenv("PL_SMTP_PASSWORD")
 				mailCfg = &smtp
 			}
-			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
+			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, Name: plcName, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
 				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost, GENIListen: geniListen, GENITrust: geniTrust, GENIRefuse: geniRefuse, GENIForeignMaxSlices: geniMaxSlices, TicketBrokers: brokers, LeaseGranularity: leaseGranularity}}
 			if err := m.Open(ctx); err != nil {
 				return err
@@ -131,6 +131,7 @@ at once.`,
 	cmd.Flags().StringVar(&smtp.From, "smtp-from", "planetlab@localhost", "sender address of PLC's mail")
 	cmd.Flags().StringVar(&smtp.Username, "smtp-user", "", "SMTP user name (password in $PL_SMTP_PASSWORD)")
 	cmd.Flags().StringVar(&smtp.TLS, "smtp-tls", mail.TLSStartTLS, "starttls, tls (implicit, port 465) or none")
+	cmd.Flags().StringVar(&plcName, "name", "", "this PLC's name: GetPeerName's answer and the operator named in PLCAPI faults (default \"PlanetLab Central\")")
 	cmd.Flags().StringVar(&supportEmail, "support-email", "", "support address PLCAPI's NotifySupport mails (default: NotifySupport is refused)")
 	cmd.Flags().StringVar(&portalURL, "portal-url", "", "public base URL of the portal in mailed links (default: the URL PLC serves at)")
 	cmd.Flags().BoolVar(&devMailbox, "dev-mailbox", false, "development only: mail goes to the log and anyone, logged in or not, may read it at /mailbox (not with --smtp-relay)")

@@ -31,7 +31,7 @@ func openRegistry(ctx context.Context, dsn string, opts service.Options) (*servi
 
 // extraHandlers returns the handlers mounted besides /api/v1: PLCAPI
 // XML-RPC at /PLCAPI/ and /PLCAPI.
-func extraHandlers(reg *service.Service, log *slog.Logger) map[string]http.Handler {
-	h := plcapi.NewHandler(reg, plcapi.Options{Logger: log, LeaseGranularity: reg.LeaseGranularity()})
+func extraHandlers(reg *service.Service, log *slog.Logger, name string) map[string]http.Handler {
+	h := plcapi.NewHandler(reg, plcapi.Options{Logger: log, LeaseGranularity: reg.LeaseGranularity(), PLCName: name})
 	return map[string]http.Handler{"/PLCAPI/": h, "/PLCAPI": h}
 }

@@ -71,6 +71,9 @@ type Config struct {
 	// portal's /mailbox and GET /api/v1/outbox show what would have been
 	// sent.
 	DevMailbox bool
+	// Name is this PLC's name (GetPeerName; the operator in PLCAPI's
+	// internal-error faults); "": service.DefaultPLCName.
+	Name string
 	// SupportEmail is where PLCAPI's NotifySupport mails ("": refused).
 	SupportEmail string
 	// PortalURL is the portal's public base URL in mailed links ("": the
@@ -206,7 +209,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("peer signing key: %w", err)
 	}
-	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, TicketBrokers: m.TicketBrokers, LeaseGranularity: int64(m.LeaseGranularity / time.Second), OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey})
+	reg, closer, err := openRegistry(ctx, m.DSN(), service.Options{Log: root, Monitor: m.Monitor, ReadCacheSize: readCacheSize(m.NoReadCache), SupportEmail: m.SupportEmail, PortalURL: m.PortalURL, GENI: sa, TicketKey: tkey, TicketBrokers: m.TicketBrokers, LeaseGranularity: int64(m.LeaseGranularity / time.Second), OpenOutbox: m.DevMailbox && m.Mail == nil, PeerKey: peerKey, Name: m.Name})
 	if err != nil {
 		return err
 	}
@@ -263,7 +266,7 @@ func (m *Main) Open(ctx context.Context) error {
 	for pattern, h := range m.Extra {
 		mux.Handle(pattern, h)
 	}
-	for pattern, h := range extraHandlers(reg, root) {
+	for pattern, h := range extraHandlers(reg, root, m.Name) {
 		if _, taken := m.Extra[pattern]; !taken {
 			mux.Handle(pattern, h)
 		}

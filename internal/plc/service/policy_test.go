@@ -389,6 +389,10 @@ func TestRoleMatrix(t *testing.T) {
 			call{"NotifySupport", func(c *core.Caller) error { return e.s.NotifySupport(ctx, c, "s", "b") }},
 			call{"GENICertificate", func(c *core.Caller) error { _, err := e.s.GENICertificate(ctx, c, "x"); return err }},
 			call{"GENICredential", func(c *core.Caller) error { _, err := e.s.GENICredential(ctx, c, "x", ""); return err }},
+			call{"BindObjectToPeer", func(c *core.Caller) error { return e.s.BindObjectToPeer(ctx, c, core.Site, missing, missing, 0) }},
+			call{"UnBindObjectFromPeer", func(c *core.Caller) error { return e.s.UnBindObjectFromPeer(ctx, c, core.Site, missing, missing) }},
+			call{"DeleteAllPeerEntries", func(c *core.Caller) error { return e.s.DeleteAllPeerEntries(ctx, c, missing) }},
+			call{"GetPeerName", func(c *core.Caller) error { _, err := e.s.GetPeerName(ctx, c); return err }},
 		)
 		roles := []string{core.RoleAdmin, core.RolePI, core.RoleUser, core.RoleTech, core.RoleNode, core.RoleAnonymous}
 		cells := 0
