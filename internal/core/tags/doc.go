@@ -68,6 +68,8 @@ func (t Tag) valueDoc() string {
 		return "IPv6 prefix: a /64 or shorter of 2000::/3 or fc00::/7, no host bits, e.g. `2001:db8:7::/64`"
 	case Enum:
 		return "one of " + strings.Join(t.Values, ", ")
+	case VsysOp:
+		return "operation: `<op>` or `<op>:<scope>`, e.g. `sensor`, `dataset:census`"
 	}
 	return "text"
 }

@@ -42,6 +42,9 @@ const (
 	// IPv6Prefix is a node's prefix for its slivers' IPv6 addresses
 	// (ParsePrefix6).
 	IPv6Prefix Kind = "IPv6 prefix"
+	// VsysOp is a privileged operation granted to a slice: <op> or
+	// <op>:<scope> (ParseVsysGrant).
+	VsysOp Kind = "vsys operation"
 )
 
 // Tag describes one tag.
@@ -92,6 +95,7 @@ const (
 	VLinks         = vlinks.Tag
 	NMAPI          = "nm_api"
 	Delegations    = "delegations"
+	Vsys           = "vsys"
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -170,7 +174,8 @@ var table = []Tag{
 	{Name: "cpu_freezable", Category: "slice/rspec", Kind: Text, Doc: "freeze when cpu_cores is 0"},
 	{Name: "capabilities", Category: "slice/rspec", Kind: Text, Doc: "extra capabilities, comma-separated"},
 	{Name: "ip_addresses", Category: "slice/rspec", Kind: Text, Doc: "extra IP addresses of the sliver"},
-	{Name: "vsys", Category: "slice/vsys", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Multi: true, Doc: "one vsys script per tag"},
+	{Name: Vsys, Category: "slice/vsys", Kind: VsysOp, Multi: true,
+		Doc: "a privileged operation the node runs for the slice when it asks through the local API (brokering.md, Privileged operations): a built-in (sensor, dataset) or an operator script of the node, optionally only for one value of its scoped argument (dataset:census). The slivers get the local API socket as with nm_api=1, and a dataset grant a directory /run/pl/datasets (a change re-creates the sliver). Admins only (the original let PIs, users and techs set it)"},
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
 	{Name: Codemux, Category: "slice/network", Kind: Host, Roles: member, Multi: true,
 		Doc: "a web site of the slice on the node's shared ports 80 and 443 (CoDemux, see networks.md): HTTP requests whose Host is the host go to the sliver's port (X-Forwarded-For added), and with tls= TLS connections whose SNI is the host go to the sliver's TLS port unterminated. proxy: a PROXY protocol v1 header names the client first. Refused when another slice on a node of this one claims the host"},
@@ -305,6 +310,10 @@ func (t Tag) Check(value string) error {
 		}
 	case IPv6Prefix:
 		if _, err := ParsePrefix6(value); err != nil {
+			return err
+		}
+	case VsysOp:
+		if _, err := ParseVsysGrant(value); err != nil {
 			return err
 		}
 	case Image:

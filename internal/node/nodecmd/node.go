@@ -2,6 +2,7 @@ package nodecmd
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,6 +125,16 @@ type Options struct {
 	// APISocket is the node manager's local API socket (package nmapi;
 	// docs/brokering.md): "" = <State>/api.sock, "-" = none.
 	APISocket string
+	// APIClient is the static pl binary bound into slivers with the local
+	// API, their client: "" = this program when it is statically linked
+	// (else none, logged), "-" = none.
+	APIClient string
+	// VsysDir holds the operator's scripts of privileged operations
+	// (package vsys; "" = none) and DatasetDir the node's datasets that
+	// the built-in dataset operation attaches ("" = none).
+	VsysDir, DatasetDir string
+	// VsysTimeout bounds a script's run (0 = 30 s).
+	VsysTimeout time.Duration
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -281,6 +292,10 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	case "-":
 		apiSocket = ""
 	}
+	apiClient := ""
+	if apiSocket != "" {
+		apiClient = sliverClient(opts.APIClient, opts.Logger)
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -317,6 +332,8 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		// The node's own prefix (--ipv6-prefix, checked by openNet) wins
 		// over PLC's sliversipv6prefix.
 		IPv6Prefix: n.Net.Config().Prefix6,
+		APIClient:  apiClient,
+		Vsys:       n.vsysRegistry(opts),
 	})
 	if err != nil {
 		return nil, err
@@ -761,4 +778,52 @@ func sliverMemKiB() int64 {
 		}
 	}
 	return 0
+}
+
+// sliverClient resolves Options.APIClient: the binary slivers with the
+// local API get as their client, which must be statically linked (the
+// slivers' images have no Go runtime's libraries to offer it).
+func sliverClient(opt string, log *slog.Logger) string {
+	if log == nil {
+		log = slog.Default()
+	}
+	switch opt {
+	case "-":
+		return ""
+	case "":
+		self, err := os.Executable()
+		if err != nil {
+			log.Warn("local API: no client for slivers: cannot find this program", "err", err)
+			return ""
+		}
+		if err := checkStatic(self); err != nil {
+			log.Info("local API: no client for slivers (this program is not statically linked; --api-client names one)", "path", self, "why", err)
+			return ""
+		}
+		return self
+	}
+	if err := checkStatic(opt); err != nil {
+		log.Warn("local API: no client for slivers", "path", opt, "err", err)
+		return ""
+	}
+	return opt
+}
+
+// checkStatic refuses a file that is not a statically linked ELF
+// executable (one with a program interpreter needs a dynamic loader).
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked", path)
+		}
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return fmt.Errorf("%s is not an executable", path)
+	}
+	return nil
 }

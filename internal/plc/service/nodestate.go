@@ -67,6 +67,7 @@ type stateSlice struct {
 	name    string
 	inst    string
 	expires int64
+	peer    *int64 // a peer's slice (foreign)
 }
 
 type stateTag struct {
@@ -272,7 +273,7 @@ func stateAccounts(ctx context.Context, tx *store.Tx, site int64) ([]core.Accoun
 // system slices, delegated and nm-controller slices; never expired ones.
 // Each carries its members' usable keys and its attributes merged by scope.
 func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname string, now int64, groups map[int64]bool) ([]core.Sliver, error) {
-	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
+	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires, s.peer_id FROM slices s
 		WHERE s.deleted = 0 AND s.expires > ? AND (
 		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
 		OR s.instantiation IN ('delegated', 'nm-controller')
@@ -287,13 +288,18 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 	var slices []stateSlice
 	for rows.Next() {
 		var sl stateSlice
-		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires); err != nil {
+		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires, &sl.peer); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		slices = append(slices, sl)
 	}
 	rows.Close()
+	caps, err := statePeerCaps(ctx, tx, slices)
+	if err != nil {
+		return nil, err
+	}
+	slices = caps.perNode(slices)
 	sliceIDs := make([]any, len(slices))
 	for i, sl := range slices {
 		sliceIDs[i] = sl.id
@@ -342,6 +348,9 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 	out := []core.Sliver{}
 	for _, sl := range slices {
 		attrs := mergeAttributes(tags[sl.id], nodeID, groups)
+		if sl.peer != nil {
+			attrs = caps[*sl.peer].clip(attrs)
+		}
 		exp := sl.expires
 		if exp > math.MaxInt32 {
 			exp = math.MaxInt32
