@@ -495,6 +495,24 @@ func TestEndToEnd(t *testing.T) {
 	if got := attr(sliver(node1.state(), "princeton_codeen"), "cpu_share"); len(got) != 1 || got[0] != "7" {
 		t.Fatalf("cpu_share after unset = %v", got)
 	}
+	// pl slice links composes the vlinks tag: a ring of the slice's two
+	// nodes is one link; a node the slice is not on is refused by PLC,
+	// a bad delay by the grammar before anything is sent.
+	pi.ok("slice", "links", "princeton_codeen", "ring", "node1.princeton.edu", "node2.princeton.edu", "--delay", "10ms", "--prefix", "10.200.0.0/24")
+	if got := attr(sliver(node1.state(), "princeton_codeen"), "vlinks"); len(got) != 1 || got[0] != "prefix 10.200.0.0/24; r1 node1.princeton.edu node2.princeton.edu rate=10000kbit delay=10ms" {
+		t.Fatalf("vlinks after pl slice links ring = %v", got)
+	}
+	pi.ok("slice", "links", "princeton_codeen", "lan", "node1.princeton.edu", "node2.princeton.edu", "--name", "core", "--prefix", "10.200.0.0/24")
+	if got := attr(sliver(node1.state(), "princeton_codeen"), "vlinks"); len(got) != 1 || got[0] != "prefix 10.200.0.0/24; lan core node1.princeton.edu node2.princeton.edu rate=10000kbit" {
+		t.Fatalf("vlinks after pl slice links lan = %v", got)
+	}
+	if r := pi.fails(5, "slice", "links", "princeton_codeen", "ring", "node1.princeton.edu", "nowhere.princeton.edu"); !strings.Contains(r.errOut, "nowhere.princeton.edu is not a node of slice princeton_codeen") {
+		t.Fatalf("a ring through a node the slice is not on: %s", r.errOut)
+	}
+	if r := pi.fails(5, "slice", "links", "princeton_codeen", "ring", "node1.princeton.edu", "node2.princeton.edu", "--delay", "soon"); !strings.Contains(r.errOut, `delay "soon" is not a duration`) {
+		t.Fatalf("a bad delay: %s", r.errOut)
+	}
+	admin.ok("slice", "unset", "princeton_codeen", "vlinks")
 	var shown map[string]any
 	user.json(&shown, "slice", "show", "princeton_codeen")
 	var cpu []string

@@ -52,7 +52,7 @@ func sliceCmd() *cobra.Command {
 	cmd.AddCommand(create, update, sliceRenewCmd(), sliceShowCmd(), sliceSetCmd(), sliceUnsetCmd(),
 		listCmd("list", "List slices", core.Slice, sliceCols, "site_id"),
 		deleteCmd(core.Slice, "<slice>"),
-		sliceAddNodesCmd(), sliceNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true),
+		sliceAddNodesCmd(), sliceNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true), sliceLinksCmd(),
 		membersCmd("remove-nodes", "Remove nodes from a slice", core.SliceNode, core.Node, false, "<slice> <node>..."),
 		membersCmd("add-users", "Add users to a slice (admin, pi)", core.SlicePerson, core.Person, true, "<slice> <person>..."),
 		membersCmd("remove-users", "Remove users from a slice (admin, pi)", core.SlicePerson, core.Person, false, "<slice> <person>..."),

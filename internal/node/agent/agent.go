@@ -98,11 +98,6 @@ type Config struct {
 	// APISocket is the local API socket's host path, bound into slivers
 	// with nm_api=1 or a vsys grant ("" = none).
 	APISocket string
-	// IPv6Prefix, when valid, is the node's own prefix for its slivers'
-	// IPv6 addresses (pl node --ipv6-prefix): it wins over PLC's
-	// (EffectivePrefix6). A Net that is a Prefix6Setter is given the
-	// effective prefix before each pass.
-	IPv6Prefix netip.Prefix
 	// APIClient is the host path of a static pl binary bound read-only
 	// beside the socket in those slivers, their client (`/run/pl/pl nm`);
 	// "" = none.
@@ -110,6 +105,11 @@ type Config struct {
 	// Vsys runs the privileged operations slices are granted by their
 	// vsys tag (local API method Vsys); nil = none.
 	Vsys *vsys.Registry
+	// IPv6Prefix, when valid, is the node's own prefix for its slivers'
+	// IPv6 addresses (pl node --ipv6-prefix): it wins over PLC's
+	// (EffectivePrefix6). A Net that is a Prefix6Setter is given the
+	// effective prefix before each pass.
+	IPv6Prefix netip.Prefix
 
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager

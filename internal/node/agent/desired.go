@@ -51,12 +51,12 @@ type Env struct {
 	// APISocket is the local API socket's host path, bound into slivers
 	// with nm_api=1 or a vsys grant ("" = the node has no local API).
 	APISocket string
-	// Prefix6 is the slivers' IPv6 prefix (EffectivePrefix6), carried in
-	// each sliver's network configuration; zero = none.
-	Prefix6 netip.Prefix
 	// APIClient is a static pl binary's host path, bound beside the socket
 	// ("" = none).
 	APIClient string
+	// Prefix6 is the slivers' IPv6 prefix (EffectivePrefix6), carried in
+	// each sliver's network configuration; zero = none.
+	Prefix6 netip.Prefix
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -110,8 +110,8 @@ func Compute(st *core.NodeState, env Env) Desired {
 				ds.Spec.APIClient = env.APIClient
 			}
 		}
-		ds.Net.Prefix6 = env.Prefix6
 		ds.Spec.Datasets = env.APISocket != "" && tags.VsysGranted(grants, vsys.OpDataset) && p.cfg.Runtime != sliver.RuntimeGVisor
+		ds.Net.Prefix6 = env.Prefix6
 		d.Slivers[p.s.Name] = ds
 	}
 	return d

@@ -329,11 +329,11 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		OnCodemux: onCodemux,
 		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
 		APISocket: apiSocket,
+		APIClient: apiClient,
+		Vsys:      n.vsysRegistry(opts),
 		// The node's own prefix (--ipv6-prefix, checked by openNet) wins
 		// over PLC's sliversipv6prefix.
 		IPv6Prefix: n.Net.Config().Prefix6,
-		APIClient:  apiClient,
-		Vsys:       n.vsysRegistry(opts),
 	})
 	if err != nil {
 		return nil, err

@@ -176,25 +176,29 @@ var schemas = map[string]any{
 	"SliceTraffic":            map[string]any{"type": "object", "description": "a slice's traffic on every node: totals, bytes per day, top destinations, the nodes with traffic and those that did not answer (core.SliceTraffic; docs/audit.md)"},
 	"AuditAnswer":             map[string]any{"type": "object", "description": "flows with the remote address, their slice, site and PIs, and the nodes that did not answer (core.AuditAnswer; docs/audit.md)"},
 	"NodeRows":                map[string]any{"type": "array", "items": tAnyOb, "description": "planet table node rows (core.NodeRow; docs/monitoring.md)"},
-	"SliceRows":               sliceRowsSchema,
-	"Registration":            obj(map[string]any{"first_name": tStr, "last_name": tStr, "email": tStr, "site": tStr, "password": tStr, "key": tStr}, "first_name", "last_name", "email", "site", "password"),
-	"NodeSelection":           obj(map[string]any{"where": tStr, "per_site": tInt, "count": tInt, "near": tStr, "dry_run": map[string]any{"type": "boolean"}}),
-	"SelectedNodes":           map[string]any{"type": "array", "items": obj(map[string]any{"node_id": tInt, "hostname": tStr, "site": tStr, "distance_km": map[string]any{"type": "number"}, "load": map[string]any{"type": "number"}})},
-	"ReasonRequest":           obj(map[string]any{"reason": tStr}, "reason"),
-	"ResetRequest":            obj(map[string]any{"email": tStr}, "email"),
-	"ResetComplete":           obj(map[string]any{"token": tStr, "password": tStr}, "token", "password"),
-	"LinkToken":               obj(map[string]any{"token": tStr}, "token"),
-	"MonitorActions":          map[string]any{"type": "array", "items": obj(map[string]any{"action_id": tInt, "at": tInt, "kind": tStr, "node_id": tInt, "site_id": tInt, "slice_id": tInt, "level": tInt, "actor": tStr, "reason": tStr})},
-	"PlanetHistory":           map[string]any{"type": "array", "items": obj(map[string]any{"at": tInt, "nodes_up": tInt, "nodes_down": tInt, "nodes_unknown": tInt, "mean_load": tNum, "max_load": tNum, "cpu_pct": tNum, "slivers": tInt, "slices": tInt, "rx_kbps": tNum, "tx_kbps": tNum})},
-	"Notices":                 map[string]any{"type": "array", "items": obj(map[string]any{"notice_id": tInt, "at": tInt, "site_id": tInt, "node_id": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr})},
-	"JoinRequest":             obj(map[string]any{"node_id": tInt, "secret": tStr, "ssh_host_key": tStr}, "node_id", "secret"),
-	"JoinResponse":            obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),
-	"TicketRequest":           obj(map[string]any{"node_ids": tInts, "duration": tInt, "rspec": tAnyOb}),
-	"TicketResponse":          obj(map[string]any{"ticket": tStr}, "ticket"),
-	"Outbox":                  map[string]any{"type": "array", "items": obj(map[string]any{"mail_id": tInt, "created": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr, "state": tStr, "attempts": tInt, "next_try": tInt, "sent_at": tInt, "last_error": tStr})},
-	"RefusalRequest":          obj(map[string]any{"reason": tStr}, "reason"),
-	"BindRequest":             obj(map[string]any{"remote_object_id": tInt}, "remote_object_id"),
-	"PeerName":                obj(map[string]any{"peername": tStr}, "peername"),
+	"SliceRows": map[string]any{"type": "array", "description": "planet table slice rows (core.SliceRow)", "items": map[string]any{"type": "object", "additionalProperties": true,
+		"properties": map[string]any{"slice_id": tInt, "name": tStr, "site_id": tInt, "hosts": tStrs, "slivers": map[string]any{"type": "array", "items": map[string]any{
+			"type": "object", "additionalProperties": true, "description": "one sliver (core.SliverRow)",
+			"properties": map[string]any{"node_id": tInt, "hostname": tStr, "state": tStr, "cpu_pct": tNum, "mem_used": tInt, "rx_kbps": tNum, "tx_kbps": tNum, "error": tStr,
+				"ipv6": map[string]any{"type": "string", "description": "the sliver's own IPv6 address (its node's prefix and xid, docs/networks.md), as the node reports it; absent: IPv4-only"}}}}}}},
+	"Registration":   obj(map[string]any{"first_name": tStr, "last_name": tStr, "email": tStr, "site": tStr, "password": tStr, "key": tStr}, "first_name", "last_name", "email", "site", "password"),
+	"NodeSelection":  obj(map[string]any{"where": tStr, "per_site": tInt, "count": tInt, "near": tStr, "dry_run": map[string]any{"type": "boolean"}}),
+	"SelectedNodes":  map[string]any{"type": "array", "items": obj(map[string]any{"node_id": tInt, "hostname": tStr, "site": tStr, "distance_km": map[string]any{"type": "number"}, "load": map[string]any{"type": "number"}})},
+	"ReasonRequest":  obj(map[string]any{"reason": tStr}, "reason"),
+	"ResetRequest":   obj(map[string]any{"email": tStr}, "email"),
+	"ResetComplete":  obj(map[string]any{"token": tStr, "password": tStr}, "token", "password"),
+	"LinkToken":      obj(map[string]any{"token": tStr}, "token"),
+	"MonitorActions": map[string]any{"type": "array", "items": obj(map[string]any{"action_id": tInt, "at": tInt, "kind": tStr, "node_id": tInt, "site_id": tInt, "slice_id": tInt, "level": tInt, "actor": tStr, "reason": tStr})},
+	"PlanetHistory":  map[string]any{"type": "array", "items": obj(map[string]any{"at": tInt, "nodes_up": tInt, "nodes_down": tInt, "nodes_unknown": tInt, "mean_load": tNum, "max_load": tNum, "cpu_pct": tNum, "slivers": tInt, "slices": tInt, "rx_kbps": tNum, "tx_kbps": tNum})},
+	"Notices":        map[string]any{"type": "array", "items": obj(map[string]any{"notice_id": tInt, "at": tInt, "site_id": tInt, "node_id": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr})},
+	"JoinRequest":    obj(map[string]any{"node_id": tInt, "secret": tStr, "ssh_host_key": tStr}, "node_id", "secret"),
+	"JoinResponse":   obj(map[string]any{"node_id": tInt, "hostname": tStr, "node_key": tStr}, "node_id", "hostname", "node_key"),
+	"TicketRequest":  obj(map[string]any{"node_ids": tInts, "duration": tInt, "rspec": tAnyOb}),
+	"TicketResponse": obj(map[string]any{"ticket": tStr}, "ticket"),
+	"Outbox":         map[string]any{"type": "array", "items": obj(map[string]any{"mail_id": tInt, "created": tInt, "kind": tStr, "recipients": tStrs, "subject": tStr, "body": tStr, "state": tStr, "attempts": tInt, "next_try": tInt, "sent_at": tInt, "last_error": tStr})},
+	"RefusalRequest": obj(map[string]any{"reason": tStr}, "reason"),
+	"BindRequest":    obj(map[string]any{"remote_object_id": tInt}, "remote_object_id"),
+	"PeerName":       obj(map[string]any{"peername": tStr}, "peername"),
 	"NodeState": map[string]any{"type": "object", "additionalProperties": true,
 		"description": "GetSlivers content (core.NodeState)",
 		"properties": map[string]any{"version": tStr, "timestamp": tInt, "node_id": tInt, "hostname": tStr,
@@ -202,14 +206,6 @@ var schemas = map[string]any{
 			"slivers": tRecs, "leases": tRecs, "reservation_policy": tStr, "lease_granularity": tInt,
 			"ipv6_prefix": map[string]any{"type": "string", "description": "prefix of the slivers' IPv6 addresses: the sliversipv6prefix tag of the node's primary interface (docs/networks.md); absent: none"}}},
 }
-
-// sliceRowsSchema is the planet table's slice rows, with each sliver's
-// IPv6 address.
-var sliceRowsSchema = map[string]any{"type": "array", "description": "planet table slice rows (core.SliceRow)", "items": map[string]any{"type": "object", "additionalProperties": true,
-	"properties": map[string]any{"slice_id": tInt, "name": tStr, "site_id": tInt, "hosts": tStrs, "slivers": map[string]any{"type": "array", "items": map[string]any{
-		"type": "object", "additionalProperties": true, "description": "one sliver (core.SliverRow)",
-		"properties": map[string]any{"node_id": tInt, "hostname": tStr, "state": tStr, "cpu_pct": tNum, "mem_used": tInt, "rx_kbps": tNum, "tx_kbps": tNum, "error": tStr,
-			"ipv6": map[string]any{"type": "string", "description": "the sliver's own IPv6 address (its node's prefix and xid, docs/networks.md), as the node reports it; absent: IPv4-only"}}}}}}}
 
 func (h *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.OpenAPI())
