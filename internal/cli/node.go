@@ -275,6 +275,7 @@ func nodeStateCmd() *cobra.Command {
 			fmt.Fprintf(e.out, "node %s (id %d)  version %s\n", st.Hostname, st.NodeID, st.Version)
 			fmt.Fprintf(e.out, "groups: %s\ninitscripts: %d  conf files: %d  leases: %d\n",
 				orDash(strings.Join(st.Groups, ",")), len(st.InitScripts), len(st.ConfFiles), len(st.Leases))
+			fmt.Fprintf(e.out, "slivers' IPv6 prefix: %s\n", orDash(st.IPv6Prefix))
 			for _, a := range st.Accounts {
 				fmt.Fprintf(e.out, "account %s: %d keys\n", a.Name, len(a.Keys))
 			}

@@ -57,6 +57,8 @@ func TestFromFlow(t *testing.T) {
 			In, "[2001:db8:7::1:5]:8080", "[2001:db8:7::1:5]:8080", "[2001:db8:ff::2]:50000", 4000, 300},
 		{"sliver to sliver over IPv6 (the caller's)", ctFlow(8, 6, [2]string{"[2001:db8:7::1:5]:40001", "[2001:db8:7::1:6]:9090"}, [2]string{"[2001:db8:7::1:6]:9090", "[2001:db8:7::1:5]:40001"}, 5, 10, 20),
 			Out, "[2001:db8:7::1:5]:40001", "[2001:db8:7::1:5]:40001", "[2001:db8:7::1:6]:9090", 10, 20},
+		{"reserved port forwarded in on the node's IPv6 address", ctFlow(9, 6, [2]string{"[2001:db8:ff::2]:50001", "[2001:db8:ff::1]:8080"}, [2]string{"[2001:db8:7::1:5]:8080", "[2001:db8:ff::2]:50001"}, 5, 300, 4000),
+			In, "[2001:db8:7::1:5]:8080", "[2001:db8:ff::1]:8080", "[2001:db8:ff::2]:50001", 4000, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fromFlow(&tc.f, local, sliver)

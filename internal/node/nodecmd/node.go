@@ -74,6 +74,7 @@ type Options struct {
 	NetNS      string // the node's network namespace ("" = ours)
 	Uplink     string // uplink interface ("" = the default route's)
 	NodeAddr   string // public IPv4 ("" = the uplink's first)
+	NodeAddr6  string // the node's own IPv6 address ("" = the uplink's first global one)
 	Prefix     string // sliver address space; 10.42.0.0/16
 	Prefix6    string // IPv6 prefix routed to the node for slivers; "" = slivers are IPv4-only
 	CapKbit    int64  // node egress cap, kbit/s; 1 Gbit/s
@@ -482,6 +483,11 @@ func openNet(opts Options) (_ *netcfg.Linux, err error) {
 	if opts.NodeAddr != "" {
 		if ncfg.NodeAddr, err = netip.ParseAddr(opts.NodeAddr); err != nil {
 			return nil, fmt.Errorf("--node-addr: %w", err)
+		}
+	}
+	if opts.NodeAddr6 != "" {
+		if ncfg.NodeAddr6, err = netip.ParseAddr(opts.NodeAddr6); err != nil {
+			return nil, fmt.Errorf("--node-addr6: %w", err)
 		}
 	}
 	if opts.Prefix != "" {
