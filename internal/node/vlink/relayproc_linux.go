@@ -204,7 +204,8 @@ type RelayProcessConfig struct {
 // RunRelayProcess is the relay process (`pl node vlink-relay`): it takes
 // the lock, then runs the relays of the relay file until ctx is done,
 // re-reading it on SIGHUP and every second. Its relays stop with it; the
-// TAPs stay (the manager's).
+// TAPs stay (the manager's). It also stops when its state directory
+// disappears.
 func RunRelayProcess(ctx context.Context, c RelayProcessConfig) error {
 	if c.StateDir == "" {
 		return errors.New("vlink-relay: --state is required")
@@ -307,6 +308,12 @@ func RunRelayProcess(ctx context.Context, c RelayProcessConfig) error {
 		case <-hup:
 			reconcile()
 		case <-t.C:
+			// The node's state is gone (pl dev down, a wiped node): there
+			// is nothing left to relay for.
+			if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+				log.Info("delay relay process stopping: its state directory is gone", "dir", dir)
+				return nil
+			}
 			reconcile()
 		}
 	}

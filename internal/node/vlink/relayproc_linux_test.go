@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -134,5 +135,14 @@ func TestRelayProcess(t *testing.T) {
 	must(t, n1.vl.Teardown())
 	if p := n1.vl.proc.running(); p != 0 {
 		t.Errorf("relay process %d left after Teardown", p)
+	}
+	// A process whose state directory disappears (pl dev down, a wiped
+	// node) stops by itself.
+	n2.vl.Close() // no supervision to restart it
+	must(t, os.RemoveAll(filepath.Join(n2.vl.cfg.StateDir, relayDir)))
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid2, 0) == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("relay process %d still runs 10 s after its state directory went", pid2)
+		}
 	}
 }
