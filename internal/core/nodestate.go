@@ -9,11 +9,16 @@ package core
 // two states with the same Version are the same desired state. Node watchers
 // use it to detect changes.
 type NodeState struct {
-	Version           string        `json:"version"`
-	Timestamp         int64         `json:"timestamp"`
-	NodeID            int64         `json:"node_id"`
-	Hostname          string        `json:"hostname"`
-	Interfaces        []Record      `json:"interfaces"`
+	Version    string   `json:"version"`
+	Timestamp  int64    `json:"timestamp"`
+	NodeID     int64    `json:"node_id"`
+	Hostname   string   `json:"hostname"`
+	Interfaces []Record `json:"interfaces"`
+	// IPv6Prefix is the prefix of the node's slivers' IPv6 addresses: the
+	// sliversipv6prefix tag of its primary interface (else of its first
+	// interface that has one); "" = none (slivers are IPv4-only unless
+	// the node has a prefix of its own, pl node --ipv6-prefix).
+	IPv6Prefix        string        `json:"ipv6_prefix,omitempty"`
 	Groups            []string      `json:"groups"`
 	ConfFiles         []Record      `json:"conf_files"`
 	InitScripts       []InitScript  `json:"initscripts"`

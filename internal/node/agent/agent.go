@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -104,6 +105,11 @@ type Config struct {
 	// Vsys runs the privileged operations slices are granted by their
 	// vsys tag (local API method Vsys); nil = none.
 	Vsys *vsys.Registry
+	// IPv6Prefix, when valid, is the node's own prefix for its slivers'
+	// IPv6 addresses (pl node --ipv6-prefix): it wins over PLC's
+	// (EffectivePrefix6). A Net that is a Prefix6Setter is given the
+	// effective prefix before each pass.
+	IPv6Prefix netip.Prefix
 
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager
@@ -149,6 +155,9 @@ type Main struct {
 	recreate recreateSet // slivers ReCreate asked for (nodemethods.go)
 	initOnce sync.Once
 	initErr  error
+
+	prefix6    netip.Prefix // the slivers' IPv6 prefix in force
+	badPrefix6 string       // PLC's last refused prefix (logged once)
 }
 
 // SliverErrors returns the current sliver errors (slice -> why its last
@@ -484,7 +493,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
 		m.log.Error("xid allocation", "err", err)
 	}
-	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket, APIClient: m.APIClient}
+	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket, APIClient: m.APIClient, Prefix6: m.sliverPrefix6(st)}
 	if m.Runtimes != nil {
 		env.Runtimes = map[string]bool{}
 		for _, rt := range m.Runtimes {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,9 @@ type Env struct {
 	// APIClient is a static pl binary's host path, bound beside the socket
 	// ("" = none).
 	APIClient string
+	// Prefix6 is the slivers' IPv6 prefix (EffectivePrefix6), carried in
+	// each sliver's network configuration; zero = none.
+	Prefix6 netip.Prefix
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -107,6 +111,7 @@ func Compute(st *core.NodeState, env Env) Desired {
 			}
 		}
 		ds.Spec.Datasets = env.APISocket != "" && tags.VsysGranted(grants, vsys.OpDataset) && p.cfg.Runtime != sliver.RuntimeGVisor
+		ds.Net.Prefix6 = env.Prefix6
 		d.Slivers[p.s.Name] = ds
 	}
 	return d
