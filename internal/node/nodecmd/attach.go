@@ -17,6 +17,7 @@ import (
 
 	"github.com/planetlab/pl/internal/cmdtree"
 	"github.com/planetlab/pl/internal/node/image"
+	"github.com/planetlab/pl/internal/node/vlink"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -25,7 +26,7 @@ import (
 func Attach(root *cobra.Command) {
 	node := cmdtree.Sub(root, "node", "Node manager and nodes")
 	attachDaemon(node)
-	node.AddCommand(joinCmd(), imageCmd(), gatewayCmd())
+	node.AddCommand(joinCmd(), imageCmd(), gatewayCmd(), relayCmd())
 	bench := cmdtree.Sub(root, "bench", "Benchmarks")
 	bench.AddCommand(benchSliverCmd(), benchReconnectCmd())
 }
@@ -107,6 +108,8 @@ Stopping the node manager leaves slivers running; the next start adopts them.`
 			return err
 		}
 		o.GatewayCommand = []string{exe, "node", "sshgw", "--log-level", logLevel}
+		// The delay relays of virtual links run as `pl node vlink-relay`.
+		o.RelayCommand = []string{exe, "node", "vlink-relay", "--log-level", logLevel}
 		ctx, stop := signalContext()
 		defer stop()
 		n, err := NewNode(ctx, o)
@@ -151,6 +154,45 @@ manager being down; there is no need to run it by hand.`,
 		},
 	}
 	gatewayFlags(c.Flags(), &o)
+	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return c
+}
+
+// relayCgroup is the relay process's cgroup under the slivers' parent (not
+// a valid slice name), apart from the node manager's, as the gateway's.
+const relayCgroup = "pl-vlink-relay"
+
+func relayCmd() *cobra.Command {
+	var o vlink.RelayProcessConfig
+	var logLevel, cgroup string
+	c := &cobra.Command{
+		Use:   "vlink-relay",
+		Short: "Run the delay relays of virtual links (started and supervised by the node manager)",
+		Long: `Run the delay relays of the node's virtual links (kernels without netem) from
+<state>/vlink-relay/relays.json, which the node manager keeps up to date. The
+node manager starts this process, restarts it when it dies and adopts it
+across its own restarts, so that delayed links keep carrying while the node
+manager is down; there is no need to run it by hand.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			if cgroup != "" {
+				if err := joinCgroup(cgroup); err != nil {
+					log.Warn("delay relay process stays in the node manager's cgroup", "err", err)
+				}
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return vlink.RunRelayProcess(ctx, o)
+		},
+	}
+	c.Flags().StringVar(&o.StateDir, "state", "", "the link manager's state directory (<node state>/net)")
+	c.Flags().StringVar(&o.NetNS, "netns", "", "the node's network namespace (default: this process's)")
+	c.Flags().StringVar(&cgroup, "cgroup", "", "the cgroup to join (relative to every hierarchy's root)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return c
 }

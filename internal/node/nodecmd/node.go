@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,6 +122,10 @@ type Options struct {
 	// node` daemon sets it. Unset: the gateway runs in-process (tests,
 	// benchmarks) and Node.Gateway is it.
 	GatewayCommand []string
+	// RelayCommand, when set, runs the delay relays of virtual links in a
+	// process of their own (`pl node vlink-relay`, vlink.Config.RelayCommand)
+	// that outlives the node manager; empty: in the node manager.
+	RelayCommand   []string
 	ReportInterval time.Duration
 	// APISocket is the node manager's local API socket (package nmapi;
 	// docs/brokering.md): "" = <State>/api.sock, "-" = none.
@@ -204,8 +209,16 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	nc := n.Net.Config()
+	var relayCmd []string
+	if len(opts.RelayCommand) > 0 {
+		cg := opts.CgroupParent
+		if cg == "" {
+			cg = "/pl"
+		}
+		relayCmd = append(slices.Clone(opts.RelayCommand), "--cgroup", cg+"/"+relayCgroup)
+	}
 	if n.Links, err = vlink.New(vlink.Config{NetNS: opts.NetNS, StateDir: filepath.Join(opts.State, "net"),
-		LocalAddr: nc.NodeAddr, Reserved: []netip.Prefix{nc.Prefix}}, opts.Logger); err != nil {
+		LocalAddr: nc.NodeAddr, Reserved: []netip.Prefix{nc.Prefix}, RelayCommand: relayCmd}, opts.Logger); err != nil {
 		return nil, err
 	}
 	var onCodemux func(string, []agent.CodemuxRoute)

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core/vlinks"
@@ -36,24 +37,56 @@ import (
 // carries each frame n-1 times. The relay sends from the end's tunnel
 // source port, as the kernel tunnel does (flow attribution).
 //
-// The relay lives in the node manager's process and the TAP dies with it:
-// while it is stopped, a delayed link sends nothing (links without delay
-// are kernel state and keep working); New restarts the relays of the
-// recorded links.
+// The TAP is persistent (the manager creates it, puts it in the bridge,
+// isolated, and shapes it); a relay attaches to it by name. The relays run
+// in the node manager's process, or, with Config.RelayCommand, in a
+// process of their own (relayproc_linux.go) that outlives the node
+// manager. While no relay is attached, a TAP has no carrier and the
+// delayed link carries nothing (links without delay are kernel state and
+// keep working).
 
 const relayQueue = 4096
 
+// relaySpec is one relay as the manager wants it: what the in-process
+// relays and the relay process are made from (and what the relay file
+// holds).
+type relaySpec struct {
+	VNI     uint32   `json:"vni"`
+	TAP     string   `json:"tap"`
+	Peers   []string `json:"peers"`    // the nodes' addresses: each frame goes to every one
+	Port    uint16   `json:"port"`     // their VXLAN port
+	SrcPort uint16   `json:"src_port"` // the end's tunnel source port
+	Local   string   `json:"local,omitempty"`
+	DelayUS int64    `json:"delay_us"`
+}
+
+func (s relaySpec) equal(o relaySpec) bool {
+	return s.VNI == o.VNI && s.TAP == o.TAP && slices.Equal(s.Peers, o.Peers) && s.Port == o.Port && s.SrcPort == o.SrcPort &&
+		s.Local == o.Local && s.DelayUS == o.DelayUS
+}
+
+// relaySpec is the relay of end e.
+func (m *Manager) relaySpec(e vlinks.End) relaySpec {
+	s := relaySpec{VNI: e.VNI, TAP: m.cfg.devName('t', e.VNI), Port: m.cfg.Port, SrcPort: m.ports[e.VNI], DelayUS: e.DelayUS}
+	for _, p := range e.Peers {
+		s.Peers = append(s.Peers, p.String())
+	}
+	if m.cfg.LocalAddr.IsValid() {
+		s.Local = m.cfg.LocalAddr.String()
+	}
+	return s
+}
+
 type relay struct {
-	tap   *os.File
-	tapFd int            // tap's descriptor (non-blocking), polled by run
+	spec  relaySpec
+	tapFd int            // the TAP's descriptor (non-blocking), polled by run
 	stop  int            // eventfd: close() wakes run with it
 	out   *net.UDPConn   // bound to the end's tunnel source port
 	peers []*net.UDPAddr // a link's peer, or a LAN's members: each frame goes to every one
-	port  uint16
-	vni   uint32
 	delay time.Duration
 	wg    sync.WaitGroup
-	rt    atomic.Bool // the thread got real-time priority
+	done  chan struct{} // closed when run returns
+	rt    atomic.Bool   // the thread got real-time priority
 }
 
 type held struct {
@@ -61,64 +94,103 @@ type held struct {
 	pkt []byte
 }
 
-// startRelay opens a relay for link e: its TAP joins the bridge br.
-func (m *Manager) startRelay(e vlinks.End, br netlink.Link) (*relay, error) {
-	r := &relay{vni: e.VNI, port: m.ports[e.VNI], delay: time.Duration(e.DelayUS) * time.Microsecond, stop: -1}
-	for _, p := range e.Peers {
-		r.peers = append(r.peers, &net.UDPAddr{IP: p.AsSlice(), Port: int(m.cfg.Port)})
+// ensureTAP makes a delayed link's persistent TAP, a port of bridge br
+// isolated from the tunnel's (see ensureLink), and up.
+func (m *Manager) ensureTAP(vni uint32, br netlink.Link) (netlink.Link, error) {
+	name := m.cfg.devName('t', vni)
+	tap, err := m.nl.LinkByName(name)
+	if err == nil {
+		if t, ok := tap.(*netlink.Tuntap); !ok || t.Mode != netlink.TUNTAP_MODE_TAP || t.NonPersist {
+			if err := m.nl.LinkDel(tap); err != nil {
+				return nil, fmt.Errorf("delete stale %s: %w", name, err)
+			}
+			tap = nil
+		}
+	} else {
+		tap = nil
 	}
-	name := m.cfg.devName('t', e.VNI)
-	err := netcfg.InNetNS(m.nodeNS, func() error {
-		_ = netlink.LinkDel(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}}) // a leftover
+	if tap == nil {
+		// A TAP is made through /dev/net/tun, in the calling thread's
+		// namespace (not the netlink handle's).
 		t := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: m.cfg.MTU}, Mode: netlink.TUNTAP_MODE_TAP,
-			Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_ONE_QUEUE, NonPersist: true, Queues: 1}
-		if err := netlink.LinkAdd(t); err != nil {
-			return fmt.Errorf("create %s: %w", name, err)
+			Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_ONE_QUEUE}
+		if err := netcfg.InNetNS(m.nodeNS, func() error { return netlink.LinkAdd(t) }); err != nil {
+			return nil, fmt.Errorf("create %s: %w", name, err)
 		}
-		r.tap = t.Fds[0]
-		laddr := &net.UDPAddr{Port: int(r.port)}
-		if m.cfg.LocalAddr.IsValid() {
-			laddr.IP = m.cfg.LocalAddr.AsSlice()
+		if tap, err = m.nl.LinkByName(name); err != nil {
+			return nil, err
 		}
-		var err error
+	}
+	if tap.Attrs().MasterIndex != br.Attrs().Index {
+		if err := m.nl.LinkSetMaster(tap, br); err != nil {
+			return nil, fmt.Errorf("%s into %s: %w", name, br.Attrs().Name, err)
+		}
+	}
+	if err := m.nl.LinkSetIsolated(tap, true); err != nil {
+		return nil, fmt.Errorf("isolate %s: %w", name, err)
+	}
+	if err := m.nl.LinkSetUp(tap); err != nil {
+		return nil, fmt.Errorf("up %s: %w", name, err)
+	}
+	return tap, nil
+}
+
+// openRelay attaches a relay to its TAP (which must exist) in the node's
+// namespace nodeNS and starts it.
+func openRelay(nodeNS netns.NsHandle, s relaySpec) (*relay, error) {
+	r := &relay{spec: s, delay: time.Duration(s.DelayUS) * time.Microsecond, tapFd: -1, stop: -1, done: make(chan struct{})}
+	for _, p := range s.Peers {
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("delay relay %s: peer %q: %w", s.TAP, p, err)
+		}
+		r.peers = append(r.peers, &net.UDPAddr{IP: a.AsSlice(), Port: int(s.Port)})
+	}
+	err := netcfg.InNetNS(nodeNS, func() error {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		r.tapFd = fd
+		ifr, err := unix.NewIfreq(s.TAP)
+		if err != nil {
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_ONE_QUEUE)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			return fmt.Errorf("attach to %s: %w", s.TAP, err)
+		}
+		laddr := &net.UDPAddr{Port: int(s.SrcPort)}
+		if s.Local != "" {
+			a, err := netip.ParseAddr(s.Local)
+			if err != nil {
+				return err
+			}
+			laddr.IP = a.AsSlice()
+		}
 		r.out, err = net.ListenUDP("udp4", laddr)
 		return err
 	})
 	if err == nil {
-		err = m.attachTAP(r, name, br)
+		r.stop, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	}
 	if err != nil {
 		r.release()
-		return nil, fmt.Errorf("delay relay %s: %w", name, err)
+		return nil, fmt.Errorf("delay relay %s: %w", s.TAP, err)
 	}
 	r.wg.Add(1)
 	go r.run()
 	return r, nil
 }
 
-func (m *Manager) attachTAP(r *relay, name string, br netlink.Link) error {
-	// The descriptor without os.File.Fd, which would make it blocking.
-	sc, err := r.tap.SyscallConn()
-	if err != nil {
-		return err
+// exited reports whether the relay's loop has ended (its TAP went away).
+func (r *relay) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
 	}
-	if err := sc.Control(func(fd uintptr) { r.tapFd = int(fd) }); err != nil {
-		return err
-	}
-	if r.stop, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		return err
-	}
-	tap, err := m.nl.LinkByName(name)
-	if err != nil {
-		return err
-	}
-	if err := m.nl.LinkSetMaster(tap, br); err != nil {
-		return err
-	}
-	if err := m.nl.LinkSetIsolated(tap, true); err != nil { // see ensureLink
-		return err
-	}
-	return m.nl.LinkSetUp(tap)
 }
 
 // run is the relay: one goroutine on a thread of its own, waiting in ppoll
@@ -135,11 +207,13 @@ func (m *Manager) attachTAP(r *relay, name string, br netlink.Link) error {
 // to Go's pool (the goroutine ends locked to it, so it exits with it).
 func (r *relay) run() {
 	defer r.wg.Done()
+	defer close(r.done)
 	runtime.LockOSThread()
 	r.rt.Store(unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0) == nil)
 	var q []held
 	buf := make([]byte, 65536)
-	hdr := []byte{0x08, 0, 0, 0, byte(r.vni >> 16), byte(r.vni >> 8), byte(r.vni), 0}
+	vni := r.spec.VNI
+	hdr := []byte{0x08, 0, 0, 0, byte(vni >> 16), byte(vni >> 8), byte(vni), 0}
 	fds := []unix.PollFd{{Fd: int32(r.tapFd), Events: unix.POLLIN}, {Fd: int32(r.stop), Events: unix.POLLIN}}
 	for {
 		var timeout *unix.Timespec
@@ -176,20 +250,7 @@ func (r *relay) run() {
 	}
 }
 
-// sendsTo reports whether the relay sends from port to exactly peers.
-func (r *relay) sendsTo(peers []netip.Addr, port uint16) bool {
-	if r.port != port || len(peers) != len(r.peers) {
-		return false
-	}
-	for i, p := range peers {
-		if r.peers[i].IP.String() != p.String() {
-			return false
-		}
-	}
-	return true
-}
-
-// close stops the relay; its TAP device disappears with its descriptor.
+// close stops the relay (its TAP stays, without carrier).
 func (r *relay) close() {
 	_, _ = unix.Write(r.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	r.wg.Wait()
@@ -197,8 +258,8 @@ func (r *relay) close() {
 }
 
 func (r *relay) release() {
-	if r.tap != nil {
-		r.tap.Close()
+	if r.tapFd >= 0 {
+		unix.Close(r.tapFd)
 	}
 	if r.out != nil {
 		r.out.Close()

@@ -75,6 +75,14 @@ type Config struct {
 	// mark); DefaultSrcPortMin..DefaultSrcPortMax, below Linux's default
 	// ephemeral range. The range bounds the number of ends on the node.
 	SrcPortMin, SrcPortMax uint16
+	// RelayCommand, when set, runs the delay relays (kernels without
+	// netem) in a process of their own, which outlives the manager, so
+	// delayed links keep carrying while the node manager is down or
+	// restarting: the command (`pl node vlink-relay`; the manager appends
+	// --state StateDir and --netns NetNS) is started, restarted when it
+	// dies and adopted by the next manager (relayproc_linux.go). Empty:
+	// the relays run in the manager's process.
+	RelayCommand []string
 }
 
 // Defaults of the tunnels' source port range.

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -39,7 +38,8 @@ type Manager struct {
 	ends   map[string][]vlinks.End // sliver -> its link ends (persisted)
 	xids   map[string]int          // sliver -> its xid (persisted): its packets' mark and HTB class
 	netem  *bool                   // whether the kernel has netem, once known
-	relays map[uint32]*relay       // VNI -> the delay relay of a link (no netem)
+	relays map[uint32]*relay       // VNI -> the delay relay of a link (no netem), in this process
+	proc   *relayProc              // the relay process's supervision (Config.RelayCommand)
 	ports  map[uint32]uint16       // VNI -> the end's tunnel source port (persisted)
 }
 
@@ -108,12 +108,23 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 			}
 		}
 	}
+	if len(cfg.RelayCommand) > 0 {
+		m.proc = newRelayProc(cfg, m.log)
+	}
 	m.adoptRelays()
+	if m.proc != nil {
+		if err := m.proc.publish(); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("vlink: %w", err)
+		}
+		m.proc.supervise()
+	}
 	return m, nil
 }
 
-// adoptRelays restarts the delay relays of the recorded links (they lived
-// in the previous process) and points their tunnels at them.
+// adoptRelays restarts the delay relays of the recorded links (in-process
+// relays lived in the previous process; a relay process gets the current
+// relay file) and points their tunnels at them.
 func (m *Manager) adoptRelays() {
 	for s, es := range m.ends {
 		for _, e := range es {
@@ -172,21 +183,27 @@ func (m *Manager) SrcPort(vni uint32) uint16 {
 	return 0
 }
 
-// ensureRelay gives a delayed link a relay (see delay_linux.go) with its
-// peers, source port and delay, its TAP in the link's bridge br.
+// ensureRelay gives a delayed link its TAP in the link's bridge br and a
+// relay (see delay_linux.go) with its peers, source port and delay: in
+// this process, or in the relay process (Config.RelayCommand), which
+// picks up the relay file that commit writes.
 func (m *Manager) ensureRelay(br netlink.Link, e vlinks.End) error {
-	delay := time.Duration(e.DelayUS) * time.Microsecond
+	if _, err := m.ensureTAP(e.VNI, br); err != nil {
+		return err
+	}
+	spec := m.relaySpec(e)
+	if m.proc != nil {
+		m.proc.specs[e.VNI] = spec
+		return nil
+	}
 	r := m.relays[e.VNI]
-	if r != nil {
-		tap, err := m.nl.LinkByName(m.cfg.devName('t', e.VNI))
-		if r.delay != delay || !r.sendsTo(e.Peers, m.ports[e.VNI]) || err != nil || tap.Attrs().MasterIndex != br.Attrs().Index {
-			m.stopRelay(e.VNI)
-			r = nil
-		}
+	if r != nil && (!r.spec.equal(spec) || r.exited()) {
+		m.stopRelay(e.VNI)
+		r = nil
 	}
 	if r == nil {
 		var err error
-		if r, err = m.startRelay(e, br); err != nil {
+		if r, err = openRelay(m.nodeNS, spec); err != nil {
 			return err
 		}
 		m.relays[e.VNI] = r
@@ -194,21 +211,42 @@ func (m *Manager) ensureRelay(br netlink.Link, e vlinks.End) error {
 	return nil
 }
 
+// stopRelay stops a link's relay (its TAP stays).
 func (m *Manager) stopRelay(vni uint32) {
 	if r := m.relays[vni]; r != nil {
 		r.close()
 		delete(m.relays, vni)
 	}
+	if m.proc != nil {
+		delete(m.proc.specs, vni)
+	}
+}
+
+// deleteRelay stops a link's relay and deletes its TAP.
+func (m *Manager) deleteRelay(vni uint32) error {
+	m.stopRelay(vni)
+	l, err := m.nl.LinkByName(m.cfg.devName('t', vni))
+	if err != nil {
+		return nil
+	}
+	if err := m.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete %s: %w", l.Attrs().Name, err)
+	}
+	return nil
 }
 
 // Close releases the manager's handles and stops its delay relays (a
-// delayed link carries nothing until the next New); links stay.
+// delayed link carries nothing until the next New); links stay. A relay
+// process (Config.RelayCommand) keeps running: only its supervision stops.
 func (m *Manager) Close() {
 	m.mu.Lock()
 	for vni := range m.relays {
 		m.stopRelay(vni)
 	}
 	m.mu.Unlock()
+	if m.proc != nil {
+		m.proc.close()
+	}
 	if m.nft != nil {
 		_ = m.nft.CloseLasting()
 	}
@@ -351,6 +389,9 @@ func (m *Manager) Teardown() error {
 		}
 	}
 	m.ends, m.xids = map[string][]vlinks.End{}, map[string]int{}
+	if m.proc != nil {
+		errs = append(errs, m.proc.stopProcess())
+	}
 	m.nft.DelTable(&nftables.Table{Name: m.cfg.Table, Family: nftables.TableFamilyINet})
 	if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
 		errs = append(errs, err)
@@ -420,6 +461,9 @@ func (m *Manager) commit() error {
 	}
 	if err := m.nft.Flush(); err != nil {
 		return fmt.Errorf("nftables table %s: %w", m.cfg.Table, err)
+	}
+	if m.proc != nil {
+		return m.proc.publish()
 	}
 	return nil
 }
@@ -556,7 +600,9 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 		return fmt.Errorf("isolate %s: %w", vxName, err)
 	}
 	if !relayed {
-		m.stopRelay(e.VNI)
+		if err := m.deleteRelay(e.VNI); err != nil {
+			return err
+		}
 		return m.shape(vx, e)
 	}
 	if err := m.ensureRelay(br, e); err != nil {
@@ -661,7 +707,7 @@ func (m *Manager) deleteLink(vni uint32) error {
 	m.stopRelay(vni)
 	delete(m.ports, vni)
 	var errs []error
-	for _, role := range []byte{'h', 'x', 'b'} {
+	for _, role := range []byte{'h', 't', 'x', 'b'} {
 		name := m.cfg.devName(role, vni)
 		l, err := m.nl.LinkByName(name)
 		if err != nil {
