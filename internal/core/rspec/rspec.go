@@ -19,6 +19,7 @@ package rspec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -321,4 +322,35 @@ func (r RSpec) Attributes(attrs []core.Attribute) []core.Attribute {
 		out = append(out, core.Attribute{TagName: n, Value: strconv.FormatInt(r.Get(n), 10)})
 	}
 	return out
+}
+
+// Unlimited reports whether v, an amount of resource name, means "no
+// limit": mem_max and net_max_rate 0 (and net_max_rate below 0, shaping
+// off).
+func Unlimited(name string, v int64) bool {
+	return (name == MemMax || name == NetMaxRate) && v <= 0
+}
+
+// Clip bounds the resources named in capped to at most max's amounts (an
+// unlimited amount is above every cap) and reports each change as
+// "name v -> cap" (v "unlimited" when it was). Resources not named keep
+// their amount.
+func Clip(r, max RSpec, capped []string) (RSpec, []string) {
+	var changed []string
+	for _, n := range Names {
+		if !slices.Contains(capped, n) {
+			continue
+		}
+		v, c := r.Get(n), max.Get(n)
+		if !Unlimited(n, v) && v <= c {
+			continue
+		}
+		from := strconv.FormatInt(v, 10)
+		if Unlimited(n, v) {
+			from = "unlimited"
+		}
+		changed = append(changed, fmt.Sprintf("%s %s -> %d", n, from, c))
+		*r.ptr(n) = c
+	}
+	return r, changed
 }

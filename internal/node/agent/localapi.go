@@ -292,6 +292,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 	}
 	maps.Copy(methods, m.rcapMethods()) // rcaps.go
 	maps.Copy(methods, m.nodeMethods()) // nodemethods.go
+	m.addVsysMethods(methods)           // vsysapi.go
 	methods["Help"] = nmapi.Method{Help: "The methods and what they take: {} -> {method: help}",
 		Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
 			if err := nmapi.Decode(raw, &struct{}{}); err != nil {

@@ -128,6 +128,12 @@ type Options struct {
 	// API, their client: "" = this program when it is statically linked
 	// (else none, logged), "-" = none.
 	APIClient string
+	// VsysDir holds the operator's scripts of privileged operations
+	// (package vsys; "" = none) and DatasetDir the node's datasets that
+	// the built-in dataset operation attaches ("" = none).
+	VsysDir, DatasetDir string
+	// VsysTimeout bounds a script's run (0 = 30 s).
+	VsysTimeout time.Duration
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -323,6 +329,10 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
 		APISocket: apiSocket,
 		APIClient: apiClient,
+		Vsys:      n.vsysRegistry(opts),
+		// The node's own prefix (--ipv6-prefix, checked by openNet) wins
+		// over PLC's sliversipv6prefix.
+		IPv6Prefix: n.Net.Config().Prefix6,
 	})
 	if err != nil {
 		return nil, err
@@ -510,9 +520,19 @@ func (n *Node) openSensors(opts Options) (err error) {
 		Slivers: func() []sensors.Sliver {
 			errs := n.Agent.SliverErrors()
 			names := n.Agent.Slivers()
+			p6 := n.Net.Prefix6()
+			n.mu.Lock()
+			dir := n.dir
+			n.mu.Unlock()
 			out := make([]sensors.Sliver, 0, len(names))
 			for _, name := range names {
-				out = append(out, sensors.Sliver{Name: name, LastError: errs[name]})
+				s := sensors.Sliver{Name: name, LastError: errs[name]}
+				if info, ok := dir[name]; ok && info.XID != 0 && p6.IsValid() {
+					if a, err := netcfg.SliverAddr6(p6, info.XID); err == nil {
+						s.IPv6 = a.String() // reported to PLC (docs/networks.md)
+					}
+				}
+				out = append(out, s)
 			}
 			return out
 		},
@@ -537,11 +557,13 @@ func (n *Node) openFlows(opts Options) (err error) {
 	if n.FlowStore, err = flows.OpenStore(flows.StoreConfig{Path: filepath.Join(opts.State, "flows", "flows.db"), Logger: opts.Logger}); err != nil {
 		return err
 	}
-	var sliverPrefixes []netip.Prefix
-	if p := n.Net.Config().Prefix6; p.IsValid() {
-		sliverPrefixes = append(sliverPrefixes, p) // slivers' own IPv6 addresses
+	// Slivers' own IPv6 addresses: the prefix in force now (PLC's may
+	// change it while the node runs).
+	isSliver := func(a netip.Addr) bool {
+		p := n.Net.Prefix6()
+		return p.IsValid() && p.Contains(a)
 	}
-	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, SliverPrefixes: sliverPrefixes, Logger: opts.Logger})
+	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, IsSliverAddr: isSliver, Logger: opts.Logger})
 	return err
 }
 

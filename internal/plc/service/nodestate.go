@@ -67,6 +67,7 @@ type stateSlice struct {
 	name    string
 	inst    string
 	expires int64
+	peer    *int64 // a peer's slice (foreign)
 }
 
 type stateTag struct {
@@ -77,21 +78,47 @@ type stateTag struct {
 	node, group *int64
 }
 
+// nodeState returns the node's state, from the node-state cache when it
+// holds one computed since the last change (statecache.go).
 func (s *Service) nodeState(ctx context.Context, c *core.Caller, nodeID int64, _ bool) (*core.NodeState, error) {
+	now := s.now()
+	// The epoch is taken before the read transaction begins: what the
+	// transaction reads is at least as new as the epoch.
+	epoch, cached := s.stateCacheEpoch()
+	if cached {
+		if st, ok := s.scache.get(epoch, nodeID, now); ok {
+			return st, nil
+		}
+	}
 	var st *core.NodeState
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var sp *sharedParts
+		if cached {
+			sp = s.scache.sharedAt(epoch, func(sp *sharedParts) error {
+				var err error
+				if sp.initScripts, err = stateInitScripts(ctx, tx); err != nil {
+					return err
+				}
+				sp.confFiles, err = enabledConfFiles(ctx, tx)
+				return err
+			})
+		}
 		var err error
-		st, err = s.computeState(ctx, tx, nodeID)
+		st, err = s.computeState(ctx, tx, nodeID, now, sp)
 		return err
 	})
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
+	if cached {
+		s.scache.put(epoch, nodeID, st)
+	}
 	return st, nil
 }
 
-func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) (*core.NodeState, error) {
-	now := s.now()
+// computeState reads the node's state at now; the parts shared by every
+// node come from sp when it is not nil.
+func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID, now int64, sp *sharedParts) (*core.NodeState, error) {
 	st := &core.NodeState{NodeID: nodeID, Timestamp: now, LeaseGranularity: s.opts.LeaseGranularity}
 	var site int64
 	var ntype string
@@ -109,18 +136,30 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if st.Interfaces, err = stateInterfaces(ctx, tx, nodeID); err != nil {
 		return nil, err
 	}
+	if st.IPv6Prefix, err = stateIPv6Prefix(ctx, tx, nodeID); err != nil {
+		return nil, err
+	}
 	groups, names, err := stateGroups(ctx, tx, nodeID)
 	if err != nil {
 		return nil, err
 	}
 	st.Groups = names
-	if st.ConfFiles, err = stateConfFiles(ctx, tx, nodeID, groups); err != nil {
-		return nil, err
+	if sp != nil {
+		st.ConfFiles = chooseConfFiles(sp.confFiles, nodeID, groups)
+		st.InitScripts = sp.initScripts
+		st.Accounts, err = sp.siteAccounts(site, func() ([]core.Account, error) { return stateAccounts(ctx, tx, site) })
+	} else {
+		var cfs []core.Record
+		if cfs, err = enabledConfFiles(ctx, tx); err != nil {
+			return nil, err
+		}
+		st.ConfFiles = chooseConfFiles(cfs, nodeID, groups)
+		if st.InitScripts, err = stateInitScripts(ctx, tx); err != nil {
+			return nil, err
+		}
+		st.Accounts, err = stateAccounts(ctx, tx, site)
 	}
-	if st.InitScripts, err = stateInitScripts(ctx, tx); err != nil {
-		return nil, err
-	}
-	if st.Accounts, err = stateAccounts(ctx, tx, site); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, st.Hostname, now, groups); err != nil {
@@ -150,6 +189,21 @@ func stateInterfaces(ctx context.Context, tx *store.Tx, nodeID int64) ([]core.Re
 	return ifs, nil
 }
 
+// stateIPv6Prefix returns the node's sliversipv6prefix interface tag: the
+// primary interface's, else that of the interface with the lowest id that
+// has one. PLC checked the value when it was written (tags.ParsePrefix6);
+// the node checks it again.
+func stateIPv6Prefix(ctx context.Context, tx *store.Tx, nodeID int64) (string, error) {
+	var v string
+	_, err := tx.QueryRow(ctx, `SELECT v.value FROM interface_tags v
+		JOIN tag_types tt ON tt.tag_type_id = v.tag_type_id
+		JOIN interfaces i ON i.interface_id = v.interface_id
+		WHERE i.node_id = ? AND tt.tagname = ?
+		ORDER BY CASE WHEN i.is_primary = 1 THEN 0 ELSE 1 END, i.interface_id LIMIT 1`,
+		[]any{nodeID, coretags.SliversIPv6Prefix}, &v)
+	return strings.TrimSpace(v), err
+}
+
 // stateGroups returns the node's node groups, as a set of ids and as
 // sorted names.
 func stateGroups(ctx context.Context, tx *store.Tx, nodeID int64) (map[int64]bool, []string, error) {
@@ -173,14 +227,16 @@ func stateGroups(ctx context.Context, tx *store.Tx, nodeID int64) (map[int64]boo
 	return groups, names, rows.Err()
 }
 
-// stateConfFiles picks one conf file per destination: one bound to the
-// node beats one bound to a node group, which beats a global one.
-func stateConfFiles(ctx context.Context, tx *store.Tx, nodeID int64, groups map[int64]bool) ([]core.Record, error) {
+// enabledConfFiles lists every enabled conf file (each node picks its
+// own with chooseConfFiles).
+func enabledConfFiles(ctx context.Context, tx *store.Tx) ([]core.Record, error) {
 	ct, _ := store.TableOf(core.ConfFile)
-	cfs, err := tx.Select(ctx, store.Query{Table: ct, Admin: true, Where: []string{"t.enabled = 1"}})
-	if err != nil {
-		return nil, err
-	}
+	return tx.Select(ctx, store.Query{Table: ct, Admin: true, Where: []string{"t.enabled = 1"}})
+}
+
+// chooseConfFiles picks one conf file per destination: one bound to the
+// node beats one bound to a node group, which beats a global one.
+func chooseConfFiles(cfs []core.Record, nodeID int64, groups map[int64]bool) []core.Record {
 	best := map[string]int{}
 	chosen := map[string]core.Record{}
 	for _, cf := range cfs {
@@ -204,7 +260,7 @@ func stateConfFiles(ctx context.Context, tx *store.Tx, nodeID int64, groups map[
 	for _, dest := range sortedKeysOf(chosen) {
 		out = append(out, chosen[dest])
 	}
-	return out, nil
+	return out
 }
 
 // stateInitScripts lists the enabled init scripts.
@@ -254,7 +310,7 @@ func stateAccounts(ctx context.Context, tx *store.Tx, site int64) ([]core.Accoun
 // system slices, delegated and nm-controller slices; never expired ones.
 // Each carries its members' usable keys and its attributes merged by scope.
 func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname string, now int64, groups map[int64]bool) ([]core.Sliver, error) {
-	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
+	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires, s.peer_id FROM slices s
 		WHERE s.deleted = 0 AND s.expires > ? AND (
 		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
 		OR s.instantiation IN ('delegated', 'nm-controller')
@@ -269,13 +325,18 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 	var slices []stateSlice
 	for rows.Next() {
 		var sl stateSlice
-		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires); err != nil {
+		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires, &sl.peer); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		slices = append(slices, sl)
 	}
 	rows.Close()
+	caps, err := statePeerCaps(ctx, tx, slices)
+	if err != nil {
+		return nil, err
+	}
+	slices = caps.perNode(slices)
 	sliceIDs := make([]any, len(slices))
 	for i, sl := range slices {
 		sliceIDs[i] = sl.id
@@ -324,6 +385,9 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 	out := []core.Sliver{}
 	for _, sl := range slices {
 		attrs := mergeAttributes(tags[sl.id], nodeID, groups)
+		if sl.peer != nil {
+			attrs = caps[*sl.peer].clip(attrs)
+		}
 		exp := sl.expires
 		if exp > math.MaxInt32 {
 			exp = math.MaxInt32
