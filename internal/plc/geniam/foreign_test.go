@@ -180,6 +180,13 @@ func TestTwoAuthorities(t *testing.T) {
 	b.must(b.svc.Update(ctx, b.admin, core.Person, si.person, core.Record{"enabled": false}))
 	want(t, call(t)(am.Status(ctx, []string{sliceURN}, sc)), geni.Forbidden, "")
 	b.must(b.svc.Update(ctx, b.admin, core.Person, si.person, core.Record{"enabled": true}))
+	// A member an admin removed is a member again on their next call
+	// (A's credential says they may act on the slice).
+	b.must(b.svc.Unlink(ctx, b.admin, core.SlicePerson, si.slice, si.person))
+	ok(t, call(t)(am.Status(ctx, []string{sliceURN}, sc)))
+	if again := lookupStandIn(t, b, host, sliceURN, alice.cert.URN); len(again.members) != 1 || again.members[0] != si.person {
+		t.Fatalf("members after the next call %v", again.members)
+	}
 
 	t.Run("forged", func(t *testing.T) {
 		// A root B trusts that names plc.test's slice and user: refused,

@@ -64,24 +64,44 @@ func (s *Service) GENIForeignSlice(ctx context.Context, r core.GENIForeign) (*co
 	}
 	var pid int64
 	var email string
-	err = s.write(ctx, nil, func(o *op) error {
+	var needWrite bool
+	// Most calls find everything in place: a read. A write makes what
+	// is missing (with r.Create) or the memberships an admin removed.
+	standIn := func(o *op, write bool) error {
 		o.c = &core.Caller{Kind: core.PersonCaller, Roles: []string{core.RoleAdmin}}
-		site, err := o.geniSite(authURN, base, su.Authority, maxSlices, r.Create)
+		site, err := o.geniSite(authURN, base, su.Authority, maxSlices, r.Create && write)
 		if err != nil {
 			return err
 		}
-		if pid, email, err = o.geniPerson(r.UserURN, uu, site, r.Create); err != nil {
+		var atSite bool
+		if pid, email, atSite, err = o.geniPerson(r.UserURN, uu, site, r.Create && write, write); err != nil {
 			return err
 		}
-		slice, err := o.geniSlice(r.SliceURN, name, pid, r.Expires, r.Create)
+		if !atSite {
+			needWrite = true
+			return nil
+		}
+		slice, err := o.geniSlice(r.SliceURN, name, pid, r.Expires, r.Create && write)
 		if err != nil {
 			return err
+		}
+		member, err := o.isMember(slice, pid)
+		if err != nil || member {
+			return err
+		}
+		if !write {
+			needWrite = true
+			return nil
 		}
 		if err := o.member("slice_person", "slice_id", "person_id", slice, pid, true); err != nil {
 			return err
 		}
 		return o.touchSlice(slice)
-	})
+	}
+	err = s.read(ctx, nil, func(o *op) error { return standIn(o, false) })
+	if needWrite || err != nil && r.Create && (core.ErrorCode(err) == core.NotFound || core.ErrorCode(err) == core.Forbidden) {
+		err = s.write(ctx, nil, func(o *op) error { return standIn(o, true) })
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -90,13 +110,6 @@ func (s *Service) GENIForeignSlice(ctx context.Context, r core.GENIForeign) (*co
 		return nil, "", err
 	}
 	return c, name, nil
-}
-
-// geniTagged finds the live object whose tag tagname is value.
-func (o *op) geniTagged(query string, args ...any) (int64, bool, error) {
-	var id int64
-	found, err := o.tx.QueryRow(o.ctx, query, args, &id)
-	return id, found, err
 }
 
 func (o *op) geniSite(authURN, base, auth string, maxSlices int64, create bool) (int64, error) {
@@ -137,18 +150,21 @@ func (o *op) geniSite(authURN, base, auth string, maxSlices int64, create bool) 
 	return site, o.putTag(core.Site, site, tags.GENIAuthority, authURN)
 }
 
-func (o *op) geniPerson(urn string, u sfa.URN, site int64, create bool) (int64, string, error) {
+// geniPerson finds (or, with create, makes) the person standing in for
+// urn; with write it also puts them at site. It says whether they are at
+// site.
+func (o *op) geniPerson(urn string, u sfa.URN, site int64, create, write bool) (int64, string, bool, error) {
 	var pid int64
 	var email string
 	found, err := o.tx.QueryRow(o.ctx, `SELECT p.person_id, p.email FROM persons p JOIN person_tags t ON t.person_id = p.person_id
 		JOIN tag_types tt ON tt.tag_type_id = t.tag_type_id WHERE tt.tagname = ? AND t.value = ? AND p.deleted = 0`,
 		[]any{tags.GENIUser, urn}, &pid, &email)
 	if err != nil {
-		return 0, "", err
+		return 0, "", false, err
 	}
 	if !found {
 		if !create {
-			return 0, "", core.Errorf(core.Forbidden, "%s is not a member of any slice at this PLC", urn)
+			return 0, "", false, core.Errorf(core.Forbidden, "%s is not a member of any slice at this PLC", urn)
 		}
 		h := sha256.Sum256([]byte(strings.ToLower(u.Authority) + "+" + u.Name))
 		local := strings.Map(func(r rune) rune {
@@ -164,25 +180,30 @@ func (o *op) geniPerson(urn string, u sfa.URN, site int64, create bool) (int64, 
 		pt, _ := table(core.Person)
 		rec, err := pt.Check(core.Record{"email": email, "first_name": clipName(u.Name), "last_name": clipName("GENI " + u.Authority)}, true)
 		if err != nil {
-			return 0, "", err
+			return 0, "", false, err
 		}
 		if pid, err = o.addPerson(pt, rec); err != nil {
-			return 0, "", err
+			return 0, "", false, err
 		}
 		for _, q := range []string{"UPDATE persons SET enabled = 1 WHERE person_id = ?", "INSERT INTO person_role (person_id, role_id) VALUES (?, 30)"} {
 			if _, err := o.tx.Exec(o.ctx, q, pid); err != nil {
-				return 0, "", err
+				return 0, "", false, err
 			}
 		}
 		if err := o.putTag(core.Person, pid, tags.GENIUser, urn); err != nil {
-			return 0, "", err
+			return 0, "", false, err
 		}
 		o.s.log.Info("GENI user person created", "urn", urn, "person_id", pid, "email", email)
 	}
-	if err := o.member("person_site", "person_id", "site_id", pid, site, true); err != nil {
-		return 0, "", err
+	var one int64
+	at, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM person_site WHERE person_id = ? AND site_id = ?", []any{pid, site}, &one)
+	if err != nil || at || !write {
+		return pid, email, at, err
 	}
-	return pid, email, nil
+	if err := o.member("person_site", "person_id", "site_id", pid, site, true); err != nil {
+		return 0, "", false, err
+	}
+	return pid, email, true, o.touchPerson(pid)
 }
 
 func clipName(s string) string {
