@@ -315,7 +315,8 @@ func (r *scaleRun) fetch() (p50, p99 time.Duration, rate float64, err error) {
 // returns the delays from the change to each node's answer, and the time
 // until the last.
 func (r *scaleRun) herd(ctx context.Context, name string) (p50, p99 time.Duration, woken int, drain time.Duration, err error) {
-	r.rewatched(30 * time.Second)
+	// Settle first: a herd still being served would slow this one.
+	r.rewatched(5 * time.Minute)
 	if _, err := r.wakes(); err != nil { // forget earlier answers
 		return 0, 0, 0, 0, err
 	}
