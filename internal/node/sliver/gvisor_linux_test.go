@@ -12,21 +12,23 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetlab/pl/internal/core"
 )
 
-// needGVisor skips unless runsc is installed and can start a sandbox on
-// this kernel with the platform the runtime uses.
+// needGVisor skips unless runsc is installed where the runtime looks for
+// it and can start a sandbox on this kernel with the platform the runtime
+// uses.
 func needGVisor(t testing.TB) {
 	t.Helper()
 	needRoot(t)
-	if _, err := exec.LookPath("runsc"); err != nil {
-		t.Skip("needs runsc (Debian package runsc): not installed")
+	if _, err := os.Stat(DefaultRunsc); err != nil {
+		t.Skipf("needs gVisor's runsc at %s (scripts/deps.sh builds it): %v", DefaultRunsc, err)
 	}
 	root := t.TempDir()
-	out, err := exec.Command("runsc", "--root", root, "--platform=ptrace", "--network=none", "do", "true").CombinedOutput() // hostdeps: runsc
+	out, err := exec.Command(DefaultRunsc, "--root", root, "--platform=ptrace", "--network=none", "do", "true").CombinedOutput() // hostdeps: /usr/local/bin/runsc
 	if err != nil {
 		t.Skipf("runsc cannot start a sandbox on this kernel: runsc --platform=ptrace do true: %v: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -170,7 +172,10 @@ func TestGVisorSliver(t *testing.T) {
 
 // TestGVisorJoinNetNS: a gVisor sliver in a network namespace prepared
 // for it (owned by its user namespace, as netcfg makes them) starts, and
-// the sentry's network stack has the namespace's loopback.
+// the sentry's network stack has the namespace's loopback; the slice
+// account pings (setuid busybox: runsc's --allow-suid). The namespace's
+// own kernel is silenced (netguard_linux.go). TestSliverNetwork checks
+// the traffic through netcfg's veth.
 func TestGVisorJoinNetNS(t *testing.T) {
 	needGVisor(t)
 	r := newTestRuntime(t)
@@ -186,18 +191,50 @@ func TestGVisorJoinNetNS(t *testing.T) {
 		os.Remove(s.NetNS)
 	})
 	destroyAtEnd(t, r, s.Name)
-	if err := r.Apply(context.Background(), s); err != nil {
-		if strings.Contains(err.Error(), gvisorRootNetNS) && core.ErrorCode(err) == core.Unimplemented {
-			t.Skipf("runsc cannot bring its network up in any namespace on this kernel: %v", err)
-		}
-		t.Fatalf("Apply %s: %v", s.Name, err)
-	}
+	apply(t, r, s)
 	if out, err := run(t, r, s.Name, false, "ping", "-c", "1", "-W", "2", "127.0.0.1"); err != nil {
 		t.Errorf("ping in joined namespace under gVisor: %v: %s", err, out)
 	}
 	if got := mustRun(t, r, s.Name, false, "cat", "/proc/net/dev"); !strings.Contains(got, "lo:") {
 		t.Errorf("/proc/net/dev under gVisor has no loopback: %q", got)
 	}
+	if !hasNetGuard(t, s.NetNS) {
+		t.Errorf("no %s table in the gVisor sliver's network namespace", gvisorGuardTable)
+	}
+	// Re-created under runc in the same namespace: the guard goes.
+	s.Runtime = RuntimeRunc
+	apply(t, r, s)
+	if hasNetGuard(t, s.NetNS) {
+		t.Errorf("the %s table stayed when the sliver moved to runc", gvisorGuardTable)
+	}
+	if out, err := run(t, r, s.Name, false, "ping", "-c", "1", "-W", "2", "127.0.0.1"); err != nil {
+		t.Errorf("ping under runc in the namespace gVisor left: %v: %s", err, out)
+	}
+}
+
+// hasNetGuard says whether the network namespace at path has the guard
+// table of gVisor slivers.
+func hasNetGuard(t *testing.T, path string) bool {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == gvisorGuardTable {
+			return true
+		}
+	}
+	return false
 }
 
 // TestGVisorCreateTime prints the create time (Apply of a new sliver,

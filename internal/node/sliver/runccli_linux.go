@@ -154,8 +154,9 @@ func (r *runcCLI) start(ctx context.Context, logFile string, o startOpts, args .
 	if err := c.Run(); err != nil {
 		msg := lastLogError(logFile)
 		if r.gvisor() && strings.Contains(msg, gvisorRootNetNS) {
-			return core.Errorf(core.Unimplemented, "%s %s %s: %s: this runsc takes every network namespace for the host's on this kernel "+
-				"(it looks for /proc/sys/net/core/rmem_default, which Linux now shows in every namespace), so gVisor slivers cannot have a network here", r.name, args[0], args[len(args)-1], msg)
+			return core.Errorf(core.Unimplemented, "%s %s %s: %s: this runsc (%s) is too old for this kernel: it takes every network namespace for the host's "+
+				"(it looks for /proc/sys/net/core/rmem_default, which Linux 6.x shows in every namespace); scripts/deps.sh builds one that works into %s",
+				r.name, args[0], args[len(args)-1], msg, r.bin, DefaultRunsc)
 		}
 		return fmt.Errorf("%s %s %s: %v: %s", r.name, args[0], args[len(args)-1], err, msg)
 	}
@@ -163,7 +164,8 @@ func (r *runcCLI) start(ctx context.Context, logFile string, o startOpts, args .
 }
 
 // gvisorRootNetNS is runsc's refusal to bring its network stack up in
-// what it takes for the host's network namespace.
+// what it takes for the host's network namespace: what Debian's runsc
+// 0.0~20221219 says for every namespace on Linux 6.x.
 const gvisorRootNetNS = "cannot run with network enabled in root network namespace"
 
 // lastLogError returns the last error message of a runc json log.

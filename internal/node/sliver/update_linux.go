@@ -34,6 +34,13 @@ func (r *Runc) update(ctx context.Context, rc *runcCLI, s Spec, p persisted, st 
 			}
 		}
 	}
+	if rc.gvisor() && s.NetNS != "" {
+		// Cheap when present; puts it in a namespace adopted from a
+		// node manager that did not make it.
+		if err := setNetGuard(s.NetNS, true); err != nil {
+			return err
+		}
+	}
 	userNS := ""
 	if isNsfsMount(filepath.Join(r.bundle(s.Name), "userns")) {
 		userNS = filepath.Join(r.bundle(s.Name), "userns")
