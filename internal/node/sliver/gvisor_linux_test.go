@@ -323,14 +323,14 @@ func TestGVisorHostileRoot(t *testing.T) {
 
 // TestGVisorIsolation: what TestIsolation asks of runc slivers, under
 // gVisor: no sight of another sliver's processes or files, sliver root
-// cannot reach the node's kernel interfaces, and a memory hog is stopped
-// by the memory limit without harming the other sliver. (The fork bomb is
-// left out: gVisor slivers have no process limit, see slivers.md.)
+// cannot reach the node's kernel interfaces, processes beyond the
+// process limit are refused (RLIMIT_NPROC in the sentry) and a memory hog
+// is stopped by the memory limit, without harming the other sliver.
 func TestGVisorIsolation(t *testing.T) {
 	needGVisor(t)
 	r := newTestRuntime(t)
 	a, b := testSpec(t, "gvisoa"), testSpec(t, "gvisob")
-	a.Resources.MemoryBytes = 64 << 20
+	a.Resources.MemoryBytes, a.Resources.Pids = 64<<20, 20
 	for _, s := range []*Spec{&a, &b} {
 		s.Runtime = RuntimeGVisor
 		apply(t, r, *s)
@@ -367,6 +367,33 @@ func TestGVisorIsolation(t *testing.T) {
 	run(t, r, a.Name, true, "sh", "-c", "echo "+flip+" > /proc/sys/net/ipv4/ip_forward")
 	if now, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(now) != string(hostFwd) {
 		t.Errorf("sliver root changed the node's ip_forward: %q -> %q", hostFwd, now)
+	}
+	// Processes: the slice account and sliver root each stop at the
+	// limit (RLIMIT_NPROC counts per user).
+	for _, root := range []bool{false, true} {
+		out, _ := run(t, r, a.Name, root, "sh", "-c", "for i in $(seq 40); do sleep 300 </dev/null >/dev/null 2>&1 & done; echo end")
+		if !strings.Contains(out, "can't fork") {
+			t.Errorf("40 processes under a limit of 20 (root %v): no fork refused: %q", root, out)
+		}
+		ps := mustRun(t, r, a.Name, true, "ps", "-o", "user,args")
+		n := 0
+		for _, line := range strings.Split(ps, "\n") {
+			if strings.Contains(line, "sleep 300") && strings.HasPrefix(line, map[bool]string{false: a.Name, true: "root"}[root]) {
+				n++
+			}
+		}
+		t.Logf("root %v: %d processes started under a limit of 20", root, n)
+		if n > 20 {
+			t.Errorf("%d processes of one user under a limit of 20 (root %v):\n%s", n, root, ps)
+		}
+		// The owner still gets in (runsc exec is not refused by the
+		// limit) and can clean up.
+		if login, err := run(t, r, a.Name, root, "echo", "in"); err != nil || login != "in\n" {
+			t.Errorf("login with the user at its process limit (root %v): %v %q", root, err, login)
+		}
+	}
+	if out, err := run(t, r, b.Name, false, "true"); err != nil {
+		t.Errorf("b harmed by a's processes: %v %s", err, out)
 	}
 	if out, err := run(t, r, a.Name, false, "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"); err == nil {
 		t.Errorf("128 MiB buffer allowed under a 64 MiB limit: %s", out)
