@@ -1,8 +1,8 @@
 package sliver
 
 import (
-	"slices"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
