@@ -265,8 +265,9 @@ func TestGVisorCreateTime(t *testing.T) {
 	}
 	rcT, rcM := measure(RuntimeRunc)
 	gvT, gvM := measure(RuntimeGVisor)
-	t.Logf("sliver create p50 of %d: runc %v, runsc %v (%.1fx); memory after start: runc %d KiB, runsc %d KiB",
-		n, rcT.Round(time.Millisecond), gvT.Round(time.Millisecond), float64(gvT)/float64(rcT), rcM>>10, gvM>>10)
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("BENCH sliver create p50 of %d: runc %v, runsc %v (%.1fx); memory after start: runc %d KiB, runsc %d KiB; load %s",
+		n, rcT.Round(time.Millisecond), gvT.Round(time.Millisecond), float64(gvT)/float64(rcT), rcM>>10, gvM>>10, strings.Join(strings.Fields(string(load))[:3], " "))
 }
 
 // TestGVisorCommandTTY: a terminal session in a gVisor sliver (what ssh
