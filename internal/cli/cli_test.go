@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -124,7 +125,7 @@ func TestCommandTree(t *testing.T) {
 		{"node", "register"}, {"node", "list"}, {"node", "show"}, {"node", "delete"}, {"node", "state"}, {"node", "token"},
 		{"slice", "create"}, {"slice", "list"}, {"slice", "show"}, {"slice", "renew"}, {"slice", "delete"},
 		{"slice", "add-nodes"}, {"slice", "remove-nodes"}, {"slice", "add-users"}, {"slice", "remove-users"},
-		{"slice", "set"}, {"slice", "unset"}, {"tagtype", "add"}, {"initscript", "add"}, {"exit-codes"},
+		{"slice", "set"}, {"slice", "unset"}, {"slice", "links"}, {"tagtype", "add"}, {"initscript", "add"}, {"exit-codes"},
 		{"geni", "cert"}, {"geni", "credential"},
 	} {
 		c, rest, err := root.Find(path)
@@ -166,5 +167,49 @@ func TestUsageErrors(t *testing.T) {
 	_, err := root.ExecuteC()
 	if ExitCode(err) != ExitAuth {
 		t.Errorf("not logged in: %v", err)
+	}
+}
+
+func TestLinksValue(t *testing.T) {
+	p := netip.MustParsePrefix("10.200.0.0/24")
+	hosts := []string{"a.org", "b.org", "c.org"}
+	for _, c := range []struct {
+		shape string
+		hosts []string
+		props linkProps
+		want  string
+	}{
+		{"ring", hosts, linkProps{delay: "10ms"}, "prefix 10.200.0.0/24; r1 a.org b.org rate=10000kbit delay=10ms; r2 b.org c.org rate=10000kbit delay=10ms; r3 c.org a.org rate=10000kbit delay=10ms"},
+		{"ring", hosts[:2], linkProps{rate: "20mbit", loss: "1%"}, "prefix 10.200.0.0/24; r1 a.org b.org rate=20000kbit loss=1.0000%"},
+		{"lan", hosts, linkProps{}, "prefix 10.200.0.0/24; lan x a.org b.org c.org rate=10000kbit"},
+	} {
+		got, err := linksValue(c.shape, "x", p, c.hosts, c.props)
+		if err != nil || got != c.want {
+			t.Errorf("%s %v %+v: %q %v, want %q", c.shape, c.hosts, c.props, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		shape string
+		hosts []string
+		props linkProps
+		want  string
+		code  int
+	}{
+		{"ring", hosts[:1], linkProps{}, "at least 2 nodes", ExitUsage},
+		{"star", hosts, linkProps{}, `unknown shape "star"`, ExitUsage},
+		{"ring", hosts, linkProps{delay: "soon"}, `link r1: delay "soon" is not a duration`, ExitInvalid},
+		{"ring", []string{"a.org", "b.org", "a.org"}, linkProps{}, "duplicates", ExitInvalid},
+		{"lan", hosts[:1], linkProps{}, "want at least 2", ExitInvalid},
+	} {
+		_, err := linksValue(c.shape, "x", p, c.hosts, c.props)
+		if err == nil || !strings.Contains(err.Error(), c.want) || ExitCode(err) != c.code {
+			t.Errorf("%s %v %+v: %v (exit %d), want %q (exit %d)", c.shape, c.hosts, c.props, err, ExitCode(err), c.want, c.code)
+		}
+	}
+	if got := defaultLinksPrefix(7).String(); got != "10.128.7.0/24" {
+		t.Errorf("default prefix of slice 7: %s", got)
+	}
+	if got := defaultLinksPrefix(32767).String(); got != "10.255.255.0/24" {
+		t.Errorf("default prefix of slice 32767: %s", got)
 	}
 }

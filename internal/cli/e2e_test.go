@@ -495,6 +495,24 @@ func TestEndToEnd(t *testing.T) {
 	if got := attr(sliver(node1.state(), "princeton_codeen"), "cpu_share"); len(got) != 1 || got[0] != "7" {
 		t.Fatalf("cpu_share after unset = %v", got)
 	}
+	// pl slice links composes the vlinks tag: a ring of the slice's two
+	// nodes is one link; a node the slice is not on is refused by PLC,
+	// a bad delay by the grammar before anything is sent.
+	pi.ok("slice", "links", "princeton_codeen", "ring", "node1.princeton.edu", "node2.princeton.edu", "--delay", "10ms", "--prefix", "10.200.0.0/24")
+	if got := attr(sliver(node1.state(), "princeton_codeen"), "vlinks"); len(got) != 1 || got[0] != "prefix 10.200.0.0/24; r1 node1.princeton.edu node2.princeton.edu rate=10000kbit delay=10ms" {
+		t.Fatalf("vlinks after pl slice links ring = %v", got)
+	}
+	pi.ok("slice", "links", "princeton_codeen", "lan", "node1.princeton.edu", "node2.princeton.edu", "--name", "core", "--prefix", "10.200.0.0/24")
+	if got := attr(sliver(node1.state(), "princeton_codeen"), "vlinks"); len(got) != 1 || got[0] != "prefix 10.200.0.0/24; lan core node1.princeton.edu node2.princeton.edu rate=10000kbit" {
+		t.Fatalf("vlinks after pl slice links lan = %v", got)
+	}
+	if r := pi.fails(5, "slice", "links", "princeton_codeen", "ring", "node1.princeton.edu", "nowhere.princeton.edu"); !strings.Contains(r.errOut, "nowhere.princeton.edu is not a node of slice princeton_codeen") {
+		t.Fatalf("a ring through a node the slice is not on: %s", r.errOut)
+	}
+	if r := pi.fails(5, "slice", "links", "princeton_codeen", "ring", "node1.princeton.edu", "node2.princeton.edu", "--delay", "soon"); !strings.Contains(r.errOut, `delay "soon" is not a duration`) {
+		t.Fatalf("a bad delay: %s", r.errOut)
+	}
+	admin.ok("slice", "unset", "princeton_codeen", "vlinks")
 	var shown map[string]any
 	user.json(&shown, "slice", "show", "princeton_codeen")
 	var cpu []string
@@ -557,7 +575,7 @@ func TestEndToEnd(t *testing.T) {
 	// refused with their position, selection chooses by measurement.
 	figs := &core.NodeFigures{Time: time.Now(), Load1: 0.25, CPUs: 2, MemTotal: 4 << 30, MemUsed: 1 << 30,
 		DiskTotal: 100 << 30, DiskUsed: 30 << 30, SliverCount: 1,
-		Slivers: []core.SliverFigures{{Slice: "princeton_codeen", State: "running", CPUPct: 12.5}}}
+		Slivers: []core.SliverFigures{{Slice: "princeton_codeen", State: "running", CPUPct: 12.5, IPv6: "2001:db8:7::1:5"}}}
 	if st, body := node1.do("POST", nodeapi.ReportPath, nodeapi.Report{BootState: "boot", Figures: figs}); st != 204 {
 		t.Fatalf("report with figures: %d %s", st, body)
 	}
@@ -598,6 +616,39 @@ func TestEndToEnd(t *testing.T) {
 	pi.json(&srows, "top", "slices")
 	if len(srows) != 1 || srows[0].Name != "princeton_codeen" || srows[0].MaxCPU != 12.5 {
 		t.Errorf("pl top slices: %+v", srows)
+	}
+	// 14c. Slivers' IPv6 (issue 16): the prefix is set at PLC on the
+	// node's primary interface, refused when bad, delivered to the node;
+	// PLC shows each sliver's address as its node reports it.
+	r = pi.fails(5, "node", "update", "node1.princeton.edu", "--ipv6-prefix", "2001:db8:7::1/64")
+	if !strings.Contains(r.errOut, "sliversipv6prefix") || !strings.Contains(r.errOut, "did you mean 2001:db8:7::/64?") {
+		t.Errorf("bad prefix: %s", r.errOut)
+	}
+	user.fails(4, "node", "update", "node1.princeton.edu", "--ipv6-prefix", "2001:db8:7::/64")
+	pi.ok("node", "update", "node1.princeton.edu", "--ipv6-prefix", "2001:db8:7::/64")
+	if st := node1.state(); st.IPv6Prefix != "2001:db8:7::/64" {
+		t.Errorf("node state's ipv6_prefix %q", st.IPv6Prefix)
+	}
+	var shown6 struct {
+		IPv6Prefix string `json:"ipv6_prefix"`
+	}
+	user.json(&shown6, "node", "show", "node1.princeton.edu")
+	if out := user.ok("node", "show", "node1.princeton.edu"); shown6.IPv6Prefix != "2001:db8:7::/64" || !strings.Contains(out, "slivers' IPv6 prefix: 2001:db8:7::/64") {
+		t.Errorf("pl node show: prefix %q\n%s", shown6.IPv6Prefix, out)
+	}
+	var shownSlice struct {
+		Slivers []core.SliverRow `json:"slivers"`
+	}
+	user.json(&shownSlice, "slice", "show", "princeton_codeen")
+	if len(shownSlice.Slivers) != 1 || shownSlice.Slivers[0].IPv6 != "2001:db8:7::1:5" || shownSlice.Slivers[0].Hostname != "node1.princeton.edu" {
+		t.Errorf("pl slice show --json slivers: %+v", shownSlice.Slivers)
+	}
+	if out := user.ok("slice", "show", "princeton_codeen"); !regexp.MustCompile(`node1\.princeton\.edu\s+running\s+2001:db8:7::1:5`).MatchString(out) {
+		t.Errorf("pl slice show:\n%s", out)
+	}
+	pi.ok("node", "update", "node1.princeton.edu", "--ipv6-prefix", "none")
+	if st := node1.state(); st.IPv6Prefix != "" {
+		t.Errorf("node state's ipv6_prefix after none: %q", st.IPv6Prefix)
 	}
 	var chosen []core.Selected
 	pi.json(&chosen, "slice", "add-nodes", "princeton_codeen", "--where", "load < 1", "--near", "40.35,-74.66", "--count", "1")

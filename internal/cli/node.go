@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 	"github.com/spf13/cobra"
 )
 
@@ -22,14 +23,85 @@ func addNodeCommands(node *cobra.Command) {
 		nodeShowCmd(),
 		deleteCmd(core.Node, "<node>"),
 	)
-	update := &cobra.Command{Use: "update <node> [flags]", Short: "Change fields of a node", Args: cobra.ExactArgs(1)}
+	update := &cobra.Command{Use: "update <node> [flags]", Short: "Change fields of a node", Args: cobra.ExactArgs(1),
+		Long: `Change fields of a node.
+
+--ipv6-prefix sets the prefix its slivers' IPv6 addresses come from: the
+interface tag sliversipv6prefix of its primary interface (PLCAPI's
+SetInterfaceSliversIPv6Prefix), a /64 or shorter of 2000::/3 or
+fc00::/7. The node re-addresses its slivers at once; "none" removes it
+(slivers become IPv4-only). A node started with its own --ipv6-prefix
+keeps that one.`}
 	fs := addFieldFlags(update,
 		fieldFlag{"boot-state", "boot_state", "boot, safeboot, reinstall, disabled, failboot", kString},
 		fieldFlag{"model", "model", "hardware model", kString},
 		fieldFlag{"node-type", "node_type", "regular or reservable", kString},
 	)
-	update.RunE = updateRunE(core.Node, fs)
+	var prefix6 string
+	update.Flags().StringVar(&prefix6, "ipv6-prefix", "", `IPv6 prefix of the node's slivers (e.g. 2001:db8:7::/64; "none" removes it)`)
+	fields := updateRunE(core.Node, fs)
+	update.RunE = func(cmd *cobra.Command, args []string) error {
+		if !cmd.Flags().Changed("ipv6-prefix") {
+			return fields(cmd, args)
+		}
+		rec, err := fs.record(cmd)
+		if err != nil {
+			return err
+		}
+		e, err := newEnv(cmd)
+		if err != nil {
+			return err
+		}
+		if err := e.setIPv6Prefix(args[0], prefix6); err != nil {
+			return err
+		}
+		if len(rec) == 0 {
+			return e.done("node " + args[0] + " updated")
+		}
+		return fields(cmd, args)
+	}
 	node.AddCommand(update)
+}
+
+// setIPv6Prefix sets (or with "none" or "" removes) the sliversipv6prefix
+// tag of the node's primary interface.
+func (e *env) setIPv6Prefix(node, prefix string) error {
+	nid, err := e.resolve(core.Node, node)
+	if err != nil {
+		return err
+	}
+	iface, _, err := e.primaryInterface(nid)
+	if err != nil {
+		return err
+	}
+	var v any = strings.TrimSpace(prefix)
+	if v == "none" || v == "" {
+		v = nil
+	}
+	return e.cl.Update(e.ctx, nil, core.Interface, iface, core.Record{tags.SliversIPv6Prefix: v})
+}
+
+// primaryInterface returns the id of a node's primary interface (else its
+// first) and its slivers' IPv6 prefix ("" = none).
+func (e *env) primaryInterface(nid int64) (int64, string, error) {
+	ifs, err := e.cl.Get(e.ctx, nil, core.Interface, &core.Filter{Terms: []core.Term{{Field: "node_id", Op: core.Eq, Value: nid}}},
+		[]string{"interface_id", "is_primary", tags.SliversIPv6Prefix})
+	if err != nil {
+		return 0, "", err
+	}
+	if len(ifs) == 0 {
+		return 0, "", core.Errorf(core.NotFound, "node %d has no interface", nid)
+	}
+	best := ifs[0]
+	for _, r := range ifs {
+		if r["is_primary"] == true {
+			best = r
+			break
+		}
+	}
+	id, _ := core.AsInt(best["interface_id"])
+	p, _ := best[tags.SliversIPv6Prefix].(string)
+	return id, p, nil
 }
 
 // interfaceRecord builds the primary interface of a new node from --ip
@@ -85,7 +157,7 @@ func interfaceRecord(ip, gateway, dns, mac string, bwlimit int64) (core.Record, 
 }
 
 func nodeRegisterCmd() *cobra.Command {
-	var ip, gateway, dns, mac, nodeType, model string
+	var ip, gateway, dns, mac, nodeType, model, prefix6 string
 	var bwlimit int64
 	cmd := &cobra.Command{
 		Use:   "register <site> <hostname> [--ip ADDR[/LEN]]",
@@ -122,6 +194,9 @@ the gateway defaults to the network's first address and DNS to the gateway.`,
 				return err
 			}
 			iface["node_id"] = nid
+			if prefix6 != "" {
+				iface[tags.SliversIPv6Prefix] = prefix6
+			}
 			if _, err := e.cl.Add(e.ctx, nil, core.Interface, iface); err != nil {
 				// Leave nothing half-done: a node without its interface goes.
 				if derr := e.cl.Delete(e.ctx, nil, core.Node, nid); derr != nil {
@@ -139,6 +214,7 @@ the gateway defaults to the network's first address and DNS to the gateway.`,
 	cmd.Flags().Int64Var(&bwlimit, "bwlimit", 0, "bandwidth limit of the primary interface (bits/s)")
 	cmd.Flags().StringVar(&nodeType, "node-type", "", "regular (default) or reservable")
 	cmd.Flags().StringVar(&model, "model", "", "hardware model")
+	cmd.Flags().StringVar(&prefix6, "ipv6-prefix", "", "IPv6 prefix routed to the node for its slivers (interface tag sliversipv6prefix; a /64 or shorter)")
 	return cmd
 }
 
@@ -244,17 +320,25 @@ func nodeShowCmd() *cobra.Command {
 			if len(rows) == 1 {
 				live = &rows[0]
 			}
+			var prefix6 string
+			if ids, ok := rec["interface_ids"].([]int64); ok && len(ids) > 0 {
+				if _, prefix6, err = e.primaryInterface(id); err != nil {
+					return err
+				}
+			}
 			if e.json {
 				out := core.Record{}
 				for k, v := range rec {
 					out[k] = v
 				}
 				out["live"] = live
+				out["ipv6_prefix"] = prefix6
 				return printJSON(e.out, out)
 			}
 			if err := printRecord(e.out, rec); err != nil {
 				return err
 			}
+			fmt.Fprintf(e.out, "\nslivers' IPv6 prefix: %s\n", orDash(prefix6))
 			return printNodeLive(e.out, live, time.Now())
 		},
 	}

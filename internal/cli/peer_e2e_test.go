@@ -166,6 +166,40 @@ func TestPeeringEndToEnd(t *testing.T) {
 	}
 	b.admin.ok("peer", "admit", "pla_demo")
 	b.admin.ok("peer", "update", "PLA", "--max-slices", "3")
+	// B caps A's slivers; a cap that grants nothing is refused, named.
+	if r := b.admin.fails(5, "peer", "update", "PLA", "--cap-mem-max", "0"); !strings.Contains(r.errOut, "cap_mem_max") {
+		t.Fatalf("a cap of 0 KiB: %s", r.errOut)
+	}
+	b.admin.ok("peer", "update", "PLA", "--max-slivers-per-node", "1", "--cap-mem-max", "524288", "--cap-net-max-rate", "20000")
+	var shown map[string]any
+	b.admin.json(&shown, "peer", "show", "PLA")
+	if shown["max_slivers_per_node"] != 1.0 || shown["cap_mem_max"] != 524288.0 || shown["cap_net_max_rate"] != 20000.0 || shown["cap_cpu_share"] != nil {
+		t.Fatalf("pl peer show PLA: %v", shown)
+	}
+	attrs := map[string]string{}
+	for _, a := range sliver(nodeB.state(), "pla_demo").Attributes {
+		attrs[a.TagName] = a.Value
+	}
+	if attrs["mem_max"] != "524288" || attrs["net_max_rate"] != "20000" {
+		t.Fatalf("capped sliver at B: %v", attrs)
+	}
+	b.admin.ok("peer", "update", "PLA", "--set", "max_slivers_per_node=0")
+	if sliver(nodeB.state(), "pla_demo") != nil {
+		t.Fatal("max_slivers_per_node 0 left the sliver")
+	}
+	b.admin.ok("peer", "update", "PLA", "--set", "max_slivers_per_node=null", "--set", "cap_mem_max=null")
+	// Bind and unbind (the original's SFA hack) and this PLC's name.
+	a.admin.ok("site", "add", "plx", "--name", "Site plx")
+	a.admin.ok("peer", "bind", "PLB", "site", "plx", "--remote-id", "0")
+	if r := a.admin.fails(5, "site", "update", "plx", "--name", "mine"); !strings.Contains(r.errOut, "Not a local site") {
+		t.Fatalf("update of a bound site: %s", r.errOut)
+	}
+	a.admin.fails(2, "peer", "bind", "PLB", "sitex", "plx")
+	a.admin.ok("peer", "unbind", "PLB", "site", "plx")
+	a.admin.ok("site", "update", "plx", "--name", "mine")
+	if out := a.admin.ok("peer", "name"); strings.TrimSpace(out) != "PlanetLab Central" {
+		t.Fatalf("pl peer name: %q", out)
+	}
 
 	// Deleting at A removes it at B.
 	start = time.Now()
@@ -175,6 +209,25 @@ func TestPeeringEndToEnd(t *testing.T) {
 			t.Fatal("B's sliver still desired 15 s after the deletion at A")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// pl peer clear drops A's objects at B and keeps the peer; a refresh
+	// brings them back.
+	b.admin.ok("peer", "clear", "PLA")
+	hosts := func() []any {
+		var nodes []map[string]any
+		b.admin.json(&nodes, "node", "list")
+		var out []any
+		for _, n := range nodes {
+			out = append(out, n["hostname"])
+		}
+		return out
+	}
+	if slices.Contains(hosts(), "n1.pla.test") {
+		t.Fatalf("A's node at B after pl peer clear: %v", hosts())
+	}
+	b.admin.ok("peer", "refresh", "PLA")
+	if !slices.Contains(hosts(), "n1.pla.test") {
+		t.Fatalf("A's node not back at B after a refresh: %v", hosts())
 	}
 	// Stopping peering removes A's objects at B.
 	b.admin.ok("peer", "rm", "PLA")

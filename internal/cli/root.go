@@ -27,7 +27,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(
 		loginCmd(), logoutCmd(), whoamiCmd(),
 		siteCmd(), personCmd(), keyCmd(),
-		sliceCmd(), tagTypeCmd(), initScriptCmd(), topCmd(), monitorCmd(), auditCmd(), geniCmd(), peerCmd(), ticketCmd(), leaseCmd(),
+		sliceCmd(), tagTypeCmd(), initScriptCmd(), topCmd(), monitorCmd(), auditCmd(), geniCmd(), peerCmd(), ticketCmd(), leaseCmd(), nmCmd(),
 		exitCodesTopic(),
 	)
 	node := cmdtree.Sub(root, "node", "Nodes: register, list, show, state (and the node manager itself)")

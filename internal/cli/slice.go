@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
@@ -50,7 +52,7 @@ func sliceCmd() *cobra.Command {
 	cmd.AddCommand(create, update, sliceRenewCmd(), sliceShowCmd(), sliceSetCmd(), sliceUnsetCmd(),
 		listCmd("list", "List slices", core.Slice, sliceCols, "site_id"),
 		deleteCmd(core.Slice, "<slice>"),
-		sliceAddNodesCmd(), sliceNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true),
+		sliceAddNodesCmd(), sliceNodesCmd(), sliceSuspendCmd(false), sliceSuspendCmd(true), sliceLinksCmd(),
 		membersCmd("remove-nodes", "Remove nodes from a slice", core.SliceNode, core.Node, false, "<slice> <node>..."),
 		membersCmd("add-users", "Add users to a slice (admin, pi)", core.SlicePerson, core.Person, true, "<slice> <person>..."),
 		membersCmd("remove-users", "Remove users from a slice (admin, pi)", core.SlicePerson, core.Person, false, "<slice> <person>..."),
@@ -140,11 +142,19 @@ func sliceShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The slivers as their nodes report them (the planet table):
+			// state, IPv6 address, error.
+			slivers := []core.SliverRow{}
+			rows, lerr := e.cl.TopSlices(e.ctx, nil, core.TopQuery{Where: fmt.Sprintf("slice_id == %d", id)})
+			if lerr == nil && len(rows) == 1 {
+				slivers = rows[0].Slivers
+			}
 			if e.json {
 				if tags == nil {
 					tags = []core.Record{}
 				}
 				rec["tags"] = tags
+				rec["slivers"] = slivers
 				return printJSON(e.out, rec)
 			}
 			if err := printRecord(e.out, rec); err != nil {
@@ -152,9 +162,11 @@ func sliceShowCmd() *cobra.Command {
 			}
 			if len(tags) > 0 {
 				fmt.Fprintln(e.out, "\nattributes:")
-				return printTable(e.out, tags, []string{"slice_tag_id", "tagname", "value", "node_id", "nodegroup_id"})
+				if err := printTable(e.out, tags, []string{"slice_tag_id", "tagname", "value", "node_id", "nodegroup_id"}); err != nil {
+					return err
+				}
 			}
-			return nil
+			return printSlivers(e.out, slivers, lerr)
 		},
 	}
 }
@@ -351,4 +363,23 @@ func sliceNodesCmd() *cobra.Command {
 			return printTable(e.out, recs, []string{"hostname", "address"})
 		},
 	}
+}
+
+// printSlivers prints a slice's slivers as `pl slice show` does: node,
+// state, IPv6 address and error, as the nodes report them.
+func printSlivers(w io.Writer, slivers []core.SliverRow, err error) error {
+	if err != nil {
+		_, err = fmt.Fprintf(w, "\nslivers: not shown (%v)\n", err)
+		return err
+	}
+	if len(slivers) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nslivers (as their nodes report them):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tIPV6\tERROR")
+	for _, s := range slivers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Hostname, s.State, orDash(s.IPv6), orDash(s.Error))
+	}
+	return tw.Flush()
 }

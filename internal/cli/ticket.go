@@ -127,7 +127,7 @@ rspec, and creates the slice's sliver until the ticket ends.`,
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "redeemed: sliver %s until %s (%s)\n", res.Slice, time.Unix(res.NotAfter, 0).UTC().Format(time.RFC3339), res.RSpec)
 			return err
 		}}
-	redeem.Flags().StringVar(&socket, "socket", nmapi.DefaultSocket, "the node manager's local API socket")
+	redeem.Flags().StringVar(&socket, "socket", nmapi.LocalSocket(), "the node manager's local API socket (default: the sliver's if there is one, else the node's)")
 	cmd.AddCommand(get, show, redeem)
 	return cmd
 }

@@ -44,6 +44,32 @@ func (c *Client) RefuseSlice(ctx context.Context, caller *core.Caller, sliceID i
 	return c.do(ctx, caller, http.MethodPut, p, nil, restapi.RefusalRequest{Reason: reason}, nil, "")
 }
 
+// BindObjectToPeer implements core.Peering.
+func (c *Client) BindObjectToPeer(ctx context.Context, caller *core.Caller, class core.Class, id, peerID, remoteID int64) error {
+	p := rel(restapi.PeerObjectPath(strconv.FormatInt(peerID, 10), string(class), strconv.FormatInt(id, 10)))
+	return c.do(ctx, caller, http.MethodPut, p, nil, restapi.BindRequest{RemoteObjectID: remoteID}, nil, "")
+}
+
+// UnBindObjectFromPeer implements core.Peering.
+func (c *Client) UnBindObjectFromPeer(ctx context.Context, caller *core.Caller, class core.Class, id, peerID int64) error {
+	p := rel(restapi.PeerObjectPath(strconv.FormatInt(peerID, 10), string(class), strconv.FormatInt(id, 10)))
+	return c.do(ctx, caller, http.MethodDelete, p, nil, nil, nil, "")
+}
+
+// DeleteAllPeerEntries implements core.Peering.
+func (c *Client) DeleteAllPeerEntries(ctx context.Context, caller *core.Caller, peerID int64) error {
+	return c.do(ctx, caller, http.MethodDelete, rel(restapi.PeerObjectsPath(strconv.FormatInt(peerID, 10))), nil, nil, nil, "")
+}
+
+// GetPeerName implements core.Peering.
+func (c *Client) GetPeerName(ctx context.Context, caller *core.Caller) (string, error) {
+	var out restapi.PeerName
+	if err := c.do(ctx, caller, http.MethodGet, rel(restapi.PeerNamePath), nil, nil, &out, ""); err != nil {
+		return "", err
+	}
+	return out.Peername, nil
+}
+
 // PeerKey returns the PLC's public peer key (unsigned, anonymous: compare
 // it out of band before giving it to AddPeer).
 func (c *Client) PeerKey(ctx context.Context) (string, error) {

@@ -3,6 +3,7 @@ package core
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -89,6 +90,9 @@ type SliverFigures struct {
 	RxPackets  uint64  `json:"rx_packets"`  //
 	TxPackets  uint64  `json:"tx_packets"`  //
 	LastError  string  `json:"last_error,omitempty"`
+	// IPv6 is the sliver's own IPv6 address (its node's IPv6 prefix and
+	// its xid, docs/networks.md); "" = the sliver is IPv4-only.
+	IPv6 string `json:"ipv6,omitempty"`
 }
 
 // Validate refuses a summary that is oversized or carries impossible
@@ -179,6 +183,12 @@ func (s *SliverFigures) validate() error {
 	}
 	if err := boundedText(s.LastError, MaxSliverError); err != nil {
 		return FieldErrorf("last_error", "%v", err)
+	}
+	if s.IPv6 != "" {
+		a, err := netip.ParseAddr(s.IPv6)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() {
+			return FieldErrorf("ipv6", "%q is not a global IPv6 address", truncateText(s.IPv6, 64))
+		}
 	}
 	if !(s.CPUSeconds >= 0 && s.CPUSeconds < 1e15) {
 		return FieldErrorf("cpu_seconds", "want 0..1e15, got %g", s.CPUSeconds)

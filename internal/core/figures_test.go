@@ -15,7 +15,7 @@ func goodFigures() *NodeFigures {
 		MemTotal: 4 << 30, MemUsed: 1 << 30, SwapTotal: 1 << 30, DiskTotal: 100 << 30, DiskUsed: 10 << 30,
 		UptimeSec: 3600, ClockOffsetMs: -12, ClockKnown: true, SliverCount: 2, RxBytes: 1000, TxBytes: 2000, SSH: SSHUp,
 		Slivers: []SliverFigures{
-			{Slice: "pl_a", State: "running", CPUSeconds: 10, CPUPct: 5, MemUsed: 1 << 20, MemLimit: 1 << 30, Procs: 3},
+			{Slice: "pl_a", State: "running", CPUSeconds: 10, CPUPct: 5, MemUsed: 1 << 20, MemLimit: 1 << 30, Procs: 3, IPv6: "2001:db8:7::1:5"},
 			{Slice: "pl_b", State: "frozen", LastError: "bad vsys"},
 		},
 	}
@@ -62,6 +62,12 @@ func TestFiguresValidate(t *testing.T) {
 		{"figures.slivers[0].cpu_pct", func(f *NodeFigures) { f.Slivers[0].CPUPct = -0.1 }},
 		{"figures.slivers[0].cpu_seconds", func(f *NodeFigures) { f.Slivers[0].CPUSeconds = math.NaN() }},
 		{"figures.slivers[0].tx_packets", func(f *NodeFigures) { f.Slivers[0].TxPackets = math.MaxUint64 }},
+		{"figures.slivers[0].ipv6", func(f *NodeFigures) { f.Slivers[0].IPv6 = "10.42.0.22" }},
+		{"figures.slivers[0].ipv6", func(f *NodeFigures) { f.Slivers[0].IPv6 = "::ffff:10.42.0.22" }},
+		{"figures.slivers[0].ipv6", func(f *NodeFigures) { f.Slivers[0].IPv6 = "fe80::1" }},
+		{"figures.slivers[0].ipv6", func(f *NodeFigures) { f.Slivers[0].IPv6 = "2001:db8::1%eth0" }},
+		{"figures.slivers[0].ipv6", func(f *NodeFigures) { f.Slivers[0].IPv6 = "2001:db8::/64" }},
+		{"figures.slivers[0].ipv6", func(f *NodeFigures) { f.Slivers[0].IPv6 = strings.Repeat("a", 5000) }},
 		{"figures.slivers", func(f *NodeFigures) {
 			f.Slivers = make([]SliverFigures, MaxSliverFigures+1)
 			f.SliverCount = len(f.Slivers)
@@ -93,7 +99,7 @@ func TestFiguresBound(t *testing.T) {
 			Slice: fmt.Sprintf("%s%04d", strings.Repeat("s", MaxSliceName-4), i), State: strings.Repeat("é", 40),
 			CPUSeconds: 1e14, CPUPct: float64(i) / 100, MemUsed: MaxFigure, MemLimit: MaxFigure, Procs: MaxFigure,
 			DiskUsed: MaxFigure, DiskQuota: MaxFigure, RxBytes: MaxFigure, TxBytes: MaxFigure, RxPackets: MaxFigure, TxPackets: MaxFigure,
-			LastError: "line\x01" + strings.Repeat("ü", 300),
+			LastError: "line\x01" + strings.Repeat("ü", 300), IPv6: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
 		})
 	}
 	f.Bound()

@@ -9,11 +9,16 @@ package core
 // two states with the same Version are the same desired state. Node watchers
 // use it to detect changes.
 type NodeState struct {
-	Version           string        `json:"version"`
-	Timestamp         int64         `json:"timestamp"`
-	NodeID            int64         `json:"node_id"`
-	Hostname          string        `json:"hostname"`
-	Interfaces        []Record      `json:"interfaces"`
+	Version    string   `json:"version"`
+	Timestamp  int64    `json:"timestamp"`
+	NodeID     int64    `json:"node_id"`
+	Hostname   string   `json:"hostname"`
+	Interfaces []Record `json:"interfaces"`
+	// IPv6Prefix is the prefix of the node's slivers' IPv6 addresses: the
+	// sliversipv6prefix tag of its primary interface (else of its first
+	// interface that has one); "" = none (slivers are IPv4-only unless
+	// the node has a prefix of its own, pl node --ipv6-prefix).
+	IPv6Prefix        string        `json:"ipv6_prefix,omitempty"`
 	Groups            []string      `json:"groups"`
 	ConfFiles         []Record      `json:"conf_files"`
 	InitScripts       []InitScript  `json:"initscripts"`
@@ -95,10 +100,11 @@ type SliverLease struct {
 // float64, string, []int64, []string or []Record.
 type Record map[string]any
 
-// VLink is one end of a virtual link (package core/vlinks, the vlinks slice
-// tag) as the node hosting it must build it: PLC resolves the slice's
-// topology into one VLink per link that touches the node, on the sliver of
-// that slice (Sliver.VLinks).
+// VLink is one end of a virtual link or LAN (package core/vlinks, the
+// vlinks slice tag) as the node hosting it must build it: PLC resolves the
+// slice's topology into one VLink per link or LAN that touches the node, on
+// the sliver of that slice (Sliver.VLinks). A LAN end has Peers (the other
+// members) and no Remote, PeerNode or PeerAddr.
 type VLink struct {
 	Name     string `json:"name"`      // interface name inside the sliver
 	VNI      uint32 `json:"vni"`       // tunnel id, unique per link among all slices
@@ -109,4 +115,14 @@ type VLink struct {
 	RateKbit int64  `json:"rate_kbit"` // capacity, each direction
 	DelayUS  int64  `json:"delay_us"`  // one-way delay to add, microseconds
 	LossPPM  int64  `json:"loss_ppm"`  // random loss, parts per million, each direction
+	// Peers are a LAN end's other members (absent on a point-to-point
+	// link's end).
+	Peers []VLinkPeer `json:"peers,omitempty"`
+}
+
+// VLinkPeer is another member of a virtual LAN, as one member's end sees it.
+type VLinkPeer struct {
+	Node    string `json:"node"`    // its node's host name
+	Addr    string `json:"addr"`    // its node's public IPv4 address, where the tunnel goes
+	Private string `json:"private"` // its address on the LAN ("10.200.0.250")
 }

@@ -76,6 +76,7 @@ type SliverRow struct {
 	RxKbps   float64 `json:"rx_kbps"`
 	TxKbps   float64 `json:"tx_kbps"`
 	Error    string  `json:"error,omitempty"`
+	IPv6     string  `json:"ipv6,omitempty"` // the sliver's IPv6 address, as its node reports it
 }
 
 // TopQuery selects and orders rows of the planet table.

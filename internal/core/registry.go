@@ -240,4 +240,14 @@ type Peering interface {
 	// RefuseSlice refuses (refuse=true) or admits again a peer's slice on
 	// this PLC's nodes.
 	RefuseSlice(ctx context.Context, c *Caller, sliceID int64, refuse bool, reason string) error
+	// BindObjectToPeer marks a local object (class site, person, key,
+	// node or slice) as peer peerID's, remoteID its id there (0:
+	// unknown); UnBindObjectFromPeer makes a peer's object local again.
+	BindObjectToPeer(ctx context.Context, c *Caller, class Class, id, peerID, remoteID int64) error
+	UnBindObjectFromPeer(ctx context.Context, c *Caller, class Class, id, peerID int64) error
+	// DeleteAllPeerEntries deletes every object of the peer here and
+	// keeps the peer.
+	DeleteAllPeerEntries(ctx context.Context, c *Caller, peerID int64) error
+	// GetPeerName returns this PLC's name.
+	GetPeerName(ctx context.Context, c *Caller) (string, error)
 }

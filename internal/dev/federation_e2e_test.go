@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -137,17 +138,17 @@ func TestFederationEndToEnd(t *testing.T) {
 		until("sliver back", time.Minute, works)
 		return time.Since(start)
 	}
+	// Toggles alternate between the two nodes, so both series see the
+	// same load; p99 is the nearest rank (with n=15, the maximum).
+	const toggles = 15
 	var peer, local []time.Duration
-	for range 7 {
+	for range toggles {
 		peer = append(peer, toggle(remote, sshWorks))
 		local = append(local, toggle(nodeA.NodeID, sshWorksA))
 	}
-	slices.Sort(peer)
-	slices.Sort(local)
 	load, _ := os.ReadFile("/proc/loadavg")
-	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	t.Logf("change at A to sliver answering ssh: on B's node (peering) p50 %v max %v; baseline on A's node p50 %v max %v (n=%d each); loadavg %s",
-		ms(peer[len(peer)/2]), ms(peer[len(peer)-1]), ms(local[len(local)/2]), ms(local[len(local)-1]), len(peer), strings.TrimSpace(string(load)))
+	t.Logf("BENCH federation change-to-sliver (PLCAPI call at A to ssh answering in the sliver): on B's node (peering) %s; baseline on A's node %s; loadavg %s",
+		quantiles(peer), quantiles(local), strings.TrimSpace(string(load)))
 
 	// PLC A goes down: B's sliver keeps running; B's refresh of A fails
 	// and changes nothing.
@@ -176,7 +177,8 @@ func TestFederationEndToEnd(t *testing.T) {
 	// Deleting at A removes the sliver at B.
 	must(t, a.Delete(ctx, nil, core.Slice, sliceID))
 	d := until("sliver gone from B's node after the deletion at A", time.Minute, func() bool { return !sshWorks() })
-	t.Logf("deletion at A to sliver gone on B's node: %v", d.Round(time.Millisecond))
+	load, _ = os.ReadFile("/proc/loadavg")
+	t.Logf("BENCH federation deletion at A to sliver gone on B's node: %v; loadavg %s", d.Round(time.Millisecond), strings.TrimSpace(string(load)))
 	if fs, err := b.Get(ctx, nil, core.Slice, &core.Filter{IsList: true, Names: []string{slice}}, nil); err != nil || len(fs) != 0 {
 		t.Fatalf("the slice at B after its deletion at A: %v %v", fs, err)
 	}
@@ -188,6 +190,17 @@ func sshAt(ctx context.Context, key, knownHosts, slice string, n *Node, command 
 		slice + "@" + n.Addr.String()}, command...)
 	out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput() // hostdeps: ssh
 	return string(out), err
+}
+
+// quantiles formats the p50, p99 (nearest rank) and maximum of ds.
+func quantiles(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := func(q float64) time.Duration {
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		return s[max(0, min(i, len(s)-1))].Round(time.Millisecond)
+	}
+	return fmt.Sprintf("p50 %v p99 %v max %v n=%d", rank(0.50), rank(0.99), s[len(s)-1].Round(time.Millisecond), len(s))
 }
 
 func must(t *testing.T, err error) {

@@ -191,9 +191,12 @@ func (p *Planet) startNodes(ctx context.Context) error {
 	for _, n := range p.Nodes {
 		g.Go(func() error {
 			// The normal flow: `pl node register` at PLC prints the join
-			// command, which runs on the node.
+			// command, which runs on the node. IPv6 for slivers: the /64
+			// the node's site routes to it, PLC's sliversipv6prefix tag
+			// of its interface (docs/networks.md).
 			out, err := p.run(gctx, nil, "node", "register", n.SiteName, n.Hostname, "--json",
-				"--ip", netip.PrefixFrom(n.Addr, 24).String(), "--gateway", n.Gateway.String(), "--model", "pl dev")
+				"--ip", netip.PrefixFrom(n.Addr, 24).String(), "--gateway", n.Gateway.String(), "--model", "pl dev",
+				"--ipv6-prefix", n.SliverPrefix6.String())
 			if err != nil {
 				return err
 			}
@@ -238,9 +241,8 @@ func (p *Planet) nodeArgs(n *Node, sub ...string) []string {
 			"--sensor-addr", net.JoinHostPort(n.Addr.String(), SensorPort), "--sensor-slivers", "public",
 			"--report-interval", ReportInterval.String(), "--bwmon-interval", ReportInterval.String(),
 			// Ports 80 and 443 shared by host name (docs/networks.md).
-			"--codemux",
-			// IPv6 for slivers: the /64 the node's site routes to it.
-			"--ipv6-prefix", n.SliverPrefix6.String())
+			// IPv6 for slivers comes from PLC (registered with the node).
+			"--codemux")
 		if p.NodeLogLevel != "" {
 			args = append(args, "--log-level", p.NodeLogLevel)
 		}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,6 +228,43 @@ func TestTracerouteTutorial(t *testing.T) {
 	} else {
 		t.Logf("sliver on n1 -> sliver on n3 over IPv6:\n%s", out)
 	}
+	// The prefixes came from PLC (pl dev registers each node with its
+	// sliversipv6prefix); the reserved port answers on each node's own
+	// IPv6 address too, as on its IPv4 one.
+	for i := 1; i <= nodes; i++ {
+		nodeNS := "/var/run/netns/" + rec.Prefix + fmt.Sprintf("n%d", i)
+		out, err := exec.Command("nsenter", "--net="+nodeNS, "ip", "-6", "-o", "addr", "show", "scope", "global").CombinedOutput() // hostdeps: nsenter ip
+		mm := regexp.MustCompile(`inet6 (fd0a:5100:[0-9a-f:]+)/64`).FindStringSubmatch(string(out))
+		if err != nil || mm == nil {
+			t.Fatalf("node n%d: no IPv6 address on its LAN: %v\n%s", i, err, out)
+		}
+		c, err := net.DialTimeout("tcp6", net.JoinHostPort(mm[1], port), 5*time.Second)
+		if err != nil {
+			t.Errorf("host -> node n%d's own address [%s]:%s over IPv6: %v", i, mm[1], port, err)
+			continue
+		}
+		c.Close()
+	}
+	// PLC shows each sliver's IPv6 address as its node reports it.
+	waitFor(t, time.Minute, "PLC shows every sliver's IPv6 address", func() error {
+		var shown struct {
+			Slivers []core.SliverRow `json:"slivers"`
+		}
+		if err := json.Unmarshal([]byte(user.run("slice", "show", slice, "--json")), &shown); err != nil {
+			return err
+		}
+		var got []string
+		for _, s := range shown.Slivers {
+			got = append(got, s.IPv6)
+		}
+		slices.Sort(got)
+		want := slices.Clone(addrs6)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("PLC shows %v, the slivers have %v", got, want)
+		}
+		return nil
+	})
 
 	// The planet's nodes share port 80 by host name (docs/networks.md):
 	// the demo user names the demo slice's page, and every node serves it

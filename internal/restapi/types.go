@@ -153,7 +153,28 @@ const OutboxPath = Prefix + "/outbox"
 // signed endpoints are package peering's.
 const (
 	PeerDataPath = Prefix + "/peer-data" // GET -> GetPeerData's struct (admin)
+	PeerNamePath = Prefix + "/peer-name" // GET -> PeerName (GetPeerName: admin, node)
 )
+
+// PeerName is GetPeerName's answer: this PLC's name.
+type PeerName struct {
+	Peername string `json:"peername"`
+}
+
+// PeerObjectsPath is DELETE: DeleteAllPeerEntries of the peer ref.
+func PeerObjectsPath(ref string) string { return Prefix + "/peers/" + ref + "/objects" }
+
+// PeerObjectPath is PUT (BindRequest: BindObjectToPeer) and DELETE
+// (UnBindObjectFromPeer) of object id of class (site, person, key, node,
+// slice) and the peer ref.
+func PeerObjectPath(ref, class, id string) string {
+	return PeerObjectsPath(ref) + "/" + class + "/" + id
+}
+
+// BindRequest gives the object's id at the peer (0: unknown).
+type BindRequest struct {
+	RemoteObjectID int64 `json:"remote_object_id"`
+}
 
 // PeerRefreshPath is POST: RefreshPeer of the peer ref (id or peername);
 // the answer is RefreshPeer's struct.

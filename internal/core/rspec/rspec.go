@@ -19,6 +19,7 @@ package rspec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -188,27 +189,58 @@ func CheckLoan(l Loan, holdings map[string]RSpec, lentOut RSpec, now int64) erro
 	if !l.Active(now) {
 		return core.FieldErrorf("until", "the loan ended at %d (now %d)", l.Until, now)
 	}
-	own, ok := holdings[l.From]
-	if !ok {
+	if _, ok := holdings[l.From]; !ok {
 		return core.Errorf(core.NotFound, "lender %q holds nothing on this node", l.From)
 	}
 	if _, ok := holdings[l.To]; !ok {
 		return core.Errorf(core.NotFound, "borrower %q has no sliver on this node", l.To)
 	}
+	return CheckTake(l.From, l.Amount, holdings, lentOut)
+}
+
+// CheckTake says why amount cannot be taken out of what holder holds (its
+// own allocation) once taken was already taken out of it (lent, or held by
+// resource capabilities), keeping Keep; nil if it can. Loans (CheckLoan)
+// and capabilities (package core/rcap) both go through it, so together
+// they never give away more than the holder has.
+func CheckTake(holder string, amount RSpec, holdings map[string]RSpec, taken RSpec) error {
+	own, ok := holdings[holder]
+	if !ok {
+		return core.Errorf(core.NotFound, "lender %q holds nothing on this node", holder)
+	}
 	for _, n := range Names {
-		want := l.Amount.Get(n)
+		want := amount.Get(n)
 		if want == 0 {
 			continue
 		}
 		have := own.Get(n)
 		if have == 0 && (n == MemMax || n == NetMaxRate) {
-			return core.Errorf(core.Forbidden, "%s: %s holds no finite %s to lend", n, l.From, n)
+			return core.Errorf(core.Forbidden, "%s: %s holds no finite %s to lend", n, holder, n)
 		}
-		if free := have - lentOut.Get(n) - Keep.Get(n); want > free {
-			return core.Errorf(core.Forbidden, "%s: %s holds %d, has lent %d and keeps %d: %d is more than the %d it can lend", n, l.From, have, lentOut.Get(n), Keep.Get(n), want, max(free, 0))
+		if free := have - taken.Get(n) - Keep.Get(n); want > free {
+			return core.Errorf(core.Forbidden, "%s: %s holds %d, has lent %d and keeps %d: %d is more than the %d it can lend", n, holder, have, taken.Get(n), Keep.Get(n), want, max(free, 0))
 		}
 	}
 	return nil
+}
+
+// Sub returns r - o, resource by resource.
+func (r RSpec) Sub(o RSpec) RSpec {
+	for _, n := range Names {
+		*r.ptr(n) -= o.Get(n)
+	}
+	return r
+}
+
+// Exceeds names the first resource (in Names order) of which o has more
+// than r; "" if o fits in r.
+func (r RSpec) Exceeds(o RSpec) string {
+	for _, n := range Names {
+		if o.Get(n) > r.Get(n) {
+			return n
+		}
+	}
+	return ""
 }
 
 // Effective applies the active loans to holdings (own allocations, from
@@ -290,4 +322,35 @@ func (r RSpec) Attributes(attrs []core.Attribute) []core.Attribute {
 		out = append(out, core.Attribute{TagName: n, Value: strconv.FormatInt(r.Get(n), 10)})
 	}
 	return out
+}
+
+// Unlimited reports whether v, an amount of resource name, means "no
+// limit": mem_max and net_max_rate 0 (and net_max_rate below 0, shaping
+// off).
+func Unlimited(name string, v int64) bool {
+	return (name == MemMax || name == NetMaxRate) && v <= 0
+}
+
+// Clip bounds the resources named in capped to at most max's amounts (an
+// unlimited amount is above every cap) and reports each change as
+// "name v -> cap" (v "unlimited" when it was). Resources not named keep
+// their amount.
+func Clip(r, max RSpec, capped []string) (RSpec, []string) {
+	var changed []string
+	for _, n := range Names {
+		if !slices.Contains(capped, n) {
+			continue
+		}
+		v, c := r.Get(n), max.Get(n)
+		if !Unlimited(n, v) && v <= c {
+			continue
+		}
+		from := strconv.FormatInt(v, 10)
+		if Unlimited(n, v) {
+			from = "unlimited"
+		}
+		changed = append(changed, fmt.Sprintf("%s %s -> %d", n, from, c))
+		*r.ptr(n) = c
+	}
+	return r, changed
 }

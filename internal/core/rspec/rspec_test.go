@@ -2,6 +2,7 @@ package rspec
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -187,5 +188,31 @@ func TestAttributesRoundTrip(t *testing.T) {
 	}
 	if _, err := FromAttributes([]core.Attribute{{TagName: "cpu_pct", Value: "lots"}}); core.ErrorField(err) != "cpu_pct" {
 		t.Errorf("bad value: %v", err)
+	}
+}
+
+func TestClip(t *testing.T) {
+	max := RSpec{CPUShare: 2, CPUPct: 10, NetMinKbit: 1000, NetMaxKbit: 5000, MemKiB: 1 << 20}
+	cases := []struct {
+		name   string
+		in     RSpec
+		capped []string
+		want   RSpec
+		change []string
+	}{
+		{"defaults, everything capped", RSpec{CPUShare: 1}, Names,
+			RSpec{CPUShare: 1, NetMaxKbit: 5000, MemKiB: 1 << 20},
+			[]string{"net_max_rate unlimited -> 5000", "mem_max unlimited -> 1048576"}},
+		{"above every cap", RSpec{CPUShare: 8, CPUPct: 50, NetMinKbit: 9000, NetMaxKbit: 9000, MemKiB: 4 << 20}, Names,
+			max, []string{"cpu_share 8 -> 2", "cpu_pct 50 -> 10", "net_min_rate 9000 -> 1000", "net_max_rate 9000 -> 5000", "mem_max 4194304 -> 1048576"}},
+		{"within", RSpec{CPUShare: 2, CPUPct: 5, NetMaxKbit: 10, MemKiB: 10}, Names, RSpec{CPUShare: 2, CPUPct: 5, NetMaxKbit: 10, MemKiB: 10}, nil},
+		{"only named ones", RSpec{CPUShare: 8, MemKiB: 0}, []string{CPUShare}, RSpec{CPUShare: 2}, []string{"cpu_share 8 -> 2"}},
+		{"shaping off is unlimited", RSpec{NetMaxKbit: -1}, []string{NetMaxRate}, RSpec{NetMaxKbit: 5000}, []string{"net_max_rate unlimited -> 5000"}},
+	}
+	for _, c := range cases {
+		got, ch := Clip(c.in, max, c.capped)
+		if got != c.want || !slices.Equal(ch, c.change) {
+			t.Errorf("%s: Clip = %+v %q, want %+v %q", c.name, got, ch, c.want, c.change)
+		}
 	}
 }

@@ -63,9 +63,13 @@ func (t Tag) valueDoc() string {
 	case Image:
 		return "image name"
 	case Topology:
-		return "topology: `prefix 10.200.0.0/24; ab n1.org n2.org rate=20mbit delay=10ms loss=0.5%`, statements separated by `;` or new lines"
+		return "topology: `prefix 10.200.0.0/24; ab n1.org n2.org rate=20mbit delay=10ms loss=0.5%; lan core n1.org n2.org n3.org rate=50mbit`, statements separated by `;` or new lines"
+	case IPv6Prefix:
+		return "IPv6 prefix: a /64 or shorter of 2000::/3 or fc00::/7, no host bits, e.g. `2001:db8:7::/64`"
 	case Enum:
 		return "one of " + strings.Join(t.Values, ", ")
+	case VsysOp:
+		return "operation: `<op>` or `<op>:<scope>`, e.g. `sensor`, `dataset:census`"
 	}
 	return "text"
 }

@@ -39,6 +39,12 @@ const (
 	Host  Kind = "route"   // a codemux route: <host>,<port>[,tls=<port>][,proxy] (ParseRoute)
 	// Topology is a slice's virtual links, syntax of package core/vlinks.
 	Topology Kind = "topology"
+	// VsysOp is a privileged operation granted to a slice: <op> or
+	// <op>:<scope> (ParseVsysGrant).
+	VsysOp Kind = "vsys operation"
+	// IPv6Prefix is a node's prefix for its slivers' IPv6 addresses
+	// (ParsePrefix6).
+	IPv6Prefix Kind = "IPv6 prefix"
 )
 
 // Tag describes one tag.
@@ -89,6 +95,7 @@ const (
 	VLinks         = vlinks.Tag
 	NMAPI          = "nm_api"
 	Delegations    = "delegations"
+	Vsys           = "vsys"
 )
 
 // CPU weights: one unit of cpu_share is SharesPerCPUShare cgroup
@@ -140,7 +147,7 @@ var table = []Tag{
 	{Name: PortsTag, Category: "slice/network", Kind: Ports, Roles: member, Multi: true,
 		Doc: "reserved TCP/UDP ports forwarded from the node's address (tcp/80, udp/5000-5010, 8080), refused when they collide with another slice's"},
 	{Name: VLinks, Category: "slice/network", Kind: Topology, Roles: member,
-		Doc: "virtual links between the slice's slivers (VINI, see networks.md): a private range and named point-to-point links with rate, delay and loss. Refused when it names nodes the slice is not on or its range overlaps another slice's"},
+		Doc: "virtual links between the slice's slivers (VINI, see networks.md): a private range, named point-to-point links and LANs (lan <name> <node> <node>...) with rate, delay and loss. Refused when it names nodes the slice is not on, its range is too small for them or overlaps another slice's"},
 	{Name: Vref, Category: "slice/config", Kind: Image, Default: DefaultImage, Roles: []string{core.RolePI, core.RoleUser, core.RoleNode},
 		Doc: "reference image of the sliver, unknown on the node = refused"},
 	{Name: Runtime, Category: "slice/config", Kind: Enum, Values: []string{"runc", "runsc"}, Default: "runc", Roles: member,
@@ -167,7 +174,8 @@ var table = []Tag{
 	{Name: "cpu_freezable", Category: "slice/rspec", Kind: Text, Doc: "freeze when cpu_cores is 0"},
 	{Name: "capabilities", Category: "slice/rspec", Kind: Text, Doc: "extra capabilities, comma-separated"},
 	{Name: "ip_addresses", Category: "slice/rspec", Kind: Text, Doc: "extra IP addresses of the sliver"},
-	{Name: "vsys", Category: "slice/vsys", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Multi: true, Doc: "one vsys script per tag"},
+	{Name: Vsys, Category: "slice/vsys", Kind: VsysOp, Multi: true,
+		Doc: "a privileged operation the node runs for the slice when it asks through the local API (brokering.md, Privileged operations): a built-in (sensor, dataset) or an operator script of the node, optionally only for one value of its scoped argument (dataset:census). The slivers get the local API socket as with nm_api=1, and a dataset grant a directory /run/pl/datasets (a change re-creates the sliver). Admins only (the original let PIs, users and techs set it)"},
 	{Name: "vsys_vnet", Category: "slice/vsys", Kind: Text, Doc: "vnet subnet"},
 	{Name: Codemux, Category: "slice/network", Kind: Host, Roles: member, Multi: true,
 		Doc: "a web site of the slice on the node's shared ports 80 and 443 (CoDemux, see networks.md): HTTP requests whose Host is the host go to the sliver's port (X-Forwarded-For added), and with tls= TLS connections whose SNI is the host go to the sliver's TLS port unterminated. proxy: a PROXY protocol v1 header names the client first. Refused when another slice on a node of this one claims the host"},
@@ -196,6 +204,8 @@ var table = []Tag{
 	{Name: "ifname", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface name"},
 	{Name: "driver", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface driver"},
 	{Name: "alias", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface alias"},
+	{Name: SliversIPv6Prefix, Category: "interface/ipv6", Kind: IPv6Prefix, Roles: site,
+		Doc: "IPv6 prefix routed to the node for its slivers (the original's SliversIPv6Prefix accessor): on the primary interface, each sliver gets <prefix> + 0x10000 + its xid, changed live (networks.md). A node's --ipv6-prefix overrides it"},
 	{Name: "isrootonsite", Category: "person/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "person gets root on the nodes of their sites"},
 	{Name: "columnconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI column setup"},
 	{Name: "showconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI settings"},
@@ -296,6 +306,14 @@ func (t Tag) Check(value string) error {
 		}
 	case Topology:
 		if _, err := vlinks.Parse(value); err != nil {
+			return err
+		}
+	case VsysOp:
+		if _, err := ParseVsysGrant(value); err != nil {
+			return err
+		}
+	case IPv6Prefix:
+		if _, err := ParsePrefix6(value); err != nil {
 			return err
 		}
 	case Image:

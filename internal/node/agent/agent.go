@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,6 +35,7 @@ import (
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/plcclient"
 	"github.com/planetlab/pl/internal/node/sliver"
+	"github.com/planetlab/pl/internal/node/vsys"
 	"github.com/planetlab/pl/internal/nodeapi"
 )
 
@@ -94,8 +96,20 @@ type Config struct {
 	// beyond it: tickets.go); a zero CPUPct means MaxReservedPct.
 	Capacity rspec.Capacity
 	// APISocket is the local API socket's host path, bound into slivers
-	// with nm_api=1 ("" = none).
+	// with nm_api=1 or a vsys grant ("" = none).
 	APISocket string
+	// APIClient is the host path of a static pl binary bound read-only
+	// beside the socket in those slivers, their client (`/run/pl/pl nm`);
+	// "" = none.
+	APIClient string
+	// Vsys runs the privileged operations slices are granted by their
+	// vsys tag (local API method Vsys); nil = none.
+	Vsys *vsys.Registry
+	// IPv6Prefix, when valid, is the node's own prefix for its slivers'
+	// IPv6 addresses (pl node --ipv6-prefix): it wins over PLC's
+	// (EffectivePrefix6). A Net that is a Prefix6Setter is given the
+	// effective prefix before each pass.
+	IPv6Prefix netip.Prefix
 
 	// OnDirectory, if set, is called with the slice directory (see
 	// LookupSlice) each time the agent refreshes it: the node manager
@@ -137,9 +151,13 @@ type Main struct {
 	done     chan struct{}
 	tickets  *ticketBook
 	control  *control
-	redeemMu sync.Mutex // one redemption at a time
+	redeemMu sync.Mutex  // one redemption at a time
+	recreate recreateSet // slivers ReCreate asked for (nodemethods.go)
 	initOnce sync.Once
 	initErr  error
+
+	prefix6    netip.Prefix // the slivers' IPv6 prefix in force
+	badPrefix6 string       // PLC's last refused prefix (logged once)
 }
 
 // SliverErrors returns the current sliver errors (slice -> why its last
@@ -475,7 +493,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if err := m.xids.Allocate(Candidates(st, now.Unix())); err != nil {
 		m.log.Error("xid allocation", "err", err)
 	}
-	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket}
+	env := Env{Now: now.Unix(), XIDs: m.xids.Snapshot(), NCPU: m.NCPU, APISocket: m.APISocket, APIClient: m.APIClient, Prefix6: m.sliverPrefix6(st)}
 	if m.Runtimes != nil {
 		env.Runtimes = map[string]bool{}
 		for _, rt := range m.Runtimes {
@@ -494,6 +512,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 		}
 	}
 	d := Compute(st, env)
+	m.destroyForRecreate(ctx)
 	sts, err := m.Runtime.List(ctx)
 	if err != nil {
 		m.log.Error("cannot list slivers; skipping this pass", "err", err)
@@ -567,7 +586,7 @@ func (m *Main) Reconcile(ctx context.Context) time.Time {
 	if b := NextBoundary(st, now.Unix()); b > 0 {
 		next = time.Unix(b, 0)
 	}
-	for _, l := range m.control.snapshot().Loans {
+	for _, l := range m.control.snapshot().allLoans(now.Unix()) {
 		if t := time.Unix(l.Until, 0); l.Active(now.Unix()) && (next.IsZero() || t.Before(next)) {
 			next = t // the loan's end is undone at once
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,7 @@ type harness struct {
 	figures func() (*core.NodeFigures, error)
 	bwmon   func(after time.Time) []core.BwmonEvent // BwmonEvents hook
 	report  time.Duration                           // ReportInterval; 0 = default
+	prefix6 netip.Prefix                            // IPv6Prefix (the node's own)
 }
 
 func newHarness(t *testing.T, st *core.NodeState) *harness {
@@ -50,7 +52,7 @@ func (h *harness) start() {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WatchTimeout: time.Second, PollInterval: 100 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		Now: h.clock.now, SSHHostKey: "ssh-ed25519 AAAAhost", Version: "test",
-		Figures: h.figures, ReportInterval: h.report, BwmonEvents: h.bwmon,
+		Figures: h.figures, ReportInterval: h.report, BwmonEvents: h.bwmon, IPv6Prefix: h.prefix6,
 	}}
 	if err := m.init(); err != nil {
 		h.t.Fatal(err)

@@ -10,13 +10,15 @@ import (
 
 	"github.com/planetlab/pl/internal/atomicfile"
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/rcap"
 	"github.com/planetlab/pl/internal/core/rspec"
 	"github.com/planetlab/pl/internal/core/tags"
 )
 
 // What slices decided through the local API (localapi.go), kept on disk:
 // delegated slivers created by their controllers, slivers stopped by
-// them, and loans. Applied to the desired state at every pass
+// them, loans and resource capabilities (bound ones move resources as
+// loans do). Applied to the desired state at every pass
 // (effectiveState), so they hold while PLC is unreachable.
 
 // MaxLoans bounds the loans one slice makes on a node.
@@ -26,6 +28,17 @@ type controlFile struct {
 	Created []string     `json:"created"` // delegated slices instantiated through Create
 	Stopped []string     `json:"stopped"` // slices suspended through Stop
 	Loans   []rspec.Loan `json:"loans"`
+	Rcaps   []rcap.Cap   `json:"rcaps,omitempty"` // resource capabilities (rcaps.go)
+}
+
+// allLoans is what moves resources at now: the loans and the bound
+// capabilities.
+func (f controlFile) allLoans(now int64) []rspec.Loan {
+	return append(slices.Clone(f.Loans), rcap.Loans(f.Rcaps, now)...)
+}
+
+func (f controlFile) clone() controlFile {
+	return controlFile{Created: slices.Clone(f.Created), Stopped: slices.Clone(f.Stopped), Loans: slices.Clone(f.Loans), Rcaps: slices.Clone(f.Rcaps)}
 }
 
 type control struct {
@@ -52,16 +65,25 @@ func loadControl(path string) (*control, error) {
 func (c *control) snapshot() controlFile {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return controlFile{Created: slices.Clone(c.f.Created), Stopped: slices.Clone(c.f.Stopped), Loans: slices.Clone(c.f.Loans)}
+	return c.f.clone()
 }
 
 // update changes the file under the lock and saves it; on a save error
 // nothing changes.
 func (c *control) update(fn func(f *controlFile)) error {
+	return c.check(func(f *controlFile) error { fn(f); return nil })
+}
+
+// check is update with a refusal: when fn returns an error nothing
+// changes. fn sees the file as it is under the lock, so a check made in
+// it cannot be raced by another call.
+func (c *control) check(fn func(f *controlFile) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := controlFile{Created: slices.Clone(c.f.Created), Stopped: slices.Clone(c.f.Stopped), Loans: slices.Clone(c.f.Loans)}
-	fn(&next)
+	next := c.f.clone()
+	if err := fn(&next); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(next, "", " ")
 	if err != nil {
 		return err
@@ -87,7 +109,7 @@ func setIn(list []string, name string, on bool) []string {
 // It is pure; refused loans (their lender no longer holds the amount) are
 // returned by index.
 func WithControl(st *core.NodeState, f controlFile, now int64) (*core.NodeState, map[int]error) {
-	if len(f.Created) == 0 && len(f.Stopped) == 0 && len(f.Loans) == 0 {
+	if len(f.Created) == 0 && len(f.Stopped) == 0 && len(f.Loans) == 0 && len(f.Rcaps) == 0 {
 		return st, nil
 	}
 	c := *st
@@ -98,7 +120,7 @@ func WithControl(st *core.NodeState, f controlFile, now int64) (*core.NodeState,
 		}
 	}
 	own := Holdings(&c, now)
-	eff, refused := rspec.Effective(own, f.Loans, now)
+	eff, refused := rspec.Effective(own, f.allLoans(now), now)
 	for i, s := range c.Slivers {
 		if r, ok := eff[s.Name]; ok && r != own[s.Name] {
 			c.Slivers[i].Attributes = r.Attributes(s.Attributes)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/planetlab/pl/internal/core/vlinks"
 	"github.com/planetlab/pl/internal/node/netcfg"
 	"github.com/planetlab/pl/internal/node/sliver"
+	"github.com/planetlab/pl/internal/node/vsys"
 )
 
 // DesiredSliver is the complete configuration one sliver should have.
@@ -47,8 +49,14 @@ type Env struct {
 	Runtimes map[string]bool
 	NCPU     int // CPUs of the node, for cpu_pct
 	// APISocket is the local API socket's host path, bound into slivers
-	// with nm_api=1 ("" = the node has no local API).
+	// with nm_api=1 or a vsys grant ("" = the node has no local API).
 	APISocket string
+	// APIClient is a static pl binary's host path, bound beside the socket
+	// ("" = none).
+	APIClient string
+	// Prefix6 is the slivers' IPv6 prefix (EffectivePrefix6), carried in
+	// each sliver's network configuration; zero = none.
+	Prefix6 netip.Prefix
 }
 
 // UIDBase returns the first host uid of a sliver's uid range. Ranges start
@@ -95,9 +103,15 @@ func Compute(st *core.NodeState, env Env) Desired {
 	hostname := sliver.NodeHostname(st.Hostname) // what slivers see (uname -n), as in PlanetLab
 	for _, p := range ok {
 		ds := desiredSliver(p, env.XIDs[p.s.Name], cpu[p.s.Name], hostname)
-		if p.cfg.NMAPI {
+		grants, _ := tags.VsysGrants(p.s.Attributes)
+		if p.cfg.NMAPI || len(grants) > 0 {
 			ds.Spec.APISocket = env.APISocket
+			if env.APISocket != "" {
+				ds.Spec.APIClient = env.APIClient
+			}
 		}
+		ds.Spec.Datasets = env.APISocket != "" && tags.VsysGranted(grants, vsys.OpDataset) && p.cfg.Runtime != sliver.RuntimeGVisor
+		ds.Net.Prefix6 = env.Prefix6
 		d.Slivers[p.s.Name] = ds
 	}
 	return d

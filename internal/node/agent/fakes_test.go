@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"sort"
 	"strings"
@@ -113,9 +114,19 @@ func (f *fakeRuntime) takeCalls() string {
 
 // fakeNet is an in-memory netcfg.Manager recording calls as text lines.
 type fakeNet struct {
-	mu    sync.Mutex
-	nets  map[string]netcfg.Sliver
-	calls []string
+	mu      sync.Mutex
+	nets    map[string]netcfg.Sliver
+	calls   []string
+	prefix6 netip.Prefix // as SetPrefix6 left it
+}
+
+// SetPrefix6 makes fakeNet a Prefix6Setter; Ensure refuses a
+// configuration made for another prefix, as netcfg.Linux does.
+func (f *fakeNet) SetPrefix6(p netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prefix6 = p
+	return nil
 }
 
 func newFakeNet() *fakeNet { return &fakeNet{nets: map[string]netcfg.Sliver{}} }
@@ -125,6 +136,9 @@ var _ netcfg.Manager = (*fakeNet)(nil)
 func (f *fakeNet) Ensure(ctx context.Context, s netcfg.Sliver) (netcfg.Attachment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if s.Prefix6.IsValid() && s.Prefix6 != f.prefix6 {
+		return netcfg.Attachment{}, fmt.Errorf("configuration made for IPv6 prefix %s, but the node's is %s", s.Prefix6, f.prefix6)
+	}
 	f.calls = append(f.calls, fmt.Sprintf("ensure %s xid=%d uid=%d ports=%v min=%d max=%d", s.Name, s.XID, s.UIDBase, s.Ports, s.MinRateKbit, s.MaxRateKbit))
 	f.nets[s.Name] = s
 	return netcfg.Attachment{NetNS: "/run/netns/pl-" + s.Name}, nil

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/tags"
 
+	"github.com/planetlab/pl/internal/core/rcap"
 	"github.com/planetlab/pl/internal/core/rspec"
 	"github.com/planetlab/pl/internal/node/nmapi"
 	"github.com/planetlab/pl/internal/node/sliver"
@@ -123,7 +125,7 @@ func (m *Main) target(c nmapi.Caller, name string) (*core.NodeState, core.Sliver
 func (m *Main) rspecs(st *core.NodeState, name string, now int64) (own, eff rspec.RSpec) {
 	created, _ := WithControl(st, controlFile{Created: m.control.snapshot().Created}, now)
 	holdings := Holdings(created, now)
-	e, _ := rspec.Effective(holdings, m.control.snapshot().Loans, now)
+	e, _ := rspec.Effective(holdings, m.control.snapshot().allLoans(now), now)
 	return holdings[name], e[name]
 }
 
@@ -263,7 +265,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				}
 				created, _ := WithControl(st, controlFile{Created: m.control.snapshot().Created}, now)
 				holdings := Holdings(created, now)
-				var lent rspec.RSpec
+				lent := rcap.Taken(m.control.snapshot().Rcaps, s.Name, now) // capabilities are taken first
 				for i := range a.Loans {
 					l := &a.Loans[i]
 					if l.From == "" {
@@ -288,6 +290,9 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			}},
 	}
+	maps.Copy(methods, m.rcapMethods()) // rcaps.go
+	maps.Copy(methods, m.nodeMethods()) // nodemethods.go
+	m.addVsysMethods(methods)           // vsysapi.go
 	methods["Help"] = nmapi.Method{Help: "The methods and what they take: {} -> {method: help}",
 		Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
 			if err := nmapi.Decode(raw, &struct{}{}); err != nil {

@@ -20,7 +20,9 @@ import (
 //     original source is the remote, its destination the public end, the
 //     reply's source the sliver;
 //   - no NAT (the node's own flows, a sliver talking to a node service):
-//     the end that is the node's (or marked) is Inside and Public.
+//     the end that is the node's (or marked) is Inside and Public; a
+//     marked flow from elsewhere to the node's address is inbound (a
+//     slice's virtual link tunnel arriving, package vlink).
 //
 // ICMP has no ports: Inside and Public carry the echo id before and after
 // NAT, Remote the ICMP type.
@@ -63,6 +65,15 @@ func fromFlow(f *conntrack.Flow, local, sliver func(netip.Addr) bool) Record {
 		r.Inside = ap(rp.IP.SourceAddress, rp.Proto.SourcePort)
 		r.BytesSent, r.PacketsSent, r.BytesReceived, r.PacketsReceived = reply.Bytes, reply.Packets, orig.Bytes, orig.Packets
 	case sliver != nil && sliver(o.IP.DestinationAddress.Unmap()) && !sliver(o.IP.SourceAddress.Unmap()):
+		r.Dir = In
+		r.Remote = ap(o.IP.SourceAddress, port(o, true))
+		r.Inside = ap(o.IP.DestinationAddress, port(o, false))
+		r.Public = r.Inside
+		r.BytesSent, r.PacketsSent, r.BytesReceived, r.PacketsReceived = reply.Bytes, reply.Packets, orig.Bytes, orig.Packets
+	case f.Mark != 0 && local != nil && local(o.IP.DestinationAddress.Unmap()) && !local(o.IP.SourceAddress.Unmap()):
+		// Marked, to the node's own address from elsewhere, untranslated:
+		// a slice's tunnel packets arriving over a virtual link (vlink
+		// marks their conntrack entry with the sliver's xid).
 		r.Dir = In
 		r.Remote = ap(o.IP.SourceAddress, port(o, true))
 		r.Inside = ap(o.IP.DestinationAddress, port(o, false))

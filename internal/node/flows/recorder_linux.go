@@ -29,6 +29,9 @@ type RecorderConfig struct {
 	// a connection into one is told apart from one the sliver started by
 	// its destination.
 	SliverPrefixes []netip.Prefix
+	// IsSliverAddr, when set, tells a sliver's own address instead of
+	// SliverPrefixes (the node's prefix may change while it runs).
+	IsSliverAddr func(netip.Addr) bool
 	// DumpInterval is how often the whole table is read: counters of
 	// long flows, flows whose events were lost. Default 30 s.
 	DumpInterval time.Duration
@@ -89,7 +92,9 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	}
 	r.slices.m = m
 	r.tab = newTable(cfg.Now, r.slices.get, r.log)
-	if len(cfg.SliverPrefixes) > 0 {
+	if cfg.IsSliverAddr != nil {
+		r.tab.sliver = cfg.IsSliverAddr
+	} else if len(cfg.SliverPrefixes) > 0 {
 		r.tab.sliver = func(a netip.Addr) bool {
 			for _, p := range cfg.SliverPrefixes {
 				if p.Contains(a) {

@@ -33,8 +33,15 @@ type Config struct {
 	// Prefix6, when set, is the node's IPv6 prefix for slivers: each gets
 	// a routable address in it derived from its xid (SliverAddr6), at most
 	// a /111. The prefix must be routed to the node. Unset: slivers are
-	// IPv4-only and the node drops their IPv6.
+	// IPv4-only and the node drops their IPv6. Linux.SetPrefix6 changes
+	// it while the manager runs (the node manager sets PLC's).
 	Prefix6 netip.Prefix
+	// NodeAddr6 is the node's own IPv6 address: with a Prefix6, slivers'
+	// reserved ports on it are forwarded to their IPv6 addresses, as the
+	// IPv4 ports on NodeAddr. Default: the first global IPv6 address of
+	// the uplink (none: reserved ports are forwarded on IPv4 only, and
+	// slivers are reached at their own IPv6 addresses).
+	NodeAddr6 netip.Addr
 	// CapKbit is the node-wide egress cap on the uplink in kbit/s
 	// (the original's bwcap). Default 1 Gbit/s.
 	CapKbit int64
@@ -119,6 +126,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.NodeAddr.IsValid() && !c.NodeAddr.Is4() {
 		return c, core.FieldErrorf("node_addr", "%s is not an IPv4 address", c.NodeAddr)
+	}
+	if a := c.NodeAddr6; a.IsValid() && (!a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast()) {
+		return c, core.FieldErrorf("node_addr6", "%s is not a global IPv6 address", a)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

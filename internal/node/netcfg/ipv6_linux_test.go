@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/planetlab/pl/internal/core"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +34,12 @@ const (
 // twoSlivers6 is twoSlivers on a node with an IPv6 prefix.
 func twoSlivers6(t *testing.T) (*testNet, *Linux, Attachment, Attachment) {
 	t.Helper()
-	tn, m, a, b := twoSlivers(t, func(c *Config) { c.Prefix6 = netip.MustParsePrefix(testPrefix6) })
+	// The node's address is added to the uplink below, after New, so it is
+	// configured rather than detected.
+	tn, m, a, b := twoSlivers(t, func(c *Config) {
+		c.Prefix6 = netip.MustParsePrefix(testPrefix6)
+		c.NodeAddr6 = netip.MustParseAddr(testNodeAddr6)
+	})
 	add := func(ns, ifname, addr string) {
 		h, err := netlinkAt(ns)
 		if err != nil {
@@ -494,6 +501,200 @@ func TestIPv6PrefixRemoved(t *testing.T) {
 		t.Errorf("the sliver kept an IPv6 default route:\n%s", out)
 	}
 	if out := sh(t, tn.node, "nft", "list", "chain", "inet", m2.cfg.Table, fromChain(10)); !strings.Contains(out, "meta nfproto ipv6 counter") {
+		t.Errorf("IPv6 not dropped again:\n%s", out)
+	}
+}
+
+// TestIPv6NodePorts: reserved ports on the node's own IPv6 address are
+// forwarded to the sliver's address as the IPv4 ports on the node's IPv4
+// address: from outside, from the node, from another sliver and from the
+// sliver itself (hairpin); the server sees the client's own address (no
+// source NAT, as IPv4's DNAT), except for slivers, masqueraded to the
+// node's address as on IPv4. Unreserved ports are not forwarded, and a sliver cannot answer as
+// the node's address without the connection (anti-spoofing).
+func TestIPv6NodePorts(t *testing.T) {
+	tn, m, a, b := twoSlivers6(t)
+	node, peer := netip.MustParseAddr(testNodeAddr6), netip.MustParseAddr(testPeerAddr6)
+	serveEcho(listen(t, a.NetNS, "tcp6", "[::]:8080"))
+	serveEcho(listen(t, b.NetNS, "tcp6", "[::]:9090"))
+	serveEcho(listen(t, a.NetNS, "tcp6", "[::]:2222"))
+	for _, c := range []struct {
+		from, name, to string
+		seen           netip.Addr // the client address the sliver sees; invalid = not checked
+	}{
+		{tn.peer, "peer -> node:8080 (a)", tcp6(node, 8080), peer},
+		{tn.peer, "peer -> node:9090 (b)", tcp6(node, 9090), peer},
+		{tn.node, "node -> node:8080 (a)", tcp6(node, 8080), node},
+		// Slivers through the node's address are masqueraded, as on IPv4
+		// (the reply must return through the node): the node's address.
+		{b.NetNS, "sliver b -> node:8080 (a)", tcp6(node, 8080), node},
+		{a.NetNS, "sliver a -> node:8080 (its own, hairpin)", tcp6(node, 8080), node},
+	} {
+		seen, err := roundTrip6(t, c.from, c.to)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		host, _, _ := net.SplitHostPort(seen)
+		if c.seen.IsValid() && host != c.seen.String() {
+			t.Errorf("%s: the sliver saw %s, want %s", c.name, seen, c.seen)
+		}
+		t.Logf("%s: server saw %s", c.name, seen)
+	}
+	for _, c := range []struct{ from, name, to string }{
+		{tn.peer, "peer -> node:2222 (unreserved)", tcp6(node, 2222)},
+		{b.NetNS, "sliver b -> node:2222 (unreserved)", tcp6(node, 2222)},
+	} {
+		if seen, err := roundTrip6(t, c.from, c.to); err == nil {
+			t.Errorf("%s was forwarded: server saw %s", c.name, seen)
+		}
+	}
+	// UDP, a reserved range of a.
+	u := listenUDP6(t, a.NetNS, "[::]:5005")
+	var cl *net.UDPConn
+	in(t, tn.peer, func() (err error) {
+		cl, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(node, 5005)))
+		return err
+	})
+	defer cl.Close()
+	if _, err := cl.Write([]byte("udp over the node's address")); err != nil {
+		t.Fatal(err)
+	}
+	u.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	if n, from, err := u.ReadFromUDP(buf); err != nil || string(buf[:n]) != "udp over the node's address" || from.AddrPort().Addr().Unmap() != peer {
+		t.Errorf("UDP to node:5005: %q from %v, %v", buf[:n], from, err)
+	}
+
+	// Anti-spoofing: a sliver "replying" from the node's address and a
+	// reserved port, outside any connection, does not reach the peer.
+	var sink *net.UDPConn
+	in(t, tn.peer, func() error {
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP(testPeerAddr6), Port: 6001})
+		sink = c
+		return err
+	})
+	defer sink.Close()
+	before := counterOf(t, tn, m, fromChain(10), `ip6 saddr != `)
+	fd := rawSocket6(t, a.NetNS)
+	for i := range 3 {
+		sendRaw6(t, fd, udp6(node, peer, 5005, 6001, fmt.Appendf(nil, "forged-%d", i)), peer, 0)
+	}
+	sink.SetReadDeadline(time.Now().Add(time.Second))
+	if n, from, err := sink.ReadFrom(buf); err == nil {
+		t.Errorf("a packet forged from the node's address reached the peer: %q from %v", buf[:n], from)
+	}
+	if n := counterOf(t, tn, m, fromChain(10), `ip6 saddr != `) - before; n < 3 {
+		t.Errorf("anti-spoof counter rose by %d, want >= 3", n)
+	}
+}
+
+func listenUDP6(t *testing.T, ns, addr string) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	in(t, ns, func() error {
+		a, err := net.ResolveUDPAddr("udp6", addr)
+		if err != nil {
+			return err
+		}
+		c, err = net.ListenUDP("udp6", a)
+		return err
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestIPv6PrefixChangedLive: SetPrefix6 while slivers run; the next Ensure
+// of a sliver (the node manager re-ensures every one, the prefix being
+// part of Sliver) moves it to its address in the new prefix: the former
+// address, the node's route to it and its proxy entry go; the peer
+// reaches the sliver's reserved port at its new address and through the
+// node's address. A configuration made for another prefix and a bad
+// prefix are refused, changing nothing; removing the prefix leaves the
+// sliver IPv4-only.
+func TestIPv6PrefixChangedLive(t *testing.T) {
+	tn, m, a, _ := twoSlivers6(t)
+	ctx := context.Background()
+	p2 := netip.MustParsePrefix("2001:db8:8::/64")
+	h, err := netlinkAt(tn.peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	pl, err := h.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: pl.Attrs().Index, Dst: ipNet(p2.Addr(), 64), Gw: net.ParseIP(testNodeAddr6)}); err != nil {
+		t.Fatal(err)
+	}
+	old := a.Addr6
+	sa := Sliver{Name: "pltest_a", XID: 10, Ports: []Port{{Proto: "tcp", From: 8080, To: 8080}, {Proto: "udp", From: 5000, To: 5010}}}
+
+	if err := m.SetPrefix6(netip.MustParsePrefix("2001:db8:9::/120")); err == nil {
+		t.Fatal("SetPrefix6 accepted a /120")
+	}
+	if m.Prefix6().String() != testPrefix6 {
+		t.Fatalf("a refused prefix changed it to %s", m.Prefix6())
+	}
+	if err := m.SetPrefix6(p2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Ensure(ctx, Sliver{Name: sa.Name, XID: sa.XID, Ports: sa.Ports, Prefix6: netip.MustParsePrefix(testPrefix6)}); core.ErrorCode(err) != core.Conflict {
+		t.Errorf("Ensure of a configuration made for the former prefix: %v, want a conflict", err)
+	}
+	sa.Prefix6 = p2
+	a2, err := m.Ensure(ctx, sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := SliverAddr6(p2, 10)
+	if a2.Addr6 != want {
+		t.Fatalf("address after the change %v, want %v", a2.Addr6, want)
+	}
+	addrs := sh(t, a.NetNS, "ip", "-6", "addr", "show", "dev", SliverIfName, "scope", "global")
+	if !strings.Contains(addrs, want.String()+"/128") || strings.Contains(addrs, old.String()) {
+		t.Errorf("sliver addresses after the change (want only %s):\n%s", want, addrs)
+	}
+	routes := sh(t, tn.node, "ip", "-6", "route", "show")
+	if !strings.Contains(routes, want.String()+" dev") || strings.Contains(routes, old.String()+" dev") {
+		t.Errorf("node routes after the change (want %s, not %s):\n%s", want, old, routes)
+	}
+	proxies := sh(t, tn.node, "ip", "-6", "neigh", "show", "proxy")
+	if !strings.Contains(proxies, want.String()) || strings.Contains(proxies, old.String()) {
+		t.Errorf("proxy entries after the change (want %s, not %s):\n%s", want, old, proxies)
+	}
+	serveEcho(listen(t, a.NetNS, "tcp6", "[::]:8080"))
+	for _, to := range []string{tcp6(want, 8080), tcp6(netip.MustParseAddr(testNodeAddr6), 8080)} {
+		if seen, err := roundTrip6(t, tn.peer, to); err != nil {
+			t.Errorf("peer -> %s after the change: %v", to, err)
+		} else {
+			t.Logf("peer -> %s: server saw %s", to, seen)
+		}
+	}
+	if seen, err := roundTrip6(t, tn.peer, tcp6(old, 8080)); err == nil {
+		t.Errorf("the former address still reaches the sliver (server saw %s)", seen)
+	}
+
+	// No prefix: IPv4-only again.
+	if err := m.SetPrefix6(netip.Prefix{}); err != nil {
+		t.Fatal(err)
+	}
+	sa.Prefix6 = netip.Prefix{}
+	a3, err := m.Ensure(ctx, sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a3.Addr6.IsValid() {
+		t.Errorf("attachment without a prefix has %v", a3.Addr6)
+	}
+	if out := sh(t, a.NetNS, "ip", "-6", "addr", "show", "dev", SliverIfName); strings.Contains(out, "inet6") {
+		t.Errorf("the sliver kept IPv6 addresses:\n%s", out)
+	}
+	if out := sh(t, tn.node, "ip", "-6", "neigh", "show", "proxy"); strings.Contains(out, want.String()) {
+		t.Errorf("proxy entry of %s kept:\n%s", want, out)
+	}
+	if out := sh(t, tn.node, "nft", "list", "chain", "inet", m.cfg.Table, fromChain(10)); !strings.Contains(out, "meta nfproto ipv6 counter") {
 		t.Errorf("IPv6 not dropped again:\n%s", out)
 	}
 }

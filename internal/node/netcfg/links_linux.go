@@ -151,15 +151,11 @@ func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netl
 	if !addr6.IsValid() {
 		// IPv6 is off in a namespace this manager made without a prefix;
 		// only one set up under a former prefix has a global address left.
-		addrs, err := sh.AddrList(eth, netlink.FAMILY_V6)
+		former, err := m.forgetFormer6(sh, host, eth, netip.Addr{})
 		if err != nil {
-			return fmt.Errorf("sliver addresses: %w", err)
+			return err
 		}
-		global := false
-		for _, a := range addrs {
-			global = global || a.Scope == unix.RT_SCOPE_UNIVERSE
-		}
-		if !global {
+		if !former {
 			return nil
 		}
 		return InNetNS(ns, func() error {
@@ -190,6 +186,11 @@ func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netl
 		}
 	}
 	if !has {
+		// A former prefix's address goes, with the node's route and
+		// proxy entry for it (a live change of prefix).
+		if _, err := m.forgetFormer6(sh, host, eth, addr6); err != nil {
+			return err
+		}
 		if err := InNetNS(m.nodeNS, ifSysctls(hostName)); err != nil {
 			return err
 		}
@@ -219,6 +220,36 @@ func (m *Linux) ensureIPv6(ns netns.NsHandle, sh *netlink.Handle, host, eth netl
 		return fmt.Errorf("sliver default route: %w", err)
 	}
 	return nil
+}
+
+// forgetFormer6 deletes the sliver's global IPv6 addresses other than
+// keep (all when keep is invalid), the node's routes to them through the
+// veth and their proxy entries on the uplink. It reports whether there
+// were any.
+func (m *Linux) forgetFormer6(sh *netlink.Handle, host, eth netlink.Link, keep netip.Addr) (bool, error) {
+	addrs, err := sh.AddrList(eth, netlink.FAMILY_V6)
+	if err != nil {
+		return false, fmt.Errorf("sliver addresses: %w", err)
+	}
+	found := false
+	for _, a := range addrs {
+		old, ok := netip.AddrFromSlice(a.IP)
+		if !ok || a.Scope != unix.RT_SCOPE_UNIVERSE || old == keep {
+			continue
+		}
+		found = true
+		m.log.Info("sliver IPv6 address of a former prefix removed", "veth", host.Attrs().Name, "addr6", old)
+		if err := sh.AddrDel(eth, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return found, fmt.Errorf("delete sliver address %s: %w", old, err)
+		}
+		if err := m.nl.RouteDel(&netlink.Route{LinkIndex: host.Attrs().Index, Dst: ipNet(old, 128)}); err != nil && !errors.Is(err, unix.ESRCH) {
+			return found, fmt.Errorf("delete route to %s: %w", old, err)
+		}
+		if err := m.nl.NeighDel(proxyNeigh(m.uplinkIdx, old)); err != nil && !errors.Is(err, unix.ENOENT) {
+			return found, fmt.Errorf("delete proxy neighbour %s: %w", old, err)
+		}
+	}
+	return found, nil
 }
 
 // waitOperUp waits until both ends of the veth are operationally up. The

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/nftables"
@@ -63,6 +64,8 @@ type Linux struct {
 	nft    *nftables.Conn
 	table  *nftables.Table
 
+	prefix6 atomic.Pointer[netip.Prefix] // cfg.Prefix6, for readers without mu
+
 	mu        sync.Mutex
 	uplinkIdx int
 	setupDone bool
@@ -95,6 +98,7 @@ func New(cfg Config) (*Linux, error) {
 		return nil, err
 	}
 	m := &Linux{cfg: cfg, log: cfg.Logger.With("subsystem", "netcfg"), jumps: map[string]bool{}, slivers: map[string]record{}, ceilings: map[int]int64{}}
+	m.prefix6.Store(&cfg.Prefix6)
 	if cfg.NetNS != "" {
 		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
 	} else {
@@ -129,7 +133,11 @@ func New(cfg Config) (*Linux, error) {
 }
 
 // Config returns the effective configuration (defaults filled in).
-func (m *Linux) Config() Config { return m.cfg }
+func (m *Linux) Config() Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg
+}
 
 // Close releases the manager's handles. It does not change the host.
 func (m *Linux) Close() error {
@@ -194,8 +202,52 @@ func (m *Linux) detect() error {
 	if m.cfg.Prefix.Contains(m.cfg.NodeAddr) {
 		return core.FieldErrorf("prefix", "sliver prefix %s contains the node address %s", m.cfg.Prefix, m.cfg.NodeAddr)
 	}
+	if !m.cfg.NodeAddr6.IsValid() {
+		addrs, err := m.nl.AddrList(l, netlink.FAMILY_V6)
+		if err != nil {
+			return fmt.Errorf("IPv6 addresses of %s: %w", m.cfg.Uplink, err)
+		}
+		const unusable = unix.IFA_F_TEMPORARY | unix.IFA_F_DEPRECATED | unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED
+		for _, a := range addrs {
+			if a.Scope == unix.RT_SCOPE_UNIVERSE && a.Flags&unusable == 0 {
+				if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Is6() && !ip.Is4In6() {
+					m.cfg.NodeAddr6 = ip
+					break
+				}
+			}
+		}
+	}
 	return nil
 }
+
+// SetPrefix6 changes the node's IPv6 prefix for slivers (Config.Prefix6;
+// the zero Prefix: none) while the manager runs. The node-wide rules
+// follow at the next Ensure; each sliver gets its new address (or loses
+// IPv6) at its next Ensure, which removes its former address, route and
+// proxy entry: the node manager re-ensures every sliver, since the
+// prefix is part of Sliver.
+func (m *Linux) SetPrefix6(p netip.Prefix) error {
+	if p.IsValid() {
+		if err := validPrefix6(p); err != nil {
+			return err
+		}
+		p = p.Masked()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p == m.cfg.Prefix6 {
+		return nil
+	}
+	m.log.Info("sliver IPv6 prefix changed", "from", m.cfg.Prefix6, "to", p)
+	m.cfg.Prefix6 = p
+	m.prefix6.Store(&p)
+	m.setupDone = false
+	return nil
+}
+
+// Prefix6 returns the node's IPv6 prefix for slivers now (the zero
+// Prefix: none). Unlike Config it never waits for a running Ensure.
+func (m *Linux) Prefix6() netip.Prefix { return *m.prefix6.Load() }
 
 func isZeroMask(m net.IPMask) bool {
 	ones, _ := m.Size()
@@ -277,18 +329,20 @@ func (m *Linux) Ensure(ctx context.Context, s Sliver) (Attachment, error) {
 	if err != nil {
 		return Attachment{}, wrap(err)
 	}
+	if a, b, found := ports.Conflict(s.Ports, m.cfg.NodePorts); found {
+		return Attachment{}, wrap(core.Errorf(core.Conflict, "port %s requested by slice %q is used by the node itself (%s)", a, s.Name, b))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.Prefix6.IsValid() && s.Prefix6.Masked() != m.cfg.Prefix6 {
+		return Attachment{}, wrap(core.Errorf(core.Conflict, "configuration made for IPv6 prefix %s, but the node's is %s (SetPrefix6 first)", s.Prefix6, m.cfg.Prefix6))
+	}
 	var addr6 netip.Addr
 	if m.cfg.Prefix6.IsValid() {
 		if addr6, err = SliverAddr6(m.cfg.Prefix6, s.XID); err != nil {
 			return Attachment{}, wrap(err)
 		}
 	}
-
-	if a, b, found := ports.Conflict(s.Ports, m.cfg.NodePorts); found {
-		return Attachment{}, wrap(core.Errorf(core.Conflict, "port %s requested by slice %q is used by the node itself (%s)", a, s.Name, b))
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, o := range m.slivers {
 		if o.Name == s.Name {
 			continue

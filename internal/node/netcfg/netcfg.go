@@ -39,6 +39,13 @@ type Sliver struct {
 	// Ensure returns); they are part of the sliver's network so that a
 	// change shows in plans as "network vlinks".
 	Links []core.VLink `diff:"vlinks"`
+	// Prefix6 is the node's IPv6 prefix for slivers this configuration
+	// was computed with (zero: none, or the manager's own). Ensure gives
+	// the address of the manager's prefix (Linux.SetPrefix6) and refuses
+	// a configuration made for another; the field makes a change of
+	// prefix show in plans ("network ipv6_prefix") and re-ensure every
+	// sliver.
+	Prefix6 netip.Prefix `diff:"ipv6_prefix"`
 }
 
 // Changes names the fields in which two sliver network configurations

@@ -241,9 +241,13 @@ func (r *rule) nat(dst bool, to netip.Addr) *rule {
 	if dst {
 		t, word = expr.NATTypeDestNAT, "dnat"
 	}
-	return r.add(word+" ip to "+to.String(),
+	fam, ip := uint32(unix.NFPROTO_IPV4), "ip"
+	if to.Is6() {
+		fam, ip = unix.NFPROTO_IPV6, "ip6"
+	}
+	return r.add(word+" "+ip+" to "+to.String(),
 		&expr.Immediate{Register: reg, Data: to.AsSlice()},
-		&expr.NAT{Type: t, Family: unix.NFPROTO_IPV4, RegAddrMin: reg})
+		&expr.NAT{Type: t, Family: fam, RegAddrMin: reg})
 }
 
 func (r *rule) masquerade() *rule { return r.add("masquerade", &expr.Masq{}) }
@@ -321,6 +325,12 @@ func nodeRules(c *Config) []*rule {
 		newRule("postrouting").nfproto(true).ipAddr(true, false, c.Prefix).ifname(false, c.Uplink).nat(false, c.NodeAddr),
 		newRule("postrouting").nfproto(true).ipAddr(true, false, c.Prefix).ifname(false, vp).ctStatusDNAT().masquerade(),
 	)
+	if c.Prefix6.IsValid() && c.NodeAddr6.IsValid() {
+		// Hairpin on the node's IPv6 address, as for IPv4: a sliver
+		// reaching its own reserved port there gets the reply from the
+		// node.
+		rs = append(rs, newRule("postrouting").nfproto(false).ipAddr(true, false, c.Prefix6).ifname(false, vp).ctStatusDNAT().masquerade())
+	}
 	return rs
 }
 
@@ -345,7 +355,9 @@ func nodeRules(c *Config) []*rule {
 //
 // ports-<xid> (nat): packets to the node address on a reserved port are
 // forwarded to the sliver, whether they come from outside, from another
-// sliver or from the node itself (output hook).
+// sliver or from the node itself (output hook); with addr6 and the node's
+// IPv6 address (Config.NodeAddr6) the same ports on that address are
+// forwarded to addr6.
 func sliverRules(c *Config, s Sliver, addr, addr6 netip.Addr) (chains []string, rs []*rule) {
 	from, pc, to := fromChain(s.XID), portsChain(s.XID), toChain(s.XID)
 	veth := vethName(c.VethPrefix, s.XID)
@@ -373,6 +385,11 @@ func sliverRules(c *Config, s Sliver, addr, addr6 netip.Addr) (chains []string, 
 	)
 	for _, p := range ports.Sorted(s.Ports) {
 		rs = append(rs, newRule(pc).nfproto(true).ipAddr(false, false, host(c.NodeAddr)).dport(p).nat(true, addr).withComment(p.String()))
+	}
+	if addr6.IsValid() && c.NodeAddr6.IsValid() {
+		for _, p := range ports.Sorted(s.Ports) {
+			rs = append(rs, newRule(pc).nfproto(false).ipAddr(false, false, host(c.NodeAddr6)).dport(p).nat(true, addr6).withComment(p.String()))
+		}
 	}
 	if addr6.IsValid() {
 		rs = append(rs, newRule(to).nfproto(false).ipAddr(false, false, host(addr6)).icmp6Type(icmp6EchoRequest).accept())

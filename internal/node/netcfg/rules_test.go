@@ -26,6 +26,8 @@ func renderPlan(t *testing.T, prefix6 string) string {
 	}
 	if prefix6 != "" {
 		cfg.Prefix6 = netip.MustParsePrefix(prefix6)
+		// The node's own address, where reserved ports are forwarded.
+		cfg.NodeAddr6 = netip.MustParseAddr("2001:db8:1::7")
 	}
 	var b strings.Builder
 	b.WriteString("table inet pl\n")

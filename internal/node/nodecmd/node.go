@@ -2,6 +2,7 @@ package nodecmd
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,6 +124,16 @@ type Options struct {
 	// APISocket is the node manager's local API socket (package nmapi;
 	// docs/brokering.md): "" = <State>/api.sock, "-" = none.
 	APISocket string
+	// APIClient is the static pl binary bound into slivers with the local
+	// API, their client: "" = this program when it is statically linked
+	// (else none, logged), "-" = none.
+	APIClient string
+	// VsysDir holds the operator's scripts of privileged operations
+	// (package vsys; "" = none) and DatasetDir the node's datasets that
+	// the built-in dataset operation attaches ("" = none).
+	VsysDir, DatasetDir string
+	// VsysTimeout bounds a script's run (0 = 30 s).
+	VsysTimeout time.Duration
 }
 
 // Node is a running node manager: agent, sliver runtime, networking, SSH
@@ -280,6 +291,10 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 	case "-":
 		apiSocket = ""
 	}
+	apiClient := ""
+	if apiSocket != "" {
+		apiClient = sliverClient(opts.APIClient, opts.Logger)
+	}
 	n.Agent, err = agent.New(agent.Config{
 		StateDir: filepath.Join(opts.State, "agent"),
 		PLC:      plc,
@@ -313,6 +328,11 @@ func NewNode(ctx context.Context, opts Options) (_ *Node, err error) {
 		OnCodemux: onCodemux,
 		Capacity:  rspec.Capacity{NetKbit: n.Net.Config().CapKbit, MemKiB: sliverMemKiB()},
 		APISocket: apiSocket,
+		APIClient: apiClient,
+		Vsys:      n.vsysRegistry(opts),
+		// The node's own prefix (--ipv6-prefix, checked by openNet) wins
+		// over PLC's sliversipv6prefix.
+		IPv6Prefix: n.Net.Config().Prefix6,
 	})
 	if err != nil {
 		return nil, err
@@ -500,9 +520,19 @@ func (n *Node) openSensors(opts Options) (err error) {
 		Slivers: func() []sensors.Sliver {
 			errs := n.Agent.SliverErrors()
 			names := n.Agent.Slivers()
+			p6 := n.Net.Prefix6()
+			n.mu.Lock()
+			dir := n.dir
+			n.mu.Unlock()
 			out := make([]sensors.Sliver, 0, len(names))
 			for _, name := range names {
-				out = append(out, sensors.Sliver{Name: name, LastError: errs[name]})
+				s := sensors.Sliver{Name: name, LastError: errs[name]}
+				if info, ok := dir[name]; ok && info.XID != 0 && p6.IsValid() {
+					if a, err := netcfg.SliverAddr6(p6, info.XID); err == nil {
+						s.IPv6 = a.String() // reported to PLC (docs/networks.md)
+					}
+				}
+				out = append(out, s)
 			}
 			return out
 		},
@@ -527,11 +557,13 @@ func (n *Node) openFlows(opts Options) (err error) {
 	if n.FlowStore, err = flows.OpenStore(flows.StoreConfig{Path: filepath.Join(opts.State, "flows", "flows.db"), Logger: opts.Logger}); err != nil {
 		return err
 	}
-	var sliverPrefixes []netip.Prefix
-	if p := n.Net.Config().Prefix6; p.IsValid() {
-		sliverPrefixes = append(sliverPrefixes, p) // slivers' own IPv6 addresses
+	// Slivers' own IPv6 addresses: the prefix in force now (PLC's may
+	// change it while the node runs).
+	isSliver := func(a netip.Addr) bool {
+		p := n.Net.Prefix6()
+		return p.IsValid() && p.Contains(a)
 	}
-	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, SliverPrefixes: sliverPrefixes, Logger: opts.Logger})
+	n.Flows, err = flows.NewRecorder(flows.RecorderConfig{Store: n.FlowStore, NetNS: opts.NetNS, IsSliverAddr: isSliver, Logger: opts.Logger})
 	return err
 }
 
@@ -740,4 +772,52 @@ func sliverMemKiB() int64 {
 		}
 	}
 	return 0
+}
+
+// sliverClient resolves Options.APIClient: the binary slivers with the
+// local API get as their client, which must be statically linked (the
+// slivers' images have no Go runtime's libraries to offer it).
+func sliverClient(opt string, log *slog.Logger) string {
+	if log == nil {
+		log = slog.Default()
+	}
+	switch opt {
+	case "-":
+		return ""
+	case "":
+		self, err := os.Executable()
+		if err != nil {
+			log.Warn("local API: no client for slivers: cannot find this program", "err", err)
+			return ""
+		}
+		if err := checkStatic(self); err != nil {
+			log.Info("local API: no client for slivers (this program is not statically linked; --api-client names one)", "path", self, "why", err)
+			return ""
+		}
+		return self
+	}
+	if err := checkStatic(opt); err != nil {
+		log.Warn("local API: no client for slivers", "path", opt, "err", err)
+		return ""
+	}
+	return opt
+}
+
+// checkStatic refuses a file that is not a statically linked ELF
+// executable (one with a program interpreter needs a dynamic loader).
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked", path)
+		}
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return fmt.Errorf("%s is not an executable", path)
+	}
+	return nil
 }

@@ -42,6 +42,7 @@ const MinWindow = time.Second
 type Sliver struct {
 	Name      string
 	LastError string // why its last configuration was refused; "" = none
+	IPv6      string // its IPv6 address; "" = none
 }
 
 // Config says where the figures come from. Zero values take the defaults
@@ -200,7 +201,7 @@ func (c *Collector) Collect() (*core.NodeFigures, error) {
 	}
 	cur := &sample{at: now, cpu: cpu, sliver: make(map[string]uint64, len(slivers))}
 	for _, s := range slivers {
-		sf := core.SliverFigures{Slice: s.Name, LastError: s.LastError}
+		sf := core.SliverFigures{Slice: s.Name, LastError: s.LastError, IPv6: s.IPv6}
 		ns, err := c.sliverCgroup(s.Name, &sf)
 		if err != nil {
 			return nil, err

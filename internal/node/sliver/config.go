@@ -9,6 +9,7 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/tags"
+	"github.com/planetlab/pl/internal/node/nmapi"
 )
 
 // Inside every sliver.
@@ -218,6 +219,7 @@ type ociParams struct {
 	OwnNetNS     bool   // the network namespace belongs to the sliver's user namespace
 	Swap         bool
 	NoFileMax    uint64 // the runtime's own RLIMIT_NOFILE hard limit
+	Datasets     string // host path of the sliver's datasets directory (Spec.Datasets)
 }
 
 // ociResources are the cgroup settings of a sliver's container. Under
@@ -269,6 +271,19 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 		mounts = append(mounts,
 			specs.Mount{Destination: "/run/pl", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "nodev", "mode=755", "size=64k"}},
 			specs.Mount{Destination: APISocketPath, Type: "none", Source: s.APISocket, Options: []string{"bind", "ro", "nosuid", "noexec", "nodev"}})
+		if s.APIClient != "" {
+			// The node's static pl, executable (a mount of its own: the
+			// tmpfs's noexec does not apply), never setuid.
+			mounts = append(mounts, specs.Mount{Destination: nmapi.SliverClient, Type: "none", Source: s.APIClient, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+		}
+	}
+	if s.Datasets && s.Runtime != RuntimeGVisor && p.Datasets != "" {
+		// A slave of the host's shared directory: what the node mounts
+		// there later appears here (read-only mounts stay read-only, and
+		// sliver root cannot lift that: they are locked in its user
+		// namespace); nothing mounted here reaches the host.
+		mounts = append(mounts, specs.Mount{Destination: DatasetsPath, Type: "none", Source: p.Datasets,
+			Options: []string{"rbind", "rslave", "ro", "nosuid", "nodev"}})
 	}
 	return &specs.Spec{
 		Version:  "1.0.2",

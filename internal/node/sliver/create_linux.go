@@ -214,9 +214,17 @@ func (r *Runc) syncFilesChanged(s Spec, rootfs string) (bool, error) {
 }
 
 func (r *Runc) writeConfig(s Spec, userNS string, ownNet bool) error {
+	datasets := ""
+	if s.Datasets && s.Runtime != RuntimeGVisor {
+		datasets = r.DatasetDir(s.Name)
+		if err := sharedDir(datasets); err != nil {
+			return err
+		}
+	}
 	cfg := ociConfig(s, ociParams{
 		Rootfs: "rootfs", Init: r.cfg.Init, CgroupParent: r.cfg.CgroupParent,
 		UserNS: userNS, OwnNetNS: ownNet, Swap: r.swap, NoFileMax: r.nofileMax,
+		Datasets: datasets,
 	})
 	return writeJSONAtomic(filepath.Join(r.bundle(s.Name), "config.json"), cfg, false)
 }

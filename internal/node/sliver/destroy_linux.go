@@ -45,7 +45,7 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 	step("cgroups")
 	bundle := r.bundle(name)
 	rootfs := filepath.Join(bundle, "rootfs")
-	for _, m := range []string{rootfs, filepath.Join(bundle, "userns")} {
+	for _, m := range []string{rootfs, filepath.Join(bundle, "userns"), filepath.Join(bundle, datasetsDir)} {
 		if err := unmountAll(m); err != nil {
 			return err
 		}

@@ -440,8 +440,8 @@ func (r *Runc) Apply(ctx context.Context, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("sliver %q: %w", s.Name, err)
 	}
-	if l := p.Layout; l != nil && l.NetNS != want.NetNS && st.Status != "" {
-		r.log.Info("restarting sliver in a new network namespace", "sliver", s.Name, "netns", s.NetNS)
+	if l := p.Layout; l != nil && st.Status != "" && (l.NetNS != want.NetNS || p.Spec != nil && (p.Spec.APISocket != s.APISocket || p.Spec.APIClient != s.APIClient || p.Spec.Datasets != s.Datasets)) {
+		r.log.Info("restarting sliver in a new container", "sliver", s.Name, "netns", s.NetNS, "api_socket", s.APISocket, "api_client", s.APIClient, "datasets", s.Datasets)
 		if err := rc.remove(ctx, s.Name); err != nil {
 			return fmt.Errorf("sliver %q: %w", s.Name, err)
 		}

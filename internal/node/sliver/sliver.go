@@ -8,6 +8,8 @@ package sliver
 import (
 	"context"
 	"os/exec"
+
+	"github.com/planetlab/pl/internal/node/nmapi"
 )
 
 // UIDCount is the size of each sliver's host uid/gid range.
@@ -48,8 +50,21 @@ type Spec struct {
 	Runtime string `diff:"runtime,recreate"`
 	// APISocket is the host path of the node manager's local API socket
 	// (package nmapi), bound into the sliver at APISocketPath; "" = none
-	// (slice tag nm_api). A change re-creates the sliver.
-	APISocket string `diff:"api_socket,recreate"`
+	// (slice tags nm_api, vsys). A change restarts the sliver in a new
+	// container, its files kept.
+	APISocket string `diff:"api_socket,restart"`
+	// APIClient is the host path of a static pl binary bound read-only
+	// at nmapi.SliverClient beside the socket, the sliver's client of the
+	// local API (`/run/pl/pl nm <Method>`); "" = none. Only with
+	// APISocket. A change restarts the sliver, its files kept.
+	APIClient string `diff:"api_client,restart"`
+	// Datasets gives the sliver a directory at DatasetsPath that receives
+	// the mounts the node makes later in the host directory DatasetDir
+	// (a shared mount on the host, bound read-only and as a slave into
+	// the sliver): privileged operations (package vsys) attach read-only
+	// datasets there. A change restarts the sliver, its files kept.
+	// Ignored under gVisor.
+	Datasets bool `diff:"datasets,restart"`
 
 	// NetAdmin gives sliver root CAP_NET_ADMIN, relative to its user
 	// namespace: it then configures its own network namespace (addresses,
@@ -62,7 +77,11 @@ type Spec struct {
 }
 
 // APISocketPath is where a sliver allowed the local API finds its socket.
-const APISocketPath = "/run/pl/api.sock"
+const APISocketPath = nmapi.SliverSocket
+
+// DatasetsPath is where a sliver with Datasets sees the datasets attached
+// to it.
+const DatasetsPath = "/run/pl/datasets"
 
 // The OCI runtimes a sliver can run under (Spec.Runtime).
 const (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -29,7 +30,11 @@ import (
 // socket instead: for a local destination VXLAN skips the encapsulation
 // and looks for a local tunnel with that VNI.) The peer delays what it
 // sends, so each direction gets the delay once. A link's delay is
-// constant, so the queue is FIFO; it holds at most relayQueue frames.
+// constant, so the queue is FIFO; it holds at most relayQueue frames. A
+// delayed LAN's relay sends every frame to every other member (a hub: it
+// does not learn where addresses are), so a delayed LAN of n members
+// carries each frame n-1 times. The relay sends from the end's tunnel
+// source port, as the kernel tunnel does (flow attribution).
 //
 // The relay lives in the node manager's process and the TAP dies with it:
 // while it is stopped, a delayed link sends nothing (links without delay
@@ -40,10 +45,11 @@ const relayQueue = 4096
 
 type relay struct {
 	tap   *os.File
-	tapFd int // tap's descriptor (non-blocking), polled by run
-	stop  int // eventfd: close() wakes run with it
-	out   *net.UDPConn
-	peer  *net.UDPAddr
+	tapFd int            // tap's descriptor (non-blocking), polled by run
+	stop  int            // eventfd: close() wakes run with it
+	out   *net.UDPConn   // bound to the end's tunnel source port
+	peers []*net.UDPAddr // a link's peer, or a LAN's members: each frame goes to every one
+	port  uint16
 	vni   uint32
 	delay time.Duration
 	wg    sync.WaitGroup
@@ -57,8 +63,10 @@ type held struct {
 
 // startRelay opens a relay for link e: its TAP joins the bridge br.
 func (m *Manager) startRelay(e vlinks.End, br netlink.Link) (*relay, error) {
-	r := &relay{peer: &net.UDPAddr{IP: e.Peer.AsSlice(), Port: int(m.cfg.Port)}, vni: e.VNI,
-		delay: time.Duration(e.DelayUS) * time.Microsecond, stop: -1}
+	r := &relay{vni: e.VNI, port: m.ports[e.VNI], delay: time.Duration(e.DelayUS) * time.Microsecond, stop: -1}
+	for _, p := range e.Peers {
+		r.peers = append(r.peers, &net.UDPAddr{IP: p.AsSlice(), Port: int(m.cfg.Port)})
+	}
 	name := m.cfg.devName('t', e.VNI)
 	err := netcfg.InNetNS(m.nodeNS, func() error {
 		_ = netlink.LinkDel(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}}) // a leftover
@@ -68,9 +76,9 @@ func (m *Manager) startRelay(e vlinks.End, br netlink.Link) (*relay, error) {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
 		r.tap = t.Fds[0]
-		var laddr *net.UDPAddr
+		laddr := &net.UDPAddr{Port: int(r.port)}
 		if m.cfg.LocalAddr.IsValid() {
-			laddr = &net.UDPAddr{IP: m.cfg.LocalAddr.AsSlice()}
+			laddr.IP = m.cfg.LocalAddr.AsSlice()
 		}
 		var err error
 		r.out, err = net.ListenUDP("udp4", laddr)
@@ -105,6 +113,9 @@ func (m *Manager) attachTAP(r *relay, name string, br netlink.Link) error {
 		return err
 	}
 	if err := m.nl.LinkSetMaster(tap, br); err != nil {
+		return err
+	}
+	if err := m.nl.LinkSetIsolated(tap, true); err != nil { // see ensureLink
 		return err
 	}
 	return m.nl.LinkSetUp(tap)
@@ -157,10 +168,25 @@ func (r *relay) run() {
 		now := time.Now()
 		i := 0
 		for ; i < len(q) && !q[i].at.After(now); i++ {
-			_, _ = r.out.WriteToUDP(q[i].pkt, r.peer)
+			for _, p := range r.peers {
+				_, _ = r.out.WriteToUDP(q[i].pkt, p)
+			}
 		}
 		q = append(q[:0], q[i:]...)
 	}
+}
+
+// sendsTo reports whether the relay sends from port to exactly peers.
+func (r *relay) sendsTo(peers []netip.Addr, port uint16) bool {
+	if r.port != port || len(peers) != len(r.peers) {
+		return false
+	}
+	for i, p := range peers {
+		if r.peers[i].IP.String() != p.String() {
+			return false
+		}
+	}
+	return true
 }
 
 // close stops the relay; its TAP device disappears with its descriptor.

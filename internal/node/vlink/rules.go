@@ -73,15 +73,25 @@ func (r *rule) loss(ppm int64) *rule {
 		&expr.Cmp{Op: expr.CmpOpLt, Register: reg, Data: be32(uint32(ppm))})
 }
 
-// sliver marks a packet as sliver xid's (the mark netcfg gives its own
-// packets) and classifies it into the sliver's uplink HTB class.
+// sliver marks a packet and its conntrack entry as sliver xid's (the
+// marks netcfg gives its own packets) and classifies it into the sliver's
+// uplink HTB class.
 func (r *rule) sliver(xid int) *rule {
 	class := netcfg.ClassID(xid)
-	return r.add(fmt.Sprintf("meta mark set %#x meta priority set %x:%x", xid, class>>16, class&0xffff),
+	return r.add(fmt.Sprintf("meta mark set %#x ct mark set %#x meta priority set %x:%x", xid, xid, class>>16, class&0xffff),
 		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(uint32(xid))},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg},
+		&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg},
 		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(class)},
 		&expr.Meta{Key: expr.MetaKeyPRIORITY, SourceRegister: true, Register: reg})
+}
+
+// ctMark marks a packet's conntrack entry as sliver xid's: the flow log
+// attributes the flow to its slice by it.
+func (r *rule) ctMark(xid int) *rule {
+	return r.add(fmt.Sprintf("ct mark set %#x", xid),
+		&expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(uint32(xid))},
+		&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg})
 }
 
 func (r *rule) counter() *rule { return r.add("counter", &expr.Counter{}) }
@@ -115,9 +125,14 @@ type sliverEnd struct {
 }
 
 // rules are the whole table's rules for the link ends of every sliver on
-// the node, in a canonical order (by VNI). Tunnel packets leaving for a
-// sliver's link are marked and classified as that sliver's (netcfg's HTB
-// class): they count against its rates and its daily budget.
+// the node, in a canonical order (by VNI, then peer). Tunnel packets
+// leaving for a sliver's link are marked and classified as that sliver's
+// (netcfg's HTB class): they count against its rates and its daily budget.
+// Tunnel packets in both directions mark their conntrack entry with the
+// sliver's xid: each link end has a UDP source port of its own on the node
+// (Manager.ports), so a conntrack entry never holds two slices' tunnels
+// and the flow log names the slice of each. A LAN end has one rule per
+// peer (the other members' nodes).
 func rules(port uint16, all map[string][]vlinks.End, xids map[string]int) []*rule {
 	var ends []sliverEnd
 	for s, es := range all {
@@ -132,14 +147,18 @@ func rules(port uint16, all map[string][]vlinks.End, xids map[string]int) []*rul
 		(&rule{chain: hookFwd}).vxlan(port).counter().drop(),
 	}
 	for _, e := range ends {
-		rs = append(rs, (&rule{chain: chainIn}).addr(true, e.Peer).vni(e.VNI).accept())
+		for _, p := range e.Peers {
+			rs = append(rs, (&rule{chain: chainIn}).addr(true, p).vni(e.VNI).ctMark(e.xid).accept())
+		}
 	}
 	rs = append(rs, (&rule{chain: chainIn}).counter().drop())
 	for _, e := range ends {
-		if e.LossPPM > 0 {
-			rs = append(rs, (&rule{chain: chainOut}).addr(false, e.Peer).vni(e.VNI).loss(e.LossPPM).counter().drop())
+		for _, p := range e.Peers {
+			if e.LossPPM > 0 {
+				rs = append(rs, (&rule{chain: chainOut}).addr(false, p).vni(e.VNI).loss(e.LossPPM).counter().drop())
+			}
+			rs = append(rs, (&rule{chain: chainOut}).addr(false, p).vni(e.VNI).sliver(e.xid).accept())
 		}
-		rs = append(rs, (&rule{chain: chainOut}).addr(false, e.Peer).vni(e.VNI).sliver(e.xid).accept())
 	}
 	rs = append(rs, (&rule{chain: chainOut}).counter().drop())
 	return rs

@@ -18,10 +18,16 @@
 // daemons, ARP, multicast hellos work as on a wire), its 24-bit VNI names
 // the link, and its packets are plain UDP that nftables can inspect.
 //
+// A LAN end (VNI V) is the same, with no single peer: the tunnel has one
+// all-zero forwarding entry per other member's node (head-end
+// replication: broadcast and unknown frames go to each, unicast frames to
+// the member the tunnel learnt the destination behind); a delayed LAN's
+// relay sends each frame to every member.
+//
 // Isolation (nftables table Config.Table, rebuilt whole on every change):
 //
-//	input:   a VXLAN packet (udp dport Port) is accepted only from the peer node of a link with that VNI
-//	output:  a VXLAN packet leaves only toward the peer of a link with that VNI (and the link's loss is applied here)
+//	input:   a VXLAN packet (udp dport Port) is accepted only from the peer node of a link (or a member of a LAN) with that VNI
+//	output:  a VXLAN packet leaves only toward the peer of a link (or a member of a LAN) with that VNI (and the loss is applied here)
 //	forward: no forwarded packet may carry udp dport Port: a sliver cannot send a forged tunnel packet
 //	         (it would leave with the node's address after NAT and pass the peer's input check)
 //
@@ -63,7 +69,19 @@ type Config struct {
 	// letter, the VNI: at most 15 characters); "vl". No other interface of
 	// the node may start with it.
 	DevPrefix string
+	// SrcPortMin and SrcPortMax bound the tunnels' UDP source ports: each
+	// link or LAN end on the node sends from a port of its own in the
+	// range (so its conntrack entries are its alone and carry its slice's
+	// mark); DefaultSrcPortMin..DefaultSrcPortMax, below Linux's default
+	// ephemeral range. The range bounds the number of ends on the node.
+	SrcPortMin, SrcPortMax uint16
 }
+
+// Defaults of the tunnels' source port range.
+const (
+	DefaultSrcPortMin = 30000
+	DefaultSrcPortMax = 32767
+)
 
 func (c Config) withDefaults() Config {
 	if c.MTU == 0 {
@@ -77,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DevPrefix == "" {
 		c.DevPrefix = "vl"
+	}
+	if c.SrcPortMin == 0 || c.SrcPortMax <= c.SrcPortMin {
+		c.SrcPortMin, c.SrcPortMax = DefaultSrcPortMin, DefaultSrcPortMax
 	}
 	return c
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,6 +40,7 @@ type Manager struct {
 	xids   map[string]int          // sliver -> its xid (persisted): its packets' mark and HTB class
 	netem  *bool                   // whether the kernel has netem, once known
 	relays map[uint32]*relay       // VNI -> the delay relay of a link (no netem)
+	ports  map[uint32]uint16       // VNI -> the end's tunnel source port (persisted)
 }
 
 // New opens the node's namespace and loads the recorded link ends. It
@@ -51,7 +53,8 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}, xids: map[string]int{}, relays: map[uint32]*relay{}}
+	m := &Manager{cfg: cfg, log: log.With("subsystem", "vlink"), ends: map[string][]vlinks.End{}, xids: map[string]int{}, relays: map[uint32]*relay{},
+		ports: map[uint32]uint16{}}
 	var err error
 	if cfg.NetNS != "" {
 		m.nodeNS, err = netns.GetFromPath(cfg.NetNS)
@@ -88,6 +91,19 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 				if e, err := vlinks.CheckEnd(v); err == nil {
 					m.ends[s] = append(m.ends[s], e)
 					m.xids[s] = r.XID
+					if p := r.SrcPorts[e.VNI]; p >= cfg.SrcPortMin && p < cfg.SrcPortMax && !m.portUsed(p) {
+						m.ports[e.VNI] = p
+					}
+				}
+			}
+		}
+		// Ends recorded without a port (an older version, or a port
+		// outside today's range) get one now; their devices are re-created
+		// with it by the next Ensure.
+		for _, es := range m.ends {
+			for _, e := range es {
+				if _, err := m.port(e.VNI); err != nil {
+					m.log.Warn("no tunnel source port for a recorded link end", "vni", e.VNI, "err", err)
 				}
 			}
 		}
@@ -115,14 +131,55 @@ func (m *Manager) adoptRelays() {
 	}
 }
 
+// portUsed reports whether a tunnel source port is taken.
+func (m *Manager) portUsed(p uint16) bool {
+	for _, q := range m.ports {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// port returns the tunnel source port of the end with VNI vni, allocating
+// the lowest free one of the range the first time.
+func (m *Manager) port(vni uint32) (uint16, error) {
+	if p, ok := m.ports[vni]; ok {
+		return p, nil
+	}
+	for p := m.cfg.SrcPortMin; p < m.cfg.SrcPortMax; p++ {
+		if !m.portUsed(p) {
+			m.ports[vni] = p
+			return p, nil
+		}
+	}
+	return 0, core.Errorf(core.Unavailable, "vlink: every tunnel source port of %d..%d is taken (one per link end on this node)", m.cfg.SrcPortMin, m.cfg.SrcPortMax-1)
+}
+
+// SrcPort returns the UDP source port of the tunnel of the end with VNI
+// vni on this node (0: no such end): its packets, and so its conntrack
+// entries, are that end's alone.
+func (m *Manager) SrcPort(vni uint32) uint16 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, es := range m.ends {
+		for _, e := range es {
+			if e.VNI == vni {
+				return m.ports[vni]
+			}
+		}
+	}
+	return 0
+}
+
 // ensureRelay gives a delayed link a relay (see delay_linux.go) with its
-// peer and delay, its TAP in the link's bridge br.
+// peers, source port and delay, its TAP in the link's bridge br.
 func (m *Manager) ensureRelay(br netlink.Link, e vlinks.End) error {
 	delay := time.Duration(e.DelayUS) * time.Microsecond
 	r := m.relays[e.VNI]
 	if r != nil {
 		tap, err := m.nl.LinkByName(m.cfg.devName('t', e.VNI))
-		if r.delay != delay || r.peer.IP.String() != e.Peer.String() || err != nil || tap.Attrs().MasterIndex != br.Attrs().Index {
+		if r.delay != delay || !r.sendsTo(e.Peers, m.ports[e.VNI]) || err != nil || tap.Attrs().MasterIndex != br.Attrs().Index {
 			m.stopRelay(e.VNI)
 			r = nil
 		}
@@ -167,6 +224,8 @@ func (m *Manager) statePath() string { return filepath.Join(m.cfg.StateDir, "vli
 type record struct {
 	XID   int          `json:"xid"`
 	Links []core.VLink `json:"links"`
+	// SrcPorts are the tunnels' source ports by VNI.
+	SrcPorts map[uint32]uint16 `json:"src_ports,omitempty"`
 }
 
 // Ensure makes the sliver's link ends exactly links: it creates or
@@ -207,6 +266,11 @@ func (m *Manager) Ensure(ctx context.Context, sliver string, xid int, sliverNS s
 			}
 		}
 		ends = append(ends, e)
+	}
+	for _, e := range ends {
+		if _, err := m.port(e.VNI); err != nil {
+			return fmt.Errorf("sliver %q: link %s: %w", sliver, e.Name, err)
+		}
 	}
 	if len(ends) > 0 {
 		ns, err := netns.GetFromPath(sliverNS)
@@ -313,12 +377,20 @@ func (m *Manager) Ends(sliver string) []core.VLink {
 // transaction (delete and re-create: chains and rules exactly as wanted).
 func (m *Manager) commit() error {
 	rec := map[string]record{}
+	keep := map[uint32]bool{}
 	for s, es := range m.ends {
-		r := record{XID: m.xids[s]}
+		r := record{XID: m.xids[s], SrcPorts: map[uint32]uint16{}}
 		for _, e := range es {
 			r.Links = append(r.Links, e.VLink)
+			r.SrcPorts[e.VNI] = m.ports[e.VNI]
+			keep[e.VNI] = true
 		}
 		rec[s] = r
+	}
+	for vni := range m.ports { // ends that failed to build, or are gone
+		if !keep[vni] {
+			delete(m.ports, vni)
+		}
 	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
@@ -365,14 +437,18 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 			return err
 		}
 	}
-	// The tunnel: re-created when its VNI, peer or source differ. A
-	// delayed link without netem has no remote of its own: its default
-	// forwarding entry points at its delay relay.
+	// The tunnel: re-created when its VNI, peer, source address or port
+	// differ. A delayed link without netem has no remote of its own: its
+	// frames leave through its delay relay. A LAN's tunnel has no single
+	// remote either: one forwarding entry per member (syncFDB), and it
+	// learns which member holds which address. Its source port is the
+	// end's own (PortLow..PortHigh is half-open: exactly PortLow).
 	relayed := e.DelayUS > 0 && !m.hasNetem()
+	port := m.ports[e.VNI]
 	want := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: vxName, MTU: m.cfg.MTU, MasterIndex: br.Attrs().Index, Alias: e.Name},
-		VxlanId: int(e.VNI), Group: net.IP(e.Peer.AsSlice()), Port: int(m.cfg.Port)}
-	if relayed {
-		want.Group = nil
+		VxlanId: int(e.VNI), Port: int(m.cfg.Port), PortLow: int(port), PortHigh: int(port) + 1, Learning: e.IsLAN() && !relayed}
+	if !relayed && !e.IsLAN() {
+		want.Group = net.IP(e.Peer.AsSlice())
 	}
 	if m.cfg.LocalAddr.IsValid() {
 		want.SrcAddr = net.IP(m.cfg.LocalAddr.AsSlice())
@@ -381,6 +457,7 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 	if err == nil {
 		got, ok := vx.(*netlink.Vxlan)
 		if !ok || got.VxlanId != want.VxlanId || !got.Group.Equal(want.Group) || got.Port != want.Port ||
+			got.PortLow != want.PortLow || got.PortHigh != want.PortHigh || got.Learning != want.Learning ||
 			(want.SrcAddr != nil && !got.SrcAddr.Equal(want.SrcAddr)) {
 			if err := m.nl.LinkDel(vx); err != nil {
 				return fmt.Errorf("delete stale %s: %w", vxName, err)
@@ -392,11 +469,18 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 	}
 	if vx == nil {
 		if err := m.nl.LinkAdd(want); err != nil {
-			return fmt.Errorf("create vxlan %s (VNI %d to %s): %w", vxName, e.VNI, e.Peer, err)
+			return fmt.Errorf("create vxlan %s (VNI %d to %v): %w", vxName, e.VNI, e.Peers, err)
 		}
 		if vx, err = m.nl.LinkByName(vxName); err != nil {
 			return err
 		}
+	}
+	var members []netip.Addr
+	if e.IsLAN() && !relayed {
+		members = e.Peers
+	}
+	if err := m.syncFDB(vx, members); err != nil {
+		return fmt.Errorf("forwarding entries of %s: %w", vxName, err)
 	}
 	mtu := m.cfg.MTU
 	if vx.Attrs().MTU != mtu {
@@ -423,7 +507,8 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 				return fmt.Errorf("delete stale %s in the sliver: %w", e.Name, err)
 			}
 		}
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hName, MTU: mtu}, PeerName: e.Name, PeerNamespace: netlink.NsFd(int(ns))}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hName, MTU: mtu}, PeerName: e.Name, PeerNamespace: netlink.NsFd(int(ns)),
+			PeerHardwareAddr: sliverMAC(e)}
 		if err := m.nl.LinkAdd(v); err != nil {
 			return fmt.Errorf("create veth %s/%s: %w", hName, e.Name, err)
 		}
@@ -463,6 +548,13 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 	if err := m.nl.LinkSetLearning(vx, !relayed); err != nil {
 		return fmt.Errorf("learning on %s: %w", vxName, err)
 	}
+	// The tunnel's and the relay's ports are isolated from each other: a
+	// frame that arrived from the peers must not go back out to them (a
+	// broadcast would circle between the nodes for ever, and multiply on
+	// a LAN, whose relay sends to every member).
+	if err := m.nl.LinkSetIsolated(vx, true); err != nil {
+		return fmt.Errorf("isolate %s: %w", vxName, err)
+	}
 	if !relayed {
 		m.stopRelay(e.VNI)
 		return m.shape(vx, e)
@@ -475,6 +567,66 @@ func (m *Manager) ensureLink(e vlinks.End, ns netns.NsHandle, sh *netlink.Handle
 		return err
 	}
 	return m.shape(tap, e)
+}
+
+// sliverMAC is the Ethernet address of the sliver's interface on a link
+// or LAN: locally administered, from the VNI and the end's private
+// address (unique on the segment), so a re-created interface keeps it and
+// the other ends' neighbour caches stay right (a member that leaves a LAN
+// and comes back is reachable at once).
+func sliverMAC(e vlinks.End) net.HardwareAddr {
+	a := e.LocalPrefix.Addr().As4()
+	return net.HardwareAddr{0x02, byte(e.VNI >> 16), byte(e.VNI >> 8), byte(e.VNI), a[2], a[3]}
+}
+
+// syncFDB makes the tunnel's all-zero forwarding entries (where
+// broadcast, multicast and unknown frames go) exactly one per address of
+// members: a LAN's head-end replication. A link's tunnel has its remote
+// instead (members is empty).
+func (m *Manager) syncFDB(vx netlink.Link, members []netip.Addr) error {
+	have, err := m.nl.NeighList(vx.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		return err
+	}
+	want := map[netip.Addr]bool{}
+	for _, a := range members {
+		want[a] = true
+	}
+	zero := net.HardwareAddr{0, 0, 0, 0, 0, 0}
+	entry := func(ip net.IP) *netlink.Neigh {
+		return &netlink.Neigh{LinkIndex: vx.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT | netlink.NUD_NOARP,
+			Flags: netlink.NTF_SELF, IP: ip, HardwareAddr: zero}
+	}
+	for _, n := range have {
+		a, ok := netip.AddrFromSlice(n.IP)
+		if !ok || n.HardwareAddr.String() != zero.String() {
+			continue
+		}
+		a = a.Unmap()
+		if want[a] {
+			delete(want, a)
+			continue
+		}
+		if len(members) == 0 && n.State&netlink.NUD_PERMANENT != 0 && n.Flags&netlink.NTF_SELF != 0 && n.IP.Equal(vxGroup(vx)) {
+			continue // a link's remote, the kernel's own entry
+		}
+		if err := m.nl.NeighDel(entry(n.IP)); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	for a := range want {
+		if err := m.nl.NeighAppend(entry(a.AsSlice())); err != nil {
+			return fmt.Errorf("add %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+func vxGroup(l netlink.Link) net.IP {
+	if v, ok := l.(*netlink.Vxlan); ok {
+		return v.Group
+	}
+	return nil
 }
 
 // shape puts the link's rate on the device that sends toward the peer (the
@@ -507,6 +659,7 @@ func (m *Manager) shape(vx netlink.Link, e vlinks.End) error {
 // also deletes the sliver's end).
 func (m *Manager) deleteLink(vni uint32) error {
 	m.stopRelay(vni)
+	delete(m.ports, vni)
 	var errs []error
 	for _, role := range []byte{'h', 'x', 'b'} {
 		name := m.cfg.devName(role, vni)

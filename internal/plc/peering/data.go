@@ -19,15 +19,19 @@ import (
 // the receiving peer, Persons their members, Keys those persons' keys;
 // PeerNodes are the receiver's nodes as the sender knows them (peer_node_id
 // is the receiver's own id), so that the receiver can map a slice's
-// node_ids onto its own nodes.
+// node_ids onto its own nodes; PeerPersons likewise are the receiver's
+// persons among the members of those slices (peer_person_id is the
+// receiver's own id), so that the slivers on the receiver's nodes get
+// those persons' keys as the receiver knows them.
 type Data struct {
-	Sites     []Site   `json:"Sites"`
-	Keys      []Key    `json:"Keys"`
-	Nodes     []Node   `json:"Nodes"`
-	Persons   []Person `json:"Persons"`
-	Slices    []Slice  `json:"Slices"`
-	PeerNodes []Node   `json:"PeerNodes"`
-	DBTime    float64  `json:"db_time"`
+	Sites       []Site   `json:"Sites"`
+	Keys        []Key    `json:"Keys"`
+	Nodes       []Node   `json:"Nodes"`
+	Persons     []Person `json:"Persons"`
+	Slices      []Slice  `json:"Slices"`
+	PeerNodes   []Node   `json:"PeerNodes"`
+	PeerPersons []Person `json:"PeerPersons,omitempty"`
+	DBTime      float64  `json:"db_time"`
 }
 
 // Site is a site in peer data.
@@ -53,6 +57,8 @@ type Person struct {
 	LastName  string  `json:"last_name"`
 	Enabled   bool    `json:"enabled"`
 	SiteIDs   []int64 `json:"site_ids"`
+	// PeerPersonID is, in PeerPersons, the receiver's own id of the person.
+	PeerPersonID *int64 `json:"peer_person_id,omitempty"`
 }
 
 // Key is an ssh key in peer data.
@@ -161,6 +167,18 @@ func ids[T any](what string, list []T, id func(T) int64) (idSet, error) {
 	return s, nil
 }
 
+// distinct refuses an id given twice in a list.
+func distinct(where, field string, list []int64) error {
+	seen := make(map[int64]bool, len(list))
+	for _, id := range list {
+		if seen[id] {
+			return fmt.Errorf("%s: %s names %d twice", where, field, id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
 func text(where, field, v string, max int, required bool) error {
 	if required && strings.TrimSpace(v) == "" {
 		return fmt.Errorf("%s: %s is empty", where, field)
@@ -202,6 +220,10 @@ func (d *Data) Check() error {
 		return err
 	}
 	peerNodes, err := ids("PeerNodes", d.PeerNodes, func(n Node) int64 { return n.NodeID })
+	if err != nil {
+		return err
+	}
+	peerPersons, err := ids("PeerPersons", d.PeerPersons, func(p Person) int64 { return p.PersonID })
 	if err != nil {
 		return err
 	}
@@ -249,6 +271,7 @@ func (d *Data) Check() error {
 			return err
 		}
 	}
+	ownNodes := map[int64]string{}
 	for i, n := range d.PeerNodes {
 		w := fmt.Sprintf("PeerNodes[%d] (node_id %d)", i, n.NodeID)
 		if nodes[n.NodeID] {
@@ -256,6 +279,27 @@ func (d *Data) Check() error {
 		}
 		if n.PeerNodeID == nil || *n.PeerNodeID <= 0 {
 			return fmt.Errorf("%s: no peer_node_id", w)
+		}
+		if prev, dup := ownNodes[*n.PeerNodeID]; dup {
+			return fmt.Errorf("%s: peer_node_id %d already named by %s", w, *n.PeerNodeID, prev)
+		}
+		ownNodes[*n.PeerNodeID] = w
+	}
+	ownPersons := map[int64]string{}
+	for i, p := range d.PeerPersons {
+		w := fmt.Sprintf("PeerPersons[%d] (person_id %d)", i, p.PersonID)
+		if persons[p.PersonID] {
+			return fmt.Errorf("%s: person_id %d is also among the Persons", w, p.PersonID)
+		}
+		if p.PeerPersonID == nil || *p.PeerPersonID <= 0 || *p.PeerPersonID > math.MaxInt32 {
+			return fmt.Errorf("%s: no peer_person_id", w)
+		}
+		if prev, dup := ownPersons[*p.PeerPersonID]; dup {
+			return fmt.Errorf("%s: peer_person_id %d already named by %s", w, *p.PeerPersonID, prev)
+		}
+		ownPersons[*p.PeerPersonID] = w
+		if err := text(w, "email", p.Email, maxName, false); err != nil {
+			return err
 		}
 	}
 	for i, p := range d.Persons {
@@ -279,6 +323,9 @@ func (d *Data) Check() error {
 			if !sites[s] {
 				return fmt.Errorf("%s: site_ids names site %d, not among the Sites", w, s)
 			}
+		}
+		if err := distinct(w, "site_ids", p.SiteIDs); err != nil {
+			return err
 		}
 	}
 	for i, k := range d.Keys {
@@ -323,9 +370,15 @@ func (d *Data) Check() error {
 				return fmt.Errorf("%s: node_ids names node %d, among neither Nodes nor PeerNodes", w, n)
 			}
 		}
+		if err := distinct(w, "node_ids", s.NodeIDs); err != nil {
+			return err
+		}
+		if err := distinct(w, "person_ids", s.PersonIDs); err != nil {
+			return err
+		}
 		for _, p := range s.PersonIDs {
-			if !persons[p] {
-				return fmt.Errorf("%s: person_ids names person %d, not among the Persons", w, p)
+			if !persons[p] && !peerPersons[p] {
+				return fmt.Errorf("%s: person_ids names person %d, among neither Persons nor PeerPersons", w, p)
 			}
 		}
 		if len(s.Tags) > maxTags {

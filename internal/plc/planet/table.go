@@ -302,7 +302,7 @@ func (t *Table) Slices() []core.SliceRow {
 				seen[s.Slice] = true
 				bw := r.sliver[s.Slice]
 				sr := core.SliverRow{NodeID: id, Hostname: host, State: s.State, CPUPct: s.CPUPct, MemUsed: s.MemUsed,
-					RxKbps: bw[0], TxKbps: bw[1], Error: s.LastError}
+					RxKbps: bw[0], TxKbps: bw[1], Error: s.LastError, IPv6: s.IPv6}
 				if e := r.errs[s.Slice]; e != "" {
 					sr.Error = e
 				}

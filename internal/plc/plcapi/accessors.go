@@ -40,7 +40,7 @@ var accessorSets = []accessorSet{
 	}},
 	{core.Interface, "Interface", "interface_id", [][2]string{
 		{"Ifname", "ifname"}, {"Driver", "driver"}, {"Alias", "alias"}, {"Backdoor", "backdoor"},
-		{"SliversIPv6Prefix", "slivers_ipv6_prefix"}, {"Mode", "mode"}, {"Essid", "essid"},
+		{"SliversIPv6Prefix", "sliversipv6prefix"}, {"Mode", "mode"}, {"Essid", "essid"},
 		{"Nw", "nw"}, {"Freq", "freq"}, {"Channel", "channel"}, {"Sens", "sens"}, {"Rate", "rate"},
 		{"Key", "key"}, {"Key1", "key1"}, {"Key2", "key2"}, {"Key3", "key3"}, {"Key4", "key4"},
 		{"SecurityMode", "securitymode"}, {"Iwconfig", "iwconfig"}, {"Iwpriv", "iwpriv"},

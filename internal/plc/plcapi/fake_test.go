@@ -200,7 +200,9 @@ func (f *fakeRegistry) NodeState(ctx context.Context, c *core.Caller, nodeID int
 			Keys:       []core.SliverKey{{KeyType: "ssh", Key: "ssh-rsa BBB"}},
 			Attributes: []core.Attribute{{TagName: "vref", Value: "f39"}}, GetSliceFamily: "f39-f39-x86_64",
 			VLinks: []core.VLink{{Name: "ab", VNI: 705, Local: "10.200.0.1/30", Remote: "10.200.0.2", PeerNode: "n8.example.org",
-				PeerAddr: "10.0.0.8", RateKbit: 20000, DelayUS: 5000, LossPPM: 100}}}},
+				PeerAddr: "10.0.0.8", RateKbit: 20000, DelayUS: 5000, LossPPM: 100},
+				{Name: "core", VNI: 767, Local: "10.200.0.250/29", RateKbit: 5000,
+					Peers: []core.VLinkPeer{{Node: "n8.example.org", Addr: "10.0.0.8", Private: "10.200.0.249"}}}}}},
 		HRN: &hrn, ReservationPolicy: "none", LeaseGranularity: 3600,
 	}, nil
 }

@@ -275,7 +275,11 @@ func TestBootAuthAndGetSlivers(t *testing.T) {
 		"attributes": []any{map[string]any{"tagname": "vref", "value": "f39"}}, "GetSliceFamily": "f39-f39-x86_64",
 		// beyond the original: the sliver's virtual link ends (vlinks tag)
 		"vlinks": []any{map[string]any{"name": "ab", "vni": int64(705), "local": "10.200.0.1/30", "remote": "10.200.0.2",
-			"peer_node": "n8.example.org", "peer_addr": "10.0.0.8", "rate_kbit": int64(20000), "delay_us": int64(5000), "loss_ppm": int64(100)}}}
+			"peer_node": "n8.example.org", "peer_addr": "10.0.0.8", "rate_kbit": int64(20000), "delay_us": int64(5000), "loss_ppm": int64(100)},
+			// a LAN end: the other members
+			map[string]any{"name": "core", "vni": int64(767), "local": "10.200.0.250/29", "remote": "",
+				"peer_node": "", "peer_addr": "", "rate_kbit": int64(5000), "delay_us": int64(0), "loss_ppm": int64(0),
+				"peers": []any{map[string]any{"node": "n8.example.org", "addr": "10.0.0.8", "private": "10.200.0.249"}}}}}
 	if !reflect.DeepEqual(sl, want) {
 		t.Fatalf("sliver %v", sl)
 	}

@@ -2,6 +2,7 @@ package plcapi
 
 import (
 	"context"
+	"strings"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/ticket"
@@ -42,6 +43,26 @@ func (x *call) peering() (core.Peering, error) {
 		return nil, core.Errorf(core.Unimplemented, "this registry does not peer")
 	}
 	return p, nil
+}
+
+// peerByShortname finds the peer whose shortname is name (the original
+// looks up the upper-cased name; any case matches here).
+func (x *call) peerByShortname(name string) (int64, error) {
+	ps, err := x.reg().Get(x.ctx, x.caller, core.Peer, nil, []string{"peer_id", "shortname"})
+	if err != nil {
+		return 0, err
+	}
+	var found []int64
+	for _, p := range ps {
+		if sn, ok := p["shortname"].(string); ok && strings.EqualFold(sn, name) {
+			id, _ := asInt(p["peer_id"])
+			found = append(found, id)
+		}
+	}
+	if len(found) != 1 {
+		return 0, core.Errorf(core.Invalid, "No such peer with shortname %s", name)
+	}
+	return found[0], nil
 }
 
 // --- generic builders -----------------------------------------------------
@@ -317,6 +338,68 @@ func methodTable() []*method {
 				}
 				r, err := pr.GetPeerData(x.ctx, x.caller)
 				return map[string]any(r), err
+			},
+		},
+		{
+			name: "BindObjectToPeer", roles: adminOnly, returns: tInt,
+			params: []param{p("object_type", tStr), p("object_id", tInt), p("shortname", tStr), p("remote_object_id", tInt)},
+			help:   "Marks a local object (object_type site, person, slice, node or key) as the peer's (by its shortname), remote_object_id its id there (0 if unknown); it is read-only here from then on. Returns 1.",
+			fn: func(x *call, a []any) (any, error) {
+				pr, err := x.peering()
+				if err != nil {
+					return nil, err
+				}
+				peer, err := x.peerByShortname(a[2].(string))
+				if err != nil {
+					return nil, err
+				}
+				id, _ := asInt(a[1])
+				remote, _ := asInt(a[3])
+				return one(x, pr.BindObjectToPeer(x.ctx, x.caller, core.Class(strings.ToLower(a[0].(string))), id, peer, remote))
+			},
+		},
+		{
+			name: "UnBindObjectFromPeer", roles: adminOnly, returns: tInt,
+			params: []param{p("object_type", tStr), p("object_id", tInt), p("shortname", tStr)},
+			help:   "Makes the peer's object (object_type site, person, slice, node or key) local again; an object that is not the peer's is left as it is. Returns 1.",
+			fn: func(x *call, a []any) (any, error) {
+				pr, err := x.peering()
+				if err != nil {
+					return nil, err
+				}
+				peer, err := x.peerByShortname(a[2].(string))
+				if err != nil {
+					return nil, err
+				}
+				id, _ := asInt(a[1])
+				return one(x, pr.UnBindObjectFromPeer(x.ctx, x.caller, core.Class(strings.ToLower(a[0].(string))), id, peer))
+			},
+		},
+		{
+			name: "DeleteAllPeerEntries", roles: adminOnly, returns: tInt,
+			params: []param{p("peer_id_or_peername", tIDOrName)},
+			help:   "Deletes every object of the peer here and keeps the peer (a repair tool: its next refresh fetches them anew). Returns 1.",
+			fn: func(x *call, a []any) (any, error) {
+				pr, err := x.peering()
+				if err != nil {
+					return nil, err
+				}
+				id, err := x.resolve(core.Peer, a[0])
+				if err != nil {
+					return nil, err
+				}
+				return one(x, pr.DeleteAllPeerEntries(x.ctx, x.caller, id))
+			},
+		},
+		{
+			name: "GetPeerName", roles: roles(rA, core.RolePeer, rN), returns: tStr,
+			help: "Returns this PLC's name.",
+			fn: func(x *call, a []any) (any, error) {
+				pr, err := x.peering()
+				if err != nil {
+					return nil, err
+				}
+				return pr.GetPeerName(x.ctx, x.caller)
 			},
 		},
 

@@ -222,6 +222,13 @@ func nodeStateStruct(st *core.NodeState) map[string]any {
 			for j, l := range s.VLinks {
 				links[j] = map[string]any{"name": l.Name, "vni": int64(l.VNI), "local": l.Local, "remote": l.Remote,
 					"peer_node": l.PeerNode, "peer_addr": l.PeerAddr, "rate_kbit": l.RateKbit, "delay_us": l.DelayUS, "loss_ppm": l.LossPPM}
+				if len(l.Peers) > 0 { // a LAN end: the other members
+					peers := make([]any, len(l.Peers))
+					for k, p := range l.Peers {
+						peers[k] = map[string]any{"node": p.Node, "addr": p.Addr, "private": p.Private}
+					}
+					links[j].(map[string]any)["peers"] = peers
+				}
 			}
 			slivers[i].(map[string]any)["vlinks"] = links
 		}

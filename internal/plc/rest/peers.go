@@ -3,6 +3,8 @@ package rest
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/restapi"
@@ -33,6 +35,43 @@ func (h *Handler) peerRoutes() []route {
 				r, err := h.peering.GetPeerData(ctx, q.caller)
 				return result{body: r}, err
 			}},
+		{method: http.MethodPut, path: restapi.PeerObjectPath("{ref}", "{class}", "{id}"), op: "BindObjectToPeer", body: "BindRequest",
+			summary: "Mark a local object (site, person, key, node, slice) as the peer's, read-only here (the original's BindObjectToPeer)",
+			h: func(ctx context.Context, q *request) (result, error) {
+				var req restapi.BindRequest
+				if err := h.strictBody(q, &req); err != nil {
+					return result{}, err
+				}
+				peer, class, id, err := h.peerObject(ctx, q)
+				if err != nil {
+					return result{}, err
+				}
+				return result{}, h.peering.BindObjectToPeer(ctx, q.caller, class, id, peer, req.RemoteObjectID)
+			}},
+		{method: http.MethodDelete, path: restapi.PeerObjectPath("{ref}", "{class}", "{id}"), op: "UnBindObjectFromPeer",
+			summary: "Make the peer's object local again (the original's UnBindObjectFromPeer)",
+			h: func(ctx context.Context, q *request) (result, error) {
+				peer, class, id, err := h.peerObject(ctx, q)
+				if err != nil {
+					return result{}, err
+				}
+				return result{}, h.peering.UnBindObjectFromPeer(ctx, q.caller, class, id, peer)
+			}},
+		{method: http.MethodDelete, path: restapi.PeerObjectsPath("{ref}"), op: "DeleteAllPeerEntries",
+			summary: "Delete every object of the peer here, keeping the peer (its next refresh fetches them anew)",
+			h: func(ctx context.Context, q *request) (result, error) {
+				id, err := h.resolve(ctx, q, core.Peer, "ref")
+				if err != nil {
+					return result{}, err
+				}
+				return result{}, h.peering.DeleteAllPeerEntries(ctx, q.caller, id)
+			}},
+		{method: http.MethodGet, path: restapi.PeerNamePath, op: "GetPeerName", resp: "PeerName",
+			summary: "This PLC's name",
+			h: func(ctx context.Context, q *request) (result, error) {
+				name, err := h.peering.GetPeerName(ctx, q.caller)
+				return result{body: restapi.PeerName{Peername: name}}, err
+			}},
 		{method: http.MethodPut, path: restapi.SliceRefusalPath("{ref}"), op: "RefuseSlice", body: "RefusalRequest",
 			summary: "Refuse a peer's slice on this PLC's nodes (its slivers go)",
 			h: func(ctx context.Context, q *request) (result, error) {
@@ -56,4 +95,17 @@ func (h *Handler) peerRoutes() []route {
 				return result{}, h.peering.RefuseSlice(ctx, q.caller, id, false, "")
 			}},
 	}
+}
+
+// peerObject reads the peer, class and object id of a PeerObjectPath.
+func (h *Handler) peerObject(ctx context.Context, q *request) (peer int64, class core.Class, id int64, err error) {
+	if peer, err = h.resolve(ctx, q, core.Peer, "ref"); err != nil {
+		return 0, "", 0, err
+	}
+	class = core.Class(strings.ToLower(q.path("class")))
+	id, err = strconv.ParseInt(q.path("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, "", 0, core.FieldErrorf("id", "object id %q is not a positive integer", q.path("id"))
+	}
+	return peer, class, id, nil
 }

@@ -67,6 +67,7 @@ type stateSlice struct {
 	name    string
 	inst    string
 	expires int64
+	peer    *int64 // a peer's slice (foreign)
 }
 
 type stateTag struct {
@@ -109,6 +110,9 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 	if st.Interfaces, err = stateInterfaces(ctx, tx, nodeID); err != nil {
 		return nil, err
 	}
+	if st.IPv6Prefix, err = stateIPv6Prefix(ctx, tx, nodeID); err != nil {
+		return nil, err
+	}
 	groups, names, err := stateGroups(ctx, tx, nodeID)
 	if err != nil {
 		return nil, err
@@ -148,6 +152,21 @@ func stateInterfaces(ctx context.Context, tx *store.Tx, nodeID int64) ([]core.Re
 	}
 	sort.SliceStable(ifs, func(i, j int) bool { return ifs[i]["is_primary"] == true && ifs[j]["is_primary"] != true })
 	return ifs, nil
+}
+
+// stateIPv6Prefix returns the node's sliversipv6prefix interface tag: the
+// primary interface's, else that of the interface with the lowest id that
+// has one. PLC checked the value when it was written (tags.ParsePrefix6);
+// the node checks it again.
+func stateIPv6Prefix(ctx context.Context, tx *store.Tx, nodeID int64) (string, error) {
+	var v string
+	_, err := tx.QueryRow(ctx, `SELECT v.value FROM interface_tags v
+		JOIN tag_types tt ON tt.tag_type_id = v.tag_type_id
+		JOIN interfaces i ON i.interface_id = v.interface_id
+		WHERE i.node_id = ? AND tt.tagname = ?
+		ORDER BY CASE WHEN i.is_primary = 1 THEN 0 ELSE 1 END, i.interface_id LIMIT 1`,
+		[]any{nodeID, coretags.SliversIPv6Prefix}, &v)
+	return strings.TrimSpace(v), err
 }
 
 // stateGroups returns the node's node groups, as a set of ids and as
@@ -254,7 +273,7 @@ func stateAccounts(ctx context.Context, tx *store.Tx, site int64) ([]core.Accoun
 // system slices, delegated and nm-controller slices; never expired ones.
 // Each carries its members' usable keys and its attributes merged by scope.
 func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname string, now int64, groups map[int64]bool) ([]core.Sliver, error) {
-	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires FROM slices s
+	rows, err := tx.Query(ctx, `SELECT s.slice_id, s.name, s.instantiation, s.expires, s.peer_id FROM slices s
 		WHERE s.deleted = 0 AND s.expires > ? AND (
 		s.slice_id IN (SELECT sn.slice_id FROM slice_node sn WHERE sn.node_id = ?)
 		OR s.instantiation IN ('delegated', 'nm-controller')
@@ -269,13 +288,18 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 	var slices []stateSlice
 	for rows.Next() {
 		var sl stateSlice
-		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires); err != nil {
+		if err := rows.Scan(&sl.id, &sl.name, &sl.inst, &sl.expires, &sl.peer); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		slices = append(slices, sl)
 	}
 	rows.Close()
+	caps, err := statePeerCaps(ctx, tx, slices)
+	if err != nil {
+		return nil, err
+	}
+	slices = caps.perNode(slices)
 	sliceIDs := make([]any, len(slices))
 	for i, sl := range slices {
 		sliceIDs[i] = sl.id
@@ -324,6 +348,9 @@ func stateSlivers(ctx context.Context, tx *store.Tx, nodeID int64, hostname stri
 	out := []core.Sliver{}
 	for _, sl := range slices {
 		attrs := mergeAttributes(tags[sl.id], nodeID, groups)
+		if sl.peer != nil {
+			attrs = caps[*sl.peer].clip(attrs)
+		}
 		exp := sl.expires
 		if exp > math.MaxInt32 {
 			exp = math.MaxInt32

@@ -3,10 +3,12 @@ package service
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/planetlab/pl/internal/core"
+	"github.com/planetlab/pl/internal/core/tags"
 )
 
 func attrs(sl core.Sliver) map[string][]string {
@@ -273,4 +275,62 @@ func TestWatchExpiry(t *testing.T) {
 	if len(e.state(n).Slivers) != 0 {
 		t.Fatal("expired sliver still there")
 	}
+}
+
+// TestNodeStateIPv6Prefix: the sliversipv6prefix interface tag is checked
+// when written (each refusal names the tag and changes nothing), set by
+// the node's site (PI, tech) and admins only, and delivered in the node
+// state, the primary interface's winning; a change changes the version.
+func TestNodeStateIPv6Prefix(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		site := e.site("v6", 10)
+		tech := e.person("tech@v6.org", site, "tech")
+		user := e.person("u@v6.org", site, "user")
+		other := e.site("ot", 10)
+		otherTech := e.person("tech@ot.org", other, "tech")
+		n1 := e.node(site, "n1.v6.org")
+		primary := e.add(e.admin, core.Interface, core.Record{"node_id": n1, "method": "dhcp"})
+		second := e.add(e.admin, core.Interface, core.Record{"node_id": n1, "method": "static", "ip": "10.0.0.5", "network": "10.0.0.0", "netmask": "255.255.255.0", "broadcast": "10.0.0.255"})
+		tt := e.tagType(tags.SliversIPv6Prefix)
+		st0 := e.state(n1)
+		if st0.IPv6Prefix != "" {
+			t.Fatalf("prefix %q before any tag", st0.IPv6Prefix)
+		}
+		for _, bad := range []struct{ value, msg string }{
+			{"2001:db8::/80", "longer than a /64"},
+			{"2001:db8::1/64", "did you mean 2001:db8::/64?"},
+			{"fe80::/64", "not inside the global unicast range"},
+			{"10.1.0.0/16", "is not an IPv6 prefix"},
+			{"2001:db8::", "has no prefix length"},
+		} {
+			_, err := e.s.Add(e.ctx, tech, core.InterfaceTag, core.Record{"interface_id": second, "tag_type_id": tt, "value": bad.value})
+			wantCode(t, err, core.Invalid, bad.value)
+			if core.ErrorField(err) != tags.SliversIPv6Prefix || !strings.Contains(err.Error(), bad.msg) {
+				t.Errorf("%s: %v, want the tag named and %q", bad.value, err, bad.msg)
+			}
+			// The accessor's path: the tag as a pseudo-field of the interface.
+			err = e.s.Update(e.ctx, e.admin, core.Interface, primary, core.Record{tags.SliversIPv6Prefix: bad.value})
+			wantCode(t, err, core.Invalid, "update "+bad.value)
+		}
+		_, err := e.s.Add(e.ctx, user, core.InterfaceTag, core.Record{"interface_id": second, "tag_type_id": tt, "value": "2001:db8:7::/64"})
+		wantCode(t, err, core.Forbidden, "a user")
+		_, err = e.s.Add(e.ctx, otherTech, core.InterfaceTag, core.Record{"interface_id": second, "tag_type_id": tt, "value": "2001:db8:7::/64"})
+		wantCode(t, err, core.Forbidden, "another site's tech")
+		if st := e.state(n1); st.Version != st0.Version || st.IPv6Prefix != "" {
+			t.Fatalf("refused writes changed the state: %q %q", st.Version, st.IPv6Prefix)
+		}
+		e.add(tech, core.InterfaceTag, core.Record{"interface_id": second, "tag_type_id": tt, "value": "2001:db8:7::/64"})
+		st1 := e.state(n1)
+		if st1.IPv6Prefix != "2001:db8:7::/64" || st1.Version == st0.Version {
+			t.Fatalf("second interface's prefix: %q (version %s, was %s)", st1.IPv6Prefix, st1.Version, st0.Version)
+		}
+		e.must(e.s.Update(e.ctx, e.admin, core.Interface, primary, core.Record{tags.SliversIPv6Prefix: "fd00:1:2:3::/64"}))
+		if st := e.state(n1); st.IPv6Prefix != "fd00:1:2:3::/64" {
+			t.Fatalf("the primary interface's prefix does not win: %q", st.IPv6Prefix)
+		}
+		e.must(e.s.Update(e.ctx, e.admin, core.Interface, primary, core.Record{tags.SliversIPv6Prefix: nil}))
+		if st := e.state(n1); st.IPv6Prefix != "2001:db8:7::/64" {
+			t.Fatalf("after deleting the primary's tag: %q", st.IPv6Prefix)
+		}
+	})
 }

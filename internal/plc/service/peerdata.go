@@ -115,7 +115,7 @@ func (s *Service) PeerData(ctx context.Context, peerID int64) (*peering.Data, er
 			d.Slices = append(d.Slices, x)
 		}
 		rows.Close()
-		members := map[int64]bool{}
+		members, peerMembers := map[int64]bool{}, map[int64]bool{}
 		for i := range d.Slices {
 			sl := &d.Slices[i]
 			// Its nodes that the peer can name: this PLC's and the peer's.
@@ -130,6 +130,19 @@ func (s *Service) PeerData(ctx context.Context, peerID int64) (*peering.Data, er
 			}
 			for _, p := range sl.PersonIDs {
 				members[p] = true
+			}
+			// Its members who are the peer's own persons: the peer knows
+			// them and their keys better than this PLC does.
+			if peerID != 0 {
+				theirs, err := tx.Ints(ctx, `SELECT sp.person_id FROM slice_person sp JOIN persons p ON p.person_id = sp.person_id
+					WHERE sp.slice_id = ? AND p.deleted = 0 AND p.peer_id = ? ORDER BY sp.person_id`, sl.SliceID, peerID)
+				if err != nil {
+					return err
+				}
+				for _, p := range theirs {
+					peerMembers[p] = true
+				}
+				sl.PersonIDs = append(sl.PersonIDs, theirs...)
 			}
 			trows, err := tx.Query(ctx, `SELECT tt.tagname, st.value FROM slice_tags st JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
 				WHERE st.slice_id = ? AND st.node_id IS NULL AND st.nodegroup_id IS NULL ORDER BY st.slice_tag_id`, sl.SliceID)
@@ -147,6 +160,16 @@ func (s *Service) PeerData(ctx context.Context, peerID int64) (*peering.Data, er
 				}
 			}
 			trows.Close()
+		}
+		for _, pid := range slices.Sorted(maps.Keys(peerMembers)) {
+			x := peering.Person{PeerPersonID: new(int64)}
+			var en int64
+			if _, err := tx.QueryRow(ctx, "SELECT person_id, email, first_name, last_name, enabled, peer_person_id FROM persons WHERE person_id = ?", []any{pid},
+				&x.PersonID, &x.Email, &x.FirstName, &x.LastName, &en, x.PeerPersonID); err != nil {
+				return err
+			}
+			x.Enabled = en != 0
+			d.PeerPersons = append(d.PeerPersons, x)
 		}
 		for _, pid := range slices.Sorted(maps.Keys(members)) {
 			var x peering.Person
@@ -279,6 +302,23 @@ func (o *op) applyPeerData(peerID int64, name string, d *peering.Data) (PeerStat
 		return st, err
 	}
 	d.Persons = pick(d.Persons, idx)
+	// PeerPersons name this PLC's own persons, members of the peer's
+	// slices: the slivers here get their keys as this PLC knows them. One
+	// that names no local person is left out of the slices, noted.
+	ownPerson := map[int64]int64{} // the peer's id -> local id
+	for _, x := range d.PeerPersons {
+		var one int64
+		found, err := o.tx.QueryRow(o.ctx, "SELECT 1 FROM persons WHERE person_id = ? AND peer_id IS NULL AND deleted = 0", []any{*x.PeerPersonID}, &one)
+		if err != nil {
+			return st, err
+		}
+		if !found {
+			refused = append(refused, fmt.Sprintf("member %q (its id %d) claims to be local person %d, which is not a local person here", x.Email, x.PersonID, *x.PeerPersonID))
+			drop["person"][x.PersonID] = true
+			continue
+		}
+		ownPerson[x.PersonID] = *x.PeerPersonID
+	}
 	idx, _ = filter(len(d.Keys), func(i int) (bool, error) { return !drop["person"][d.Keys[i].PersonID], nil })
 	d.Keys = pick(d.Keys, idx)
 	if idx, err = filter(len(d.Slices), func(i int) (bool, error) {
@@ -425,7 +465,11 @@ func (o *op) applyPeerData(peerID int64, name string, d *peering.Data) (PeerStat
 			}
 		}
 		for _, p := range x.PersonIDs {
-			if _, err := o.tx.Exec(o.ctx, "INSERT INTO slice_person (slice_id, person_id) VALUES (?, ?)", sid, persons[p]); err != nil {
+			local, own := ownPerson[p]
+			if !own {
+				local = persons[p]
+			}
+			if _, err := o.tx.Exec(o.ctx, "INSERT INTO slice_person (slice_id, person_id) VALUES (?, ?)", sid, local); err != nil {
 				return st, err
 			}
 		}

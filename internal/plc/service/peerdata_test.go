@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +27,34 @@ import (
 // HTTPS by the peer endpoints.
 type plc struct {
 	*env
-	key ed25519.PrivateKey
-	url string
+	key  ed25519.PrivateKey
+	url  string
+	logs *logBuffer // what the service logged
+}
+
+// logged reports whether the service logged text (as is, or quoted by
+// the text handler).
+func (p *plc) logged(text string) bool {
+	l := p.logs.String()
+	return strings.Contains(l, text) || strings.Contains(l, strings.Trim(strconv.Quote(text), `"`))
+}
+
+// logBuffer collects a service's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newPLC(t *testing.T, dsn string) *plc {
@@ -39,7 +67,8 @@ func newPLC(t *testing.T, dsn string) *plc {
 	t.Cleanup(func() { db.Close() })
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	clk := &clock{t: time.Now()}
-	s := New(db, Options{Now: clk.Now, PasswordCost: bcrypt.MinCost, PeerKey: key, ReadCacheSize: -1})
+	logs := &logBuffer{}
+	s := New(db, Options{Now: clk.Now, PasswordCost: bcrypt.MinCost, PeerKey: key, ReadCacheSize: -1, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.Init(ctx, adminEmail, adminPass); err != nil {
 		t.Fatal(err)
@@ -48,7 +77,7 @@ func newPLC(t *testing.T, dsn string) *plc {
 	e.admin = e.login(adminEmail, adminPass)
 	srv := httptest.NewTLSServer(peering.Handler(s, key, slog.Default(), time.Now))
 	t.Cleanup(srv.Close)
-	return &plc{env: e, key: key, url: srv.URL + "/"}
+	return &plc{env: e, key: key, url: srv.URL + "/", logs: logs}
 }
 
 // peerWith records q as a peer of p and returns its peer id at p.
@@ -291,6 +320,12 @@ func TestPeerRefusals(t *testing.T) {
 		{"claim a foreign node as ours", `{"Sites": [` + site + `], "PeerNodes": [{"node_id": 5, "hostname": "x", "site_id": 1, "peer_node_id": 999}]}`, "not a local node here"},
 		{"unknown boot state", `{"Sites": [` + site + `], "Nodes": [{"node_id": 1, "hostname": "n.evl", "site_id": 1, "boot_state": "pwned"}]}`, `unknown boot_state "pwned"`},
 		{"bad key", `{"Sites": [` + site + `], "Persons": [{"person_id": 1, "email": "a@evl"}], "Keys": [{"key_id": 1, "person_id": 1, "key": "not a key"}]}`, "Keys[0] (key_id 1)"},
+		{"not JSON", "\x00\xff garbage", "peer data"},
+		{"wrong type", `{"Persons": {"person_id": 1}}`, "Persons"},
+		{"duplicate key in an object", `{"Sites": [{"site_id": 1, "site_id": 2, "login_base": "evl", "name": "Evil"}]}`, "site_id"},
+		{"duplicate member", `{"Sites": [` + site + `], "Persons": [{"person_id": 1, "email": "a@evl"}], "Slices": [{"slice_id": 1, "name": "evl_s", "site_id": 1, "person_ids": [1, 1]}]}`, "person_ids names 1 twice"},
+		{"two of its nodes as one of ours", `{"PeerNodes": [{"node_id": 5, "peer_node_id": 1}, {"node_id": 6, "peer_node_id": 1}]}`, "peer_node_id 1 already named"},
+		{"oversized name", `{"Sites": [{"site_id": 1, "login_base": "` + strings.Repeat("e", 40) + `", "name": "Evil"}]}`, "login_base is 40 bytes"},
 	}
 	before := snapshot(t, b.env)
 	for _, c := range cases {
@@ -305,6 +340,9 @@ func TestPeerRefusals(t *testing.T) {
 		}
 		if r := get(t, b.env, b.admin, core.Peer, peer, "refresh_error")[0]; !strings.Contains(r["refresh_error"].(string), c.want) {
 			t.Errorf("%s: refresh_error %v", c.name, r)
+		}
+		if !b.logged(c.want) {
+			t.Errorf("%s: %q not logged", c.name, c.want)
 		}
 	}
 	// Objects that would overwrite local ones are refused one by one, with
@@ -329,6 +367,42 @@ func TestPeerRefusals(t *testing.T) {
 	if e := get(t, b.env, b.admin, core.Peer, peer, "refresh_error")[0]["refresh_error"].(string); !strings.Contains(e, "would overwrite local site") {
 		t.Fatalf("refresh_error %q", e)
 	}
+	if !b.logged(`would overwrite local site`) {
+		t.Fatal("the refused site was not logged")
+	}
+	// A local person, a local slice and a slice member that claims to be
+	// a local person who does not exist: each refused alone, nothing of
+	// the local ones changed.
+	bp := b.person("pi@plb.test", local, "pi")
+	b.slice(bp, "plb_mine")
+	before = snapshot(t, b.env)
+	fp.body = []byte(`{"Sites": [{"site_id": 2, "login_base": "evl", "name": "Evil"}],
+		"Persons": [{"person_id": 1, "email": "PI@plb.test", "first_name": "Mallory"}, {"person_id": 2, "email": "m@evl"}],
+		"PeerPersons": [{"person_id": 3, "email": "ghost@plb.test", "peer_person_id": 9999}],
+		"Slices": [{"slice_id": 1, "name": "plb_mine", "site_id": 2, "person_ids": [1]}, {"slice_id": 2, "name": "evl_s", "site_id": 2, "expires": 1900000000, "person_ids": [1, 2, 3]}]}`)
+	r, err = b.s.RefreshPeer(b.ctx, b.admin, peer)
+	b.must(err)
+	refused = strings.Join(r["refused"].([]string), "\n")
+	for _, want := range []string{`person "PI@plb.test" (its id 1) would overwrite local person`, `slice "plb_mine" (its id 1) would overwrite local slice`,
+		`member "ghost@plb.test" (its id 3) claims to be local person 9999, which is not a local person here`} {
+		if !strings.Contains(refused, want) {
+			t.Errorf("refused %q, want %q", refused, want)
+		}
+		if !b.logged(want) {
+			t.Errorf("%q not logged", want)
+		}
+	}
+	if got := get(t, b.env, b.admin, core.Person, "pi@plb.test", "first_name", "peer_id")[0]; got["first_name"] == "Mallory" || got["peer_id"] != nil {
+		t.Fatalf("local person after the attempt: %v", got)
+	}
+	if got := get(t, b.env, b.admin, core.Slice, "plb_mine", "peer_id", "person_ids")[0]; got["peer_id"] != nil || len(got["person_ids"].([]int64)) != 0 {
+		t.Fatalf("local slice after the attempt: %v", got)
+	}
+	es := get(t, b.env, b.admin, core.Slice, "evl_s", "person_ids")
+	if len(es) != 1 || len(es[0]["person_ids"].([]int64)) != 1 {
+		t.Fatalf("the peer's slice should have only its own member m@evl: %v", es)
+	}
+	_ = before
 	// Signed by another key than the one recorded: refused.
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	fp.key, fp.body = other, []byte(`{}`)

@@ -49,6 +49,9 @@ func (o *op) checkPeerFields(rec core.Record, id int64) error {
 			return core.Errorf(core.Conflict, "key is already the key of peer %d", other)
 		}
 	}
+	if err := checkPeerCaps(rec); err != nil {
+		return err
+	}
 	if v, ok := rec["cacert"]; ok && v != nil && v != "" {
 		if _, err := peering.ParsePin(v.(string)); err != nil {
 			return core.FieldErrorf("cacert", "%v", err)
@@ -93,8 +96,10 @@ func (o *op) updatePeer(t *store.Table, id int64, rec core.Record) error {
 	if err := o.checkPeerFields(rec, id); err != nil {
 		return err
 	}
-	if _, ok := rec["max_slices"]; ok {
-		o.ch.all = true // the cap may admit or drop foreign slivers
+	for f := range rec {
+		if f == "max_slices" || f == "max_slivers_per_node" || strings.HasPrefix(f, "cap_") {
+			o.ch.all = true // the caps may admit, drop or resize foreign slivers
+		}
 	}
 	return o.tx.UpdateRecord(o.ctx, t, id, rec)
 }
@@ -106,6 +111,17 @@ func (o *op) deletePeer(id int64) error {
 	if err := o.exists(core.Peer, id); err != nil {
 		return err
 	}
+	if err := o.deletePeerEntries(id); err != nil {
+		return err
+	}
+	_, err := o.tx.Exec(o.ctx, "UPDATE peers SET deleted = 1 WHERE peer_id = ?", id)
+	return err
+}
+
+// deletePeerEntries deletes every object peer id is authoritative for:
+// its sites, persons, nodes and slices are marked deleted, its keys
+// removed, with their relations.
+func (o *op) deletePeerEntries(id int64) error {
 	nodes, err := o.tx.Ints(o.ctx, "SELECT DISTINCT sn.node_id FROM slice_node sn JOIN slices s ON s.slice_id = sn.slice_id WHERE s.peer_id = ? AND s.deleted = 0", id)
 	if err != nil {
 		return err
@@ -122,7 +138,6 @@ func (o *op) deletePeer(id int64) error {
 		"UPDATE nodes SET deleted = 1 WHERE peer_id = ?",
 		"UPDATE persons SET deleted = 1 WHERE peer_id = ?",
 		"UPDATE sites SET deleted = 1 WHERE peer_id = ?",
-		"UPDATE peers SET deleted = 1 WHERE peer_id = ?",
 	} {
 		if _, err := o.tx.Exec(o.ctx, q, id); err != nil {
 			return err

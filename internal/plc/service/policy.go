@@ -274,6 +274,10 @@ const (
 	opRefreshPeer
 	opGetPeerData
 	opRefuseSlice
+	opBindObjectToPeer
+	opUnBindObjectFromPeer
+	opDeleteAllPeerEntries
+	opGetPeerName
 	// The GENI slice authority (geni.go).
 	opGENICertificate
 	opGENICredential
@@ -480,6 +484,11 @@ var ops = [numOps]struct {
 	opRefreshPeer: {"RefreshPeer", rA},
 	opGetPeerData: {"GetPeerData", rA | rPe},
 	opRefuseSlice: {"RefuseSlice", rA},
+	// The original's repair and SFA methods; GetPeerName also to nodes.
+	opBindObjectToPeer:     {"BindObjectToPeer", rA},
+	opUnBindObjectFromPeer: {"UnBindObjectFromPeer", rA},
+	opDeleteAllPeerEntries: {"DeleteAllPeerEntries", rA},
+	opGetPeerName:          {"GetPeerName", rA | rPe | rN},
 }
 
 // opByName indexes ops by name.

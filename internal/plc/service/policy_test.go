@@ -183,6 +183,10 @@ DeletePeer A
 RefreshPeer A
 GetPeerData A pe                   # pe: a peering PLC, by its Ed25519 signature (the original: GPG)
 RefuseSlice A                      # ours: an admin refuses a peer's slice on local nodes
+BindObjectToPeer A
+UnBindObjectFromPeer A
+DeleteAllPeerEntries A
+GetPeerName A pe N
 GENICertificate A P U T            # ours: the GENI slice authority certifies a person's key
 GENICredential A P U T             # ours: ... and signs their user and slice credentials (slice: as UpdateSlice)
 `

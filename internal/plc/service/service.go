@@ -92,6 +92,8 @@ type Options struct {
 	// SupportEmail is where NotifySupport mails ("": NotifySupport is
 	// refused).
 	SupportEmail string
+	// Name is this PLC's name, GetPeerName's answer ("": DefaultPLCName).
+	Name string
 	// PeerKey is this PLC's peering signing key (nil: peering is off;
 	// peerrun.go, docs/federation.md).
 	PeerKey ed25519.PrivateKey

@@ -17,7 +17,8 @@ import (
 // checkVLinks refuses a topology PLC cannot build: a node-scoped value (a
 // topology is the slice's), a second vlinks tag on the slice, links on
 // nodes the slice is not on, a slice id beyond the VNI space, or a private
-// range overlapping another live slice's. except is the tag being
+// range overlapping another live slice's (links and LANs inside one range
+// never overlap: Parse refuses a range too small for them). except is the tag being
 // replaced (0 for a new one).
 func (o *op) checkVLinks(value string, slice int64, node *int64, except int64) error {
 	if node != nil {
@@ -39,7 +40,7 @@ func (o *op) checkVLinks(value string, slice int64, node *int64, except int64) e
 	if n > 0 {
 		return core.Errorf(core.Conflict, "slice %s already has a %s tag: update it instead of adding another", s.name, tags.VLinks)
 	}
-	if len(top.Links) > 0 && slice > vlinks.MaxSliceID {
+	if len(top.Links)+len(top.LANs) > 0 && slice > vlinks.MaxSliceID {
 		return core.FieldErrorf("value", "slice %s (id %d): slice ids above %d cannot have virtual links", s.name, slice, vlinks.MaxSliceID)
 	}
 	hosts, err := o.tx.Strings(o.ctx, `SELECT n.hostname FROM nodes n JOIN slice_node sn ON sn.node_id = n.node_id
@@ -55,6 +56,13 @@ func (o *op) checkVLinks(value string, slice int64, node *int64, except int64) e
 		for _, h := range []string{l.A, l.B} {
 			if !on[h] {
 				return core.FieldErrorf("value", "link %s: %s is not a node of slice %s (add the slice to it first)", l.Name, h, s.name)
+			}
+		}
+	}
+	for _, n := range top.LANs {
+		for _, h := range n.Members {
+			if !on[h] {
+				return core.FieldErrorf("value", "LAN %s: %s is not a node of slice %s (add the slice to it first)", n.Name, h, s.name)
 			}
 		}
 	}
@@ -85,8 +93,10 @@ func (o *op) checkVLinks(value string, slice int64, node *int64, except int64) e
 }
 
 // stateVLinks resolves a sliver's topology (its merged vlinks attribute)
-// into the ends of its links on the node called host. Links whose other
-// node has left the slice or has no primary IPv4 address are left out; a
+// into the ends of its links and LANs on the node called host. Links whose
+// other node has left the slice or has no primary IPv4 address are left
+// out (LAN members are left out of the LAN's peers, a LAN without peers
+// is left out); a
 // value that no longer parses gives no links (it was checked when written).
 func stateVLinks(ctx context.Context, tx *store.Tx, slice int64, host string, attrs []core.Attribute) ([]core.VLink, error) {
 	value, ok := "", false
@@ -99,7 +109,7 @@ func stateVLinks(ctx context.Context, tx *store.Tx, slice int64, host string, at
 		return nil, nil
 	}
 	top, err := vlinks.Parse(value)
-	if err != nil || len(top.Links) == 0 {
+	if err != nil || len(top.Links)+len(top.LANs) == 0 {
 		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT n.hostname, i.ip FROM nodes n JOIN slice_node sn ON sn.node_id = n.node_id

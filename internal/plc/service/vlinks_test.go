@@ -1,6 +1,7 @@
 package service
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -69,17 +70,32 @@ func TestVLinks(t *testing.T) {
 			{Name: "ab", VNI: uint32(a)*64 + 1, Local: "10.200.0.2/30", Remote: "10.200.0.1", PeerNode: "n1.vl.org", PeerAddr: "192.0.2.1", RateKbit: 20_000, DelayUS: 5000},
 			{Name: "bc", VNI: uint32(a)*64 + 2, Local: "10.200.0.5/30", Remote: "10.200.0.6", PeerNode: "n3.vl.org", PeerAddr: "192.0.2.3", RateKbit: 10_000, LossPPM: 10_000},
 		}
-		if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("n2's ends of vl_a:\n got %+v\nwant %+v", got, want)
 		}
 		if got := links(nodes[0], "vl_b"); len(got) != 1 || got[0].VNI != uint32(b)*64+1 || got[0].VNI == want[0].VNI {
 			t.Fatalf("n1's ends of vl_b: %+v", got)
 		}
+		// LANs: members must be nodes of the slice; an accepted LAN gives
+		// each member one end listing the others.
+		says(e.s.Update(e.ctx, e.admin, core.SliceTag, id, core.Record{"value": "prefix 10.200.0.0/23; lan core n1.vl.org n2.vl.org n9.vl.org"}),
+			core.Invalid, "LAN core: n9.vl.org is not a node of slice vl_a")
+		says(e.s.Update(e.ctx, e.admin, core.SliceTag, id, core.Record{"value": "prefix 10.200.0.0/30; ab n1.vl.org n2.vl.org; lan core n1.vl.org n2.vl.org n3.vl.org"}),
+			core.Invalid, "too small")
+		e.must(e.s.Update(e.ctx, e.admin, core.SliceTag, id, core.Record{"value": "prefix 10.200.0.0/23; ab n1.vl.org n2.vl.org rate=20mbit delay=5ms; bc n2.vl.org n3.vl.org loss=1%; ca n3.vl.org n1.vl.org; lan core n1.vl.org n2.vl.org N3.vl.org rate=5mbit"}))
+		lan := links(nodes[1], "vl_a")[2]
+		wantLAN := core.VLink{Name: "core", VNI: uint32(a)*64 + 63, Local: "10.200.1.250/29", RateKbit: 5000,
+			Peers: []core.VLinkPeer{{Node: "n1.vl.org", Addr: "192.0.2.1", Private: "10.200.1.249"}, {Node: "n3.vl.org", Addr: "192.0.2.3", Private: "10.200.1.251"}}}
+		if !reflect.DeepEqual(lan, wantLAN) {
+			t.Fatalf("n2's end of LAN core:\n got %+v\nwant %+v", lan, wantLAN)
+		}
+
 		// A node leaving the slice takes its links with it (the peers' ends
-		// disappear), and its state changes version.
+		// disappear; it leaves the LANs' peers), and its state changes version.
 		before := e.state(nodes[0]).Version
 		e.must(e.s.Unlink(e.ctx, e.admin, core.SliceNode, a, nodes[2]))
-		if got := links(nodes[0], "vl_a"); len(got) != 1 || got[0].Name != "ab" {
+		if got := links(nodes[0], "vl_a"); len(got) != 2 || got[0].Name != "ab" || got[1].Name != "core" ||
+			len(got[1].Peers) != 1 || got[1].Peers[0].Node != "n2.vl.org" {
 			t.Fatalf("n1's ends after n3 left: %+v", got)
 		}
 		if e.state(nodes[0]).Version == before {

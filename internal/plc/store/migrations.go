@@ -461,6 +461,26 @@ CREATE INDEX login_backoff_last ON login_backoff (last_ms);
 	// The slice tag type "nm_api" (the node manager's local API in
 	// slivers, issue 14) for databases seeded before it.
 	tagTypeSQL(tags.NMAPI),
+	// The slice tag "vsys" grants privileged operations (issue 14,
+	// docs/brokering.md): admins only from now on (the original let PIs,
+	// users and techs write it), with its new description. Values already
+	// set stay: an admin reviews them.
+	tagTypeRolesSQL(tags.Vsys),
+	// Per-peer caps on a peer's slivers on this PLC's nodes (issue 15,
+	// docs/federation.md): at most max_slivers_per_node of its slivers on
+	// one node, and each sliver's rspec clipped to the cap_* values (the
+	// slice tags' units); NULL: no cap.
+	`
+ALTER TABLE peers ADD COLUMN max_slivers_per_node BIGINT;
+ALTER TABLE peers ADD COLUMN cap_cpu_share BIGINT;
+ALTER TABLE peers ADD COLUMN cap_cpu_pct BIGINT;
+ALTER TABLE peers ADD COLUMN cap_net_min_rate BIGINT;
+ALTER TABLE peers ADD COLUMN cap_net_max_rate BIGINT;
+ALTER TABLE peers ADD COLUMN cap_mem_max BIGINT;
+`,
+	// The interface tag type "sliversipv6prefix" (slivers' IPv6 prefix,
+	// issue 16) for databases seeded before it.
+	tagTypeSQL(tags.SliversIPv6Prefix),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }

@@ -61,5 +61,21 @@ func tagTypeSQL(name string) string {
 	return b.String()
 }
 
+// tagTypeRolesSQL makes the tag type of the tag name of core/tags match
+// the table again in an existing database: its description, and no role
+// beyond admin and the tag's Roles (an upgrade that narrows who may set a
+// tag).
+func tagTypeRolesSQL(name string) string {
+	t := tags.MustLookup(name)
+	roleID := map[string]int{"pi": 20, "user": 30, "tech": 40, "node": 50}
+	keep := []string{"10"}
+	for _, r := range t.Roles {
+		keep = append(keep, fmt.Sprint(roleID[r]))
+	}
+	return fmt.Sprintf("UPDATE tag_types SET description = %s WHERE tagname = %s;\n", q(t.Doc), q(t.Name)) +
+		fmt.Sprintf("DELETE FROM tag_type_role WHERE role_id NOT IN (%s) AND tag_type_id IN (SELECT tag_type_id FROM tag_types WHERE tagname = %s);\n",
+			strings.Join(keep, ", "), q(t.Name))
+}
+
 // The seed is migration 2; the upgrades of migrations.go follow it.
 func init() { migrations = append(append(migrations, seedSQL()), upgrades...) }
