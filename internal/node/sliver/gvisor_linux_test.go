@@ -403,3 +403,41 @@ func TestGVisorIsolation(t *testing.T) {
 		t.Errorf("b after a's memory hog: %q", got)
 	}
 }
+
+// TestGVisorPrefixNames: two gVisor slivers, one's name the prefix of the
+// other's (as bench_s1 and bench_s10), are run, entered and destroyed
+// each on its own. runsc takes an id that prefixes another as ambiguous;
+// the runtime's ids end with a character names never have.
+func TestGVisorPrefixNames(t *testing.T) {
+	needGVisor(t)
+	r := newTestRuntime(t)
+	a, b := testSpec(t, "gvpre"), testSpec(t, "gvpre")
+	b.Name = a.Name + "0"
+	for _, s := range []Spec{a, b} {
+		s.Runtime = RuntimeGVisor
+		apply(t, r, s)
+		destroyAtEnd(t, r, s.Name)
+	}
+	for _, s := range []Spec{a, b} {
+		if got := mustRun(t, r, s.Name, false, "cat", "/etc/slicename"); got != s.Name {
+			t.Errorf("slicename in %s = %q", s.Name, got)
+		}
+	}
+	if err := r.Destroy(context.Background(), a.Name); err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range l {
+		if strings.HasPrefix(st.Name, "gvpre") {
+			names = append(names, st.Name)
+		}
+	}
+	if !slices.Equal(names, []string{b.Name}) {
+		t.Errorf("after destroying %s, List has %v, want [%s]", a.Name, names, b.Name)
+	}
+	mustRun(t, r, b.Name, false, "true")
+}

@@ -225,7 +225,7 @@ func gvisorCLI(cfg Config) *runcCLI {
 	// work as under runc (su, busybox's ping, which has no unprivileged
 	// fallback); runsc ignores the setuid bit by default.
 	return &runcCLI{bin: bin, root: filepath.Join(cfg.StateDir, "runsc"), name: "runsc",
-		flags: []string{"--platform=" + platform, "--net-raw", "--file-access=shared", "--overlay2=none", "--allow-suid"}}
+		flags: []string{"--platform=" + platform, "--net-raw", "--file-access=shared", "--overlay2=none", "--allow-suid"}, idSuffix: gvisorIDSuffix}
 }
 
 // Runtimes returns the OCI runtimes this node can run slivers under
@@ -673,7 +673,7 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 			return nil, fmt.Errorf("sliver %q: %w", name, err)
 		}
 		extra = append(extra, f)
-		args = append(args, "--process", "/dev/fd/3", name)
+		args = append(args, "--process", "/dev/fd/3", rc.cid(name))
 	} else {
 		if p.TTY {
 			args = append(args, "-t")
@@ -682,7 +682,7 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 		for _, e := range env {
 			args = append(args, "--env", e)
 		}
-		args = append(append(args, name), argv...)
+		args = append(append(args, rc.cid(name)), argv...)
 	}
 	cmd := exec.CommandContext(ctx, rc.bin, args...) // hostdeps: runc runsc
 	cmd.ExtraFiles = extra

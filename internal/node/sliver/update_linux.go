@@ -66,7 +66,7 @@ func (r *Runc) update(ctx context.Context, rc *runcCLI, s Spec, p persisted, st 
 			}
 			status = stRunning
 		}
-		if _, err := rc.run(ctx, nil, "exec", "--user", "0:0", s.Name, "/bin/sh", initctl, "restart"); err != nil {
+		if _, err := rc.run(ctx, nil, "exec", "--user", "0:0", rc.cid(s.Name), "/bin/sh", initctl, "restart"); err != nil {
 			return fmt.Errorf("restart initscript: %w", err)
 		}
 	}
