@@ -53,7 +53,14 @@ its slice's nodes, then one change reaching every node), report ingest
 (2,000 nodes report once, 64 in flight), and PLC's heap and stacks per
 watching node. Once with 1 replica on SQLite and, with --db, once with 2
 replicas on that PostgreSQL database (changes are made through replica 1;
-half the nodes watch at replica 2). See docs/replicas.md.`,
+half the nodes watch at replica 2). Fetches and the change reaching every
+node are measured twice: without the node-state cache, then with it.
+
+With --kill-replica (and --db), instead: 2 replicas, every node watching
+and reporting, renewals through replica 2, which is killed mid-run; prints
+the nodes' fail-over time (p50/p99) and the number of acknowledged reports
+and renewals missing from the database afterwards (must be 0). See
+docs/replicas.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			so.Out = cmd.OutOrStdout()
@@ -68,6 +75,7 @@ half the nodes watch at replica 2). See docs/replicas.md.`,
 	sf.IntVar(&so.Changes, "changes", 10, "slice changes timed")
 	sf.StringVar(&so.DB, "db", "", "PostgreSQL DSN (an empty database) for the 2-replica case")
 	sf.BoolVar(&so.NoSQLite, "no-sqlite", false, "skip the 1-replica SQLite case")
+	sf.BoolVar(&so.KillReplica, "kill-replica", false, "instead: 2 replicas on --db, reports and changes flowing, replica 2 killed mid-run; prints fail-over time and the loss count (must be 0)")
 	bench.AddCommand(scale)
 	bench.AddCommand(&cobra.Command{
 		Use:    "scale-nodes SPEC",

@@ -72,11 +72,17 @@ func ScaleNodes(ctx context.Context, specFile string, in io.Reader, out io.Write
 					return
 				}
 				if err != nil {
+					// Every replica failed the watch (the client already
+					// went on to the next one): fetch again at once, and
+					// wait a second only if that fails too.
+					errs.Add(1)
+					st, err := clients[i].State(ctx)
+					if err == nil {
+						v = st.Version
+						continue
+					}
 					errs.Add(1)
 					time.Sleep(time.Second)
-					if st, err := clients[i].State(ctx); err == nil {
-						v = st.Version
-					}
 					continue
 				}
 				if st != nil {
@@ -91,24 +97,30 @@ func ScaleNodes(ctx context.Context, specFile string, in io.Reader, out io.Write
 	}
 	emit(map[string]any{"event": "ready", "connect_ms": ms(time.Since(start)), "errors": errs.Swap(0)})
 
+	// The fetch sample: the same nodes each time.
+	sample := rand.Perm(n)[:min(n, 2000)]
+	var churn *churner
 	cmds := bufio.NewScanner(in)
 	for cmds.Scan() {
 		switch cmds.Text() {
+		case "fetch-prep":
+			// Each node of the sample fetches once, opening the connection
+			// (its watch holds another) the timed fetch will use.
+			parallel(len(sample), 32, func(k int) {
+				if _, err := clients[sample[k]].State(ctx); err != nil {
+					errs.Add(1)
+				}
+			})
+			emit(map[string]any{"event": "fetch-prep", "errors": errs.Swap(0)})
 		case "fetch":
-			// A sample of fetches, 32 in flight, while every watch is held:
-			// each node of the sample fetches twice and the second, on the
-			// connection the first opened (its watch holds the other), is
-			// timed: the state's cost, not a TLS handshake's.
-			m := min(n, 2000)
+			// The sample fetches again, 32 in flight, while every watch is
+			// held, each on its kept-alive connection: the state's cost,
+			// not a TLS handshake's.
+			m := len(sample)
 			lat := make([]time.Duration, m)
 			var busy atomic.Int64
-			perm := rand.Perm(n)
 			parallel(m, 32, func(k int) {
-				c := clients[perm[k]]
-				if _, err := c.State(ctx); err != nil {
-					errs.Add(1)
-					return
-				}
+				c := clients[sample[k]]
 				s := time.Now()
 				if _, err := c.State(ctx); err != nil {
 					errs.Add(1)
@@ -140,6 +152,17 @@ func ScaleNodes(ctx context.Context, specFile string, in io.Reader, out io.Write
 			})
 			el := time.Since(t)
 			emit(map[string]any{"event": "report", "rate": float64(m) / el.Seconds(), "p99_ms": ms(pct(lat, 99)), "errors": errs.Swap(0)})
+		case "churn-start":
+			churn = startChurn(ctx, spec.Nodes, clients)
+			emit(map[string]any{"event": "churn-started"})
+		case "churn-stop":
+			if churn == nil {
+				emit(map[string]any{"event": "churn", "acked": [][2]int64{}})
+				continue
+			}
+			acked, ok, failed := churn.stop()
+			churn = nil
+			emit(map[string]any{"event": "churn", "acked": acked, "ok": ok, "failed": failed})
 		case "quit":
 			cancel()
 			wg.Wait()
@@ -169,4 +192,65 @@ func parallel(n, k int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// churner keeps the nodes reporting, 64 in flight, each report carrying
+// the node's next sequence number in its version ("pl-node/bench-SEQ"),
+// so that the replica-kill case can check that every acknowledged report
+// is in the database (killrun.go).
+type churner struct {
+	stopped atomic.Bool
+	wg      sync.WaitGroup
+	nodes   []scaleNode
+	mu      []sync.Mutex // per node: one report at a time
+	seq     []int64      // per node: the last sequence number sent
+	acked   []int64      // per node: the last acknowledged
+	ok, bad atomic.Int64
+}
+
+// ReportVersion is the version a churned report carries.
+func ReportVersion(seq int64) string { return fmt.Sprintf("pl-node/bench-%d", seq) }
+
+func startChurn(ctx context.Context, nodes []scaleNode, clients []*plcclient.Client) *churner {
+	n := len(nodes)
+	c := &churner{nodes: nodes, mu: make([]sync.Mutex, n), seq: make([]int64, n), acked: make([]int64, n)}
+	var next atomic.Int64
+	for range min(64, n) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for !c.stopped.Load() && ctx.Err() == nil {
+				i := int(next.Add(1)-1) % n
+				c.mu[i].Lock()
+				c.seq[i]++
+				s := c.seq[i]
+				err := clients[i].Report(ctx, nodeapi.Report{RunLevel: "boot", BootState: "boot", Version: ReportVersion(s)})
+				if err == nil {
+					c.acked[i] = s
+					c.ok.Add(1)
+				} else {
+					c.bad.Add(1)
+				}
+				c.mu[i].Unlock()
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	return c
+}
+
+// stop ends the reports and returns, per node, the last acknowledged
+// sequence number, and the counts of acknowledged and failed reports.
+func (c *churner) stop() (acked [][2]int64, ok, failed int64) {
+	c.stopped.Store(true)
+	c.wg.Wait()
+	acked = [][2]int64{}
+	for i, a := range c.acked {
+		if a > 0 {
+			acked = append(acked, [2]int64{c.nodes[i].ID, a})
+		}
+	}
+	return acked, c.ok.Load(), c.bad.Load()
 }

@@ -167,6 +167,14 @@ func TestVerifyRefusals(t *testing.T) {
 		_, err := v.Verify(ctx, []byte(forged), nil, "")
 		check(t, err, core.Forbidden, "owner: certificate "+aliceURN+" does not chain")
 	})
+	t.Run("owner outside its issuer's namespace", func(t *testing.T) {
+		// Even with evil trusted, its mallory may not be plc.test's alice.
+		both := &Verifier{Roots: NewRoots(p.cert("fed"), p.cert("evil"))}
+		forged := p.credential(credSpec{id: "ref0", owner: "mallory", target: "s1", ownerURN: aliceURN, targetURN: sliceURN,
+			expires: future, privs: priv("*", true)}, "sa")
+		_, err := both.Verify(ctx, []byte(forged), nil, "")
+		check(t, err, core.Forbidden, aliceURN+" is outside the namespace of its issuer urn:publicid:IDN+evil.test+authority+root")
+	})
 	t.Run("caller is not the owner", func(t *testing.T) {
 		_, err := v.Verify(ctx, []byte(cred), p.cert("bob"), "")
 		check(t, err, core.Forbidden, "not by the caller")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,7 +146,11 @@ func (v *Verifier) checkLevel(c *Credential, now time.Time) error {
 			return core.Errorf(core.Forbidden, "credential %s: %s_urn %s but the %s certificate is %s", c.ID, g.what, g.urn, g.what, g.chain[0].Name())
 		}
 		cands := append(append([]*Cert{}, g.chain[1:]...), c.Signature.Certs...)
-		if _, err := v.Roots.Verify(g.chain[0], cands, now); err != nil {
+		chain, err := v.Roots.Verify(g.chain[0], cands, now)
+		if err != nil {
+			return fmt.Errorf("credential %s %s: %w", c.ID, g.what, err)
+		}
+		if err := CheckNamespace(chain); err != nil {
 			return fmt.Errorf("credential %s %s: %w", c.ID, g.what, err)
 		}
 	}
@@ -268,3 +273,38 @@ func equalURN(a, b string) bool {
 }
 
 func bytesEqualFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
+
+// CheckNamespace refuses a verified chain (leaf first) whose leaf names
+// something outside the authority of the certificate that issued it: a
+// user's or a slice's URN must be of its issuer's authority or a
+// sub-authority of it (urn:publicid:IDN+plc.test+authority+sa issues
+// plc.test and plc.test:project URNs, not other.test ones). Without it, any
+// trusted root could issue a certificate naming another authority's user
+// or slice and sign credentials over it. A leaf that is itself a trusted
+// root (a chain of one) is not checked; an issuer without an authority
+// URN cannot vouch for a URN.
+func CheckNamespace(chain []*Cert) error {
+	if len(chain) < 2 {
+		return nil
+	}
+	leaf, issuer := chain[0], chain[1]
+	lu, err := ParseURN(leaf.URN)
+	if err != nil {
+		return core.Errorf(core.Forbidden, "certificate %s carries no valid URN", leaf.Name())
+	}
+	iu, err := ParseURN(issuer.URN)
+	if err != nil || iu.Type != "authority" {
+		return core.Errorf(core.Forbidden, "certificate %s: its issuer %s is not a GENI authority (no authority URN)", leaf.Name(), issuer.Name())
+	}
+	if !WithinAuthority(lu.Authority, iu.Authority) {
+		return core.Errorf(core.Forbidden, "certificate %s: %s is outside the namespace of its issuer %s", leaf.Name(), lu.String(), iu.String())
+	}
+	return nil
+}
+
+// WithinAuthority reports whether authority a is auth itself or one of its
+// sub-authorities (auth:sub...), compared case-insensitively.
+func WithinAuthority(a, auth string) bool {
+	a, auth = strings.ToLower(a), strings.ToLower(auth)
+	return a == auth || strings.HasPrefix(a, auth+":")
+}

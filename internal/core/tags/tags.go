@@ -69,6 +69,9 @@ type Tag struct {
 const (
 	Enabled        = "enabled"
 	GENIUserKey    = "geni_user_key"
+	GENIAuthority  = "geni_authority"
+	GENISlice      = "geni_slice"
+	GENIUser       = "geni_user"
 	CPUShare       = "cpu_share"
 	CPUPct         = "cpu_pct"
 	CPUCapPct      = "cpu_cap_pct"
@@ -194,6 +197,8 @@ var table = []Tag{
 	{Name: "ssh_key", Category: "slice/config", Kind: Text, Doc: "sliver ssh key"},
 	{Name: GENIUserKey, Category: "slice/config", Kind: Text, Roles: member, Multi: true,
 		Doc: "an ssh public key of a GENI user of the slice, installed in the slivers like the members' keys (the GENI aggregate sets it from the geni_users of Provision, see docs/geni.md)"},
+	{Name: GENISlice, Category: "slice/geni", Kind: Text,
+		Doc: "the URN of the GENI slice of another authority this slice stands in for (set by the GENI aggregate when it creates the slice, see docs/geni.md)"},
 	{Name: "ipv6_address", Category: "slice/network", Kind: Text, Doc: "sliver IPv6 address"},
 	// Node, interface, person and site tags.
 	{Name: SSHPort, Category: "node/config", Kind: Int, Min: 1, Max: 65535, Default: "22", Roles: site,
@@ -206,6 +211,10 @@ var table = []Tag{
 	{Name: "alias", Category: "interface/config", Kind: Text, Roles: site, Doc: "interface alias"},
 	{Name: SliversIPv6Prefix, Category: "interface/ipv6", Kind: IPv6Prefix, Roles: site,
 		Doc: "IPv6 prefix routed to the node for its slivers (the original's SliversIPv6Prefix accessor): on the primary interface, each sliver gets <prefix> + 0x10000 + its xid, changed live (networks.md). A node's --ipv6-prefix overrides it"},
+	{Name: GENIAuthority, Category: "site/geni", Kind: Text,
+		Doc: "the URN of the GENI slice authority whose slices this site stands in for (the GENI aggregate creates the site on the authority's first slice, see docs/geni.md)"},
+	{Name: GENIUser, Category: "person/geni", Kind: Text,
+		Doc: "the URN of the GENI user of another authority this person stands in for (set by the GENI aggregate, see docs/geni.md)"},
 	{Name: "isrootonsite", Category: "person/config", Kind: Text, Roles: []string{core.RolePI}, Doc: "person gets root on the nodes of their sites"},
 	{Name: "columnconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI column setup"},
 	{Name: "showconf", Category: "person/ui", Kind: Text, Roles: []string{core.RolePI, core.RoleUser, core.RoleTech}, Doc: "web UI settings"},

@@ -137,15 +137,47 @@ type RequestNode struct {
 // Request is a parsed request RSpec.
 type Request struct {
 	Nodes []RequestNode
+	Links []RequestLink
 }
+
+// RequestLink is a point-to-point link of a request between two of its
+// nodes, with the RSpec v3 properties this aggregate builds (0: not
+// given; a link's properties are the same both ways).
+type RequestLink struct {
+	ClientID     string
+	Nodes        [2]string // the client_ids of the two nodes
+	Interfaces   [2]string // the client_ids of their interfaces
+	CapacityKbps int64     // capacity, kbit/s
+	LatencyUs    int64     // latency, one way, microseconds
+	LossPPM      int64     // packet_loss, parts per million
+	managers     []string  // component_manager names (checked by Bind)
+}
+
+// MaxRequestLinks bounds the links of a request (a slice's topology has
+// at most 63, package core/vlinks).
+const MaxRequestLinks = 63
 
 type reqRSpec struct {
 	XMLName xml.Name  `xml:"rspec"`
 	Type    string    `xml:"type,attr"`
 	Nodes   []reqNode `xml:"http://www.geni.net/resources/rspec/3 node"`
-	Links   []struct {
+	Links   []reqLink `xml:"http://www.geni.net/resources/rspec/3 link"`
+}
+
+type reqLink struct {
+	ClientID          string  `xml:"client_id,attr"`
+	ComponentManagers []named `xml:"http://www.geni.net/resources/rspec/3 component_manager"`
+	InterfaceRefs     []struct {
 		ClientID string `xml:"client_id,attr"`
-	} `xml:"http://www.geni.net/resources/rspec/3 link"`
+	} `xml:"http://www.geni.net/resources/rspec/3 interface_ref"`
+	Properties []struct {
+		Source     string `xml:"source_id,attr"`
+		Dest       string `xml:"dest_id,attr"`
+		Capacity   string `xml:"capacity,attr"`
+		Latency    string `xml:"latency,attr"`
+		PacketLoss string `xml:"packet_loss,attr"`
+	} `xml:"http://www.geni.net/resources/rspec/3 property"`
+	LinkTypes []named `xml:"http://www.geni.net/resources/rspec/3 link_type"`
 }
 
 type reqNode struct {
@@ -156,12 +188,17 @@ type reqNode struct {
 	SliverTypes        []struct {
 		Name string `xml:"name,attr"`
 	} `xml:"http://www.geni.net/resources/rspec/3 sliver_type"`
+	Interfaces []struct {
+		ClientID string `xml:"client_id,attr"`
+	} `xml:"http://www.geni.net/resources/rspec/3 interface"`
 }
 
 // ParseRequest reads a request RSpec. Errors are *geni.Error: TooBig for
-// a document over MaxRequestBytes or with more than MaxRequestNodes nodes,
-// Unsupported for links and exclusive nodes, BadArgs for anything
-// malformed, each naming what and where.
+// a document over MaxRequestBytes, with more than MaxRequestNodes nodes or
+// MaxRequestLinks links; Unsupported for exclusive nodes and links this
+// aggregate cannot build (LANs of more than two nodes, other aggregates'
+// links, link types other than lan and vlan, properties that differ by
+// direction); BadArgs for anything malformed, each naming what and where.
 func ParseRequest(data []byte) (*Request, error) {
 	if len(data) > MaxRequestBytes {
 		return nil, geni.Errorf(geni.TooBig, "request RSpec of %d bytes: at most %d", len(data), MaxRequestBytes)
@@ -178,9 +215,6 @@ func ParseRequest(data []byte) (*Request, error) {
 	}
 	if doc.Type != "request" {
 		return nil, geni.Errorf(geni.BadArgs, "request RSpec: type %q, want request", clip(doc.Type))
-	}
-	if len(doc.Links) > 0 {
-		return nil, geni.Errorf(geni.Unsupported, "request RSpec: link %q: links between slivers are not supported (PlanetLab slivers share the nodes' Internet connection)", clip(doc.Links[0].ClientID))
 	}
 	if len(doc.Nodes) == 0 {
 		return nil, geni.Errorf(geni.BadArgs, "request RSpec: no <node>")
@@ -220,7 +254,121 @@ func ParseRequest(data []byte) (*Request, error) {
 		}
 		r.Nodes = append(r.Nodes, rn)
 	}
+	ifaces := map[string]string{} // interface client_id -> node client_id
+	for i, n := range doc.Nodes {
+		for _, in := range n.Interfaces {
+			switch {
+			case in.ClientID == "":
+				return nil, geni.Errorf(geni.BadArgs, "request RSpec: node %d (client_id %q): an interface without client_id", i+1, clip(n.ClientID))
+			case len(in.ClientID) > 128 || strings.ContainsAny(in.ClientID, " \t\r\n\x00"):
+				return nil, geni.Errorf(geni.BadArgs, "request RSpec: interface %q: client_id must be at most 128 characters without spaces", clip(in.ClientID))
+			case ifaces[in.ClientID] != "":
+				return nil, geni.Errorf(geni.BadArgs, "request RSpec: interface client_id %q used twice", clip(in.ClientID))
+			}
+			ifaces[in.ClientID] = n.ClientID
+		}
+	}
+	if len(doc.Links) > MaxRequestLinks {
+		return nil, geni.Errorf(geni.TooBig, "request RSpec: %d links, at most %d", len(doc.Links), MaxRequestLinks)
+	}
+	links := map[string]bool{}
+	for i, l := range doc.Links {
+		rl, err := parseLink(i, l, ifaces)
+		if err != nil {
+			return nil, err
+		}
+		if links[rl.ClientID] || seen[rl.ClientID] {
+			return nil, geni.Errorf(geni.BadArgs, "request RSpec: link %q: client_id used twice", clip(rl.ClientID))
+		}
+		links[rl.ClientID] = true
+		r.Links = append(r.Links, rl)
+	}
 	return r, nil
+}
+
+// parseLink reads link i of a request; ifaces maps the nodes' interfaces
+// to their nodes.
+func parseLink(i int, l reqLink, ifaces map[string]string) (RequestLink, error) {
+	rl := RequestLink{ClientID: l.ClientID}
+	where := fmt.Sprintf("link %d (client_id %q)", i+1, clip(l.ClientID))
+	switch {
+	case l.ClientID == "":
+		return rl, geni.Errorf(geni.BadArgs, "request RSpec: link %d has no client_id", i+1)
+	case len(l.ClientID) > 128 || strings.ContainsAny(l.ClientID, " \t\r\n\x00"):
+		return rl, geni.Errorf(geni.BadArgs, "request RSpec: %s: client_id must be at most 128 characters without spaces", where)
+	}
+	for _, cm := range l.ComponentManagers {
+		if strings.TrimSpace(cm.Name) == "" {
+			return rl, geni.Errorf(geni.BadArgs, "request RSpec: %s: a component_manager without name", where)
+		}
+		rl.managers = append(rl.managers, strings.TrimSpace(cm.Name))
+	}
+	for _, t := range l.LinkTypes {
+		if n := strings.TrimSpace(t.Name); n != "lan" && n != "vlan" {
+			return rl, geni.Errorf(geni.Unsupported, "request RSpec: %s: link_type %q is not supported (this aggregate builds lan and vlan links: a virtual link between two slivers)", where, clip(n))
+		}
+	}
+	switch n := len(l.InterfaceRefs); {
+	case n > 2:
+		return rl, geni.Errorf(geni.Unsupported, "request RSpec: %s: %d interfaces: a link of this aggregate joins two nodes (LANs of more are not supported)", where, n)
+	case n < 2:
+		return rl, geni.Errorf(geni.BadArgs, "request RSpec: %s: %d interface_ref, a link joins two", where, n)
+	}
+	for j, ref := range l.InterfaceRefs {
+		node, ok := ifaces[ref.ClientID]
+		if !ok {
+			return rl, geni.Errorf(geni.BadArgs, "request RSpec: %s: interface_ref %q: no node of the request has that interface", where, clip(ref.ClientID))
+		}
+		rl.Interfaces[j], rl.Nodes[j] = ref.ClientID, node
+	}
+	if rl.Nodes[0] == rl.Nodes[1] {
+		return rl, geni.Errorf(geni.BadArgs, "request RSpec: %s: both interfaces are on node %q (a link joins two nodes)", where, clip(rl.Nodes[0]))
+	}
+	type props struct{ cap, lat, loss int64 }
+	var dirs []props
+	for _, p := range l.Properties {
+		ends := map[string]bool{rl.Interfaces[0]: true, rl.Interfaces[1]: true}
+		if !ends[p.Source] || !ends[p.Dest] || p.Source == p.Dest {
+			return rl, geni.Errorf(geni.BadArgs, "request RSpec: %s: property from %q to %q: want one interface of the link to the other", where, clip(p.Source), clip(p.Dest))
+		}
+		var pr props
+		var err error
+		if pr.cap, err = number(p.Capacity, where, "capacity", 1, 1, 1<<40); err != nil {
+			return rl, err
+		}
+		if pr.lat, err = number(p.Latency, where, "latency", 1000, 0, 1<<40); err != nil {
+			return rl, err
+		}
+		if pr.loss, err = number(p.PacketLoss, where, "packet_loss", 1_000_000, 0, 1_000_000); err != nil {
+			return rl, err
+		}
+		if len(dirs) > 0 && dirs[0] != pr {
+			return rl, geni.Errorf(geni.Unsupported, "request RSpec: %s: the properties differ by direction: this aggregate's links are the same both ways", where)
+		}
+		dirs = append(dirs, pr)
+	}
+	if len(dirs) > 0 {
+		rl.CapacityKbps, rl.LatencyUs, rl.LossPPM = dirs[0].cap, dirs[0].lat, dirs[0].loss
+	}
+	return rl, nil
+}
+
+// number reads a property: a decimal number (or "" for none: 0), scaled
+// by scale and rounded to a whole number, in [lo, hi] when given.
+func number(v, where, name string, scale float64, lo, hi int64) (int64, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f != f || f < 0 || f*scale > float64(hi) {
+		return 0, geni.Errorf(geni.BadArgs, "request RSpec: %s: %s %q is impossible: want a number from %g to %g", where, name, clip(v), float64(lo)/scale, float64(hi)/scale)
+	}
+	n := int64(f*scale + 0.5)
+	if n < lo {
+		return 0, geni.Errorf(geni.BadArgs, "request RSpec: %s: %s %q is impossible: want a number from %g to %g", where, name, clip(v), float64(lo)/scale, float64(hi)/scale)
+	}
+	return n, nil
 }
 
 // scan refuses DTDs (entities) and documents too deep, before decoding.
@@ -290,6 +438,13 @@ func Bind(r *Request, am string, nodes []Node) ([]Bound, error) {
 		used[n.ComponentID] = rn.ClientID
 		out[i] = Bound{ClientID: rn.ClientID, Node: n}
 	}
+	for _, l := range r.Links {
+		for _, m := range l.managers {
+			if !strings.EqualFold(m, am) {
+				return nil, geni.Errorf(geni.Unsupported, "request RSpec: link %q spans aggregate %s: links between aggregates (stitching) are not supported", l.ClientID, clip(m))
+			}
+		}
+	}
 	if len(unbound) > 0 {
 		var free []Node
 		for _, n := range nodes {
@@ -322,10 +477,28 @@ type ManifestNode struct {
 	ComponentManagerID string
 	SliverID           string
 	Logins             []Login
+	Interfaces         []ManifestInterface
 }
 
-// Manifest writes a manifest of nodes, valid until expires.
-func Manifest(nodes []ManifestNode, now, expires time.Time) []byte {
+// ManifestInterface is an interface of a sliver: a link's end.
+type ManifestInterface struct {
+	ClientID string
+	Address  string // IPv4, "" until the link is built (provisioned)
+	Netmask  string
+}
+
+// ManifestLink is a link between two slivers in a manifest.
+type ManifestLink struct {
+	ClientID     string
+	SliverID     string
+	Interfaces   [2]string // client_ids
+	CapacityKbps int64
+	LatencyUs    int64
+	LossPPM      int64
+}
+
+// Manifest writes a manifest of nodes and links, valid until expires.
+func Manifest(nodes []ManifestNode, links []ManifestLink, now, expires time.Time) []byte {
 	doc := manRSpec{Type: "manifest", Generated: now.UTC().Format(time.RFC3339), Expires: expires.UTC().Format(time.RFC3339),
 		XSI: xsiNS, SchemaLocation: NS + " " + NS + "/manifest.xsd"}
 	for _, n := range nodes {
@@ -337,9 +510,58 @@ func Manifest(nodes []ManifestNode, now, expires time.Time) []byte {
 				mn.Services.Logins = append(mn.Services.Logins, login{Authentication: "ssh-keys", Hostname: l.Hostname, Port: l.Port, Username: l.Username})
 			}
 		}
+		for _, in := range n.Interfaces {
+			mi := manInterface{ClientID: in.ClientID}
+			if in.Address != "" {
+				mi.IP = &manIP{Address: in.Address, Netmask: in.Netmask, Type: "ipv4"}
+			}
+			mn.Interfaces = append(mn.Interfaces, mi)
+		}
 		doc.Nodes = append(doc.Nodes, mn)
 	}
+	for _, l := range links {
+		ml := manLink{ClientID: l.ClientID, SliverID: l.SliverID, LinkType: &named{Name: "lan"}}
+		for _, in := range l.Interfaces {
+			ml.InterfaceRefs = append(ml.InterfaceRefs, manRef{ClientID: in})
+		}
+		for _, d := range [][2]string{{l.Interfaces[0], l.Interfaces[1]}, {l.Interfaces[1], l.Interfaces[0]}} {
+			ml.Properties = append(ml.Properties, manProperty{Source: d[0], Dest: d[1], Capacity: strconv.FormatInt(l.CapacityKbps, 10),
+				Latency: strconv.FormatFloat(float64(l.LatencyUs)/1000, 'f', -1, 64), PacketLoss: strconv.FormatFloat(float64(l.LossPPM)/1e6, 'f', -1, 64)})
+		}
+		doc.Links = append(doc.Links, ml)
+	}
 	return marshal(doc)
+}
+
+type manLink struct {
+	ClientID      string        `xml:"client_id,attr"`
+	SliverID      string        `xml:"sliver_id,attr"`
+	InterfaceRefs []manRef      `xml:"interface_ref"`
+	Properties    []manProperty `xml:"property"`
+	LinkType      *named        `xml:"link_type"`
+}
+
+type manRef struct {
+	ClientID string `xml:"client_id,attr"`
+}
+
+type manProperty struct {
+	Source     string `xml:"source_id,attr"`
+	Dest       string `xml:"dest_id,attr"`
+	Capacity   string `xml:"capacity,attr"`
+	Latency    string `xml:"latency,attr"`
+	PacketLoss string `xml:"packet_loss,attr"`
+}
+
+type manInterface struct {
+	ClientID string `xml:"client_id,attr"`
+	IP       *manIP `xml:"ip"`
+}
+
+type manIP struct {
+	Address string `xml:"address,attr"`
+	Netmask string `xml:"netmask,attr"`
+	Type    string `xml:"type,attr"`
 }
 
 type manRSpec struct {
@@ -350,17 +572,19 @@ type manRSpec struct {
 	Generated      string    `xml:"generated,attr"`
 	Expires        string    `xml:"expires,attr"`
 	Nodes          []manNode `xml:"node"`
+	Links          []manLink `xml:"link"`
 }
 
 type manNode struct {
-	ClientID           string    `xml:"client_id,attr"`
-	ComponentID        string    `xml:"component_id,attr"`
-	ComponentManagerID string    `xml:"component_manager_id,attr"`
-	SliverID           string    `xml:"sliver_id,attr"`
-	Exclusive          bool      `xml:"exclusive,attr"`
-	SliverType         *named    `xml:"sliver_type"`
-	Services           *services `xml:"services"`
-	Host               *named    `xml:"host"`
+	ClientID           string         `xml:"client_id,attr"`
+	ComponentID        string         `xml:"component_id,attr"`
+	ComponentManagerID string         `xml:"component_manager_id,attr"`
+	SliverID           string         `xml:"sliver_id,attr"`
+	Exclusive          bool           `xml:"exclusive,attr"`
+	SliverType         *named         `xml:"sliver_type"`
+	Services           *services      `xml:"services"`
+	Host               *named         `xml:"host"`
+	Interfaces         []manInterface `xml:"interface"`
 }
 
 type services struct {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -84,13 +85,23 @@ func TestAdvertisement(t *testing.T) {
 func TestManifest(t *testing.T) {
 	m := Manifest([]ManifestNode{{ClientID: "server", ComponentID: inventory()[0].ComponentID, ComponentName: "node1.pr.test",
 		ComponentManagerID: am, SliverID: "urn:publicid:IDN+plc.test+sliver+pr_geni.node1.pr.test",
-		Logins: []Login{{Hostname: "node1.pr.test", Port: 22, Username: "pr_geni"}}}}, now, now.Add(24*time.Hour))
+		Logins: []Login{{Hostname: "node1.pr.test", Port: 22, Username: "pr_geni"}}}}, nil, now, now.Add(24*time.Hour))
 	golden(t, "manifest.xml", m)
+	xmllint(t, "manifest.xsd", m)
+	// Two slivers joined by a link (addressed once provisioned).
+	m = Manifest([]ManifestNode{
+		{ClientID: "server", ComponentID: inventory()[0].ComponentID, ComponentName: "node1.pr.test", ComponentManagerID: am,
+			SliverID: "urn:publicid:IDN+plc.test+sliver+pr_geni.1", Interfaces: []ManifestInterface{{ClientID: "server:if0", Address: "100.64.0.1", Netmask: "255.255.255.252"}}},
+		{ClientID: "client", ComponentID: inventory()[1].ComponentID, ComponentName: "node2.pr.test", ComponentManagerID: am,
+			SliverID: "urn:publicid:IDN+plc.test+sliver+pr_geni.2", Interfaces: []ManifestInterface{{ClientID: "client:if0", Address: "100.64.0.2", Netmask: "255.255.255.252"}}},
+	}, []ManifestLink{{ClientID: "link-0", SliverID: "urn:publicid:IDN+plc.test+sliver+pr_geni.link0", Interfaces: [2]string{"server:if0", "client:if0"},
+		CapacityKbps: 20000, LatencyUs: 10000, LossPPM: 5000}}, now, now.Add(24*time.Hour))
+	golden(t, "manifest-link.xml", m)
 	xmllint(t, "manifest.xsd", m)
 }
 
 func TestRequest(t *testing.T) {
-	for _, name := range []string{"request-two-nodes.rspec", "request-minimal.rspec"} {
+	for _, name := range []string{"request-two-nodes.rspec", "request-minimal.rspec", "request-link.rspec"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			t.Fatal(err)
@@ -109,6 +120,13 @@ func TestRequest(t *testing.T) {
 				t.Fatalf("bound %+v", bound)
 			}
 		}
+		if name == "request-link.rspec" {
+			want := []RequestLink{{ClientID: "link-0", Nodes: [2]string{"server", "client"}, Interfaces: [2]string{"server:if0", "client:if0"},
+				CapacityKbps: 20000, LatencyUs: 10000, LossPPM: 5000, managers: []string{am}}}
+			if !reflect.DeepEqual(r.Links, want) {
+				t.Fatalf("links %+v", r.Links)
+			}
+		}
 	}
 }
 
@@ -118,6 +136,10 @@ func req(nodes string) []byte {
 
 func TestRequestErrors(t *testing.T) {
 	node := func(attrs string) string { return `<node ` + attrs + `/>` }
+	two := `<node client_id="a"><interface client_id="a:0"/></node><node client_id="b"><interface client_id="b:0"/></node>`
+	link := func(body string) string { return `<link client_id="l">` + body + `</link>` }
+	ends := `<interface_ref client_id="a:0"/><interface_ref client_id="b:0"/>`
+	prop := func(attrs string) string { return `<property source_id="a:0" dest_id="b:0" ` + attrs + `/>` }
 	cases := []struct {
 		name string
 		doc  []byte
@@ -134,7 +156,20 @@ func TestRequestErrors(t *testing.T) {
 		{"exclusive", req(node(`client_id="a" exclusive="true"`)), geni.Unsupported, "exclusive"},
 		{"exclusive garbage", req(node(`client_id="a" exclusive="maybe"`)), geni.BadArgs, "not a boolean"},
 		{"sliver type", req(`<node client_id="a"><sliver_type name="raw-pc"/></node>`), geni.BadArgs, `sliver_type "raw-pc"`},
-		{"links", req(node(`client_id="a"`) + `<link client_id="l"/>`), geni.Unsupported, "links"},
+		{"link without client_id", req(two + `<link><interface_ref client_id="a:0"/><interface_ref client_id="b:0"/></link>`), geni.BadArgs, "link 1 has no client_id"},
+		{"link to an unknown interface", req(two + link(`<interface_ref client_id="a:0"/><interface_ref client_id="c:0"/>`)), geni.BadArgs, `interface_ref "c:0": no node of the request has that interface`},
+		{"link with one end", req(two + link(`<interface_ref client_id="a:0"/>`)), geni.BadArgs, "1 interface_ref"},
+		{"LAN of three", req(two + `<node client_id="c"><interface client_id="c:0"/></node>` + link(`<interface_ref client_id="a:0"/><interface_ref client_id="b:0"/><interface_ref client_id="c:0"/>`)), geni.Unsupported, "3 interfaces"},
+		{"link on one node", req(`<node client_id="a"><interface client_id="a:0"/><interface client_id="a:1"/></node>` + link(`<interface_ref client_id="a:0"/><interface_ref client_id="a:1"/>`)), geni.BadArgs, `both interfaces are on node "a"`},
+		{"negative capacity", req(two + link(ends+prop(`capacity="-5"`))), geni.BadArgs, `capacity "-5" is impossible`},
+		{"zero capacity", req(two + link(ends+prop(`capacity="0"`))), geni.BadArgs, `capacity "0" is impossible`},
+		{"loss above 1", req(two + link(ends+prop(`packet_loss="1.5"`))), geni.BadArgs, `packet_loss "1.5" is impossible`},
+		{"latency not a number", req(two + link(ends+prop(`latency="soon"`))), geni.BadArgs, `latency "soon" is impossible`},
+		{"property of another link", req(two + link(ends+`<property source_id="a:0" dest_id="x"/>`)), geni.BadArgs, `property from "a:0" to "x"`},
+		{"asymmetric", req(two + link(ends+prop(`capacity="100"`)+`<property source_id="b:0" dest_id="a:0" capacity="200"/>`)), geni.Unsupported, "differ by direction"},
+		{"link type", req(two + link(ends+`<link_type name="gre-tunnel"/>`)), geni.Unsupported, `link_type "gre-tunnel"`},
+		{"interface twice", req(`<node client_id="a"><interface client_id="x"/></node><node client_id="b"><interface client_id="x"/></node>`), geni.BadArgs, `interface client_id "x" used twice`},
+		{"too many links", req(two + strings.Repeat(link(ends), MaxRequestLinks+1)), geni.TooBig, "links, at most 63"},
 		{"huge", append(req(""), bytes.Repeat([]byte(" "), MaxRequestBytes)...), geni.TooBig, "bytes"},
 		{"too many nodes", req(strings.Repeat(`<node client_id="x"/>`, MaxRequestNodes+1)), geni.TooBig, "nodes, at most"},
 		{"deep", req(strings.Repeat("<x:a xmlns:x='e'>", 100)), geni.BadArgs, "deeper"},
@@ -156,6 +191,7 @@ func TestRequestErrors(t *testing.T) {
 		{"same node twice", req(node(`client_id="a" component_id="urn:publicid:IDN+plc.test+node+node1.pr.test"`) + node(`client_id="b" component_id="urn:publicid:IDN+plc.test+node+node1.pr.test"`)), geni.TooBig, "one sliver per node"},
 		{"unavailable", req(node(`client_id="a" component_id="urn:publicid:IDN+plc.test+node+node3.ucl.test"`)), geni.Unavailable, "not available"},
 		{"more than exists", req(node(`client_id="a"`) + node(`client_id="b"`) + node(`client_id="c"`)), geni.TooBig, "3 nodes without component_id, but only 2"},
+		{"link to another aggregate", req(two + link(`<component_manager name="urn:publicid:IDN+other+authority+am"/>`+ends)), geni.Unsupported, "stitching"},
 	}
 	for _, tc := range bind {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +214,7 @@ func checkErr(t *testing.T, err error, code geni.Code, want string) {
 }
 
 func FuzzParseRequest(f *testing.F) {
-	for _, name := range []string{"request-two-nodes.rspec", "request-minimal.rspec"} {
+	for _, name := range []string{"request-two-nodes.rspec", "request-minimal.rspec", "request-link.rspec"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -195,8 +231,17 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if len(r.Nodes) == 0 || len(r.Nodes) > MaxRequestNodes {
-			t.Fatalf("%d nodes", len(r.Nodes))
+		if len(r.Nodes) == 0 || len(r.Nodes) > MaxRequestNodes || len(r.Links) > MaxRequestLinks {
+			t.Fatalf("%d nodes, %d links", len(r.Nodes), len(r.Links))
+		}
+		nodes := map[string]bool{}
+		for _, n := range r.Nodes {
+			nodes[n.ClientID] = true
+		}
+		for _, l := range r.Links {
+			if !nodes[l.Nodes[0]] || !nodes[l.Nodes[1]] || l.Nodes[0] == l.Nodes[1] || l.CapacityKbps < 0 || l.LatencyUs < 0 || l.LossPPM < 0 || l.LossPPM > 1_000_000 {
+				t.Fatalf("link %+v", l)
+			}
 		}
 		bound, err := Bind(r, am, inventory())
 		if err != nil {

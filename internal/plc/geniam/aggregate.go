@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,16 +13,30 @@ import (
 
 	"github.com/planetlab/pl/internal/core"
 	"github.com/planetlab/pl/internal/core/tags"
+	"github.com/planetlab/pl/internal/core/vlinks"
 	"github.com/planetlab/pl/internal/geni"
 	"github.com/planetlab/pl/internal/geni/rspec"
 	"github.com/planetlab/pl/internal/sfa"
 	"github.com/planetlab/pl/internal/slicedir"
 )
 
-// Persons maps GENI users of this PLC's slice authority to callers of the
-// service (service.Service implements it).
+// Persons is the service's GENI side (service.Service implements it; no
+// transport serves it): GENI users to callers of the service, the
+// stand-ins of other authorities' slices and users, and the aggregate's
+// memory of slivers (docs/geni.md).
 type Persons interface {
+	// GENICaller is the caller of the person a GENI user URN is: of this
+	// PLC's slice authority, or the stand-in of another's.
 	GENICaller(ctx context.Context, urn string) (*core.Caller, error)
+	// GENIForeignSlice is the stand-in of a slice of another authority
+	// and the caller of the stand-in of the user (a member of it).
+	GENIForeignSlice(ctx context.Context, r core.GENIForeign) (*core.Caller, string, error)
+	// GENISliceURN is the URN a PlanetLab slice stands in for ("" for
+	// this PLC's own slices).
+	GENISliceURN(ctx context.Context, name string) (string, error)
+	GENISlivers(ctx context.Context, sliceID, now int64) ([]core.GENISliver, error)
+	PutGENISlivers(ctx context.Context, now int64, rows ...core.GENISliver) error
+	DeleteGENISlivers(ctx context.Context, sliceID int64, kind string, refs ...string) error
 }
 
 // DefaultAllocationTTL is how long an allocated sliver waits for Provision.
@@ -46,6 +61,14 @@ type Config struct {
 	// its node does not report it stopped sooner (the planet table);
 	// DefaultRestartHold when zero.
 	RestartHold time.Duration
+	// ForeignMaxSlices is the max_slices of the site made for a GENI
+	// authority on its first slice here (the service's default when 0);
+	// an admin changes it per authority on the site afterwards.
+	ForeignMaxSlices int64
+	// Refuse are GENI authorities (the authority part of URNs; their
+	// sub-authorities too) whose slices this aggregate refuses, before
+	// or after their first use.
+	Refuse []string
 }
 
 // DefaultRestartHold is how long geni_restart waits, at most, for a
@@ -59,25 +82,9 @@ type Aggregate struct {
 	urn  string
 	anon *core.Caller
 
-	mu      sync.Mutex
-	allocs  map[string]map[int64]*alloc // slice name -> node id -> allocated sliver
-	clients map[string]map[int64]string // slice name -> node id -> client_id of provisioned slivers
-	shut    map[string]bool             // slices shut down
-	// restarts are the slivers geni_restart stopped and will start again
-	// (slice name -> node id).
-	restarts map[string]map[int64]*restart
-}
-
-// restart is a sliver between the stop and the start of geni_restart.
-type restart struct {
-	caller *core.Caller // who asked: the start is made as them
-	until  time.Time    // started again by then even without a report
-}
-
-type alloc struct {
-	clientID string
-	node     rspec.Node
-	expires  time.Time
+	// mu serialises this process's checks and writes of allocations
+	// (two Allocates of one node).
+	mu sync.Mutex
 }
 
 // New returns an aggregate.
@@ -95,8 +102,7 @@ func New(cfg Config) *Aggregate {
 		cfg.RestartHold = DefaultRestartHold
 	}
 	return &Aggregate{cfg: cfg, urn: sfa.URN{Authority: cfg.Host, Type: "authority", Name: "am"}.String(),
-		anon:   &core.Caller{Kind: core.Anonymous},
-		allocs: map[string]map[int64]*alloc{}, clients: map[string]map[int64]string{}, shut: map[string]bool{}, restarts: map[string]map[int64]*restart{}}
+		anon: &core.Caller{Kind: core.Anonymous}}
 }
 
 // URN is the aggregate's URN.
@@ -114,30 +120,38 @@ func (a *Aggregate) sliverURN(slice string, node int64) string {
 	return sfa.URN{Authority: a.cfg.Host, Type: "sliver", Name: slice + "." + strconv.FormatInt(node, 10)}.String()
 }
 
-// sliceName maps a GENI slice URN to the PlanetLab slice of this PLC.
-func (a *Aggregate) sliceName(urn string) (string, error) {
+// parseSliceURN checks that urn is a slice's.
+func parseSliceURN(urn string) (sfa.URN, error) {
 	u, err := sfa.ParseURN(urn)
 	if err != nil {
-		return "", geni.Errorf(geni.BadArgs, "%s", core.PublicMessage(err))
+		return u, geni.Errorf(geni.BadArgs, "%s", core.PublicMessage(err))
 	}
 	if u.Type != "slice" {
-		return "", geni.Errorf(geni.BadArgs, "%s is a %s URN, not a slice's", urn, u.Type)
+		return u, geni.Errorf(geni.BadArgs, "%s is a %s URN, not a slice's", urn, u.Type)
 	}
-	if !strings.EqualFold(u.Authority, a.cfg.Host) {
-		return "", geni.Errorf(geni.Unsupported, "not supported: slice %s is of authority %s; this aggregate hosts the slices of its own slice authority (%s)", urn, u.Authority, a.cfg.Host)
-	}
-	return u.Name, nil
+	return u, nil
 }
 
-// target is what a call's urns name: one slice and, unless all, some of
-// its slivers (node ids).
+// isLocal says whether a URN is of this PLC's own slice authority.
+func (a *Aggregate) isLocal(u sfa.URN) bool { return strings.EqualFold(u.Authority, a.cfg.Host) }
+
+// sameURN compares URNs as GENI does (authority case-insensitively).
+func sameURN(x, y string) bool {
+	ux, err1 := sfa.ParseURN(x)
+	uy, err2 := sfa.ParseURN(y)
+	return err1 == nil && err2 == nil && strings.EqualFold(ux.Authority, uy.Authority) && ux.Type == uy.Type && ux.Name == uy.Name
+}
+
+// target is what a call's urns name: one slice (by the URN the caller
+// gave or, for slivers, the URN their slice stands for) and, unless all,
+// some of its slivers (node ids).
 type target struct {
-	slice string
+	slice string // the slice's URN
 	all   bool
 	nodes []int64
 }
 
-func (a *Aggregate) targets(urns []string) (*target, error) {
+func (a *Aggregate) targets(ctx context.Context, urns []string) (*target, error) {
 	if len(urns) == 0 {
 		return nil, geni.Errorf(geni.BadArgs, "urns: empty")
 	}
@@ -150,9 +164,7 @@ func (a *Aggregate) targets(urns []string) (*target, error) {
 		var slice string
 		switch u.Type {
 		case "slice":
-			if slice, err = a.sliceName(s); err != nil {
-				return nil, err
-			}
+			slice = s
 			t.all = true
 		case "sliver":
 			if !strings.EqualFold(u.Authority, a.cfg.Host) {
@@ -163,15 +175,30 @@ func (a *Aggregate) targets(urns []string) (*target, error) {
 			if i <= 0 || err != nil {
 				return nil, geni.Errorf(geni.SearchFailed, "no sliver %s at this aggregate", s)
 			}
-			slice = u.Name[:i]
+			// The sliver URN names the PlanetLab slice; the call is about
+			// the GENI slice it stands for.
+			name := u.Name[:i]
+			foreign, err := a.cfg.Persons.GENISliceURN(ctx, name)
+			if core.ErrorCode(err) == core.NotFound {
+				return nil, geni.Errorf(geni.SearchFailed, "no sliver %s at this aggregate", s)
+			}
+			if err != nil {
+				return nil, err
+			}
+			slice = foreign
+			if slice == "" {
+				slice = a.sliceURN(name)
+			}
 			t.nodes = append(t.nodes, id)
 		default:
 			return nil, geni.Errorf(geni.BadArgs, "urns: %s is neither a slice nor a sliver", s)
 		}
-		if t.slice != "" && t.slice != slice {
+		if t.slice != "" && !sameURN(t.slice, slice) {
 			return nil, geni.Errorf(geni.BadArgs, "urns: slivers of two slices (%s, %s)", t.slice, slice)
 		}
-		t.slice = slice
+		if t.slice == "" {
+			t.slice = slice
+		}
 	}
 	return t, nil
 }
@@ -220,6 +247,7 @@ func (a *Aggregate) inventory(ctx context.Context) ([]rspec.Node, map[int64]rspe
 // slice is a PlanetLab slice as the aggregate sees it.
 type slice struct {
 	id      int64
+	urn     string // the GENI slice's URN (of another authority for a stand-in)
 	name    string
 	expires time.Time
 	nodes   []int64
@@ -229,6 +257,10 @@ type slice struct {
 	// reported is what the nodes say of their slivers (Config.Planet);
 	// nil without it.
 	reported map[int64]core.SliverRow
+	// rows are the aggregate's memory of the slice (allocated slivers,
+	// client_ids, restarts) by node id; links its links.
+	rows  map[int64]core.GENISliver
+	links []core.GENISliver
 }
 
 func (a *Aggregate) slice(ctx context.Context, c *core.Caller, name string) (*slice, error) {
@@ -239,7 +271,7 @@ func (a *Aggregate) slice(ctx context.Context, c *core.Caller, name string) (*sl
 	if len(recs) == 0 {
 		return nil, geni.Errorf(geni.SearchFailed, "no slice %s at this PLC", a.sliceURN(name))
 	}
-	s := &slice{name: name, stopped: map[int64]bool{}, tagIDs: map[int64]int64{}}
+	s := &slice{name: name, urn: a.sliceURN(name), stopped: map[int64]bool{}, tagIDs: map[int64]int64{}, rows: map[int64]core.GENISliver{}}
 	s.id, _ = recs[0]["slice_id"].(int64)
 	exp, _ := recs[0]["expires"].(int64)
 	s.expires = time.Unix(exp, 0).UTC()
@@ -249,6 +281,20 @@ func (a *Aggregate) slice(ctx context.Context, c *core.Caller, name string) (*sl
 		[]string{"slice_tag_id", "node_id", "value"})
 	if err != nil {
 		return nil, err
+	}
+	rows, err := a.cfg.Persons.GENISlivers(ctx, s.id, a.cfg.Now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		switch r.Kind {
+		case core.GENINode:
+			if n, err := strconv.ParseInt(r.Ref, 10, 64); err == nil {
+				s.rows[n] = r
+			}
+		case core.GENILink:
+			s.links = append(s.links, r)
+		}
 	}
 	if a.cfg.Planet != nil {
 		rows, err := a.cfg.Planet.TopSlices(ctx, c, core.TopQuery{Where: "slice_id == " + strconv.FormatInt(s.id, 10)})
@@ -293,43 +339,26 @@ func int64s(v any) []int64 {
 	return nil
 }
 
-// sweep drops allocations past their expiry; a.mu is held.
-func (a *Aggregate) sweep(now time.Time) {
-	for s, m := range a.allocs {
-		for n, al := range m {
-			if !now.Before(al.expires) {
-				delete(m, n)
-			}
-		}
-		if len(m) == 0 {
-			delete(a.allocs, s)
-		}
-	}
-}
-
 // sliverStatus is one entry of geni_slivers.
 func sliverStatus(urn string, expires time.Time, alloc, op, errText string) map[string]any {
 	return map[string]any{"geni_sliver_urn": urn, "geni_expires": expires.UTC().Format(time.RFC3339),
 		"geni_allocation_status": alloc, "geni_operational_status": op, "geni_error": errText}
 }
 
-// view is the slivers of a slice: allocated ones (from memory) and
-// provisioned ones (the slice's nodes), in node id order.
+// sliver is one sliver of a slice: allocated (a row of the aggregate's
+// memory) or provisioned (a node of the slice).
 type sliver struct {
-	node      int64
-	clientID  string
-	rn        rspec.Node
-	alloc     string
-	op        string
-	errText   string // geni_error
-	expires   time.Time
-	allocated *alloc
+	node     int64
+	clientID string
+	rn       rspec.Node
+	alloc    string
+	op       string
+	errText  string // geni_error
+	expires  time.Time
 }
 
+// view is the slivers of a slice, in node id order.
 func (a *Aggregate) view(s *slice, byID map[int64]rspec.Node) []sliver {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sweep(a.cfg.Now())
 	var out []sliver
 	for _, n := range s.nodes {
 		rn := byID[n]
@@ -347,20 +376,28 @@ func (a *Aggregate) view(s *slice, byID map[int64]rspec.Node) []sliver {
 				op = geni.Configuring
 			}
 		}
-		if op != geni.Failed && (!rn.Available || s.stopped[n] || s.allOff || a.shut[s.name]) {
+		if op != geni.Failed && (!rn.Available || s.stopped[n] || s.allOff) {
 			op = geni.NotReady
 		}
-		if a.restarts[s.name][n] != nil && op != geni.Failed {
+		row, has := s.rows[n]
+		if has && row.RestartUntil > 0 && op != geni.Failed {
 			op = geni.Stopping
 		}
-		cid := a.clients[s.name][n]
+		cid := row.ClientID
 		if cid == "" {
 			cid = rn.ComponentName
 		}
 		out = append(out, sliver{node: n, clientID: cid, rn: rn, alloc: geni.Provisioned, op: op, errText: errText, expires: s.expires})
 	}
-	for n, al := range a.allocs[s.name] {
-		out = append(out, sliver{node: n, clientID: al.clientID, rn: al.node, alloc: geni.Allocated, op: geni.PendingAllocation, expires: al.expires, allocated: al})
+	for n, r := range s.rows {
+		if r.AllocatedUntil == 0 || slices.Contains(s.nodes, n) {
+			continue
+		}
+		rn, ok := byID[n]
+		if !ok {
+			continue // the node is gone
+		}
+		out = append(out, sliver{node: n, clientID: r.ClientID, rn: rn, alloc: geni.Allocated, op: geni.PendingAllocation, expires: time.Unix(r.AllocatedUntil, 0).UTC()})
 	}
 	slices.SortFunc(out, func(x, y sliver) int { return int(x.node - y.node) })
 	return out
@@ -391,26 +428,65 @@ func (a *Aggregate) statuses(slice string, sl []sliver) []any {
 	return out
 }
 
-// manifest writes the manifest of slivers; provisioned ones carry their
-// ssh login (the slice's name at the node's address and ssh port).
-func (a *Aggregate) manifest(ctx context.Context, c *core.Caller, slice string, sl []sliver, expires time.Time) (string, error) {
+// manifest writes the manifest of slivers of s and of the links (rows)
+// between two of them; provisioned slivers carry their ssh login (the
+// slice's name at the node's address and ssh port), provisioned links
+// their ends' addresses.
+func (a *Aggregate) manifest(ctx context.Context, c *core.Caller, s *slice, sl []sliver, links []core.GENISliver, expires time.Time) (string, error) {
 	dir := slicedir.RegistryDirectory{Reg: asCaller{a.cfg.Registry, c}}
 	var nodes []rspec.ManifestNode
-	for _, s := range sl {
-		mn := rspec.ManifestNode{ClientID: s.clientID, ComponentID: s.rn.ComponentID, ComponentName: s.rn.ComponentName,
-			ComponentManagerID: a.urn, SliverID: a.sliverURN(slice, s.node)}
-		if s.alloc == geni.Provisioned {
-			n, err := dir.Node(ctx, s.rn.ComponentName)
+	at := map[string]int{} // host -> index in nodes
+	for _, x := range sl {
+		mn := rspec.ManifestNode{ClientID: x.clientID, ComponentID: x.rn.ComponentID, ComponentName: x.rn.ComponentName,
+			ComponentManagerID: a.urn, SliverID: a.sliverURN(s.name, x.node)}
+		if x.alloc == geni.Provisioned {
+			n, err := dir.Node(ctx, x.rn.ComponentName)
 			if err != nil {
 				return "", err
 			}
 			host, port, _ := net.SplitHostPort(n.Addr)
 			p, _ := strconv.Atoi(port)
-			mn.Logins = []rspec.Login{{Hostname: host, Port: p, Username: slice}}
+			mn.Logins = []rspec.Login{{Hostname: host, Port: p, Username: s.name}}
 		}
+		at[strings.ToLower(x.rn.ComponentName)] = len(nodes)
 		nodes = append(nodes, mn)
 	}
-	return string(rspec.Manifest(nodes, a.cfg.Now(), expires)), nil
+	var mls []rspec.ManifestLink
+	var top *vlinks.Topology
+	for _, r := range links {
+		ls, l, ok := decodeLinkSpec(r.Spec)
+		if !ok {
+			continue
+		}
+		ia, oka := at[ls.Hosts[0]]
+		ib, okb := at[ls.Hosts[1]]
+		if !oka || !okb {
+			continue
+		}
+		var addrA, addrB netip.Prefix
+		if r.AllocatedUntil == 0 {
+			if top == nil {
+				t, _, err := a.topology(ctx, c, s.id)
+				if err != nil {
+					return "", err
+				}
+				top = &t
+			}
+			if i := slices.IndexFunc(top.Links, func(x vlinks.Link) bool { return x.Name == l.Name }); i >= 0 {
+				addrA, addrB = top.Addrs(i)
+			}
+		}
+		for k, idx := range []int{ia, ib} {
+			mi := rspec.ManifestInterface{ClientID: ls.Ifaces[k]}
+			if p := []netip.Prefix{addrA, addrB}[k]; p.IsValid() {
+				mi.Address, mi.Netmask = p.Addr().String(), "255.255.255.252"
+			}
+			nodes[idx].Interfaces = append(nodes[idx].Interfaces, mi)
+		}
+		mls = append(mls, rspec.ManifestLink{ClientID: r.ClientID, SliverID: a.linkSliverURN(s.name, r.Ref), Interfaces: ls.Ifaces,
+			CapacityKbps: l.RateKbit, LatencyUs: l.Delay.Microseconds(), LossPPM: l.LossPPM})
+	}
+	return string(rspec.Manifest(nodes, mls, a.cfg.Now(), expires)), nil
 }
 
 // asCaller makes registry reads with a nil caller use c (slicedir reads

@@ -184,7 +184,8 @@ func TestContract(t *testing.T) {
 		want(t, call(t)(alice.am.Allocate(ctx, sliceURN, sc, request("", "", ""), map[string]any{})), geni.TooBig, "only 2")
 		want(t, call(t)(alice.am.Allocate(ctx, sliceURN, sc, request(nodeName(3)), map[string]any{})), geni.Unavailable, "not available")
 		want(t, call(t)(alice.am.Allocate(ctx, sliceURN, sc, strings.Repeat(" ", 2<<20), map[string]any{})), geni.TooBig, "bytes")
-		want(t, call(t)(alice.am.Allocate(ctx, "urn:publicid:IDN+other.test+slice+x", sc, request(""), map[string]any{})), geni.Unsupported, "own slice authority")
+		// Another authority's slice: the credential for pr_geni is not one for it.
+		want(t, call(t)(alice.am.Allocate(ctx, "urn:publicid:IDN+other.test+slice+x", sc, request(""), map[string]any{})), geni.Forbidden, "not urn:publicid:IDN+other.test+slice+x")
 		want(t, call(t)(alice.am.Allocate(ctx, sliceURN, uc, request(""), map[string]any{})), geni.Forbidden, "is for")
 		want(t, call(t)(bob.am.Allocate(ctx, sliceURN, sc, request(""), map[string]any{})), geni.Forbidden, "not by the caller")
 		want(t, call(t)(alice.am.Allocate(ctx, sliceURN, sc, request(""), map[string]any{"geni_end_time": "yesterday"})), geni.BadArgs, "geni_end_time")
@@ -259,7 +260,9 @@ func TestContract(t *testing.T) {
 		want(t, call(t)(alice.am.Describe(ctx, []string{sliceURN}, sc, map[string]any{})), geni.BadArgs, "geni_rspec_version")
 		d := ok(t, call(t)(alice.am.Describe(ctx, []string{sliceURN}, sc, v3())))
 		xmllint(t, "manifest.xsd", d.Map()["geni_rspec"].(string))
-		want(t, call(t)(alice.am.Status(ctx, []string{sliceURN, "urn:publicid:IDN+plc.test+sliver+other.1"}, sc)), geni.BadArgs, "two slices")
+		e.addAs(e.people["pi@pr.test"].caller, core.Slice, core.Record{"name": "pr_other", "url": "http://x.test", "description": "d"})
+		want(t, call(t)(alice.am.Status(ctx, []string{sliceURN, "urn:publicid:IDN+plc.test+sliver+pr_other.1"}, sc)), geni.BadArgs, "two slices")
+		want(t, call(t)(alice.am.Status(ctx, []string{sliceURN, "urn:publicid:IDN+plc.test+sliver+nosuch.1"}, sc)), geni.SearchFailed, "no sliver")
 		want(t, call(t)(alice.am.Status(ctx, []string{"urn:publicid:IDN+plc.test+node+x"}, sc)), geni.BadArgs, "neither")
 	})
 
@@ -427,8 +430,8 @@ func attr(ns *core.NodeState, name, tag string) string {
 
 // TestForeignFederation: a user of another federation whose root the
 // aggregate trusts may look (ListResources with their own authority's
-// user credential); their slices are not hosted here (UNSUPPORTED) and
-// they get nothing on this PLC's slices without a credential for them.
+// user credential) and allocate on their authority's slices; they get
+// nothing on this PLC's slices without a credential for them.
 func TestForeignFederation(t *testing.T) {
 	e := newEnv(t, 2)
 	ctx := context.Background()
@@ -458,8 +461,12 @@ func TestForeignFederation(t *testing.T) {
 	if strings.Count(ad, "<node ") != 2 {
 		t.Fatalf("advertisement for a foreign user:\n%s", ad)
 	}
-	want(t, call(t)(carol.Allocate(ctx, "urn:publicid:IDN+fed.test+slice+exp", amclient.Creds(string(sliceCred)), request(""), map[string]any{})),
-		geni.Unsupported, "own slice authority")
+	// Their own authority's slice is hosted here through stand-ins
+	// (TestTwoAuthorities has the whole story).
+	r := ok(t, call(t)(carol.Allocate(ctx, "urn:publicid:IDN+fed.test+slice+exp", amclient.Creds(string(sliceCred)), request(""), map[string]any{})))
+	if st := sliverStates(t, r.Value); len(st) != 1 {
+		t.Fatalf("allocated %v", st)
+	}
 	want(t, call(t)(carol.Allocate(ctx, sliceURN, amclient.Creds(string(sliceCred)), request(""), map[string]any{})),
 		geni.Forbidden, "is for urn:publicid:IDN+fed.test+slice+exp")
 	// The aggregate of env, which trusts only this PLC, refuses carol at once.

@@ -37,6 +37,8 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // by an HTTPS test server, and a site with nodes, a slice and persons.
 type env struct {
 	t      testing.TB
+	host   string // the slice authority's and the aggregate's
+	dbPath string
 	ctx    context.Context
 	svc    *service.Service
 	sa     *sfa.Authority
@@ -61,10 +63,15 @@ type user struct {
 
 const host = "plc.test"
 
-func newEnv(t testing.TB, nodes int) *env {
+func newEnv(t testing.TB, nodes int) *env { t.Helper(); return newEnvHost(t, nodes, host) }
+
+// newEnvHost is newEnv for a PLC of slice authority host whose aggregate
+// also trusts the roots given (other PLCs' slice authorities).
+func newEnvHost(t testing.TB, nodes int, host string, roots ...*sfa.Cert) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "plc.db"))
+	dbPath := filepath.Join(t.TempDir(), "plc.db")
+	db, err := store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +88,7 @@ func newEnv(t testing.TB, nodes int) *env {
 	if _, err := svc.Init(ctx, "root@plc.test", "rootpass"); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, svc: svc, sa: sa, clock: clk, nodes: map[string]int64{}, people: map[string]*user{}}
+	e := &env{t: t, host: host, dbPath: dbPath, ctx: ctx, svc: svc, sa: sa, clock: clk, nodes: map[string]int64{}, people: map[string]*user{}}
 	e.admin, err = svc.Authenticate(ctx, core.Credentials{Method: "password", Username: "root@plc.test", Password: "rootpass"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +102,7 @@ func newEnv(t testing.TB, nodes int) *env {
 		}
 		e.nodes[h] = id
 	}
-	e.agg = geniam.New(geniam.Config{Host: host, Registry: svc, Persons: svc, Verifier: &sfa.Verifier{Roots: sfa.NewRoots(sa.Cert), Now: clk.Now},
+	e.agg = geniam.New(geniam.Config{Host: host, Registry: svc, Persons: svc, Verifier: &sfa.Verifier{Roots: sfa.NewRoots(append([]*sfa.Cert{sa.Cert}, roots...)...), Now: clk.Now},
 		Log: log, Now: clk.Now})
 	e.srv = httptest.NewUnstartedServer(e.agg)
 	e.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}

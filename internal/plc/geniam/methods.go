@@ -50,43 +50,82 @@ func (a *Aggregate) authorize(ctx context.Context, peer *sfa.Cert, creds [][]byt
 	return nil, geni.Errorf(geni.Forbidden, "%s", core.PublicMessage(first))
 }
 
+// rootOwner is the user the credential's chain starts from (the slice
+// authority issued the root credential to them).
+func rootOwner(c *sfa.Credential) string {
+	for c.Parent != nil {
+		c = c.Parent
+	}
+	return c.OwnerURN
+}
+
 // actor is the person the credential's chain starts from: the service
 // answers as them.
 func (a *Aggregate) actor(ctx context.Context, c *sfa.Credential) (*core.Caller, error) {
-	root := c
-	for root.Parent != nil {
-		root = root.Parent
-	}
-	caller, err := a.cfg.Persons.GENICaller(ctx, root.OwnerURN)
+	caller, err := a.cfg.Persons.GENICaller(ctx, rootOwner(c))
 	if err != nil {
 		return nil, geni.Errorf(geni.Forbidden, "%s", core.PublicMessage(err))
 	}
 	return caller, nil
 }
 
-// sliceCall is what every slice method starts with: arguments, the
-// credential over the slice, the acting person and the slice.
-func (a *Aggregate) sliceCall(ctx context.Context, peer *sfa.Cert, sliceName string, creds [][]byte, privs []string) (*core.Caller, *slice, *sfa.Credential, error) {
-	cred, err := a.authorize(ctx, peer, creds, a.sliceURN(sliceName), privs)
+// sliceCall is what every slice method starts with: the credential over
+// the slice (sliceURN), the acting person and the slice.
+func (a *Aggregate) sliceCall(ctx context.Context, peer *sfa.Cert, sliceURN string, creds [][]byte, privs []string) (*core.Caller, *slice, *sfa.Credential, error) {
+	if _, err := parseSliceURN(sliceURN); err != nil {
+		return nil, nil, nil, err
+	}
+	cred, err := a.authorize(ctx, peer, creds, sliceURN, privs)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c, err := a.actor(ctx, cred)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	s, err := a.slice(ctx, c, sliceName)
+	c, s, err := a.resolve(ctx, sliceURN, cred, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return c, s, cred, nil
 }
 
-func (a *Aggregate) refuseShut(slice string) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.shut[slice] {
-		return geni.Errorf(geni.Refused, "slice %s was shut down (Shutdown); an operator must restore it", a.sliceURN(slice))
+// resolve finds the PlanetLab slice of a GENI slice and the person who
+// acts: for this PLC's own slices the slice of that name and the person
+// the credential was issued to; for another authority's their stand-ins
+// (created, with create, on the slice's first Allocate).
+func (a *Aggregate) resolve(ctx context.Context, sliceURN string, cred *sfa.Credential, create bool) (*core.Caller, *slice, error) {
+	u, err := parseSliceURN(sliceURN)
+	if err != nil {
+		return nil, nil, err
+	}
+	var c *core.Caller
+	name := u.Name
+	if a.isLocal(u) {
+		if c, err = a.actor(ctx, cred); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		for _, r := range a.cfg.Refuse {
+			if sfa.WithinAuthority(u.Authority, r) {
+				return nil, nil, geni.Errorf(geni.Refused, "slices of GENI authority %s are refused by this aggregate's operators", u.Authority)
+			}
+		}
+		c, name, err = a.cfg.Persons.GENIForeignSlice(ctx, core.GENIForeign{SliceURN: sliceURN, UserURN: rootOwner(cred),
+			Expires: cred.Expires, Create: create, MaxSlices: a.cfg.ForeignMaxSlices})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	s, err := a.slice(ctx, c, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.urn = sliceURN
+	return c, s, nil
+}
+
+// refuseShut refuses changes to a slice disabled slice-wide (enabled=0:
+// Shutdown, or an operator).
+func (a *Aggregate) refuseShut(s *slice) error {
+	if s.allOff {
+		return geni.Errorf(geni.Refused, "slice %s is shut down (Shutdown or an operator: the slice tag enabled=0); an operator must restore it", s.urn)
 	}
 	return nil
 }
@@ -157,8 +196,7 @@ func (a *Aggregate) allocate(ctx context.Context, peer *sfa.Cert, p params) (any
 	if err != nil {
 		return nil, err
 	}
-	name, err := a.sliceName(sliceURN)
-	if err != nil {
+	if _, err := parseSliceURN(sliceURN); err != nil {
 		return nil, err
 	}
 	creds, err := p.credentials(1)
@@ -181,11 +219,8 @@ func (a *Aggregate) allocate(ctx context.Context, peer *sfa.Cert, p params) (any
 	if err != nil {
 		return nil, err
 	}
-	c, s, cred, err := a.sliceCall(ctx, peer, name, creds, privWrite)
+	cred, err := a.authorize(ctx, peer, creds, sliceURN, privWrite)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.refuseShut(name); err != nil {
 		return nil, err
 	}
 	nodes, _, ids, err := a.inventory(ctx)
@@ -197,41 +232,54 @@ func (a *Aggregate) allocate(ctx context.Context, peer *sfa.Cert, p params) (any
 		return nil, err
 	}
 	now := a.cfg.Now()
-	exp := minTime(now.Add(a.cfg.AllocationTTL), cred.Expires, s.expires)
-	if hasEnd {
-		if !end.After(now) {
-			return nil, geni.Errorf(geni.BadArgs, "options geni_end_time %s is not in the future", end.Format(time.RFC3339))
-		}
-		exp = minTime(exp, end)
+	if hasEnd && !end.After(now) {
+		return nil, geni.Errorf(geni.BadArgs, "options geni_end_time %s is not in the future", end.Format(time.RFC3339))
 	}
-	a.mu.Lock()
-	a.sweep(now)
-	m := a.allocs[name]
-	for _, b := range bound {
-		id := ids[strings.ToLower(b.Node.ComponentID)]
-		if containsID(s.nodes, id) || m[id] != nil {
-			a.mu.Unlock()
-			return nil, geni.Errorf(geni.AlreadyExists, "slice %s already has a sliver on %s (node %q)", sliceURN, b.Node.ComponentName, b.ClientID)
-		}
-	}
-	if m == nil {
-		m = map[int64]*alloc{}
-		a.allocs[name] = m
-	}
-	var mine []sliver
-	for _, b := range bound {
-		id := ids[strings.ToLower(b.Node.ComponentID)]
-		al := &alloc{clientID: b.ClientID, node: b.Node, expires: exp}
-		m[id] = al
-		mine = append(mine, sliver{node: id, clientID: b.ClientID, rn: b.Node, alloc: geni.Allocated, op: geni.PendingAllocation, expires: exp, allocated: al})
-	}
-	a.mu.Unlock()
-	a.cfg.Log.Info("GENI AM allocated", "slice", name, "slivers", len(mine), "caller", peer.URN, "as", c.Email)
-	man, err := a.manifest(ctx, c, name, mine, exp)
+	// Checked: now the slice (a stand-in is made on first use).
+	c, s, err := a.resolve(ctx, sliceURN, cred, true)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"geni_rspec": man, "geni_slivers": a.statuses(name, mine)}, nil
+	if err := a.refuseShut(s); err != nil {
+		return nil, err
+	}
+	exp := minTime(now.Add(a.cfg.AllocationTTL), cred.Expires, s.expires)
+	if hasEnd {
+		exp = minTime(exp, end)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Read again under the lock: another Allocate may have just written.
+	if s, err = a.slice(ctx, c, s.name); err != nil {
+		return nil, err
+	}
+	s.urn = sliceURN
+	for _, b := range bound {
+		id := ids[strings.ToLower(b.Node.ComponentID)]
+		if containsID(s.nodes, id) || s.rows[id].AllocatedUntil > 0 {
+			return nil, geni.Errorf(geni.AlreadyExists, "slice %s already has a sliver on %s (node %q)", sliceURN, b.Node.ComponentName, b.ClientID)
+		}
+	}
+	linkRows, err := a.planLinks(ctx, c, s, req, bound, exp.Unix())
+	if err != nil {
+		return nil, err
+	}
+	var mine []sliver
+	rows := append([]core.GENISliver{}, linkRows...)
+	for _, b := range bound {
+		id := ids[strings.ToLower(b.Node.ComponentID)]
+		rows = append(rows, core.GENISliver{SliceID: s.id, Kind: core.GENINode, Ref: strconv.FormatInt(id, 10), ClientID: b.ClientID, AllocatedUntil: exp.Unix()})
+		mine = append(mine, sliver{node: id, clientID: b.ClientID, rn: b.Node, alloc: geni.Allocated, op: geni.PendingAllocation, expires: exp})
+	}
+	if err := a.cfg.Persons.PutGENISlivers(ctx, now.Unix(), rows...); err != nil {
+		return nil, err
+	}
+	a.cfg.Log.Info("GENI AM allocated", "slice", s.name, "urn", sliceURN, "slivers", len(mine), "caller", peer.URN, "as", c.Email)
+	man, err := a.manifest(ctx, c, s, mine, linkRows, exp)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"geni_rspec": man, "geni_slivers": a.statuses(s.name, mine)}, nil
 }
 
 // urnsCall reads (urns, credentials, ...) and authorizes it.
@@ -240,7 +288,7 @@ func (a *Aggregate) urnsCall(ctx context.Context, peer *sfa.Cert, p params, priv
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	t, err := a.targets(urns)
+	t, err := a.targets(ctx, urns)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -289,7 +337,7 @@ func (a *Aggregate) provision(ctx context.Context, peer *sfa.Cert, p params) (an
 	if err != nil {
 		return nil, err
 	}
-	if err := a.refuseShut(s.name); err != nil {
+	if err := a.refuseShut(s); err != nil {
 		return nil, err
 	}
 	sl, err := a.slivers(ctx, t, s)
@@ -317,7 +365,7 @@ func (a *Aggregate) provision(ctx context.Context, peer *sfa.Cert, p params) (an
 		linked = append(linked, x.node)
 	}
 	if hasUsers {
-		if err := a.setKeys(ctx, c, s.id, keys); err != nil {
+		if err := a.setUsers(ctx, c, s, cred, keys); err != nil {
 			return nil, undo(err)
 		}
 	}
@@ -326,25 +374,37 @@ func (a *Aggregate) provision(ctx context.Context, peer *sfa.Cert, p params) (an
 			return nil, undo(err)
 		}
 	}
-	a.mu.Lock()
-	for _, x := range sl {
-		if x.alloc != geni.Allocated {
-			continue
-		}
-		delete(a.allocs[s.name], x.node)
-		if a.clients[s.name] == nil {
-			a.clients[s.name] = map[int64]string{}
-		}
-		a.clients[s.name][x.node] = x.clientID
+	// Links whose two nodes are now the slice's: into its vlinks tag.
+	hosts := map[string]bool{}
+	all, err := a.slivers(ctx, &target{slice: s.urn, all: true}, s)
+	if err != nil {
+		return nil, undo(err)
 	}
-	a.mu.Unlock()
-	a.cfg.Log.Info("GENI AM provisioned", "slice", s.name, "slivers", len(sl), "caller", peer.URN, "as", c.Email)
-	return a.describeSlivers(ctx, c, t, s.name)
+	for _, x := range all {
+		if x.alloc == geni.Provisioned || slices.Contains(linked, x.node) {
+			hosts[strings.ToLower(x.rn.ComponentName)] = true
+		}
+	}
+	rows, err := a.buildLinks(ctx, c, s, hosts)
+	if err != nil {
+		return nil, undo(err)
+	}
+	for _, x := range sl {
+		if x.alloc == geni.Allocated {
+			rows = append(rows, core.GENISliver{SliceID: s.id, Kind: core.GENINode, Ref: strconv.FormatInt(x.node, 10), ClientID: x.clientID})
+		}
+	}
+	if err := a.cfg.Persons.PutGENISlivers(ctx, a.cfg.Now().Unix(), rows...); err != nil {
+		return nil, undo(err)
+	}
+	a.cfg.Log.Info("GENI AM provisioned", "slice", s.name, "urn", s.urn, "slivers", len(sl), "caller", peer.URN, "as", c.Email)
+	return a.describeSlivers(ctx, c, t, s)
 }
 
-// describeSlivers answers {geni_rspec, geni_urn, geni_slivers} with a fresh view.
-func (a *Aggregate) describeSlivers(ctx context.Context, c *core.Caller, t *target, name string) (map[string]any, error) {
-	s, err := a.slice(ctx, c, name)
+// describeSlivers answers {geni_rspec, geni_urn, geni_slivers} with a
+// fresh view of old; geni_urn is the slice's URN as the caller gave it.
+func (a *Aggregate) describeSlivers(ctx context.Context, c *core.Caller, t *target, old *slice) (map[string]any, error) {
+	s, err := a.reread(ctx, c, old)
 	if err != nil {
 		return nil, err
 	}
@@ -352,15 +412,31 @@ func (a *Aggregate) describeSlivers(ctx context.Context, c *core.Caller, t *targ
 	if err != nil {
 		return nil, err
 	}
-	man, err := a.manifest(ctx, c, name, sl, s.expires)
+	man, err := a.manifest(ctx, c, s, sl, s.links, s.expires)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"geni_rspec": man, "geni_urn": a.sliceURN(name), "geni_slivers": a.statuses(name, sl)}, nil
+	return map[string]any{"geni_rspec": man, "geni_urn": s.urn, "geni_slivers": a.statuses(s.name, sl)}, nil
+}
+
+// reread reads a slice again, keeping the URN the caller named it by.
+func (a *Aggregate) reread(ctx context.Context, c *core.Caller, old *slice) (*slice, error) {
+	s, err := a.slice(ctx, c, old.name)
+	if err != nil {
+		return nil, err
+	}
+	s.urn = old.urn
+	return s, nil
+}
+
+// geniUser is one entry of geni_users.
+type geniUser struct {
+	urn  string
+	keys []string
 }
 
 // usersOpt reads geni_users [{urn, keys[]}]: every key an ssh public key.
-func usersOpt(o map[string]any) ([]string, bool, error) {
+func usersOpt(o map[string]any) ([]geniUser, bool, error) {
 	v, ok := o["geni_users"]
 	if !ok {
 		return nil, false, nil
@@ -369,7 +445,8 @@ func usersOpt(o map[string]any) ([]string, bool, error) {
 	if !ok {
 		return nil, false, geni.Errorf(geni.BadArgs, "options geni_users: want an array of {urn, keys}")
 	}
-	var keys []string
+	var users []geniUser
+	n := 0
 	for i, u := range arr {
 		m, ok := u.(map[string]any)
 		if !ok {
@@ -380,19 +457,80 @@ func usersOpt(o map[string]any) ([]string, bool, error) {
 		if !ok {
 			return nil, false, geni.Errorf(geni.BadArgs, "options geni_users[%d] (%s): keys: want an array of ssh public keys", i, urn)
 		}
+		gu := geniUser{urn: urn}
 		for j, k := range ks {
 			s, _ := k.(string)
 			s = strings.TrimSpace(s)
 			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s)); err != nil || strings.ContainsAny(s, "\r\n") {
 				return nil, false, geni.Errorf(geni.BadArgs, "options geni_users[%d] (%s) keys[%d]: not an ssh public key", i, urn, j)
 			}
-			keys = append(keys, s)
+			gu.keys = append(gu.keys, s)
+			n++
+		}
+		users = append(users, gu)
+	}
+	if n > 256 {
+		return nil, false, geni.Errorf(geni.TooBig, "options geni_users: %d keys, at most 256", n)
+	}
+	return users, true, nil
+}
+
+// setUsers installs geni_users: in a stand-in slice the acting user's own
+// keys become their stand-in person's keys (installed as a member's);
+// every other key becomes a geni_user_key tag of the slice.
+func (a *Aggregate) setUsers(ctx context.Context, c *core.Caller, s *slice, cred *sfa.Credential, users []geniUser) error {
+	u, _ := sfa.ParseURN(s.urn)
+	foreign := !a.isLocal(u)
+	owner := rootOwner(cred)
+	var tagKeys, own []string
+	hasOwn := false
+	for _, gu := range users {
+		if foreign && sameURN(gu.urn, owner) {
+			own, hasOwn = append(own, gu.keys...), true
+			continue
+		}
+		tagKeys = append(tagKeys, gu.keys...)
+	}
+	if hasOwn {
+		if err := a.setPersonKeys(ctx, c, own); err != nil {
+			return err
 		}
 	}
-	if len(keys) > 256 {
-		return nil, false, geni.Errorf(geni.TooBig, "options geni_users: %d keys, at most 256", len(keys))
+	return a.setKeys(ctx, c, s.id, tagKeys)
+}
+
+// setPersonKeys makes keys the ssh keys of the calling person.
+func (a *Aggregate) setPersonKeys(ctx context.Context, c *core.Caller, keys []string) error {
+	old, err := a.cfg.Registry.Get(ctx, c, core.Key, &core.Filter{Terms: []core.Term{{Field: "person_id", Op: core.Eq, Value: c.PersonID}}},
+		[]string{"key_id", "key"})
+	if err != nil {
+		return err
 	}
-	return keys, true, nil
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	for _, r := range old {
+		k, _ := r["key"].(string)
+		if want[strings.TrimSpace(k)] {
+			delete(want, strings.TrimSpace(k))
+			continue
+		}
+		id, _ := r["key_id"].(int64)
+		if err := a.cfg.Registry.Delete(ctx, c, core.Key, id); err != nil {
+			return err
+		}
+	}
+	for _, k := range keys {
+		if !want[k] {
+			continue
+		}
+		delete(want, k)
+		if _, err := a.cfg.Registry.Add(ctx, c, core.Key, core.Record{"person_id": c.PersonID, "key_type": "ssh", "key": k}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setKeys makes keys the slice's geni_user_key tags (installed in every
@@ -453,7 +591,7 @@ func (a *Aggregate) status(ctx context.Context, peer *sfa.Cert, p params) (any, 
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"geni_urn": a.sliceURN(s.name), "geni_slivers": a.statuses(s.name, sl)}, nil
+	return map[string]any{"geni_urn": s.urn, "geni_slivers": a.statuses(s.name, sl)}, nil
 }
 
 func (a *Aggregate) describe(ctx context.Context, peer *sfa.Cert, p params) (any, error) {
@@ -475,7 +613,7 @@ func (a *Aggregate) describe(ctx context.Context, peer *sfa.Cert, p params) (any
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.describeSlivers(ctx, c, t, s.name)
+	res, err := a.describeSlivers(ctx, c, t, s)
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +669,7 @@ func (a *Aggregate) renew(ctx context.Context, peer *sfa.Cert, p params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	if err := a.refuseShut(s.name); err != nil {
+	if err := a.refuseShut(s); err != nil {
 		return nil, err
 	}
 	sl, err := a.slivers(ctx, t, s)
@@ -548,23 +686,37 @@ func (a *Aggregate) renew(ctx context.Context, peer *sfa.Cert, p params) (any, e
 		}
 	}
 	// Allocated slivers: at most their slice's (new) expiry.
-	s, err = a.slice(ctx, c, s.name)
+	s, err = a.reread(ctx, c, s)
 	if err != nil {
 		return nil, err
 	}
 	limit := minTime(s.expires, cred.Expires)
-	a.mu.Lock()
+	var rows []core.GENISliver
 	for _, x := range sl {
-		if x.allocated == nil {
+		if x.alloc != geni.Allocated {
 			continue
 		}
 		if want.After(limit) && !alap {
-			a.mu.Unlock()
 			return nil, geni.Errorf(geni.Refused, "expiration time %s is later than the slice's expiry %s", want.Format(time.RFC3339), limit.Format(time.RFC3339))
 		}
-		x.allocated.expires = minTime(want, limit)
+		r := s.rows[x.node]
+		r.AllocatedUntil = minTime(want, limit).Unix()
+		rows = append(rows, r)
 	}
-	a.mu.Unlock()
+	if len(rows) > 0 {
+		for _, r := range s.links {
+			if r.AllocatedUntil > 0 {
+				r.AllocatedUntil = minTime(want, limit).Unix()
+				rows = append(rows, r)
+			}
+		}
+	}
+	if err := a.cfg.Persons.PutGENISlivers(ctx, a.cfg.Now().Unix(), rows...); err != nil {
+		return nil, err
+	}
+	if s, err = a.reread(ctx, c, s); err != nil {
+		return nil, err
+	}
 	sl, err = a.slivers(ctx, t, s)
 	if err != nil {
 		return nil, err
@@ -596,11 +748,11 @@ func (a *Aggregate) performOperationalAction(ctx context.Context, peer *sfa.Cert
 	if action == geni.ActionUpdateUsers && !hasUsers {
 		return nil, geni.Errorf(geni.BadArgs, "geni_update_users: options geni_users is required")
 	}
-	t, c, s, _, err := a.urnsCall(ctx, peer, p, privWrite)
+	t, c, s, cred, err := a.urnsCall(ctx, peer, p, privWrite)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.refuseShut(s.name); err != nil {
+	if err := a.refuseShut(s); err != nil {
 		return nil, err
 	}
 	sl, err := a.slivers(ctx, t, s)
@@ -614,29 +766,37 @@ func (a *Aggregate) performOperationalAction(ctx context.Context, peer *sfa.Cert
 	}
 	switch action {
 	case geni.ActionUpdateUsers:
-		if err := a.setKeys(ctx, c, s.id, keys); err != nil {
+		if err := a.setUsers(ctx, c, s, cred, keys); err != nil {
 			return nil, err
 		}
 	case geni.ActionStop, geni.ActionRestart:
+		var until int64
+		if action == geni.ActionRestart {
+			until = a.cfg.Now().Add(a.cfg.RestartHold).Unix()
+		}
 		for _, x := range sl {
-			a.dropRestart(s.name, x.node)
 			if err := a.setEnabled(ctx, c, s, x.node, false); err != nil {
 				return nil, err
 			}
 		}
+		if err := a.markRestarts(ctx, s, sl, until, rootOwner(cred)); err != nil {
+			return nil, err
+		}
 		if action == geni.ActionRestart {
-			a.holdRestarts(c, s.name, sl)
+			a.holdRestarts(c, s)
 		}
 	case geni.ActionStart:
+		if err := a.markRestarts(ctx, s, sl, 0, ""); err != nil {
+			return nil, err
+		}
 		for _, x := range sl {
-			a.dropRestart(s.name, x.node)
 			if err := a.setEnabled(ctx, c, s, x.node, true); err != nil {
 				return nil, err
 			}
 		}
 	}
 	a.cfg.Log.Info("GENI AM action", "slice", s.name, "action", action, "slivers", len(sl), "caller", peer.URN, "as", c.Email)
-	s, err = a.slice(ctx, c, s.name)
+	s, err = a.reread(ctx, c, s)
 	if err != nil {
 		return nil, err
 	}
@@ -646,27 +806,39 @@ func (a *Aggregate) performOperationalAction(ctx context.Context, peer *sfa.Cert
 	return a.statuses(s.name, sl), nil
 }
 
-// holdRestarts records the slivers geni_restart has just stopped: they
-// are geni_stopping until their node reports them stopped, or
-// Config.RestartHold has passed, and then started again (settleRestarts,
-// run by every call that looks at the slice and once after the hold).
-func (a *Aggregate) holdRestarts(c *core.Caller, name string, sl []sliver) {
-	until := a.cfg.Now().Add(a.cfg.RestartHold)
-	a.mu.Lock()
-	m := a.restarts[name]
-	if m == nil {
-		m = map[int64]*restart{}
-		a.restarts[name] = m
-	}
+// markRestarts records (until > 0) or clears the restarts of slivers in
+// the aggregate's memory: a restarted sliver is geni_stopping until its
+// node reports it stopped or until has passed, and is then started again
+// as actor (settleRestarts).
+func (a *Aggregate) markRestarts(ctx context.Context, s *slice, sl []sliver, until int64, actor string) error {
+	var rows []core.GENISliver
 	for _, x := range sl {
-		m[x.node] = &restart{caller: c, until: until}
+		r, ok := s.rows[x.node]
+		if !ok {
+			r = core.GENISliver{SliceID: s.id, Kind: core.GENINode, Ref: strconv.FormatInt(x.node, 10), ClientID: x.clientID}
+		}
+		if r.RestartUntil == 0 && until == 0 {
+			continue
+		}
+		r.RestartUntil, r.RestartActor = until, actor
+		s.rows[x.node] = r
+		rows = append(rows, r)
 	}
-	a.mu.Unlock()
+	return a.cfg.Persons.PutGENISlivers(ctx, a.cfg.Now().Unix(), rows...)
+}
+
+// holdRestarts looks at the slice again once the hold has passed, to
+// start what geni_restart stopped even if no call looks at it sooner. (A
+// restart of PLC loses this timer; the next call that looks at the slice
+// starts the slivers then.)
+func (a *Aggregate) holdRestarts(c *core.Caller, s *slice) {
+	name, urn := s.name, s.urn
 	time.AfterFunc(a.cfg.RestartHold+100*time.Millisecond, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		s, err := a.slice(ctx, c, name)
 		if err == nil {
+			s.urn = urn
 			err = a.settleRestarts(ctx, s)
 		}
 		if err != nil {
@@ -675,49 +847,42 @@ func (a *Aggregate) holdRestarts(c *core.Caller, name string, sl []sliver) {
 	})
 }
 
-func (a *Aggregate) dropRestart(name string, node int64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.restarts[name], node)
-	if len(a.restarts[name]) == 0 {
-		delete(a.restarts, name)
-	}
-}
-
 // settleRestarts starts again the slivers of s that geni_restart stopped
 // once their node reports them not running or the hold has passed, and
 // updates s to match. A sliver no longer in the slice is forgotten.
 func (a *Aggregate) settleRestarts(ctx context.Context, s *slice) error {
 	now := a.cfg.Now()
-	type due struct {
-		node int64
-		r    *restart
-	}
-	var todo []due
-	a.mu.Lock()
-	for n, r := range a.restarts[s.name] {
+	for n, r := range s.rows {
+		if r.RestartUntil == 0 {
+			continue
+		}
 		if !slices.Contains(s.nodes, n) {
-			delete(a.restarts[s.name], n)
+			r.RestartUntil, r.RestartActor = 0, ""
+			if err := a.cfg.Persons.PutGENISlivers(ctx, now.Unix(), r); err != nil {
+				return err
+			}
+			s.rows[n] = r
 			continue
 		}
 		rep, ok := s.reported[n]
-		if !now.Before(r.until) || (ok && rep.Error == "" && rep.State != "running") {
-			todo = append(todo, due{n, r})
+		if now.Unix() < r.RestartUntil && !(ok && rep.Error == "" && rep.State != "running") {
+			continue
 		}
-	}
-	a.mu.Unlock()
-	for _, d := range todo {
-		if err := a.setEnabled(ctx, d.r.caller, s, d.node, true); err != nil {
+		c, err := a.cfg.Persons.GENICaller(ctx, r.RestartActor)
+		if err != nil {
 			return err
 		}
-		delete(s.tagIDs, d.node)
-		s.stopped[d.node] = false
-		a.mu.Lock()
-		if a.restarts[s.name][d.node] == d.r {
-			delete(a.restarts[s.name], d.node)
+		if err := a.setEnabled(ctx, c, s, n, true); err != nil {
+			return err
 		}
-		a.mu.Unlock()
-		a.cfg.Log.Info("GENI AM geni_restart: started again", "slice", s.name, "node", d.node, "as", d.r.caller.Email)
+		delete(s.tagIDs, n)
+		s.stopped[n] = false
+		r.RestartUntil, r.RestartActor = 0, ""
+		if err := a.cfg.Persons.PutGENISlivers(ctx, now.Unix(), r); err != nil {
+			return err
+		}
+		s.rows[n] = r
+		a.cfg.Log.Info("GENI AM geni_restart: started again", "slice", s.name, "node", n, "as", c.Email)
 	}
 	return nil
 }
@@ -757,6 +922,15 @@ func (a *Aggregate) delete(ctx context.Context, peer *sfa.Cert, p params) (any, 
 	if err != nil {
 		return nil, err
 	}
+	// The links of the slivers go first (the slice's vlinks tag names
+	// only nodes of the slice).
+	hosts := map[string]bool{}
+	for _, x := range sl {
+		hosts[strings.ToLower(x.rn.ComponentName)] = true
+	}
+	if err := a.dropLinks(ctx, c, s, hosts); err != nil {
+		return nil, err
+	}
 	out := make([]any, 0, len(sl))
 	for _, x := range sl {
 		if x.alloc == geni.Provisioned {
@@ -769,10 +943,9 @@ func (a *Aggregate) delete(ctx context.Context, peer *sfa.Cert, p params) (any, 
 				}
 			}
 		}
-		a.mu.Lock()
-		delete(a.allocs[s.name], x.node)
-		delete(a.clients[s.name], x.node)
-		a.mu.Unlock()
+		if err := a.cfg.Persons.DeleteGENISlivers(ctx, s.id, core.GENINode, strconv.FormatInt(x.node, 10)); err != nil {
+			return nil, err
+		}
 		out = append(out, sliverStatus(a.sliverURN(s.name, x.node), a.cfg.Now(), geni.Unallocated, geni.PendingAllocation, ""))
 	}
 	a.cfg.Log.Info("GENI AM deleted", "slice", s.name, "slivers", len(sl), "caller", peer.URN, "as", c.Email)
@@ -787,10 +960,6 @@ func (a *Aggregate) shutdown(ctx context.Context, peer *sfa.Cert, p params) (any
 	if err != nil {
 		return nil, err
 	}
-	name, err := a.sliceName(sliceURN)
-	if err != nil {
-		return nil, err
-	}
 	creds, err := p.credentials(1)
 	if err != nil {
 		return nil, err
@@ -798,7 +967,7 @@ func (a *Aggregate) shutdown(ctx context.Context, peer *sfa.Cert, p params) (any
 	if _, err := p.opts(2); err != nil {
 		return nil, err
 	}
-	c, s, _, err := a.sliceCall(ctx, peer, name, creds, []string{"*", "control"})
+	c, s, _, err := a.sliceCall(ctx, peer, sliceURN, creds, []string{"*", "control"})
 	if err != nil {
 		return nil, err
 	}
@@ -811,11 +980,25 @@ func (a *Aggregate) shutdown(ctx context.Context, peer *sfa.Cert, p params) (any
 			return nil, err
 		}
 	}
-	a.mu.Lock()
-	a.shut[name] = true
-	delete(a.allocs, name)
-	a.mu.Unlock()
-	a.cfg.Log.Warn("GENI AM shutdown", "slice", name, "caller", peer.URN, "as", c.Email)
+	var allocated []string
+	for n, r := range s.rows {
+		if r.AllocatedUntil > 0 {
+			allocated = append(allocated, strconv.FormatInt(n, 10))
+		}
+	}
+	if err := a.cfg.Persons.DeleteGENISlivers(ctx, s.id, core.GENINode, allocated...); err != nil {
+		return nil, err
+	}
+	var links []string
+	for _, r := range s.links {
+		if r.AllocatedUntil > 0 {
+			links = append(links, r.Ref)
+		}
+	}
+	if err := a.cfg.Persons.DeleteGENISlivers(ctx, s.id, core.GENILink, links...); err != nil {
+		return nil, err
+	}
+	a.cfg.Log.Warn("GENI AM shutdown", "slice", s.name, "urn", s.urn, "caller", peer.URN, "as", c.Email)
 	return true, nil
 }
 

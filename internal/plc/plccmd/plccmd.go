@@ -43,7 +43,8 @@ func Attach(root *cobra.Command) {
 func plcCmd() *cobra.Command {
 	var sf serverFlags
 	var listen, logLevel, geniHost, geniListen string
-	var geniTrust []string
+	var geniTrust, geniRefuse []string
+	var geniMaxSlices int64
 	var downAfter, siteGrace, suspendAfter time.Duration
 	var plainHTTP, readCache bool
 	var maxConns int
@@ -97,7 +98,7 @@ at once.`,
 				mailCfg = &smtp
 			}
 			m := &server.Main{Config: server.Config{Mail: mailCfg, DevMailbox: devMailbox, SupportEmail: supportEmail, PortalURL: portalURL, DataDir: sf.data, DB: sf.db, Listen: listen, HTTP: plainHTTP, SANs: sans, Log: log, MaxConnsPerSource: maxConns, NoReadCache: !readCache,
-				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost, GENIListen: geniListen, GENITrust: geniTrust, TicketBrokers: brokers, LeaseGranularity: leaseGranularity}}
+				Monitor: planet.Policy{DownAfter: downAfter, SiteGrace: siteGrace, SuspendAfter: suspendAfter}, GENIHost: geniHost, GENIListen: geniListen, GENITrust: geniTrust, GENIRefuse: geniRefuse, GENIForeignMaxSlices: geniMaxSlices, TicketBrokers: brokers, LeaseGranularity: leaseGranularity}}
 			if err := m.Open(ctx); err != nil {
 				return err
 			}
@@ -122,6 +123,8 @@ at once.`,
 	cmd.Flags().BoolVar(&readCache, "read-cache", true, "keep answers of reads until a write changes them (SQLite store only; --read-cache=false reads the store every time)")
 	cmd.Flags().StringVar(&geniListen, "geni-listen", "", "serve the GENI AM API v3 aggregate at host:port (HTTPS, client certificates; needs --geni-host)")
 	cmd.Flags().StringArrayVar(&geniTrust, "geni-trust", nil, "PEM file of federation roots the GENI aggregate trusts besides this PLC's slice authority; repeatable")
+	cmd.Flags().StringArrayVar(&geniRefuse, "geni-refuse", nil, "a GENI authority (the authority part of its URNs) whose slices the aggregate refuses, even under a trusted root; repeatable")
+	cmd.Flags().Int64Var(&geniMaxSlices, "geni-max-slices", 0, "max_slices of the site the aggregate makes for another GENI authority on its first slice (default 10; change it on the site afterwards)")
 	cmd.Flags().StringVar(&geniHost, "geni-host", "", "be the GENI slice authority of this PLC's users, with URNs urn:publicid:IDN+<host>+... (docs/geni.md; default: off)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&smtp.Relay, "smtp-relay", "", "SMTP relay host:port for PLC's mail (default: mail goes to the log)")

@@ -86,6 +86,11 @@ type Config struct {
 	// federation roots).
 	GENIListen string
 	GENITrust  []string
+	// GENIRefuse are GENI authorities whose slices the aggregate refuses
+	// (--geni-refuse); GENIForeignMaxSlices the max_slices of the site it
+	// makes for another authority on its first slice (0: 10).
+	GENIRefuse           []string
+	GENIForeignMaxSlices int64
 	// LeaseGranularity is what lease times are rounded to (whole seconds;
 	// 0: an hour, as the original; docs/brokering.md).
 	LeaseGranularity time.Duration
@@ -464,7 +469,8 @@ func (m *Main) openGENI(sa *sfa.Authority, cert tls.Certificate, root *slog.Logg
 	m.geniURL = "https://" + urlHost(ln.Addr().(*net.TCPAddr)) + "/"
 	agg := geniam.New(geniam.Config{Host: m.GENIHost, Registry: m.reg, Persons: m.reg, Planet: m.reg, URL: m.geniURL,
 		Verifier: &sfa.Verifier{Roots: sfa.NewRoots(append([]*sfa.Cert{sa.Cert}, roots.Certs()...)...)},
-		Log:      root.With("subsystem", "geni-am")})
+		Refuse:   m.GENIRefuse, ForeignMaxSlices: m.GENIForeignMaxSlices,
+		Log: root.With("subsystem", "geni-am")})
 	m.geniLn = tls.NewListener(ln, geniam.TLSConfig(cert))
 	m.geniSrv = &http.Server{
 		Handler:           boundBodies(withRemoteAddr(agg), DefaultBodyTimeout),

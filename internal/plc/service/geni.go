@@ -124,8 +124,10 @@ func (s *Service) GENICredential(ctx context.Context, c *core.Caller, cert, slic
 }
 
 // GENICaller returns the caller of the enabled person of this PLC whose
-// GENI user URN is urn (the GENI aggregate acts as them in this service,
-// under the same policy as their other requests).
+// GENI user URN is urn, or, for a user of another authority, of the
+// enabled person standing in for them (GENIForeignSlice); the GENI
+// aggregate acts as them in this service, under the same policy as their
+// other requests.
 func (s *Service) GENICaller(ctx context.Context, urn string) (*core.Caller, error) {
 	a, err := s.authority()
 	if err != nil {
@@ -135,7 +137,10 @@ func (s *Service) GENICaller(ctx context.Context, urn string) (*core.Caller, err
 	if err != nil {
 		return nil, err
 	}
-	if u.Type != "user" || !strings.EqualFold(u.Authority, a.Host) {
+	if u.Type == "user" && !strings.EqualFold(u.Authority, a.Host) {
+		return s.geniForeignCaller(ctx, urn)
+	}
+	if u.Type != "user" {
 		return nil, core.Errorf(core.Forbidden, "%s is not a user of this PLC's slice authority (%s)", urn, a.Host)
 	}
 	var found *core.Caller

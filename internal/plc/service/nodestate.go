@@ -78,21 +78,47 @@ type stateTag struct {
 	node, group *int64
 }
 
+// nodeState returns the node's state, from the node-state cache when it
+// holds one computed since the last change (statecache.go).
 func (s *Service) nodeState(ctx context.Context, c *core.Caller, nodeID int64, _ bool) (*core.NodeState, error) {
+	now := s.now()
+	// The epoch is taken before the read transaction begins: what the
+	// transaction reads is at least as new as the epoch.
+	epoch, cached := s.stateCacheEpoch()
+	if cached {
+		if st, ok := s.scache.get(epoch, nodeID, now); ok {
+			return st, nil
+		}
+	}
 	var st *core.NodeState
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var sp *sharedParts
+		if cached {
+			sp = s.scache.sharedAt(epoch, func(sp *sharedParts) error {
+				var err error
+				if sp.initScripts, err = stateInitScripts(ctx, tx); err != nil {
+					return err
+				}
+				sp.confFiles, err = enabledConfFiles(ctx, tx)
+				return err
+			})
+		}
 		var err error
-		st, err = s.computeState(ctx, tx, nodeID)
+		st, err = s.computeState(ctx, tx, nodeID, now, sp)
 		return err
 	})
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
+	if cached {
+		s.scache.put(epoch, nodeID, st)
+	}
 	return st, nil
 }
 
-func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) (*core.NodeState, error) {
-	now := s.now()
+// computeState reads the node's state at now; the parts shared by every
+// node come from sp when it is not nil.
+func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID, now int64, sp *sharedParts) (*core.NodeState, error) {
 	st := &core.NodeState{NodeID: nodeID, Timestamp: now, LeaseGranularity: s.opts.LeaseGranularity}
 	var site int64
 	var ntype string
@@ -118,13 +144,22 @@ func (s *Service) computeState(ctx context.Context, tx *store.Tx, nodeID int64) 
 		return nil, err
 	}
 	st.Groups = names
-	if st.ConfFiles, err = stateConfFiles(ctx, tx, nodeID, groups); err != nil {
-		return nil, err
+	if sp != nil {
+		st.ConfFiles = chooseConfFiles(sp.confFiles, nodeID, groups)
+		st.InitScripts = sp.initScripts
+		st.Accounts, err = sp.siteAccounts(site, func() ([]core.Account, error) { return stateAccounts(ctx, tx, site) })
+	} else {
+		var cfs []core.Record
+		if cfs, err = enabledConfFiles(ctx, tx); err != nil {
+			return nil, err
+		}
+		st.ConfFiles = chooseConfFiles(cfs, nodeID, groups)
+		if st.InitScripts, err = stateInitScripts(ctx, tx); err != nil {
+			return nil, err
+		}
+		st.Accounts, err = stateAccounts(ctx, tx, site)
 	}
-	if st.InitScripts, err = stateInitScripts(ctx, tx); err != nil {
-		return nil, err
-	}
-	if st.Accounts, err = stateAccounts(ctx, tx, site); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if st.Slivers, err = stateSlivers(ctx, tx, nodeID, st.Hostname, now, groups); err != nil {
@@ -192,14 +227,16 @@ func stateGroups(ctx context.Context, tx *store.Tx, nodeID int64) (map[int64]boo
 	return groups, names, rows.Err()
 }
 
-// stateConfFiles picks one conf file per destination: one bound to the
-// node beats one bound to a node group, which beats a global one.
-func stateConfFiles(ctx context.Context, tx *store.Tx, nodeID int64, groups map[int64]bool) ([]core.Record, error) {
+// enabledConfFiles lists every enabled conf file (each node picks its
+// own with chooseConfFiles).
+func enabledConfFiles(ctx context.Context, tx *store.Tx) ([]core.Record, error) {
 	ct, _ := store.TableOf(core.ConfFile)
-	cfs, err := tx.Select(ctx, store.Query{Table: ct, Admin: true, Where: []string{"t.enabled = 1"}})
-	if err != nil {
-		return nil, err
-	}
+	return tx.Select(ctx, store.Query{Table: ct, Admin: true, Where: []string{"t.enabled = 1"}})
+}
+
+// chooseConfFiles picks one conf file per destination: one bound to the
+// node beats one bound to a node group, which beats a global one.
+func chooseConfFiles(cfs []core.Record, nodeID int64, groups map[int64]bool) []core.Record {
 	best := map[string]int{}
 	chosen := map[string]core.Record{}
 	for _, cf := range cfs {
@@ -223,7 +260,7 @@ func stateConfFiles(ctx context.Context, tx *store.Tx, nodeID int64, groups map[
 	for _, dest := range sortedKeysOf(chosen) {
 		out = append(out, chosen[dest])
 	}
-	return out, nil
+	return out
 }
 
 // stateInitScripts lists the enabled init scripts.

@@ -177,6 +177,9 @@ func (s *Service) ReplicaStats() ReplicaStats {
 type replicaState struct {
 	pend                    *pending
 	received, bad, connects atomic.Uint64
+	// listening is true while the change listener is connected: only
+	// then may the node-state cache answer (statecache.go).
+	listening atomic.Bool
 }
 
 // RunChanges wakes this replica's watchers for the changes other replicas
@@ -209,6 +212,10 @@ func (s *Service) RunChanges(ctx context.Context) error {
 				s.log.Info("change listener reconnected; waking every watcher")
 			}
 			r.pend.add(changes{all: true})
+			// Nothing cached before may answer: changes made while not
+			// listening were not heard.
+			s.scache.bump()
+			r.listening.Store(true)
 		},
 		Payload: func(p string) {
 			origin, ch, err := decodeChanges(p)
@@ -224,9 +231,11 @@ func (s *Service) RunChanges(ctx context.Context) error {
 			r.pend.add(ch)
 		},
 		Lost: func(err error) {
+			r.listening.Store(false)
 			s.log.Warn("change listener lost its database connection; reconnecting", "err", err)
 		},
 	})
+	r.listening.Store(false)
 	<-done
 	if errors.Is(err, store.ErrNoReplicas) {
 		return nil

@@ -61,6 +61,11 @@ type Options struct {
 	// holds answers with a SQLite store (store.DB.Generation).
 	ReadCacheSize  int
 	ReadCacheBytes int64
+	// StateCacheTTL bounds how long a cached node state, or a part shared
+	// by every node's state, answers without a change heard by the watch
+	// hub (statecache.go); default DefaultStateCacheTTL (5 s); negative:
+	// no cache.
+	StateCacheTTL time.Duration
 	// Monitor is the monitor's policy (zero fields: planet's defaults).
 	Monitor planet.Policy
 	// Notifier is also handed every notice once recorded (nil: none; the
@@ -116,7 +121,8 @@ type Service struct {
 	// mailPoke wakes RunMail when a message is queued (outbox.go).
 	mailPoke chan struct{}
 	pwCache  *passwordCache
-	rcache   *readCache // nil: disabled
+	rcache   *readCache  // nil: disabled
+	scache   *stateCache // node states and their shared parts (statecache.go)
 	// checkPassword is the bcrypt verification (tests count its calls).
 	checkPassword func(hash, pw string) bool
 
@@ -156,7 +162,8 @@ func New(db *store.DB, opts Options) *Service {
 		opts.LeaseGranularity = 3600
 	}
 	s := &Service{db: db, opts: opts, log: opts.Log.With("subsystem", "plc-service")}
-	s.hub = newHub()
+	s.scache = newStateCache(opts.StateCacheTTL, opts.Now)
+	s.hub = newHub(s.scache.bump)
 	s.origin = newOrigin()
 	s.repl.pend = newPending(MaxPendingNodes)
 	s.limiter = newLimiter(opts.Logins, opts.Now)

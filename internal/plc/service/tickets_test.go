@@ -29,6 +29,7 @@ func TestSliceTicket(t *testing.T) {
 
 		pub, priv, _ := ed25519.GenerateKey(nil)
 		e.s.opts.TicketKey = priv
+		e.s.ForgetStates() // options are fixed while PLC runs; a cached state would not have the key
 		// Nodes learn the key with their state.
 		st := e.state(n1)
 		trusted, err := ticket.Trusted(st.TicketKeys)
@@ -40,6 +41,7 @@ func TestSliceTicket(t *testing.T) {
 		brokers, err := ticket.ParseBrokers([]string{"gush=" + base64.StdEncoding.EncodeToString(bpub)})
 		e.must(err)
 		e.s.opts.TicketBrokers = brokers
+		e.s.ForgetStates()
 		st = e.state(n1)
 		if len(st.TicketKeys) != 2 || st.TicketKeys[0].Issuer != "plc" || st.TicketKeys[1] != ticket.NewPublicKey(bpub, "gush") {
 			t.Fatalf("state ticket keys with a broker %+v", st.TicketKeys)
@@ -55,6 +57,7 @@ func TestSliceTicket(t *testing.T) {
 			t.Fatalf("broker's ticket against PLC's key alone: %v", err)
 		}
 		e.s.opts.TicketBrokers = nil
+		e.s.ForgetStates()
 
 		w, err := e.s.SliceTicket(e.ctx, pi, ticket.Request{SliceID: sid})
 		e.must(err)

@@ -15,6 +15,9 @@ import (
 type hub struct {
 	mu       sync.Mutex
 	watchers map[int64]map[*watcher]struct{}
+	// changed runs for every change before any watcher is woken (the
+	// node-state cache's new epoch, statecache.go); nil: nothing.
+	changed func()
 }
 
 type watcher struct {
@@ -24,7 +27,9 @@ type watcher struct {
 
 func (w *watcher) fire() { w.once.Do(func() { close(w.ch) }) }
 
-func newHub() *hub { return &hub{watchers: map[int64]map[*watcher]struct{}{}} }
+func newHub(changed func()) *hub {
+	return &hub{watchers: map[int64]map[*watcher]struct{}{}, changed: changed}
+}
 
 func (h *hub) add(node int64) *watcher {
 	w := &watcher{ch: make(chan struct{})}
@@ -54,6 +59,9 @@ func (h *hub) remove(node int64, w *watcher) {
 func (h *hub) notify(ch changes) {
 	if !ch.all && len(ch.nodes) == 0 {
 		return
+	}
+	if h.changed != nil {
+		h.changed()
 	}
 	h.mu.Lock()
 	var fire []*watcher
@@ -87,6 +95,24 @@ func (s *Service) Watchers() int {
 		n += len(m)
 	}
 	return n
+}
+
+// WatchedNodes returns the nodes that hold at least one watch here.
+func (s *Service) WatchedNodes() []int64 {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	out := make([]int64, 0, len(s.hub.watchers))
+	for n := range s.hub.watchers {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Watched tells whether node holds a watch here.
+func (s *Service) Watched(node int64) bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.hub.watchers[node]) > 0
 }
 
 // WatchNodeState implements core.Registry. The channel is closed when a

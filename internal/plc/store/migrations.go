@@ -481,6 +481,24 @@ ALTER TABLE peers ADD COLUMN cap_mem_max BIGINT;
 	// The interface tag type "sliversipv6prefix" (slivers' IPv6 prefix,
 	// issue 16) for databases seeded before it.
 	tagTypeSQL(tags.SliversIPv6Prefix),
+	// The GENI aggregate's memory (store/geni.go, docs/geni.md): allocated
+	// slivers and links until they are provisioned or expire, client_ids
+	// of provisioned ones, restarts in progress; and the tags that mark
+	// the stand-ins of other GENI authorities' slices, users and
+	// authorities (issue 15).
+	`
+CREATE TABLE geni_slivers (
+	slice_id BIGINT NOT NULL REFERENCES slices (slice_id),
+	kind TEXT NOT NULL,
+	ref TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	allocated_until BIGINT NOT NULL DEFAULT 0,
+	spec TEXT NOT NULL DEFAULT '',
+	restart_until BIGINT NOT NULL DEFAULT 0,
+	restart_actor TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (slice_id, kind, ref)
+);
+` + tagTypeSQL(tags.GENIAuthority) + tagTypeSQL(tags.GENISlice) + tagTypeSQL(tags.GENIUser),
 }
 
 func (db *DB) migrate(ctx context.Context) error { return db.apply(ctx, migrations) }
