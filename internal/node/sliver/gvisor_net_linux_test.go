@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,9 +35,14 @@ type netNode struct {
 const (
 	netNodeAddr = "192.0.2.1"
 	netPeerAddr = "192.0.2.2"
+	// With IPv6: the uplink carries 2001:db8:ff::/64 and the peer routes
+	// the slivers' prefix to the node, as an upstream router would.
+	netPrefix6   = "2001:db8:7::/64"
+	netNodeAddr6 = "2001:db8:ff::1"
+	netPeerAddr6 = "2001:db8:ff::2"
 )
 
-func newNetNode(t *testing.T) *netNode {
+func newNetNode(t *testing.T, v6 bool) *netNode {
 	t.Helper()
 	dir := t.TempDir()
 	n := &netNode{node: filepath.Join(dir, "node"), peer: filepath.Join(dir, "peer")}
@@ -86,9 +93,27 @@ func newNetNode(t *testing.T) *netNode {
 		must(h.LinkSetUp(lo))
 	}
 	must(nh.RouteAdd(&netlink.Route{LinkIndex: up.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Gw: net.ParseIP(netPeerAddr).To4()}))
-	n.net, err = netcfg.New(netcfg.Config{StateDir: filepath.Join(dir, "net"), NetNS: n.node, Uplink: "up0",
+	cfg := netcfg.Config{StateDir: filepath.Join(dir, "net"), NetNS: n.node, Uplink: "up0",
 		Table: "plsliver-nettest", VethPrefix: "psn", NewNetNS: NewNetNS, NodePorts: []netcfg.Port{},
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if v6 {
+		cfg.Prefix6, cfg.NodeAddr6 = netip.MustParsePrefix(netPrefix6), netip.MustParseAddr(netNodeAddr6)
+		v6net := func(a string) *net.IPNet { return &net.IPNet{IP: net.ParseIP(a), Mask: net.CIDRMask(64, 128)} }
+		must(nh.AddrAdd(up, &netlink.Addr{IPNet: v6net(netNodeAddr6), Flags: unix.IFA_F_NODAD}))
+		must(ph.AddrAdd(pe, &netlink.Addr{IPNet: v6net(netPeerAddr6), Flags: unix.IFA_F_NODAD}))
+		must(ph.RouteAdd(&netlink.Route{LinkIndex: pe.Attrs().Index, Dst: v6net("2001:db8:7::"), Gw: net.ParseIP(netNodeAddr6)}))
+		// New link-local addresses: until their duplicate address
+		// detection ends the node sends no neighbour solicitation.
+		for _, h := range []*netlink.Handle{nh, ph} {
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				addrs, _ := h.AddrList(nil, netlink.FAMILY_V6)
+				if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.Flags&unix.IFA_F_TENTATIVE != 0 }) {
+					break
+				}
+			}
+		}
+	}
+	n.net, err = netcfg.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +217,7 @@ func TestSliverNetwork(t *testing.T) {
 				needGVisor(t)
 			}
 			needRoot(t)
-			n := newNetNode(t)
+			n := newNetNode(t, false)
 			r := newTestRuntime(t)
 			s := testSpec(t, "net")
 			s.Runtime = rt
@@ -311,5 +336,42 @@ func TestSliverNetwork(t *testing.T) {
 				t.Errorf("ping after switching to runc: %v: %s", err, out)
 			}
 		})
+	}
+}
+
+// TestGVisorIPv6: on a node with an IPv6 prefix, a gVisor sliver has its
+// routable address (runsc copies it into the sentry's stack with the
+// IPv4 one), pings the peer over IPv6 and takes a connection from it.
+func TestGVisorIPv6(t *testing.T) {
+	needGVisor(t)
+	n := newNetNode(t, true)
+	r := newTestRuntime(t)
+	s := testSpec(t, "gv6")
+	s.Runtime = RuntimeGVisor
+	ns := netcfg.Sliver{Name: s.Name, XID: s.XID, UIDBase: s.UIDBase, Ports: []netcfg.Port{{Proto: "tcp", From: 5000, To: 5000}}}
+	att, err := n.net.Ensure(context.Background(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !att.Addr6.IsValid() {
+		t.Fatal("netcfg gave the sliver no IPv6 address")
+	}
+	s.NetNS = att.NetNS
+	apply(t, r, s)
+	destroyAtEnd(t, r, s.Name)
+	if got := mustRun(t, r, s.Name, false, "ip", "-6", "addr"); !strings.Contains(got, att.Addr6.String()) {
+		t.Errorf("the sliver does not have its address %s: %s", att.Addr6, got)
+	}
+	for _, root := range []bool{false, true} {
+		if out, err := run(t, r, s.Name, root, "ping", "-6", "-c", "1", "-W", "5", netPeerAddr6); err != nil {
+			t.Errorf("ping -6 %s from the sliver (root %v): %v: %s", netPeerAddr6, root, err, out)
+		}
+	}
+	startIn(t, r, s.Name, false, "sh", "-c", "echo hello6 | nc -l -p 5000")
+	c := n.dialFromPeer(t, net.JoinHostPort(att.Addr6.String(), "5000"))
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if b, err := io.ReadAll(c); !strings.Contains(string(b), "hello6") {
+		t.Errorf("from the peer to [%s]:5000: %q %v", att.Addr6, b, err)
 	}
 }
