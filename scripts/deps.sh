@@ -10,12 +10,18 @@
 # copies into an image is named here beside the Debian package it comes
 # from; cmd/pl/hostdeps_test.go checks that against the source and, where
 # dpkg exists, with `dpkg -S`. A new program the code runs goes here first.
+# An entry whose "package" is build:<dir> is not a Debian package: deps.sh
+# builds it from the Go module in <dir> (pinned by its go.mod and go.sum)
+# and installs it at the path named (see build_runsc below).
 set -euo pipefail
 
 # "package program-or-path ...": what pl dev and pl node run.
 run=(
   "runc runc"
-  "runsc runsc" # gVisor slivers (slice tag runtime=runsc)
+  # gVisor slivers (slice tag runtime=runsc): a pinned gVisor built from
+  # the Go module proxy, not Debian's runsc (0.0~20221219), which refuses
+  # every network namespace on Linux >= 6.x (docs/slivers.md).
+  "build:third_party/runsc /usr/local/bin/runsc"
   "nftables nft"
   "iproute2 ip tc"
   "openssh-client ssh scp sftp"
@@ -66,8 +72,13 @@ if [[ $mode == list ]]; then
 fi
 
 missing=()
+builds=()
 for e in "${entries[@]}"; do
   p=${e%% *}
+  if [[ $p == build:* ]]; then
+    builds+=("$e")
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
@@ -97,4 +108,30 @@ if ! command -v go >/dev/null; then
   echo "  curl -fsSL https://go.dev/dl/go$want.linux-amd64.tar.gz | sudo tar -C /usr/local -xz && export PATH=/usr/local/go/bin:\$PATH" >&2
   exit 1
 fi
+
+# build_runsc DIR DEST: builds gVisor's runsc from the module in DIR (its
+# go.mod pins gvisor.dev/gvisor; go.sum checks what the proxy serves)
+# unless DEST already reports that version. Static (CGO_ENABLED=0): a
+# dynamically linked runsc cannot re-exec itself inside its own chroot.
+build_runsc() {
+  local dir=$1 dest=$2 want tmp
+  want=$(awk '$1 == "gvisor.dev/gvisor" {print $2}' "$dir/go.mod")
+  if [[ -x $dest ]] && [[ $("$dest" --version 2>/dev/null | head -1) == "runsc version $want" ]]; then
+    return
+  fi
+  echo "deps: building gVisor runsc $want into $dest (a few minutes)"
+  tmp=$(mktemp -d)
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath \
+    -ldflags "-X gvisor.dev/gvisor/runsc/version.version=$want" -o "$tmp/runsc" gvisor.dev/gvisor/runsc)
+  "${sudo[@]}" install -D -m 0755 "$tmp/runsc" "$dest"
+  rm -rf "$tmp"
+}
+root=$(cd "$(dirname "$0")/.." && pwd)
+for e in "${builds[@]}"; do
+  read -r p dest _ <<<"$e"
+  case ${p#build:} in
+    third_party/runsc) build_runsc "$root/third_party/runsc" "$dest" ;;
+    *) echo "deps: no recipe for $p" >&2; exit 1 ;;
+  esac
+done
 echo "deps: ok ($(go version))"

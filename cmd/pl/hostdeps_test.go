@@ -105,9 +105,14 @@ func findEntry(list []depsEntry, prog string) (depsEntry, bool) {
 
 // checkDpkg checks with dpkg -S that prog, as installed here, belongs to
 // e's package or to a package it depends on (postgresql ->
-// postgresql-15). Skipped where dpkg does not exist.
+// postgresql-15). Skipped where dpkg does not exist. A build:<dir> entry
+// is checked by checkBuilt instead.
 func checkDpkg(t *testing.T, prog string, e depsEntry) {
 	t.Helper()
+	if dir, ok := strings.CutPrefix(e.pkg, "build:"); ok {
+		checkBuilt(t, prog, dir, e)
+		return
+	}
 	if _, err := exec.LookPath("dpkg"); err != nil {
 		return
 	}
@@ -150,6 +155,57 @@ func checkDpkg(t *testing.T, prog string, e depsEntry) {
 		}
 	}
 	t.Errorf("%s: scripts/deps.sh says package %s, but dpkg -S %s says %v", prog, e.pkg, p, owners)
+}
+
+// checkBuilt checks an entry deps.sh builds from the Go module in dir
+// (relative to the repository root) rather than installs with apt: the
+// module exists, pins what it builds, and the program installed at the
+// path the entry names reports that version (what deps.sh installs is
+// what the code runs). Only runsc is built so far.
+func checkBuilt(t *testing.T, prog, dir string, e depsEntry) {
+	t.Helper()
+	if len(e.progs) != 1 || !strings.HasPrefix(e.progs[0], "/") {
+		t.Errorf("deps.sh entry %s must name one absolute path (where it is installed): %v", e.pkg, e.progs)
+		return
+	}
+	mod, err := os.ReadFile(filepath.Join("../..", dir, "go.mod"))
+	if err != nil {
+		t.Errorf("%s: %v", e.pkg, err)
+		return
+	}
+	if _, err := os.Stat(filepath.Join("../..", dir, "go.sum")); err != nil {
+		t.Errorf("%s: the module has no go.sum: %v", e.pkg, err)
+	}
+	var module, version string
+	switch dir {
+	case "third_party/runsc":
+		module = "gvisor.dev/gvisor"
+	default:
+		t.Errorf("deps.sh entry %s: this test does not know what it builds", e.pkg)
+		return
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == module {
+			version = f[1]
+		}
+	}
+	if version == "" {
+		t.Errorf("%s/go.mod does not require %s", dir, module)
+		return
+	}
+	dest := e.progs[0]
+	if _, err := os.Stat(dest); err != nil {
+		t.Errorf("%s (built from %s) is not installed at %s: run scripts/deps.sh", prog, dir, dest)
+		return
+	}
+	out, err := exec.Command(dest, "--version").Output() // hostdeps: /usr/local/bin/runsc
+	if err != nil {
+		t.Errorf("%s --version: %v", dest, err)
+		return
+	}
+	if first, _, _ := strings.Cut(string(out), "\n"); first != "runsc version "+version {
+		t.Errorf("%s reports %q, but %s/go.mod pins %s %s: run scripts/deps.sh", dest, first, dir, module, version)
+	}
 }
 
 // dpkgCandidates are the names dpkg may know p by: itself, its target

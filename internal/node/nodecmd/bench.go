@@ -22,7 +22,6 @@ import (
 	"github.com/planetlab/pl/internal/node/sliver"
 	"github.com/planetlab/pl/internal/nodeapi"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 // StaticPLC is an in-process node API serving a state set by the caller.
@@ -217,7 +216,7 @@ func BenchSliver(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	defer func() {
 		// The runtime's disk filesystem outlives node managers: unmount it
 		// before removing the scratch directory, then the cgroup parents.
-		unix.Unmount(filepath.Join(o.Dir, "slivers", "disk"), unix.MNT_DETACH)
+		sliver.UnmountState(filepath.Join(o.Dir, "slivers"))
 		os.RemoveAll(o.Dir)
 		for _, h := range hostCgroups().Mounts() {
 			os.Remove(filepath.Join(h, cgroupParent))

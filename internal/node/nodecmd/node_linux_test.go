@@ -23,7 +23,6 @@ import (
 	"github.com/planetlab/pl/internal/node/sensors"
 	"github.com/planetlab/pl/internal/node/sliver"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 )
 
 // liveNode is a whole node manager (real runc runtime, real netcfg in a
@@ -98,7 +97,7 @@ func newLiveNode(t *testing.T, plc agent.PLC) *liveNode {
 		sb.Close()
 		// The runtime's disk filesystem is mounted once per node and
 		// outlives the agent: unmount it, then remove everything.
-		unix.Unmount(filepath.Join(l.state, "slivers", "disk"), unix.MNT_DETACH)
+		sliver.UnmountState(filepath.Join(l.state, "slivers"))
 		os.RemoveAll(dir)
 		hier, _ := filepath.Glob("/sys/fs/cgroup/*")
 		for _, h := range append(hier, "/sys/fs/cgroup") {

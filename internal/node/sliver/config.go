@@ -297,7 +297,7 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},
-			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: soft, Hard: hard}},
+			Rlimits:         rlimits(s, soft, hard),
 			NoNewPrivileges: false, // setuid su is the way to sliver root
 			OOMScoreAdj:     intp(500),
 		},
@@ -324,6 +324,19 @@ func ociConfig(s Spec, p ociParams) *specs.Spec {
 }
 
 func intp(i int) *int { return &i }
+
+// rlimits are the resource limits of the sliver's init (and, under
+// gVisor, of every process started in it). A gVisor sliver's cgroup holds
+// the sandbox, not the sliver's processes, so its process limit is
+// RLIMIT_NPROC instead, which the sentry enforces per user (sliver root
+// included: it lacks CAP_SYS_ADMIN and CAP_SYS_RESOURCE).
+func rlimits(s Spec, nofileSoft, nofileHard uint64) []specs.POSIXRlimit {
+	l := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: nofileSoft, Hard: nofileHard}}
+	if s.Runtime == RuntimeGVisor && s.Resources.Pids > 0 {
+		l = append(l, specs.POSIXRlimit{Type: "RLIMIT_NPROC", Soft: uint64(s.Resources.Pids), Hard: uint64(s.Resources.Pids)})
+	}
+	return l
+}
 
 // userNSPath is the user namespace a sliver's container joins ("" = a new
 // one with the spec's mappings). runsc cannot join one by path (its gofer,

@@ -1,6 +1,7 @@
 package sliver
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -234,4 +235,27 @@ func FuzzAccountFiles(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRlimits: every sliver gets RLIMIT_NOFILE; a gVisor sliver with a
+// process limit also gets it as RLIMIT_NPROC (its cgroup holds the
+// sandbox, not its processes), a runc sliver never (its cgroup counts).
+func TestRlimits(t *testing.T) {
+	for _, c := range []struct {
+		runtime string
+		pids    int64
+		want    string
+	}{
+		{RuntimeRunc, 100, "RLIMIT_NOFILE 10/20"},
+		{RuntimeGVisor, 100, "RLIMIT_NOFILE 10/20, RLIMIT_NPROC 100/100"},
+		{RuntimeGVisor, 0, "RLIMIT_NOFILE 10/20"},
+	} {
+		var got []string
+		for _, l := range rlimits(Spec{Runtime: c.runtime, Resources: Resources{Pids: c.pids}}, 10, 20) {
+			got = append(got, fmt.Sprintf("%s %d/%d", l.Type, l.Soft, l.Hard))
+		}
+		if g := strings.Join(got, ", "); g != c.want {
+			t.Errorf("runtime %q pids %d: %s, want %s", c.runtime, c.pids, g, c.want)
+		}
+	}
 }

@@ -78,6 +78,13 @@ func (r *Runc) create(ctx context.Context, rc *runcCLI, s Spec, want layout, p p
 	if err := r.writeConfig(s, userNS, ownNet); err != nil {
 		return err
 	}
+	if s.NetNS != "" {
+		// Under gVisor the namespace's kernel must stay silent; under
+		// runc it is the sliver's stack (netguard_linux.go).
+		if err := setNetGuard(s.NetNS, s.Runtime == RuntimeGVisor); err != nil {
+			return err
+		}
+	}
 	// Container.
 	if st.Status == stStopped || (st.Status != "" && st.Status != stCreated) {
 		// The init is dead; let the kernel finish killing the rest

@@ -83,3 +83,14 @@ func (r *Runc) destroy(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// UnmountState unmounts what a runtime with this StateDir leaves mounted
+// there after its slivers are gone: the loop-mounted disk of writable
+// layers (when DiskDir was the default) and the empty network namespace
+// runsc pins for its gofers (<state>/runsc/null-netns, one for the
+// node). Call it before removing a state directory (tests, pl bench).
+func UnmountState(stateDir string) {
+	for _, m := range []string{filepath.Join(stateDir, "disk"), filepath.Join(stateDir, "runsc", "null-netns")} {
+		unmountAll(m)
+	}
+}

@@ -27,7 +27,19 @@ type runcCLI struct {
 	root  string
 	name  string   // "runc" or "runsc": in errors
 	flags []string // global flags after --root (runsc: --platform, ...)
+	// idSuffix follows the sliver's name in its container id. runsc
+	// takes an id that is the prefix of another as ambiguous even when
+	// one matches exactly ("bench_s1" and "bench_s10": every command on
+	// the first fails), so its ids end with a character no sliver name
+	// has, and none is then the prefix of another.
+	idSuffix string
 }
+
+// gvisorIDSuffix is runsc's idSuffix.
+const gvisorIDSuffix = "-pl"
+
+// cid is the container id of the sliver name.
+func (r *runcCLI) cid(name string) string { return name + r.idSuffix }
 
 // gvisor says whether this is runsc.
 func (r *runcCLI) gvisor() bool { return r.name == "runsc" }
@@ -84,7 +96,8 @@ func (c *capped) Write(p []byte) (int, error) {
 }
 
 // state returns the container's state, or "" when runc does not know it.
-func (r *runcCLI) state(ctx context.Context, id string) (runcState, error) {
+func (r *runcCLI) state(ctx context.Context, name string) (runcState, error) {
+	id := r.cid(name)
 	// runc keeps a directory per container; runsc keeps files named
 	// after the container and its sandbox.
 	if m, _ := filepath.Glob(filepath.Join(r.root, id+"*")); len(m) == 0 {
@@ -125,19 +138,22 @@ func (r *runcCLI) list(ctx context.Context) ([]runcState, error) {
 			return nil, fmt.Errorf("%s list: %w", r.name, err)
 		}
 	}
+	for i := range l {
+		l[i].ID = strings.TrimSuffix(l[i].ID, r.idSuffix)
+	}
 	return l, nil
 }
 
 // create runs `runc create`. The container's init inherits runc's stdio,
 // so it gets /dev/null; runc's own errors go to logFile.
-func (r *runcCLI) create(ctx context.Context, id, bundle, logFile string, o startOpts) error {
-	return r.start(ctx, logFile, o, "create", "--bundle", bundle, id)
+func (r *runcCLI) create(ctx context.Context, name, bundle, logFile string, o startOpts) error {
+	return r.start(ctx, logFile, o, "create", "--bundle", bundle, r.cid(name))
 }
 
 // runDetached runs `runc run --detach`: create and start in one runc
 // process, one fork and exec fewer than create then start.
-func (r *runcCLI) runDetached(ctx context.Context, id, bundle, logFile string, o startOpts) error {
-	return r.start(ctx, logFile, o, "run", "--detach", "--bundle", bundle, id)
+func (r *runcCLI) runDetached(ctx context.Context, name, bundle, logFile string, o startOpts) error {
+	return r.start(ctx, logFile, o, "run", "--detach", "--bundle", bundle, r.cid(name))
 }
 
 // startOpts are what starting one container takes beyond its bundle.
@@ -154,8 +170,9 @@ func (r *runcCLI) start(ctx context.Context, logFile string, o startOpts, args .
 	if err := c.Run(); err != nil {
 		msg := lastLogError(logFile)
 		if r.gvisor() && strings.Contains(msg, gvisorRootNetNS) {
-			return core.Errorf(core.Unimplemented, "%s %s %s: %s: this runsc takes every network namespace for the host's on this kernel "+
-				"(it looks for /proc/sys/net/core/rmem_default, which Linux now shows in every namespace), so gVisor slivers cannot have a network here", r.name, args[0], args[len(args)-1], msg)
+			return core.Errorf(core.Unimplemented, "%s %s %s: %s: this runsc (%s) is too old for this kernel: it takes every network namespace for the host's "+
+				"(it looks for /proc/sys/net/core/rmem_default, which Linux 6.x shows in every namespace); scripts/deps.sh builds one that works into %s",
+				r.name, args[0], args[len(args)-1], msg, r.bin, DefaultRunsc)
 		}
 		return fmt.Errorf("%s %s %s: %v: %s", r.name, args[0], args[len(args)-1], err, msg)
 	}
@@ -163,7 +180,8 @@ func (r *runcCLI) start(ctx context.Context, logFile string, o startOpts, args .
 }
 
 // gvisorRootNetNS is runsc's refusal to bring its network stack up in
-// what it takes for the host's network namespace.
+// what it takes for the host's network namespace: what Debian's runsc
+// 0.0~20221219 says for every namespace on Linux 6.x.
 const gvisorRootNetNS = "cannot run with network enabled in root network namespace"
 
 // lastLogError returns the last error message of a runc json log.
@@ -182,25 +200,26 @@ func lastLogError(file string) string {
 	return msg
 }
 
-func (r *runcCLI) update(ctx context.Context, id string, res *specs.LinuxResources) error {
+func (r *runcCLI) update(ctx context.Context, name string, res *specs.LinuxResources) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
-	_, err = r.run(ctx, bytes.NewReader(b), "update", "-r", "-", id)
+	_, err = r.run(ctx, bytes.NewReader(b), "update", "-r", "-", r.cid(name))
 	return err
 }
 
-func (r *runcCLI) simple(ctx context.Context, verb, id string) error {
-	_, err := r.run(ctx, nil, verb, id)
+func (r *runcCLI) simple(ctx context.Context, verb, name string) error {
+	_, err := r.run(ctx, nil, verb, r.cid(name))
 	return err
 }
 
 // remove kills and deletes the container; a missing one is not an error.
 // A running container is killed and awaited here (pidfd) before a plain
 // delete: `runc delete --force` sleeps 100 ms before its first check.
-func (r *runcCLI) remove(ctx context.Context, id string) error {
-	if st, err := r.state(ctx, id); err == nil && st.Status == stRunning && st.Pid > 0 {
+func (r *runcCLI) remove(ctx context.Context, name string) error {
+	id := r.cid(name)
+	if st, err := r.state(ctx, name); err == nil && st.Status == stRunning && st.Pid > 0 {
 		if fd, err := unix.PidfdOpen(st.Pid, 0); err == nil {
 			_, kerr := r.run(ctx, nil, "kill", id, "KILL")
 			if kerr == nil {

@@ -68,7 +68,7 @@ type Config struct {
 	// Runc is the runc binary. Default "runc".
 	Runc string
 	// Runsc is gVisor's runsc binary, for slivers whose Spec.Runtime is
-	// RuntimeGVisor. Default "runsc"; when it is not installed those
+	// RuntimeGVisor. Default DefaultRunsc; when it is not installed those
 	// slivers are refused (Unavailable) and runc slivers are unaffected.
 	Runsc string
 	// RunscPlatform is gVisor's platform (runsc --platform): how the
@@ -80,6 +80,12 @@ type Config struct {
 	Init   string
 	Logger *slog.Logger
 }
+
+// DefaultRunsc is where scripts/deps.sh installs the gVisor runsc it
+// builds from the pinned module in third_party/runsc (Debian's runsc,
+// /usr/bin/runsc, is too old for this: see docs/slivers.md). A fixed path
+// rather than $PATH, so that the node never picks up another runsc.
+const DefaultRunsc = "/usr/local/bin/runsc" // hostdeps: /usr/local/bin/runsc
 
 // Runc runs slivers with runc. It implements Runtime.
 type Runc struct {
@@ -202,12 +208,12 @@ func OpenExec(cfg Config) (*Runc, error) {
 func gvisorCLI(cfg Config) *runcCLI {
 	bin, platform := cfg.Runsc, cfg.RunscPlatform
 	if bin == "" {
-		bin = "runsc"
+		bin = DefaultRunsc
 	}
 	if platform == "" {
 		platform = "ptrace"
 	}
-	if _, err := exec.LookPath(bin); err != nil { // hostdeps: runsc
+	if _, err := exec.LookPath(bin); err != nil { // hostdeps: /usr/local/bin/runsc
 		return nil
 	}
 	// --net-raw: sliver root keeps CAP_NET_RAW (raw sockets of the
@@ -215,9 +221,11 @@ func gvisorCLI(cfg Config) *runcCLI {
 	// runtime rewrites files of a running sliver from the host (keys,
 	// accounts, initscript), which the sentry must not cache past.
 	// --overlay2=none: writes go to the sliver's writable layer (its disk
-	// quota), not to the sentry's memory.
+	// quota), not to the sentry's memory. --allow-suid: setuid programs
+	// work as under runc (su, busybox's ping, which has no unprivileged
+	// fallback); runsc ignores the setuid bit by default.
 	return &runcCLI{bin: bin, root: filepath.Join(cfg.StateDir, "runsc"), name: "runsc",
-		flags: []string{"--platform=" + platform, "--net-raw", "--file-access=shared", "--overlay2=none"}}
+		flags: []string{"--platform=" + platform, "--net-raw", "--file-access=shared", "--overlay2=none", "--allow-suid"}, idSuffix: gvisorIDSuffix}
 }
 
 // Runtimes returns the OCI runtimes this node can run slivers under
@@ -236,7 +244,7 @@ func (r *Runc) cli(rt string) (*runcCLI, error) {
 		return &r.rc, nil
 	case RuntimeGVisor:
 		if r.gv == nil {
-			return nil, core.Errorf(core.Unavailable, "runtime runsc (gVisor) is not installed on this node (Debian package runsc)")
+			return nil, core.Errorf(core.Unavailable, "runtime runsc (gVisor) is not installed on this node (scripts/deps.sh builds it into %s)", DefaultRunsc)
 		}
 		return r.gv, nil
 	}
@@ -665,7 +673,7 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 			return nil, fmt.Errorf("sliver %q: %w", name, err)
 		}
 		extra = append(extra, f)
-		args = append(args, "--process", "/dev/fd/3", name)
+		args = append(args, "--process", "/dev/fd/3", rc.cid(name))
 	} else {
 		if p.TTY {
 			args = append(args, "-t")
@@ -674,7 +682,7 @@ func (r *Runc) Command(ctx context.Context, name string, p Process) (*exec.Cmd, 
 		for _, e := range env {
 			args = append(args, "--env", e)
 		}
-		args = append(append(args, name), argv...)
+		args = append(append(args, rc.cid(name)), argv...)
 	}
 	cmd := exec.CommandContext(ctx, rc.bin, args...) // hostdeps: runc runsc
 	cmd.ExtraFiles = extra

@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 				r.Destroy(context.Background(), s.Name)
 			}
 		}
-		unmountAll(filepath.Join(envDir, "state", "disk"))
+		UnmountState(filepath.Join(envDir, "state"))
 		os.RemoveAll(envDir)
 		for _, root := range mustCgroupMounts() {
 			os.Remove(filepath.Join(root, testCgroupParent))

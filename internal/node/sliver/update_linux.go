@@ -34,6 +34,13 @@ func (r *Runc) update(ctx context.Context, rc *runcCLI, s Spec, p persisted, st 
 			}
 		}
 	}
+	if rc.gvisor() && s.NetNS != "" {
+		// Cheap when present; puts it in a namespace adopted from a
+		// node manager that did not make it.
+		if err := setNetGuard(s.NetNS, true); err != nil {
+			return err
+		}
+	}
 	userNS := ""
 	if isNsfsMount(filepath.Join(r.bundle(s.Name), "userns")) {
 		userNS = filepath.Join(r.bundle(s.Name), "userns")
@@ -59,7 +66,7 @@ func (r *Runc) update(ctx context.Context, rc *runcCLI, s Spec, p persisted, st 
 			}
 			status = stRunning
 		}
-		if _, err := rc.run(ctx, nil, "exec", "--user", "0:0", s.Name, "/bin/sh", initctl, "restart"); err != nil {
+		if _, err := rc.run(ctx, nil, "exec", "--user", "0:0", rc.cid(s.Name), "/bin/sh", initctl, "restart"); err != nil {
 			return fmt.Errorf("restart initscript: %w", err)
 		}
 	}
