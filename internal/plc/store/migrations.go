@@ -462,9 +462,8 @@ CREATE INDEX login_backoff_last ON login_backoff (last_ms);
 	// slivers, issue 14) for databases seeded before it.
 	tagTypeSQL(tags.NMAPI),
 	// The slice tag "vsys" grants privileged operations (issue 14,
-	// docs/brokering.md): admins only from now on (the original let PIs,
-	// users and techs write it), with its new description. Values already
-	// set stay: an admin reviews them.
+	// docs/brokering.md): its new description, the original's writers
+	// (admins, PIs, users, techs).
 	tagTypeRolesSQL(tags.Vsys),
 	// Per-peer caps on a peer's slivers on this PLC's nodes (issue 15,
 	// docs/federation.md): at most max_slivers_per_node of its slivers on
