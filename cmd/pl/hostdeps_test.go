@@ -23,7 +23,9 @@ import (
 // exists, that the package named there is the one that ships it. A call
 // whose program is not a string literal must say what it runs in a
 // "hostdeps:" comment on its line or the line above ("self" is pl or the
-// test binary itself, "go" the toolchain deps.sh checks separately);
+// test binary itself, "go" the toolchain deps.sh checks separately,
+// "operator" a program the node's operator supplies, such as a vsys
+// script, which the project neither ships nor installs);
 // a hostdeps comment elsewhere declares a host file used otherwise (the
 // sliver init, bind-mounted). Programs used only by tests (in _test.go
 // files or test-helper packages) may come from `deps.sh --list test`.
@@ -47,7 +49,7 @@ func TestHostDepsDeclared(t *testing.T) {
 	testList := depsList(t, root, "test")
 	check := func(progs map[string][]string, list []depsEntry, flag string) {
 		for prog, where := range progs {
-			if prog == "self" || prog == "go" {
+			if prog == "self" || prog == "go" || prog == "operator" {
 				continue
 			}
 			e, ok := findEntry(list, prog)

@@ -1,6 +1,7 @@
 package tags
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,8 +72,10 @@ func TestVsysGrants(t *testing.T) {
 	if !VsysAllows([]VsysGrant{{Op: "sensor"}}, "sensor", "") || !VsysAllows([]VsysGrant{{Op: "sensor"}}, "sensor", "pl_x") {
 		t.Error("an unscoped grant allows every scope")
 	}
-	if tg, _ := Lookup(Vsys); len(tg.Roles) != 0 || !tg.Multi {
-		t.Errorf("vsys must be admin-only and repeatable: %+v", tg)
+	// The original's writers: admins (always) and the slice's PIs, users
+	// and techs; repeatable.
+	if tg, _ := Lookup(Vsys); !slices.Equal(tg.Roles, []string{core.RolePI, core.RoleUser, core.RoleTech}) || !tg.Multi {
+		t.Errorf("vsys must be written by pi, user and tech as in the original, and repeatable: %+v", tg)
 	}
 }
 

@@ -147,7 +147,7 @@ func (p *relayProc) start() error {
 		return err
 	}
 	defer logf.Close()
-	c := exec.Command(p.cmd[0], p.cmd[1:]...)
+	c := exec.Command(p.cmd[0], p.cmd[1:]...) // hostdeps: self
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {

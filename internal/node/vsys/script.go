@@ -116,7 +116,7 @@ func (w *capped) Write(p []byte) (int, error) {
 func (r *Registry) runScript(ctx context.Context, c Caller, name, path string, args []string) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
+	cmd := exec.CommandContext(ctx, path, args...) // hostdeps: operator
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C",
 		"PL_SLICE=" + c.Slice, "PL_XID=" + strconv.Itoa(c.XID), "PL_VSYS_OP=" + name}
 	cmd.Dir = "/"
