@@ -136,23 +136,26 @@ func (m *Main) kickNow() {
 	}
 }
 
+// sliceMethod makes a local API method of fn for methods that take
+// {slice}: the argument decoded and the target checked (target) first.
+func (m *Main) sliceMethod(fn func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error)) func(context.Context, nmapi.Caller, json.RawMessage) (any, error) {
+	return func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
+		var a SliceArgs
+		if err := nmapi.Decode(raw, &a); err != nil {
+			return nil, err
+		}
+		st, s, now, err := m.target(c, a.Slice)
+		if err != nil {
+			return nil, err
+		}
+		return fn(c, st, s, now)
+	}
+}
+
 // APIMethods are the local API's methods over m (package nmapi). Every
 // method but Help, Ticket and GetRecord names a target slice the caller must
 // control (target); refusals are logged by the server.
 func (m *Main) APIMethods() map[string]nmapi.Method {
-	sliceFn := func(fn func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error)) func(context.Context, nmapi.Caller, json.RawMessage) (any, error) {
-		return func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
-			var a SliceArgs
-			if err := nmapi.Decode(raw, &a); err != nil {
-				return nil, err
-			}
-			st, s, now, err := m.target(c, a.Slice)
-			if err != nil {
-				return nil, err
-			}
-			return fn(c, st, s, now)
-		}
-	}
 	delegated := func(s core.Sliver, verb string) error {
 		if s.Instantiation != "delegated" {
 			return core.Errorf(core.Forbidden, "slice %s is %s: only PLC %s its slivers", s.Name, orDefault(s.Instantiation, "plc-instantiated"), verb)
@@ -189,12 +192,12 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return RecordResult{Sliver: s, RSpec: own, Effective: eff, Created: created}, nil
 			}},
 		"GetRSpec": {Help: "A slice's rspec: {slice} -> {slice, rspec, effective}",
-			Fn: sliceFn(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
+			Fn: m.sliceMethod(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
 				own, eff := m.rspecs(st, s.Name, now)
 				return RSpecResult{Slice: s.Name, RSpec: own, Effective: eff}, nil
 			})},
 		"Create": {Help: "Create the sliver of a delegated slice the caller controls: {slice}",
-			Fn: sliceFn(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
+			Fn: m.sliceMethod(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
 				if err := delegated(m.plcSliver(s), "creates"); err != nil {
 					return nil, err
 				}
@@ -206,7 +209,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			})},
 		"Destroy": {Help: "Destroy the sliver of a delegated slice the caller controls (and forget its ticket): {slice}",
-			Fn: sliceFn(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
+			Fn: m.sliceMethod(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
 				if err := delegated(m.plcSliver(s), "destroys"); err != nil {
 					return nil, err
 				}
@@ -224,7 +227,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			})},
 		"Start": {Help: "Resume a sliver the caller controls (after Stop): {slice}",
-			Fn: sliceFn(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
+			Fn: m.sliceMethod(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
 				if err := m.control.update(func(f *controlFile) { f.Stopped = setIn(f.Stopped, s.Name, false) }); err != nil {
 					return nil, err
 				}
@@ -232,7 +235,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			})},
 		"Stop": {Help: "Suspend (freeze) a sliver the caller controls until Start: {slice}",
-			Fn: sliceFn(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
+			Fn: m.sliceMethod(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
 				if err := m.control.update(func(f *controlFile) { f.Stopped = setIn(f.Stopped, s.Name, true) }); err != nil {
 					return nil, err
 				}
@@ -241,7 +244,7 @@ func (m *Main) APIMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			})},
 		"GetLoans": {Help: "The loans a slice makes: {slice} -> [{from, to, amount, until}]",
-			Fn: sliceFn(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
+			Fn: m.sliceMethod(func(c nmapi.Caller, st *core.NodeState, s core.Sliver, now int64) (any, error) {
 				out := []rspec.Loan{}
 				for _, l := range m.control.snapshot().Loans {
 					if l.From == s.Name && l.Active(now) {

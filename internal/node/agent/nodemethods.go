@@ -110,15 +110,7 @@ func (m *Main) nodeMethods() map[string]nmapi.Method {
 				return out, nil
 			}},
 		"ReCreate": {Help: "Destroy a sliver the caller controls and create it afresh from its image: {slice}",
-			Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
-				var a SliceArgs
-				if err := nmapi.Decode(raw, &a); err != nil {
-					return nil, err
-				}
-				_, s, now, err := m.target(c, a.Slice)
-				if err != nil {
-					return nil, err
-				}
+			Fn: m.sliceMethod(func(c nmapi.Caller, _ *core.NodeState, s core.Sliver, now int64) (any, error) {
 				if _, ok := Holdings(m.effectiveState(m.currentState(), now), now)[s.Name]; !ok {
 					return nil, core.Errorf(core.Conflict, "slice %s has no sliver on this node to re-create", s.Name)
 				}
@@ -126,7 +118,7 @@ func (m *Main) nodeMethods() map[string]nmapi.Method {
 				m.log.Info("local API: sliver to be re-created", "slice", s.Name, "by", callerName(c))
 				m.kickNow()
 				return struct{}{}, nil
-			}},
+			})},
 		"AdminTicket": {Help: "Honour a ticket without checking its signer (the host's root only): {ticket} -> {slice, not_after, rspec}",
 			Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
 				var a TicketArgs

@@ -238,15 +238,7 @@ func (m *Main) rcapMethods() map[string]nmapi.Method {
 				return struct{}{}, nil
 			}},
 		"GetRcaps": {Help: "The capabilities taken out of a slice the caller controls or bound to it (without tokens): {slice} -> [{id, from, to, amount, until}]",
-			Fn: func(ctx context.Context, c nmapi.Caller, raw json.RawMessage) (any, error) {
-				var a SliceArgs
-				if err := nmapi.Decode(raw, &a); err != nil {
-					return nil, err
-				}
-				_, s, now, err := m.target(c, a.Slice)
-				if err != nil {
-					return nil, err
-				}
+			Fn: m.sliceMethod(func(c nmapi.Caller, _ *core.NodeState, s core.Sliver, now int64) (any, error) {
 				out := []RcapInfo{}
 				for _, x := range m.control.snapshot().Rcaps {
 					if x.Active(now) && (x.From == s.Name || x.To == s.Name) {
@@ -254,6 +246,6 @@ func (m *Main) rcapMethods() map[string]nmapi.Method {
 					}
 				}
 				return out, nil
-			}},
+			})},
 	}
 }
